@@ -1,0 +1,168 @@
+//! The wasm adapter: WIT exports call [`crate::ops`] over the imported backend.
+
+use crate::ops::{self, Backend, Metadata, Swap, Versioned};
+use crate::record;
+
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "core",
+});
+
+use artifacts::store::backend::{self as imports, BackendError, SwapOutcome};
+use artifacts::store::types::{ArtifactType, Error, IntegrityFailure};
+use exports::artifacts::store::store::Guest;
+
+/// The backend the host supplies, seen through [`ops::Backend`].
+struct Imported;
+
+fn text(e: BackendError) -> String {
+    match e {
+        BackendError::Io(m) => m,
+        BackendError::Full(m) => format!("no space left: {m}"),
+        BackendError::InvalidKey(m) => format!("invalid key: {m}"),
+    }
+}
+
+impl Backend for Imported {
+    fn write_blob(&self, key: &str, data: &[u8]) -> Result<(), String> {
+        imports::write_blob(key, data).map_err(text)
+    }
+    fn read_blob(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        imports::read_blob(key).map_err(text)
+    }
+    fn delete_blob(&self, key: &str, record_version: u64) -> Result<bool, String> {
+        imports::delete_blob(key, record_version).map_err(text)
+    }
+    fn read_record(&self, key: &str) -> Result<Option<Versioned>, String> {
+        Ok(imports::read_record(key).map_err(text)?.map(|r| Versioned {
+            version: r.version,
+            data: r.data,
+        }))
+    }
+    fn swap_record(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<Swap, String> {
+        Ok(
+            match imports::swap_record(key, expected, new).map_err(text)? {
+                SwapOutcome::Conflict => Swap::Conflict,
+                SwapOutcome::Written(v) => Swap::Written(v),
+                SwapOutcome::Deleted => Swap::Deleted,
+            },
+        )
+    }
+    fn list_records(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, Versioned)>, String> {
+        Ok(imports::list_records(after, limit)
+            .map_err(text)?
+            .into_iter()
+            .map(|k| {
+                (
+                    k.key,
+                    Versioned {
+                        version: k.record.version,
+                        data: k.record.data,
+                    },
+                )
+            })
+            .collect())
+    }
+    fn now(&self) -> u64 {
+        imports::now()
+    }
+}
+
+impl From<ops::Error> for Error {
+    fn from(e: ops::Error) -> Self {
+        match e {
+            ops::Error::NotFound(h) => Error::NotFound(h),
+            ops::Error::InvalidHash(m) => Error::InvalidHash(m),
+            ops::Error::Integrity { expected, actual } => {
+                Error::Integrity(IntegrityFailure { expected, actual })
+            }
+            ops::Error::MissingContent(h) => Error::MissingContent(h),
+            ops::Error::CorruptRecord(m) => Error::CorruptRecord(m),
+            ops::Error::Contended(h) => Error::Contended(h),
+            ops::Error::Backend(m) => Error::Backend(m),
+        }
+    }
+}
+
+fn to_wit_type(t: record::ArtifactType) -> ArtifactType {
+    match t {
+        record::ArtifactType::WasmModule => ArtifactType::WasmModule,
+        record::ArtifactType::AppManifest => ArtifactType::AppManifest,
+        record::ArtifactType::ConfigBundle => ArtifactType::ConfigBundle,
+        record::ArtifactType::Generic => ArtifactType::Generic,
+    }
+}
+
+fn from_wit_type(t: ArtifactType) -> record::ArtifactType {
+    match t {
+        ArtifactType::WasmModule => record::ArtifactType::WasmModule,
+        ArtifactType::AppManifest => record::ArtifactType::AppManifest,
+        ArtifactType::ConfigBundle => record::ArtifactType::ConfigBundle,
+        ArtifactType::Generic => record::ArtifactType::Generic,
+    }
+}
+
+fn to_wit_metadata(m: Metadata) -> artifacts::store::types::Metadata {
+    artifacts::store::types::Metadata {
+        hash: m.hash,
+        size: m.record.size,
+        artifact_type: to_wit_type(m.record.artifact_type),
+        stored_at: m.record.stored_at,
+        reference_count: m.record.reference_count,
+    }
+}
+
+struct Core;
+
+impl Guest for Core {
+    fn list_limit() -> u32 {
+        ops::LIST_LIMIT
+    }
+    fn put(content: Vec<u8>, artifact_type: ArtifactType) -> Result<String, Error> {
+        Ok(ops::put(&Imported, &content, from_wit_type(artifact_type))?)
+    }
+    fn get(hash: String) -> Result<Vec<u8>, Error> {
+        Ok(ops::get(&Imported, &hash)?)
+    }
+    fn contains(hash: String) -> Result<bool, Error> {
+        Ok(ops::contains(&Imported, &hash)?)
+    }
+    fn release(hash: String) -> Result<u64, Error> {
+        Ok(ops::release(&Imported, &hash)?)
+    }
+    fn remove(hash: String) -> Result<(), Error> {
+        Ok(ops::remove(&Imported, &hash)?)
+    }
+    fn stat(hash: String) -> Result<artifacts::store::types::Metadata, Error> {
+        Ok(to_wit_metadata(ops::stat(&Imported, &hash)?))
+    }
+    fn verify(hash: String) -> Result<artifacts::store::types::Metadata, Error> {
+        Ok(to_wit_metadata(ops::verify(&Imported, &hash)?))
+    }
+    fn count() -> Result<u64, Error> {
+        Ok(ops::count(&Imported)?)
+    }
+    fn total_bytes() -> Result<u64, Error> {
+        Ok(ops::total_bytes(&Imported)?)
+    }
+    fn list(
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<artifacts::store::types::Metadata>, Error> {
+        Ok(ops::list(&Imported, after.as_deref(), limit)?
+            .into_iter()
+            .map(to_wit_metadata)
+            .collect())
+    }
+}
+
+export!(Core);

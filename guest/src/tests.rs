@@ -1,0 +1,275 @@
+//! Unit tests of the store's rules over an in-memory fake backend.
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+
+use crate::hash::hash_hex;
+use crate::ops::*;
+use crate::record::{ArtifactType, Record, State};
+
+#[derive(Default)]
+struct Fake {
+    blobs: RefCell<BTreeMap<String, Vec<u8>>>,
+    records: RefCell<BTreeMap<String, Versioned>>,
+    next_version: Cell<u64>,
+    calls: Cell<u64>,
+}
+
+impl Fake {
+    fn call(&self) {
+        self.calls.set(self.calls.get() + 1);
+    }
+    fn record(&self, key: &str) -> Option<Record> {
+        let data = self.records.borrow().get(key)?.data.clone();
+        Record::decode(&data).ok()
+    }
+}
+
+impl Backend for Fake {
+    fn write_blob(&self, key: &str, data: &[u8]) -> Result<(), String> {
+        self.call();
+        self.blobs.borrow_mut().insert(key.into(), data.to_vec());
+        Ok(())
+    }
+    fn read_blob(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        self.call();
+        Ok(self.blobs.borrow().get(key).cloned())
+    }
+    fn delete_blob(&self, key: &str, record_version: u64) -> Result<bool, String> {
+        self.call();
+        let matches = self.records.borrow().get(key).map(|v| v.version) == Some(record_version);
+        Ok(matches && self.blobs.borrow_mut().remove(key).is_some())
+    }
+    fn read_record(&self, key: &str) -> Result<Option<Versioned>, String> {
+        self.call();
+        Ok(self.records.borrow().get(key).cloned())
+    }
+    fn swap_record(
+        &self,
+        key: &str,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<Swap, String> {
+        self.call();
+        let mut records = self.records.borrow_mut();
+        if records.get(key).map(|v| v.version) != expected {
+            return Ok(Swap::Conflict);
+        }
+        Ok(match new {
+            None => {
+                records.remove(key);
+                Swap::Deleted
+            }
+            Some(data) => {
+                let version = self.next_version.get() + 1;
+                self.next_version.set(version);
+                records.insert(
+                    key.into(),
+                    Versioned {
+                        version,
+                        data: data.to_vec(),
+                    },
+                );
+                Swap::Written(version)
+            }
+        })
+    }
+    fn list_records(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, Versioned)>, String> {
+        self.call();
+        Ok(self
+            .records
+            .borrow()
+            .iter()
+            .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
+            .take(limit as usize)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+    fn now(&self) -> u64 {
+        42
+    }
+}
+
+const G: ArtifactType = ArtifactType::Generic;
+
+#[test]
+fn put_then_get_round_trips_sizes_around_a_chunk() {
+    let b = Fake::default();
+    for size in [0usize, 1, 1023, 1024, 1025, 2048, 2049] {
+        let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let hash = put(&b, &content, G).unwrap();
+        assert_eq!(hash, hash_hex(&content));
+        assert_eq!(get(&b, &hash).unwrap(), content);
+    }
+}
+
+#[test]
+fn duplicate_put_dedups_and_counts_references() {
+    let b = Fake::default();
+    let h1 = put(&b, b"same", ArtifactType::WasmModule).unwrap();
+    let h2 = put(&b, b"same", ArtifactType::Generic).unwrap();
+    assert_eq!(h1, h2);
+    assert_eq!(count(&b).unwrap(), 1);
+    let meta = stat(&b, &h1).unwrap();
+    assert_eq!(meta.record.reference_count, 2);
+    assert_eq!(
+        meta.record.artifact_type,
+        ArtifactType::WasmModule,
+        "first type kept"
+    );
+    assert_eq!(meta.record.stored_at, 42);
+}
+
+#[test]
+fn release_counts_down_and_deletes_at_zero() {
+    let b = Fake::default();
+    let h = put(&b, b"x", G).unwrap();
+    put(&b, b"x", G).unwrap();
+    assert_eq!(release(&b, &h).unwrap(), 1);
+    assert!(contains(&b, &h).unwrap());
+    assert_eq!(release(&b, &h).unwrap(), 0);
+    assert!(!contains(&b, &h).unwrap());
+    assert!(b.blobs.borrow().is_empty() && b.records.borrow().is_empty());
+    assert_eq!(release(&b, &h), Err(Error::NotFound(h.clone())));
+    assert_eq!(get(&b, &h), Err(Error::NotFound(h)));
+}
+
+#[test]
+fn remove_deletes_whatever_the_count() {
+    let b = Fake::default();
+    let h = put(&b, b"x", G).unwrap();
+    put(&b, b"x", G).unwrap();
+    remove(&b, &h).unwrap();
+    assert_eq!(count(&b).unwrap(), 0);
+    assert_eq!(remove(&b, &h), Err(Error::NotFound(h)));
+}
+
+#[test]
+fn tampered_blob_is_refused_with_both_hashes() {
+    let b = Fake::default();
+    let h = put(&b, b"original", G).unwrap();
+    b.blobs.borrow_mut().insert(h.clone(), b"tampered".to_vec());
+    let err = Error::Integrity {
+        expected: h.clone(),
+        actual: hash_hex(b"tampered"),
+    };
+    assert_eq!(get(&b, &h), Err(err.clone()));
+    assert_eq!(verify(&b, &h), Err(err));
+}
+
+#[test]
+fn missing_blob_is_reported_not_served() {
+    let b = Fake::default();
+    let h = put(&b, b"x", G).unwrap();
+    b.blobs.borrow_mut().clear();
+    assert_eq!(get(&b, &h), Err(Error::MissingContent(h)));
+}
+
+#[test]
+fn invalid_hashes_never_reach_the_backend() {
+    let b = Fake::default();
+    let good = hash_hex(b"x");
+    for bad in [
+        good.to_uppercase(),
+        good[..10].to_string(),
+        "../../etc/passwd".into(),
+        "zz".repeat(32),
+    ] {
+        assert!(matches!(get(&b, &bad), Err(Error::InvalidHash(_))));
+        assert!(matches!(stat(&b, &bad), Err(Error::InvalidHash(_))));
+        assert!(matches!(contains(&b, &bad), Err(Error::InvalidHash(_))));
+        assert!(matches!(release(&b, &bad), Err(Error::InvalidHash(_))));
+        assert!(matches!(remove(&b, &bad), Err(Error::InvalidHash(_))));
+        assert!(matches!(verify(&b, &bad), Err(Error::InvalidHash(_))));
+        assert!(matches!(
+            list(&b, Some(&bad), 1),
+            Err(Error::InvalidHash(_))
+        ));
+    }
+    assert_eq!(b.calls.get(), 0);
+}
+
+#[test]
+fn corrupt_record_is_an_error_not_a_panic() {
+    let b = Fake::default();
+    let h = put(&b, b"x", G).unwrap();
+    b.records.borrow_mut().get_mut(&h).unwrap().data = vec![1, 2, 3];
+    assert!(matches!(get(&b, &h), Err(Error::CorruptRecord(_))));
+    assert!(matches!(put(&b, b"x", G), Err(Error::CorruptRecord(_))));
+    assert!(matches!(count(&b), Err(Error::CorruptRecord(_))));
+}
+
+#[test]
+fn put_finishes_an_abandoned_deletion_and_stores_afresh() {
+    let b = Fake::default();
+    let h = put(&b, b"x", G).unwrap();
+    let mut rec = b.record(&h).unwrap();
+    rec.state = State::Deleting;
+    let v = b.records.borrow()[&h].version;
+    assert!(matches!(
+        b.swap_record(&h, Some(v), Some(&rec.encode())),
+        Ok(Swap::Written(_))
+    ));
+    assert!(
+        !contains(&b, &h).unwrap(),
+        "a deleting artifact is invisible"
+    );
+    assert_eq!(put(&b, b"x", G).unwrap(), h);
+    assert_eq!(stat(&b, &h).unwrap().record.reference_count, 1);
+    assert_eq!(get(&b, &h).unwrap(), b"x");
+}
+
+#[test]
+fn a_stale_deleter_cannot_delete_a_blob_put_again() {
+    let b = Fake::default();
+    let h = put(&b, b"x", G).unwrap();
+    let mut rec = b.record(&h).unwrap();
+    rec.state = State::Deleting;
+    let v = b.records.borrow()[&h].version;
+    let Ok(Swap::Written(deleting)) = b.swap_record(&h, Some(v), Some(&rec.encode())) else {
+        panic!("swap failed")
+    };
+    // Another core meets the deletion, finishes it and stores the content again...
+    put(&b, b"x", G).unwrap();
+    // ...then the first deleter wakes up and tries to finish its own deletion.
+    assert_eq!(b.delete_blob(&h, deleting), Ok(false));
+    assert_eq!(b.swap_record(&h, Some(deleting), None), Ok(Swap::Conflict));
+    assert_eq!(get(&b, &h).unwrap(), b"x");
+}
+
+#[test]
+fn list_pages_past_the_limit_in_hash_order() {
+    let b = Fake::default();
+    let n = LIST_LIMIT as usize + 5;
+    let mut hashes: Vec<String> = (0..n)
+        .map(|i| put(&b, &i.to_le_bytes(), G).unwrap())
+        .collect();
+    hashes.sort();
+    let first = list(&b, None, u32::MAX).unwrap();
+    assert_eq!(first.len(), LIST_LIMIT as usize);
+    let rest = list(&b, Some(&first.last().unwrap().hash), 100).unwrap();
+    assert_eq!(rest.len(), 5);
+    let listed: Vec<String> = first.iter().chain(&rest).map(|m| m.hash.clone()).collect();
+    assert_eq!(listed, hashes);
+    assert_eq!(count(&b).unwrap(), n as u64);
+    assert_eq!(total_bytes(&b).unwrap(), 8 * n as u64);
+}
+
+#[test]
+fn total_bytes_counts_each_content_once() {
+    let b = Fake::default();
+    put(&b, &[1; 1024], G).unwrap();
+    put(&b, &[1; 1024], G).unwrap();
+    put(&b, &[2; 1025], G).unwrap();
+    assert_eq!(total_bytes(&b).unwrap(), 2049);
+}
+
+#[test]
+fn different_content_gives_different_hashes() {
+    let b = Fake::default();
+    assert_ne!(put(&b, b"a", G).unwrap(), put(&b, b"b", G).unwrap());
+}

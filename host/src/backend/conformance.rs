@@ -1,0 +1,162 @@
+//! A conformance check for [`Backend`] implementations.
+//!
+//! The store's guarantees rest on the backend contract; run [`check`] on a
+//! fresh, empty backend to test one (the project runs it on every backend it
+//! ships). It returns the first broken rule as text.
+
+use super::{Backend, SwapOutcome, VersionedRecord};
+use crate::Hash;
+
+fn key(n: u8) -> Hash {
+    // Distinct, valid keys that sort in `n` order and spread over shards.
+    let hex = format!("{n:02x}").repeat(32);
+    Hash::from_hex(&hex).unwrap_or_else(|_| unreachable!("two hex digits repeated are a hash"))
+}
+
+macro_rules! ensure {
+    ($cond:expr, $($msg:tt)+) => {
+        if !$cond {
+            return Err(format!($($msg)+));
+        }
+    };
+}
+
+fn call<T>(what: &str, r: Result<T, crate::BackendError>) -> Result<T, String> {
+    r.map_err(|e| format!("{what} failed: {e}"))
+}
+
+/// Checks the [`Backend`] contract on an empty backend.
+pub fn check(b: &dyn Backend) -> Result<(), String> {
+    let (k1, k2, k3) = (key(0x01), key(0xab), key(0xfe));
+
+    // Blobs.
+    ensure!(
+        call("read_blob", b.read_blob(&k1))?.is_none(),
+        "empty backend has a blob"
+    );
+    for size in [0usize, 1, 1023, 1024, 1025] {
+        let data = vec![size as u8; size];
+        call("write_blob", b.write_blob(&k1, &data))?;
+        ensure!(
+            call("read_blob", b.read_blob(&k1))? == Some(data),
+            "blob of {size} bytes did not round-trip"
+        );
+    }
+    call("write_blob", b.write_blob(&k3, b"three"))?;
+    ensure!(
+        call("list_blobs", b.list_blobs(None, 10))? == vec![k1.clone(), k3.clone()],
+        "list_blobs is not the ascending list of blob keys"
+    );
+    ensure!(
+        call("list_blobs", b.list_blobs(Some(&k1), 10))? == vec![k3.clone()],
+        "list_blobs ignores `after`"
+    );
+    ensure!(
+        call("list_blobs", b.list_blobs(None, 1))?.len() == 1,
+        "list_blobs ignores `limit`"
+    );
+
+    // Records: create, conflict, update, versions.
+    ensure!(
+        call("read_record", b.read_record(&k2))?.is_none(),
+        "empty backend has a record"
+    );
+    let SwapOutcome::Written(v1) = call("swap_record", b.swap_record(&k2, None, Some(b"one")))?
+    else {
+        return Err("creating a record did not report Written".into());
+    };
+    ensure!(
+        call("read_record", b.read_record(&k2))?
+            == Some(VersionedRecord {
+                version: v1,
+                data: b"one".to_vec()
+            }),
+        "record did not round-trip"
+    );
+    ensure!(
+        call("swap_record", b.swap_record(&k2, None, Some(b"x")))? == SwapOutcome::Conflict,
+        "creating over an existing record did not conflict"
+    );
+    ensure!(
+        call(
+            "swap_record",
+            b.swap_record(&k2, Some(v1.wrapping_add(1)), Some(b"x"))
+        )? == SwapOutcome::Conflict,
+        "a wrong version did not conflict"
+    );
+    let SwapOutcome::Written(v2) = call("swap_record", b.swap_record(&k2, Some(v1), Some(b"two")))?
+    else {
+        return Err("updating with the right version did not report Written".into());
+    };
+    ensure!(v2 != v1, "an update reused the version");
+    ensure!(
+        call("read_record", b.read_record(&k2))?.map(|r| r.data) == Some(b"two".to_vec()),
+        "update not visible"
+    );
+
+    // Guarded blob delete.
+    call("write_blob", b.write_blob(&k2, b"blob two"))?;
+    ensure!(
+        !call("delete_blob", b.delete_blob(&k2, v1))?,
+        "delete_blob with a stale version deleted"
+    );
+    ensure!(
+        call("read_blob", b.read_blob(&k2))?.is_some(),
+        "stale delete_blob removed the blob"
+    );
+    ensure!(
+        call("delete_blob", b.delete_blob(&k2, v2))?,
+        "delete_blob with the current version did nothing"
+    );
+    ensure!(
+        call("read_blob", b.read_blob(&k2))?.is_none(),
+        "deleted blob still readable"
+    );
+    ensure!(
+        !call("delete_blob", b.delete_blob(&k3, v2))?,
+        "delete_blob without a record deleted"
+    );
+
+    // Listing records.
+    call("swap_record", b.swap_record(&k1, None, Some(b"r1")))?;
+    let listed: Vec<Hash> = call("list_records", b.list_records(None, 10))?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    ensure!(
+        listed == vec![k1.clone(), k2.clone()],
+        "list_records gave {listed:?}"
+    );
+    let after: Vec<Hash> = call("list_records", b.list_records(Some(&k1), 10))?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    ensure!(after == vec![k2.clone()], "list_records ignores `after`");
+
+    // Deleting records.
+    ensure!(
+        call("swap_record", b.swap_record(&k2, Some(v1), None))? == SwapOutcome::Conflict,
+        "deleting with a stale version did not conflict"
+    );
+    ensure!(
+        call("swap_record", b.swap_record(&k2, Some(v2), None))? == SwapOutcome::Deleted,
+        "deleting with the current version did not report Deleted"
+    );
+    ensure!(
+        call("read_record", b.read_record(&k2))?.is_none(),
+        "deleted record still readable"
+    );
+    let SwapOutcome::Written(v3) = call("swap_record", b.swap_record(&k2, None, Some(b"again")))?
+    else {
+        return Err("re-creating a deleted record did not report Written".into());
+    };
+    ensure!(
+        v3 != v2 && v3 != v1,
+        "a re-created record reused an old version"
+    );
+    ensure!(
+        b.now() > 1_600_000_000_000,
+        "now() is not milliseconds since the epoch"
+    );
+    Ok(())
+}

@@ -1,0 +1,292 @@
+//! [`FileBackend`]: blobs and records as files in a directory.
+//!
+//! ```text
+//! DIR/FORMAT                      "artifacts-store 1": refuses foreign or newer layouts
+//! DIR/lock                        flock'd around every record swap and guarded delete
+//! DIR/blobs/ab/abcdef…            content, named by its hash, sharded by its first byte
+//! DIR/records/ab/abcdef…          8-byte little-endian version, then the core's record
+//! DIR/tmp/                        files being written, renamed into place when complete
+//! ```
+//!
+//! Every file is written to `tmp/`, synced, renamed into place, and its
+//! directory synced, so a reader (or a reopen after a crash) sees a whole
+//! file or none. Record swaps hold an exclusive lock on `DIR/lock`, which
+//! works across processes as well as threads.
+
+use std::path::{Path, PathBuf};
+
+use super::fs::{Fs, StdFs};
+use super::{Backend, SwapOutcome, VersionedRecord, new_version};
+use crate::{BackendError, Hash};
+
+/// The contents of `DIR/FORMAT` for this layout.
+pub const FORMAT_MARKER: &str = "artifacts-store 1\n";
+
+/// A backend in a directory; see the [module docs](self) for the layout.
+pub struct FileBackend<F: Fs = StdFs> {
+    root: PathBuf,
+    fs: F,
+}
+
+impl FileBackend<StdFs> {
+    /// Opens (creating if needed) a store directory on the real filesystem.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, BackendError> {
+        Self::open_with(root, StdFs)
+    }
+}
+
+fn io_err(context: &str, path: &Path, err: std::io::Error) -> BackendError {
+    BackendError::io(format_args!("{context} {}", path.display()), &err)
+}
+
+fn not_found(err: &std::io::Error) -> bool {
+    err.kind() == std::io::ErrorKind::NotFound
+}
+
+impl<F: Fs> FileBackend<F> {
+    /// Opens (creating if needed) a store directory through `fs`.
+    pub fn open_with(root: impl Into<PathBuf>, fs: F) -> Result<Self, BackendError> {
+        let root = root.into();
+        let this = Self { root, fs };
+        this.ensure_dir(&this.root)?;
+        let marker = this.root.join("FORMAT");
+        match this.fs.read(&marker) {
+            Ok(found) if found == FORMAT_MARKER.as_bytes() => {}
+            Ok(found) => {
+                return Err(BackendError::Io(format!(
+                    "{} is not a store of this version (FORMAT says {:?})",
+                    this.root.display(),
+                    String::from_utf8_lossy(&found).trim()
+                )));
+            }
+            Err(e) if not_found(&e) => {
+                for sub in ["blobs", "records", "tmp"] {
+                    this.ensure_dir(&this.root.join(sub))?;
+                }
+                this.write_atomically(&marker, FORMAT_MARKER.as_bytes(), "FORMAT")?;
+            }
+            Err(e) => return Err(io_err("reading", &marker, e)),
+        }
+        Ok(this)
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob for `key` lives: `blobs/ab/abcdef…`.
+    pub fn blob_path(&self, key: &Hash) -> PathBuf {
+        self.root.join("blobs").join(key.shard()).join(key.as_str())
+    }
+
+    /// Where the record for `key` lives: `records/ab/abcdef…`.
+    pub fn record_path(&self, key: &Hash) -> PathBuf {
+        self.root
+            .join("records")
+            .join(key.shard())
+            .join(key.as_str())
+    }
+
+    fn ensure_dir(&self, dir: &Path) -> Result<(), BackendError> {
+        let created = self
+            .fs
+            .create_dir(dir)
+            .map_err(|e| io_err("creating directory", dir, e))?;
+        if created && let Some(parent) = dir.parent() {
+            let parent = if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            };
+            self.fs
+                .sync_dir(parent)
+                .map_err(|e| io_err("syncing directory", parent, e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `data` to a fresh temporary file, syncs it, renames it to
+    /// `dest` and syncs `dest`'s directory. The temporary file is removed
+    /// if anything fails.
+    fn write_atomically(&self, dest: &Path, data: &[u8], tag: &str) -> Result<(), BackendError> {
+        let parent = dest
+            .parent()
+            .ok_or_else(|| BackendError::Io(format!("{} has no parent", dest.display())))?;
+        self.ensure_dir(parent)?;
+        let tmp = self
+            .root
+            .join("tmp")
+            .join(format!("{tag}.{:016x}", new_version(None)));
+        let result = self
+            .fs
+            .write_new_synced(&tmp, data)
+            .map_err(|e| io_err("writing", &tmp, e))
+            .and_then(|()| {
+                self.fs
+                    .rename(&tmp, dest)
+                    .map_err(|e| io_err("renaming into place", dest, e))
+            });
+        if result.is_err() {
+            // Best effort: a leftover temporary file is harmless and `tmp/` is never read.
+            let _ = self.fs.remove_file(&tmp);
+        }
+        result?;
+        self.fs
+            .sync_dir(parent)
+            .map_err(|e| io_err("syncing directory", parent, e))
+    }
+
+    fn lock(&self) -> Result<Box<dyn Send>, BackendError> {
+        let path = self.root.join("lock");
+        self.fs.lock(&path).map_err(|e| io_err("locking", &path, e))
+    }
+
+    fn record_version(&self, key: &Hash) -> Result<Option<u64>, BackendError> {
+        Ok(self.read_record(key)?.map(|r| r.version))
+    }
+
+    fn remove(&self, path: &Path) -> Result<bool, BackendError> {
+        match self.fs.remove_file(path) {
+            Ok(()) => {}
+            Err(e) if not_found(&e) => return Ok(false),
+            Err(e) => return Err(io_err("removing", path, e)),
+        }
+        if let Some(parent) = path.parent() {
+            self.fs
+                .sync_dir(parent)
+                .map_err(|e| io_err("syncing directory", parent, e))?;
+        }
+        Ok(true)
+    }
+
+    /// Up to `limit` valid hash names under `DIR/{kind}/*/`, greater than `after`, ascending.
+    fn list_keys(
+        &self,
+        kind: &str,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<Hash>, BackendError> {
+        let base = self.root.join(kind);
+        let mut shards = self
+            .fs
+            .list_dir(&base)
+            .map_err(|e| io_err("listing", &base, e))?;
+        shards
+            .retain(|s| s.len() == 2 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        shards.sort_unstable();
+        let mut out = Vec::new();
+        for shard in shards {
+            if after.is_some_and(|a| shard.as_str() < a.shard()) {
+                continue;
+            }
+            let dir = base.join(&shard);
+            let names = match self.fs.list_dir(&dir) {
+                Ok(names) => names,
+                Err(e) if not_found(&e) => continue,
+                Err(e) => return Err(io_err("listing", &dir, e)),
+            };
+            let mut keys: Vec<Hash> = names
+                .iter()
+                .filter_map(|n| Hash::from_hex(n).ok())
+                .filter(|h| h.shard() == shard && after.is_none_or(|a| h > a))
+                .collect();
+            keys.sort_unstable();
+            for key in keys {
+                if out.len() >= limit as usize {
+                    return Ok(out);
+                }
+                out.push(key);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl<F: Fs> Backend for FileBackend<F> {
+    fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
+        self.write_atomically(&self.blob_path(key), data, key.as_str())
+    }
+
+    fn read_blob(&self, key: &Hash) -> Result<Option<Vec<u8>>, BackendError> {
+        let path = self.blob_path(key);
+        match self.fs.read(&path) {
+            Ok(data) => Ok(Some(data)),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(io_err("reading", &path, e)),
+        }
+    }
+
+    fn delete_blob(&self, key: &Hash, record_version: u64) -> Result<bool, BackendError> {
+        let _guard = self.lock()?;
+        if self.record_version(key)? != Some(record_version) {
+            return Ok(false);
+        }
+        self.remove(&self.blob_path(key))
+    }
+
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError> {
+        self.list_keys("blobs", after, limit)
+    }
+
+    fn read_record(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError> {
+        let path = self.record_path(key);
+        let bytes = match self.fs.read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(io_err("reading", &path, e)),
+        };
+        let Some((version, data)) = bytes.split_first_chunk::<8>() else {
+            return Err(BackendError::Io(format!(
+                "record file {} is truncated ({} bytes)",
+                path.display(),
+                bytes.len()
+            )));
+        };
+        Ok(Some(VersionedRecord {
+            version: u64::from_le_bytes(*version),
+            data: data.to_vec(),
+        }))
+    }
+
+    fn swap_record(
+        &self,
+        key: &Hash,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError> {
+        let _guard = self.lock()?;
+        let current = self.record_version(key)?;
+        if current != expected {
+            return Ok(SwapOutcome::Conflict);
+        }
+        let path = self.record_path(key);
+        match new {
+            Some(data) => {
+                let version = new_version(current);
+                let bytes = [&version.to_le_bytes()[..], data].concat();
+                self.write_atomically(&path, &bytes, key.as_str())?;
+                Ok(SwapOutcome::Written(version))
+            }
+            None => {
+                self.remove(&path)?;
+                Ok(SwapOutcome::Deleted)
+            }
+        }
+    }
+
+    fn list_records(
+        &self,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
+        let mut out = Vec::new();
+        for key in self.list_keys("records", after, limit)? {
+            // A record deleted since the listing is simply skipped.
+            if let Some(record) = self.read_record(&key)? {
+                out.push((key, record));
+            }
+        }
+        Ok(out)
+    }
+}

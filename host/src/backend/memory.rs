@@ -1,0 +1,122 @@
+//! [`MemoryBackend`]: everything in a concurrent map, gone when dropped.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use dashmap::DashMap;
+
+use super::{Backend, SwapOutcome, VersionedRecord};
+use crate::{BackendError, Hash};
+
+/// A backend in memory: a [`DashMap`] from hash to blob and record.
+///
+/// Cloning gives another handle on the same storage, which lets a test keep
+/// a handle and reach behind the store (for example to damage a blob).
+#[derive(Clone, Default)]
+pub struct MemoryBackend {
+    slots: Arc<DashMap<Hash, Slot>>,
+    versions: Arc<AtomicU64>,
+}
+
+#[derive(Default)]
+struct Slot {
+    blob: Option<Vec<u8>>,
+    record: Option<VersionedRecord>,
+}
+
+impl MemoryBackend {
+    /// An empty backend.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn sorted_keys(&self, after: Option<&Hash>, has: impl Fn(&Slot) -> bool) -> Vec<Hash> {
+        let mut keys: Vec<Hash> = self
+            .slots
+            .iter()
+            .filter(|e| has(e.value()) && after.is_none_or(|a| e.key() > a))
+            .map(|e| e.key().clone())
+            .collect();
+        keys.sort_unstable();
+        keys
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
+        self.slots.entry(key.clone()).or_default().blob = Some(data.to_vec());
+        Ok(())
+    }
+
+    fn read_blob(&self, key: &Hash) -> Result<Option<Vec<u8>>, BackendError> {
+        Ok(self.slots.get(key).and_then(|s| s.blob.clone()))
+    }
+
+    fn delete_blob(&self, key: &Hash, record_version: u64) -> Result<bool, BackendError> {
+        let Some(mut slot) = self.slots.get_mut(key) else {
+            return Ok(false);
+        };
+        if slot.record.as_ref().map(|r| r.version) != Some(record_version) {
+            return Ok(false);
+        }
+        Ok(slot.blob.take().is_some())
+    }
+
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError> {
+        let mut keys = self.sorted_keys(after, |s| s.blob.is_some());
+        keys.truncate(limit as usize);
+        Ok(keys)
+    }
+
+    fn read_record(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError> {
+        Ok(self.slots.get(key).and_then(|s| s.record.clone()))
+    }
+
+    fn swap_record(
+        &self,
+        key: &Hash,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError> {
+        let mut slot = self.slots.entry(key.clone()).or_default();
+        if slot.record.as_ref().map(|r| r.version) != expected {
+            return Ok(SwapOutcome::Conflict);
+        }
+        Ok(match new {
+            Some(data) => {
+                let version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
+                slot.record = Some(VersionedRecord {
+                    version,
+                    data: data.to_vec(),
+                });
+                SwapOutcome::Written(version)
+            }
+            None => {
+                slot.record = None;
+                let empty = slot.blob.is_none();
+                drop(slot);
+                if empty {
+                    self.slots
+                        .remove_if(key, |_, s| s.blob.is_none() && s.record.is_none());
+                }
+                SwapOutcome::Deleted
+            }
+        })
+    }
+
+    fn list_records(
+        &self,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
+        Ok(self
+            .sorted_keys(after, |s| s.record.is_some())
+            .into_iter()
+            .filter_map(|k| {
+                let record = self.slots.get(&k)?.record.clone()?;
+                Some((k, record))
+            })
+            .take(limit as usize)
+            .collect())
+    }
+}

@@ -1,0 +1,92 @@
+//! The storage contract the wasm core runs on, and its implementations.
+//!
+//! A [`Backend`] is deliberately small: blobs and versioned records by
+//! [`Hash`], enumeration, a guarded delete and compare-and-swap. All of the
+//! store's rules (hashing, dedup, counts, integrity) live in the core; a
+//! backend only has to be atomic. [`conformance`] checks that contract.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::{BackendError, Hash};
+
+pub mod file;
+pub mod fs;
+pub mod memory;
+
+/// A record with the version that [`Backend::swap_record`] compares against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionedRecord {
+    /// Changes on every successful swap and is never reused for the same key.
+    pub version: u64,
+    /// The record's bytes, opaque to the backend.
+    pub data: Vec<u8>,
+}
+
+/// What [`Backend::swap_record`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwapOutcome {
+    /// The version did not match; nothing changed.
+    Conflict,
+    /// Written under this new version.
+    Written(u64),
+    /// The record was deleted.
+    Deleted,
+}
+
+/// Storage for the core: see the WIT `backend` interface, which this mirrors.
+///
+/// Every method must be atomic and safe to call from many threads (and, for
+/// shared storage, many processes) at once.
+pub trait Backend: Send + Sync + 'static {
+    /// Stores a blob, replacing any blob there; readers never see part of it.
+    fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError>;
+    /// Reads a blob, or `None` if there is none.
+    fn read_blob(&self, key: &Hash) -> Result<Option<Vec<u8>>, BackendError>;
+    /// Deletes the blob if, and only if, the record under the same key has
+    /// `record_version`; atomic with respect to `swap_record`.
+    fn delete_blob(&self, key: &Hash, record_version: u64) -> Result<bool, BackendError>;
+    /// Up to `limit` blob keys greater than `after`, ascending.
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError>;
+    /// Reads a record, or `None` if there is none.
+    fn read_record(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError>;
+    /// If the record's version is `expected` (`None`: absent), replaces it
+    /// with `new` (`None`: deletes it).
+    fn swap_record(
+        &self,
+        key: &Hash,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError>;
+    /// Up to `limit` records with keys greater than `after`, ascending.
+    fn list_records(
+        &self,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError>;
+    /// Milliseconds since the Unix epoch.
+    fn now(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+/// A fresh random record version, never zero and never `previous`.
+pub(crate) fn new_version(previous: Option<u64>) -> u64 {
+    loop {
+        let mut bytes = [0u8; 8];
+        // getrandom only fails where the OS has no entropy source at all.
+        if getrandom::fill(&mut bytes).is_err() {
+            let nanos = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64);
+            bytes = nanos.to_le_bytes();
+        }
+        let v = u64::from_le_bytes(bytes);
+        if v != 0 && Some(v) != previous {
+            return v;
+        }
+    }
+}
+
+pub mod conformance;

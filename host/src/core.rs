@@ -1,0 +1,268 @@
+//! The wasm core: compiling it once per process, instantiating it over a
+//! backend, and a pool of instances so many threads can call at once.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine, ResourceLimiter};
+
+use crate::backend::{self, Backend};
+use crate::{BackendError, Error, Hash};
+
+/// The core component, built from `guest/` by `scripts/build-guests.sh`.
+pub const CORE_COMPONENT: &[u8] = include_bytes!("../../guest/artifacts_core.wasm");
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "core",
+        imports: { default: trappable },
+        trappable_error_type: {
+            "artifacts:store/backend.backend-error" => crate::BackendError,
+        },
+    });
+}
+
+pub(crate) use generated::Core;
+use generated::artifacts::store::{backend as wit, types as wit_types};
+pub(crate) use generated::exports::artifacts::store::store as exports;
+
+/// Everything an instance of the core sees of its host.
+pub(crate) struct CoreState {
+    backend: Arc<dyn Backend>,
+    memory_limit: usize,
+    memory_used: usize,
+}
+
+impl ResourceLimiter for CoreState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            return Ok(false);
+        }
+        self.memory_used = desired;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 10_000)
+    }
+}
+
+fn key(text: &str) -> Result<Hash, BackendError> {
+    Hash::from_hex(text).map_err(|e| BackendError::InvalidKey(e.to_string()))
+}
+
+impl wit_types::Host for CoreState {}
+
+impl wit::Host for CoreState {
+    fn write_blob(&mut self, key_: String, data: Vec<u8>) -> Result<(), BackendError> {
+        self.backend.write_blob(&key(&key_)?, &data)
+    }
+
+    fn read_blob(&mut self, key_: String) -> Result<Option<Vec<u8>>, BackendError> {
+        self.backend.read_blob(&key(&key_)?)
+    }
+
+    fn delete_blob(&mut self, key_: String, record_version: u64) -> Result<bool, BackendError> {
+        self.backend.delete_blob(&key(&key_)?, record_version)
+    }
+
+    fn list_blobs(
+        &mut self,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<String>, BackendError> {
+        let after = after.as_deref().map(key).transpose()?;
+        Ok(self
+            .backend
+            .list_blobs(after.as_ref(), limit)?
+            .into_iter()
+            .map(|h| h.as_str().to_owned())
+            .collect())
+    }
+
+    fn read_record(&mut self, key_: String) -> Result<Option<wit::VersionedRecord>, BackendError> {
+        Ok(self
+            .backend
+            .read_record(&key(&key_)?)?
+            .map(|r| wit::VersionedRecord {
+                version: r.version,
+                data: r.data,
+            }))
+    }
+
+    fn swap_record(
+        &mut self,
+        key_: String,
+        expected: Option<u64>,
+        new: Option<Vec<u8>>,
+    ) -> Result<wit::SwapOutcome, BackendError> {
+        Ok(
+            match self
+                .backend
+                .swap_record(&key(&key_)?, expected, new.as_deref())?
+            {
+                backend::SwapOutcome::Conflict => wit::SwapOutcome::Conflict,
+                backend::SwapOutcome::Written(v) => wit::SwapOutcome::Written(v),
+                backend::SwapOutcome::Deleted => wit::SwapOutcome::Deleted,
+            },
+        )
+    }
+
+    fn list_records(
+        &mut self,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<wit::KeyedRecord>, BackendError> {
+        let after = after.as_deref().map(key).transpose()?;
+        Ok(self
+            .backend
+            .list_records(after.as_ref(), limit)?
+            .into_iter()
+            .map(|(k, r)| wit::KeyedRecord {
+                key: k.as_str().to_owned(),
+                record: wit::VersionedRecord {
+                    version: r.version,
+                    data: r.data,
+                },
+            })
+            .collect())
+    }
+
+    fn now(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.backend.now())
+    }
+
+    fn convert_backend_error(&mut self, err: BackendError) -> wasmtime::Result<wit::BackendError> {
+        Ok(match err {
+            BackendError::Io(m) => wit::BackendError::Io(m),
+            BackendError::Full(m) => wit::BackendError::Full(m),
+            BackendError::InvalidKey(m) => wit::BackendError::InvalidKey(m),
+        })
+    }
+}
+
+/// The engine and the compiled, linked core, made once per process.
+struct Compiled {
+    engine: Engine,
+    pre: generated::CorePre<CoreState>,
+}
+
+fn compiled() -> Result<&'static Compiled, Error> {
+    static COMPILED: OnceLock<Result<Compiled, String>> = OnceLock::new();
+    COMPILED
+        .get_or_init(|| {
+            let mut config = Config::new();
+            config.wasm_component_model(true);
+            let engine = Engine::new(&config).map_err(|e| format!("creating the engine: {e:#}"))?;
+            let component = Component::new(&engine, CORE_COMPONENT)
+                .map_err(|e| format!("compiling the core component: {e:#}"))?;
+            let mut linker = Linker::<CoreState>::new(&engine);
+            Core::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
+                .map_err(|e| format!("linking the core: {e:#}"))?;
+            let pre = linker
+                .instantiate_pre(&component)
+                .map_err(|e| format!("pre-instantiating the core: {e:#}"))?;
+            let pre =
+                generated::CorePre::new(pre).map_err(|e| format!("the core's exports: {e:#}"))?;
+            Ok(Compiled { engine, pre })
+        })
+        .as_ref()
+        .map_err(|e| Error::Core(e.clone()))
+}
+
+/// One instance of the core with its wasmtime store.
+pub(crate) struct Instance {
+    pub(crate) store: wasmtime::Store<CoreState>,
+    pub(crate) core: Core,
+}
+
+/// Instances of the core over one backend, reused across calls.
+pub(crate) struct Pool {
+    backend: Arc<dyn Backend>,
+    idle: Mutex<Vec<Instance>>,
+    memory_limit: usize,
+}
+
+/// An instance whose linear memory grew past this is dropped after its call
+/// rather than kept idle, so one large artifact does not pin its memory.
+const KEEP_MEMORY_BYTES: usize = 16 << 20;
+/// The most idle instances kept.
+const MAX_IDLE: usize = 16;
+
+impl Pool {
+    pub(crate) fn new(backend: Arc<dyn Backend>, memory_limit: usize) -> Result<Self, Error> {
+        compiled()?;
+        Ok(Self {
+            backend,
+            idle: Mutex::new(Vec::new()),
+            memory_limit,
+        })
+    }
+
+    fn instantiate(&self) -> Result<Instance, Error> {
+        let compiled = compiled()?;
+        let state = CoreState {
+            backend: self.backend.clone(),
+            memory_limit: self.memory_limit,
+            memory_used: 0,
+        };
+        let mut store = wasmtime::Store::new(&compiled.engine, state);
+        store.limiter(|s| s as &mut dyn ResourceLimiter);
+        let core = compiled
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| Error::Core(format!("instantiating the core: {e:#}")))?;
+        Ok(Instance { store, core })
+    }
+
+    /// Runs `f` on an idle instance (or a new one). An instance that trapped
+    /// is dropped, never reused.
+    pub(crate) fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Instance) -> wasmtime::Result<R>,
+    ) -> Result<R, Error> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        let mut instance = match idle {
+            Some(i) => i,
+            None => self.instantiate()?,
+        };
+        let result = f(&mut instance).map_err(|e| Error::Core(format!("{e:#}")))?;
+        if instance.store.data().memory_used <= KEEP_MEMORY_BYTES {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            if idle.len() < MAX_IDLE {
+                idle.push(instance);
+            }
+        }
+        Ok(result)
+    }
+}
+
+impl From<exports::Error> for Error {
+    fn from(e: exports::Error) -> Self {
+        use exports::Error as E;
+        match e {
+            E::NotFound(h) => Error::NotFound(h),
+            E::InvalidHash(m) => Error::InvalidHash(m),
+            E::Integrity(f) => Error::Integrity {
+                expected: f.expected,
+                actual: f.actual,
+            },
+            E::MissingContent(h) => Error::MissingContent(h),
+            E::CorruptRecord(m) => Error::CorruptRecord(m),
+            E::TooLarge(limit) => Error::TooLarge { size: 0, limit },
+            E::Contended(h) => Error::Contended(h),
+            E::Backend(m) => Error::Backend(m),
+        }
+    }
+}

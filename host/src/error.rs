@@ -1,0 +1,76 @@
+//! The library's error type.
+
+/// Why a store operation failed.
+///
+/// The first variants mirror the WIT `error` variant that the wasm core
+/// returns; the rest come from opening a store or from the core itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No artifact is stored under this hash.
+    #[error("no artifact {0}")]
+    NotFound(String),
+    /// The text is not 64 lowercase hex digits.
+    #[error("invalid hash: {0}")]
+    InvalidHash(String),
+    /// The stored content does not hash to its address; it was not returned.
+    #[error("integrity failure: {expected} holds content that hashes to {actual}")]
+    Integrity {
+        /// The address the content was stored under.
+        expected: String,
+        /// The hash of what was read back.
+        actual: String,
+    },
+    /// The artifact's record exists but its content is gone.
+    #[error("artifact {0} has a record but its content is missing")]
+    MissingContent(String),
+    /// A metadata record could not be decoded.
+    #[error("corrupt record: {0}")]
+    CorruptRecord(String),
+    /// The content exceeds the store's size limit.
+    #[error("artifact of {size} bytes exceeds this store's limit of {limit} bytes")]
+    TooLarge {
+        /// The content's size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Concurrent writers kept changing the record; nothing changed.
+    #[error("too much contention on {0}; nothing was changed, try again")]
+    Contended(String),
+    /// The storage backend failed.
+    #[error("backend failure: {0}")]
+    Backend(String),
+    /// The store could not be opened.
+    #[error("cannot open store: {0}")]
+    Open(String),
+    /// The wasm core trapped or could not run.
+    #[error("the wasm core failed: {0}")]
+    Core(String),
+}
+
+/// Why a [`Backend`](crate::Backend) call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// An I/O or transport failure, with context.
+    #[error("{0}")]
+    Io(String),
+    /// No space left for the write.
+    #[error("no space left: {0}")]
+    Full(String),
+    /// The key is not a valid hash.
+    #[error("invalid key: {0}")]
+    InvalidKey(String),
+}
+
+impl BackendError {
+    /// Wraps an I/O error with what was being done, keeping disk-full apart.
+    pub fn io(context: impl std::fmt::Display, err: &std::io::Error) -> Self {
+        if err.kind() == std::io::ErrorKind::StorageFull || err.raw_os_error() == Some(28) {
+            Self::Full(format!("{context}: {err}"))
+        } else {
+            Self::Io(format!("{context}: {err}"))
+        }
+    }
+}

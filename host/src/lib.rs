@@ -1,0 +1,50 @@
+//! A content-addressed artifact store for WebAssembly hosts.
+//!
+//! Artifacts (wasm modules, app manifests, config bundles) are stored by
+//! their BLAKE3 hash. All of the store's rules (hashing, dedup, reference
+//! counts, integrity checks on every read) run in a small wasm component,
+//! the *core*, which this crate embeds and runs with wasmtime over a
+//! [`Backend`] that the host supplies: [`MemoryBackend`], [`FileBackend`],
+//! or your own.
+//!
+//! ```
+//! use artifacts::{ArtifactStore, ArtifactType};
+//!
+//! # fn main() -> Result<(), artifacts::Error> {
+//! let dir = tempfile::tempdir().expect("temp dir");
+//! let store = ArtifactStore::open_dir(dir.path())?;
+//!
+//! let hash = store.put(b"(module)", ArtifactType::WasmModule)?;
+//! assert_eq!(store.get(&hash)?, b"(module)");
+//!
+//! // The same content again: one artifact, two references.
+//! store.put(b"(module)", ArtifactType::WasmModule)?;
+//! assert_eq!(store.stat(&hash)?.reference_count, 2);
+//! assert_eq!(store.release(&hash)?, 1);
+//! assert_eq!(store.release(&hash)?, 0);
+//! assert!(!store.contains(&hash)?);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! An [`ArtifactStore`] is `Send + Sync` and cheap to clone: calls from many
+//! threads run on a pool of core instances, and the backend's
+//! compare-and-swap keeps reference counts exact.
+
+mod core;
+mod error;
+mod hash;
+mod store;
+
+pub mod backend;
+
+pub use backend::file::FileBackend;
+pub use backend::memory::MemoryBackend;
+pub use backend::{Backend, SwapOutcome, VersionedRecord};
+pub use core::CORE_COMPONENT;
+pub use error::{BackendError, Error};
+pub use hash::{Hash, InvalidHash};
+pub use store::{
+    ArtifactStore, ArtifactType, DEFAULT_MAX_ARTIFACT_BYTES, MAX_ARTIFACT_BYTES_LIMIT, Metadata,
+    StoreBuilder,
+};

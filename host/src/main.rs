@@ -1,0 +1,253 @@
+//! `artifacts`: the command-line tool for a content-addressed artifact store.
+
+use std::io::{self, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, UNIX_EPOCH};
+
+use artifacts::{ArtifactStore, ArtifactType, Error, Metadata};
+use clap::{Parser, Subcommand};
+
+/// A content-addressed store for wasm modules, app manifests and config
+/// bundles, addressed by BLAKE3 hash and verified on every read.
+#[derive(Parser)]
+#[command(name = "artifacts", version, about)]
+struct Cli {
+    /// The store directory (created if missing).
+    #[arg(
+        long,
+        global = true,
+        env = "ARTIFACTS_DIR",
+        default_value = ".artifacts"
+    )]
+    dir: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Store a file (`-` for standard input) and print its hash.
+    Put {
+        /// The file to store.
+        file: PathBuf,
+        /// wasm-module, app-manifest, config-bundle or generic
+        /// [default: wasm-module for wasm binaries, else generic].
+        #[arg(long = "type", short = 't')]
+        artifact_type: Option<ArtifactType>,
+    },
+    /// Write an artifact's verified content to standard output or a file.
+    Get {
+        /// The artifact's hash.
+        hash: String,
+        /// Write to this file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Show an artifact's metadata.
+    Stat {
+        /// The artifact's hash.
+        hash: String,
+        /// Print JSON: hash, size, type, stored_at, reference_count.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List every artifact.
+    Ls {
+        /// Print a JSON array of metadata objects.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drop one reference; print how many are left (at 0 the artifact is deleted).
+    Release {
+        /// The artifact's hash.
+        hash: String,
+    },
+    /// Delete an artifact whatever its reference count.
+    Rm {
+        /// The artifact's hash.
+        hash: String,
+    },
+    /// Re-hash every artifact and report each one that is corrupt or missing.
+    Verify,
+}
+
+/// Exit codes: 1 for errors in general, and these for the ones scripts may want to tell apart.
+const EXIT_NOT_FOUND: u8 = 3;
+const EXIT_DAMAGED: u8 = 4;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "artifacts: {e}");
+            ExitCode::from(match e {
+                Failure::Store(Error::NotFound(_)) => EXIT_NOT_FOUND,
+                Failure::Store(
+                    Error::Integrity { .. } | Error::MissingContent(_) | Error::CorruptRecord(_),
+                ) => EXIT_DAMAGED,
+                _ => 1,
+            })
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error("{0}")]
+    Store(#[from] Error),
+    #[error("{0}: {1}")]
+    Io(String, io::Error),
+}
+
+fn io_context(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> Failure {
+    move |e| Failure::Io(what.to_string(), e)
+}
+
+fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let store = ArtifactStore::open_dir(&cli.dir)?;
+    let mut out = io::stdout().lock();
+    match cli.command {
+        Command::Put {
+            file,
+            artifact_type,
+        } => {
+            let content = read_input(&file, store.max_artifact_bytes())?;
+            let artifact_type = artifact_type.unwrap_or(if content.starts_with(b"\0asm") {
+                ArtifactType::WasmModule
+            } else {
+                ArtifactType::Generic
+            });
+            let hash = store.put(&content, artifact_type)?;
+            writeln!(out, "{hash}").map_err(io_context("writing to standard output"))?;
+        }
+        Command::Get { hash, output } => {
+            let content = store.get(&hash)?;
+            match output {
+                Some(path) => write_file(&path, &content)?,
+                None => out
+                    .write_all(&content)
+                    .and_then(|()| out.flush())
+                    .map_err(io_context("writing to standard output"))?,
+            }
+        }
+        Command::Stat { hash, json } => {
+            let meta = store.stat(&hash)?;
+            let text = if json {
+                serde_json::to_string_pretty(&meta).unwrap_or_default()
+            } else {
+                describe(&meta)
+            };
+            writeln!(out, "{text}").map_err(io_context("writing to standard output"))?;
+        }
+        Command::Ls { json } => {
+            let all = store.list().collect::<Result<Vec<_>, _>>()?;
+            let text = if json {
+                serde_json::to_string_pretty(&all).unwrap_or_default()
+            } else {
+                all.iter()
+                    .map(|m| {
+                        format!(
+                            "{}  {:>12}  {:<13}  {}",
+                            m.hash, m.size, m.artifact_type, m.reference_count
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            if !text.is_empty() {
+                writeln!(out, "{text}").map_err(io_context("writing to standard output"))?;
+            }
+        }
+        Command::Release { hash } => {
+            let left = store.release(&hash)?;
+            writeln!(out, "{left}").map_err(io_context("writing to standard output"))?;
+        }
+        Command::Rm { hash } => store.remove(&hash)?,
+        Command::Verify => return verify(&store, &mut out),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn read_input(file: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
+    let name = file.display().to_string();
+    let mut content = Vec::new();
+    let reader: Box<dyn Read> = if name == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(std::fs::File::open(file).map_err(io_context(format!("opening {name}")))?)
+    };
+    // Read one byte past the limit, so an oversized input is refused without reading it all.
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut content)
+        .map_err(io_context(format!("reading {name}")))?;
+    if content.len() as u64 > limit {
+        return Err(Error::TooLarge {
+            size: content.len() as u64,
+            limit,
+        }
+        .into());
+    }
+    Ok(content)
+}
+
+/// Writes through a temporary file beside `path`, so a failed write leaves no partial file.
+fn write_file(path: &Path, content: &[u8]) -> Result<(), Failure> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let what = path.display().to_string();
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .map_err(io_context(format!("creating a file beside {what}")))?;
+    tmp.write_all(content)
+        .map_err(io_context(format!("writing {what}")))?;
+    tmp.persist(path)
+        .map_err(|e| Failure::Io(format!("writing {what}"), e.error))?;
+    Ok(())
+}
+
+fn describe(m: &Metadata) -> String {
+    let when = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(m.stored_at));
+    format!(
+        "hash:            {}\nsize:            {}\ntype:            {}\nstored_at:       {when}\nreference_count: {}",
+        m.hash, m.size, m.artifact_type, m.reference_count
+    )
+}
+
+fn verify(store: &ArtifactStore, out: &mut impl Write) -> Result<ExitCode, Failure> {
+    let all = store.list().collect::<Result<Vec<_>, _>>()?;
+    let bar = if io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(all.len() as u64)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut damaged = 0u64;
+    for m in &all {
+        bar.inc(1);
+        let problem = match store.verify(&m.hash) {
+            Ok(_) => continue,
+            Err(Error::Integrity { actual, .. }) => format!("corrupt: content hashes to {actual}"),
+            Err(Error::MissingContent(_)) => "missing: the content is gone".to_string(),
+            Err(Error::NotFound(_)) => continue, // deleted while we were verifying
+            Err(e) => format!("error: {e}"),
+        };
+        damaged += 1;
+        bar.suspend(|| writeln!(out, "{}  {problem}", m.hash))
+            .map_err(io_context("writing to standard output"))?;
+    }
+    bar.finish_and_clear();
+    let _ = writeln!(
+        io::stderr(),
+        "verified {} artifacts: {} ok, {damaged} damaged",
+        all.len(),
+        all.len() as u64 - damaged
+    );
+    Ok(if damaged == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_DAMAGED)
+    })
+}

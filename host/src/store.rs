@@ -1,0 +1,308 @@
+//! [`ArtifactStore`]: the library's entry point. Every call goes through the
+//! wasm core.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::backend::{Backend, file::FileBackend, memory::MemoryBackend};
+use crate::core::{Pool, exports};
+use crate::{Error, Hash};
+
+/// The largest artifact a store accepts unless configured otherwise: 256 MiB.
+pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 256 << 20;
+/// The largest limit [`StoreBuilder::max_artifact_bytes`] accepts: content
+/// crosses into the core's 32-bit linear memory in one piece.
+pub const MAX_ARTIFACT_BYTES_LIMIT: u64 = 1 << 30;
+
+/// What an artifact holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ArtifactType {
+    /// A WebAssembly module or component.
+    WasmModule,
+    /// An app manifest.
+    AppManifest,
+    /// A configuration bundle.
+    ConfigBundle,
+    /// Anything else.
+    Generic,
+}
+
+impl ArtifactType {
+    /// Every type, in WIT order.
+    pub const ALL: [Self; 4] = [
+        Self::WasmModule,
+        Self::AppManifest,
+        Self::ConfigBundle,
+        Self::Generic,
+    ];
+
+    /// The WIT name: `wasm-module`, `app-manifest`, `config-bundle`, `generic`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::WasmModule => "wasm-module",
+            Self::AppManifest => "app-manifest",
+            Self::ConfigBundle => "config-bundle",
+            Self::Generic => "generic",
+        }
+    }
+
+    fn to_wit(self) -> exports::ArtifactType {
+        match self {
+            Self::WasmModule => exports::ArtifactType::WasmModule,
+            Self::AppManifest => exports::ArtifactType::AppManifest,
+            Self::ConfigBundle => exports::ArtifactType::ConfigBundle,
+            Self::Generic => exports::ArtifactType::Generic,
+        }
+    }
+
+    fn from_wit(t: exports::ArtifactType) -> Self {
+        match t {
+            exports::ArtifactType::WasmModule => Self::WasmModule,
+            exports::ArtifactType::AppManifest => Self::AppManifest,
+            exports::ArtifactType::ConfigBundle => Self::ConfigBundle,
+            exports::ArtifactType::Generic => Self::Generic,
+        }
+    }
+}
+
+impl fmt::Display for ArtifactType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ArtifactType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| format!("unknown artifact type {s:?} (expected wasm-module, app-manifest, config-bundle or generic)"))
+    }
+}
+
+/// What the store knows about one artifact.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Metadata {
+    /// The content's BLAKE3 hash: its address.
+    pub hash: Hash,
+    /// The content's length in bytes.
+    pub size: u64,
+    /// The type given by the first put.
+    #[serde(rename = "type")]
+    pub artifact_type: ArtifactType,
+    /// When the content was first stored, in milliseconds since the Unix epoch.
+    pub stored_at: u64,
+    /// Puts not yet released.
+    pub reference_count: u64,
+}
+
+impl Metadata {
+    fn from_wit(m: exports::Metadata) -> Result<Self, Error> {
+        Ok(Self {
+            hash: Hash::from_hex(&m.hash)
+                .map_err(|e| Error::Core(format!("the core returned {e}")))?,
+            size: m.size,
+            artifact_type: ArtifactType::from_wit(m.artifact_type),
+            stored_at: m.stored_at,
+            reference_count: m.reference_count,
+        })
+    }
+}
+
+/// Configures and opens an [`ArtifactStore`].
+pub struct StoreBuilder {
+    max_artifact_bytes: u64,
+}
+
+impl Default for StoreBuilder {
+    fn default() -> Self {
+        Self {
+            max_artifact_bytes: DEFAULT_MAX_ARTIFACT_BYTES,
+        }
+    }
+}
+
+impl StoreBuilder {
+    /// Sets the largest artifact the store accepts (at most
+    /// [`MAX_ARTIFACT_BYTES_LIMIT`]). The core's memory is capped to match.
+    pub fn max_artifact_bytes(mut self, bytes: u64) -> Self {
+        self.max_artifact_bytes = bytes.min(MAX_ARTIFACT_BYTES_LIMIT);
+        self
+    }
+
+    /// Opens a store over any backend.
+    pub fn open(self, backend: impl Backend) -> Result<ArtifactStore, Error> {
+        self.open_arc(Arc::new(backend))
+    }
+
+    /// Opens a store over a shared backend.
+    pub fn open_arc(self, backend: Arc<dyn Backend>) -> Result<ArtifactStore, Error> {
+        // One artifact in, one copy out, and room for the core's own heap.
+        let memory_limit = self
+            .max_artifact_bytes
+            .saturating_mul(2)
+            .saturating_add(64 << 20);
+        let memory_limit = usize::try_from(memory_limit.min(4 << 30)).unwrap_or(usize::MAX);
+        Ok(ArtifactStore {
+            pool: Arc::new(Pool::new(backend, memory_limit)?),
+            max_artifact_bytes: self.max_artifact_bytes,
+        })
+    }
+
+    /// Opens an empty store in memory.
+    pub fn open_memory(self) -> Result<ArtifactStore, Error> {
+        self.open(MemoryBackend::new())
+    }
+
+    /// Opens (creating if needed) a store in a directory.
+    pub fn open_dir(self, dir: impl Into<PathBuf>) -> Result<ArtifactStore, Error> {
+        let backend = FileBackend::open(dir).map_err(|e| Error::Open(e.to_string()))?;
+        self.open(backend)
+    }
+}
+
+/// A content-addressed artifact store whose rules run in a wasm core.
+///
+/// Cheap to clone (clones share the core instances and the backend) and
+/// safe to use from many threads at once.
+#[derive(Clone)]
+pub struct ArtifactStore {
+    pool: Arc<Pool>,
+    max_artifact_bytes: u64,
+}
+
+impl fmt::Debug for ArtifactStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArtifactStore")
+            .field("max_artifact_bytes", &self.max_artifact_bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Calls an export of the core's `store` interface on a pooled instance.
+macro_rules! call {
+    ($self:ident, $method:ident $(, $arg:expr)*) => {
+        $self.pool.with(|i| i.core.artifacts_store_store().$method(&mut i.store $(, $arg)*))?
+    };
+}
+
+impl ArtifactStore {
+    /// A builder, to set limits before opening.
+    pub fn builder() -> StoreBuilder {
+        StoreBuilder::default()
+    }
+
+    /// Opens an empty store in memory, with default limits.
+    pub fn open_memory() -> Result<Self, Error> {
+        StoreBuilder::default().open_memory()
+    }
+
+    /// Opens (creating if needed) a store in a directory, with default limits.
+    pub fn open_dir(dir: impl Into<PathBuf>) -> Result<Self, Error> {
+        StoreBuilder::default().open_dir(dir)
+    }
+
+    /// The largest artifact this store accepts.
+    pub fn max_artifact_bytes(&self) -> u64 {
+        self.max_artifact_bytes
+    }
+
+    /// Stores `content` and returns its hash. Known content is not stored
+    /// again; it gains one reference.
+    pub fn put(&self, content: &[u8], artifact_type: ArtifactType) -> Result<Hash, Error> {
+        let size = content.len() as u64;
+        if size > self.max_artifact_bytes {
+            return Err(Error::TooLarge {
+                size,
+                limit: self.max_artifact_bytes,
+            });
+        }
+        let hash = call!(self, call_put, content, artifact_type.to_wit())?;
+        Hash::from_hex(&hash).map_err(|e| Error::Core(format!("the core returned {e}")))
+    }
+
+    /// The content stored under `hash`, verified against it.
+    pub fn get(&self, hash: impl AsRef<str>) -> Result<Vec<u8>, Error> {
+        Ok(call!(self, call_get, &hash.as_ref().to_owned())?)
+    }
+
+    /// Whether an artifact is stored under `hash`.
+    pub fn contains(&self, hash: impl AsRef<str>) -> Result<bool, Error> {
+        Ok(call!(self, call_contains, &hash.as_ref().to_owned())?)
+    }
+
+    /// Drops one reference and returns how many are left; at zero the
+    /// artifact is deleted.
+    pub fn release(&self, hash: impl AsRef<str>) -> Result<u64, Error> {
+        Ok(call!(self, call_release, &hash.as_ref().to_owned())?)
+    }
+
+    /// Deletes the artifact whatever its reference count.
+    pub fn remove(&self, hash: impl AsRef<str>) -> Result<(), Error> {
+        Ok(call!(self, call_remove, &hash.as_ref().to_owned())?)
+    }
+
+    /// The artifact's metadata.
+    pub fn stat(&self, hash: impl AsRef<str>) -> Result<Metadata, Error> {
+        Metadata::from_wit(call!(self, call_stat, &hash.as_ref().to_owned())?)
+    }
+
+    /// Re-reads the content and checks it against its hash and size.
+    pub fn verify(&self, hash: impl AsRef<str>) -> Result<Metadata, Error> {
+        Metadata::from_wit(call!(self, call_verify, &hash.as_ref().to_owned())?)
+    }
+
+    /// How many artifacts are stored.
+    pub fn count(&self) -> Result<u64, Error> {
+        Ok(call!(self, call_count)?)
+    }
+
+    /// The total size of all stored content, each artifact counted once.
+    pub fn total_bytes(&self) -> Result<u64, Error> {
+        Ok(call!(self, call_total_bytes)?)
+    }
+
+    /// One page of artifacts in hash order: up to `limit` (at most 1000)
+    /// with hashes after `after`.
+    pub fn list_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<Metadata>, Error> {
+        call!(self, call_list, after.map(str::to_owned).as_ref(), limit)?
+            .into_iter()
+            .map(Metadata::from_wit)
+            .collect()
+    }
+
+    /// Every artifact, in hash order, read a page at a time.
+    pub fn list(&self) -> impl Iterator<Item = Result<Metadata, Error>> + '_ {
+        let mut after: Option<Hash> = None;
+        let mut page = std::vec::IntoIter::default();
+        let mut done = false;
+        std::iter::from_fn(move || {
+            loop {
+                if let Some(m) = page.next() {
+                    return Some(Ok(m));
+                }
+                if done {
+                    return None;
+                }
+                match self.list_page(after.as_ref().map(Hash::as_str), LIST_PAGE) {
+                    Ok(next) => {
+                        done = next.len() < LIST_PAGE as usize;
+                        after = next.last().map(|m: &Metadata| m.hash.clone());
+                        page = next.into_iter();
+                    }
+                    Err(e) => {
+                        done = true;
+                        return Some(Err(e));
+                    }
+                }
+            }
+        })
+    }
+}
+
+/// The page size [`ArtifactStore::list`] asks for.
+const LIST_PAGE: u32 = 1000;
