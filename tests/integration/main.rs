@@ -1,1 +1,13 @@
-//! Integration tests.
+//! Integration tests: the real wasm core, through the library and the CLI,
+//! on every backend.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
+
+mod blake3_reference;
+mod cli;
+mod concurrency;
+mod conformance;
+mod faults;
+mod file_layout;
+mod fixture;
+mod store;

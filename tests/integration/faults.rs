@@ -1,0 +1,218 @@
+//! I/O errors injected at every filesystem operation of a put, release and
+//! remove: each gives a clear error, and nothing already stored is lost.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+
+use artifacts::backend::fs::{Fs, StdFs};
+use artifacts::{ArtifactStore, ArtifactType, Error, FileBackend};
+
+use crate::fixture::pattern;
+
+/// Real I/O, except that operation number `fail_at` (counted from when it
+/// was armed) fails with `errno`.
+#[derive(Clone)]
+struct FaultyFs {
+    fail_at: Arc<AtomicI64>,
+    ops: Arc<AtomicU64>,
+    errno: i32,
+}
+
+impl FaultyFs {
+    fn new(errno: i32) -> Self {
+        Self {
+            fail_at: Arc::new(AtomicI64::new(-1)),
+            ops: Arc::new(AtomicU64::new(0)),
+            errno,
+        }
+    }
+    fn arm(&self, at: i64) {
+        self.ops.store(0, Ordering::SeqCst);
+        self.fail_at.store(at, Ordering::SeqCst);
+    }
+    fn disarm(&self) -> bool {
+        let fired = self.fail_at.load(Ordering::SeqCst) >= 0
+            && self.ops.load(Ordering::SeqCst) as i64 > self.fail_at.load(Ordering::SeqCst);
+        self.fail_at.store(-1, Ordering::SeqCst);
+        fired
+    }
+    fn step(&self) -> io::Result<()> {
+        let n = self.ops.fetch_add(1, Ordering::SeqCst) as i64;
+        if n == self.fail_at.load(Ordering::SeqCst) {
+            return Err(io::Error::from_raw_os_error(self.errno));
+        }
+        Ok(())
+    }
+}
+
+impl Fs for FaultyFs {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.step()?;
+        StdFs.read(path)
+    }
+    fn write_new_synced(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        self.step()?;
+        StdFs.write_new_synced(path, data)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.step()?;
+        StdFs.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.step()?;
+        StdFs.remove_file(path)
+    }
+    fn create_dir(&self, path: &Path) -> io::Result<bool> {
+        self.step()?;
+        StdFs.create_dir(path)
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        self.step()?;
+        StdFs.sync_dir(path)
+    }
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        self.step()?;
+        StdFs.list_dir(path)
+    }
+    fn lock(&self, path: &Path) -> io::Result<Box<dyn Send>> {
+        self.step()?;
+        StdFs.lock(path)
+    }
+}
+
+const EIO: i32 = 5;
+const ENOSPC: i32 = 28;
+
+/// Runs `op` with a fault at operation 0, 1, 2, … until it runs through
+/// without reaching the fault; after each, checks the store with `check`.
+fn at_every_operation(
+    errno: i32,
+    setup: impl Fn(&ArtifactStore),
+    op: impl Fn(&ArtifactStore) -> Result<(), Error>,
+    check: impl Fn(&ArtifactStore, bool),
+) -> usize {
+    for at in 0.. {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = FaultyFs::new(errno);
+        let store = ArtifactStore::builder()
+            .open(FileBackend::open_with(dir.path(), fs.clone()).unwrap())
+            .unwrap();
+        setup(&store);
+        fs.arm(at);
+        let result = op(&store);
+        let fired = fs.disarm();
+        if !fired {
+            result.unwrap();
+            check(&store, true);
+            return at as usize;
+        }
+        match &result {
+            Err(Error::Backend(msg)) => {
+                if errno == ENOSPC {
+                    assert!(msg.contains("no space left"), "fault at op {at}: {msg}");
+                }
+            }
+            Err(other) => panic!("fault at op {at} gave {other:?}"),
+            Ok(()) => {}
+        }
+        check(&store, result.is_ok());
+        // A clean reopen sees the same consistent store.
+        let reopened = ArtifactStore::open_dir(dir.path()).unwrap();
+        check(&reopened, result.is_ok());
+        // And the store still works: the operation's content can be stored and read.
+        let h = reopened.put(&new(), ArtifactType::Generic).unwrap();
+        assert_eq!(reopened.get(&h).unwrap(), new());
+    }
+    unreachable!()
+}
+
+fn old() -> Vec<u8> {
+    pattern(1024)
+}
+
+fn new() -> Vec<u8> {
+    pattern(2049)
+}
+
+fn assert_old_intact(store: &ArtifactStore) {
+    let h = blake3::hash(&old()).to_hex().to_string();
+    assert_eq!(store.get(&h).unwrap(), old());
+    assert_eq!(store.stat(&h).unwrap().reference_count, 1);
+}
+
+#[test]
+fn failed_puts_lose_nothing_and_leave_no_visible_partial_artifact() {
+    for errno in [EIO, ENOSPC] {
+        let ops = at_every_operation(
+            errno,
+            |s| {
+                s.put(&old(), ArtifactType::Generic).unwrap();
+            },
+            |s| s.put(&new(), ArtifactType::WasmModule).map(drop),
+            |s, ok| {
+                assert_old_intact(s);
+                let h = blake3::hash(&new()).to_hex().to_string();
+                if ok || s.contains(&h).unwrap() {
+                    assert_eq!(s.get(&h).unwrap(), new(), "a visible artifact verifies");
+                    assert_eq!(s.stat(&h).unwrap().reference_count, 1);
+                } else {
+                    assert_eq!(s.get(&h), Err(Error::NotFound(h.clone())));
+                }
+            },
+        );
+        assert!(
+            ops >= 8,
+            "a put of new content makes at least 8 fs operations, saw {ops}"
+        );
+    }
+}
+
+#[test]
+fn failed_releases_and_removes_keep_counts_consistent() {
+    for errno in [EIO, ENOSPC] {
+        // Release from 2 to 1: the count is 2 or 1, never anything else.
+        at_every_operation(
+            errno,
+            |s| {
+                s.put(&old(), ArtifactType::Generic).unwrap();
+                s.put(&new(), ArtifactType::Generic).unwrap();
+                s.put(&new(), ArtifactType::Generic).unwrap();
+            },
+            |s| s.release(blake3::hash(&new()).to_hex().as_str()).map(drop),
+            |s, ok| {
+                assert_old_intact(s);
+                let h = blake3::hash(&new()).to_hex().to_string();
+                let count = s.stat(&h).unwrap().reference_count;
+                assert!(
+                    if ok {
+                        count == 1
+                    } else {
+                        count == 1 || count == 2
+                    },
+                    "count {count}"
+                );
+                assert_eq!(s.get(&h).unwrap(), new());
+            },
+        );
+        // Remove: the artifact is whole or gone (or mid-deletion, which reads as gone).
+        at_every_operation(
+            errno,
+            |s| {
+                s.put(&old(), ArtifactType::Generic).unwrap();
+                s.put(&new(), ArtifactType::Generic).unwrap();
+            },
+            |s| s.remove(blake3::hash(&new()).to_hex().as_str()),
+            |s, ok| {
+                assert_old_intact(s);
+                let h = blake3::hash(&new()).to_hex().to_string();
+                if ok {
+                    assert!(!s.contains(&h).unwrap());
+                } else if s.contains(&h).unwrap() {
+                    assert_eq!(s.get(&h).unwrap(), new());
+                }
+            },
+        );
+    }
+}

@@ -1,0 +1,138 @@
+//! One fixture per backend, so every behaviour is tested on each.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use artifacts::{
+    ArtifactStore, Backend, BackendError, FileBackend, Hash, MemoryBackend, SwapOutcome,
+    VersionedRecord,
+};
+use tempfile::TempDir;
+
+/// Content of `len` bytes in the pattern of BLAKE3's official test vectors.
+pub fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8).collect()
+}
+
+/// The sizes around BLAKE3's 1024-byte chunk that the tests use.
+pub const SIZES: [usize; 7] = [0, 1, 1023, 1024, 1025, 2048, 2049];
+
+pub enum Fixture {
+    Memory(MemoryBackend),
+    File(TempDir),
+}
+
+impl Fixture {
+    pub fn memory() -> Self {
+        Self::Memory(MemoryBackend::new())
+    }
+
+    pub fn file() -> Self {
+        Self::File(tempfile::tempdir().unwrap())
+    }
+
+    /// A store over this fixture's storage; a second call opens the same data again.
+    pub fn open(&self) -> ArtifactStore {
+        match self {
+            Self::Memory(b) => ArtifactStore::builder().open(b.clone()).unwrap(),
+            Self::File(dir) => ArtifactStore::open_dir(dir.path()).unwrap(),
+        }
+    }
+
+    /// Replaces the stored bytes of `hash` behind the store's back.
+    pub fn tamper(&self, hash: &Hash, bytes: &[u8]) {
+        match self {
+            Self::Memory(b) => b.write_blob(hash, bytes).unwrap(),
+            Self::File(dir) => {
+                let path = FileBackend::open(dir.path()).unwrap().blob_path(hash);
+                assert!(path.exists(), "blob file {} missing", path.display());
+                std::fs::write(path, bytes).unwrap();
+            }
+        }
+    }
+
+    /// Deletes the stored bytes of `hash` behind the store's back.
+    pub fn lose_blob(&self, hash: &Hash) {
+        match self {
+            Self::Memory(b) => {
+                let version = b.read_record(hash).unwrap().unwrap().version;
+                assert!(b.delete_blob(hash, version).unwrap());
+            }
+            Self::File(dir) => {
+                let path = FileBackend::open(dir.path()).unwrap().blob_path(hash);
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+    }
+}
+
+/// Runs the test body once per backend: `mod name { fn memory(); fn file(); }`.
+macro_rules! each_backend {
+    ($(fn $name:ident($fx:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                fn body($fx: &crate::fixture::Fixture) $body
+                #[test]
+                fn memory() { body(&crate::fixture::Fixture::memory()) }
+                #[test]
+                fn file() { body(&crate::fixture::Fixture::file()) }
+            }
+        )*
+    };
+}
+pub(crate) use each_backend;
+
+/// A memory backend that counts the calls it gets.
+#[derive(Clone, Default)]
+pub struct Counting {
+    pub inner: MemoryBackend,
+    pub calls: Arc<AtomicU64>,
+}
+
+impl Counting {
+    fn tick(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+impl Backend for Counting {
+    fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
+        self.tick();
+        self.inner.write_blob(key, data)
+    }
+    fn read_blob(&self, key: &Hash) -> Result<Option<Vec<u8>>, BackendError> {
+        self.tick();
+        self.inner.read_blob(key)
+    }
+    fn delete_blob(&self, key: &Hash, v: u64) -> Result<bool, BackendError> {
+        self.tick();
+        self.inner.delete_blob(key, v)
+    }
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError> {
+        self.tick();
+        self.inner.list_blobs(after, limit)
+    }
+    fn read_record(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError> {
+        self.tick();
+        self.inner.read_record(key)
+    }
+    fn swap_record(
+        &self,
+        key: &Hash,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError> {
+        self.tick();
+        self.inner.swap_record(key, expected, new)
+    }
+    fn list_records(
+        &self,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
+        self.tick();
+        self.inner.list_records(after, limit)
+    }
+}

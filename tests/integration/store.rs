@@ -1,0 +1,206 @@
+//! Every behaviour of the original store, through the wasm core, on each backend.
+
+use artifacts::{ArtifactStore, ArtifactType, Error, Hash};
+
+use crate::fixture::{Counting, SIZES, each_backend, pattern};
+
+each_backend! {
+    fn round_trip_at_chunk_boundaries(fx) {
+        let store = fx.open();
+        for size in SIZES {
+            let content = pattern(size);
+            let hash = store.put(&content, ArtifactType::Generic).unwrap();
+            assert_eq!(store.get(&hash).unwrap(), content, "size {size}");
+            let meta = store.stat(&hash).unwrap();
+            assert_eq!((meta.size, meta.reference_count), (size as u64, 1));
+        }
+        assert_eq!(store.count().unwrap(), SIZES.len() as u64);
+    }
+
+    fn duplicate_put_gives_one_artifact_and_counts_references(fx) {
+        let store = fx.open();
+        let a = store.put(b"plugin", ArtifactType::WasmModule).unwrap();
+        let b = store.put(b"plugin", ArtifactType::WasmModule).unwrap();
+        let c = store.put(b"plugin", ArtifactType::Generic).unwrap();
+        assert_eq!((&a, &b), (&c, &c));
+        assert_eq!(store.count().unwrap(), 1);
+        assert_eq!(store.total_bytes().unwrap(), 6);
+        let meta = store.stat(&a).unwrap();
+        assert_eq!(meta.reference_count, 3);
+        assert_eq!(meta.artifact_type, ArtifactType::WasmModule, "the first put's type is kept");
+    }
+
+    fn release_reports_the_count_and_deletes_at_zero(fx) {
+        let store = fx.open();
+        let h = store.put(b"x", ArtifactType::Generic).unwrap();
+        store.put(b"x", ArtifactType::Generic).unwrap();
+        assert_eq!(store.release(&h).unwrap(), 1);
+        assert_eq!(store.get(&h).unwrap(), b"x");
+        assert_eq!(store.release(&h).unwrap(), 0);
+        assert!(!store.contains(&h).unwrap());
+        assert_eq!(store.get(&h), Err(Error::NotFound(h.to_string())));
+        assert_eq!(store.release(&h), Err(Error::NotFound(h.to_string())));
+        assert_eq!((store.count().unwrap(), store.total_bytes().unwrap()), (0, 0));
+    }
+
+    fn remove_deletes_whatever_the_count(fx) {
+        let store = fx.open();
+        let h = store.put(b"x", ArtifactType::Generic).unwrap();
+        let other = store.put(b"y", ArtifactType::Generic).unwrap();
+        store.put(b"x", ArtifactType::Generic).unwrap();
+        store.remove(&h).unwrap();
+        assert!(!store.contains(&h).unwrap());
+        assert_eq!(store.remove(&h), Err(Error::NotFound(h.to_string())));
+        assert_eq!(store.get(&other).unwrap(), b"y");
+        // Stored again after removal, it starts afresh.
+        store.put(b"x", ArtifactType::AppManifest).unwrap();
+        assert_eq!(store.stat(&h).unwrap().reference_count, 1);
+        assert_eq!(store.stat(&h).unwrap().artifact_type, ArtifactType::AppManifest);
+    }
+
+    fn unknown_hash_is_not_found(fx) {
+        let store = fx.open();
+        let unknown = blake3::hash(b"never stored").to_hex().to_string();
+        assert_eq!(store.get(&unknown), Err(Error::NotFound(unknown.clone())));
+        assert_eq!(store.stat(&unknown), Err(Error::NotFound(unknown.clone())));
+        assert_eq!(store.remove(&unknown), Err(Error::NotFound(unknown.clone())));
+        assert!(!store.contains(&unknown).unwrap());
+    }
+
+    fn tampered_content_is_detected_on_load(fx) {
+        let store = fx.open();
+        let h = store.put(&pattern(1025), ArtifactType::WasmModule).unwrap();
+        let other = store.put(&pattern(2049), ArtifactType::Generic).unwrap();
+        let mut damaged = pattern(1025);
+        damaged[1024] ^= 1;
+        fx.tamper(&h, &damaged);
+        let expected = Error::Integrity {
+            expected: h.to_string(),
+            actual: blake3::hash(&damaged).to_hex().to_string(),
+        };
+        assert_eq!(store.get(&h), Err(expected.clone()));
+        assert_eq!(store.verify(&h), Err(expected));
+        assert_eq!(store.verify(&other).unwrap().size, 2049, "other artifacts unaffected");
+        // Metadata does not read content, so it still answers.
+        assert!(store.contains(&h).unwrap());
+    }
+
+    fn truncated_and_lost_content_is_detected(fx) {
+        let store = fx.open();
+        let h = store.put(&pattern(2048), ArtifactType::Generic).unwrap();
+        fx.tamper(&h, &pattern(1024));
+        assert!(matches!(store.get(&h), Err(Error::Integrity { .. })));
+        fx.lose_blob(&h);
+        assert_eq!(store.get(&h), Err(Error::MissingContent(h.to_string())));
+    }
+
+    fn total_bytes_and_list_track_every_change(fx) {
+        let store = fx.open();
+        let a = store.put(&pattern(1024), ArtifactType::Generic).unwrap();
+        let b = store.put(&pattern(1025), ArtifactType::ConfigBundle).unwrap();
+        store.put(&pattern(1024), ArtifactType::Generic).unwrap();
+        assert_eq!(store.total_bytes().unwrap(), 2049);
+        let listed: Vec<Hash> = store.list().map(|m| m.unwrap().hash).collect();
+        let mut expected = vec![a.clone(), b.clone()];
+        expected.sort();
+        assert_eq!(listed, expected);
+        store.remove(&b).unwrap();
+        assert_eq!(store.total_bytes().unwrap(), 1024);
+        assert_eq!(store.count().unwrap(), 1);
+    }
+
+    fn different_content_gives_different_hashes(fx) {
+        let store = fx.open();
+        let hashes: std::collections::HashSet<Hash> = (0..64u8)
+            .map(|i| store.put(&[i], ArtifactType::Generic).unwrap())
+            .collect();
+        assert_eq!(hashes.len(), 64);
+    }
+
+    fn reopening_finds_every_artifact_with_its_metadata(fx) {
+        let store = fx.open();
+        let a = store.put(&pattern(1023), ArtifactType::WasmModule).unwrap();
+        store.put(&pattern(1023), ArtifactType::WasmModule).unwrap();
+        let b = store.put(b"{}", ArtifactType::AppManifest).unwrap();
+        let before: Vec<_> = store.list().map(Result::unwrap).collect();
+        drop(store);
+        let again = fx.open();
+        let after: Vec<_> = again.list().map(Result::unwrap).collect();
+        assert_eq!(before, after);
+        assert_eq!(again.stat(&a).unwrap().reference_count, 2);
+        assert_eq!(again.stat(&b).unwrap().artifact_type, ArtifactType::AppManifest);
+        assert_eq!(again.get(&a).unwrap(), pattern(1023));
+    }
+
+    fn listing_pages_past_a_thousand(fx) {
+        let store = fx.open();
+        let mut hashes: Vec<Hash> = (0..1003u32)
+            .map(|i| store.put(&i.to_le_bytes(), ArtifactType::Generic).unwrap())
+            .collect();
+        hashes.sort();
+        let first = store.list_page(None, 5000).unwrap();
+        assert_eq!(first.len(), 1000, "a page holds at most 1000");
+        let listed: Vec<Hash> = store.list().map(|m| m.unwrap().hash).collect();
+        assert_eq!(listed, hashes);
+        assert_eq!(store.count().unwrap(), 1003);
+    }
+}
+
+#[test]
+fn invalid_hashes_are_rejected_without_touching_the_backend() {
+    let backend = Counting::default();
+    let calls = backend.calls.clone();
+    let store = ArtifactStore::builder().open(backend).unwrap();
+    let good = blake3::hash(b"x").to_hex().to_string();
+    let bad = [
+        good.to_uppercase(),
+        good[..63].to_string(),
+        format!("{good}0"),
+        "../../etc/passwd".to_string(),
+        "zz".repeat(32),
+        format!("{}/..", &good[..61]),
+        String::new(),
+        "\u{0}".repeat(64),
+    ];
+    for hash in &bad {
+        assert!(
+            matches!(store.get(hash), Err(Error::InvalidHash(_))),
+            "{hash:?}"
+        );
+        assert!(matches!(store.stat(hash), Err(Error::InvalidHash(_))));
+        assert!(matches!(store.contains(hash), Err(Error::InvalidHash(_))));
+        assert!(matches!(store.release(hash), Err(Error::InvalidHash(_))));
+        assert!(matches!(store.remove(hash), Err(Error::InvalidHash(_))));
+        assert!(matches!(store.verify(hash), Err(Error::InvalidHash(_))));
+        assert!(matches!(
+            store.list_page(Some(hash), 10),
+            Err(Error::InvalidHash(_))
+        ));
+    }
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+#[test]
+fn content_over_the_limit_is_refused_before_the_core() {
+    let store = ArtifactStore::builder()
+        .max_artifact_bytes(1024)
+        .open_memory()
+        .unwrap();
+    assert_eq!(
+        store.put(&pattern(1025), ArtifactType::Generic),
+        Err(Error::TooLarge {
+            size: 1025,
+            limit: 1024
+        })
+    );
+    store.put(&pattern(1024), ArtifactType::Generic).unwrap();
+}
+
+#[test]
+fn a_large_artifact_round_trips_and_its_instance_is_not_kept() {
+    let store = ArtifactStore::open_memory().unwrap();
+    let content = pattern(32 << 20);
+    let h = store.put(&content, ArtifactType::Generic).unwrap();
+    assert_eq!(store.get(&h).unwrap(), content);
+    assert_eq!(h.as_str(), blake3::hash(&content).to_hex().as_str());
+}
