@@ -1,4 +1,4 @@
-//! [`Hash`]: a validated BLAKE3 content address.
+//! [`struct@Hash`]: a validated BLAKE3 content address.
 
 use std::fmt;
 use std::str::FromStr;
@@ -11,7 +11,7 @@ use std::str::FromStr;
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Hash(String);
 
-/// Why text is not a [`Hash`].
+/// Why text is not a [`struct@Hash`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a hash (expected 64 lowercase hex digits): {0:.80?}")]
 pub struct InvalidHash(pub String);

@@ -1,7 +1,7 @@
 //! The storage contract the wasm core runs on, and its implementations.
 //!
 //! A [`Backend`] is deliberately small: blobs and versioned records by
-//! [`Hash`], enumeration, a guarded delete and compare-and-swap. All of the
+//! [`struct@Hash`], enumeration, a guarded delete and compare-and-swap. All of the
 //! store's rules (hashing, dedup, counts, integrity) live in the core; a
 //! backend only has to be atomic. [`conformance`] checks that contract.
 
