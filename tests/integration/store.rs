@@ -204,3 +204,9 @@ fn a_large_artifact_round_trips_and_its_instance_is_not_kept() {
     assert_eq!(store.get(&h).unwrap(), content);
     assert_eq!(h.as_str(), blake3::hash(&content).to_hex().as_str());
 }
+
+#[test]
+fn the_store_is_send_and_sync() {
+    fn shareable<T: Send + Sync + Clone + 'static>() {}
+    shareable::<ArtifactStore>();
+}
