@@ -1,6 +1,6 @@
 //! The wasm adapter: WIT exports call [`crate::ops`] over the imported backend.
 
-use crate::ops::{self, Backend, Metadata, Swap, Versioned};
+use crate::ops::{self, Backend, Caller, Metadata, Quota, Swap, Versioned};
 use crate::record;
 
 wit_bindgen::generate!({
@@ -9,7 +9,8 @@ wit_bindgen::generate!({
 });
 
 use artifacts::store::backend::{self as imports, BackendError, SwapOutcome};
-use artifacts::store::types::{ArtifactType, Error, IntegrityFailure};
+use artifacts::store::types::{ArtifactType, Error, IntegrityFailure, QuotaFailure, QuotaKind};
+use exports::artifacts::store::owners;
 use exports::artifacts::store::store::Guest;
 
 /// The backend the host supplies, seen through [`ops::Backend`].
@@ -85,6 +86,21 @@ impl From<ops::Error> for Error {
             ops::Error::Integrity { expected, actual } => {
                 Error::Integrity(IntegrityFailure { expected, actual })
             }
+            ops::Error::InvalidOwner(m) => Error::InvalidOwner(m),
+            ops::Error::QuotaExceeded {
+                kind,
+                limit,
+                requested,
+            } => Error::QuotaExceeded(QuotaFailure {
+                kind: match kind {
+                    ops::QuotaKind::Bytes => QuotaKind::Bytes,
+                    ops::QuotaKind::Artifacts => QuotaKind::Artifacts,
+                    ops::QuotaKind::ArtifactBytes => QuotaKind::ArtifactBytes,
+                },
+                limit,
+                requested,
+            }),
+            ops::Error::TooManyOwners(h) => Error::TooManyOwners(h),
             ops::Error::MissingContent(h) => Error::MissingContent(h),
             ops::Error::CorruptRecord(m) => Error::CorruptRecord(m),
             ops::Error::Contended(h) => Error::Contended(h),
@@ -117,51 +133,135 @@ fn to_wit_metadata(m: Metadata) -> artifacts::store::types::Metadata {
         size: m.record.size,
         artifact_type: to_wit_type(m.record.artifact_type),
         stored_at: m.record.stored_at,
-        reference_count: m.record.reference_count,
+        reference_count: m.reference_count,
     }
 }
 
 struct Core;
+
+type WitMetadata = artifacts::store::types::Metadata;
+
+fn metas(list: Vec<Metadata>) -> Vec<WitMetadata> {
+    list.into_iter().map(to_wit_metadata).collect()
+}
+
+const HOST: Caller = Caller::HOST;
 
 impl Guest for Core {
     fn list_limit() -> u32 {
         ops::LIST_LIMIT
     }
     fn put(content: Vec<u8>, artifact_type: ArtifactType) -> Result<String, Error> {
-        Ok(ops::put(&Imported, &content, from_wit_type(artifact_type))?)
+        Ok(ops::put(
+            &Imported,
+            &HOST,
+            &content,
+            from_wit_type(artifact_type),
+        )?)
     }
     fn get(hash: String) -> Result<Vec<u8>, Error> {
-        Ok(ops::get(&Imported, &hash)?)
+        Ok(ops::get(&Imported, &HOST, &hash)?)
     }
     fn contains(hash: String) -> Result<bool, Error> {
-        Ok(ops::contains(&Imported, &hash)?)
+        Ok(ops::contains(&Imported, &HOST, &hash)?)
     }
     fn release(hash: String) -> Result<u64, Error> {
-        Ok(ops::release(&Imported, &hash)?)
+        Ok(ops::release(&Imported, &HOST, &hash)?)
     }
     fn remove(hash: String) -> Result<(), Error> {
-        Ok(ops::remove(&Imported, &hash)?)
+        Ok(ops::remove(&Imported, &HOST, &hash)?)
     }
-    fn stat(hash: String) -> Result<artifacts::store::types::Metadata, Error> {
-        Ok(to_wit_metadata(ops::stat(&Imported, &hash)?))
+    fn stat(hash: String) -> Result<WitMetadata, Error> {
+        Ok(to_wit_metadata(ops::stat(&Imported, &HOST, &hash)?))
     }
-    fn verify(hash: String) -> Result<artifacts::store::types::Metadata, Error> {
-        Ok(to_wit_metadata(ops::verify(&Imported, &hash)?))
+    fn verify(hash: String) -> Result<WitMetadata, Error> {
+        Ok(to_wit_metadata(ops::verify(&Imported, &HOST, &hash)?))
     }
     fn count() -> Result<u64, Error> {
-        Ok(ops::count(&Imported)?)
+        Ok(ops::count(&Imported, &HOST)?)
     }
     fn total_bytes() -> Result<u64, Error> {
-        Ok(ops::total_bytes(&Imported)?)
+        Ok(ops::total_bytes(&Imported, &HOST)?)
     }
-    fn list(
-        after: Option<String>,
-        limit: u32,
-    ) -> Result<Vec<artifacts::store::types::Metadata>, Error> {
-        Ok(ops::list(&Imported, after.as_deref(), limit)?
-            .into_iter()
-            .map(to_wit_metadata)
-            .collect())
+    fn list(after: Option<String>, limit: u32) -> Result<Vec<WitMetadata>, Error> {
+        Ok(metas(ops::list(&Imported, &HOST, after.as_deref(), limit)?))
+    }
+}
+
+/// An app's view: its own references, no admin rights, and (for puts) its quota.
+fn app(owner: &str) -> Caller<'_> {
+    Caller {
+        owner,
+        admin: false,
+        quota: Quota::UNLIMITED,
+    }
+}
+
+impl owners::Guest for Core {
+    fn put(
+        owner: String,
+        quota: owners::Quota,
+        content: Vec<u8>,
+        artifact_type: ArtifactType,
+    ) -> Result<String, Error> {
+        let quota = Quota {
+            max_bytes: quota.max_bytes,
+            max_artifacts: quota.max_artifacts,
+            max_artifact_bytes: quota.max_artifact_bytes,
+        };
+        let caller = Caller {
+            quota,
+            ..app(&owner)
+        };
+        Ok(ops::put(
+            &Imported,
+            &caller,
+            &content,
+            from_wit_type(artifact_type),
+        )?)
+    }
+    fn get(owner: String, hash: String) -> Result<Vec<u8>, Error> {
+        Ok(ops::get(&Imported, &app(&owner), &hash)?)
+    }
+    fn contains(owner: String, hash: String) -> Result<bool, Error> {
+        Ok(ops::contains(&Imported, &app(&owner), &hash)?)
+    }
+    fn release(owner: String, hash: String) -> Result<u64, Error> {
+        Ok(ops::release(&Imported, &app(&owner), &hash)?)
+    }
+    fn remove(owner: String, hash: String) -> Result<(), Error> {
+        Ok(ops::remove(&Imported, &app(&owner), &hash)?)
+    }
+    fn stat(owner: String, hash: String) -> Result<WitMetadata, Error> {
+        Ok(to_wit_metadata(ops::stat(&Imported, &app(&owner), &hash)?))
+    }
+    fn verify(owner: String, hash: String) -> Result<WitMetadata, Error> {
+        Ok(to_wit_metadata(ops::verify(
+            &Imported,
+            &app(&owner),
+            &hash,
+        )?))
+    }
+    fn count(owner: String) -> Result<u64, Error> {
+        Ok(ops::count(&Imported, &app(&owner))?)
+    }
+    fn total_bytes(owner: String) -> Result<u64, Error> {
+        Ok(ops::total_bytes(&Imported, &app(&owner))?)
+    }
+    fn list(owner: String, after: Option<String>, limit: u32) -> Result<Vec<WitMetadata>, Error> {
+        Ok(metas(ops::list(
+            &Imported,
+            &app(&owner),
+            after.as_deref(),
+            limit,
+        )?))
+    }
+    fn usage(owner: String) -> Result<owners::UsageTotals, Error> {
+        let u = ops::usage(&Imported, &app(&owner))?;
+        Ok(owners::UsageTotals {
+            bytes: u.bytes,
+            artifacts: u.artifacts,
+        })
     }
 }
 

@@ -14,7 +14,7 @@
 //!   slow one can never delete a blob that a later put wrote.
 
 use crate::hash::{hash_hex, validate};
-use crate::record::{ArtifactType, Record, State};
+use crate::record::{ArtifactType, MAX_OWNERS, Record, State, Usage, validate_owner};
 
 /// How many compare-and-swap rounds an operation tries before giving up
 /// with [`Error::Contended`].
@@ -70,13 +70,26 @@ pub trait Backend {
     fn now(&self) -> u64;
 }
 
+/// Which limit a put would have broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaKind {
+    /// Total bytes of the owner's distinct artifacts.
+    Bytes,
+    /// Number of the owner's distinct artifacts.
+    Artifacts,
+    /// Size of one artifact.
+    ArtifactBytes,
+}
+
 /// Why an operation failed (mirrors the WIT `error` variant).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
-    /// Nothing stored under this hash.
+    /// Nothing stored under this hash (or nothing this caller may see).
     NotFound(String),
     /// Not a valid hash.
     InvalidHash(String),
+    /// Not a valid owner id.
+    InvalidOwner(String),
     /// Content does not match its address.
     Integrity {
         /// The address.
@@ -88,19 +101,102 @@ pub enum Error {
     MissingContent(String),
     /// Undecodable record.
     CorruptRecord(String),
+    /// The put would break the caller's quota; nothing was written.
+    QuotaExceeded {
+        /// Which limit.
+        kind: QuotaKind,
+        /// The limit.
+        limit: u64,
+        /// What the put would have made it.
+        requested: u64,
+    },
+    /// The artifact already has [`record::MAX_OWNERS`](crate::record::MAX_OWNERS) owners.
+    TooManyOwners(String),
     /// Contention outlasted [`MAX_ATTEMPTS`].
     Contended(String),
     /// The backend failed.
     Backend(String),
 }
 
-/// An artifact's metadata as the store interface returns it.
+/// An owner's limits; `u64::MAX` means unlimited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Total bytes of distinct artifacts.
+    pub max_bytes: u64,
+    /// Number of distinct artifacts.
+    pub max_artifacts: u64,
+    /// Size of one artifact.
+    pub max_artifact_bytes: u64,
+}
+
+impl Quota {
+    /// No limits.
+    pub const UNLIMITED: Self = Self {
+        max_bytes: u64::MAX,
+        max_artifacts: u64::MAX,
+        max_artifact_bytes: u64::MAX,
+    };
+}
+
+/// The owner id under which the host itself holds references.
+pub const HOST_OWNER: &str = "@host";
+
+/// Who is calling, and what they may see and do.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// Whose references a put takes and a release drops.
+    pub owner: &'a str,
+    /// Sees every artifact, and `remove` deletes whatever the owners.
+    /// Otherwise the caller sees only artifacts it references.
+    pub admin: bool,
+    /// Limits on what the owner may hold.
+    pub quota: Quota,
+}
+
+impl Caller<'static> {
+    /// The host: its own references, sees everything, no quota.
+    pub const HOST: Self = Self {
+        owner: HOST_OWNER,
+        admin: true,
+        quota: Quota::UNLIMITED,
+    };
+}
+
+impl Caller<'_> {
+    fn sees(&self, record: &Record) -> bool {
+        record.state == State::Live && (self.admin || record.count_of(self.owner) > 0)
+    }
+
+    /// Whether this owner's usage is tracked (everyone's but the host's).
+    fn tracked(&self) -> bool {
+        self.owner != HOST_OWNER
+    }
+}
+
+/// An artifact's metadata as the caller sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metadata {
     /// The content's address.
     pub hash: String,
     /// The decoded record.
     pub record: Record,
+    /// The references the caller sees: all of them for an admin, else its own.
+    pub reference_count: u64,
+}
+
+impl Metadata {
+    fn new(caller: &Caller, hash: String, record: Record) -> Self {
+        let reference_count = if caller.admin {
+            record.reference_count()
+        } else {
+            record.count_of(caller.owner)
+        };
+        Self {
+            hash,
+            record,
+            reference_count,
+        }
+    }
 }
 
 type Outcome<T> = Result<T, Error>;
@@ -109,17 +205,21 @@ fn checked(hash: &str) -> Outcome<()> {
     validate(hash).map_err(|why| Error::InvalidHash(format!("{why}: {:.80?}", hash)))
 }
 
+fn checked_caller(caller: &Caller) -> Outcome<()> {
+    validate_owner(caller.owner).map_err(Error::InvalidOwner)
+}
+
 fn decode(hash: &str, data: &[u8]) -> Outcome<Record> {
     Record::decode(data).map_err(|why| Error::CorruptRecord(format!("record of {hash}: {why}")))
 }
 
-/// Reads the record under `hash` with its version, if it is live.
-fn live(backend: &impl Backend, hash: &str) -> Outcome<Option<(u64, Record)>> {
+/// Reads the record under `hash` with its version, if the caller may see it.
+fn visible(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<Option<(u64, Record)>> {
     let Some(v) = backend.read_record(hash).map_err(Error::Backend)? else {
         return Ok(None);
     };
     let record = decode(hash, &v.data)?;
-    Ok((record.state == State::Live).then_some((v.version, record)))
+    Ok(caller.sees(&record).then_some((v.version, record)))
 }
 
 /// Finishes a deletion whose `Deleting` record has `version`. Idempotent:
@@ -132,40 +232,171 @@ fn finish_delete(backend: &impl Backend, hash: &str, version: u64) -> Outcome<()
     Ok(())
 }
 
-/// Stores `content` and returns its hash; known content takes one more reference.
-pub fn put(backend: &impl Backend, content: &[u8], artifact_type: ArtifactType) -> Outcome<String> {
+/// The key of `owner`'s usage record: a BLAKE3 key derivation, which can
+/// never equal the plain BLAKE3 hash of any content.
+pub fn usage_key(owner: &str) -> String {
+    blake3::Hasher::new_derive_key("artifacts:store 2026 owner usage v1")
+        .update(owner.as_bytes())
+        .finalize()
+        .to_hex()
+        .to_string()
+}
+
+/// Adds (`add`) or removes one artifact of `size` bytes to the
+/// owner's usage, refusing an addition that would break `quota`.
+fn charge(backend: &impl Backend, caller: &Caller, size: u64, add: bool) -> Outcome<()> {
+    if !caller.tracked() {
+        return Ok(());
+    }
+    let key = usage_key(caller.owner);
+    for _ in 0..MAX_ATTEMPTS {
+        let current = backend.read_record(&key).map_err(Error::Backend)?;
+        let usage = match &current {
+            Some(v) => Usage::decode(&v.data).map_err(|why| {
+                Error::CorruptRecord(format!("usage record of {}: {why}", caller.owner))
+            })?,
+            None => Usage::default(),
+        };
+        let next = if add {
+            let next = Usage {
+                bytes: usage.bytes.saturating_add(size),
+                artifacts: usage.artifacts.saturating_add(1),
+            };
+            let q = caller.quota;
+            if next.bytes > q.max_bytes {
+                return Err(Error::QuotaExceeded {
+                    kind: QuotaKind::Bytes,
+                    limit: q.max_bytes,
+                    requested: next.bytes,
+                });
+            }
+            if next.artifacts > q.max_artifacts {
+                return Err(Error::QuotaExceeded {
+                    kind: QuotaKind::Artifacts,
+                    limit: q.max_artifacts,
+                    requested: next.artifacts,
+                });
+            }
+            next
+        } else {
+            Usage {
+                bytes: usage.bytes.saturating_sub(size),
+                artifacts: usage.artifacts.saturating_sub(1),
+            }
+        };
+        let new = (next != Usage::default()).then(|| next.encode());
+        match backend
+            .swap_record(&key, current.map(|v| v.version), new.as_deref())
+            .map_err(Error::Backend)?
+        {
+            Swap::Conflict => continue,
+            Swap::Written(_) | Swap::Deleted => return Ok(()),
+        }
+    }
+    Err(Error::Contended(key))
+}
+
+/// The owner's usage.
+pub fn usage(backend: &impl Backend, caller: &Caller) -> Outcome<Usage> {
+    checked_caller(caller)?;
+    match backend
+        .read_record(&usage_key(caller.owner))
+        .map_err(Error::Backend)?
+    {
+        Some(v) => Usage::decode(&v.data)
+            .map_err(|why| Error::CorruptRecord(format!("usage record: {why}"))),
+        None => Ok(Usage::default()),
+    }
+}
+
+/// Stores `content` for the caller and returns its hash; known content
+/// takes one more reference. A caller's first reference to an artifact is
+/// charged to its quota before anything is written.
+pub fn put(
+    backend: &impl Backend,
+    caller: &Caller,
+    content: &[u8],
+    artifact_type: ArtifactType,
+) -> Outcome<String> {
+    checked_caller(caller)?;
+    let size = content.len() as u64;
+    if size > caller.quota.max_artifact_bytes {
+        return Err(Error::QuotaExceeded {
+            kind: QuotaKind::ArtifactBytes,
+            limit: caller.quota.max_artifact_bytes,
+            requested: size,
+        });
+    }
     let hash = hash_hex(content);
+    let mut charged = false;
+    let result = put_charged(backend, caller, &hash, content, artifact_type, &mut charged);
+    if charged && !matches!(result, Ok(true)) {
+        // Not (or no longer) a new reference for this owner: give the charge back.
+        // Best effort: if this fails too, usage errs on the high side, never the low.
+        let _ = charge(backend, caller, size, false);
+    }
+    result.map(|_| hash)
+}
+
+/// The put loop. Returns whether the caller's charge was used (its first
+/// reference to this artifact).
+fn put_charged(
+    backend: &impl Backend,
+    caller: &Caller,
+    hash: &str,
+    content: &[u8],
+    artifact_type: ArtifactType,
+    charged: &mut bool,
+) -> Outcome<bool> {
     let size = content.len() as u64;
     for _ in 0..MAX_ATTEMPTS {
-        let current = backend.read_record(&hash).map_err(Error::Backend)?;
-        let outcome = match current {
+        let current = backend.read_record(hash).map_err(Error::Backend)?;
+        let (expected, record) = match current {
             None => {
-                backend.write_blob(&hash, content).map_err(Error::Backend)?;
+                if !*charged {
+                    charge(backend, caller, size, true)?;
+                    *charged = true;
+                }
+                backend.write_blob(hash, content).map_err(Error::Backend)?;
                 let record = Record {
                     state: State::Live,
                     artifact_type,
                     size,
                     stored_at: backend.now(),
-                    reference_count: 1,
+                    owners: vec![(caller.owner.to_string(), 1)],
                 };
-                backend.swap_record(&hash, None, Some(&record.encode()))
+                (None, record)
             }
             Some(v) => {
-                let mut record = decode(&hash, &v.data)?;
+                let mut record = decode(hash, &v.data)?;
                 if record.state == State::Deleting {
-                    finish_delete(backend, &hash, v.version)?;
+                    finish_delete(backend, hash, v.version)?;
                     continue;
                 }
-                record.reference_count = record.reference_count.saturating_add(1);
-                backend.swap_record(&hash, Some(v.version), Some(&record.encode()))
+                let mine = record.count_of(caller.owner);
+                if mine == 0 {
+                    if record.owners.len() >= MAX_OWNERS {
+                        return Err(Error::TooManyOwners(hash.to_string()));
+                    }
+                    if !*charged {
+                        charge(backend, caller, size, true)?;
+                        *charged = true;
+                    }
+                }
+                record.set_count(caller.owner, mine.saturating_add(1));
+                (Some(v.version), record)
             }
         };
-        match outcome.map_err(Error::Backend)? {
+        let first = record.count_of(caller.owner) == 1;
+        match backend
+            .swap_record(hash, expected, Some(&record.encode()))
+            .map_err(Error::Backend)?
+        {
             Swap::Conflict => continue,
-            Swap::Written(_) | Swap::Deleted => return Ok(hash),
+            Swap::Written(_) | Swap::Deleted => return Ok(first),
         }
     }
-    Err(Error::Contended(hash))
+    Err(Error::Contended(hash.to_string()))
 }
 
 /// Swaps the record to `Deleting` and deletes the artifact.
@@ -181,67 +412,105 @@ fn delete(backend: &impl Backend, hash: &str, version: u64, mut record: Record) 
     }
 }
 
-/// Drops one reference; returns how many are left. At zero the artifact is deleted.
-pub fn release(backend: &impl Backend, hash: &str) -> Outcome<u64> {
+/// Sets the caller's references to `hash` with `update(current) -> new`,
+/// deleting the artifact when no owner is left. Returns the caller's new count.
+fn drop_references(
+    backend: &impl Backend,
+    caller: &Caller,
+    hash: &str,
+    update: impl Fn(u64) -> u64,
+) -> Outcome<u64> {
+    checked_caller(caller)?;
     checked(hash)?;
     for _ in 0..MAX_ATTEMPTS {
-        let Some((version, mut record)) = live(backend, hash)? else {
+        let Some((version, mut record)) = visible(backend, caller, hash)? else {
             return Err(Error::NotFound(hash.to_string()));
         };
-        if record.reference_count <= 1 {
-            if delete(backend, hash, version, record)? {
-                return Ok(0);
-            }
-            continue;
+        let mine = record.count_of(caller.owner);
+        if mine == 0 {
+            // An admin sees artifacts it holds no reference to; it has none to drop.
+            return Err(Error::NotFound(hash.to_string()));
         }
-        record.reference_count -= 1;
-        let remaining = record.reference_count;
-        match backend
-            .swap_record(hash, Some(version), Some(&record.encode()))
-            .map_err(Error::Backend)?
-        {
-            Swap::Written(_) => return Ok(remaining),
-            Swap::Conflict | Swap::Deleted => continue,
+        let left = update(mine);
+        record.set_count(caller.owner, left);
+        let size = record.size;
+        let done = if record.owners.is_empty() {
+            delete(backend, hash, version, record)?
+        } else {
+            match backend
+                .swap_record(hash, Some(version), Some(&record.encode()))
+                .map_err(Error::Backend)?
+            {
+                Swap::Written(_) | Swap::Deleted => true,
+                Swap::Conflict => false,
+            }
+        };
+        if done {
+            if left == 0 {
+                charge(backend, caller, size, false)?;
+            }
+            return Ok(left);
         }
     }
     Err(Error::Contended(hash.to_string()))
 }
 
-/// Deletes the artifact whatever its reference count.
-pub fn remove(backend: &impl Backend, hash: &str) -> Outcome<()> {
+/// Drops one of the caller's references; returns how many it has left.
+/// When no owner has any left, the artifact is deleted.
+pub fn release(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<u64> {
+    drop_references(backend, caller, hash, |n| n - 1)
+}
+
+/// Drops all of the caller's references, deleting the artifact if no other
+/// owner has any. For an admin, deletes the artifact whatever its owners.
+pub fn remove(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<()> {
+    if !caller.admin {
+        return drop_references(backend, caller, hash, |_| 0).map(drop);
+    }
     checked(hash)?;
     for _ in 0..MAX_ATTEMPTS {
-        let Some((version, record)) = live(backend, hash)? else {
+        let Some((version, record)) = visible(backend, caller, hash)? else {
             return Err(Error::NotFound(hash.to_string()));
         };
+        let (owners, size) = (record.owners.clone(), record.size);
         if delete(backend, hash, version, record)? {
+            for (owner, _) in owners {
+                let former = Caller {
+                    owner: &owner,
+                    ..*caller
+                };
+                charge(backend, &former, size, false)?;
+            }
             return Ok(());
         }
     }
     Err(Error::Contended(hash.to_string()))
 }
 
-/// The metadata of a live artifact.
-pub fn stat(backend: &impl Backend, hash: &str) -> Outcome<Metadata> {
+/// The metadata of an artifact the caller may see.
+pub fn stat(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<Metadata> {
+    checked_caller(caller)?;
     checked(hash)?;
-    match live(backend, hash)? {
-        Some((_, record)) => Ok(Metadata {
-            hash: hash.to_string(),
-            record,
-        }),
+    match visible(backend, caller, hash)? {
+        Some((_, record)) => Ok(Metadata::new(caller, hash.to_string(), record)),
         None => Err(Error::NotFound(hash.to_string())),
     }
 }
 
-/// Whether a live artifact is stored under `hash`.
-pub fn contains(backend: &impl Backend, hash: &str) -> Outcome<bool> {
+/// Whether an artifact the caller may see is stored under `hash`.
+pub fn contains(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<bool> {
+    checked_caller(caller)?;
     checked(hash)?;
-    Ok(live(backend, hash)?.is_some())
+    Ok(visible(backend, caller, hash)?.is_some())
 }
 
 /// Reads the content and checks it against its address and recorded size.
-fn read_verified(backend: &impl Backend, hash: &str) -> Outcome<(Metadata, Vec<u8>)> {
-    let meta = stat(backend, hash)?;
+fn read_verified(
+    backend: &impl Backend,
+    caller: &Caller,
+    hash: &str,
+) -> Outcome<(Metadata, Vec<u8>)> {
+    let meta = stat(backend, caller, hash)?;
     let Some(content) = backend.read_blob(hash).map_err(Error::Backend)? else {
         return Err(Error::MissingContent(hash.to_string()));
     };
@@ -263,17 +532,23 @@ fn read_verified(backend: &impl Backend, hash: &str) -> Outcome<(Metadata, Vec<u
 }
 
 /// The content under `hash`, verified.
-pub fn get(backend: &impl Backend, hash: &str) -> Outcome<Vec<u8>> {
-    read_verified(backend, hash).map(|(_, content)| content)
+pub fn get(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<Vec<u8>> {
+    read_verified(backend, caller, hash).map(|(_, content)| content)
 }
 
 /// Verifies the content under `hash` without returning it.
-pub fn verify(backend: &impl Backend, hash: &str) -> Outcome<Metadata> {
-    read_verified(backend, hash).map(|(meta, _)| meta)
+pub fn verify(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<Metadata> {
+    read_verified(backend, caller, hash).map(|(meta, _)| meta)
 }
 
-/// Up to `limit` live artifacts with hashes after `after`, ascending.
-pub fn list(backend: &impl Backend, after: Option<&str>, limit: u32) -> Outcome<Vec<Metadata>> {
+/// Up to `limit` artifacts the caller may see with hashes after `after`, ascending.
+pub fn list(
+    backend: &impl Backend,
+    caller: &Caller,
+    after: Option<&str>,
+    limit: u32,
+) -> Outcome<Vec<Metadata>> {
+    checked_caller(caller)?;
     if let Some(after) = after {
         checked(after)?;
     }
@@ -288,11 +563,14 @@ pub fn list(backend: &impl Backend, after: Option<&str>, limit: u32) -> Outcome<
         cursor = Some(last.clone());
         let full_page = page.len() as u32 >= LIST_LIMIT;
         for (key, v) in page {
+            if Usage::is_usage(&v.data) {
+                continue;
+            }
             checked(&key)
                 .map_err(|_| Error::Backend(format!("backend listed an invalid key {key:.80?}")))?;
             let record = decode(&key, &v.data)?;
-            if record.state == State::Live && out.len() < limit {
-                out.push(Metadata { hash: key, record });
+            if caller.sees(&record) && out.len() < limit {
+                out.push(Metadata::new(caller, key, record));
             }
         }
         if !full_page {
@@ -302,11 +580,15 @@ pub fn list(backend: &impl Backend, after: Option<&str>, limit: u32) -> Outcome<
     Ok(out)
 }
 
-/// Calls `each` on every live artifact.
-fn for_each(backend: &impl Backend, mut each: impl FnMut(&Metadata)) -> Outcome<()> {
+/// Calls `each` on every artifact the caller may see.
+fn for_each(
+    backend: &impl Backend,
+    caller: &Caller,
+    mut each: impl FnMut(&Metadata),
+) -> Outcome<()> {
     let mut after: Option<String> = None;
     loop {
-        let page = list(backend, after.as_deref(), LIST_LIMIT)?;
+        let page = list(backend, caller, after.as_deref(), LIST_LIMIT)?;
         page.iter().for_each(&mut each);
         match page.last() {
             Some(last) if page.len() as u32 == LIST_LIMIT => after = Some(last.hash.clone()),
@@ -315,16 +597,18 @@ fn for_each(backend: &impl Backend, mut each: impl FnMut(&Metadata)) -> Outcome<
     }
 }
 
-/// How many artifacts are stored.
-pub fn count(backend: &impl Backend) -> Outcome<u64> {
+/// How many artifacts the caller may see.
+pub fn count(backend: &impl Backend, caller: &Caller) -> Outcome<u64> {
     let mut n = 0u64;
-    for_each(backend, |_| n += 1)?;
+    for_each(backend, caller, |_| n += 1)?;
     Ok(n)
 }
 
-/// The total size of all stored content.
-pub fn total_bytes(backend: &impl Backend) -> Outcome<u64> {
+/// The total size of the content the caller may see.
+pub fn total_bytes(backend: &impl Backend, caller: &Caller) -> Outcome<u64> {
     let mut total = 0u64;
-    for_each(backend, |m| total = total.saturating_add(m.record.size))?;
+    for_each(backend, caller, |m| {
+        total = total.saturating_add(m.record.size)
+    })?;
     Ok(total)
 }

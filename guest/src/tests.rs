@@ -3,9 +3,9 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 
-use crate::hash::hash_hex;
+use crate::hash::{hash_hex, validate};
 use crate::ops::*;
-use crate::record::{ArtifactType, Record, State};
+use crate::record::{ArtifactType, Record, State, Usage};
 
 #[derive(Default)]
 struct Fake {
@@ -95,27 +95,28 @@ impl Backend for Fake {
 }
 
 const G: ArtifactType = ArtifactType::Generic;
+const H: Caller = Caller::HOST;
 
 #[test]
 fn put_then_get_round_trips_sizes_around_a_chunk() {
     let b = Fake::default();
     for size in [0usize, 1, 1023, 1024, 1025, 2048, 2049] {
         let content: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
-        let hash = put(&b, &content, G).unwrap();
+        let hash = put(&b, &H, &content, G).unwrap();
         assert_eq!(hash, hash_hex(&content));
-        assert_eq!(get(&b, &hash).unwrap(), content);
+        assert_eq!(get(&b, &H, &hash).unwrap(), content);
     }
 }
 
 #[test]
 fn duplicate_put_dedups_and_counts_references() {
     let b = Fake::default();
-    let h1 = put(&b, b"same", ArtifactType::WasmModule).unwrap();
-    let h2 = put(&b, b"same", ArtifactType::Generic).unwrap();
+    let h1 = put(&b, &H, b"same", ArtifactType::WasmModule).unwrap();
+    let h2 = put(&b, &H, b"same", ArtifactType::Generic).unwrap();
     assert_eq!(h1, h2);
-    assert_eq!(count(&b).unwrap(), 1);
-    let meta = stat(&b, &h1).unwrap();
-    assert_eq!(meta.record.reference_count, 2);
+    assert_eq!(count(&b, &H).unwrap(), 1);
+    let meta = stat(&b, &H, &h1).unwrap();
+    assert_eq!(meta.reference_count, 2);
     assert_eq!(
         meta.record.artifact_type,
         ArtifactType::WasmModule,
@@ -127,46 +128,46 @@ fn duplicate_put_dedups_and_counts_references() {
 #[test]
 fn release_counts_down_and_deletes_at_zero() {
     let b = Fake::default();
-    let h = put(&b, b"x", G).unwrap();
-    put(&b, b"x", G).unwrap();
-    assert_eq!(release(&b, &h).unwrap(), 1);
-    assert!(contains(&b, &h).unwrap());
-    assert_eq!(release(&b, &h).unwrap(), 0);
-    assert!(!contains(&b, &h).unwrap());
+    let h = put(&b, &H, b"x", G).unwrap();
+    put(&b, &H, b"x", G).unwrap();
+    assert_eq!(release(&b, &H, &h).unwrap(), 1);
+    assert!(contains(&b, &H, &h).unwrap());
+    assert_eq!(release(&b, &H, &h).unwrap(), 0);
+    assert!(!contains(&b, &H, &h).unwrap());
     assert!(b.blobs.borrow().is_empty() && b.records.borrow().is_empty());
-    assert_eq!(release(&b, &h), Err(Error::NotFound(h.clone())));
-    assert_eq!(get(&b, &h), Err(Error::NotFound(h)));
+    assert_eq!(release(&b, &H, &h), Err(Error::NotFound(h.clone())));
+    assert_eq!(get(&b, &H, &h), Err(Error::NotFound(h)));
 }
 
 #[test]
 fn remove_deletes_whatever_the_count() {
     let b = Fake::default();
-    let h = put(&b, b"x", G).unwrap();
-    put(&b, b"x", G).unwrap();
-    remove(&b, &h).unwrap();
-    assert_eq!(count(&b).unwrap(), 0);
-    assert_eq!(remove(&b, &h), Err(Error::NotFound(h)));
+    let h = put(&b, &H, b"x", G).unwrap();
+    put(&b, &H, b"x", G).unwrap();
+    remove(&b, &H, &h).unwrap();
+    assert_eq!(count(&b, &H).unwrap(), 0);
+    assert_eq!(remove(&b, &H, &h), Err(Error::NotFound(h)));
 }
 
 #[test]
 fn tampered_blob_is_refused_with_both_hashes() {
     let b = Fake::default();
-    let h = put(&b, b"original", G).unwrap();
+    let h = put(&b, &H, b"original", G).unwrap();
     b.blobs.borrow_mut().insert(h.clone(), b"tampered".to_vec());
     let err = Error::Integrity {
         expected: h.clone(),
         actual: hash_hex(b"tampered"),
     };
-    assert_eq!(get(&b, &h), Err(err.clone()));
-    assert_eq!(verify(&b, &h), Err(err));
+    assert_eq!(get(&b, &H, &h), Err(err.clone()));
+    assert_eq!(verify(&b, &H, &h), Err(err));
 }
 
 #[test]
 fn missing_blob_is_reported_not_served() {
     let b = Fake::default();
-    let h = put(&b, b"x", G).unwrap();
+    let h = put(&b, &H, b"x", G).unwrap();
     b.blobs.borrow_mut().clear();
-    assert_eq!(get(&b, &h), Err(Error::MissingContent(h)));
+    assert_eq!(get(&b, &H, &h), Err(Error::MissingContent(h)));
 }
 
 #[test]
@@ -179,14 +180,14 @@ fn invalid_hashes_never_reach_the_backend() {
         "../../etc/passwd".into(),
         "zz".repeat(32),
     ] {
-        assert!(matches!(get(&b, &bad), Err(Error::InvalidHash(_))));
-        assert!(matches!(stat(&b, &bad), Err(Error::InvalidHash(_))));
-        assert!(matches!(contains(&b, &bad), Err(Error::InvalidHash(_))));
-        assert!(matches!(release(&b, &bad), Err(Error::InvalidHash(_))));
-        assert!(matches!(remove(&b, &bad), Err(Error::InvalidHash(_))));
-        assert!(matches!(verify(&b, &bad), Err(Error::InvalidHash(_))));
+        assert!(matches!(get(&b, &H, &bad), Err(Error::InvalidHash(_))));
+        assert!(matches!(stat(&b, &H, &bad), Err(Error::InvalidHash(_))));
+        assert!(matches!(contains(&b, &H, &bad), Err(Error::InvalidHash(_))));
+        assert!(matches!(release(&b, &H, &bad), Err(Error::InvalidHash(_))));
+        assert!(matches!(remove(&b, &H, &bad), Err(Error::InvalidHash(_))));
+        assert!(matches!(verify(&b, &H, &bad), Err(Error::InvalidHash(_))));
         assert!(matches!(
-            list(&b, Some(&bad), 1),
+            list(&b, &H, Some(&bad), 1),
             Err(Error::InvalidHash(_))
         ));
     }
@@ -196,17 +197,17 @@ fn invalid_hashes_never_reach_the_backend() {
 #[test]
 fn corrupt_record_is_an_error_not_a_panic() {
     let b = Fake::default();
-    let h = put(&b, b"x", G).unwrap();
+    let h = put(&b, &H, b"x", G).unwrap();
     b.records.borrow_mut().get_mut(&h).unwrap().data = vec![1, 2, 3];
-    assert!(matches!(get(&b, &h), Err(Error::CorruptRecord(_))));
-    assert!(matches!(put(&b, b"x", G), Err(Error::CorruptRecord(_))));
-    assert!(matches!(count(&b), Err(Error::CorruptRecord(_))));
+    assert!(matches!(get(&b, &H, &h), Err(Error::CorruptRecord(_))));
+    assert!(matches!(put(&b, &H, b"x", G), Err(Error::CorruptRecord(_))));
+    assert!(matches!(count(&b, &H), Err(Error::CorruptRecord(_))));
 }
 
 #[test]
 fn put_finishes_an_abandoned_deletion_and_stores_afresh() {
     let b = Fake::default();
-    let h = put(&b, b"x", G).unwrap();
+    let h = put(&b, &H, b"x", G).unwrap();
     let mut rec = b.record(&h).unwrap();
     rec.state = State::Deleting;
     let v = b.records.borrow()[&h].version;
@@ -215,18 +216,18 @@ fn put_finishes_an_abandoned_deletion_and_stores_afresh() {
         Ok(Swap::Written(_))
     ));
     assert!(
-        !contains(&b, &h).unwrap(),
+        !contains(&b, &H, &h).unwrap(),
         "a deleting artifact is invisible"
     );
-    assert_eq!(put(&b, b"x", G).unwrap(), h);
-    assert_eq!(stat(&b, &h).unwrap().record.reference_count, 1);
-    assert_eq!(get(&b, &h).unwrap(), b"x");
+    assert_eq!(put(&b, &H, b"x", G).unwrap(), h);
+    assert_eq!(stat(&b, &H, &h).unwrap().reference_count, 1);
+    assert_eq!(get(&b, &H, &h).unwrap(), b"x");
 }
 
 #[test]
 fn a_stale_deleter_cannot_delete_a_blob_put_again() {
     let b = Fake::default();
-    let h = put(&b, b"x", G).unwrap();
+    let h = put(&b, &H, b"x", G).unwrap();
     let mut rec = b.record(&h).unwrap();
     rec.state = State::Deleting;
     let v = b.records.borrow()[&h].version;
@@ -234,11 +235,11 @@ fn a_stale_deleter_cannot_delete_a_blob_put_again() {
         panic!("swap failed")
     };
     // Another core meets the deletion, finishes it and stores the content again...
-    put(&b, b"x", G).unwrap();
+    put(&b, &H, b"x", G).unwrap();
     // ...then the first deleter wakes up and tries to finish its own deletion.
     assert_eq!(b.delete_blob(&h, deleting), Ok(false));
     assert_eq!(b.swap_record(&h, Some(deleting), None), Ok(Swap::Conflict));
-    assert_eq!(get(&b, &h).unwrap(), b"x");
+    assert_eq!(get(&b, &H, &h).unwrap(), b"x");
 }
 
 #[test]
@@ -246,30 +247,215 @@ fn list_pages_past_the_limit_in_hash_order() {
     let b = Fake::default();
     let n = LIST_LIMIT as usize + 5;
     let mut hashes: Vec<String> = (0..n)
-        .map(|i| put(&b, &i.to_le_bytes(), G).unwrap())
+        .map(|i| put(&b, &H, &i.to_le_bytes(), G).unwrap())
         .collect();
     hashes.sort();
-    let first = list(&b, None, u32::MAX).unwrap();
+    let first = list(&b, &H, None, u32::MAX).unwrap();
     assert_eq!(first.len(), LIST_LIMIT as usize);
-    let rest = list(&b, Some(&first.last().unwrap().hash), 100).unwrap();
+    let rest = list(&b, &H, Some(&first.last().unwrap().hash), 100).unwrap();
     assert_eq!(rest.len(), 5);
     let listed: Vec<String> = first.iter().chain(&rest).map(|m| m.hash.clone()).collect();
     assert_eq!(listed, hashes);
-    assert_eq!(count(&b).unwrap(), n as u64);
-    assert_eq!(total_bytes(&b).unwrap(), 8 * n as u64);
+    assert_eq!(count(&b, &H).unwrap(), n as u64);
+    assert_eq!(total_bytes(&b, &H).unwrap(), 8 * n as u64);
 }
 
 #[test]
 fn total_bytes_counts_each_content_once() {
     let b = Fake::default();
-    put(&b, &[1; 1024], G).unwrap();
-    put(&b, &[1; 1024], G).unwrap();
-    put(&b, &[2; 1025], G).unwrap();
-    assert_eq!(total_bytes(&b).unwrap(), 2049);
+    put(&b, &H, &[1; 1024], G).unwrap();
+    put(&b, &H, &[1; 1024], G).unwrap();
+    put(&b, &H, &[2; 1025], G).unwrap();
+    assert_eq!(total_bytes(&b, &H).unwrap(), 2049);
 }
 
 #[test]
 fn different_content_gives_different_hashes() {
     let b = Fake::default();
-    assert_ne!(put(&b, b"a", G).unwrap(), put(&b, b"b", G).unwrap());
+    assert_ne!(put(&b, &H, b"a", G).unwrap(), put(&b, &H, b"b", G).unwrap());
+}
+
+fn app(owner: &str, quota: Quota) -> Caller<'_> {
+    Caller {
+        owner,
+        admin: false,
+        quota,
+    }
+}
+
+const NO_LIMIT: Quota = Quota::UNLIMITED;
+
+#[test]
+fn apps_see_only_what_they_reference() {
+    let b = Fake::default();
+    let (a, z) = (app("a", NO_LIMIT), app("z", NO_LIMIT));
+    let h = put(&b, &a, b"mine", G).unwrap();
+    assert_eq!(get(&b, &z, &h), Err(Error::NotFound(h.clone())));
+    assert_eq!(stat(&b, &z, &h), Err(Error::NotFound(h.clone())));
+    assert_eq!(verify(&b, &z, &h), Err(Error::NotFound(h.clone())));
+    assert!(!contains(&b, &z, &h).unwrap());
+    assert_eq!(release(&b, &z, &h), Err(Error::NotFound(h.clone())));
+    assert_eq!(remove(&b, &z, &h), Err(Error::NotFound(h.clone())));
+    assert!(list(&b, &z, None, 10).unwrap().is_empty());
+    assert_eq!(
+        (count(&b, &z).unwrap(), total_bytes(&b, &z).unwrap()),
+        (0, 0)
+    );
+    // The host sees everything; the owner still has its artifact.
+    assert_eq!(get(&b, &H, &h).unwrap(), b"mine");
+    assert_eq!(get(&b, &a, &h).unwrap(), b"mine");
+}
+
+#[test]
+fn references_are_counted_per_owner() {
+    let b = Fake::default();
+    let (a, z) = (app("a", NO_LIMIT), app("z", NO_LIMIT));
+    let h = put(&b, &a, b"shared", G).unwrap();
+    put(&b, &a, b"shared", G).unwrap();
+    put(&b, &z, b"shared", G).unwrap();
+    assert_eq!(stat(&b, &a, &h).unwrap().reference_count, 2, "own count");
+    assert_eq!(stat(&b, &z, &h).unwrap().reference_count, 1, "own count");
+    assert_eq!(
+        stat(&b, &H, &h).unwrap().reference_count,
+        3,
+        "host sees all"
+    );
+    // z's remove drops only z's references.
+    remove(&b, &z, &h).unwrap();
+    assert!(!contains(&b, &z, &h).unwrap());
+    assert_eq!(get(&b, &a, &h).unwrap(), b"shared");
+    // a's releases: the last one deletes.
+    assert_eq!(release(&b, &a, &h).unwrap(), 1);
+    assert_eq!(release(&b, &a, &h).unwrap(), 0);
+    assert!(!contains(&b, &H, &h).unwrap());
+    assert!(b.blobs.borrow().is_empty());
+}
+
+#[test]
+fn host_release_drops_only_host_references() {
+    let b = Fake::default();
+    let a = app("a", NO_LIMIT);
+    let h = put(&b, &a, b"x", G).unwrap();
+    assert_eq!(
+        release(&b, &H, &h),
+        Err(Error::NotFound(h.clone())),
+        "host holds none"
+    );
+    put(&b, &H, b"x", G).unwrap();
+    assert_eq!(release(&b, &H, &h).unwrap(), 0);
+    assert_eq!(get(&b, &a, &h).unwrap(), b"x", "a's reference keeps it");
+    // The host's remove deletes whatever the owners, and gives a's usage back.
+    remove(&b, &H, &h).unwrap();
+    assert!(!contains(&b, &a, &h).unwrap());
+    assert_eq!(usage(&b, &a).unwrap(), Usage::default());
+}
+
+#[test]
+fn quotas_are_enforced_before_anything_is_written() {
+    let b = Fake::default();
+    let q = Quota {
+        max_bytes: 2048,
+        max_artifacts: 3,
+        max_artifact_bytes: 1024,
+    };
+    let a = app("a", q);
+    let err = put(&b, &a, &[0; 1025], G).unwrap_err();
+    assert_eq!(
+        err,
+        Error::QuotaExceeded {
+            kind: QuotaKind::ArtifactBytes,
+            limit: 1024,
+            requested: 1025
+        }
+    );
+    put(&b, &a, &[1; 1024], G).unwrap();
+    put(&b, &a, &[2; 1024], G).unwrap();
+    let blobs_before = b.blobs.borrow().len();
+    let err = put(&b, &a, &[3; 1], G).unwrap_err();
+    assert_eq!(
+        err,
+        Error::QuotaExceeded {
+            kind: QuotaKind::Bytes,
+            limit: 2048,
+            requested: 2049
+        }
+    );
+    assert_eq!(b.blobs.borrow().len(), blobs_before, "nothing written");
+    // A repeat put of content it already holds costs nothing.
+    put(&b, &a, &[1; 1024], G).unwrap();
+    assert_eq!(
+        usage(&b, &a).unwrap(),
+        Usage {
+            bytes: 2048,
+            artifacts: 2
+        }
+    );
+    // Content another owner stored still counts once against a when a references it.
+    let z = app("z", NO_LIMIT);
+    let small = put(&b, &z, &[9; 10], G).unwrap();
+    let err = put(&b, &a, &[9; 10], G).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::QuotaExceeded {
+            kind: QuotaKind::Bytes,
+            ..
+        }
+    ));
+    assert!(!contains(&b, &a, &small).unwrap());
+    // Releasing frees quota.
+    let first = hash_hex(&[1; 1024]);
+    release(&b, &a, &first).unwrap();
+    release(&b, &a, &first).unwrap();
+    assert_eq!(
+        usage(&b, &a).unwrap(),
+        Usage {
+            bytes: 1024,
+            artifacts: 1
+        }
+    );
+    put(&b, &a, &[9; 10], G).unwrap();
+    let q1 = Quota {
+        max_artifacts: 2,
+        ..q
+    };
+    let err = put(&b, &app("a", q1), b"third", G).unwrap_err();
+    assert!(matches!(
+        err,
+        Error::QuotaExceeded {
+            kind: QuotaKind::Artifacts,
+            limit: 2,
+            requested: 3
+        }
+    ));
+}
+
+#[test]
+fn invalid_owner_ids_are_refused() {
+    let b = Fake::default();
+    for owner in ["", "a/b", "../x", "with space"] {
+        let c = app(owner, NO_LIMIT);
+        assert!(
+            matches!(put(&b, &c, b"x", G), Err(Error::InvalidOwner(_))),
+            "{owner:?}"
+        );
+        assert!(matches!(list(&b, &c, None, 1), Err(Error::InvalidOwner(_))));
+    }
+    assert_eq!(b.calls.get(), 0);
+}
+
+#[test]
+fn usage_records_never_show_as_artifacts() {
+    let b = Fake::default();
+    let a = app("a", NO_LIMIT);
+    let h = put(&b, &a, b"x", G).unwrap();
+    assert_eq!(b.records.borrow().len(), 2, "artifact and usage records");
+    let listed: Vec<String> = list(&b, &H, None, 10)
+        .unwrap()
+        .into_iter()
+        .map(|m| m.hash)
+        .collect();
+    assert_eq!(listed, vec![h]);
+    assert_eq!(count(&b, &H).unwrap(), 1);
+    assert!(validate(&usage_key("a")).is_ok());
+    assert_ne!(usage_key("a"), hash_hex(b"a"));
 }

@@ -25,6 +25,7 @@ mod generated {
 
 pub(crate) use generated::Core;
 use generated::artifacts::store::{backend as wit, types as wit_types};
+pub(crate) use generated::exports::artifacts::store::owners as owner_exports;
 pub(crate) use generated::exports::artifacts::store::store as exports;
 
 /// Everything an instance of the core sees of its host.
@@ -258,6 +259,21 @@ impl From<exports::Error> for Error {
                 expected: f.expected,
                 actual: f.actual,
             },
+            E::InvalidOwner(m) => Error::InvalidOwner(m),
+            E::QuotaExceeded(q) => Error::QuotaExceeded {
+                kind: match q.kind {
+                    generated::artifacts::store::types::QuotaKind::Bytes => crate::QuotaKind::Bytes,
+                    generated::artifacts::store::types::QuotaKind::Artifacts => {
+                        crate::QuotaKind::Artifacts
+                    }
+                    generated::artifacts::store::types::QuotaKind::ArtifactBytes => {
+                        crate::QuotaKind::ArtifactBytes
+                    }
+                },
+                limit: q.limit,
+                requested: q.requested,
+            },
+            E::TooManyOwners(h) => Error::TooManyOwners(h),
             E::MissingContent(h) => Error::MissingContent(h),
             E::CorruptRecord(m) => Error::CorruptRecord(m),
             E::TooLarge(limit) => Error::TooLarge { size: 0, limit },

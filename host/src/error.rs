@@ -21,6 +21,22 @@ pub enum Error {
         /// The hash of what was read back.
         actual: String,
     },
+    /// The owner (app) id is not 1 to 64 ASCII letters, digits or `._:-`.
+    #[error("invalid app id: {0}")]
+    InvalidOwner(String),
+    /// The put would break the app's quota; nothing was written.
+    #[error("quota exceeded: {kind} limit is {limit}, the put would make it {requested}")]
+    QuotaExceeded {
+        /// Which limit.
+        kind: QuotaKind,
+        /// The limit.
+        limit: u64,
+        /// What the put would have made it.
+        requested: u64,
+    },
+    /// The artifact already has the most owners a record holds.
+    #[error("artifact {0} already has the most owners a record holds")]
+    TooManyOwners(String),
     /// The artifact's record exists but its content is gone.
     #[error("artifact {0} has a record but its content is missing")]
     MissingContent(String),
@@ -47,6 +63,55 @@ pub enum Error {
     /// The wasm core trapped or could not run.
     #[error("the wasm core failed: {0}")]
     Core(String),
+    /// An app could not be loaded: not a component, too large, or it does
+    /// not fit the host's imports.
+    #[error("cannot load app: {0}")]
+    InvalidApp(String),
+    /// An app used up its CPU budget and was stopped.
+    #[error("app {app} was stopped: it used up its CPU budget of {fuel} fuel")]
+    OutOfFuel {
+        /// The app's id.
+        app: String,
+        /// The budget.
+        fuel: u64,
+    },
+    /// An app tried to grow its memory past its limit and was stopped.
+    #[error("app {app} was stopped: it tried to grow its memory past its limit of {limit} bytes")]
+    OutOfMemory {
+        /// The app's id.
+        app: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// An app trapped.
+    #[error("app {app} trapped: {message}")]
+    AppTrap {
+        /// The app's id.
+        app: String,
+        /// What wasmtime said.
+        message: String,
+    },
+}
+
+/// Which limit of a quota an operation would have broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaKind {
+    /// The total size of the app's distinct artifacts.
+    Bytes,
+    /// The number of the app's distinct artifacts.
+    Artifacts,
+    /// The size of one artifact.
+    ArtifactBytes,
+}
+
+impl std::fmt::Display for QuotaKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Bytes => "total bytes",
+            Self::Artifacts => "artifact count",
+            Self::ArtifactBytes => "artifact size",
+        })
+    }
 }
 
 /// Why a [`Backend`](crate::Backend) call failed.

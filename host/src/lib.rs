@@ -31,6 +31,7 @@
 //! threads run on a pool of core instances, and the backend's
 //! compare-and-swap keeps reference counts exact.
 
+mod app_view;
 mod core;
 mod error;
 mod hash;
@@ -38,11 +39,12 @@ mod store;
 
 pub mod backend;
 
+pub use app_view::{AppView, Quota, Usage};
 pub use backend::file::FileBackend;
 pub use backend::memory::MemoryBackend;
 pub use backend::{Backend, SwapOutcome, VersionedRecord};
 pub use core::CORE_COMPONENT;
-pub use error::{BackendError, Error};
+pub use error::{BackendError, Error, QuotaKind};
 pub use hash::{Hash, InvalidHash};
 pub use store::{
     ArtifactStore, ArtifactType, DEFAULT_MAX_ARTIFACT_BYTES, MAX_ARTIFACT_BYTES_LIMIT, Metadata,

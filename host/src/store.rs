@@ -49,7 +49,7 @@ impl ArtifactType {
         }
     }
 
-    fn to_wit(self) -> exports::ArtifactType {
+    pub(crate) fn to_wit(self) -> exports::ArtifactType {
         match self {
             Self::WasmModule => exports::ArtifactType::WasmModule,
             Self::AppManifest => exports::ArtifactType::AppManifest,
@@ -58,7 +58,7 @@ impl ArtifactType {
         }
     }
 
-    fn from_wit(t: exports::ArtifactType) -> Self {
+    pub(crate) fn from_wit(t: exports::ArtifactType) -> Self {
         match t {
             exports::ArtifactType::WasmModule => Self::WasmModule,
             exports::ArtifactType::AppManifest => Self::AppManifest,
@@ -101,7 +101,7 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    fn from_wit(m: exports::Metadata) -> Result<Self, Error> {
+    pub(crate) fn from_wit(m: exports::Metadata) -> Result<Self, Error> {
         Ok(Self {
             hash: Hash::from_hex(&m.hash)
                 .map_err(|e| Error::Core(format!("the core returned {e}")))?,
@@ -171,7 +171,7 @@ impl StoreBuilder {
 /// safe to use from many threads at once.
 #[derive(Clone)]
 pub struct ArtifactStore {
-    pool: Arc<Pool>,
+    pub(crate) pool: Arc<Pool>,
     max_artifact_bytes: u64,
 }
 

@@ -18,14 +18,20 @@ fn blobs_are_sharded_by_their_first_byte_and_records_sit_beside_them() {
         "blob holds the raw bytes"
     );
     let rec = std::fs::read(&record).unwrap();
-    assert_eq!(rec.len(), 8 + 32, "8-byte version, 32-byte record");
+    assert_eq!(
+        rec.len(),
+        8 + 28 + 14,
+        "8-byte version, record with one owner"
+    );
     assert_eq!(
         &rec[8..16],
         b"ARTR\x01\x00\x00\x00",
         "magic, format 1, live, wasm-module"
     );
     assert_eq!(&rec[16..24], &1024u64.to_le_bytes());
-    assert_eq!(&rec[32..40], &1u64.to_le_bytes(), "reference count");
+    assert_eq!(&rec[32..36], &1u32.to_le_bytes(), "one owner");
+    assert_eq!(&rec[36..42], b"\x05@host", "the host");
+    assert_eq!(&rec[42..50], &1u64.to_le_bytes(), "one reference");
     assert_eq!(
         std::fs::read_to_string(dir.path().join("FORMAT")).unwrap(),
         "artifacts-store 1\n"

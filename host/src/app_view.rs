@@ -1,0 +1,206 @@
+//! [`AppView`]: the store as one app sees it, with its own references,
+//! quota and grants.
+
+use std::collections::HashSet;
+
+use crate::core::owner_exports;
+use crate::{ArtifactStore, ArtifactType, Error, Hash, Metadata};
+
+/// An app's limits on what it may keep in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Total size of the app's distinct artifacts, in bytes.
+    pub max_bytes: u64,
+    /// Number of the app's distinct artifacts.
+    pub max_artifacts: u64,
+    /// Size of one artifact, in bytes.
+    pub max_artifact_bytes: u64,
+}
+
+impl Quota {
+    /// No limits beyond the store's own.
+    pub const UNLIMITED: Self = Self {
+        max_bytes: u64::MAX,
+        max_artifacts: u64::MAX,
+        max_artifact_bytes: u64::MAX,
+    };
+}
+
+impl Default for Quota {
+    /// 256 MiB in at most 4096 artifacts of at most 64 MiB each.
+    fn default() -> Self {
+        Self {
+            max_bytes: 256 << 20,
+            max_artifacts: 4096,
+            max_artifact_bytes: 64 << 20,
+        }
+    }
+}
+
+/// What an app's artifacts add up to, as its quota counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct Usage {
+    /// Total size of its distinct artifacts.
+    pub bytes: u64,
+    /// Number of its distinct artifacts.
+    pub artifacts: u64,
+}
+
+/// The store as one app sees it.
+///
+/// The app sees only artifacts it holds references to, plus the ones the
+/// host [granted](AppView::grant) it (readable, not releasable); anything
+/// else answers `NotFound`, exactly as if it did not exist. `release` and
+/// `remove` drop only the app's own references, and a put that gives the
+/// app its first reference to an artifact is charged to its [`Quota`]
+/// before anything is written.
+#[derive(Debug, Clone)]
+pub struct AppView {
+    store: ArtifactStore,
+    app: String,
+    quota: Quota,
+    grants: HashSet<Hash>,
+}
+
+/// Calls an export of the core's `owners` interface for this app.
+macro_rules! call {
+    ($self:ident, $method:ident $(, $arg:expr)*) => {
+        $self.store.pool.with(|i| i.core.artifacts_store_owners().$method(&mut i.store, &$self.app $(, $arg)*))?
+    };
+}
+
+impl ArtifactStore {
+    /// The store as the app `app` sees it. App ids are 1 to 64 ASCII
+    /// letters, digits or `._:-`.
+    pub fn app(&self, app: &str, quota: Quota) -> Result<AppView, Error> {
+        let valid = !app.is_empty()
+            && app.len() <= 64
+            && app
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
+        if !valid {
+            return Err(Error::InvalidOwner(format!("{app:.80?}")));
+        }
+        Ok(AppView {
+            store: self.clone(),
+            app: app.to_string(),
+            quota,
+            grants: HashSet::new(),
+        })
+    }
+}
+
+impl AppView {
+    /// The app's id.
+    pub fn id(&self) -> &str {
+        &self.app
+    }
+
+    /// The app's quota.
+    pub fn quota(&self) -> Quota {
+        self.quota
+    }
+
+    /// Lets the app read `hash` (get, stat, contains, verify) without
+    /// holding a reference to it.
+    pub fn grant(&mut self, hash: Hash) {
+        self.grants.insert(hash);
+    }
+
+    fn granted(&self, hash: &str) -> bool {
+        Hash::from_hex(hash).is_ok_and(|h| self.grants.contains(&h))
+    }
+
+    /// Stores `content` for the app, within its quota.
+    pub fn put(&self, content: &[u8], artifact_type: ArtifactType) -> Result<Hash, Error> {
+        let size = content.len() as u64;
+        let limit = self.store.max_artifact_bytes();
+        if size > limit {
+            return Err(Error::TooLarge { size, limit });
+        }
+        let q = self.quota;
+        let quota = owner_exports::Quota {
+            max_bytes: q.max_bytes,
+            max_artifacts: q.max_artifacts,
+            max_artifact_bytes: q.max_artifact_bytes,
+        };
+        let hash = call!(self, call_put, quota, content, artifact_type.to_wit())?;
+        Hash::from_hex(&hash).map_err(|e| Error::Core(format!("the core returned {e}")))
+    }
+
+    /// The verified content of an artifact the app references or was granted.
+    pub fn get(&self, hash: impl AsRef<str>) -> Result<Vec<u8>, Error> {
+        let hash = hash.as_ref();
+        if self.granted(hash) {
+            return self.store.get(hash);
+        }
+        Ok(call!(self, call_get, &hash.to_owned())?)
+    }
+
+    /// Whether the app references (or was granted) `hash`.
+    pub fn contains(&self, hash: impl AsRef<str>) -> Result<bool, Error> {
+        let hash = hash.as_ref();
+        if self.granted(hash) {
+            return self.store.contains(hash);
+        }
+        Ok(call!(self, call_contains, &hash.to_owned())?)
+    }
+
+    /// Drops one of the app's references; returns how many it has left.
+    pub fn release(&self, hash: impl AsRef<str>) -> Result<u64, Error> {
+        Ok(call!(self, call_release, &hash.as_ref().to_owned())?)
+    }
+
+    /// Drops all of the app's references; the artifact stays while others hold any.
+    pub fn remove(&self, hash: impl AsRef<str>) -> Result<(), Error> {
+        Ok(call!(self, call_remove, &hash.as_ref().to_owned())?)
+    }
+
+    /// Metadata, with the app's own reference count (0 for a grant it holds none of).
+    pub fn stat(&self, hash: impl AsRef<str>) -> Result<Metadata, Error> {
+        let hash = hash.as_ref();
+        if self.granted(hash) {
+            let mut meta = self.store.stat(hash)?;
+            meta.reference_count =
+                call!(self, call_stat, &hash.to_owned()).map_or(0, |m| m.reference_count);
+            return Ok(meta);
+        }
+        Metadata::from_wit(call!(self, call_stat, &hash.to_owned())?)
+    }
+
+    /// Re-reads and checks an artifact the app references or was granted.
+    pub fn verify(&self, hash: impl AsRef<str>) -> Result<Metadata, Error> {
+        let hash = hash.as_ref();
+        if self.granted(hash) {
+            return self.store.verify(hash);
+        }
+        Metadata::from_wit(call!(self, call_verify, &hash.to_owned())?)
+    }
+
+    /// How many artifacts the app references.
+    pub fn count(&self) -> Result<u64, Error> {
+        Ok(call!(self, call_count)?)
+    }
+
+    /// The total size of the artifacts the app references.
+    pub fn total_bytes(&self) -> Result<u64, Error> {
+        Ok(call!(self, call_total_bytes)?)
+    }
+
+    /// One page of the artifacts the app references, in hash order.
+    pub fn list_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<Metadata>, Error> {
+        call!(self, call_list, after.map(str::to_owned).as_ref(), limit)?
+            .into_iter()
+            .map(Metadata::from_wit)
+            .collect()
+    }
+
+    /// What the app's artifacts add up to.
+    pub fn usage(&self) -> Result<Usage, Error> {
+        let u = call!(self, call_usage)?;
+        Ok(Usage {
+            bytes: u.bytes,
+            artifacts: u.artifacts,
+        })
+    }
+}
