@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the wasm core component from source, reproducibly.
 #
-#   scripts/build-guests.sh            rebuild and install guest/artifacts_core.wasm
-#   scripts/build-guests.sh --check    rebuild and fail if it differs from the committed file
+#   scripts/build-guests.sh            rebuild and install guest/artifacts_core.wasm and tests/apps/*.wasm
+#   scripts/build-guests.sh --check    rebuild and fail if any differs from the committed file
 #
 # First choice: rustup's wasm32-unknown-unknown target. Fallback (a machine
 # where `rustup target add` cannot download): Debian's rustc with its library
@@ -13,7 +13,6 @@ cd "$root"
 mode=${1:-install}
 target=wasm32-unknown-unknown
 out_dir="$root/target/guest-build"
-committed="$root/guest/artifacts_core.wasm"
 mkdir -p "$out_dir"
 
 # Paths that differ between machines must not reach the binary.
@@ -45,19 +44,47 @@ build_rustup || build_debian
 module="$CARGO_TARGET_DIR/$target/guest/artifacts_core.wasm"
 cargo run --locked --quiet -p xtask -- componentize "$module" "$out_dir/artifacts_core.wasm"
 
-case "$mode" in
-    --check)
-        if cmp -s "$out_dir/artifacts_core.wasm" "$committed"; then
-            echo "build-guests: guest/artifacts_core.wasm matches its source" >&2
-        else
-            echo "build-guests: guest/artifacts_core.wasm differs from a rebuild of its source;" >&2
-            echo "  run scripts/build-guests.sh and commit the result" >&2
-            exit 1
-        fi
-        ;;
-    install)
-        cp "$out_dir/artifacts_core.wasm" "$committed"
-        echo "build-guests: wrote guest/artifacts_core.wasm ($(wc -c <"$committed") bytes)" >&2
-        ;;
-    *) echo "usage: $0 [--check]" >&2; exit 2 ;;
-esac
+# The test apps (tests/apps/): wasm32-wasip2 commands, already components.
+# The installer embeds the built plugin, so the plugin goes first.
+apps_target="$out_dir/apps-target"
+build_app() {
+    local app=$1
+    if ! rustup target add wasm32-wasip2 >/dev/null 2>&1; then
+        echo "build-guests: rustup's wasm32-wasip2 is unavailable: cannot rebuild the test apps here" >&2
+        return 1
+    fi
+    CARGO_TARGET_DIR="$apps_target" RUSTFLAGS="$remap" \
+        cargo build --locked --release --manifest-path "$root/tests/apps/Cargo.toml" \
+        -p "$app" --target wasm32-wasip2
+    cp "$apps_target/wasm32-wasip2/release/$app.wasm" "$out_dir/$app.wasm"
+}
+built=(artifacts_core.wasm:guest/artifacts_core.wasm)
+build_app plugin
+# The installer includes tests/apps/plugin.wasm: build it from the fresh plugin.
+plugin_committed="$root/tests/apps/plugin.wasm"
+if [ "$mode" = install ]; then cp "$out_dir/plugin.wasm" "$plugin_committed"; fi
+build_app installer
+build_app hostile
+built+=(plugin.wasm:tests/apps/plugin.wasm installer.wasm:tests/apps/installer.wasm hostile.wasm:tests/apps/hostile.wasm)
+
+status=0
+for pair in "${built[@]}"; do
+    file=${pair%%:*} dest=${pair#*:}
+    case "$mode" in
+        --check)
+            if cmp -s "$out_dir/$file" "$root/$dest"; then
+                echo "build-guests: $dest matches its source" >&2
+            else
+                echo "build-guests: $dest differs from a rebuild of its source;" >&2
+                echo "  run scripts/build-guests.sh and commit the result" >&2
+                status=1
+            fi
+            ;;
+        install)
+            cp "$out_dir/$file" "$root/$dest"
+            echo "build-guests: wrote $dest ($(wc -c <"$root/$dest") bytes)" >&2
+            ;;
+        *) echo "usage: $0 [--check]" >&2; exit 2 ;;
+    esac
+done
+exit $status

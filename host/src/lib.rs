@@ -32,6 +32,7 @@
 //! compare-and-swap keeps reference counts exact.
 
 mod app_view;
+pub mod apps;
 mod core;
 mod error;
 mod hash;

@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
 
+mod apps;
 mod blake3_reference;
 mod cli;
 mod concurrency;

@@ -1,0 +1,554 @@
+//! Running untrusted app components against the store, sandboxed.
+//!
+//! An app is a wasm component that imports the WIT `store` interface (and,
+//! optionally, WASI command imports) and exports `wasi:cli/run`. Each app
+//! runs with its own identity ([`AppView`]): it sees only its own
+//! artifacts, its quota is enforced, and it gets no filesystem, network or
+//! environment; its memory and CPU (fuel) are capped.
+//!
+//! ```no_run
+//! use artifacts::{ArtifactStore, apps::{AppConfig, AppHost}};
+//!
+//! # fn main() -> Result<(), artifacts::Error> {
+//! let store = ArtifactStore::open_dir(".artifacts")?;
+//! let host = AppHost::new(store)?;
+//! let app = host.load_file(&std::fs::read("app.wasm").expect("app"))?;
+//! let outcome = host.run(&app, &AppConfig::new("my-app"))?;
+//! println!("exit code {}", outcome.exit_code);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! To run apps in your own wasmtime setup, use [`add_to_linker`] with an
+//! [`AppStoreCtx`] in your store's data, and [`load_component`] to compile a
+//! stored component by hash.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use wasmtime::component::{Component, HasData, Linker, ResourceTable};
+use wasmtime::{Config, Engine, ResourceLimiter, Trap};
+use wasmtime_wasi::p2::bindings::sync::CommandPre;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use crate::{AppView, ArtifactStore, ArtifactType, Error, Hash, Quota};
+
+mod generated {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "app",
+        imports: { default: trappable },
+        trappable_error_type: {
+            "artifacts:store/types.error" => crate::Error,
+        },
+    });
+}
+
+use generated::artifacts::store::{store as wit_store, types as wit_types};
+
+/// An app's resource limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppLimits {
+    /// The most linear memory (all memories together) the app may have, in bytes.
+    pub memory_bytes: usize,
+    /// The CPU budget, in wasmtime fuel (about one unit per wasm instruction).
+    pub fuel: u64,
+    /// The largest component the host will compile, in bytes.
+    pub max_component_bytes: u64,
+}
+
+impl Default for AppLimits {
+    /// 64 MiB of memory, 10 billion fuel, 32 MiB components.
+    fn default() -> Self {
+        Self {
+            memory_bytes: 64 << 20,
+            fuel: 10_000_000_000,
+            max_component_bytes: 32 << 20,
+        }
+    }
+}
+
+/// Where an app's standard output and error go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdio {
+    /// The host process's own.
+    Inherit,
+    /// Kept (up to 1 MiB each) and returned in [`AppOutcome`].
+    Capture,
+}
+
+/// How to run one app.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    /// The app's identity: whose references it takes and sees.
+    pub id: String,
+    /// What it may keep in the store.
+    pub quota: Quota,
+    /// Its memory and CPU limits.
+    pub limits: AppLimits,
+    /// Its arguments (after its name).
+    pub args: Vec<String>,
+    /// Artifacts it may read without holding a reference.
+    pub grants: Vec<Hash>,
+    /// Where its output goes.
+    pub stdio: Stdio,
+}
+
+impl AppConfig {
+    /// Defaults for the app `id`: default quota and limits, no arguments,
+    /// no grants, output captured.
+    pub fn new(id: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            quota: Quota::default(),
+            limits: AppLimits::default(),
+            args: Vec::new(),
+            grants: Vec::new(),
+            stdio: Stdio::Capture,
+        }
+    }
+}
+
+/// How an app ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppOutcome {
+    /// 0 for success; the code it exited with otherwise.
+    pub exit_code: i32,
+    /// What it wrote to standard output, if captured.
+    pub stdout: Vec<u8>,
+    /// What it wrote to standard error, if captured.
+    pub stderr: Vec<u8>,
+    /// The fuel it used.
+    pub fuel_used: u64,
+}
+
+/// The state an app's `store` imports work on: the app's view of the store.
+pub struct AppStoreCtx {
+    view: AppView,
+}
+
+impl AppStoreCtx {
+    /// Serves the app's `store` imports from `view`.
+    pub fn new(view: AppView) -> Self {
+        Self { view }
+    }
+}
+
+/// The [`HasData`] marker for [`add_to_linker`].
+struct AppStore;
+
+impl HasData for AppStore {
+    type Data<'a> = &'a mut AppStoreCtx;
+}
+
+/// Adds the WIT `store` interface (and its `types`) to `linker`, served by
+/// the [`AppStoreCtx`] that `get` finds in each store's data.
+pub fn add_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut AppStoreCtx,
+) -> wasmtime::Result<()> {
+    wit_types::add_to_linker::<T, AppStore>(linker, get)?;
+    wit_store::add_to_linker::<T, AppStore>(linker, get)
+}
+
+impl wit_types::Host for AppStoreCtx {
+    fn convert_error(&mut self, err: Error) -> wasmtime::Result<wit_types::Error> {
+        use wit_types::Error as W;
+        Ok(match err {
+            Error::NotFound(h) => W::NotFound(h),
+            Error::InvalidHash(m) => W::InvalidHash(m),
+            Error::Integrity { expected, actual } => {
+                W::Integrity(wit_types::IntegrityFailure { expected, actual })
+            }
+            Error::MissingContent(h) => W::MissingContent(h),
+            Error::CorruptRecord(m) => W::CorruptRecord(m),
+            Error::TooLarge { limit, .. } => W::TooLarge(limit),
+            Error::Contended(h) => W::Contended(h),
+            Error::Backend(m) => W::Backend(m),
+            Error::InvalidOwner(m) => W::InvalidOwner(m),
+            Error::TooManyOwners(h) => W::TooManyOwners(h),
+            Error::QuotaExceeded {
+                kind,
+                limit,
+                requested,
+            } => W::QuotaExceeded(wit_types::QuotaFailure {
+                kind: match kind {
+                    crate::QuotaKind::Bytes => wit_types::QuotaKind::Bytes,
+                    crate::QuotaKind::Artifacts => wit_types::QuotaKind::Artifacts,
+                    crate::QuotaKind::ArtifactBytes => wit_types::QuotaKind::ArtifactBytes,
+                },
+                limit,
+                requested,
+            }),
+            // Host-side failures are not the app's to handle: they trap it.
+            other => return Err(wasmtime::Error::msg(other.to_string())),
+        })
+    }
+}
+
+fn artifact_type(t: wit_types::ArtifactType) -> ArtifactType {
+    match t {
+        wit_types::ArtifactType::WasmModule => ArtifactType::WasmModule,
+        wit_types::ArtifactType::AppManifest => ArtifactType::AppManifest,
+        wit_types::ArtifactType::ConfigBundle => ArtifactType::ConfigBundle,
+        wit_types::ArtifactType::Generic => ArtifactType::Generic,
+    }
+}
+
+fn metadata(m: crate::Metadata) -> wit_types::Metadata {
+    wit_types::Metadata {
+        hash: m.hash.to_string(),
+        size: m.size,
+        artifact_type: match m.artifact_type {
+            ArtifactType::WasmModule => wit_types::ArtifactType::WasmModule,
+            ArtifactType::AppManifest => wit_types::ArtifactType::AppManifest,
+            ArtifactType::ConfigBundle => wit_types::ArtifactType::ConfigBundle,
+            ArtifactType::Generic => wit_types::ArtifactType::Generic,
+        },
+        stored_at: m.stored_at,
+        reference_count: m.reference_count,
+    }
+}
+
+impl wit_store::Host for AppStoreCtx {
+    fn list_limit(&mut self) -> wasmtime::Result<u32> {
+        Ok(1000)
+    }
+    fn put(&mut self, content: Vec<u8>, t: wit_types::ArtifactType) -> Result<String, Error> {
+        Ok(self.view.put(&content, artifact_type(t))?.to_string())
+    }
+    fn get(&mut self, hash: String) -> Result<Vec<u8>, Error> {
+        self.view.get(&hash)
+    }
+    fn contains(&mut self, hash: String) -> Result<bool, Error> {
+        self.view.contains(&hash)
+    }
+    fn release(&mut self, hash: String) -> Result<u64, Error> {
+        self.view.release(&hash)
+    }
+    fn remove(&mut self, hash: String) -> Result<(), Error> {
+        self.view.remove(&hash)
+    }
+    fn stat(&mut self, hash: String) -> Result<wit_types::Metadata, Error> {
+        self.view.stat(&hash).map(metadata)
+    }
+    fn verify(&mut self, hash: String) -> Result<wit_types::Metadata, Error> {
+        self.view.verify(&hash).map(metadata)
+    }
+    fn count(&mut self) -> Result<u64, Error> {
+        self.view.count()
+    }
+    fn total_bytes(&mut self) -> Result<u64, Error> {
+        self.view.total_bytes()
+    }
+    fn list(
+        &mut self,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<wit_types::Metadata>, Error> {
+        Ok(self
+            .view
+            .list_page(after.as_deref(), limit)?
+            .into_iter()
+            .map(metadata)
+            .collect())
+    }
+}
+
+/// Caps an app's memory and tables, remembering whether it hit the cap.
+struct Limiter {
+    memory_limit: usize,
+    memory_denied: bool,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let ok = desired <= self.memory_limit;
+        self.memory_denied |= !ok;
+        Ok(ok)
+    }
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+    fn instances(&self) -> usize {
+        100
+    }
+    fn memories(&self) -> usize {
+        100
+    }
+}
+
+/// Everything one running app owns.
+struct AppState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    store: AppStoreCtx,
+    limiter: Limiter,
+}
+
+impl WasiView for AppState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A compiled, linked app, ready to start in microseconds.
+#[derive(Clone)]
+pub struct App {
+    hash: Hash,
+    pre: CommandPre<AppState>,
+}
+
+impl App {
+    /// The BLAKE3 hash of the app's component.
+    pub fn hash(&self) -> &Hash {
+        &self.hash
+    }
+}
+
+/// Runs apps against one store; compiles each distinct component once.
+pub struct AppHost {
+    store: ArtifactStore,
+    engine: Engine,
+    linker: Linker<AppState>,
+    cache: Mutex<HashMap<Hash, App>>,
+    max_component_bytes: u64,
+}
+
+impl AppHost {
+    /// An app host over `store`, with default component size limits.
+    pub fn new(store: ArtifactStore) -> Result<Self, Error> {
+        let mut config = Config::new();
+        config.wasm_component_model(true).consume_fuel(true);
+        let engine = Engine::new(&config).map_err(|e| Error::Core(format!("app engine: {e:#}")))?;
+        let mut linker = Linker::<AppState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .and_then(|()| add_to_linker(&mut linker, |s: &mut AppState| &mut s.store))
+            .map_err(|e| Error::Core(format!("linking app imports: {e:#}")))?;
+        Ok(Self {
+            store,
+            engine,
+            linker,
+            cache: Mutex::new(HashMap::new()),
+            max_component_bytes: AppLimits::default().max_component_bytes,
+        })
+    }
+
+    /// The engine apps are compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// How many distinct components have been compiled (and are cached).
+    pub fn compiled(&self) -> usize {
+        self.cache.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// Loads the app stored under `hash`: read and verified through the
+    /// store, then compiled, unless a compiled copy is cached.
+    pub fn load(&self, hash: &str) -> Result<App, Error> {
+        let key = Hash::from_hex(hash).map_err(|e| Error::InvalidHash(e.to_string()))?;
+        if let Some(app) = self.cached(&key) {
+            return Ok(app);
+        }
+        let meta = self.store.stat(hash)?;
+        if meta.size > self.max_component_bytes {
+            return Err(Error::InvalidApp(format!(
+                "{hash} is {} bytes, more than the {} a component may have",
+                meta.size, self.max_component_bytes
+            )));
+        }
+        let bytes = self.store.get(hash)?;
+        self.compile(key, &bytes)
+    }
+
+    /// Loads an app from bytes (not stored), compiled unless cached.
+    pub fn load_file(&self, bytes: &[u8]) -> Result<App, Error> {
+        let key = Hash::from_hex(blake3::hash(bytes).to_hex().as_str())
+            .map_err(|e| Error::Core(e.to_string()))?;
+        if let Some(app) = self.cached(&key) {
+            return Ok(app);
+        }
+        self.compile(key, bytes)
+    }
+
+    fn cached(&self, key: &Hash) -> Option<App> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn compile(&self, hash: Hash, bytes: &[u8]) -> Result<App, Error> {
+        if bytes.len() as u64 > self.max_component_bytes {
+            return Err(Error::InvalidApp(format!(
+                "{} bytes is more than the {} a component may have",
+                bytes.len(),
+                self.max_component_bytes
+            )));
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| Error::InvalidApp(format!("not a valid component: {e:#}")))?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| Error::InvalidApp(format!("{e:#}")))?;
+        let pre = CommandPre::new(pre).map_err(|e| {
+            Error::InvalidApp(format!("not a command (no wasi:cli/run export): {e:#}"))
+        })?;
+        let app = App {
+            hash: hash.clone(),
+            pre,
+        };
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(hash, app.clone());
+        Ok(app)
+    }
+
+    /// Runs `app` to completion under `config`. An app that exits non-zero
+    /// is an [`AppOutcome`]; one that traps, runs out of fuel or memory is
+    /// an error. Either way the host and other apps carry on.
+    pub fn run(&self, app: &App, config: &AppConfig) -> Result<AppOutcome, Error> {
+        let mut view = self.store.app(&config.id, config.quota)?;
+        for hash in &config.grants {
+            view.grant(hash.clone());
+        }
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.arg(&config.id)
+            .args(&config.args)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        let capture = (config.stdio == Stdio::Capture).then(|| {
+            (
+                MemoryOutputPipe::new(1 << 20),
+                MemoryOutputPipe::new(1 << 20),
+            )
+        });
+        match &capture {
+            Some((out, err)) => {
+                wasi.stdout(out.clone()).stderr(err.clone());
+            }
+            None => {
+                wasi.inherit_stdout().inherit_stderr();
+            }
+        }
+        let state = AppState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            store: AppStoreCtx::new(view),
+            limiter: Limiter {
+                memory_limit: config.limits.memory_bytes,
+                memory_denied: false,
+            },
+        };
+        let mut store = wasmtime::Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store
+            .set_fuel(config.limits.fuel)
+            .map_err(|e| Error::Core(format!("setting fuel: {e:#}")))?;
+        let result = app
+            .pre
+            .instantiate(&mut store)
+            .and_then(|command| command.wasi_cli_run().call_run(&mut store));
+        let fuel_used = config
+            .limits
+            .fuel
+            .saturating_sub(store.get_fuel().unwrap_or(0));
+        let exit_code = match result {
+            Ok(Ok(())) => 0,
+            Ok(Err(())) => 1,
+            Err(e) => {
+                if let Some(exit) = e.downcast_ref::<I32Exit>() {
+                    exit.0
+                } else if store.data().limiter.memory_denied {
+                    return Err(Error::OutOfMemory {
+                        app: config.id.clone(),
+                        limit: config.limits.memory_bytes,
+                    });
+                } else if e.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
+                    return Err(Error::OutOfFuel {
+                        app: config.id.clone(),
+                        fuel: config.limits.fuel,
+                    });
+                } else {
+                    return Err(Error::AppTrap {
+                        app: config.id.clone(),
+                        message: format!("{e:#}"),
+                    });
+                }
+            }
+        };
+        let (stdout, stderr) = capture
+            .map(|(out, err)| (out.contents().to_vec(), err.contents().to_vec()))
+            .unwrap_or_default();
+        Ok(AppOutcome {
+            exit_code,
+            stdout,
+            stderr,
+            fuel_used,
+        })
+    }
+}
+
+/// Compiles the component stored under `hash` for `engine`, after reading
+/// it through the store (so its integrity is checked) and checking its size
+/// against `max_bytes`. For embedders running apps in their own engine.
+pub fn load_component(
+    store: &ArtifactStore,
+    engine: &Engine,
+    hash: &str,
+    max_bytes: u64,
+) -> Result<Component, Error> {
+    let size = store.stat(hash)?.size;
+    if size > max_bytes {
+        return Err(Error::InvalidApp(format!(
+            "{hash} is {size} bytes, more than {max_bytes}"
+        )));
+    }
+    let bytes = store.get(hash)?;
+    Component::new(engine, &bytes)
+        .map_err(|e| Error::InvalidApp(format!("not a valid component: {e:#}")))
+}
+
+/// Compiles the core wasm module stored under `hash` for `engine`, like [`load_component`].
+pub fn load_module(
+    store: &ArtifactStore,
+    engine: &Engine,
+    hash: &str,
+    max_bytes: u64,
+) -> Result<wasmtime::Module, Error> {
+    let size = store.stat(hash)?.size;
+    if size > max_bytes {
+        return Err(Error::InvalidApp(format!(
+            "{hash} is {size} bytes, more than {max_bytes}"
+        )));
+    }
+    let bytes = store.get(hash)?;
+    wasmtime::Module::new(engine, &bytes)
+        .map_err(|e| Error::InvalidApp(format!("not a valid module: {e:#}")))
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<AppHost>();
+    is::<Arc<AppHost>>();
+}

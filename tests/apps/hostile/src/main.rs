@@ -1,0 +1,165 @@
+//! A hostile app: each mode tries something it should not. Modes that the
+//! store must refuse print what happened and exit 0 only if every attempt
+//! was refused as it should be; the others must be stopped by the host.
+
+wit_bindgen::generate!({ path: "../../../wit", world: "app" });
+
+use artifacts::store::store;
+use artifacts::store::types::{ArtifactType, Error, QuotaKind};
+
+fn fail(msg: String) -> ! {
+    eprintln!("hostile: NOT REFUSED: {msg}");
+    std::process::exit(1)
+}
+
+fn invalid_hashes() {
+    let good = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262";
+    let bad = [
+        good.to_uppercase(),
+        good[..63].to_string(),
+        format!("{good}00"),
+        "../../etc/passwd".to_string(),
+        format!("../../{}", &good[..58]),
+        "zz".repeat(32),
+        String::new(),
+        "a".repeat(1 << 20),
+    ];
+    let mut refused = 0;
+    for h in &bad {
+        let short = &h[..h.len().min(20)];
+        let results = [
+            store::get(h).err(),
+            store::stat(h).err(),
+            store::contains(h).err(),
+            store::release(h).err(),
+            store::remove(h).err(),
+            store::verify(h).err(),
+            store::list(Some(h), 1).err(),
+        ];
+        for r in results {
+            match r {
+                Some(Error::InvalidHash(_)) => refused += 1,
+                other => fail(format!("{short:?} gave {other:?}")),
+            }
+        }
+    }
+    println!("refused {refused}");
+}
+
+fn other(hash: &str) {
+    match store::get(hash) {
+        Err(Error::NotFound(_)) => {}
+        other => fail(format!("get gave {:?}", other.map(|b| b.len()))),
+    }
+    match store::stat(hash) {
+        Err(Error::NotFound(_)) => {}
+        other => fail(format!("stat gave {other:?}")),
+    }
+    match store::verify(hash) {
+        Err(Error::NotFound(_)) => {}
+        other => fail(format!("verify gave {other:?}")),
+    }
+    if !matches!(store::contains(hash), Ok(false)) {
+        fail("contains did not say false".into());
+    }
+    match store::release(hash) {
+        Err(Error::NotFound(_)) => {}
+        other => fail(format!("release gave {other:?}")),
+    }
+    match store::remove(hash) {
+        Err(Error::NotFound(_)) => {}
+        other => fail(format!("remove gave {other:?}")),
+    }
+    let listed = store::list(None, 1000).unwrap_or_default();
+    if listed.iter().any(|m| m.hash == hash) {
+        fail("list showed it".into());
+    }
+    // Storing the same bytes is not possible without the bytes; guessing is all it can do.
+    println!("other app's artifact invisible");
+}
+
+fn quota() {
+    for i in 0u32.. {
+        let content: Vec<u8> = (0..4096u32).map(|j| (i.wrapping_mul(31).wrapping_add(j)) as u8).collect();
+        match store::put(&content, ArtifactType::Generic) {
+            Ok(_) => {}
+            Err(Error::QuotaExceeded(q)) => {
+                let kind = match q.kind {
+                    QuotaKind::Bytes => "bytes",
+                    QuotaKind::Artifacts => "artifacts",
+                    QuotaKind::ArtifactBytes => "artifact-bytes",
+                };
+                println!("stored {i} then quota-exceeded {kind} limit {}", q.limit);
+                return;
+            }
+            Err(e) => fail(format!("put {i} gave {e:?}")),
+        }
+    }
+}
+
+fn huge_list() {
+    let big = vec![7u8; 8 << 20];
+    match store::put(&big, ArtifactType::Generic) {
+        Err(Error::QuotaExceeded(_) | Error::TooLarge(_)) => {}
+        other => fail(format!("8 MiB put gave {other:?}")),
+    }
+    match store::list(None, u32::MAX) {
+        Ok(l) if l.len() <= 1000 => {}
+        other => fail(format!("list of u32::MAX gave {:?}", other.map(|l| l.len()))),
+    }
+    println!("huge inputs refused");
+}
+
+fn sandbox() {
+    if let Ok(entries) = std::fs::read_dir("/") {
+        fail(format!("listed / ({} entries)", entries.count()));
+    }
+    if std::fs::read("/etc/passwd").is_ok() {
+        fail("read /etc/passwd".into());
+    }
+    if std::fs::write("escape.txt", b"x").is_ok() {
+        fail("wrote a file".into());
+    }
+    if std::env::vars().count() != 0 {
+        fail("saw environment variables".into());
+    }
+    if std::net::TcpStream::connect("127.0.0.1:9").is_ok() {
+        fail("opened a TCP connection".into());
+    }
+    if std::net::UdpSocket::bind("127.0.0.1:0").is_ok_and(|s| s.send_to(b"x", "127.0.0.1:9").is_ok()) {
+        fail("sent a UDP datagram".into());
+    }
+    println!("no filesystem, environment or network");
+}
+
+fn memory() {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        hoard.push(vec![1u8; 1 << 20]);
+        std::hint::black_box(&hoard);
+    }
+}
+
+fn spin() {
+    let mut n = 0u64;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("invalid-hashes") => invalid_hashes(),
+        Some("other") => other(args.get(2).map(String::as_str).unwrap_or_default()),
+        Some("quota") => quota(),
+        Some("huge-list") => huge_list(),
+        Some("sandbox") => sandbox(),
+        Some("memory") => memory(),
+        Some("loop") => spin(),
+        other => {
+            eprintln!("hostile: unknown mode {other:?}");
+            std::process::exit(2)
+        }
+    }
+}

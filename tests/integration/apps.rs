@@ -1,0 +1,215 @@
+//! Sandboxed apps: the installer stores a plugin that the host then
+//! launches by hash; the hostile app's every attempt is refused or stopped.
+
+use artifacts::apps::{AppConfig, AppHost, AppLimits};
+use artifacts::{ArtifactStore, ArtifactType, Error, Quota, QuotaKind};
+
+use crate::fixture::each_backend;
+
+const INSTALLER: &[u8] = include_bytes!("../apps/installer.wasm");
+const HOSTILE: &[u8] = include_bytes!("../apps/hostile.wasm");
+const PLUGIN: &[u8] = include_bytes!("../apps/plugin.wasm");
+
+fn config(id: &str, args: &[&str]) -> AppConfig {
+    let mut c = AppConfig::new(id);
+    c.args = args.iter().map(|a| a.to_string()).collect();
+    c
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs the installer; returns the plugin's hash it printed.
+fn install(host: &AppHost) -> String {
+    let app = host.load_file(INSTALLER).unwrap();
+    let out = host.run(&app, &config("installer", &[])).unwrap();
+    assert_eq!(out.exit_code, 0, "installer failed: {}", text(&out.stderr));
+    let hash = text(&out.stdout).trim().to_string();
+    assert_eq!(hash, blake3::hash(PLUGIN).to_hex().as_str());
+    hash
+}
+
+fn hostile(host: &AppHost, c: &AppConfig) -> Result<artifacts::apps::AppOutcome, Error> {
+    let app = host.load_file(HOSTILE).unwrap();
+    host.run(&app, c)
+}
+
+/// The installer's plugin is still there, whole, with its one reference.
+fn plugin_intact(store: &ArtifactStore, hash: &str) {
+    assert_eq!(store.verify(hash).unwrap().size, PLUGIN.len() as u64);
+    let view = store.app("installer", Quota::default()).unwrap();
+    assert_eq!(view.stat(hash).unwrap().reference_count, 1);
+    assert_eq!(view.get(hash).unwrap(), PLUGIN);
+}
+
+each_backend! {
+    fn installer_stores_a_plugin_that_the_host_launches_by_hash(fx) {
+        let store = fx.open();
+        let host = AppHost::new(store.clone()).unwrap();
+        let hash = install(&host);
+        let meta = store.stat(&hash).unwrap();
+        assert_eq!((meta.artifact_type, meta.size), (ArtifactType::WasmModule, PLUGIN.len() as u64));
+
+        let plugin = host.load(&hash).unwrap();
+        let out = host.run(&plugin, &config("plugin", &["--greet", "world"])).unwrap();
+        assert_eq!(out.exit_code, 0, "{}", text(&out.stderr));
+        assert!(text(&out.stdout).starts_with("plugin ran; config "), "{}", text(&out.stdout));
+        let view = store.app("plugin", Quota::default()).unwrap();
+        assert_eq!(view.count().unwrap(), 1, "the plugin keeps its config as its own");
+
+        // A second launch reuses the compiled, pre-instantiated plugin.
+        let compiled = host.compiled();
+        let again = host.load(&hash).unwrap();
+        assert_eq!(host.compiled(), compiled, "no new compile");
+        assert_eq!(host.run(&again, &config("plugin", &["--greet", "world"])).unwrap().exit_code, 0);
+        let config_hash = text(&out.stdout).trim().trim_start_matches("plugin ran; config ").to_string();
+        assert_eq!(view.stat(&config_hash).unwrap().reference_count, 2, "same args, same config");
+    }
+
+    fn hostile_app_cannot_use_invalid_or_path_like_hashes(fx) {
+        let store = fx.open();
+        let host = AppHost::new(store.clone()).unwrap();
+        let out = hostile(&host, &config("hostile", &["invalid-hashes"])).unwrap();
+        assert_eq!(out.exit_code, 0, "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).trim(), "refused 56");
+        assert_eq!(store.count().unwrap(), 0, "nothing was written");
+    }
+
+    fn hostile_app_cannot_see_read_or_release_another_apps_artifact(fx) {
+        let store = fx.open();
+        let host = AppHost::new(store.clone()).unwrap();
+        let hash = install(&host);
+        let out = hostile(&host, &config("hostile", &["other", &hash])).unwrap();
+        assert_eq!(out.exit_code, 0, "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).trim(), "other app's artifact invisible");
+        plugin_intact(&store, &hash);
+    }
+
+    fn hostile_app_is_stopped_at_its_quota(fx) {
+        let store = fx.open();
+        let host = AppHost::new(store.clone()).unwrap();
+        let hash = install(&host);
+        let mut c = config("hostile", &["quota"]);
+        c.quota = Quota { max_bytes: 10 * 4096, max_artifacts: 100, max_artifact_bytes: 4096 };
+        let out = hostile(&host, &c).unwrap();
+        assert_eq!(out.exit_code, 0, "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).trim(), "stored 10 then quota-exceeded bytes limit 40960");
+        let view = store.app("hostile", c.quota).unwrap();
+        let usage = view.usage().unwrap();
+        assert_eq!((usage.bytes, usage.artifacts), (40960, 10));
+        assert_eq!(view.count().unwrap(), 10);
+        // The same from the library: refused before anything is written.
+        let err = view.put(&[0u8; 4096], ArtifactType::Generic).unwrap_err();
+        assert_eq!(err, Error::QuotaExceeded { kind: QuotaKind::Bytes, limit: 40960, requested: 45056 });
+        assert_eq!(store.count().unwrap(), 11, "ten of the hostile app's and the plugin");
+        plugin_intact(&store, &hash);
+    }
+
+    fn hostile_app_cannot_send_enormous_inputs(fx) {
+        let store = fx.open();
+        let host = AppHost::new(store.clone()).unwrap();
+        let mut c = config("hostile", &["huge-list"]);
+        c.quota.max_artifact_bytes = 1 << 20;
+        let out = hostile(&host, &c).unwrap();
+        assert_eq!(out.exit_code, 0, "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout).trim(), "huge inputs refused");
+        assert_eq!(store.count().unwrap(), 0);
+    }
+
+    fn runaway_apps_are_stopped_and_the_host_carries_on(fx) {
+        let store = fx.open();
+        let host = AppHost::new(store.clone()).unwrap();
+        let hash = install(&host);
+
+        let mut c = config("hostile", &["loop"]);
+        c.limits = AppLimits { fuel: 50_000_000, ..AppLimits::default() };
+        let err = hostile(&host, &c).unwrap_err();
+        assert_eq!(err, Error::OutOfFuel { app: "hostile".into(), fuel: 50_000_000 });
+
+        let mut c = config("hostile", &["memory"]);
+        c.limits = AppLimits { memory_bytes: 16 << 20, ..AppLimits::default() };
+        let err = hostile(&host, &c).unwrap_err();
+        assert_eq!(err, Error::OutOfMemory { app: "hostile".into(), limit: 16 << 20 });
+
+        // Everything else still works.
+        plugin_intact(&store, &hash);
+        let plugin = host.load(&hash).unwrap();
+        assert_eq!(host.run(&plugin, &config("plugin", &[])).unwrap().exit_code, 0);
+    }
+}
+
+#[test]
+fn apps_get_no_filesystem_environment_or_network() {
+    // The test process has files, environment variables and a network; the app sees none.
+    let host = AppHost::new(ArtifactStore::open_memory().unwrap()).unwrap();
+    let out = hostile(&host, &config("hostile", &["sandbox"])).unwrap();
+    assert_eq!(out.exit_code, 0, "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "no filesystem, environment or network"
+    );
+}
+
+#[test]
+fn a_tampered_stored_app_is_refused_before_it_is_compiled() {
+    let backend = artifacts::MemoryBackend::new();
+    let store = ArtifactStore::builder().open(backend.clone()).unwrap();
+    let hash = store.put(PLUGIN, ArtifactType::WasmModule).unwrap();
+    let mut evil = PLUGIN.to_vec();
+    evil[100] ^= 0xff;
+    artifacts::Backend::write_blob(&backend, &hash, &evil).unwrap();
+    let host = AppHost::new(store).unwrap();
+    assert!(matches!(
+        host.load(hash.as_str()),
+        Err(Error::Integrity { .. })
+    ));
+    assert_eq!(host.compiled(), 0);
+}
+
+#[test]
+fn things_that_are_not_apps_are_refused_clearly() {
+    let store = ArtifactStore::open_memory().unwrap();
+    let host = AppHost::new(store.clone()).unwrap();
+    let text_hash = store.put(b"not wasm", ArtifactType::Generic).unwrap();
+    assert!(matches!(
+        host.load(text_hash.as_str()),
+        Err(Error::InvalidApp(_))
+    ));
+    assert!(
+        matches!(
+            host.load_file(b"\0asm\x01\0\0\0"),
+            Err(Error::InvalidApp(_))
+        ),
+        "a core module is not a command"
+    );
+    assert!(matches!(
+        host.load(&"0".repeat(64)),
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        host.load("../../etc/passwd"),
+        Err(Error::InvalidHash(_))
+    ));
+    let app = host.load_file(HOSTILE).unwrap();
+    assert!(matches!(
+        host.run(&app, &config("bad/id", &[])),
+        Err(Error::InvalidOwner(_))
+    ));
+}
+
+#[test]
+fn granted_artifacts_are_readable_but_not_releasable() {
+    let store = ArtifactStore::open_memory().unwrap();
+    let h = store
+        .put(b"shared config", ArtifactType::ConfigBundle)
+        .unwrap();
+    let mut view = store.app("reader", Quota::default()).unwrap();
+    assert_eq!(view.get(&h), Err(Error::NotFound(h.to_string())));
+    view.grant(h.clone());
+    assert_eq!(view.get(&h).unwrap(), b"shared config");
+    assert_eq!(view.stat(&h).unwrap().reference_count, 0, "it holds none");
+    assert_eq!(view.release(&h), Err(Error::NotFound(h.to_string())));
+    assert_eq!(view.remove(&h), Err(Error::NotFound(h.to_string())));
+    assert_eq!(store.stat(&h).unwrap().reference_count, 1);
+}
