@@ -403,7 +403,7 @@ impl AppHost {
             )));
         }
         let component = Component::new(&self.engine, bytes)
-            .map_err(|e| Error::InvalidApp(format!("not a valid component: {e:#}")))?;
+            .map_err(|e| Error::InvalidApp(format!("not a valid component: {}", first_line(&e))))?;
         let pre = self
             .linker
             .instantiate_pre(&component)
@@ -506,6 +506,15 @@ impl AppHost {
             fuel_used,
         })
     }
+}
+
+/// The first line of an error and its causes (wasmtime's can run to a hex dump).
+fn first_line(e: &wasmtime::Error) -> String {
+    format!("{e:#}")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Compiles the component stored under `hash` for `engine`, after reading

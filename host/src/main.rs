@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
-use artifacts::{ArtifactStore, ArtifactType, Error, Metadata};
+use artifacts::apps::{AppConfig, AppHost, AppLimits, Stdio};
+use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Metadata, Quota};
 use clap::{Parser, Subcommand};
 
 /// A content-addressed store for wasm modules, app manifests and config
@@ -70,11 +71,48 @@ enum Command {
     },
     /// Re-hash every artifact and report each one that is corrupt or missing.
     Verify,
+    /// Run an app component, sandboxed, with its own view of the store.
+    ///
+    /// APP is a component file, or the hash of a wasm artifact in the store
+    /// (read and verified before it is compiled). The app gets no
+    /// filesystem, network or environment; its output goes to ours, and
+    /// its exit code becomes ours (125 if the host had to stop it).
+    Run {
+        /// A component file, or the hash of a stored one.
+        app: String,
+        /// The app's identity: whose references it takes and sees
+        /// [default: the file's name, or "app-" and the hash's first 12 digits].
+        #[arg(long)]
+        app_id: Option<String>,
+        /// CPU budget in wasmtime fuel (about one unit per instruction).
+        #[arg(long, default_value_t = AppLimits::default().fuel)]
+        fuel: u64,
+        /// Memory limit in bytes.
+        #[arg(long, default_value_t = AppLimits::default().memory_bytes)]
+        memory: usize,
+        /// Quota: total bytes of the app's artifacts.
+        #[arg(long, default_value_t = Quota::default().max_bytes)]
+        quota_bytes: u64,
+        /// Quota: number of the app's artifacts.
+        #[arg(long, default_value_t = Quota::default().max_artifacts)]
+        quota_artifacts: u64,
+        /// Quota: size of one artifact.
+        #[arg(long, default_value_t = Quota::default().max_artifact_bytes)]
+        quota_artifact_bytes: u64,
+        /// Let the app read this artifact without holding a reference (repeatable).
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// Arguments for the app.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
 }
 
 /// Exit codes: 1 for errors in general, and these for the ones scripts may want to tell apart.
 const EXIT_NOT_FOUND: u8 = 3;
 const EXIT_DAMAGED: u8 = 4;
+/// `run`: the host stopped the app (CPU or memory limit, trap) or could not load it.
+const EXIT_APP_STOPPED: u8 = 125;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -87,6 +125,12 @@ fn main() -> ExitCode {
                 Failure::Store(
                     Error::Integrity { .. } | Error::MissingContent(_) | Error::CorruptRecord(_),
                 ) => EXIT_DAMAGED,
+                Failure::Store(
+                    Error::OutOfFuel { .. }
+                    | Error::OutOfMemory { .. }
+                    | Error::AppTrap { .. }
+                    | Error::InvalidApp(_),
+                ) => EXIT_APP_STOPPED,
                 _ => 1,
             })
         }
@@ -166,6 +210,55 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Rm { hash } => store.remove(&hash)?,
         Command::Verify => return verify(&store, &mut out),
+        Command::Run {
+            app,
+            app_id,
+            fuel,
+            memory,
+            quota_bytes,
+            quota_artifacts,
+            quota_artifact_bytes,
+            grants,
+            args,
+        } => {
+            drop(out);
+            let host = AppHost::new(store)?;
+            let path = Path::new(&app);
+            let (loaded, default_id) = match Hash::from_hex(&app) {
+                Ok(hash) if !path.exists() => {
+                    let id = format!("app-{}", hash.as_str().get(..12).unwrap_or_default());
+                    (host.load(hash.as_str())?, id)
+                }
+                _ => {
+                    let limit = AppLimits::default().max_component_bytes;
+                    let bytes = read_input(path, limit)?;
+                    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+                    (
+                        host.load_file(&bytes)?,
+                        stem.unwrap_or_else(|| "app".into()),
+                    )
+                }
+            };
+            let mut config = AppConfig::new(app_id.unwrap_or(default_id));
+            config.limits = AppLimits {
+                fuel,
+                memory_bytes: memory,
+                ..AppLimits::default()
+            };
+            config.quota = Quota {
+                max_bytes: quota_bytes,
+                max_artifacts: quota_artifacts,
+                max_artifact_bytes: quota_artifact_bytes,
+            };
+            config.grants = grants
+                .iter()
+                .map(|g| Hash::from_hex(g).map_err(|e| Error::InvalidHash(e.to_string())))
+                .collect::<Result<_, _>>()?;
+            config.args = args;
+            config.stdio = Stdio::Inherit;
+            let outcome = host.run(&loaded, &config)?;
+            return Ok(ExitCode::from(u8::try_from(outcome.exit_code).unwrap_or(1)));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

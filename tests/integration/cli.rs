@@ -216,3 +216,76 @@ fn get_into_a_closed_pipe_does_not_panic() {
     let o = child.wait_with_output().unwrap();
     assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
 }
+
+#[test]
+fn run_installs_a_plugin_then_runs_it_by_hash_and_stops_runaways() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("store");
+    let apps = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/apps");
+    let installer = apps.join("installer.wasm");
+    let hostile = apps.join("hostile.wasm");
+
+    let o = artifacts(&dir, &["run", installer.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let hash = stdout(&o).trim().to_string();
+    let o = artifacts(&dir, &["run", &hash, "--app-id", "plugin", "--", "x"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("plugin ran; config "),
+        "{}",
+        stdout(&o)
+    );
+
+    let o = artifacts(
+        &dir,
+        &["run", hostile.to_str().unwrap(), "--", "other", &hash],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = artifacts(
+        &dir,
+        &[
+            "run",
+            hostile.to_str().unwrap(),
+            "--fuel",
+            "1000000",
+            "--",
+            "loop",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("used up its CPU budget"),
+        "{}",
+        stderr(&o)
+    );
+    let o = artifacts(
+        &dir,
+        &[
+            "run",
+            hostile.to_str().unwrap(),
+            "--memory",
+            "8000000",
+            "--",
+            "memory",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("past its limit of 8000000 bytes"),
+        "{}",
+        stderr(&o)
+    );
+    let o = artifacts(
+        &dir,
+        &["run", hostile.to_str().unwrap(), "--", "no-such-mode"],
+    );
+    assert_eq!(o.status.code(), Some(1), "the app's own failure");
+    let o = artifacts(&dir, &["run", "Cargo.toml"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(
+        stderr(&o).contains("not a valid component"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(artifacts(&dir, &["verify"]).status.success());
+}
