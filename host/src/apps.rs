@@ -32,6 +32,7 @@ use wasmtime_wasi::p2::bindings::sync::CommandPre;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+pub use crate::compile_cache::CompileCache;
 use crate::{AppView, ArtifactStore, ArtifactType, Error, Hash, Quota};
 
 mod generated {
@@ -326,6 +327,8 @@ pub struct AppHost {
     engine: Engine,
     linker: Linker<AppState>,
     cache: Mutex<HashMap<Hash, App>>,
+    disk: Option<CompileCache>,
+    compilations: std::sync::atomic::AtomicUsize,
     max_component_bytes: u64,
 }
 
@@ -344,8 +347,17 @@ impl AppHost {
             engine,
             linker,
             cache: Mutex::new(HashMap::new()),
+            disk: None,
+            compilations: std::sync::atomic::AtomicUsize::new(0),
             max_component_bytes: AppLimits::default().max_component_bytes,
         })
+    }
+
+    /// Also keeps compiled components on disk, sealed (see [`CompileCache`]),
+    /// so a later process skips compiling them.
+    pub fn with_compile_cache(mut self, cache: CompileCache) -> Self {
+        self.disk = Some(cache);
+        self
     }
 
     /// The engine apps are compiled for.
@@ -353,9 +365,10 @@ impl AppHost {
         &self.engine
     }
 
-    /// How many distinct components have been compiled (and are cached).
+    /// How many times this host has compiled a component (cache hits, in
+    /// memory or on disk, do not count).
     pub fn compiled(&self) -> usize {
-        self.cache.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.compilations.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Loads the app stored under `hash`: read and verified through the
@@ -402,8 +415,21 @@ impl AppHost {
                 self.max_component_bytes
             )));
         }
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| Error::InvalidApp(format!("not a valid component: {}", first_line(&e))))?;
+        let cached = self.disk.as_ref().and_then(|d| d.get(&self.engine, &hash));
+        let component = match cached {
+            Some(component) => component,
+            None => {
+                self.compilations
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let component = Component::new(&self.engine, bytes).map_err(|e| {
+                    Error::InvalidApp(format!("not a valid component: {}", first_line(&e)))
+                })?;
+                if let Some(disk) = &self.disk {
+                    disk.put(&hash, &component);
+                }
+                component
+            }
+        };
         let pre = self
             .linker
             .instantiate_pre(&component)

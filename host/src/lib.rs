@@ -33,6 +33,7 @@
 
 mod app_view;
 pub mod apps;
+mod compile_cache;
 mod core;
 mod error;
 mod hash;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
-use artifacts::apps::{AppConfig, AppHost, AppLimits, Stdio};
+use artifacts::apps::{AppConfig, AppHost, AppLimits, CompileCache, Stdio};
 use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Metadata, Quota};
 use clap::{Parser, Subcommand};
 
@@ -102,6 +102,10 @@ enum Command {
         /// Let the app read this artifact without holding a reference (repeatable).
         #[arg(long = "grant")]
         grants: Vec<String>,
+        /// Do not keep compiled code in DIR/cache (sealed with the key in
+        /// ~/.config/artifacts/cache-key) for the next run.
+        #[arg(long)]
+        no_compile_cache: bool,
         /// Arguments for the app.
         #[arg(last = true)]
         args: Vec<String>,
@@ -219,10 +223,14 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             quota_artifacts,
             quota_artifact_bytes,
             grants,
+            no_compile_cache,
             args,
         } => {
             drop(out);
-            let host = AppHost::new(store)?;
+            let mut host = AppHost::new(store)?;
+            if !no_compile_cache && let Some(cache) = compile_cache(&cli.dir) {
+                host = host.with_compile_cache(cache);
+            }
             let path = Path::new(&app);
             let (loaded, default_id) = match Hash::from_hex(&app) {
                 Ok(hash) if !path.exists() => {
@@ -261,6 +269,21 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The disk cache of compiled apps: `DIR/cache`, sealed with a key kept
+/// outside the store. None (compile every time) if there is no home for the key.
+fn compile_cache(dir: &Path) -> Option<CompileCache> {
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    match CompileCache::load_or_create_key(&config.join("artifacts/cache-key")) {
+        Ok(key) => Some(CompileCache::new(dir.join("cache"), key)),
+        Err(e) => {
+            let _ = writeln!(io::stderr(), "artifacts: not caching compiled apps: {e}");
+            None
+        }
+    }
 }
 
 fn read_input(file: &Path, limit: u64) -> Result<Vec<u8>, Failure> {

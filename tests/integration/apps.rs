@@ -213,3 +213,76 @@ fn granted_artifacts_are_readable_but_not_releasable() {
     assert_eq!(view.remove(&h), Err(Error::NotFound(h.to_string())));
     assert_eq!(store.stat(&h).unwrap().reference_count, 1);
 }
+
+#[test]
+fn compiled_apps_are_cached_on_disk_sealed_with_the_host_key() {
+    let work = tempfile::tempdir().unwrap();
+    let cache_dir = work.path().join("cache");
+    let key = [7u8; 32];
+    let store = ArtifactStore::open_memory().unwrap();
+    let cache = || artifacts::apps::CompileCache::new(&cache_dir, key);
+
+    let first = AppHost::new(store.clone())
+        .unwrap()
+        .with_compile_cache(cache());
+    first.load_file(HOSTILE).unwrap();
+    assert_eq!(first.compiled(), 1);
+
+    // A new host (as in a new process) loads it from disk without compiling.
+    let second = AppHost::new(store.clone())
+        .unwrap()
+        .with_compile_cache(cache());
+    let app = second.load_file(HOSTILE).unwrap();
+    assert_eq!(second.compiled(), 0);
+    let out = second
+        .run(&app, &config("hostile", &["huge-list"]))
+        .unwrap();
+    assert_eq!(text(&out.stdout).trim(), "huge inputs refused");
+
+    // An entry sealed with another key, or forged, is never deserialized: it is recompiled.
+    let other_key = AppHost::new(store.clone())
+        .unwrap()
+        .with_compile_cache(artifacts::apps::CompileCache::new(&cache_dir, [8u8; 32]));
+    other_key.load_file(HOSTILE).unwrap();
+    assert_eq!(other_key.compiled(), 1);
+    let entry = std::fs::read_dir(&cache_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let mut forged = std::fs::read(&entry).unwrap();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    std::fs::write(&entry, &forged).unwrap();
+    let third = AppHost::new(store).unwrap().with_compile_cache(cache());
+    assert_eq!(
+        third
+            .run(
+                &third.load_file(HOSTILE).unwrap(),
+                &config("h", &["invalid-hashes"])
+            )
+            .unwrap()
+            .exit_code,
+        0
+    );
+    assert_eq!(third.compiled(), 1);
+}
+
+#[test]
+fn the_cache_key_is_created_once_and_kept_private() {
+    let work = tempfile::tempdir().unwrap();
+    let path = work.path().join("config/artifacts/cache-key");
+    let key = artifacts::apps::CompileCache::load_or_create_key(&path).unwrap();
+    assert_eq!(
+        artifacts::apps::CompileCache::load_or_create_key(&path).unwrap(),
+        key
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    std::fs::write(&path, b"short").unwrap();
+    assert!(artifacts::apps::CompileCache::load_or_create_key(&path).is_err());
+}

@@ -1,0 +1,133 @@
+//! A disk cache of compiled components, authenticated with a host secret.
+//!
+//! `Component::deserialize` runs whatever machine code it is given, so it
+//! must never see bytes that an app, or anyone who can write the store's
+//! disk, could have made. Each entry is therefore sealed with a keyed BLAKE3
+//! MAC under a 32-byte secret that lives outside the store (the CLI keeps it
+//! in `~/.config/artifacts/cache-key`, mode 0600): an entry whose MAC does
+//! not verify is ignored and recompiled. wasmtime itself refuses entries
+//! made by another engine version or configuration; those are recompiled too.
+//!
+//! Entry layout: `DIR/<hash>.cwasm` = 32-byte MAC ‖ wasmtime's serialized
+//! component, where MAC = keyed_blake3(secret, content hash ‖ serialized).
+
+use std::path::{Path, PathBuf};
+
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+use crate::Hash;
+
+/// A directory of sealed compiled components.
+#[derive(Clone)]
+pub struct CompileCache {
+    dir: PathBuf,
+    key: [u8; 32],
+}
+
+impl std::fmt::Debug for CompileCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the secret.
+        f.debug_struct("CompileCache")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CompileCache {
+    /// A cache in `dir` (created when first written) sealed with `key`.
+    pub fn new(dir: impl Into<PathBuf>, key: [u8; 32]) -> Self {
+        Self {
+            dir: dir.into(),
+            key,
+        }
+    }
+
+    /// Reads the secret from `path`, creating it (random, mode 0600) if missing.
+    pub fn load_or_create_key(path: &Path) -> std::io::Result<[u8; 32]> {
+        match std::fs::read(path) {
+            Ok(bytes) => <[u8; 32]>::try_from(bytes.as_slice()).map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} is not a 32-byte key", path.display()),
+                )
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key).map_err(|e| std::io::Error::other(e.to_string()))?;
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let mut options = std::fs::OpenOptions::new();
+                options.write(true).create_new(true);
+                #[cfg(unix)]
+                std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+                match options.open(path) {
+                    Ok(mut file) => {
+                        std::io::Write::write_all(&mut file, &key)?;
+                        file.sync_all()?;
+                        Ok(key)
+                    }
+                    // Another process made it first: use theirs.
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        Self::load_or_create_key(path)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn path(&self, hash: &Hash) -> PathBuf {
+        self.dir.join(format!("{hash}.cwasm"))
+    }
+
+    fn mac(&self, hash: &Hash, serialized: &[u8]) -> blake3::Hash {
+        let mut h = blake3::Hasher::new_keyed(&self.key);
+        h.update(hash.as_str().as_bytes()).update(serialized);
+        h.finalize()
+    }
+
+    /// The cached component for `hash`, if there is a sealed entry this
+    /// engine accepts.
+    pub fn get(&self, engine: &Engine, hash: &Hash) -> Option<Component> {
+        let bytes = std::fs::read(self.path(hash)).ok()?;
+        let (mac, serialized) = bytes.split_first_chunk::<32>()?;
+        // blake3::Hash compares in constant time.
+        if self.mac(hash, serialized) != blake3::Hash::from_bytes(*mac) {
+            return None;
+        }
+        deserialize(engine, serialized)
+    }
+
+    /// Seals and stores `component` for `hash`. Best effort: a cache that
+    /// cannot be written only costs a recompile later.
+    pub fn put(&self, hash: &Hash, component: &Component) {
+        let Ok(serialized) = component.serialize() else {
+            return;
+        };
+        let mac = self.mac(hash, &serialized);
+        if std::fs::create_dir_all(&self.dir).is_err() {
+            return;
+        }
+        let Ok(mut tmp) = tempfile::NamedTempFile::new_in(&self.dir) else {
+            return;
+        };
+        let written = std::io::Write::write_all(&mut tmp, mac.as_bytes())
+            .and_then(|()| std::io::Write::write_all(&mut tmp, &serialized));
+        if written.is_ok() {
+            let _ = tmp.persist(self.path(hash));
+        }
+    }
+}
+
+/// Deserializes bytes whose MAC under the host's secret was just verified.
+#[allow(unsafe_code)]
+fn deserialize(engine: &Engine, serialized: &[u8]) -> Option<Component> {
+    // SAFETY: `serialized` was produced by `Component::serialize` in a
+    // process holding the secret key: its MAC verified above, and no one
+    // without the key can make one that does. wasmtime checks that it was
+    // made by a compatible engine and configuration, and errors otherwise.
+    unsafe { Component::deserialize(engine, serialized) }.ok()
+}
