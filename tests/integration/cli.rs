@@ -12,6 +12,7 @@ fn artifacts(dir: &Path, args: &[&str]) -> Output {
         .arg(dir)
         .args(args)
         .env_remove("ARTIFACTS_DIR")
+        .env("XDG_CONFIG_HOME", std::env::temp_dir().join("artifacts-test-config"))
         .output()
         .unwrap()
 }
