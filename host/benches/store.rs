@@ -1,0 +1,217 @@
+//! `cargo bench -p artifacts --bench store`: this store against a native
+//! Rust baseline doing the same work, in the same process, with ratios.
+//!
+//! Native memory baseline: `blake3::hash` and a copy into a `DashMap` (put),
+//! a copy out and `blake3::hash` to verify (get). Native file baseline: the
+//! same durability work as the file backend (temp file, fsync, rename,
+//! directory fsync for the blob and for a small record), and read + hash.
+
+use std::hint::black_box;
+use std::io::Write;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use artifacts::apps::{AppConfig, AppHost};
+use artifacts::{ArtifactStore, ArtifactType};
+use dashmap::DashMap;
+
+/// Runs `f` until `budget` is spent (at least `min` times); returns seconds per call.
+fn time(budget: Duration, min: u32, mut f: impl FnMut(u64)) -> f64 {
+    f(0); // warm up
+    let start = Instant::now();
+    let mut n = 0u64;
+    while n < u64::from(min) || start.elapsed() < budget {
+        n += 1;
+        f(n);
+    }
+    start.elapsed().as_secs_f64() / n as f64
+}
+
+fn content(len: usize, salt: u64) -> Vec<u8> {
+    let mut v: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    if let Some(first) = v.first_mut() {
+        *first = salt as u8;
+    }
+    v.extend_from_slice(&salt.to_le_bytes());
+    v
+}
+
+fn native_file_put(dir: &Path, data: &[u8]) {
+    let hash = blake3::hash(data).to_hex();
+    for (kind, bytes) in [("blobs", data), ("records", &[0u8; 50][..])] {
+        let shard = dir.join(kind).join(&hash[..2]);
+        std::fs::create_dir_all(&shard).unwrap();
+        let tmp = dir.join("tmp").join(format!("{hash}.tmp"));
+        let mut f = std::fs::File::create(&tmp).unwrap();
+        f.write_all(bytes).unwrap();
+        f.sync_all().unwrap();
+        std::fs::rename(&tmp, shard.join(hash.as_str())).unwrap();
+        std::fs::File::open(&shard).unwrap().sync_all().unwrap();
+    }
+}
+
+fn native_file_get(dir: &Path, hash: &str) -> Vec<u8> {
+    let data = std::fs::read(dir.join("blobs").join(&hash[..2]).join(hash)).unwrap();
+    assert_eq!(blake3::hash(&data).to_hex().as_str(), hash);
+    data
+}
+
+fn mbps(bytes: usize, secs: f64) -> f64 {
+    bytes as f64 / secs / 1e6
+}
+
+fn row(what: &str, bytes: usize, native: f64, ours: f64) {
+    println!(
+        "| {what:<28} | {:>10.1} | {:>10.1} | {:>5.2} |",
+        mbps(bytes, native),
+        mbps(bytes, ours),
+        native / ours
+    );
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let budget = Duration::from_millis(if quick { 100 } else { 700 });
+    println!("Throughput in MB/s; ratio = this store / native (higher is better, 1.00 = parity).\n");
+    println!("| operation                    | native     | this store | ratio |");
+    println!("|------------------------------|------------|------------|-------|");
+
+    // Memory backend.
+    let store = ArtifactStore::builder().max_artifact_bytes(64 << 20).open_memory().unwrap();
+    for (label, len) in [("1 KiB", 1 << 10), ("64 KiB", 64 << 10), ("1 MiB", 1 << 20), ("16 MiB", 16 << 20)] {
+        let map: DashMap<blake3::Hash, Vec<u8>> = DashMap::new();
+        let data = content(len, 0);
+        let native_put = time(budget, 3, |i| {
+            let d = if len <= 64 << 10 { content(len, i) } else { data.clone() };
+            let h = blake3::hash(&d);
+            map.insert(h, d.to_vec());
+        });
+        let ours_put = time(budget, 3, |i| {
+            let d = if len <= 64 << 10 { content(len, i) } else { data.clone() };
+            black_box(store.put(&d, ArtifactType::Generic).unwrap());
+        });
+        // Data generation is in both loops alike; hashing a fresh buffer each time for small sizes.
+        row(&format!("memory put {label}"), len, native_put, ours_put);
+        let h = blake3::hash(&data);
+        map.insert(h, data.clone());
+        let hash = store.put(&data, ArtifactType::Generic).unwrap();
+        let native_get = time(budget, 3, |_| {
+            let d = map.get(&h).unwrap().clone();
+            assert_eq!(blake3::hash(&d), h);
+            black_box(d);
+        });
+        let ours_get = time(budget, 3, |_| {
+            black_box(store.get(&hash).unwrap());
+        });
+        row(&format!("memory get {label}"), len, native_get, ours_get);
+    }
+
+    // File backend.
+    let dir = tempfile::tempdir().unwrap();
+    let native_dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(native_dir.path().join("tmp")).unwrap();
+    let fstore = ArtifactStore::builder().max_artifact_bytes(64 << 20).open_dir(dir.path()).unwrap();
+    for (label, len) in [("1 KiB", 1 << 10), ("64 KiB", 64 << 10), ("1 MiB", 1 << 20), ("16 MiB", 16 << 20)] {
+        let native_put = time(budget, 3, |i| native_file_put(native_dir.path(), &content(len, i)));
+        let ours_put = time(budget, 3, |i| {
+            black_box(fstore.put(&content(len, i), ArtifactType::Generic).unwrap());
+        });
+        row(&format!("file put {label}"), len, native_put, ours_put);
+        let data = content(len, 0);
+        native_file_put(native_dir.path(), &data);
+        let hash = fstore.put(&data, ArtifactType::Generic).unwrap();
+        let hex = blake3::hash(&data).to_hex();
+        let native_get = time(budget, 3, |_| {
+            black_box(native_file_get(native_dir.path(), &hex));
+        });
+        let ours_get = time(budget, 3, |_| {
+            black_box(fstore.get(&hash).unwrap());
+        });
+        row(&format!("file get {label}"), len, native_get, ours_get);
+    }
+
+    // Small-artifact operations per second.
+    println!("\nSmall artifacts (1 KiB), memory backend, operations per second:\n");
+    println!("| operation | native     | this store | ratio |");
+    println!("|-----------|------------|------------|-------|");
+    let map: DashMap<blake3::Hash, (Vec<u8>, u64)> = DashMap::new();
+    let data = content(1024, 0);
+    let h = blake3::hash(&data);
+    map.insert(h, (data.clone(), 1));
+    let hash = store.put(&data, ArtifactType::Generic).unwrap();
+    let ops: [(&str, f64, f64); 3] = [
+        (
+            "put",
+            time(budget, 100, |i| {
+                let d = content(1024, i);
+                map.insert(blake3::hash(&d), (d, 1));
+            }),
+            time(budget, 100, |i| {
+                black_box(store.put(&content(1024, i), ArtifactType::Generic).unwrap());
+            }),
+        ),
+        (
+            "get",
+            time(budget, 100, |_| {
+                let d = map.get(&h).unwrap().0.clone();
+                assert_eq!(blake3::hash(&d), h);
+            }),
+            time(budget, 100, |_| {
+                black_box(store.get(&hash).unwrap());
+            }),
+        ),
+        (
+            "stat",
+            time(budget, 100, |_| {
+                black_box(map.get(&h).unwrap().1);
+            }),
+            time(budget, 100, |_| {
+                black_box(store.stat(&hash).unwrap());
+            }),
+        ),
+    ];
+    for (op, native, ours) in ops {
+        println!("| {op:<9} | {:>10.0} | {:>10.0} | {:>5.2} |", 1.0 / native, 1.0 / ours, native / ours);
+    }
+
+    // Opening a store (the core is compiled once per process; later opens reuse it).
+    println!("\nStarting up:\n");
+    let first_open = Instant::now();
+    let _ = ArtifactStore::open_memory().unwrap();
+    let compile_core = Instant::now();
+    let engine = wasmtime::Engine::default();
+    let core = wasmtime::component::Component::new(&engine, artifacts::CORE_COMPONENT).unwrap();
+    let compile_core = compile_core.elapsed();
+    let serialized = core.serialize().unwrap();
+    let deserialize = Instant::now();
+    // SAFETY: bytes this process serialized a moment ago.
+    #[allow(unsafe_code)]
+    let _ = unsafe { wasmtime::component::Component::deserialize(&engine, &serialized) }.unwrap();
+    let deserialize = deserialize.elapsed();
+    let open_again = time(budget, 10, |_| {
+        black_box(ArtifactStore::open_memory().unwrap());
+    });
+    println!("| what | time |");
+    println!("|---|---|");
+    println!("| first open in a process (compiles the core) | {:.1} ms |", first_open.elapsed().as_secs_f64() * 1e3);
+    println!("| compile the core component from scratch | {:.1} ms |", compile_core.as_secs_f64() * 1e3);
+    println!("| load the core from its precompiled form | {:.2} ms |", deserialize.as_secs_f64() * 1e3);
+    println!("| open another store in the same process | {:.3} ms |", open_again * 1e3);
+
+    // App start: cold (compile) and warm (cached, pre-instantiated).
+    let plugin = include_bytes!("../../tests/apps/plugin.wasm");
+    let host = AppHost::new(ArtifactStore::open_memory().unwrap()).unwrap();
+    let cold = Instant::now();
+    let app = host.load_file(plugin).unwrap();
+    let cold = cold.elapsed();
+    let config = AppConfig::new("bench");
+    let warm_load = time(budget, 10, |_| {
+        black_box(host.load_file(plugin).unwrap());
+    });
+    let run = time(budget, 10, |_| {
+        assert_eq!(host.run(&app, &config).unwrap().exit_code, 0);
+    });
+    println!("| app load, cold (compile the plugin component) | {:.1} ms |", cold.as_secs_f64() * 1e3);
+    println!("| app load, warm (cached InstancePre) | {:.3} ms |", warm_load * 1e3);
+    println!("| app run, warm: instantiate + run the plugin (it puts and gets a config) | {:.3} ms |", run * 1e3);
+}
