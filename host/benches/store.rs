@@ -72,22 +72,40 @@ fn row(what: &str, bytes: usize, native: f64, ours: f64) {
 fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let budget = Duration::from_millis(if quick { 100 } else { 700 });
-    println!("Throughput in MB/s; ratio = this store / native (higher is better, 1.00 = parity).\n");
+    println!(
+        "Throughput in MB/s; ratio = this store / native (higher is better, 1.00 = parity).\n"
+    );
     println!("| operation                    | native     | this store | ratio |");
     println!("|------------------------------|------------|------------|-------|");
 
     // Memory backend.
-    let store = ArtifactStore::builder().max_artifact_bytes(64 << 20).open_memory().unwrap();
-    for (label, len) in [("1 KiB", 1 << 10), ("64 KiB", 64 << 10), ("1 MiB", 1 << 20), ("16 MiB", 16 << 20)] {
+    let store = ArtifactStore::builder()
+        .max_artifact_bytes(64 << 20)
+        .open_memory()
+        .unwrap();
+    for (label, len) in [
+        ("1 KiB", 1 << 10),
+        ("64 KiB", 64 << 10),
+        ("1 MiB", 1 << 20),
+        ("16 MiB", 16 << 20),
+    ] {
         let map: DashMap<blake3::Hash, Vec<u8>> = DashMap::new();
         let data = content(len, 0);
         let native_put = time(budget, 3, |i| {
-            let d = if len <= 64 << 10 { content(len, i) } else { data.clone() };
+            let d = if len <= 64 << 10 {
+                content(len, i)
+            } else {
+                data.clone()
+            };
             let h = blake3::hash(&d);
             map.insert(h, d.to_vec());
         });
         let ours_put = time(budget, 3, |i| {
-            let d = if len <= 64 << 10 { content(len, i) } else { data.clone() };
+            let d = if len <= 64 << 10 {
+                content(len, i)
+            } else {
+                data.clone()
+            };
             black_box(store.put(&d, ArtifactType::Generic).unwrap());
         });
         // Data generation is in both loops alike; hashing a fresh buffer each time for small sizes.
@@ -110,9 +128,19 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let native_dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(native_dir.path().join("tmp")).unwrap();
-    let fstore = ArtifactStore::builder().max_artifact_bytes(64 << 20).open_dir(dir.path()).unwrap();
-    for (label, len) in [("1 KiB", 1 << 10), ("64 KiB", 64 << 10), ("1 MiB", 1 << 20), ("16 MiB", 16 << 20)] {
-        let native_put = time(budget, 3, |i| native_file_put(native_dir.path(), &content(len, i)));
+    let fstore = ArtifactStore::builder()
+        .max_artifact_bytes(64 << 20)
+        .open_dir(dir.path())
+        .unwrap();
+    for (label, len) in [
+        ("1 KiB", 1 << 10),
+        ("64 KiB", 64 << 10),
+        ("1 MiB", 1 << 20),
+        ("16 MiB", 16 << 20),
+    ] {
+        let native_put = time(budget, 3, |i| {
+            native_file_put(native_dir.path(), &content(len, i))
+        });
         let ours_put = time(budget, 3, |i| {
             black_box(fstore.put(&content(len, i), ArtifactType::Generic).unwrap());
         });
@@ -171,7 +199,12 @@ fn main() {
         ),
     ];
     for (op, native, ours) in ops {
-        println!("| {op:<9} | {:>10.0} | {:>10.0} | {:>5.2} |", 1.0 / native, 1.0 / ours, native / ours);
+        println!(
+            "| {op:<9} | {:>10.0} | {:>10.0} | {:>5.2} |",
+            1.0 / native,
+            1.0 / ours,
+            native / ours
+        );
     }
 
     // Opening a store (the core is compiled once per process; later opens reuse it).
@@ -193,10 +226,22 @@ fn main() {
     });
     println!("| what | time |");
     println!("|---|---|");
-    println!("| first open in a process (compiles the core) | {:.1} ms |", first_open.elapsed().as_secs_f64() * 1e3);
-    println!("| compile the core component from scratch | {:.1} ms |", compile_core.as_secs_f64() * 1e3);
-    println!("| load the core from its precompiled form | {:.2} ms |", deserialize.as_secs_f64() * 1e3);
-    println!("| open another store in the same process | {:.3} ms |", open_again * 1e3);
+    println!(
+        "| first open in a process (compiles the core) | {:.1} ms |",
+        first_open.elapsed().as_secs_f64() * 1e3
+    );
+    println!(
+        "| compile the core component from scratch | {:.1} ms |",
+        compile_core.as_secs_f64() * 1e3
+    );
+    println!(
+        "| load the core from its precompiled form | {:.2} ms |",
+        deserialize.as_secs_f64() * 1e3
+    );
+    println!(
+        "| open another store in the same process | {:.3} ms |",
+        open_again * 1e3
+    );
 
     // App start: cold (compile) and warm (cached, pre-instantiated).
     let plugin = include_bytes!("../../tests/apps/plugin.wasm");
@@ -211,7 +256,16 @@ fn main() {
     let run = time(budget, 10, |_| {
         assert_eq!(host.run(&app, &config).unwrap().exit_code, 0);
     });
-    println!("| app load, cold (compile the plugin component) | {:.1} ms |", cold.as_secs_f64() * 1e3);
-    println!("| app load, warm (cached InstancePre) | {:.3} ms |", warm_load * 1e3);
-    println!("| app run, warm: instantiate + run the plugin (it puts and gets a config) | {:.3} ms |", run * 1e3);
+    println!(
+        "| app load, cold (compile the plugin component) | {:.1} ms |",
+        cold.as_secs_f64() * 1e3
+    );
+    println!(
+        "| app load, warm (cached InstancePre) | {:.3} ms |",
+        warm_load * 1e3
+    );
+    println!(
+        "| app run, warm: instantiate + run the plugin (it puts and gets a config) | {:.3} ms |",
+        run * 1e3
+    );
 }

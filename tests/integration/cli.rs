@@ -12,7 +12,10 @@ fn artifacts(dir: &Path, args: &[&str]) -> Output {
         .arg(dir)
         .args(args)
         .env_remove("ARTIFACTS_DIR")
-        .env("XDG_CONFIG_HOME", std::env::temp_dir().join("artifacts-test-config"))
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("artifacts-test-config"),
+        )
         .output()
         .unwrap()
 }
