@@ -31,8 +31,22 @@ impl Backend for Imported {
     fn read_blob(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
         imports::read_blob(key).map_err(text)
     }
-    fn delete_blob(&self, key: &str, record_version: u64) -> Result<bool, String> {
+    fn blob_size(&self, key: &str) -> Result<Option<u64>, String> {
+        imports::blob_size(key).map_err(text)
+    }
+    fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Result<bool, String> {
         imports::delete_blob(key, record_version).map_err(text)
+    }
+    fn list_blobs(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, u64, u64)>, String> {
+        Ok(imports::list_blobs(after, limit)
+            .map_err(text)?
+            .into_iter()
+            .map(|b| (b.key, b.size, b.modified))
+            .collect())
     }
     fn read_record(&self, key: &str) -> Result<Option<Versioned>, String> {
         Ok(imports::read_record(key).map_err(text)?.map(|r| Versioned {
@@ -261,6 +275,18 @@ impl owners::Guest for Core {
         Ok(owners::UsageTotals {
             bytes: u.bytes,
             artifacts: u.artifacts,
+        })
+    }
+}
+
+impl exports::artifacts::store::maintenance::Guest for Core {
+    fn gc(grace_ms: u64) -> Result<exports::artifacts::store::maintenance::GcReport, Error> {
+        let r = ops::gc(&Imported, grace_ms)?;
+        Ok(exports::artifacts::store::maintenance::GcReport {
+            orphans_removed: r.orphans_removed,
+            bytes_freed: r.bytes_freed,
+            orphans_in_grace: r.orphans_in_grace,
+            deletions_finished: r.deletions_finished,
         })
     }
 }

@@ -49,8 +49,16 @@ pub trait Backend {
     fn write_blob(&self, key: &str, data: &[u8]) -> Result<(), String>;
     /// Reads a blob.
     fn read_blob(&self, key: &str) -> Result<Option<Vec<u8>>, String>;
-    /// Deletes a blob if the record under `key` has `record_version`.
-    fn delete_blob(&self, key: &str, record_version: u64) -> Result<bool, String>;
+    /// The size of a blob, if there is one.
+    fn blob_size(&self, key: &str) -> Result<Option<u64>, String>;
+    /// Deletes a blob if the record under `key` has `record_version` (`None`: there is none).
+    fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Result<bool, String>;
+    /// Lists blobs (key, size, modified) with keys after `after`, ascending.
+    fn list_blobs(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, u64, u64)>, String>;
     /// Reads a record.
     fn read_record(&self, key: &str) -> Result<Option<Versioned>, String>;
     /// Compare-and-swap on a record.
@@ -225,7 +233,9 @@ fn visible(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<Optio
 /// Finishes a deletion whose `Deleting` record has `version`. Idempotent:
 /// whoever comes second finds the version gone and does nothing.
 fn finish_delete(backend: &impl Backend, hash: &str, version: u64) -> Outcome<()> {
-    backend.delete_blob(hash, version).map_err(Error::Backend)?;
+    backend
+        .delete_blob(hash, Some(version))
+        .map_err(Error::Backend)?;
     backend
         .swap_record(hash, Some(version), None)
         .map_err(Error::Backend)?;
@@ -372,6 +382,12 @@ fn put_charged(
                 if record.state == State::Deleting {
                     finish_delete(backend, hash, v.version)?;
                     continue;
+                }
+                // Known content: nothing to write, unless its blob was lost or
+                // damaged to another size, in which case this put repairs it.
+                let blob = backend.blob_size(hash).map_err(Error::Backend)?;
+                if blob != Some(size) {
+                    backend.write_blob(hash, content).map_err(Error::Backend)?;
                 }
                 let mine = record.count_of(caller.owner);
                 if mine == 0 {
@@ -611,4 +627,74 @@ pub fn total_bytes(backend: &impl Backend, caller: &Caller) -> Outcome<u64> {
         total = total.saturating_add(m.record.size)
     })?;
     Ok(total)
+}
+
+/// What [`gc`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct GcReport {
+    /// Unreferenced blobs older than the grace period, deleted.
+    pub orphans_removed: u64,
+    /// Their total size.
+    pub bytes_freed: u64,
+    /// Unreferenced blobs younger than the grace period, kept.
+    pub orphans_in_grace: u64,
+    /// Half-done deletions finished.
+    pub deletions_finished: u64,
+}
+
+/// Deletes blobs no record references that were written more than
+/// `grace_ms` ago, and finishes abandoned deletions.
+pub fn gc(backend: &impl Backend, grace_ms: u64) -> Outcome<GcReport> {
+    let mut report = GcReport::default();
+    // Abandoned deletions: finishing one is idempotent and guarded by the
+    // record's version, so a deleter still at work loses nothing.
+    let mut after: Option<String> = None;
+    loop {
+        let page = backend
+            .list_records(after.as_deref(), LIST_LIMIT)
+            .map_err(Error::Backend)?;
+        let full = page.len() as u32 >= LIST_LIMIT;
+        after = page.last().map(|(k, _)| k.clone());
+        for (key, v) in page {
+            if Usage::is_usage(&v.data) || checked(&key).is_err() {
+                continue;
+            }
+            if decode(&key, &v.data)?.state == State::Deleting {
+                finish_delete(backend, &key, v.version)?;
+                report.deletions_finished += 1;
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    // Orphans: blobs without a record. The delete is atomic with record
+    // swaps (only if there is still no record), and the grace period covers
+    // a put between writing its blob and creating its record.
+    let cutoff = backend.now().saturating_sub(grace_ms);
+    let mut after: Option<String> = None;
+    loop {
+        let page = backend
+            .list_blobs(after.as_deref(), LIST_LIMIT)
+            .map_err(Error::Backend)?;
+        let full = page.len() as u32 >= LIST_LIMIT;
+        after = page.last().map(|(k, _, _)| k.clone());
+        for (key, size, modified) in page {
+            checked(&key)
+                .map_err(|_| Error::Backend(format!("backend listed an invalid key {key:.80?}")))?;
+            if backend.read_record(&key).map_err(Error::Backend)?.is_some() {
+                continue;
+            }
+            if modified > cutoff {
+                report.orphans_in_grace += 1;
+            } else if backend.delete_blob(&key, None).map_err(Error::Backend)? {
+                report.orphans_removed += 1;
+                report.bytes_freed = report.bytes_freed.saturating_add(size);
+            }
+        }
+        if !full {
+            break;
+        }
+    }
+    Ok(report)
 }

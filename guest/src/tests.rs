@@ -10,6 +10,8 @@ use crate::record::{ArtifactType, Record, State, Usage};
 #[derive(Default)]
 struct Fake {
     blobs: RefCell<BTreeMap<String, Vec<u8>>>,
+    modified: RefCell<BTreeMap<String, u64>>,
+    clock: Cell<u64>,
     records: RefCell<BTreeMap<String, Versioned>>,
     next_version: Cell<u64>,
     calls: Cell<u64>,
@@ -29,16 +31,45 @@ impl Backend for Fake {
     fn write_blob(&self, key: &str, data: &[u8]) -> Result<(), String> {
         self.call();
         self.blobs.borrow_mut().insert(key.into(), data.to_vec());
+        self.modified
+            .borrow_mut()
+            .insert(key.into(), self.clock.get());
         Ok(())
     }
     fn read_blob(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
         self.call();
         Ok(self.blobs.borrow().get(key).cloned())
     }
-    fn delete_blob(&self, key: &str, record_version: u64) -> Result<bool, String> {
+    fn blob_size(&self, key: &str) -> Result<Option<u64>, String> {
         self.call();
-        let matches = self.records.borrow().get(key).map(|v| v.version) == Some(record_version);
+        Ok(self.blobs.borrow().get(key).map(|b| b.len() as u64))
+    }
+    fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Result<bool, String> {
+        self.call();
+        let matches = self.records.borrow().get(key).map(|v| v.version) == record_version;
         Ok(matches && self.blobs.borrow_mut().remove(key).is_some())
+    }
+    fn list_blobs(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, u64, u64)>, String> {
+        self.call();
+        let modified = self.modified.borrow();
+        Ok(self
+            .blobs
+            .borrow()
+            .iter()
+            .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
+            .take(limit as usize)
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.len() as u64,
+                    modified.get(k).copied().unwrap_or(0),
+                )
+            })
+            .collect())
     }
     fn read_record(&self, key: &str) -> Result<Option<Versioned>, String> {
         self.call();
@@ -90,7 +121,7 @@ impl Backend for Fake {
             .collect())
     }
     fn now(&self) -> u64 {
-        42
+        self.clock.get().max(42)
     }
 }
 
@@ -237,7 +268,7 @@ fn a_stale_deleter_cannot_delete_a_blob_put_again() {
     // Another core meets the deletion, finishes it and stores the content again...
     put(&b, &H, b"x", G).unwrap();
     // ...then the first deleter wakes up and tries to finish its own deletion.
-    assert_eq!(b.delete_blob(&h, deleting), Ok(false));
+    assert_eq!(b.delete_blob(&h, Some(deleting)), Ok(false));
     assert_eq!(b.swap_record(&h, Some(deleting), None), Ok(Swap::Conflict));
     assert_eq!(get(&b, &H, &h).unwrap(), b"x");
 }
@@ -458,4 +489,64 @@ fn usage_records_never_show_as_artifacts() {
     assert_eq!(count(&b, &H).unwrap(), 1);
     assert!(validate(&usage_key("a")).is_ok());
     assert_ne!(usage_key("a"), hash_hex(b"a"));
+}
+
+#[test]
+fn gc_removes_only_old_unreferenced_blobs() {
+    let b = Fake::default();
+    b.clock.set(1_000);
+    let kept = put(&b, &H, b"referenced", G).unwrap();
+    let orphan = hash_hex(b"orphan");
+    b.write_blob(&orphan, b"orphan").unwrap();
+    b.clock.set(5_000);
+    let young = hash_hex(b"young");
+    b.write_blob(&young, b"young").unwrap();
+    b.clock.set(10_000);
+    let report = gc(&b, 6_000).unwrap();
+    assert_eq!(
+        report,
+        GcReport {
+            orphans_removed: 1,
+            bytes_freed: 6,
+            orphans_in_grace: 1,
+            deletions_finished: 0
+        }
+    );
+    assert!(!b.blobs.borrow().contains_key(&orphan));
+    assert!(
+        b.blobs.borrow().contains_key(&young),
+        "within the grace period"
+    );
+    assert_eq!(
+        get(&b, &H, &kept).unwrap(),
+        b"referenced",
+        "referenced blobs are never touched"
+    );
+    assert_eq!(gc(&b, 0).unwrap().orphans_removed, 1);
+    assert_eq!(get(&b, &H, &kept).unwrap(), b"referenced");
+}
+
+#[test]
+fn gc_finishes_abandoned_deletions() {
+    let b = Fake::default();
+    let h = put(&b, &H, b"x", G).unwrap();
+    let mut rec = b.record(&h).unwrap();
+    rec.state = State::Deleting;
+    let v = b.records.borrow()[&h].version;
+    b.swap_record(&h, Some(v), Some(&rec.encode())).unwrap();
+    assert_eq!(gc(&b, 0).unwrap().deletions_finished, 1);
+    assert!(b.records.borrow().is_empty() && b.blobs.borrow().is_empty());
+}
+
+#[test]
+fn a_put_of_known_content_repairs_a_lost_or_truncated_blob() {
+    let b = Fake::default();
+    let h = put(&b, &H, b"precious", G).unwrap();
+    b.blobs.borrow_mut().remove(&h);
+    put(&b, &H, b"precious", G).unwrap();
+    assert_eq!(get(&b, &H, &h).unwrap(), b"precious");
+    b.blobs.borrow_mut().insert(h.clone(), b"prec".to_vec());
+    put(&b, &H, b"precious", G).unwrap();
+    assert_eq!(get(&b, &H, &h).unwrap(), b"precious");
+    assert_eq!(stat(&b, &H, &h).unwrap().reference_count, 3);
 }

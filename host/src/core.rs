@@ -7,6 +7,7 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, ResourceLimiter};
 
 use crate::backend::{self, Backend};
+use crate::compile_cache::CompileCache;
 use crate::{BackendError, Error, Hash};
 
 /// The core component, built from `guest/` by `scripts/build-guests.sh`.
@@ -74,7 +75,15 @@ impl wit::Host for CoreState {
         self.backend.read_blob(&key(&key_)?)
     }
 
-    fn delete_blob(&mut self, key_: String, record_version: u64) -> Result<bool, BackendError> {
+    fn blob_size(&mut self, key_: String) -> Result<Option<u64>, BackendError> {
+        self.backend.blob_size(&key(&key_)?)
+    }
+
+    fn delete_blob(
+        &mut self,
+        key_: String,
+        record_version: Option<u64>,
+    ) -> Result<bool, BackendError> {
         self.backend.delete_blob(&key(&key_)?, record_version)
     }
 
@@ -82,13 +91,17 @@ impl wit::Host for CoreState {
         &mut self,
         after: Option<String>,
         limit: u32,
-    ) -> Result<Vec<String>, BackendError> {
+    ) -> Result<Vec<wit::BlobInfo>, BackendError> {
         let after = after.as_deref().map(key).transpose()?;
         Ok(self
             .backend
             .list_blobs(after.as_ref(), limit)?
             .into_iter()
-            .map(|h| h.as_str().to_owned())
+            .map(|b| wit::BlobInfo {
+                key: b.key.as_str().to_owned(),
+                size: b.size,
+                modified: b.modified,
+            })
             .collect())
     }
 
@@ -159,15 +172,33 @@ struct Compiled {
     pre: generated::CorePre<CoreState>,
 }
 
+static COMPILED: OnceLock<Result<Compiled, String>> = OnceLock::new();
+
 fn compiled() -> Result<&'static Compiled, Error> {
-    static COMPILED: OnceLock<Result<Compiled, String>> = OnceLock::new();
+    compiled_with(None)
+}
+
+/// The compiled core; the first call in a process compiles it, or loads it
+/// from `cache` if a sealed copy is there (and then stores one).
+fn compiled_with(cache: Option<&CompileCache>) -> Result<&'static Compiled, Error> {
     COMPILED
         .get_or_init(|| {
             let mut config = Config::new();
             config.wasm_component_model(true);
             let engine = Engine::new(&config).map_err(|e| format!("creating the engine: {e:#}"))?;
-            let component = Component::new(&engine, CORE_COMPONENT)
-                .map_err(|e| format!("compiling the core component: {e:#}"))?;
+            let key = Hash::from_hex(blake3::hash(CORE_COMPONENT).to_hex().as_str())
+                .map_err(|e| e.to_string())?;
+            let component = match cache.and_then(|c| c.get(&engine, &key)) {
+                Some(component) => component,
+                None => {
+                    let component = Component::new(&engine, CORE_COMPONENT)
+                        .map_err(|e| format!("compiling the core component: {e:#}"))?;
+                    if let Some(cache) = cache {
+                        cache.put(&key, &component);
+                    }
+                    component
+                }
+            };
             let mut linker = Linker::<CoreState>::new(&engine);
             Core::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
                 .map_err(|e| format!("linking the core: {e:#}"))?;
@@ -190,7 +221,7 @@ pub(crate) struct Instance {
 
 /// Instances of the core over one backend, reused across calls.
 pub(crate) struct Pool {
-    backend: Arc<dyn Backend>,
+    pub(crate) backend: Arc<dyn Backend>,
     idle: Mutex<Vec<Instance>>,
     memory_limit: usize,
 }
@@ -202,8 +233,12 @@ const KEEP_MEMORY_BYTES: usize = 16 << 20;
 const MAX_IDLE: usize = 16;
 
 impl Pool {
-    pub(crate) fn new(backend: Arc<dyn Backend>, memory_limit: usize) -> Result<Self, Error> {
-        compiled()?;
+    pub(crate) fn new(
+        backend: Arc<dyn Backend>,
+        memory_limit: usize,
+        cache: Option<&CompileCache>,
+    ) -> Result<Self, Error> {
+        compiled_with(cache)?;
         Ok(Self {
             backend,
             idle: Mutex::new(Vec::new()),

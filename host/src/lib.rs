@@ -44,11 +44,11 @@ pub mod backend;
 pub use app_view::{AppView, Quota, Usage};
 pub use backend::file::FileBackend;
 pub use backend::memory::MemoryBackend;
-pub use backend::{Backend, SwapOutcome, VersionedRecord};
+pub use backend::{Backend, BlobInfo, SwapOutcome, VersionedRecord};
 pub use core::CORE_COMPONENT;
 pub use error::{BackendError, Error, QuotaKind};
 pub use hash::{Hash, InvalidHash};
 pub use store::{
-    ArtifactStore, ArtifactType, DEFAULT_MAX_ARTIFACT_BYTES, MAX_ARTIFACT_BYTES_LIMIT, Metadata,
-    StoreBuilder,
+    ArtifactStore, ArtifactType, DEFAULT_GC_GRACE, DEFAULT_MAX_ARTIFACT_BYTES, GcReport,
+    MAX_ARTIFACT_BYTES_LIMIT, Metadata, StoreBuilder,
 };

@@ -70,7 +70,22 @@ enum Command {
         hash: String,
     },
     /// Re-hash every artifact and report each one that is corrupt or missing.
-    Verify,
+    Verify {
+        /// Move damaged content to DIR/quarantine (its record stays, so it
+        /// reads as missing until a put of the right content restores it).
+        #[arg(long)]
+        quarantine: bool,
+    },
+    /// Delete unreferenced blobs and leftovers of interrupted writes.
+    Gc {
+        /// Only delete what was written more than this many seconds ago, so
+        /// that puts running right now are never disturbed.
+        #[arg(long, default_value_t = artifacts::DEFAULT_GC_GRACE.as_secs())]
+        grace: u64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Run an app component, sandboxed, with its own view of the store.
     ///
     /// APP is a component file, or the hash of a wasm artifact in the store
@@ -154,7 +169,12 @@ fn io_context(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> Failure
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
-    let store = ArtifactStore::open_dir(&cli.dir)?;
+    let cache = compile_cache(&cli.dir);
+    let mut builder = ArtifactStore::builder();
+    if let Some(cache) = &cache {
+        builder = builder.core_cache(cache.clone());
+    }
+    let store = builder.open_dir(&cli.dir)?;
     let mut out = io::stdout().lock();
     match cli.command {
         Command::Put {
@@ -213,7 +233,23 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             writeln!(out, "{left}").map_err(io_context("writing to standard output"))?;
         }
         Command::Rm { hash } => store.remove(&hash)?,
-        Command::Verify => return verify(&store, &mut out),
+        Command::Verify { quarantine } => return verify(&store, &mut out, quarantine),
+        Command::Gc { grace, json } => {
+            let r = store.gc(Duration::from_secs(grace))?;
+            let text = if json {
+                serde_json::to_string_pretty(&r).unwrap_or_default()
+            } else {
+                format!(
+                    "removed {} unreferenced blobs ({} bytes) and {} temporary files; finished {} interrupted deletions; kept {} unreferenced blobs younger than {grace} s",
+                    r.orphans_removed,
+                    r.bytes_freed,
+                    r.temporary_files_removed,
+                    r.deletions_finished,
+                    r.orphans_in_grace
+                )
+            };
+            writeln!(out, "{text}").map_err(io_context("writing to standard output"))?;
+        }
         Command::Run {
             app,
             app_id,
@@ -228,7 +264,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         } => {
             drop(out);
             let mut host = AppHost::new(store)?;
-            if !no_compile_cache && let Some(cache) = compile_cache(&cli.dir) {
+            if !no_compile_cache && let Some(cache) = cache {
                 host = host.with_compile_cache(cache);
             }
             let path = Path::new(&app);
@@ -333,7 +369,11 @@ fn describe(m: &Metadata) -> String {
     )
 }
 
-fn verify(store: &ArtifactStore, out: &mut impl Write) -> Result<ExitCode, Failure> {
+fn verify(
+    store: &ArtifactStore,
+    out: &mut impl Write,
+    quarantine: bool,
+) -> Result<ExitCode, Failure> {
     let all = store.list().collect::<Result<Vec<_>, _>>()?;
     let bar = if io::stderr().is_terminal() {
         indicatif::ProgressBar::new(all.len() as u64)
@@ -345,6 +385,10 @@ fn verify(store: &ArtifactStore, out: &mut impl Write) -> Result<ExitCode, Failu
         bar.inc(1);
         let problem = match store.verify(&m.hash) {
             Ok(_) => continue,
+            Err(Error::Integrity { actual, .. }) if quarantine => {
+                store.quarantine(&m.hash)?;
+                format!("corrupt: content hashes to {actual}; moved to quarantine")
+            }
             Err(Error::Integrity { actual, .. }) => format!("corrupt: content hashes to {actual}"),
             Err(Error::MissingContent(_)) => "missing: the content is gone".to_string(),
             Err(Error::NotFound(_)) => continue, // deleted while we were verifying

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::backend::{Backend, file::FileBackend, memory::MemoryBackend};
+use crate::compile_cache::CompileCache;
 use crate::core::{Pool, exports};
 use crate::{Error, Hash};
 
@@ -114,14 +115,17 @@ impl Metadata {
 }
 
 /// Configures and opens an [`ArtifactStore`].
+#[derive(Debug)]
 pub struct StoreBuilder {
     max_artifact_bytes: u64,
+    core_cache: Option<CompileCache>,
 }
 
 impl Default for StoreBuilder {
     fn default() -> Self {
         Self {
             max_artifact_bytes: DEFAULT_MAX_ARTIFACT_BYTES,
+            core_cache: None,
         }
     }
 }
@@ -131,6 +135,15 @@ impl StoreBuilder {
     /// [`MAX_ARTIFACT_BYTES_LIMIT`]). The core's memory is capped to match.
     pub fn max_artifact_bytes(mut self, bytes: u64) -> Self {
         self.max_artifact_bytes = bytes.min(MAX_ARTIFACT_BYTES_LIMIT);
+        self
+    }
+
+    /// Loads the compiled core from `cache` (sealed with its key; see
+    /// [`CompileCache`]) instead of compiling it, and stores it there if it is
+    /// missing. The core is compiled once per process either way; this makes
+    /// the first open in a new process take about a millisecond.
+    pub fn core_cache(mut self, cache: CompileCache) -> Self {
+        self.core_cache = Some(cache);
         self
     }
 
@@ -148,7 +161,7 @@ impl StoreBuilder {
             .saturating_add(64 << 20);
         let memory_limit = usize::try_from(memory_limit.min(4 << 30)).unwrap_or(usize::MAX);
         Ok(ArtifactStore {
-            pool: Arc::new(Pool::new(backend, memory_limit)?),
+            pool: Arc::new(Pool::new(backend, memory_limit, self.core_cache.as_ref())?),
             max_artifact_bytes: self.max_artifact_bytes,
         })
     }
@@ -301,6 +314,65 @@ impl ArtifactStore {
                 }
             }
         })
+    }
+}
+
+/// What [`ArtifactStore::gc`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct GcReport {
+    /// Blobs no record referenced, older than the grace period, deleted.
+    pub orphans_removed: u64,
+    /// Their total size in bytes.
+    pub bytes_freed: u64,
+    /// Unreferenced blobs kept because they are younger than the grace period.
+    pub orphans_in_grace: u64,
+    /// Half-done deletions (of a crashed or interrupted process) finished.
+    pub deletions_finished: u64,
+    /// Temporary files of interrupted writes, older than the grace period, removed.
+    pub temporary_files_removed: u64,
+}
+
+/// The grace period [`ArtifactStore::gc`] callers should use unless they
+/// know better: longer than any put takes between writing its blob and
+/// creating its record.
+pub const DEFAULT_GC_GRACE: std::time::Duration = std::time::Duration::from_secs(3600);
+
+impl ArtifactStore {
+    /// Deletes blobs that no artifact references and that are older than
+    /// `grace`, finishes abandoned deletions, and removes temporary files
+    /// older than `grace`. Never touches a referenced blob; a concurrent put
+    /// of the same content is safe as long as it takes less than `grace`.
+    pub fn gc(&self, grace: std::time::Duration) -> Result<GcReport, Error> {
+        let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        let r = self.pool.with(|i| {
+            i.core
+                .artifacts_store_maintenance()
+                .call_gc(&mut i.store, grace_ms)
+        })??;
+        let temporary_files_removed = self
+            .pool
+            .backend
+            .clean_temporary(grace_ms)
+            .map_err(|e| Error::Backend(e.to_string()))?;
+        Ok(GcReport {
+            orphans_removed: r.orphans_removed,
+            bytes_freed: r.bytes_freed,
+            orphans_in_grace: r.orphans_in_grace,
+            deletions_finished: r.deletions_finished,
+            temporary_files_removed,
+        })
+    }
+
+    /// Moves the content of `hash` out of the store (the file backend keeps
+    /// it in `DIR/quarantine/`); its record stays, so `get` reports the
+    /// content missing until a put of the right content stores it again.
+    /// Returns whether there was content to move.
+    pub fn quarantine(&self, hash: impl AsRef<str>) -> Result<bool, Error> {
+        let hash = Hash::from_hex(hash.as_ref()).map_err(|e| Error::InvalidHash(e.to_string()))?;
+        self.pool
+            .backend
+            .quarantine_blob(&hash)
+            .map_err(|e| Error::Backend(e.to_string()))
     }
 }
 

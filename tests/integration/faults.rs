@@ -76,6 +76,10 @@ impl Fs for FaultyFs {
         self.step()?;
         StdFs.list_dir(path)
     }
+    fn stat(&self, path: &Path) -> io::Result<(u64, std::time::SystemTime)> {
+        self.step()?;
+        StdFs.stat(path)
+    }
     fn lock(&self, path: &Path) -> io::Result<Box<dyn Send>> {
         self.step()?;
         StdFs.lock(path)

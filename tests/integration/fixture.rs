@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use artifacts::{
-    ArtifactStore, Backend, BackendError, FileBackend, Hash, MemoryBackend, SwapOutcome,
+    ArtifactStore, Backend, BackendError, BlobInfo, FileBackend, Hash, MemoryBackend, SwapOutcome,
     VersionedRecord,
 };
 use tempfile::TempDir;
@@ -56,7 +56,7 @@ impl Fixture {
         match self {
             Self::Memory(b) => {
                 let version = b.read_record(hash).unwrap().unwrap().version;
-                assert!(b.delete_blob(hash, version).unwrap());
+                assert!(b.delete_blob(hash, Some(version)).unwrap());
             }
             Self::File(dir) => {
                 let path = FileBackend::open(dir.path()).unwrap().blob_path(hash);
@@ -106,11 +106,15 @@ impl Backend for Counting {
         self.tick();
         self.inner.read_blob(key)
     }
-    fn delete_blob(&self, key: &Hash, v: u64) -> Result<bool, BackendError> {
+    fn blob_size(&self, key: &Hash) -> Result<Option<u64>, BackendError> {
+        self.tick();
+        self.inner.blob_size(key)
+    }
+    fn delete_blob(&self, key: &Hash, v: Option<u64>) -> Result<bool, BackendError> {
         self.tick();
         self.inner.delete_blob(key, v)
     }
-    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError> {
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<BlobInfo>, BackendError> {
         self.tick();
         self.inner.list_blobs(after, limit)
     }

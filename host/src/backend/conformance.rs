@@ -43,12 +43,28 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
         );
     }
     call("write_blob", b.write_blob(&k3, b"three"))?;
+    let keys = |infos: Vec<super::BlobInfo>| infos.into_iter().map(|i| i.key).collect::<Vec<_>>();
+    let listed = call("list_blobs", b.list_blobs(None, 10))?;
     ensure!(
-        call("list_blobs", b.list_blobs(None, 10))? == vec![k1.clone(), k3.clone()],
+        listed.iter().map(|i| i.size).collect::<Vec<_>>() == vec![1025, 5],
+        "list_blobs sizes are {:?}",
+        listed
+    );
+    ensure!(
+        listed.iter().all(|i| i.modified > 1_600_000_000_000),
+        "list_blobs modified times are not milliseconds since the epoch"
+    );
+    ensure!(
+        call("blob_size", b.blob_size(&k1))? == Some(1025)
+            && call("blob_size", b.blob_size(&k2))?.is_none(),
+        "blob_size is wrong"
+    );
+    ensure!(
+        keys(listed) == vec![k1.clone(), k3.clone()],
         "list_blobs is not the ascending list of blob keys"
     );
     ensure!(
-        call("list_blobs", b.list_blobs(Some(&k1), 10))? == vec![k3.clone()],
+        keys(call("list_blobs", b.list_blobs(Some(&k1), 10))?) == vec![k3.clone()],
         "list_blobs ignores `after`"
     );
     ensure!(
@@ -97,7 +113,7 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
     // Guarded blob delete.
     call("write_blob", b.write_blob(&k2, b"blob two"))?;
     ensure!(
-        !call("delete_blob", b.delete_blob(&k2, v1))?,
+        !call("delete_blob", b.delete_blob(&k2, Some(v1)))?,
         "delete_blob with a stale version deleted"
     );
     ensure!(
@@ -105,7 +121,7 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
         "stale delete_blob removed the blob"
     );
     ensure!(
-        call("delete_blob", b.delete_blob(&k2, v2))?,
+        call("delete_blob", b.delete_blob(&k2, Some(v2)))?,
         "delete_blob with the current version did nothing"
     );
     ensure!(
@@ -113,8 +129,18 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
         "deleted blob still readable"
     );
     ensure!(
-        !call("delete_blob", b.delete_blob(&k3, v2))?,
+        !call("delete_blob", b.delete_blob(&k3, Some(v2)))?,
         "delete_blob without a record deleted"
+    );
+
+    // The unversioned delete: only where there is no record.
+    ensure!(
+        call("delete_blob", b.delete_blob(&k1, None))?,
+        "delete_blob(None) of a blob without a record did nothing"
+    );
+    ensure!(
+        call("read_blob", b.read_blob(&k1))?.is_none(),
+        "delete_blob(None) left the blob"
     );
 
     // Listing records.

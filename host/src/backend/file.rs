@@ -6,6 +6,8 @@
 //! DIR/blobs/ab/abcdef…            content, named by its hash, sharded by its first byte
 //! DIR/records/ab/abcdef…          8-byte little-endian version, then the core's record
 //! DIR/tmp/                        files being written, renamed into place when complete
+//! DIR/quarantine/                 damaged blobs moved aside by `verify --quarantine`
+//! DIR/cache/                      compiled code, sealed with a key kept elsewhere (CLI)
 //! ```
 //!
 //! Every file is written to `tmp/`, synced, renamed into place, and its
@@ -16,7 +18,7 @@
 use std::path::{Path, PathBuf};
 
 use super::fs::{Fs, StdFs};
-use super::{Backend, SwapOutcome, VersionedRecord, new_version};
+use super::{Backend, BlobInfo, SwapOutcome, VersionedRecord, new_version};
 use crate::{BackendError, Hash};
 
 /// The contents of `DIR/FORMAT` for this layout.
@@ -37,6 +39,11 @@ impl FileBackend<StdFs> {
 
 fn io_err(context: &str, path: &Path, err: std::io::Error) -> BackendError {
     BackendError::io(format_args!("{context} {}", path.display()), &err)
+}
+
+fn millis(t: std::time::SystemTime) -> u64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn not_found(err: &std::io::Error) -> bool {
@@ -217,16 +224,70 @@ impl<F: Fs> Backend for FileBackend<F> {
         }
     }
 
-    fn delete_blob(&self, key: &Hash, record_version: u64) -> Result<bool, BackendError> {
+    fn blob_size(&self, key: &Hash) -> Result<Option<u64>, BackendError> {
+        let path = self.blob_path(key);
+        match self.fs.stat(&path) {
+            Ok((size, _)) => Ok(Some(size)),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(io_err("inspecting", &path, e)),
+        }
+    }
+
+    fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> Result<bool, BackendError> {
         let _guard = self.lock()?;
-        if self.record_version(key)? != Some(record_version) {
+        if self.record_version(key)? != record_version {
             return Ok(false);
         }
         self.remove(&self.blob_path(key))
     }
 
-    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError> {
-        self.list_keys("blobs", after, limit)
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<BlobInfo>, BackendError> {
+        let mut out = Vec::new();
+        for key in self.list_keys("blobs", after, limit)? {
+            let path = self.blob_path(&key);
+            match self.fs.stat(&path) {
+                Ok((size, modified)) => out.push(BlobInfo {
+                    key,
+                    size,
+                    modified: millis(modified),
+                }),
+                // Deleted since the listing.
+                Err(e) if not_found(&e) => {}
+                Err(e) => return Err(io_err("inspecting", &path, e)),
+            }
+        }
+        Ok(out)
+    }
+
+    fn clean_temporary(&self, older_than_ms: u64) -> Result<u64, BackendError> {
+        let dir = self.root.join("tmp");
+        let cutoff = self.now().saturating_sub(older_than_ms);
+        let mut removed = 0;
+        for name in self
+            .fs
+            .list_dir(&dir)
+            .map_err(|e| io_err("listing", &dir, e))?
+        {
+            let path = dir.join(name);
+            let Ok((_, modified)) = self.fs.stat(&path) else {
+                continue;
+            };
+            if millis(modified) <= cutoff && self.fs.remove_file(&path).is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    fn quarantine_blob(&self, key: &Hash) -> Result<bool, BackendError> {
+        let dir = self.root.join("quarantine");
+        self.ensure_dir(&dir)?;
+        let dest = dir.join(format!("{key}.{}", self.now()));
+        match self.fs.rename(&self.blob_path(key), &dest) {
+            Ok(()) => Ok(true),
+            Err(e) if not_found(&e) => Ok(false),
+            Err(e) => Err(io_err("quarantining", &self.blob_path(key), e)),
+        }
     }
 
     fn read_record(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError> {

@@ -23,6 +23,8 @@ pub trait Fs: Send + Sync + 'static {
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
     /// The names of the entries of a directory.
     fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
+    /// A file's size and when it was last modified.
+    fn stat(&self, path: &Path) -> io::Result<(u64, std::time::SystemTime)>;
     /// Takes an exclusive lock on `path` (created if missing), shared with
     /// other processes; released when the guard drops.
     fn lock(&self, path: &Path) -> io::Result<Box<dyn Send>>;
@@ -67,6 +69,11 @@ impl Fs for StdFs {
         fs::read_dir(path)?
             .map(|entry| Ok(entry?.file_name().to_string_lossy().into_owned()))
             .collect()
+    }
+
+    fn stat(&self, path: &Path) -> io::Result<(u64, std::time::SystemTime)> {
+        let meta = fs::metadata(path)?;
+        Ok((meta.len(), meta.modified()?))
     }
 
     fn lock(&self, path: &Path) -> io::Result<Box<dyn Send>> {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
 
-use super::{Backend, SwapOutcome, VersionedRecord};
+use super::{Backend, BlobInfo, SwapOutcome, VersionedRecord};
 use crate::{BackendError, Hash};
 
 /// A backend in memory: a [`DashMap`] from hash to blob and record.
@@ -20,7 +20,8 @@ pub struct MemoryBackend {
 
 #[derive(Default)]
 struct Slot {
-    blob: Option<Vec<u8>>,
+    /// The content and when it was written.
+    blob: Option<(Vec<u8>, u64)>,
     record: Option<VersionedRecord>,
 }
 
@@ -44,28 +45,61 @@ impl MemoryBackend {
 
 impl Backend for MemoryBackend {
     fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
-        self.slots.entry(key.clone()).or_default().blob = Some(data.to_vec());
+        let now = self.now();
+        self.slots.entry(key.clone()).or_default().blob = Some((data.to_vec(), now));
         Ok(())
     }
 
     fn read_blob(&self, key: &Hash) -> Result<Option<Vec<u8>>, BackendError> {
-        Ok(self.slots.get(key).and_then(|s| s.blob.clone()))
+        Ok(self
+            .slots
+            .get(key)
+            .and_then(|s| s.blob.as_ref().map(|(b, _)| b.clone())))
     }
 
-    fn delete_blob(&self, key: &Hash, record_version: u64) -> Result<bool, BackendError> {
+    fn blob_size(&self, key: &Hash) -> Result<Option<u64>, BackendError> {
+        Ok(self
+            .slots
+            .get(key)
+            .and_then(|s| s.blob.as_ref().map(|(b, _)| b.len() as u64)))
+    }
+
+    fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> Result<bool, BackendError> {
         let Some(mut slot) = self.slots.get_mut(key) else {
             return Ok(false);
         };
-        if slot.record.as_ref().map(|r| r.version) != Some(record_version) {
+        if slot.record.as_ref().map(|r| r.version) != record_version {
             return Ok(false);
         }
-        Ok(slot.blob.take().is_some())
+        let deleted = slot.blob.take().is_some();
+        let empty = slot.record.is_none();
+        drop(slot);
+        if empty {
+            self.slots
+                .remove_if(key, |_, s| s.blob.is_none() && s.record.is_none());
+        }
+        Ok(deleted)
     }
 
-    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError> {
-        let mut keys = self.sorted_keys(after, |s| s.blob.is_some());
-        keys.truncate(limit as usize);
-        Ok(keys)
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<BlobInfo>, BackendError> {
+        Ok(self
+            .sorted_keys(after, |s| s.blob.is_some())
+            .into_iter()
+            .filter_map(|key| {
+                let (size, modified) = self
+                    .slots
+                    .get(&key)?
+                    .blob
+                    .as_ref()
+                    .map(|(b, m)| (b.len() as u64, *m))?;
+                Some(BlobInfo {
+                    key,
+                    size,
+                    modified,
+                })
+            })
+            .take(limit as usize)
+            .collect())
     }
 
     fn read_record(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError> {

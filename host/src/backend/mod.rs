@@ -22,6 +22,17 @@ pub struct VersionedRecord {
     pub data: Vec<u8>,
 }
 
+/// A blob as [`Backend::list_blobs`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    /// The blob's key.
+    pub key: Hash,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was last written, in milliseconds since the Unix epoch.
+    pub modified: u64,
+}
+
 /// What [`Backend::swap_record`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SwapOutcome {
@@ -42,11 +53,14 @@ pub trait Backend: Send + Sync + 'static {
     fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError>;
     /// Reads a blob, or `None` if there is none.
     fn read_blob(&self, key: &Hash) -> Result<Option<Vec<u8>>, BackendError>;
+    /// The size of the blob, or `None` if there is none.
+    fn blob_size(&self, key: &Hash) -> Result<Option<u64>, BackendError>;
     /// Deletes the blob if, and only if, the record under the same key has
-    /// `record_version`; atomic with respect to `swap_record`.
-    fn delete_blob(&self, key: &Hash, record_version: u64) -> Result<bool, BackendError>;
-    /// Up to `limit` blob keys greater than `after`, ascending.
-    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError>;
+    /// `record_version` (`None`: there is no record); atomic with respect to
+    /// `swap_record`.
+    fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> Result<bool, BackendError>;
+    /// Up to `limit` blobs with keys greater than `after`, ascending.
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<BlobInfo>, BackendError>;
     /// Reads a record, or `None` if there is none.
     fn read_record(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError>;
     /// If the record's version is `expected` (`None`: absent), replaces it
@@ -63,6 +77,19 @@ pub trait Backend: Send + Sync + 'static {
         after: Option<&Hash>,
         limit: u32,
     ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError>;
+    /// Removes leftovers of interrupted writes (temporary files) older than
+    /// `older_than_ms`; returns how many. Backends without any have nothing to do.
+    fn clean_temporary(&self, older_than_ms: u64) -> Result<u64, BackendError> {
+        let _ = older_than_ms;
+        Ok(0)
+    }
+    /// Moves a damaged blob out of the way (somewhere an operator can look at
+    /// it), so a later put of the right content can store it again. Returns
+    /// whether there was a blob to move. By default the blob is deleted.
+    fn quarantine_blob(&self, key: &Hash) -> Result<bool, BackendError> {
+        let version = self.read_record(key)?.map(|r| r.version);
+        self.delete_blob(key, version)
+    }
     /// Milliseconds since the Unix epoch.
     fn now(&self) -> u64 {
         SystemTime::now()
