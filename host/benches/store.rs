@@ -6,6 +6,8 @@
 //! same durability work as the file backend (temp file, fsync, rename,
 //! directory fsync for the blob and for a small record), and read + hash.
 
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
 use std::hint::black_box;
 use std::io::Write;
 use std::path::Path;
