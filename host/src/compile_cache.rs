@@ -89,6 +89,11 @@ impl CompileCache {
         h.finalize()
     }
 
+    /// Whether there is an entry for `hash` (sealed or not: [`get`](Self::get) checks).
+    pub fn contains(&self, hash: &Hash) -> bool {
+        self.path(hash).exists()
+    }
+
     /// The cached component for `hash`, if there is a sealed entry this
     /// engine accepts.
     pub fn get(&self, engine: &Engine, hash: &Hash) -> Option<Component> {

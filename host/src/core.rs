@@ -169,6 +169,8 @@ impl wit::Host for CoreState {
 /// The engine and the compiled, linked core, made once per process.
 struct Compiled {
     engine: Engine,
+    component: Component,
+    key: Hash,
     pre: generated::CorePre<CoreState>,
 }
 
@@ -181,7 +183,7 @@ fn compiled() -> Result<&'static Compiled, Error> {
 /// The compiled core; the first call in a process compiles it, or loads it
 /// from `cache` if a sealed copy is there (and then stores one).
 fn compiled_with(cache: Option<&CompileCache>) -> Result<&'static Compiled, Error> {
-    COMPILED
+    let compiled = COMPILED
         .get_or_init(|| {
             let mut config = Config::new();
             config.wasm_component_model(true);
@@ -190,14 +192,8 @@ fn compiled_with(cache: Option<&CompileCache>) -> Result<&'static Compiled, Erro
                 .map_err(|e| e.to_string())?;
             let component = match cache.and_then(|c| c.get(&engine, &key)) {
                 Some(component) => component,
-                None => {
-                    let component = Component::new(&engine, CORE_COMPONENT)
-                        .map_err(|e| format!("compiling the core component: {e:#}"))?;
-                    if let Some(cache) = cache {
-                        cache.put(&key, &component);
-                    }
-                    component
-                }
+                None => Component::new(&engine, CORE_COMPONENT)
+                    .map_err(|e| format!("compiling the core component: {e:#}"))?,
             };
             let mut linker = Linker::<CoreState>::new(&engine);
             Core::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)
@@ -207,10 +203,22 @@ fn compiled_with(cache: Option<&CompileCache>) -> Result<&'static Compiled, Erro
                 .map_err(|e| format!("pre-instantiating the core: {e:#}"))?;
             let pre =
                 generated::CorePre::new(pre).map_err(|e| format!("the core's exports: {e:#}"))?;
-            Ok(Compiled { engine, pre })
+            Ok(Compiled {
+                engine,
+                component,
+                key,
+                pre,
+            })
         })
         .as_ref()
-        .map_err(|e| Error::Core(e.clone()))
+        .map_err(|e| Error::Core(e.clone()))?;
+    // Compiled earlier in this process without this cache: fill it now.
+    if let Some(cache) = cache
+        && !cache.contains(&compiled.key)
+    {
+        cache.put(&compiled.key, &compiled.component);
+    }
+    Ok(compiled)
 }
 
 /// One instance of the core with its wasmtime store.

@@ -11,4 +11,5 @@ mod conformance;
 mod faults;
 mod file_layout;
 mod fixture;
+mod reliability;
 mod store;
