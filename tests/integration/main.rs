@@ -11,5 +11,6 @@ mod conformance;
 mod faults;
 mod file_layout;
 mod fixture;
+mod model;
 mod reliability;
 mod store;
