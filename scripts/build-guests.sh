@@ -19,11 +19,14 @@ mkdir -p "$out_dir"
 cargo_home=${CARGO_HOME:-$HOME/.cargo}
 remap="--remap-path-prefix=$root=/src --remap-path-prefix=$cargo_home=/cargo"
 export CARGO_TARGET_DIR="$out_dir/target"
+# The core hashes with BLAKE3's wasm SIMD code: compile it with simd128 on, or
+# every v128 intrinsic becomes an out-of-line call.
+core_flags="-C target-feature=+simd128"
 
 build_rustup() {
     rustup target add "$target" >/dev/null 2>&1 || return 1
     echo "build-guests: rustc $(rustc --version | cut -d' ' -f2) with rustup's $target" >&2
-    RUSTFLAGS="$remap" cargo build --locked -p artifacts-core --target "$target" --profile guest
+    RUSTFLAGS="$remap $core_flags" cargo build --locked -p artifacts-core --target "$target" --profile guest
 }
 
 build_debian() {
@@ -35,7 +38,7 @@ build_debian() {
     lld="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld"
     RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
         CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$lld" \
-        RUSTFLAGS="$remap" \
+        RUSTFLAGS="$remap $core_flags" \
         cargo build --locked -p artifacts-core --target "$target" --profile guest \
         -Zbuild-std=std,panic_abort
 }

@@ -234,9 +234,9 @@ pub(crate) struct Pool {
     memory_limit: usize,
 }
 
-/// An instance whose linear memory grew past this is dropped after its call
+/// An instance whose linear memory grew past this (64 MiB) is dropped after its call
 /// rather than kept idle, so one large artifact does not pin its memory.
-const KEEP_MEMORY_BYTES: usize = 16 << 20;
+const KEEP_MEMORY_BYTES: usize = 64 << 20;
 /// The most idle instances kept.
 const MAX_IDLE: usize = 16;
 
