@@ -26,6 +26,14 @@ enum Op {
     Gc,
 }
 
+/// How many random cases to run: `default`, or `ARTIFACTS_MODEL_CASES` for a long run.
+fn cases(default: u32) -> u32 {
+    std::env::var("ARTIFACTS_MODEL_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 /// Content number `n`: sizes around BLAKE3's chunk size.
 fn content(n: u8) -> Vec<u8> {
     let mut c = pattern([0, 1, 1023, 1024, 1025, 2048][usize::from(n % 6)]);
@@ -204,7 +212,7 @@ fn run(store: &ArtifactStore, ops: &[Op]) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(48), ..ProptestConfig::default() })]
 
     #[test]
     fn memory_store_matches_the_model(ops in proptest::collection::vec(op(), 1..60)) {
@@ -213,7 +221,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(12), ..ProptestConfig::default() })]
 
     #[test]
     fn file_store_matches_the_model(ops in proptest::collection::vec(op(), 1..40)) {
@@ -223,7 +231,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(64), ..ProptestConfig::default() })]
 
     /// Whatever bytes a record file holds (truncated, garbage, another
     /// version), every operation answers with an error or a value: the core
