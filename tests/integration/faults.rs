@@ -18,11 +18,14 @@ struct FaultyFs {
     fail_at: Arc<AtomicI64>,
     ops: Arc<AtomicU64>,
     errno: i32,
+    /// Fail every operation from `fail_at` on (a disk that died), not just that one.
+    forever: bool,
 }
 
 impl FaultyFs {
-    fn new(errno: i32) -> Self {
+    fn new(errno: i32, forever: bool) -> Self {
         Self {
+            forever,
             fail_at: Arc::new(AtomicI64::new(-1)),
             ops: Arc::new(AtomicU64::new(0)),
             errno,
@@ -40,7 +43,8 @@ impl FaultyFs {
     }
     fn step(&self) -> io::Result<()> {
         let n = self.ops.fetch_add(1, Ordering::SeqCst) as i64;
-        if n == self.fail_at.load(Ordering::SeqCst) {
+        let at = self.fail_at.load(Ordering::SeqCst);
+        if n == at || (self.forever && at >= 0 && n > at) {
             return Err(io::Error::from_raw_os_error(self.errno));
         }
         Ok(())
@@ -88,18 +92,20 @@ impl Fs for FaultyFs {
 
 const EIO: i32 = 5;
 const ENOSPC: i32 = 28;
+/// Each error, once (a transient fault) and forever (a dead or full disk).
+const FAULTS: [(i32, bool); 4] = [(EIO, false), (ENOSPC, false), (EIO, true), (ENOSPC, true)];
 
 /// Runs `op` with a fault at operation 0, 1, 2, … until it runs through
 /// without reaching the fault; after each, checks the store with `check`.
 fn at_every_operation(
-    errno: i32,
+    (errno, forever): (i32, bool),
     setup: impl Fn(&ArtifactStore),
     op: impl Fn(&ArtifactStore) -> Result<(), Error>,
     check: impl Fn(&ArtifactStore, bool),
 ) -> usize {
     for at in 0.. {
         let dir = tempfile::tempdir().unwrap();
-        let fs = FaultyFs::new(errno);
+        let fs = FaultyFs::new(errno, forever);
         let store = ArtifactStore::builder()
             .open(FileBackend::open_with(dir.path(), fs.clone()).unwrap())
             .unwrap();
@@ -148,9 +154,9 @@ fn assert_old_intact(store: &ArtifactStore) {
 
 #[test]
 fn failed_puts_lose_nothing_and_leave_no_visible_partial_artifact() {
-    for errno in [EIO, ENOSPC] {
+    for fault in FAULTS {
         let ops = at_every_operation(
-            errno,
+            fault,
             |s| {
                 s.put(&old(), ArtifactType::Generic).unwrap();
             },
@@ -175,10 +181,10 @@ fn failed_puts_lose_nothing_and_leave_no_visible_partial_artifact() {
 
 #[test]
 fn failed_releases_and_removes_keep_counts_consistent() {
-    for errno in [EIO, ENOSPC] {
+    for fault in FAULTS {
         // Release from 2 to 1: the count is 2 or 1, never anything else.
         at_every_operation(
-            errno,
+            fault,
             |s| {
                 s.put(&old(), ArtifactType::Generic).unwrap();
                 s.put(&new(), ArtifactType::Generic).unwrap();
@@ -202,7 +208,7 @@ fn failed_releases_and_removes_keep_counts_consistent() {
         );
         // Remove: the artifact is whole or gone (or mid-deletion, which reads as gone).
         at_every_operation(
-            errno,
+            fault,
             |s| {
                 s.put(&old(), ArtifactType::Generic).unwrap();
                 s.put(&new(), ArtifactType::Generic).unwrap();

@@ -12,5 +12,6 @@ mod faults;
 mod file_layout;
 mod fixture;
 mod model;
+mod powerloss;
 mod reliability;
 mod store;

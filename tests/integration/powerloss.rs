@@ -1,0 +1,566 @@
+//! Power loss, simulated: the file backend runs on an in-memory filesystem
+//! that keeps, per file and directory, what is durable and what is only
+//! cached. After every filesystem operation of a workload, every crash state
+//! a power cut could leave (each directory's unsynced entries kept or lost,
+//! each file's unsynced data kept, lost or torn at a 512-byte boundary) is
+//! built, the store is reopened on it, and the guarantees are checked; then
+//! recovery (gc) runs on it and they are checked again.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use artifacts::backend::fs::Fs;
+use artifacts::{ArtifactStore, ArtifactType, Error, FileBackend};
+
+use crate::fixture::pattern;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+enum Entry {
+    File(u64),
+    Dir,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Dir {
+    cached: BTreeMap<String, Entry>,
+    durable: BTreeMap<String, Entry>,
+}
+
+/// File data, shared between snapshots.
+type Data = Arc<[u8]>;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct Inode {
+    cached: Data,
+    durable: Data,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+struct State {
+    dirs: BTreeMap<PathBuf, Dir>,
+    inodes: BTreeMap<u64, Inode>,
+    next_inode: u64,
+}
+
+const ROOT: &str = "/sim";
+
+impl State {
+    fn new() -> Self {
+        let mut dirs = BTreeMap::new();
+        dirs.insert(PathBuf::from(ROOT), Dir::default());
+        Self {
+            dirs,
+            ..Self::default()
+        }
+    }
+
+    fn reachable(&self, dir: &Path) -> bool {
+        if dir == Path::new(ROOT) {
+            return true;
+        }
+        match (dir.parent(), dir.file_name()) {
+            (Some(parent), Some(name)) => {
+                self.reachable(parent)
+                    && self
+                        .dirs
+                        .get(parent)
+                        .and_then(|d| d.cached.get(name.to_str().unwrap_or_default()))
+                        == Some(&Entry::Dir)
+            }
+            _ => false,
+        }
+    }
+
+    fn split<'a>(&self, path: &'a Path) -> io::Result<(&'a Path, String)> {
+        let parent = path
+            .parent()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_string();
+        if !self.reachable(parent) {
+            return Err(io::ErrorKind::NotFound.into());
+        }
+        Ok((parent, name))
+    }
+
+    fn entry(&self, path: &Path) -> io::Result<Entry> {
+        let (parent, name) = self.split(path)?;
+        self.dirs[parent]
+            .cached
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| io::ErrorKind::NotFound.into())
+    }
+
+    /// The directory entries whose cached value differs from the durable one.
+    fn unsynced(&self) -> Vec<(PathBuf, String)> {
+        let mut out = Vec::new();
+        for (path, dir) in &self.dirs {
+            let names: BTreeSet<&String> = dir.cached.keys().chain(dir.durable.keys()).collect();
+            for name in names {
+                if dir.cached.get(name) != dir.durable.get(name) {
+                    out.push((path.clone(), name.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// A crash state: the unsynced directory entries in `kept` made it to
+    /// disk, every other one did not; each inode's data per `data` (default:
+    /// what was synced).
+    fn crash(&self, kept: &BTreeSet<(PathBuf, String)>, data: &BTreeMap<u64, Data>) -> State {
+        let mut next = self.clone();
+        for (path, dir) in &mut next.dirs {
+            let mut entries = dir.durable.clone();
+            for (p, name) in kept {
+                if p == path {
+                    match dir.cached.get(name) {
+                        Some(e) => entries.insert(name.clone(), e.clone()),
+                        None => entries.remove(name),
+                    };
+                }
+            }
+            dir.cached = entries.clone();
+            dir.durable = entries;
+        }
+        for (ino, inode) in &mut next.inodes {
+            let kept = data
+                .get(ino)
+                .cloned()
+                .unwrap_or_else(|| inode.durable.clone());
+            inode.cached = kept.clone();
+            inode.durable = kept;
+        }
+        // Directories no longer reachable are gone, contents and all.
+        let unreachable: Vec<PathBuf> = next
+            .dirs
+            .keys()
+            .filter(|p| !next.reachable(p))
+            .cloned()
+            .collect();
+        for p in unreachable {
+            next.dirs.remove(&p);
+        }
+        next.forget_unlinked();
+        next
+    }
+
+    /// Drops inodes that no directory entry (cached or durable) names.
+    fn forget_unlinked(&mut self) {
+        let linked: HashSet<u64> = self
+            .dirs
+            .values()
+            .flat_map(|d| d.cached.values().chain(d.durable.values()))
+            .filter_map(|e| match e {
+                Entry::File(ino) => Some(*ino),
+                Entry::Dir => None,
+            })
+            .collect();
+        self.inodes.retain(|ino, _| linked.contains(ino));
+    }
+}
+
+/// The simulated filesystem. Every call is one operation; while recording,
+/// the state after each operation is kept.
+#[derive(Clone)]
+struct SimFs {
+    state: Arc<Mutex<State>>,
+    snapshots: Arc<Mutex<Option<Vec<State>>>>,
+}
+
+impl SimFs {
+    fn new(state: State) -> Self {
+        Self {
+            state: Arc::new(Mutex::new(state)),
+            snapshots: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    fn op<T>(&self, f: impl FnOnce(&mut State) -> io::Result<T>) -> io::Result<T> {
+        let mut state = self.state.lock().unwrap();
+        let result = f(&mut state);
+        if let Some(snapshots) = self.snapshots.lock().unwrap().as_mut() {
+            snapshots.push(state.clone());
+        }
+        result
+    }
+
+    fn record(&self) {
+        *self.snapshots.lock().unwrap() = Some(Vec::new());
+    }
+
+    fn taken(&self) -> usize {
+        self.snapshots.lock().unwrap().as_ref().map_or(0, Vec::len)
+    }
+}
+
+impl Fs for SimFs {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.op(|s| match s.entry(path)? {
+            Entry::File(ino) => Ok(s.inodes[&ino].cached.to_vec()),
+            Entry::Dir => Err(io::Error::other("is a directory")),
+        })
+    }
+    fn write_new_synced(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        self.op(|s| {
+            let (parent, name) = s.split(path)?;
+            let parent = parent.to_path_buf();
+            if s.dirs[&parent].cached.contains_key(&name) {
+                return Err(io::ErrorKind::AlreadyExists.into());
+            }
+            s.next_inode += 1;
+            let ino = s.next_inode;
+            s.inodes.insert(
+                ino,
+                Inode {
+                    cached: Arc::from(data),
+                    durable: Arc::from(data),
+                },
+            );
+            s.dirs
+                .get_mut(&parent)
+                .unwrap()
+                .cached
+                .insert(name, Entry::File(ino));
+            Ok(())
+        })
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.op(|s| {
+            let entry = s.entry(from)?;
+            let (to_parent, to_name) = s.split(to)?;
+            let (from_parent, from_name) = s.split(from)?;
+            let (to_parent, from_parent) = (to_parent.to_path_buf(), from_parent.to_path_buf());
+            s.dirs
+                .get_mut(&from_parent)
+                .unwrap()
+                .cached
+                .remove(&from_name);
+            s.dirs
+                .get_mut(&to_parent)
+                .unwrap()
+                .cached
+                .insert(to_name, entry);
+            Ok(())
+        })
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.op(|s| {
+            let Entry::File(_) = s.entry(path)? else {
+                return Err(io::Error::other("is a directory"));
+            };
+            let (parent, name) = s.split(path)?;
+            let parent = parent.to_path_buf();
+            s.dirs.get_mut(&parent).unwrap().cached.remove(&name);
+            Ok(())
+        })
+    }
+    fn create_dir(&self, path: &Path) -> io::Result<bool> {
+        self.op(|s| {
+            if path == Path::new(ROOT) {
+                return Ok(false);
+            }
+            let (parent, name) = s.split(path)?;
+            let parent = parent.to_path_buf();
+            match s.dirs[&parent].cached.get(&name) {
+                Some(Entry::Dir) => return Ok(false),
+                Some(Entry::File(_)) => return Err(io::ErrorKind::AlreadyExists.into()),
+                None => {}
+            }
+            s.dirs
+                .get_mut(&parent)
+                .unwrap()
+                .cached
+                .insert(name, Entry::Dir);
+            s.dirs.insert(path.to_path_buf(), Dir::default());
+            Ok(true)
+        })
+    }
+    fn sync_dir(&self, path: &Path) -> io::Result<()> {
+        self.op(|s| {
+            if !s.reachable(path) {
+                return Err(io::ErrorKind::NotFound.into());
+            }
+            let dir = s.dirs.get_mut(path).unwrap();
+            dir.durable = dir.cached.clone();
+            s.forget_unlinked();
+            Ok(())
+        })
+    }
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>> {
+        self.op(|s| {
+            if !s.reachable(path) {
+                return Err(io::ErrorKind::NotFound.into());
+            }
+            Ok(s.dirs[path].cached.keys().cloned().collect())
+        })
+    }
+    fn stat(&self, path: &Path) -> io::Result<(u64, SystemTime)> {
+        self.op(|s| match s.entry(path)? {
+            Entry::File(ino) => Ok((s.inodes[&ino].cached.len() as u64, SystemTime::UNIX_EPOCH)),
+            Entry::Dir => Ok((0, SystemTime::UNIX_EPOCH)),
+        })
+    }
+    fn lock(&self, _path: &Path) -> io::Result<Box<dyn Send>> {
+        self.op(|_| Ok(Box::new(()) as Box<dyn Send>))
+    }
+}
+
+/// One step of the workload, on content number `n` of a small pool.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Put(u8),
+    Release(u8),
+    Remove(u8),
+    Gc,
+}
+
+fn content(n: u8) -> Vec<u8> {
+    let mut c = pattern([1, 1023, 1024, 1025, 2049][usize::from(n % 5)]);
+    c.push(n);
+    c
+}
+
+fn hash(n: u8) -> String {
+    blake3::hash(&content(n)).to_hex().to_string()
+}
+
+/// Reference counts after the acknowledged steps.
+fn model(steps: &[Step]) -> BTreeMap<u8, u64> {
+    let mut m = BTreeMap::new();
+    for step in steps {
+        match *step {
+            Step::Put(n) => *m.entry(n).or_insert(0) += 1,
+            Step::Release(n) => {
+                if let Some(c) = m.get_mut(&n) {
+                    *c -= 1;
+                    if *c == 0 {
+                        m.remove(&n);
+                    }
+                }
+            }
+            Step::Remove(n) => {
+                m.remove(&n);
+            }
+            Step::Gc => {}
+        }
+    }
+    m
+}
+
+fn workload(len: usize, seed: u64) -> Vec<Step> {
+    let mut rng = seed | 1;
+    let mut held: BTreeMap<u8, u64> = BTreeMap::new();
+    (0..len)
+        .map(|_| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let n = (rng % 7) as u8;
+            match rng % 10 {
+                0..=4 => {
+                    *held.entry(n).or_insert(0) += 1;
+                    Step::Put(n)
+                }
+                5..=7 if held.contains_key(&n) => {
+                    let c = held.get_mut(&n).unwrap();
+                    *c -= 1;
+                    if *c == 0 {
+                        held.remove(&n);
+                    }
+                    Step::Release(n)
+                }
+                8 if held.contains_key(&n) => {
+                    held.remove(&n);
+                    Step::Remove(n)
+                }
+                9 => Step::Gc,
+                _ => {
+                    *held.entry(n).or_insert(0) += 1;
+                    Step::Put(n)
+                }
+            }
+        })
+        .collect()
+}
+
+/// Checks the guarantees on a store reopened after a crash.
+fn check(store: &ArtifactStore, acked: &[Step], in_flight: Option<Step>, what: &str) {
+    let expected = model(acked);
+    for (n, count) in &expected {
+        // An operation in flight may have taken effect: a release takes one away, a remove all.
+        let floor = match in_flight {
+            Some(Step::Release(m)) if m == *n => count - 1,
+            Some(Step::Remove(m)) if m == *n => 0,
+            _ => *count,
+        };
+        match store.get(hash(*n)) {
+            Ok(bytes) => assert_eq!(bytes, content(*n), "{what}: content {n}"),
+            Err(Error::NotFound(_)) if floor == 0 => continue,
+            Err(e) => panic!("{what}: acknowledged content {n} (count {count}) lost: {e}"),
+        }
+        let actual = store.stat(hash(*n)).unwrap().reference_count;
+        assert!(
+            actual >= floor,
+            "{what}: content {n} has {actual} references, acknowledged {count}"
+        );
+    }
+    for m in store.list() {
+        let m = m.unwrap();
+        if let Err(e) = store.verify(&m.hash) {
+            panic!("{what}: visible artifact {} does not verify: {e}", m.hash);
+        }
+    }
+}
+
+/// The number of workload steps: `ARTIFACTS_POWERLOSS_STEPS`, else 300 (a
+/// few thousand crash states; `.ci/run` runs 2000 steps, in release mode, for
+/// more than 10,000).
+fn steps() -> usize {
+    std::env::var("ARTIFACTS_POWERLOSS_STEPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
+
+fn state_key(state: &State) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    state.hash(&mut h);
+    h.finish()
+}
+
+#[test]
+fn every_crash_state_of_every_operation_keeps_the_guarantees() {
+    let steps = workload(steps(), 0x5eed);
+    let fs = SimFs::new(State::new());
+    let store = ArtifactStore::builder()
+        .open(FileBackend::open_with(ROOT, fs.clone()).unwrap())
+        .unwrap();
+    // Everything before recording (the store's creation) is made durable.
+    {
+        let mut s = fs.state.lock().unwrap();
+        let durable = s.crash(&s.unsynced().into_iter().collect(), &BTreeMap::new());
+        *s = durable;
+    }
+    fs.record();
+    // acks[i] = how many filesystem operations had run when step i returned.
+    let mut acks = Vec::new();
+    for step in &steps {
+        match *step {
+            Step::Put(n) => drop(store.put(&content(n), ArtifactType::Generic).unwrap()),
+            Step::Release(n) => drop(store.release(hash(n)).unwrap()),
+            Step::Remove(n) => store.remove(hash(n)).unwrap(),
+            Step::Gc => drop(store.gc(Duration::ZERO).unwrap()),
+        }
+        acks.push(fs.taken());
+    }
+    let snapshots = fs.snapshots.lock().unwrap().take().unwrap();
+    drop(store);
+
+    let mut seen: HashSet<u64> = HashSet::new();
+    let (mut states, mut recoveries, mut recovery_crashes) = (0u64, 0u64, 0u64);
+    for (at, snapshot) in snapshots.iter().enumerate() {
+        let done = acks.iter().take_while(|ops| **ops <= at + 1).count();
+        let acked = &steps[..done];
+        let in_flight = steps.get(done).copied();
+        // Each unsynced directory entry (a file created, renamed over,
+        // removed): on disk or not, in every combination.
+        let unsynced = snapshot.unsynced();
+        assert!(
+            unsynced.len() <= 10,
+            "too many unsynced entries at once: {unsynced:?}"
+        );
+        // Each file with unsynced data: kept, lost, or torn at a sector boundary.
+        let torn: Vec<(u64, Data)> = snapshot
+            .inodes
+            .iter()
+            .filter(|(_, i)| i.cached != i.durable)
+            .flat_map(|(ino, i)| {
+                let half = (i.cached.len() / 2) / 512 * 512;
+                [
+                    (*ino, i.cached.clone()),
+                    (*ino, Arc::from(&i.cached[..half])),
+                ]
+            })
+            .collect();
+        let data_variants: Vec<BTreeMap<u64, Data>> = std::iter::once(BTreeMap::new())
+            .chain(torn.into_iter().map(|(i, d)| BTreeMap::from([(i, d)])))
+            .collect();
+        for mask in 0u32..(1 << unsynced.len()) {
+            let kept: BTreeSet<(PathBuf, String)> = unsynced
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, e)| e.clone())
+                .collect();
+            for data in &data_variants {
+                let crashed = snapshot.crash(&kept, data);
+                if !seen.insert(state_key(&crashed)) {
+                    continue;
+                }
+                states += 1;
+                let what = format!(
+                    "crash after fs op {} (step {done}), {} unsynced entries kept",
+                    at + 1,
+                    kept.len()
+                );
+                let sim = SimFs::new(crashed);
+                let reopened = ArtifactStore::builder()
+                    .open(
+                        FileBackend::open_with(ROOT, sim.clone())
+                            .unwrap_or_else(|e| panic!("{what}: reopen: {e}")),
+                    )
+                    .unwrap();
+                check(&reopened, acked, in_flight, &what);
+                // Recovery (gc) leaves the guarantees intact; and a crash in
+                // the middle of recovery (every 8th state, at every operation
+                // of the gc, unsynced changes lost) does too.
+                let crash_recovery = states % 8 == 0;
+                if crash_recovery {
+                    sim.record();
+                }
+                reopened.gc(Duration::ZERO).unwrap();
+                check(&reopened, acked, in_flight, &format!("{what}, after gc"));
+                recoveries += 1;
+                if crash_recovery {
+                    let during = sim.snapshots.lock().unwrap().take().unwrap();
+                    for (i, mid) in during.iter().enumerate() {
+                        let again = mid.crash(&BTreeSet::new(), &BTreeMap::new());
+                        if !seen.insert(state_key(&again)) {
+                            continue;
+                        }
+                        states += 1;
+                        let store = ArtifactStore::builder()
+                            .open(FileBackend::open_with(ROOT, SimFs::new(again)).unwrap())
+                            .unwrap();
+                        check(
+                            &store,
+                            acked,
+                            in_flight,
+                            &format!("{what}, crash {i} into gc"),
+                        );
+                        recovery_crashes += 1;
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "{} steps, {} filesystem operations, {states} distinct crash states checked, \
+         {recoveries} recoveries, {recovery_crashes} of them crash states inside a recovery",
+        steps.len(),
+        snapshots.len()
+    );
+    assert!(
+        states as usize >= steps.len() * 2,
+        "only {states} crash states"
+    );
+}
