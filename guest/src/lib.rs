@@ -14,6 +14,10 @@ pub mod record;
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests;
 
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod interleavings;
+
 #[cfg(target_arch = "wasm32")]
 #[allow(missing_docs, unsafe_code)]
 mod component;

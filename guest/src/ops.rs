@@ -409,7 +409,16 @@ fn put_charged(
             .map_err(Error::Backend)?
         {
             Swap::Conflict => continue,
-            Swap::Written(_) | Swap::Deleted => return Ok(first),
+            Swap::Written(_) | Swap::Deleted => {
+                // A gc that listed this content as an unreferenced blob
+                // before our record existed may have deleted the blob since
+                // (the interleaving iroh-blobs #247 shipped). Now that the
+                // record exists no gc can delete it, so one look settles it.
+                if backend.blob_size(hash).map_err(Error::Backend)? != Some(size) {
+                    backend.write_blob(hash, content).map_err(Error::Backend)?;
+                }
+                return Ok(first);
+            }
         }
     }
     Err(Error::Contended(hash.to_string()))
