@@ -57,8 +57,16 @@ impl Fs for FaultyFs {
         StdFs.read(path)
     }
     fn write_new_synced(&self, path: &Path, data: &[u8]) -> io::Result<()> {
-        self.step()?;
-        StdFs.write_new_synced(path, data)
+        match self.step() {
+            // A short write: half the data reaches the file, then the error.
+            Err(e) if self.errno == SHORT_WRITE => {
+                let half = data.get(..data.len() / 2).unwrap_or_default();
+                StdFs.write_new_synced(path, half)?;
+                Err(io::Error::new(io::ErrorKind::WriteZero, e.to_string()))
+            }
+            Err(e) => Err(e),
+            Ok(()) => StdFs.write_new_synced(path, data),
+        }
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.step()?;
@@ -93,7 +101,15 @@ impl Fs for FaultyFs {
 const EIO: i32 = 5;
 const ENOSPC: i32 = 28;
 /// Each error, once (a transient fault) and forever (a dead or full disk).
-const FAULTS: [(i32, bool); 4] = [(EIO, false), (ENOSPC, false), (EIO, true), (ENOSPC, true)];
+/// Not an errno: the write stops half way (and reports EIO).
+const SHORT_WRITE: i32 = EIO + 1000;
+const FAULTS: [(i32, bool); 5] = [
+    (EIO, false),
+    (ENOSPC, false),
+    (SHORT_WRITE, false),
+    (EIO, true),
+    (ENOSPC, true),
+];
 
 /// Runs `op` with a fault at operation 0, 1, 2, … until it runs through
 /// without reaching the fault; after each, checks the store with `check`.
