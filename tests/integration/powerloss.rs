@@ -209,7 +209,9 @@ impl Fs for SimFs {
         })
     }
     fn write_new_synced(&self, path: &Path, data: &[u8]) -> io::Result<()> {
-        self.op(|s| {
+        // Two steps, each a crash point: the file created with its first
+        // half written but nothing synced, then all of it written and synced.
+        let ino = self.op(|s| {
             let (parent, name) = s.split(path)?;
             let parent = parent.to_path_buf();
             if s.dirs[&parent].cached.contains_key(&name) {
@@ -217,11 +219,12 @@ impl Fs for SimFs {
             }
             s.next_inode += 1;
             let ino = s.next_inode;
+            let half = data.get(..data.len() / 2).unwrap_or_default();
             s.inodes.insert(
                 ino,
                 Inode {
-                    cached: Arc::from(data),
-                    durable: Arc::from(data),
+                    cached: Arc::from(half),
+                    durable: Arc::from(&[][..]),
                 },
             );
             s.dirs
@@ -229,6 +232,12 @@ impl Fs for SimFs {
                 .unwrap()
                 .cached
                 .insert(name, Entry::File(ino));
+            Ok(ino)
+        })?;
+        self.op(|s| {
+            let inode = s.inodes.get_mut(&ino).unwrap();
+            inode.cached = Arc::from(data);
+            inode.durable = Arc::from(data);
             Ok(())
         })
     }
