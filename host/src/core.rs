@@ -232,6 +232,7 @@ pub(crate) struct Pool {
     pub(crate) backend: Arc<dyn Backend>,
     idle: Mutex<Vec<Instance>>,
     memory_limit: usize,
+    hostcall_fuel: usize,
 }
 
 /// An instance whose linear memory grew past this (64 MiB) is dropped after its call
@@ -241,16 +242,22 @@ const KEEP_MEMORY_BYTES: usize = 64 << 20;
 const MAX_IDLE: usize = 16;
 
 impl Pool {
+    /// `max_artifact_bytes` sets how much data one call from the core to the
+    /// backend may carry: wasmtime caps it (128 MiB by default), and a put
+    /// hands the whole artifact to `write-blob`.
     pub(crate) fn new(
         backend: Arc<dyn Backend>,
         memory_limit: usize,
+        max_artifact_bytes: usize,
         cache: Option<&CompileCache>,
     ) -> Result<Self, Error> {
         compiled_with(cache)?;
+        let hostcall_fuel = max_artifact_bytes.saturating_add(1 << 20);
         Ok(Self {
             backend,
             idle: Mutex::new(Vec::new()),
             memory_limit,
+            hostcall_fuel,
         })
     }
 
@@ -263,6 +270,7 @@ impl Pool {
         };
         let mut store = wasmtime::Store::new(&compiled.engine, state);
         store.limiter(|s| s as &mut dyn ResourceLimiter);
+        store.set_hostcall_fuel(self.hostcall_fuel);
         let core = compiled
             .pre
             .instantiate(&mut store)

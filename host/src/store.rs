@@ -161,7 +161,12 @@ impl StoreBuilder {
             .saturating_add(64 << 20);
         let memory_limit = usize::try_from(memory_limit.min(4 << 30)).unwrap_or(usize::MAX);
         Ok(ArtifactStore {
-            pool: Arc::new(Pool::new(backend, memory_limit, self.core_cache.as_ref())?),
+            pool: Arc::new(Pool::new(
+                backend,
+                memory_limit,
+                usize::try_from(self.max_artifact_bytes).unwrap_or(usize::MAX),
+                self.core_cache.as_ref(),
+            )?),
             max_artifact_bytes: self.max_artifact_bytes,
         })
     }
