@@ -487,6 +487,17 @@ impl AppHost {
         };
         let mut store = wasmtime::Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        // What one call may hand the host: the largest artifact the app may
+        // put (wasmtime's default is 128 MiB), plus room for the rest.
+        let largest = config
+            .quota
+            .max_artifact_bytes
+            .min(self.store.max_artifact_bytes());
+        store.set_hostcall_fuel(
+            usize::try_from(largest)
+                .unwrap_or(usize::MAX)
+                .saturating_add(1 << 20),
+        );
         store
             .set_fuel(config.limits.fuel)
             .map_err(|e| Error::Core(format!("setting fuel: {e:#}")))?;
