@@ -257,6 +257,9 @@ impl wit_store::Host for AppStoreCtx {
     }
 }
 
+/// wasmtime's default cap on the data one guest-to-host call carries.
+const WASMTIME_DEFAULT_HOSTCALL_FUEL: usize = 128 << 20;
+
 /// Caps an app's memory and tables, remembering whether it hit the cap.
 struct Limiter {
     memory_limit: usize,
@@ -487,17 +490,17 @@ impl AppHost {
         };
         let mut store = wasmtime::Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        // What one call may hand the host: the largest artifact the app may
-        // put (wasmtime's default is 128 MiB), plus room for the rest.
+        // What one call may hand the host: wasmtime's default (128 MiB; more
+        // traps the app), or the largest artifact the app may put if that is
+        // more, so that any put within its quota can be made.
         let largest = config
             .quota
             .max_artifact_bytes
             .min(self.store.max_artifact_bytes());
-        store.set_hostcall_fuel(
-            usize::try_from(largest)
-                .unwrap_or(usize::MAX)
-                .saturating_add(1 << 20),
-        );
+        let largest = usize::try_from(largest)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1 << 20);
+        store.set_hostcall_fuel(largest.max(WASMTIME_DEFAULT_HOSTCALL_FUEL));
         store
             .set_fuel(config.limits.fuel)
             .map_err(|e| Error::Core(format!("setting fuel: {e:#}")))?;
