@@ -410,11 +410,16 @@ fn put_charged(
         {
             Swap::Conflict => continue,
             Swap::Written(_) | Swap::Deleted => {
-                // A gc that listed this content as an unreferenced blob
-                // before our record existed may have deleted the blob since
-                // (the interleaving iroh-blobs #247 shipped). Now that the
-                // record exists no gc can delete it, so one look settles it.
-                if backend.blob_size(hash).map_err(Error::Backend)? != Some(size) {
+                // A new record: a gc that listed this content as an
+                // unreferenced blob before our record existed may have
+                // deleted the blob since (the interleaving iroh-blobs #247
+                // shipped). Now that the record exists no gc can delete it, so
+                // one look settles it. (An existing record was there all along,
+                // since our swap saw its version unchanged, and its blob was
+                // checked above.)
+                if expected.is_none()
+                    && backend.blob_size(hash).map_err(Error::Backend)? != Some(size)
+                {
                     backend.write_blob(hash, content).map_err(Error::Backend)?;
                 }
                 return Ok(first);
