@@ -125,7 +125,7 @@ impl AppView {
             max_artifact_bytes: q.max_artifact_bytes,
         };
         let hash = call!(self, call_put, quota, content, artifact_type.to_wit())?;
-        Hash::from_hex(&hash).map_err(|e| Error::Core(format!("the core returned {e}")))
+        crate::store::core_hash(&hash)
     }
 
     /// The verified content of an artifact the app references or was granted.

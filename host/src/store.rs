@@ -104,14 +104,19 @@ pub struct Metadata {
 impl Metadata {
     pub(crate) fn from_wit(m: exports::Metadata) -> Result<Self, Error> {
         Ok(Self {
-            hash: Hash::from_hex(&m.hash)
-                .map_err(|e| Error::Core(format!("the core returned {e}")))?,
+            hash: core_hash(&m.hash)?,
             size: m.size,
             artifact_type: ArtifactType::from_wit(m.artifact_type),
             stored_at: m.stored_at,
             reference_count: m.reference_count,
         })
     }
+}
+
+/// A hash the core returned. The core only returns valid hashes, so a bad
+/// one is a fault in the core, not in the caller's input.
+pub(crate) fn core_hash(hex: &str) -> Result<Hash, Error> {
+    Hash::from_hex(hex).map_err(|e| Error::Core(format!("the core returned {e}")))
 }
 
 /// Configures and opens an [`ArtifactStore`].
@@ -240,7 +245,7 @@ impl ArtifactStore {
             });
         }
         let hash = call!(self, call_put, content, artifact_type.to_wit())?;
-        Hash::from_hex(&hash).map_err(|e| Error::Core(format!("the core returned {e}")))
+        core_hash(&hash)
     }
 
     /// The content stored under `hash`, verified against it.
