@@ -44,6 +44,7 @@ pub mod backend;
 pub use app_view::{AppView, Quota, Usage};
 pub use backend::file::FileBackend;
 pub use backend::memory::MemoryBackend;
+pub use backend::s3::{S3Backend, S3Config};
 pub use backend::{Backend, BlobInfo, SwapOutcome, VersionedRecord};
 pub use core::CORE_COMPONENT;
 pub use error::{BackendError, Error, QuotaKind};

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
 use artifacts::apps::{AppConfig, AppHost, AppLimits, CompileCache, Stdio};
-use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Metadata, Quota};
+use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Metadata, Quota, S3Config};
 use clap::{Parser, Subcommand};
 
 /// A content-addressed store for wasm modules, app manifests and config
@@ -22,6 +22,11 @@ struct Cli {
         default_value = ".artifacts"
     )]
     dir: PathBuf,
+    /// Use an S3 bucket instead of a directory: `s3://BUCKET[/PREFIX]`, with
+    /// the endpoint, region and keys from AWS_ENDPOINT_URL, AWS_REGION
+    /// (default garage), AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
+    #[arg(long, global = true, env = "ARTIFACTS_S3", value_name = "URL")]
+    s3: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -174,7 +179,13 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     if let Some(cache) = &cache {
         builder = builder.core_cache(cache.clone());
     }
-    let store = builder.open_dir(&cli.dir)?;
+    let store = match &cli.s3 {
+        Some(url) => {
+            let config = S3Config::from_url_and_env(url).map_err(|e| Error::Open(e.to_string()))?;
+            builder.open_s3(&config)?
+        }
+        None => builder.open_dir(&cli.dir)?,
+    };
     let mut out = io::stdout().lock();
     match cli.command {
         Command::Put {

@@ -186,6 +186,13 @@ impl StoreBuilder {
         let backend = FileBackend::open(dir).map_err(|e| Error::Open(e.to_string()))?;
         self.open(backend)
     }
+
+    /// Opens a store in an S3 bucket (see [`S3Backend`](crate::S3Backend)),
+    /// which any number of hosts may share.
+    pub fn open_s3(self, config: &crate::S3Config) -> Result<ArtifactStore, Error> {
+        let backend = crate::S3Backend::open(config).map_err(|e| Error::Open(e.to_string()))?;
+        self.open(backend)
+    }
 }
 
 /// A content-addressed artifact store whose rules run in a wasm core.

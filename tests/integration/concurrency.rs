@@ -12,6 +12,7 @@ fn puts_per_thread(fx: &crate::fixture::Fixture) -> usize {
     match fx {
         crate::fixture::Fixture::Memory(_) => 50,
         crate::fixture::Fixture::File(_) => 12,
+        crate::fixture::Fixture::S3(_) => 4,
     }
 }
 

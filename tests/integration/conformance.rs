@@ -13,3 +13,12 @@ fn file_backend_conforms() {
     let dir = tempfile::tempdir().unwrap();
     check(&FileBackend::open(dir.path()).unwrap()).unwrap();
 }
+
+#[test]
+fn s3_backend_conforms() {
+    let Some(garage) = crate::garage::shared_or_skip("s3_backend_conforms") else {
+        return;
+    };
+    let config = garage.config(0, &crate::garage::fresh_prefix("conformance"));
+    check(&artifacts::S3Backend::open(&config).unwrap()).unwrap();
+}

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use artifacts::{
-    ArtifactStore, Backend, BackendError, BlobInfo, FileBackend, Hash, MemoryBackend, SwapOutcome,
-    VersionedRecord,
+    ArtifactStore, Backend, BackendError, BlobInfo, FileBackend, Hash, MemoryBackend, S3Backend,
+    S3Config, SwapOutcome, VersionedRecord,
 };
 use tempfile::TempDir;
 
@@ -20,6 +20,8 @@ pub const SIZES: [usize; 7] = [0, 1, 1023, 1024, 1025, 2048, 2049];
 pub enum Fixture {
     Memory(MemoryBackend),
     File(TempDir),
+    /// A fresh prefix in the bucket of the Garage node this test run shares.
+    S3(S3Config),
 }
 
 impl Fixture {
@@ -31,11 +33,32 @@ impl Fixture {
         Self::File(tempfile::tempdir().unwrap())
     }
 
+    /// A fresh prefix on the shared Garage node, or `None` (having said why)
+    /// when there is no Garage to run against.
+    pub fn s3(test: &str) -> Option<Self> {
+        let garage = crate::garage::shared_or_skip(test)?;
+        Some(Self::S3(
+            garage.config(0, &crate::garage::fresh_prefix(test)),
+        ))
+    }
+
     /// A store over this fixture's storage; a second call opens the same data again.
     pub fn open(&self) -> ArtifactStore {
         match self {
             Self::Memory(b) => ArtifactStore::builder().open(b.clone()).unwrap(),
             Self::File(dir) => ArtifactStore::open_dir(dir.path()).unwrap(),
+            Self::S3(config) => ArtifactStore::builder()
+                .open(S3Backend::open(config).unwrap())
+                .unwrap(),
+        }
+    }
+
+    /// The raw backend under the store, for writing behind its back.
+    pub fn backend(&self) -> Box<dyn Backend> {
+        match self {
+            Self::Memory(b) => Box::new(b.clone()),
+            Self::File(dir) => Box::new(FileBackend::open(dir.path()).unwrap()),
+            Self::S3(config) => Box::new(S3Backend::open(config).unwrap()),
         }
     }
 
@@ -47,6 +70,11 @@ impl Fixture {
                 let path = FileBackend::open(dir.path()).unwrap().blob_path(hash);
                 assert!(path.exists(), "blob file {} missing", path.display());
                 std::fs::write(path, bytes).unwrap();
+            }
+            Self::S3(_) => {
+                let b = self.backend();
+                assert!(b.blob_size(hash).unwrap().is_some(), "blob {hash} missing");
+                b.write_blob(hash, bytes).unwrap();
             }
         }
     }
@@ -62,11 +90,17 @@ impl Fixture {
                 let path = FileBackend::open(dir.path()).unwrap().blob_path(hash);
                 std::fs::remove_file(path).unwrap();
             }
+            Self::S3(_) => {
+                let b = self.backend();
+                let version = b.read_record(hash).unwrap().unwrap().version;
+                assert!(b.delete_blob(hash, Some(version)).unwrap());
+            }
         }
     }
 }
 
-/// Runs the test body once per backend: `mod name { fn memory(); fn file(); }`.
+/// Runs the test body once per backend: `mod name { fn memory(); fn file(); fn s3(); }`
+/// (`s3` skips, saying why, when there is no Garage to run against).
 macro_rules! each_backend {
     ($(fn $name:ident($fx:ident) $body:block)*) => {
         $(
@@ -78,6 +112,12 @@ macro_rules! each_backend {
                 fn memory() { body(&crate::fixture::Fixture::memory()) }
                 #[test]
                 fn file() { body(&crate::fixture::Fixture::file()) }
+                #[test]
+                fn s3() {
+                    if let Some(fx) = crate::fixture::Fixture::s3(stringify!($name)) {
+                        body(&fx)
+                    }
+                }
             }
         )*
     };

@@ -11,6 +11,7 @@ mod conformance;
 mod faults;
 mod file_layout;
 mod fixture;
+mod garage;
 mod model;
 mod powerloss;
 mod reliability;

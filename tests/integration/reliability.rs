@@ -19,12 +19,7 @@ each_backend! {
         store.release(&released).unwrap();
         // An orphan: a blob whose put never created its record (a crash, say).
         let orphan = blake3::hash(b"orphan").to_hex().to_string();
-        match fx {
-            crate::fixture::Fixture::Memory(b) => b.write_blob(&orphan.parse().unwrap(), b"orphan").unwrap(),
-            crate::fixture::Fixture::File(dir) => {
-                FileBackend::open(dir.path()).unwrap().write_blob(&orphan.parse().unwrap(), b"orphan").unwrap()
-            }
-        }
+        fx.backend().write_blob(&orphan.parse().unwrap(), b"orphan").unwrap();
         let young = store.gc(Duration::from_secs(3600)).unwrap();
         assert_eq!((young.orphans_removed, young.orphans_in_grace), (0, 1), "{young:?}");
         let old = store.gc(Duration::ZERO).unwrap();
@@ -41,7 +36,7 @@ each_backend! {
         // grace period protects them. The memory backend has none: grace 0.
         let grace = match fx {
             crate::fixture::Fixture::Memory(_) => Duration::ZERO,
-            crate::fixture::Fixture::File(_) => Duration::from_secs(30),
+            crate::fixture::Fixture::File(_) | crate::fixture::Fixture::S3(_) => Duration::from_secs(30),
         };
         let stop = std::sync::atomic::AtomicBool::new(false);
         /// Stops the gc thread even if a writer panics, so the test fails instead of hanging.

@@ -12,6 +12,7 @@ use crate::{BackendError, Hash};
 pub mod file;
 pub mod fs;
 pub mod memory;
+pub mod s3;
 
 /// A record with the version that [`Backend::swap_record`] compares against.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,595 @@
+//! [`S3Backend`]: blobs and records as objects in an S3 bucket (AWS S3,
+//! Garage, MinIO, Ceph RGW), shared by any number of host processes.
+//!
+//! ```text
+//! PREFIX/FORMAT                   "artifacts-store 1 s3": refuses foreign or newer layouts
+//! PREFIX/blobs/ab/abcdef…         content, named by its hash, sharded by its first byte
+//! PREFIX/records/ab/abcdef…       8-byte little-endian version, then the core's record
+//! PREFIX/locks/abcdef…/CLAIM      a claim on the record `abcdef…` (empty object)
+//! PREFIX/quarantine/abcdef…       damaged blobs moved aside by `verify --quarantine`
+//! ```
+//!
+//! # Why claims, not conditional writes
+//!
+//! A record is read, changed and written back, so two hosts changing it at
+//! once must not both succeed. S3 offers `If-Match` / `If-None-Match` on
+//! `PutObject` for that, but Garage (2.5) does not: it honours those headers
+//! on reads only, and a conditional put simply overwrites. So this backend
+//! needs nothing but what every S3 store gives: a `PUT` or `DELETE` that has
+//! returned is seen by every later `LIST` (Garage: quorum writes and reads).
+//!
+//! Every record swap and guarded blob delete holds a short per-record lock
+//! built from that alone. To take it, a host writes an empty claim object with
+//! a fresh random name under `locks/KEY/`, then lists that folder. If its claim
+//! is the only one, it holds the lock; if there are others, it deletes its own
+//! and retries after a random back-off. Two hosts can never both win: each
+//! wrote before it listed, so the later lister sees the other's claim. (Both
+//! may lose, which only costs a retry.)
+//!
+//! A host that dies holding a lock leaves its claim behind. A claim whose
+//! server timestamp is more than [`LEASE`] older than a newer claim is stale
+//! and is deleted by whoever sees it. A holder therefore gives up (with an
+//! error, having written nothing) once it has held a lock for
+//! [`HOLD_LIMIT`], and every request is bounded in time, so a write cannot
+//! land after its lease ran out. That is the one timing assumption here: the
+//! bucket's servers' clocks agree to within a few seconds (Garage needs that
+//! too) and no request takes longer than its timeout.
+//!
+//! Blobs are written without a lock: a `PUT` is atomic (readers see the old
+//! object, none, or the whole new one), and the content under a key never
+//! changes. Every request is idempotent, so transport errors are retried
+//! (a bounded number of times); what still fails surfaces as
+//! [`BackendError::Io`] naming the operation and the object.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3, AmazonS3Builder};
+use object_store::path::Path;
+use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+
+use super::{Backend, BlobInfo, SwapOutcome, VersionedRecord, new_version};
+use crate::{BackendError, Hash};
+
+/// The contents of `PREFIX/FORMAT` for this layout.
+pub const S3_FORMAT_MARKER: &str = "artifacts-store 1 s3\n";
+
+/// A claim this much older (by the server's clock) than a newer one is stale.
+pub const LEASE: Duration = Duration::from_secs(60);
+
+/// How long a host may hold a record lock before it must give up unwritten.
+pub const HOLD_LIMIT: Duration = Duration::from_secs(15);
+
+/// How long to keep trying to take a contended lock before reporting it.
+const LOCK_PATIENCE: Duration = Duration::from_secs(60);
+
+/// One request's time limit.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long transport errors are retried.
+const RETRY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How many records `list_records` fetches at once.
+const RECORD_FETCH_CONCURRENCY: usize = 16;
+
+/// Where and how to reach the bucket.
+#[derive(Clone, Default)]
+pub struct S3Config {
+    /// The endpoint, e.g. `http://127.0.0.1:3900`; `None` means AWS.
+    pub endpoint: Option<String>,
+    /// The bucket's name.
+    pub bucket: String,
+    /// A folder inside the bucket for this store (may be empty).
+    pub prefix: String,
+    /// The region (Garage's default is `garage`).
+    pub region: String,
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key (never printed).
+    pub secret_access_key: String,
+}
+
+impl fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<hidden>")
+            .finish()
+    }
+}
+
+impl S3Config {
+    /// Parses `s3://BUCKET[/PREFIX]` and takes the rest from the standard
+    /// environment: `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT`), `AWS_REGION`
+    /// (default `garage`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`.
+    pub fn from_url_and_env(url: &str) -> Result<Self, BackendError> {
+        let rest = url.strip_prefix("s3://").ok_or_else(|| {
+            BackendError::Io(format!("{url:?} is not an s3://BUCKET[/PREFIX] address"))
+        })?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(BackendError::Io(format!("{url:?} names no bucket")));
+        }
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let need = |name: &str| {
+            var(name)
+                .ok_or_else(|| BackendError::Io(format!("{name} is not set (needed for {url})")))
+        };
+        Ok(Self {
+            endpoint: var("AWS_ENDPOINT_URL").or_else(|| var("AWS_ENDPOINT")),
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+            region: var("AWS_REGION").unwrap_or_else(|| "garage".to_owned()),
+            access_key_id: need("AWS_ACCESS_KEY_ID")?,
+            secret_access_key: need("AWS_SECRET_ACCESS_KEY")?,
+        })
+    }
+}
+
+/// A backend in an S3 bucket; see the [module docs](self) for the layout and
+/// how several hosts share it safely.
+pub struct S3Backend {
+    store: Arc<AmazonS3>,
+    prefix: String,
+    runtime: Option<tokio::runtime::Runtime>,
+    location: String,
+}
+
+impl fmt::Debug for S3Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Backend")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for S3Backend {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+fn err(op: &str, path: &Path, e: &object_store::Error) -> BackendError {
+    BackendError::Io(format!("s3 {op} {path}: {e}"))
+}
+
+fn is_not_found(e: &object_store::Error) -> bool {
+    matches!(e, object_store::Error::NotFound { .. })
+}
+
+/// When the server last wrote the object, in milliseconds since the Unix epoch.
+fn millis(meta: &object_store::ObjectMeta) -> u64 {
+    u64::try_from(meta.last_modified.timestamp_millis()).unwrap_or(0)
+}
+
+impl S3Backend {
+    /// Connects to the bucket and checks (or writes) the format marker.
+    pub fn open(config: &S3Config) -> Result<Self, BackendError> {
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(&config.bucket)
+            .with_region(&config.region)
+            .with_access_key_id(&config.access_key_id)
+            .with_secret_access_key(&config.secret_access_key)
+            .with_virtual_hosted_style_request(false)
+            .with_client_options(
+                ClientOptions::new()
+                    .with_timeout(REQUEST_TIMEOUT)
+                    .with_connect_timeout(Duration::from_secs(5)),
+            )
+            .with_retry(RetryConfig {
+                max_retries: 5,
+                retry_timeout: RETRY_TIMEOUT,
+                ..RetryConfig::default()
+            });
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"));
+        }
+        let store = builder
+            .build()
+            .map_err(|e| BackendError::Io(format!("s3 configuration: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("artifacts-s3")
+            .enable_all()
+            .build()
+            .map_err(|e| BackendError::io("starting the S3 client runtime", &e))?;
+        let location = format!(
+            "s3://{}/{} at {}",
+            config.bucket,
+            config.prefix,
+            config.endpoint.as_deref().unwrap_or("AWS")
+        );
+        let this = Self {
+            store: Arc::new(store),
+            prefix: config.prefix.trim_matches('/').to_owned(),
+            runtime: Some(runtime),
+            location,
+        };
+        this.check_format()?;
+        Ok(this)
+    }
+
+    /// Where this backend keeps its objects (no credentials).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn check_format(&self) -> Result<(), BackendError> {
+        let marker = self.path("FORMAT");
+        match self.get(&marker)? {
+            Some(found) if found == S3_FORMAT_MARKER.as_bytes() => Ok(()),
+            Some(found) => Err(BackendError::Io(format!(
+                "{} is not a store of this version (FORMAT says {:?})",
+                self.location,
+                String::from_utf8_lossy(&found).trim()
+            ))),
+            None => self.put(&marker, S3_FORMAT_MARKER.as_bytes().to_vec()),
+        }
+    }
+
+    /// Runs a request on the backend's own runtime and waits for it; works
+    /// from any thread, inside another async runtime or not.
+    fn run<T: Send + 'static>(
+        &self,
+        fut: impl Future<Output = T> + Send + 'static,
+    ) -> Result<T, BackendError> {
+        let rt = self
+            .runtime
+            .as_ref()
+            .ok_or_else(|| BackendError::Io("the S3 client has shut down".into()))?;
+        futures::executor::block_on(rt.spawn(fut))
+            .map_err(|e| BackendError::Io(format!("s3 request task failed: {e}")))
+    }
+
+    fn path(&self, rest: &str) -> Path {
+        if self.prefix.is_empty() {
+            Path::from(rest)
+        } else {
+            Path::from(format!("{}/{rest}", self.prefix))
+        }
+    }
+
+    fn blob_path(&self, key: &Hash) -> Path {
+        self.path(&format!("blobs/{}/{key}", key.shard()))
+    }
+
+    fn record_path(&self, key: &Hash) -> Path {
+        self.path(&format!("records/{}/{key}", key.shard()))
+    }
+
+    fn get(&self, path: &Path) -> Result<Option<Vec<u8>>, BackendError> {
+        let (store, p) = (self.store.clone(), path.clone());
+        let result = self.run(async move {
+            match store.get(&p).await {
+                Ok(r) => r.bytes().await.map(Some),
+                Err(e) if is_not_found(&e) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        result
+            .map(|o| o.map(|b| b.to_vec()))
+            .map_err(|e| err("GET", path, &e))
+    }
+
+    fn head(&self, path: &Path) -> Result<Option<object_store::ObjectMeta>, BackendError> {
+        let (store, p) = (self.store.clone(), path.clone());
+        let result = self.run(async move {
+            match store.head(&p).await {
+                Ok(m) => Ok(Some(m)),
+                Err(e) if is_not_found(&e) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        result.map_err(|e| err("HEAD", path, &e))
+    }
+
+    fn put(&self, path: &Path, data: Vec<u8>) -> Result<(), BackendError> {
+        let (store, p) = (self.store.clone(), path.clone());
+        self.run(async move { store.put(&p, PutPayload::from(data)).await })?
+            .map(|_| ())
+            .map_err(|e| err("PUT", path, &e))
+    }
+
+    fn delete(&self, path: &Path) -> Result<(), BackendError> {
+        let (store, p) = (self.store.clone(), path.clone());
+        match self.run(async move { store.delete(&p).await })? {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            Err(e) => Err(err("DELETE", path, &e)),
+        }
+    }
+
+    /// Up to `limit` objects under `folder`, after `offset`, in key order.
+    fn list(
+        &self,
+        folder: &Path,
+        offset: Option<&Path>,
+        limit: usize,
+    ) -> Result<Vec<object_store::ObjectMeta>, BackendError> {
+        let (store, f, o) = (self.store.clone(), folder.clone(), offset.cloned());
+        let result = self.run(async move {
+            let stream = match &o {
+                Some(o) => store.list_with_offset(Some(&f), o),
+                None => store.list(Some(&f)),
+            };
+            stream.take(limit).try_collect::<Vec<_>>().await
+        })?;
+        let mut metas = result.map_err(|e| err("LIST", folder, &e))?;
+        metas.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(metas)
+    }
+
+    /// The keys under a `blobs/` or `records/` folder, skipping anything
+    /// that is not named by a valid hash in its right shard.
+    fn list_keyed(
+        &self,
+        kind: &str,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<(Hash, object_store::ObjectMeta)>, BackendError> {
+        let folder = self.path(kind);
+        let offset = after.map(|h| self.path(&format!("{kind}/{}/{h}", h.shard())));
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        let mut cursor = offset;
+        // Foreign objects are skipped, so keep listing until `limit` keys.
+        loop {
+            let page = self.list(&folder, cursor.as_ref(), limit.saturating_sub(out.len()))?;
+            let Some(last) = page.last() else { break };
+            cursor = Some(last.location.clone());
+            let full = page.len() == limit.saturating_sub(out.len());
+            for meta in page {
+                let mut parts = meta.location.parts().collect::<Vec<_>>().into_iter().rev();
+                let (Some(name), Some(shard)) = (parts.next(), parts.next()) else {
+                    continue;
+                };
+                if let Ok(key) = Hash::from_hex(name.as_ref())
+                    && key.shard() == shard.as_ref()
+                {
+                    out.push((key, meta));
+                }
+            }
+            if !full || out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn read_versioned(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError> {
+        let path = self.record_path(key);
+        self.get(&path)?
+            .map(|bytes| decode_record(&path, &bytes))
+            .transpose()
+    }
+
+    /// Takes the lock on `key`'s record (see the module docs).
+    fn lock(&self, key: &Hash) -> Result<LockGuard<'_>, BackendError> {
+        let folder = self.path(&format!("locks/{key}"));
+        let started = Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            let claim = format!("{:016x}", new_version(None));
+            let path = folder.clone().join(claim.as_str());
+            let taken = Instant::now();
+            self.put(&path, Vec::new())?;
+            let guard = LockGuard {
+                backend: self,
+                path: path.clone(),
+                taken,
+            };
+            let claims = self.list(&folder, None, usize::MAX)?;
+            let mine = claims
+                .iter()
+                .find(|m| m.location == path)
+                .map(|m| m.last_modified);
+            let mut contended = false;
+            for other in claims.iter().filter(|m| m.location != path) {
+                let stale = mine.is_some_and(|mine| {
+                    (mine - other.last_modified)
+                        .to_std()
+                        .is_ok_and(|age| age > LEASE)
+                });
+                if stale {
+                    self.delete(&other.location)?;
+                } else {
+                    contended = true;
+                }
+            }
+            if mine.is_some() && !contended {
+                return Ok(guard);
+            }
+            drop(guard);
+            if started.elapsed() > LOCK_PATIENCE {
+                return Err(BackendError::Io(format!(
+                    "s3 lock on record {key} still contended after {LOCK_PATIENCE:?}"
+                )));
+            }
+            attempt = attempt.saturating_add(1);
+            let cap_ms = 1u64 << attempt.min(7);
+            std::thread::sleep(Duration::from_millis(1 + new_version(None) % cap_ms));
+        }
+    }
+}
+
+/// A held record lock; dropping it deletes the claim.
+struct LockGuard<'a> {
+    backend: &'a S3Backend,
+    path: Path,
+    taken: Instant,
+}
+
+impl LockGuard<'_> {
+    /// Fails (before any write) once the lock has been held too long.
+    fn check(&self) -> Result<(), BackendError> {
+        if self.taken.elapsed() > HOLD_LIMIT {
+            return Err(BackendError::Io(format!(
+                "s3 lock {} held longer than {HOLD_LIMIT:?}; nothing was written",
+                self.path
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        // A claim left behind is stale after LEASE and removed by the next taker.
+        let _ = self.backend.delete(&self.path);
+    }
+}
+
+fn decode_record(path: &Path, bytes: &[u8]) -> Result<VersionedRecord, BackendError> {
+    let (version, data) = bytes
+        .split_first_chunk::<8>()
+        .ok_or_else(|| BackendError::Io(format!("s3 record {path} is truncated")))?;
+    Ok(VersionedRecord {
+        version: u64::from_le_bytes(*version),
+        data: data.to_vec(),
+    })
+}
+
+impl Backend for S3Backend {
+    fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
+        self.put(&self.blob_path(key), data.to_vec())
+    }
+
+    fn read_blob(&self, key: &Hash) -> Result<Option<Vec<u8>>, BackendError> {
+        self.get(&self.blob_path(key))
+    }
+
+    fn blob_size(&self, key: &Hash) -> Result<Option<u64>, BackendError> {
+        Ok(self.head(&self.blob_path(key))?.map(|m| m.size))
+    }
+
+    fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> Result<bool, BackendError> {
+        let guard = self.lock(key)?;
+        if self.read_versioned(key)?.map(|r| r.version) != record_version {
+            return Ok(false);
+        }
+        let path = self.blob_path(key);
+        if self.head(&path)?.is_none() {
+            return Ok(false);
+        }
+        guard.check()?;
+        self.delete(&path)?;
+        Ok(true)
+    }
+
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<BlobInfo>, BackendError> {
+        Ok(self
+            .list_keyed("blobs", after, limit)?
+            .into_iter()
+            .map(|(key, meta)| BlobInfo {
+                key,
+                size: meta.size,
+                modified: millis(&meta),
+            })
+            .collect())
+    }
+
+    fn read_record(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError> {
+        self.read_versioned(key)
+    }
+
+    fn swap_record(
+        &self,
+        key: &Hash,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError> {
+        let guard = self.lock(key)?;
+        if self.read_versioned(key)?.map(|r| r.version) != expected {
+            return Ok(SwapOutcome::Conflict);
+        }
+        let path = self.record_path(key);
+        guard.check()?;
+        match new {
+            Some(data) => {
+                let version = new_version(expected);
+                let mut bytes = Vec::with_capacity(data.len().saturating_add(8));
+                bytes.extend_from_slice(&version.to_le_bytes());
+                bytes.extend_from_slice(data);
+                self.put(&path, bytes)?;
+                Ok(SwapOutcome::Written(version))
+            }
+            None => {
+                self.delete(&path)?;
+                Ok(SwapOutcome::Deleted)
+            }
+        }
+    }
+
+    fn list_records(
+        &self,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
+        let keys = self.list_keyed("records", after, limit)?;
+        let paths: Vec<(Hash, Path)> = keys.into_iter().map(|(k, m)| (k, m.location)).collect();
+        let store = self.store.clone();
+        let fetched = self.run(async move {
+            futures::stream::iter(paths)
+                .map(|(key, path)| {
+                    let store = store.clone();
+                    async move {
+                        let got = match store.get(&path).await {
+                            Ok(r) => r.bytes().await.map(Some),
+                            Err(e) if is_not_found(&e) => Ok(None),
+                            Err(e) => Err(e),
+                        };
+                        (key, path, got)
+                    }
+                })
+                .buffered(RECORD_FETCH_CONCURRENCY)
+                .collect::<Vec<_>>()
+                .await
+        })?;
+        let mut out = Vec::with_capacity(fetched.len());
+        for (key, path, got) in fetched {
+            // A record deleted between the listing and the read is simply gone.
+            if let Some(bytes) = got.map_err(|e| err("GET", &path, &e))? {
+                out.push((key, decode_record(&path, &bytes)?));
+            }
+        }
+        Ok(out)
+    }
+
+    fn clean_temporary(&self, older_than_ms: u64) -> Result<u64, BackendError> {
+        // Claims left by hosts that died holding a lock.
+        let folder = self.path("locks");
+        let now = self.now();
+        let min_age = older_than_ms.max(u64::try_from(LEASE.as_millis()).unwrap_or(u64::MAX) * 2);
+        let mut removed = 0;
+        for meta in self.list(&folder, None, usize::MAX)? {
+            if now.saturating_sub(millis(&meta)) > min_age {
+                self.delete(&meta.location)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    fn quarantine_blob(&self, key: &Hash) -> Result<bool, BackendError> {
+        let from = self.blob_path(key);
+        let to = self.path(&format!("quarantine/{key}"));
+        let (store, f, t) = (self.store.clone(), from.clone(), to.clone());
+        match self.run(async move { store.copy(&f, &t).await })? {
+            Ok(()) => {}
+            Err(e) if is_not_found(&e) => return Ok(false),
+            Err(e) => return Err(err("COPY", &from, &e)),
+        }
+        let version = self.read_record(key)?.map(|r| r.version);
+        self.delete_blob(key, version)
+    }
+}
