@@ -232,6 +232,7 @@ root_domain = ".s3.garage.localhost"
             region: "garage".to_owned(),
             access_key_id: KEY_ID.to_owned(),
             secret_access_key: SECRET.to_owned(),
+            lease: None,
         }
     }
 

@@ -15,4 +15,5 @@ mod garage;
 mod model;
 mod powerloss;
 mod reliability;
+mod s3;
 mod store;

@@ -29,8 +29,8 @@
 //! A host that dies holding a lock leaves its claim behind. A claim whose
 //! server timestamp is more than [`LEASE`] older than a newer claim is stale
 //! and is deleted by whoever sees it. A holder therefore gives up (with an
-//! error, having written nothing) once it has held a lock for
-//! [`HOLD_LIMIT`], and every request is bounded in time, so a write cannot
+//! error, having written nothing) once it has held a lock for a quarter of
+//! the lease, and every request is bounded in time, so a write cannot
 //! land after its lease ran out. That is the one timing assumption here: the
 //! bucket's servers' clocks agree to within a few seconds (Garage needs that
 //! too) and no request takes longer than its timeout.
@@ -56,11 +56,9 @@ use crate::{BackendError, Hash};
 /// The contents of `PREFIX/FORMAT` for this layout.
 pub const S3_FORMAT_MARKER: &str = "artifacts-store 1 s3\n";
 
-/// A claim this much older (by the server's clock) than a newer one is stale.
+/// By default, a claim this much older (by the server's clock) than a newer
+/// one is stale ([`S3Config::lease`]).
 pub const LEASE: Duration = Duration::from_secs(60);
-
-/// How long a host may hold a record lock before it must give up unwritten.
-pub const HOLD_LIMIT: Duration = Duration::from_secs(15);
 
 /// How long to keep trying to take a contended lock before reporting it.
 const LOCK_PATIENCE: Duration = Duration::from_secs(60);
@@ -89,6 +87,10 @@ pub struct S3Config {
     pub access_key_id: String,
     /// The secret access key (never printed).
     pub secret_access_key: String,
+    /// How long a lock claim lives before another host may break it, should
+    /// its holder have died ([`LEASE`] if `None`). A holder gives up, having
+    /// written nothing, after a quarter of it.
+    pub lease: Option<Duration>,
 }
 
 impl fmt::Debug for S3Config {
@@ -100,6 +102,7 @@ impl fmt::Debug for S3Config {
             .field("region", &self.region)
             .field("access_key_id", &self.access_key_id)
             .field("secret_access_key", &"<hidden>")
+            .field("lease", &self.lease)
             .finish()
     }
 }
@@ -128,6 +131,7 @@ impl S3Config {
             region: var("AWS_REGION").unwrap_or_else(|| "garage".to_owned()),
             access_key_id: need("AWS_ACCESS_KEY_ID")?,
             secret_access_key: need("AWS_SECRET_ACCESS_KEY")?,
+            lease: None,
         })
     }
 }
@@ -139,6 +143,7 @@ pub struct S3Backend {
     prefix: String,
     runtime: Option<tokio::runtime::Runtime>,
     location: String,
+    lease: Duration,
 }
 
 impl fmt::Debug for S3Backend {
@@ -214,6 +219,7 @@ impl S3Backend {
             prefix: config.prefix.trim_matches('/').to_owned(),
             runtime: Some(runtime),
             location,
+            lease: config.lease.unwrap_or(LEASE),
         };
         this.check_format()?;
         Ok(this)
@@ -398,7 +404,7 @@ impl S3Backend {
                 let stale = mine.is_some_and(|mine| {
                     (mine - other.last_modified)
                         .to_std()
-                        .is_ok_and(|age| age > LEASE)
+                        .is_ok_and(|age| age > self.lease)
                 });
                 if stale {
                     self.delete(&other.location)?;
@@ -432,9 +438,10 @@ struct LockGuard<'a> {
 impl LockGuard<'_> {
     /// Fails (before any write) once the lock has been held too long.
     fn check(&self) -> Result<(), BackendError> {
-        if self.taken.elapsed() > HOLD_LIMIT {
+        let limit = self.backend.lease / 4;
+        if self.taken.elapsed() > limit {
             return Err(BackendError::Io(format!(
-                "s3 lock {} held longer than {HOLD_LIMIT:?}; nothing was written",
+                "s3 lock {} held longer than {limit:?}; nothing was written",
                 self.path
             )));
         }
@@ -569,7 +576,8 @@ impl Backend for S3Backend {
         // Claims left by hosts that died holding a lock.
         let folder = self.path("locks");
         let now = self.now();
-        let min_age = older_than_ms.max(u64::try_from(LEASE.as_millis()).unwrap_or(u64::MAX) * 2);
+        let lease_ms = u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX);
+        let min_age = older_than_ms.max(lease_ms.saturating_mul(2));
         let mut removed = 0;
         for meta in self.list(&folder, None, usize::MAX)? {
             if now.saturating_sub(millis(&meta)) > min_age {
