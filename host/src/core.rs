@@ -187,6 +187,10 @@ fn compiled_with(cache: Option<&CompileCache>) -> Result<&'static Compiled, Erro
         .get_or_init(|| {
             let mut config = Config::new();
             config.wasm_component_model(true);
+            // `perf record` can name the core's functions with a perf map.
+            if std::env::var_os("ARTIFACTS_PERFMAP").is_some() {
+                config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+            }
             let engine = Engine::new(&config).map_err(|e| format!("creating the engine: {e:#}"))?;
             let key = Hash::from_hex(blake3::hash(CORE_COMPONENT).to_hex().as_str())
                 .map_err(|e| e.to_string())?;

@@ -1,0 +1,39 @@
+//! A fixed workload to profile (`perf record`, `valgrind --tool=callgrind`):
+//! `cargo run --release -p artifacts --example profile -- get|put SIZE_MIB ROUNDS`.
+//! Set `ARTIFACTS_PERFMAP=1` so perf can name the core's wasm functions.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use artifacts::{ArtifactStore, ArtifactType};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let op = args.get(1).map_or("get", String::as_str);
+    let mib: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(16);
+    let rounds: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(50);
+    let store = ArtifactStore::builder()
+        .max_artifact_bytes(256 << 20)
+        .open_memory()
+        .unwrap();
+    let data: Vec<u8> = (0..mib << 20).map(|i| (i % 251) as u8).collect();
+    let hash = store.put(&data, ArtifactType::Generic).unwrap();
+    let start = std::time::Instant::now();
+    for i in 0..rounds {
+        match op {
+            "put" => {
+                let mut d = data.clone();
+                d[0] = i as u8;
+                std::hint::black_box(store.put(&d, ArtifactType::Generic).unwrap());
+            }
+            _ => {
+                std::hint::black_box(store.get(&hash).unwrap());
+            }
+        }
+    }
+    let per = start.elapsed().as_secs_f64() / rounds as f64;
+    println!(
+        "{op} {mib} MiB: {:.2} ms per call, {:.0} MB/s",
+        per * 1e3,
+        (mib << 20) as f64 / per / 1e6
+    );
+}
