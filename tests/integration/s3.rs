@@ -369,3 +369,38 @@ fn wrong_credentials_are_refused_without_printing_them() {
     assert!(err.contains("s3 GET"), "{err}");
     assert!(!err.contains(&config.secret_access_key), "{err}");
 }
+
+#[test]
+fn a_server_that_never_answers_times_out_with_a_clear_error() {
+    // Accepts connections and reads requests, but never replies.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let config = S3Config {
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        bucket: "silent".into(),
+        prefix: String::new(),
+        region: "garage".into(),
+        access_key_id: "GKsilent".into(),
+        secret_access_key: "silent-secret".into(),
+        lease: None,
+    };
+    let started = Instant::now();
+    let err = S3Backend::open(&config).unwrap_err().to_string();
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(5),
+        "no timeout at all? {waited:?}: {err}"
+    );
+    assert!(
+        waited < Duration::from_secs(90),
+        "bounded retries took {waited:?}"
+    );
+    assert!(err.contains("s3 GET") && err.contains("FORMAT"), "{err}");
+    eprintln!("silent server: gave up after {waited:?}: {err}");
+}
