@@ -404,3 +404,29 @@ fn a_server_that_never_answers_times_out_with_a_clear_error() {
     assert!(err.contains("s3 GET") && err.contains("FORMAT"), "{err}");
     eprintln!("silent server: gave up after {waited:?}: {err}");
 }
+
+#[test]
+fn damaged_content_is_quarantined_in_the_bucket_and_a_put_repairs_it() {
+    let Some(garage) = garage::shared_or_skip("quarantine") else {
+        return;
+    };
+    let config = garage.config(0, &garage::fresh_prefix("quarantine"));
+    let store = ArtifactStore::builder().open_s3(&config).unwrap();
+    let content = pattern(2049);
+    let hash = store.put(&content, ArtifactType::Generic).unwrap();
+    S3Backend::open(&config)
+        .unwrap()
+        .write_blob(&hash, b"flipped")
+        .unwrap();
+    assert!(matches!(
+        store.verify(&hash),
+        Err(artifacts::Error::Integrity { .. })
+    ));
+    assert!(store.quarantine(&hash).unwrap());
+    let keys = object_keys(&config);
+    assert!(keys.contains(&format!("quarantine/{hash}")), "{keys:?}");
+    assert!(!keys.iter().any(|k| k.starts_with("blobs/")), "{keys:?}");
+    store.put(&content, ArtifactType::Generic).unwrap();
+    assert_eq!(store.get(&hash).unwrap(), content);
+    assert_eq!(store.stat(&hash).unwrap().reference_count, 2);
+}
