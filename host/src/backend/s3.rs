@@ -21,10 +21,12 @@
 //! Every record swap and guarded blob delete holds a short per-record lock
 //! built from that alone. To take it, a host writes an empty claim object with
 //! a fresh random name under `locks/KEY/`, then lists that folder. If its claim
-//! is the only one, it holds the lock; if there are others, it deletes its own
-//! and retries after a random back-off. Two hosts can never both win: each
-//! wrote before it listed, so the later lister sees the other's claim. (Both
-//! may lose, which only costs a retry.)
+//! is the only one, it holds the lock. Two hosts can never both hold it: each
+//! wrote before it listed, so the later lister sees the other's claim. If
+//! there are others, the oldest claim (by server time) stays and its host
+//! lists again until the others are gone; the rest withdraw their claims and
+//! wait for the folder to empty before claiming again, so a crowd of hosts
+//! does not keep colliding.
 //!
 //! A host that dies holding a lock leaves its claim behind. A claim whose
 //! server timestamp is more than [`LEASE`] older than a newer claim is stale
@@ -380,6 +382,13 @@ impl S3Backend {
     }
 
     /// Takes the lock on `key`'s record (see the module docs).
+    ///
+    /// Safety rests on one rule: a host holds the lock only when a listing
+    /// made after its claim was written shows no other live claim. For
+    /// progress under contention, the oldest visible claim (by server time,
+    /// then name) is kept while its host re-lists until the others withdraw;
+    /// every other claimant withdraws, then waits for the folder to empty
+    /// before claiming again.
     fn lock(&self, key: &Hash) -> Result<LockGuard<'_>, BackendError> {
         let folder = self.path(&format!("locks/{key}"));
         let started = Instant::now();
@@ -394,26 +403,35 @@ impl S3Backend {
                 path: path.clone(),
                 taken,
             };
-            let claims = self.list(&folder, None, usize::MAX)?;
-            let mine = claims
-                .iter()
-                .find(|m| m.location == path)
-                .map(|m| m.last_modified);
-            let mut contended = false;
-            for other in claims.iter().filter(|m| m.location != path) {
-                let stale = mine.is_some_and(|mine| {
-                    (mine - other.last_modified)
-                        .to_std()
-                        .is_ok_and(|age| age > self.lease)
-                });
-                if stale {
-                    self.delete(&other.location)?;
-                } else {
-                    contended = true;
+            let mut relists = 0u32;
+            loop {
+                let claims = self.list(&folder, None, usize::MAX)?;
+                let Some(mine) = claims.iter().find(|m| m.location == path) else {
+                    break; // broken as stale by someone else: start again
+                };
+                let mut oldest = true;
+                let mut alone = true;
+                for other in claims.iter().filter(|m| m.location != path) {
+                    let age = (mine.last_modified - other.last_modified).to_std();
+                    if age.is_ok_and(|age| age > self.lease) {
+                        self.delete(&other.location)?;
+                        continue;
+                    }
+                    alone = false;
+                    if (other.last_modified, &other.location) < (mine.last_modified, &mine.location)
+                    {
+                        oldest = false;
+                    }
                 }
-            }
-            if mine.is_some() && !contended {
-                return Ok(guard);
+                // A claim kept waiting too long would leave too little lease.
+                if alone && taken.elapsed() < self.lease / 8 {
+                    return Ok(guard);
+                }
+                if alone || !oldest || started.elapsed() > LOCK_PATIENCE {
+                    break;
+                }
+                relists = relists.saturating_add(1);
+                std::thread::sleep(jitter(relists, 50));
             }
             drop(guard);
             if started.elapsed() > LOCK_PATIENCE {
@@ -421,11 +439,23 @@ impl S3Backend {
                     "s3 lock on record {key} still contended after {LOCK_PATIENCE:?}"
                 )));
             }
-            attempt = attempt.saturating_add(1);
-            let cap_ms = 1u64 << attempt.min(7);
-            std::thread::sleep(Duration::from_millis(1 + new_version(None) % cap_ms));
+            // Wait for the holder and the oldest waiter to finish; claims
+            // of dead hosts never go away, so claim again after a while.
+            for _ in 0..8 {
+                attempt = attempt.saturating_add(1);
+                std::thread::sleep(jitter(attempt, 500));
+                if self.list(&folder, None, 1)?.is_empty() {
+                    break;
+                }
+            }
         }
     }
+}
+
+/// A random pause of up to `2^n` ms, at most `cap_ms`.
+fn jitter(n: u32, cap_ms: u64) -> Duration {
+    let bound = (1u64 << n.min(20)).clamp(2, cap_ms.max(2));
+    Duration::from_millis(1 + new_version(None) % bound)
 }
 
 /// A held record lock; dropping it deletes the claim.
