@@ -291,4 +291,16 @@ impl exports::artifacts::store::maintenance::Guest for Core {
     }
 }
 
+impl exports::artifacts::store::tree::Guest for Core {
+    fn subtree(data: Vec<u8>, offset: u64) -> Result<Vec<u8>, String> {
+        crate::tree::subtree(&data, offset).map(Vec::from)
+    }
+    fn parent(left: Vec<u8>, right: Vec<u8>) -> Result<Vec<u8>, String> {
+        crate::tree::parent(&left, &right).map(Vec::from)
+    }
+    fn root(left: Vec<u8>, right: Vec<u8>) -> Result<String, String> {
+        crate::tree::root(&left, &right)
+    }
+}
+
 export!(Core);

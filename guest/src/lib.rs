@@ -1,7 +1,7 @@
 //! The artifact store's core: every rule of the store, compiled to a wasm
 //! component that exports the WIT `store` interface and imports `backend`.
 //!
-//! The rules live in plain modules ([`hash`], [`record`], [`ops`]) that are
+//! The rules live in plain modules ([`hash`], [`record`], [`ops`], [`tree`]) that are
 //! unit-tested natively; the wasm export is a thin adapter over them. The
 //! core keeps no state between calls: everything durable goes through the
 //! backend.
@@ -9,6 +9,7 @@
 pub mod hash;
 pub mod ops;
 pub mod record;
+pub mod tree;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]

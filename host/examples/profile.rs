@@ -1,6 +1,7 @@
 //! A fixed workload to profile (`perf record`, `valgrind --tool=callgrind`):
 //! `cargo run --release -p artifacts --example profile -- get|put SIZE_MIB ROUNDS`.
-//! Set `ARTIFACTS_PERFMAP=1` so perf can name the core's wasm functions.
+//! Set `ARTIFACTS_PERFMAP=1` so perf can name the core's wasm functions, and
+//! `HASH_WORKERS=N` for how many core instances verify one get (default 2).
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
 
@@ -11,8 +12,13 @@ fn main() {
     let op = args.get(1).map_or("get", String::as_str);
     let mib: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(16);
     let rounds: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(50);
+    let workers = std::env::var("HASH_WORKERS")
+        .ok()
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(2);
     let store = ArtifactStore::builder()
         .max_artifact_bytes(256 << 20)
+        .hash_workers(workers)
         .open_memory()
         .unwrap();
     let data: Vec<u8> = (0..mib << 20).map(|i| (i % 251) as u8).collect();

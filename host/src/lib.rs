@@ -38,6 +38,7 @@ mod core;
 mod error;
 mod hash;
 mod store;
+mod tree;
 
 pub mod backend;
 

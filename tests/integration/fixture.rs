@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use artifacts::{
     ArtifactStore, Backend, BackendError, BlobInfo, FileBackend, Hash, MemoryBackend, S3Backend,
-    S3Config, SwapOutcome, VersionedRecord,
+    S3Config, StoreBuilder, SwapOutcome, VersionedRecord,
 };
 use tempfile::TempDir;
 
@@ -44,12 +44,15 @@ impl Fixture {
 
     /// A store over this fixture's storage; a second call opens the same data again.
     pub fn open(&self) -> ArtifactStore {
+        self.open_with(ArtifactStore::builder())
+    }
+
+    /// The same, with the builder's settings.
+    pub fn open_with(&self, builder: StoreBuilder) -> ArtifactStore {
         match self {
-            Self::Memory(b) => ArtifactStore::builder().open(b.clone()).unwrap(),
-            Self::File(dir) => ArtifactStore::open_dir(dir.path()).unwrap(),
-            Self::S3(config) => ArtifactStore::builder()
-                .open(S3Backend::open(config).unwrap())
-                .unwrap(),
+            Self::Memory(b) => builder.open(b.clone()).unwrap(),
+            Self::File(dir) => builder.open_dir(dir.path()).unwrap(),
+            Self::S3(config) => builder.open(S3Backend::open(config).unwrap()).unwrap(),
         }
     }
 

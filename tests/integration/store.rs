@@ -5,6 +5,54 @@ use artifacts::{ArtifactStore, ArtifactType, Error, Hash};
 use crate::fixture::{Counting, SIZES, each_backend, pattern};
 
 each_backend! {
+    fn large_artifacts_verified_by_several_instances_round_trip_exactly(fx) {
+        // Around the size where gets switch to parallel verification, and
+        // sizes whose BLAKE3 split is uneven.
+        for workers in [1, 2, 3] {
+            let store = fx.open_with(ArtifactStore::builder().hash_workers(workers));
+            for len in [(256 << 10) - 1, 256 << 10, (256 << 10) + 1, (1 << 20) + 1025, (3 << 20) + 7] {
+                let mut content = pattern(len);
+                content[len / 2] = workers as u8;
+                let hash = store.put(&content, ArtifactType::Generic).unwrap();
+                assert_eq!(hash.as_str(), blake3::hash(&content).to_hex().as_str());
+                assert_eq!(store.get(&hash).unwrap(), content, "{len} bytes, {workers} workers");
+            }
+        }
+    }
+
+    fn large_damaged_or_lost_content_is_detected_by_parallel_verification(fx) {
+        let store = fx.open_with(ArtifactStore::builder().hash_workers(2));
+        let content = pattern((1 << 20) + 5);
+        let h = store.put(&content, ArtifactType::Generic).unwrap();
+        // One flipped byte, deep in the second half.
+        let mut flipped = content.clone();
+        flipped[900_000] ^= 1;
+        fx.tamper(&h, &flipped);
+        assert_eq!(
+            store.get(&h),
+            Err(Error::Integrity {
+                expected: h.to_string(),
+                actual: blake3::hash(&flipped).to_hex().to_string(),
+            })
+        );
+        // Cut short, then grown: never returned.
+        fx.tamper(&h, &content[..content.len() - 1]);
+        assert!(store.get(&h).is_err());
+        let mut longer = content.clone();
+        longer.push(0);
+        fx.tamper(&h, &longer);
+        assert!(store.get(&h).is_err());
+        // Put back, then lost.
+        fx.tamper(&h, &content);
+        assert_eq!(store.get(&h).unwrap(), content);
+        fx.lose_blob(&h);
+        assert_eq!(store.get(&h), Err(Error::MissingContent(h.to_string())));
+        // Released to zero: not found, whatever the blob.
+        let other = store.put(&pattern(300 << 10), ArtifactType::Generic).unwrap();
+        assert_eq!(store.release(&other).unwrap(), 0);
+        assert_eq!(store.get(&other), Err(Error::NotFound(other.to_string())));
+    }
+
     fn round_trip_at_chunk_boundaries(fx) {
         let store = fx.open();
         for size in SIZES {

@@ -224,6 +224,9 @@ impl<F: Fs> Backend for FileBackend<F> {
         }
     }
 
+    fn size_hint(&self, key: &Hash) -> Option<u64> {
+        self.blob_size(key).ok().flatten()
+    }
     fn blob_size(&self, key: &Hash) -> Result<Option<u64>, BackendError> {
         let path = self.blob_path(key);
         match self.fs.stat(&path) {

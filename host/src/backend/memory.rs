@@ -57,6 +57,9 @@ impl Backend for MemoryBackend {
             .and_then(|s| s.blob.as_ref().map(|(b, _)| b.clone())))
     }
 
+    fn size_hint(&self, key: &Hash) -> Option<u64> {
+        self.blob_size(key).ok().flatten()
+    }
     fn blob_size(&self, key: &Hash) -> Result<Option<u64>, BackendError> {
         Ok(self
             .slots

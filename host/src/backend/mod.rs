@@ -78,6 +78,13 @@ pub trait Backend: Send + Sync + 'static {
         after: Option<&Hash>,
         limit: u32,
     ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError>;
+    /// The blob's size if the backend can tell cheaply (no network round
+    /// trip), else `None`. Only a hint: large blobs are then verified by
+    /// several core instances at once. By default `None`.
+    fn size_hint(&self, key: &Hash) -> Option<u64> {
+        let _ = key;
+        None
+    }
     /// Removes leftovers of interrupted writes (temporary files) older than
     /// `older_than_ms`; returns how many. Backends without any have nothing to do.
     fn clean_temporary(&self, older_than_ms: u64) -> Result<u64, BackendError> {

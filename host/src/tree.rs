@@ -1,0 +1,205 @@
+//! One large input hashed by several core instances at once.
+//!
+//! BLAKE3 is a tree: the hash of an input is the root over the chaining
+//! values of its subtrees, whatever computed them. A verified get of a large
+//! artifact splits the content the way BLAKE3 does, lets a few core
+//! instances on their own threads compute the subtrees' chaining values (the
+//! core's `tree` interface), and has one instance merge them up to the root.
+//! The hashing stays in the core; the host only chooses the pieces.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use blake3::hazmat::left_subtree_len;
+
+use crate::Error;
+use crate::core::{Instance, Pool};
+
+/// Content at least this large is hashed by several instances at once.
+pub const PARALLEL_HASH_BYTES: u64 = 256 << 10;
+
+/// Pieces per instance, so that BLAKE3's uneven splits still balance.
+const PIECES_PER_WORKER: u64 = 4;
+
+const CHUNK_LEN: u64 = blake3::CHUNK_LEN as u64;
+
+/// How many instances hash at once by default: the machine's cores, up to 4.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+/// The leaves of the split, in input order: `(offset, len)`.
+fn split(offset: u64, len: u64, max_piece: u64, out: &mut Vec<(u64, u64)>) {
+    if len <= max_piece || len <= CHUNK_LEN {
+        out.push((offset, len));
+        return;
+    }
+    let left = left_subtree_len(len);
+    split(offset, left, max_piece, out);
+    split(offset + left, len - left, max_piece, out);
+}
+
+fn core_error(what: &str, msg: String) -> wasmtime::Error {
+    wasmtime::Error::msg(format!("the core's tree {what}: {msg}"))
+}
+
+/// The chaining value of a subtree of `len` bytes, merging its pieces'
+/// values (taken in order from `cvs`) as the split made them.
+fn node(
+    i: &mut Instance,
+    len: u64,
+    max_piece: u64,
+    cvs: &mut impl Iterator<Item = Vec<u8>>,
+) -> wasmtime::Result<Vec<u8>> {
+    if len <= max_piece || len <= CHUNK_LEN {
+        return cvs
+            .next()
+            .ok_or_else(|| wasmtime::Error::msg("a piece's chaining value is missing"));
+    }
+    let left = left_subtree_len(len);
+    let l = node(i, left, max_piece, cvs)?;
+    let r = node(i, len - left, max_piece, cvs)?;
+    i.core
+        .artifacts_store_tree()
+        .call_parent(&mut i.store, &l, &r)?
+        .map_err(|m| core_error("parent", m))
+}
+
+/// The BLAKE3 hash (lowercase hex) of `data`, computed by up to `workers`
+/// core instances at once. `data` must be longer than one chunk.
+pub(crate) fn hash(pool: &Pool, data: &[u8], workers: usize) -> Result<String, Error> {
+    let len = data.len() as u64;
+    let workers = workers.max(1) as u64;
+    let max_piece = (len / (workers * PIECES_PER_WORKER)).max(CHUNK_LEN);
+    if len <= max_piece.max(CHUNK_LEN) {
+        return Err(Error::Core(format!("{len} bytes are too few to split")));
+    }
+    let mut pieces = Vec::new();
+    split(0, len, max_piece, &mut pieces);
+    let cvs: Vec<OnceLock<Vec<u8>>> = pieces.iter().map(|_| OnceLock::new()).collect();
+    let next = AtomicUsize::new(0);
+    let work = || {
+        pool.with(|i| {
+            loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let (Some(&(offset, piece_len)), Some(slot)) = (pieces.get(k), cvs.get(k)) else {
+                    break;
+                };
+                let bytes = usize::try_from(offset)
+                    .ok()
+                    .zip(usize::try_from(offset + piece_len).ok())
+                    .and_then(|(a, b)| data.get(a..b))
+                    .ok_or_else(|| wasmtime::Error::msg("a piece outside the input"))?;
+                let cv = i
+                    .core
+                    .artifacts_store_tree()
+                    .call_subtree(&mut i.store, bytes, offset)?
+                    .map_err(|m| core_error("subtree", m))?;
+                let _ = slot.set(cv);
+            }
+            Ok(())
+        })
+    };
+    std::thread::scope(|s| {
+        let helpers: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
+        let mine = work();
+        helpers
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(Error::Core("a hashing thread panicked".into())))
+            })
+            .chain(std::iter::once(mine))
+            .collect::<Result<Vec<()>, Error>>()
+    })?;
+    let mut values = Vec::with_capacity(cvs.len());
+    for cv in cvs {
+        values.push(
+            cv.into_inner()
+                .ok_or_else(|| Error::Core("a piece was not hashed".into()))?,
+        );
+    }
+    let mut values = values.into_iter();
+    pool.with(|i| {
+        let left = left_subtree_len(len);
+        let l = node(i, left, max_piece, &mut values)?;
+        let r = node(i, len - left, max_piece, &mut values)?;
+        i.core
+            .artifacts_store_tree()
+            .call_root(&mut i.store, &l, &r)?
+            .map_err(|m| core_error("root", m))
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+    use crate::{ArtifactStore, ArtifactType, MemoryBackend};
+
+    #[test]
+    fn instances_in_parallel_give_exactly_blake3() {
+        let store = ArtifactStore::builder().open(MemoryBackend::new()).unwrap();
+        for len in [2049usize, 65_537, 262_144, (1 << 20) + 1025, (3 << 20) + 7] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let expected = blake3::hash(&data).to_hex().to_string();
+            for workers in [1, 2, 3, 4] {
+                assert_eq!(
+                    hash(&store.pool, &data, workers).unwrap(),
+                    expected,
+                    "{len} {workers}"
+                );
+            }
+        }
+        assert!(hash(&store.pool, &[0; 1024], 2).is_err());
+    }
+
+    #[test]
+    fn a_large_get_takes_the_parallel_path_only_for_clean_content() {
+        let backend = MemoryBackend::new();
+        let two = ArtifactStore::builder()
+            .hash_workers(2)
+            .open(backend.clone())
+            .unwrap();
+        let one = ArtifactStore::builder()
+            .hash_workers(1)
+            .open(backend.clone())
+            .unwrap();
+        let data: Vec<u8> = (0..(1 << 20) + 3).map(|i| (i % 251) as u8).collect();
+        let h = two.put(&data, ArtifactType::Generic).unwrap();
+        assert_eq!(two.get_in_parallel(h.as_str()).unwrap(), Some(data.clone()));
+        assert_eq!(one.get_in_parallel(h.as_str()).unwrap(), None);
+        let small = two.put(b"small", ArtifactType::Generic).unwrap();
+        assert_eq!(two.get_in_parallel(small.as_str()).unwrap(), None);
+        let mut bad = data.clone();
+        bad[7] ^= 1;
+        crate::Backend::write_blob(&backend, &h, &bad).unwrap();
+        assert_eq!(two.get_in_parallel(h.as_str()).unwrap(), None);
+        assert!(matches!(two.get(&h), Err(crate::Error::Integrity { .. })));
+    }
+
+    #[test]
+    fn pieces_cover_the_input_in_order_without_gaps() {
+        for len in [
+            1025u64,
+            4096,
+            262_144,
+            262_145,
+            1 << 20,
+            (1 << 20) + 1025,
+            16 << 20,
+        ] {
+            for max_piece in [1024u64, 65_536, len / 8] {
+                let mut pieces = Vec::new();
+                split(0, len, max_piece.max(1024), &mut pieces);
+                let mut at = 0;
+                for (offset, piece) in &pieces {
+                    assert_eq!(*offset, at);
+                    assert!(*piece <= max_piece.max(1024));
+                    at += piece;
+                }
+                assert_eq!(at, len);
+            }
+        }
+    }
+}
