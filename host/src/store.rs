@@ -272,18 +272,22 @@ impl ArtifactStore {
     /// The content stored under `hash`, verified against it.
     pub fn get(&self, hash: impl AsRef<str>) -> Result<Vec<u8>, Error> {
         let hash = hash.as_ref();
-        if let Some(content) = self.get_in_parallel(hash)? {
+        if let Some((_, content)) = self.verified_in_parallel(hash)? {
             return Ok(content);
         }
         Ok(call!(self, call_get, &hash.to_owned())?)
     }
 
-    /// A large artifact verified by several core instances at once. The core
+    /// A large artifact (with its metadata) verified by several core
+    /// instances at once. The core
     /// still decides: its `stat` says whether the artifact may be read, its
     /// `tree` functions compute the hash. Anything but a clean match (no blob,
     /// wrong size, wrong hash, a read error) returns `None`, and the core's own
     /// `get` then reads again and reports exactly what is wrong.
-    pub(crate) fn get_in_parallel(&self, hash: &str) -> Result<Option<Vec<u8>>, Error> {
+    pub(crate) fn verified_in_parallel(
+        &self,
+        hash: &str,
+    ) -> Result<Option<(Metadata, Vec<u8>)>, Error> {
         if self.hash_workers < 2 {
             return Ok(None);
         }
@@ -307,7 +311,7 @@ impl ArtifactStore {
             return Ok(None);
         }
         let actual = crate::tree::hash(&self.pool, &content, self.hash_workers)?;
-        Ok((actual == hash).then_some(content))
+        Ok((actual == hash).then_some((meta, content)))
     }
 
     /// Whether an artifact is stored under `hash`.
@@ -333,7 +337,11 @@ impl ArtifactStore {
 
     /// Re-reads the content and checks it against its hash and size.
     pub fn verify(&self, hash: impl AsRef<str>) -> Result<Metadata, Error> {
-        Metadata::from_wit(call!(self, call_verify, &hash.as_ref().to_owned())?)
+        let hash = hash.as_ref();
+        if let Some((meta, _)) = self.verified_in_parallel(hash)? {
+            return Ok(meta);
+        }
+        Metadata::from_wit(call!(self, call_verify, &hash.to_owned())?)
     }
 
     /// How many artifacts are stored.

@@ -21,6 +21,10 @@ pub const PARALLEL_HASH_BYTES: u64 = 256 << 10;
 /// Pieces per instance, so that BLAKE3's uneven splits still balance.
 const PIECES_PER_WORKER: u64 = 4;
 
+/// The largest piece one instance hashes at a time, so that no instance
+/// grows past what the pool keeps (64 MiB) however large the artifact.
+const MAX_PIECE: u64 = 16 << 20;
+
 const CHUNK_LEN: u64 = blake3::CHUNK_LEN as u64;
 
 /// How many instances hash at once by default: the machine's cores, up to 4.
@@ -70,7 +74,7 @@ fn node(
 pub(crate) fn hash(pool: &Pool, data: &[u8], workers: usize) -> Result<String, Error> {
     let len = data.len() as u64;
     let workers = workers.max(1) as u64;
-    let max_piece = (len / (workers * PIECES_PER_WORKER)).max(CHUNK_LEN);
+    let max_piece = (len / (workers * PIECES_PER_WORKER)).clamp(CHUNK_LEN, MAX_PIECE);
     if len <= max_piece.max(CHUNK_LEN) {
         return Err(Error::Core(format!("{len} bytes are too few to split")));
     }
@@ -167,15 +171,20 @@ mod tests {
             .unwrap();
         let data: Vec<u8> = (0..(1 << 20) + 3).map(|i| (i % 251) as u8).collect();
         let h = two.put(&data, ArtifactType::Generic).unwrap();
-        assert_eq!(two.get_in_parallel(h.as_str()).unwrap(), Some(data.clone()));
-        assert_eq!(one.get_in_parallel(h.as_str()).unwrap(), None);
+        let (meta, content) = two.verified_in_parallel(h.as_str()).unwrap().unwrap();
+        assert_eq!((meta.size, content), (data.len() as u64, data.clone()));
+        assert_eq!(one.verified_in_parallel(h.as_str()).unwrap(), None);
         let small = two.put(b"small", ArtifactType::Generic).unwrap();
-        assert_eq!(two.get_in_parallel(small.as_str()).unwrap(), None);
+        assert_eq!(two.verified_in_parallel(small.as_str()).unwrap(), None);
         let mut bad = data.clone();
         bad[7] ^= 1;
         crate::Backend::write_blob(&backend, &h, &bad).unwrap();
-        assert_eq!(two.get_in_parallel(h.as_str()).unwrap(), None);
+        assert_eq!(two.verified_in_parallel(h.as_str()).unwrap(), None);
         assert!(matches!(two.get(&h), Err(crate::Error::Integrity { .. })));
+        assert!(matches!(
+            two.verify(&h),
+            Err(crate::Error::Integrity { .. })
+        ));
     }
 
     #[test]
