@@ -57,6 +57,9 @@ pub enum Error {
     /// The storage backend failed.
     #[error("backend failure: {0}")]
     Backend(String),
+    /// The writer given to [`ArtifactStore::get_to`](crate::ArtifactStore::get_to) failed.
+    #[error("writing the content out: {0}")]
+    Output(String),
     /// The store could not be opened.
     #[error("cannot open store: {0}")]
     Open(String),

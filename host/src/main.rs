@@ -201,16 +201,15 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let hash = store.put(&content, artifact_type)?;
             writeln!(out, "{hash}").map_err(io_context("writing to standard output"))?;
         }
-        Command::Get { hash, output } => {
-            let content = store.get(&hash)?;
-            match output {
-                Some(path) => write_file(&path, &content)?,
-                None => out
-                    .write_all(&content)
+        Command::Get { hash, output } => match output {
+            Some(path) => get_to_file(&store, &hash, &path)?,
+            None => {
+                let content = store.get(&hash)?;
+                out.write_all(&content)
                     .and_then(|()| out.flush())
-                    .map_err(io_context("writing to standard output"))?,
+                    .map_err(io_context("writing to standard output"))?;
             }
-        }
+        },
         Command::Stat { hash, json } => {
             let meta = store.stat(&hash)?;
             let text = if json {
@@ -357,7 +356,9 @@ fn read_input(file: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
 }
 
 /// Writes through a temporary file beside `path`, so a failed write leaves no partial file.
-fn write_file(path: &Path, content: &[u8]) -> Result<(), Failure> {
+/// Streams the artifact into a temporary file beside `path`, and renames it
+/// into place only once the whole content has been verified.
+fn get_to_file(store: &ArtifactStore, hash: &str, path: &Path) -> Result<(), Failure> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -365,8 +366,13 @@ fn write_file(path: &Path, content: &[u8]) -> Result<(), Failure> {
     let what = path.display().to_string();
     let mut tmp = tempfile::NamedTempFile::new_in(dir)
         .map_err(io_context(format!("creating a file beside {what}")))?;
-    tmp.write_all(content)
-        .map_err(io_context(format!("writing {what}")))?;
+    {
+        let mut writer = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        store.get_to(hash, &mut writer)?;
+        writer
+            .flush()
+            .map_err(io_context(format!("writing {what}")))?;
+    }
     tmp.persist(path)
         .map_err(|e| Failure::Io(format!("writing {what}"), e.error))?;
     Ok(())

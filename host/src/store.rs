@@ -208,6 +208,9 @@ impl StoreBuilder {
     }
 }
 
+/// [`ArtifactStore::get_to`] streams artifacts larger than this.
+const STREAM_ABOVE_BYTES: u64 = 16 << 20;
+
 /// A content-addressed artifact store whose rules run in a wasm core.
 ///
 /// Cheap to clone (clones share the core instances and the backend) and
@@ -276,6 +279,51 @@ impl ArtifactStore {
             return Ok(content);
         }
         Ok(call!(self, call_get, &hash.to_owned())?)
+    }
+
+    /// Writes the artifact's content to `out` and returns its metadata,
+    /// holding only a few MiB at a time however large it is: pieces are read
+    /// from the backend, hashed by core instances in parallel and written in
+    /// order. The hash is complete only after the last piece, so on an error
+    /// `out` may already hold part (or all) of the content: discard it. (The
+    /// CLI's `get -o FILE` writes to a temporary file and renames it only once
+    /// verified.) Artifacts up to 16 MiB are verified whole before anything is
+    /// written.
+    pub fn get_to(
+        &self,
+        hash: impl AsRef<str>,
+        out: &mut dyn std::io::Write,
+    ) -> Result<Metadata, Error> {
+        let hash = hash.as_ref();
+        let meta = self.stat(hash)?;
+        let output = |e: std::io::Error| Error::Output(e.to_string());
+        if meta.size <= STREAM_ABOVE_BYTES {
+            let content = self.get(hash)?;
+            out.write_all(&content).map_err(output)?;
+            return Ok(meta);
+        }
+        let key = Hash::from_hex(hash).map_err(|e| Error::InvalidHash(e.to_string()))?;
+        let backend = &self.pool.backend;
+        let actual = crate::tree::hash_streaming(
+            &self.pool,
+            meta.size,
+            self.hash_workers,
+            |offset, len| {
+                backend
+                    .read_blob_range(&key, offset, len)
+                    .map_err(|e| Error::Backend(e.to_string()))
+            },
+            |bytes| out.write_all(bytes).map_err(output),
+        )?;
+        match actual {
+            Some(actual) if actual == hash => Ok(meta),
+            Some(actual) => Err(Error::Integrity {
+                expected: hash.to_owned(),
+                actual,
+            }),
+            // Missing or cut short: the core says exactly what is wrong.
+            None => self.verify(hash),
+        }
     }
 
     /// A large artifact (with its metadata) verified by several core

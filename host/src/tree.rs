@@ -123,6 +123,11 @@ pub(crate) fn hash(pool: &Pool, data: &[u8], workers: usize) -> Result<String, E
                 .ok_or_else(|| Error::Core("a piece was not hashed".into()))?,
         );
     }
+    root(pool, len, max_piece, values)
+}
+
+/// The hash of an input of `len` bytes from its pieces' chaining values.
+fn root(pool: &Pool, len: u64, max_piece: u64, values: Vec<Vec<u8>>) -> Result<String, Error> {
     let mut values = values.into_iter();
     pool.with(|i| {
         let left = left_subtree_len(len);
@@ -133,6 +138,69 @@ pub(crate) fn hash(pool: &Pool, data: &[u8], workers: usize) -> Result<String, E
             .call_root(&mut i.store, &l, &r)?
             .map_err(|m| core_error("root", m))
     })
+}
+
+/// The largest piece a streaming read holds at a time.
+const STREAM_PIECE: u64 = 4 << 20;
+
+/// The BLAKE3 hash of an input of `len` bytes that is not held in memory:
+/// `read(offset, len)` supplies each piece in order, up to `workers` core
+/// instances hash a batch of pieces at once, and `write` receives every
+/// piece, in order, once it has been hashed. At most `workers` pieces of
+/// 4 MiB are held at a time. `None` if a piece is missing or shorter than
+/// asked for (the input is not `len` bytes long).
+pub(crate) fn hash_streaming(
+    pool: &Pool,
+    len: u64,
+    workers: usize,
+    mut read: impl FnMut(u64, u64) -> Result<Option<Vec<u8>>, Error>,
+    mut write: impl FnMut(&[u8]) -> Result<(), Error>,
+) -> Result<Option<String>, Error> {
+    if len <= CHUNK_LEN {
+        return Err(Error::Core(format!("{len} bytes are too few to split")));
+    }
+    let workers = workers.max(1);
+    let max_piece = (len / (workers as u64 * PIECES_PER_WORKER)).clamp(CHUNK_LEN, STREAM_PIECE);
+    let mut pieces = Vec::new();
+    split(0, len, max_piece, &mut pieces);
+    let mut values = Vec::with_capacity(pieces.len());
+    for batch in pieces.chunks(workers) {
+        let mut buffers = Vec::with_capacity(batch.len());
+        for &(offset, piece_len) in batch {
+            match read(offset, piece_len)? {
+                Some(bytes) if bytes.len() as u64 == piece_len => buffers.push(bytes),
+                _ => return Ok(None),
+            }
+        }
+        let cvs = std::thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .iter()
+                .zip(&buffers)
+                .map(|(&(offset, _), bytes)| {
+                    s.spawn(move || {
+                        pool.with(|i| {
+                            i.core
+                                .artifacts_store_tree()
+                                .call_subtree(&mut i.store, bytes, offset)?
+                                .map_err(|m| core_error("subtree", m))
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(Error::Core("a hashing thread panicked".into())))
+                })
+                .collect::<Result<Vec<_>, Error>>()
+        })?;
+        values.extend(cvs);
+        for bytes in &buffers {
+            write(bytes)?;
+        }
+    }
+    root(pool, len, max_piece, values).map(Some)
 }
 
 #[cfg(test)]

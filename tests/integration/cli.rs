@@ -293,3 +293,38 @@ fn run_installs_a_plugin_then_runs_it_by_hash_and_stops_runaways() {
     );
     assert!(artifacts(&dir, &["verify"]).status.success());
 }
+
+#[test]
+fn get_to_a_file_streams_large_artifacts_and_never_leaves_unverified_content() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("store");
+    let file = work.path().join("big");
+    let content = pattern((20 << 20) + 1025);
+    std::fs::write(&file, &content).unwrap();
+    let hash = put(&dir, &file, &[]);
+    let out = work.path().join("out");
+    let o = artifacts(&dir, &["get", &hash, "-o", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read(&out).unwrap() == content);
+    // Damage the stored blob: get -o fails with the damage exit code and
+    // neither creates nor replaces the output file.
+    let blob = artifacts::FileBackend::open(&dir)
+        .unwrap()
+        .blob_path(&hash.parse().unwrap());
+    let mut damaged = content.clone();
+    damaged[(19 << 20) + 3] ^= 1;
+    std::fs::write(&blob, &damaged).unwrap();
+    let fresh = work.path().join("fresh");
+    let o = artifacts(&dir, &["get", &hash, "-o", fresh.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(stderr(&o).contains("integrity"), "{}", stderr(&o));
+    assert!(!fresh.exists());
+    let o = artifacts(&dir, &["get", &hash, "-o", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(4));
+    assert!(
+        std::fs::read(&out).unwrap() == content,
+        "the old file was replaced"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(work.path()).unwrap().collect();
+    assert_eq!(leftovers.len(), 3, "temporary files left: {leftovers:?}");
+}

@@ -53,6 +53,49 @@ each_backend! {
         assert_eq!(store.get(&other), Err(Error::NotFound(other.to_string())));
     }
 
+    fn get_to_streams_large_artifacts_and_still_refuses_damage(fx) {
+        let store = fx.open();
+        // Small ones are verified whole, large ones stream in pieces.
+        for len in [0, 1025, (16 << 20) + 1, (17 << 20) + 1025] {
+            let content = pattern(len);
+            let h = store.put(&content, ArtifactType::Generic).unwrap();
+            let mut out = Vec::new();
+            let meta = store.get_to(&h, &mut out).unwrap();
+            assert_eq!(meta.size, len as u64);
+            assert!(out == content, "{len} bytes came back different");
+        }
+        let content = pattern((17 << 20) + 1025);
+        let h = store.put(&content, ArtifactType::Generic).unwrap();
+        let mut flipped = content.clone();
+        flipped[(13 << 20) + 5] ^= 0x80;
+        fx.tamper(&h, &flipped);
+        assert_eq!(
+            store.get_to(&h, &mut std::io::sink()),
+            Err(Error::Integrity {
+                expected: h.to_string(),
+                actual: blake3::hash(&flipped).to_hex().to_string(),
+            })
+        );
+        fx.tamper(&h, &content[..content.len() - 3]);
+        assert!(matches!(store.get_to(&h, &mut std::io::sink()), Err(Error::Integrity { .. })));
+        fx.tamper(&h, &content);
+        // A writer that fails is reported as such.
+        struct Full;
+        impl std::io::Write for Full {
+            fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+                Err(std::io::Error::other("disk full"))
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        assert!(matches!(store.get_to(&h, &mut Full), Err(Error::Output(m)) if m.contains("disk full")));
+        fx.lose_blob(&h);
+        assert_eq!(store.get_to(&h, &mut std::io::sink()), Err(Error::MissingContent(h.to_string())));
+        let unknown = blake3::hash(b"never stored").to_hex().to_string();
+        assert_eq!(store.get_to(&unknown, &mut std::io::sink()), Err(Error::NotFound(unknown.clone())));
+    }
+
     fn round_trip_at_chunk_boundaries(fx) {
         let store = fx.open();
         for size in SIZES {

@@ -42,6 +42,18 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
             "blob of {size} bytes did not round-trip"
         );
     }
+    let ranged = |o: u64, l: u64| call("read_blob_range", b.read_blob_range(&k1, o, l));
+    ensure!(
+        ranged(0, 1025)? == Some(vec![1025usize as u8; 1025])
+            && ranged(1000, 10)? == Some(vec![1025usize as u8; 10])
+            && ranged(1020, 100)? == Some(vec![1025usize as u8; 5])
+            && ranged(2000, 10)? == Some(Vec::new()),
+        "read_blob_range does not return the range, clamped to the blob's end"
+    );
+    ensure!(
+        call("read_blob_range", b.read_blob_range(&k2, 0, 10))?.is_none(),
+        "read_blob_range of a missing blob is not none"
+    );
     call("write_blob", b.write_blob(&k3, b"three"))?;
     let keys = |infos: Vec<super::BlobInfo>| infos.into_iter().map(|i| i.key).collect::<Vec<_>>();
     let listed = call("list_blobs", b.list_blobs(None, 10))?;

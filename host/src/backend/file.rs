@@ -224,6 +224,20 @@ impl<F: Fs> Backend for FileBackend<F> {
         }
     }
 
+    fn read_blob_range(
+        &self,
+        key: &Hash,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<Vec<u8>>, BackendError> {
+        let path = self.blob_path(key);
+        match self.fs.read_range(&path, offset, len) {
+            Ok(data) => Ok(Some(data)),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(e) => Err(io_err("reading", &path, e)),
+        }
+    }
+
     fn size_hint(&self, key: &Hash) -> Option<u64> {
         self.blob_size(key).ok().flatten()
     }

@@ -11,6 +11,16 @@ use std::path::Path;
 pub trait Fs: Send + Sync + 'static {
     /// Reads a whole file.
     fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// Reads up to `len` bytes of a file from `offset` (fewer at its end).
+    /// By default reads the whole file and keeps the range.
+    fn read_range(&self, path: &Path, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+        let all = self.read(path)?;
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(all.len());
+        let end = start
+            .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+            .min(all.len());
+        Ok(all.get(start..end).unwrap_or_default().to_vec())
+    }
     /// Creates `path` (it must not exist), writes `data` and syncs it to disk.
     fn write_new_synced(&self, path: &Path, data: &[u8]) -> io::Result<()>;
     /// Renames `from` to `to` atomically, replacing `to`.
@@ -37,6 +47,15 @@ pub struct StdFs;
 impl Fs for StdFs {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         fs::read(path)
+    }
+
+    fn read_range(&self, path: &Path, offset: u64, len: u64) -> io::Result<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut file = File::open(path)?;
+        file.seek(SeekFrom::Start(offset))?;
+        let mut out = Vec::with_capacity(usize::try_from(len.min(64 << 20)).unwrap_or(0));
+        file.take(len).read_to_end(&mut out)?;
+        Ok(out)
     }
 
     fn write_new_synced(&self, path: &Path, data: &[u8]) -> io::Result<()> {

@@ -57,6 +57,19 @@ impl Backend for MemoryBackend {
             .and_then(|s| s.blob.as_ref().map(|(b, _)| b.clone())))
     }
 
+    fn read_blob_range(
+        &self,
+        key: &Hash,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<Vec<u8>>, BackendError> {
+        Ok(self.slots.get(key).and_then(|s| {
+            s.blob
+                .as_ref()
+                .map(|(b, _)| super::range_of(b, offset, len).to_vec())
+        }))
+    }
+
     fn size_hint(&self, key: &Hash) -> Option<u64> {
         self.blob_size(key).ok().flatten()
     }

@@ -56,6 +56,18 @@ pub trait Backend: Send + Sync + 'static {
     fn read_blob(&self, key: &Hash) -> Result<Option<Vec<u8>>, BackendError>;
     /// The size of the blob, or `None` if there is none.
     fn blob_size(&self, key: &Hash) -> Result<Option<u64>, BackendError>;
+    /// Up to `len` bytes of the blob from `offset` (fewer at its end), or
+    /// `None` if there is no blob. By default reads the whole blob.
+    fn read_blob_range(
+        &self,
+        key: &Hash,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<Vec<u8>>, BackendError> {
+        Ok(self
+            .read_blob(key)?
+            .map(|all| range_of(&all, offset, len).to_vec()))
+    }
     /// Deletes the blob if, and only if, the record under the same key has
     /// `record_version` (`None`: there is no record); atomic with respect to
     /// `swap_record`.
@@ -104,6 +116,17 @@ pub trait Backend: Send + Sync + 'static {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
+}
+
+/// The part of `data` from `offset`, at most `len` bytes, clamped to its end.
+pub(crate) fn range_of(data: &[u8], offset: u64, len: u64) -> &[u8] {
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(data.len());
+    let end = start
+        .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+        .min(data.len());
+    data.get(start..end).unwrap_or_default()
 }
 
 /// A fresh random record version, never zero and never `previous`.

@@ -505,6 +505,28 @@ impl Backend for S3Backend {
         self.get(&self.blob_path(key))
     }
 
+    fn read_blob_range(
+        &self,
+        key: &Hash,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<Vec<u8>>, BackendError> {
+        let path = self.blob_path(key);
+        let Some(meta) = self.head(&path)? else {
+            return Ok(None);
+        };
+        let end = offset.saturating_add(len).min(meta.size);
+        if offset >= end {
+            return Ok(Some(Vec::new()));
+        }
+        let (store, p) = (self.store.clone(), path.clone());
+        match self.run(async move { store.get_range(&p, offset..end).await })? {
+            Ok(bytes) => Ok(Some(bytes.to_vec())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(err("GET range", &path, &e)),
+        }
+    }
+
     fn blob_size(&self, key: &Hash) -> Result<Option<u64>, BackendError> {
         Ok(self.head(&self.blob_path(key))?.map(|m| m.size))
     }
