@@ -322,19 +322,7 @@ fn s3(budget: Duration) {
         .open_s3(&config)
         .unwrap();
     let native_cfg = garage.config(0, "bench-native");
-    let native = object_store::aws::AmazonS3Builder::new()
-        .with_endpoint(native_cfg.endpoint.clone().unwrap())
-        .with_allow_http(true)
-        .with_bucket_name(&native_cfg.bucket)
-        .with_region(&native_cfg.region)
-        .with_access_key_id(&native_cfg.access_key_id)
-        .with_secret_access_key(&native_cfg.secret_access_key)
-        .build()
-        .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let (native, rt) = garage::raw_client(&native_cfg);
     let path = |kind: &str, hex: &str| {
         object_store::path::Path::from(format!("bench-native/{kind}/{}/{hex}", &hex[..2]))
     };

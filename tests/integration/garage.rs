@@ -270,6 +270,25 @@ impl Drop for Garage {
     }
 }
 
+/// A plain S3 client on the bucket of `config` (to look behind the
+/// backend's back, or as a native baseline), with a runtime to drive it.
+pub fn raw_client(config: &S3Config) -> (object_store::aws::AmazonS3, tokio::runtime::Runtime) {
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(config.endpoint.clone().unwrap_or_default())
+        .with_allow_http(true)
+        .with_bucket_name(&config.bucket)
+        .with_region(&config.region)
+        .with_access_key_id(&config.access_key_id)
+        .with_secret_access_key(&config.secret_access_key)
+        .build()
+        .expect("an S3 client");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    (store, rt)
+}
+
 /// One node shared by every test in this process, or why there is none.
 pub fn shared() -> Result<&'static Garage, String> {
     static SHARED: OnceLock<Result<Garage, String>> = OnceLock::new();

@@ -30,27 +30,9 @@ fn cli(garage: &Garage, url: &str, args: &[&str]) -> Command {
     c
 }
 
-/// A plain S3 client on the bucket, to look behind the backend's back.
-fn raw(config: &S3Config) -> (object_store::aws::AmazonS3, tokio::runtime::Runtime) {
-    let store = object_store::aws::AmazonS3Builder::new()
-        .with_endpoint(config.endpoint.clone().unwrap())
-        .with_allow_http(true)
-        .with_bucket_name(&config.bucket)
-        .with_region(&config.region)
-        .with_access_key_id(&config.access_key_id)
-        .with_secret_access_key(&config.secret_access_key)
-        .build()
-        .unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    (store, rt)
-}
-
 /// Writes an object under the prefix directly.
 fn raw_put(config: &S3Config, key: &str, data: &[u8]) {
-    let (store, rt) = raw(config);
+    let (store, rt) = garage::raw_client(config);
     let path = object_store::path::Path::from(format!("{}/{key}", config.prefix));
     rt.block_on(object_store::ObjectStoreExt::put(
         &store,
@@ -62,7 +44,7 @@ fn raw_put(config: &S3Config, key: &str, data: &[u8]) {
 
 /// Every object key under the prefix, relative to it.
 fn object_keys(config: &S3Config) -> Vec<String> {
-    let (store, rt) = raw(config);
+    let (store, rt) = garage::raw_client(config);
     let prefix = object_store::path::Path::from(config.prefix.as_str());
     let metas: Vec<_> = rt
         .block_on(store.list(Some(&prefix)).try_collect())
