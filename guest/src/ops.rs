@@ -337,7 +337,42 @@ pub fn put(
             requested: size,
         });
     }
-    let hash = hash_hex(content);
+    put_as(backend, caller, content, artifact_type, hash_hex(content))
+}
+
+/// [`put`] for a host that has already hashed `content` with the `tree`
+/// functions (in several instances at once): the same rules, without hashing
+/// again. `hash` must be a valid hash; only the host may call this (it is not
+/// in the apps' interface), and it vouches that `hash` is the content's.
+pub fn put_hashed(
+    backend: &impl Backend,
+    caller: &Caller,
+    content: &[u8],
+    artifact_type: ArtifactType,
+    hash: &str,
+) -> Outcome<String> {
+    checked_caller(caller)?;
+    checked(hash)?;
+    let size = content.len() as u64;
+    if size > caller.quota.max_artifact_bytes {
+        return Err(Error::QuotaExceeded {
+            kind: QuotaKind::ArtifactBytes,
+            limit: caller.quota.max_artifact_bytes,
+            requested: size,
+        });
+    }
+    put_as(backend, caller, content, artifact_type, hash.to_string())
+}
+
+/// The put once the content's hash is known.
+fn put_as(
+    backend: &impl Backend,
+    caller: &Caller,
+    content: &[u8],
+    artifact_type: ArtifactType,
+    hash: String,
+) -> Outcome<String> {
+    let size = content.len() as u64;
     let mut charged = false;
     let result = put_charged(backend, caller, &hash, content, artifact_type, &mut charged);
     if charged && !matches!(result, Ok(true)) {

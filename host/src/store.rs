@@ -268,7 +268,21 @@ impl ArtifactStore {
                 limit: self.max_artifact_bytes,
             });
         }
-        let hash = call!(self, call_put, content, artifact_type.to_wit())?;
+        let hash = if self.hash_workers >= 2 && size >= crate::tree::PARALLEL_HASH_BYTES {
+            // Hashed by several core instances at once, then stored by one
+            // that does not hash it again.
+            let hash = crate::tree::hash(&self.pool, content, self.hash_workers)?;
+            self.pool.with(|i| {
+                i.core.artifacts_store_tree().call_put_hashed(
+                    &mut i.store,
+                    content,
+                    artifact_type.to_wit(),
+                    &hash,
+                )
+            })??
+        } else {
+            call!(self, call_put, content, artifact_type.to_wit())?
+        };
         core_hash(&hash)
     }
 

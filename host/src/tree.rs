@@ -227,6 +227,28 @@ mod tests {
     }
 
     #[test]
+    fn large_puts_hashed_in_parallel_dedup_with_ordinary_puts() {
+        let backend = MemoryBackend::new();
+        let two = ArtifactStore::builder()
+            .hash_workers(2)
+            .open(backend.clone())
+            .unwrap();
+        let one = ArtifactStore::builder()
+            .hash_workers(1)
+            .open(backend.clone())
+            .unwrap();
+        for len in [(256usize << 10) - 1, 256 << 10, (1 << 20) + 1025] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let h = two.put(&data, ArtifactType::Generic).unwrap();
+            assert_eq!(h.as_str(), blake3::hash(&data).to_hex().as_str());
+            assert_eq!(one.put(&data, ArtifactType::Generic).unwrap(), h);
+            assert_eq!(two.stat(&h).unwrap().reference_count, 2);
+            assert_eq!(crate::Backend::read_blob(&backend, &h).unwrap(), Some(data));
+        }
+        assert_eq!(one.count().unwrap(), 3);
+    }
+
+    #[test]
     fn a_large_get_takes_the_parallel_path_only_for_clean_content() {
         let backend = MemoryBackend::new();
         let two = ArtifactStore::builder()
