@@ -6,7 +6,9 @@
 //! largest power-of-two number of chunks that leaves something on the
 //! right), asks instances for the chaining value of each piece, then asks one
 //! instance to merge them. These functions check what they are given, so a
-//! host that splits wrongly gets an error, never a wrong hash.
+//! host that splits wrongly gets an error where it can be told (an offset off
+//! a chunk boundary, a piece too long for its place, a value of the wrong
+//! length); that the pieces are the input's, in order, rests on the host.
 
 use blake3::hazmat::{ChainingValue, HasherExt, Mode, max_subtree_len};
 

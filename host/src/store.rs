@@ -148,10 +148,10 @@ impl StoreBuilder {
     /// How many core instances verify one large artifact at once (each on
     /// its own thread; BLAKE3's tree makes the result exact). The default is
     /// the number of cores, at most 4; 1 verifies every artifact in one
-    /// instance. Backends that cannot tell a blob's size cheaply (S3) always
+    /// instance; at most 16. Backends that cannot tell a blob's size cheaply (S3) always
     /// use one.
     pub fn hash_workers(mut self, workers: usize) -> Self {
-        self.hash_workers = workers.max(1);
+        self.hash_workers = workers.clamp(1, 16);
         self
     }
 
@@ -335,8 +335,13 @@ impl ArtifactStore {
                 expected: hash.to_owned(),
                 actual,
             }),
-            // Missing or cut short: the core says exactly what is wrong.
-            None => self.verify(hash),
+            // Missing or cut short: the core says exactly what is wrong. If it
+            // finds nothing wrong now, the content changed under the read
+            // (removed and put again, say): what was written is not whole.
+            None => Err(match self.verify(hash) {
+                Err(e) => e,
+                Ok(_) => Error::Contended(hash.to_owned()),
+            }),
         }
     }
 

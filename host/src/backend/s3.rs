@@ -62,14 +62,22 @@ pub const S3_FORMAT_MARKER: &str = "artifacts-store 1 s3\n";
 /// one is stale ([`S3Config::lease`]).
 pub const LEASE: Duration = Duration::from_secs(60);
 
-/// How long to keep trying to take a contended lock before reporting it.
+/// How long to keep trying to take a contended lock, beyond one lease
+/// (a dead host's claim can only be broken a lease after it was written).
 const LOCK_PATIENCE: Duration = Duration::from_secs(60);
 
-/// One request's time limit.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// One request's time limit: an eighth of the lease, from 1 s to 10 s.
+fn request_timeout(lease: Duration) -> Duration {
+    (lease / 8).clamp(Duration::from_secs(1), Duration::from_secs(10))
+}
 
-/// How long transport errors are retried.
-const RETRY_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long transport errors are retried: a quarter of the lease, from 1 s
+/// to 20 s. A holder writes only within a quarter of the lease, so its last
+/// request ends within 5/8 of it (leases under 16 s, for tests, are tighter
+/// than that).
+fn retry_timeout(lease: Duration) -> Duration {
+    (lease / 4).clamp(Duration::from_secs(1), Duration::from_secs(20))
+}
 
 /// How many records `list_records` fetches at once.
 const RECORD_FETCH_CONCURRENCY: usize = 16;
@@ -91,7 +99,8 @@ pub struct S3Config {
     pub secret_access_key: String,
     /// How long a lock claim lives before another host may break it, should
     /// its holder have died ([`LEASE`] if `None`). A holder gives up, having
-    /// written nothing, after a quarter of it.
+    /// written nothing, after a quarter of it, and request time limits are
+    /// derived from it; use at least 16 s outside tests.
     pub lease: Option<Duration>,
 }
 
@@ -180,6 +189,7 @@ fn millis(meta: &object_store::ObjectMeta) -> u64 {
 impl S3Backend {
     /// Connects to the bucket and checks (or writes) the format marker.
     pub fn open(config: &S3Config) -> Result<Self, BackendError> {
+        let lease = config.lease.unwrap_or(LEASE);
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)
@@ -188,12 +198,12 @@ impl S3Backend {
             .with_virtual_hosted_style_request(false)
             .with_client_options(
                 ClientOptions::new()
-                    .with_timeout(REQUEST_TIMEOUT)
+                    .with_timeout(request_timeout(lease))
                     .with_connect_timeout(Duration::from_secs(5)),
             )
             .with_retry(RetryConfig {
                 max_retries: 5,
-                retry_timeout: RETRY_TIMEOUT,
+                retry_timeout: retry_timeout(lease),
                 ..RetryConfig::default()
             });
         if let Some(endpoint) = &config.endpoint {
@@ -221,7 +231,7 @@ impl S3Backend {
             prefix: config.prefix.trim_matches('/').to_owned(),
             runtime: Some(runtime),
             location,
-            lease: config.lease.unwrap_or(LEASE),
+            lease,
         };
         this.check_format()?;
         Ok(this)
@@ -374,6 +384,16 @@ impl S3Backend {
         Ok(out)
     }
 
+    /// The servers' current time, from the timestamp of a probe object.
+    fn server_now(&self) -> Result<u64, BackendError> {
+        let probe = self.path(&format!("clock/{:016x}", new_version(None)));
+        self.put(&probe, Vec::new())?;
+        let meta = self.head(&probe)?;
+        self.delete(&probe)?;
+        meta.map(|m| millis(&m))
+            .ok_or_else(|| BackendError::Io(format!("s3 probe {probe} vanished")))
+    }
+
     fn read_versioned(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError> {
         let path = self.record_path(key);
         self.get(&path)?
@@ -392,6 +412,7 @@ impl S3Backend {
     fn lock(&self, key: &Hash) -> Result<LockGuard<'_>, BackendError> {
         let folder = self.path(&format!("locks/{key}"));
         let started = Instant::now();
+        let patience = LOCK_PATIENCE + self.lease;
         let mut attempt = 0u32;
         loop {
             let claim = format!("{:016x}", new_version(None));
@@ -402,6 +423,7 @@ impl S3Backend {
                 backend: self,
                 path: path.clone(),
                 taken,
+                keep: false,
             };
             let mut relists = 0u32;
             loop {
@@ -427,16 +449,16 @@ impl S3Backend {
                 if alone && taken.elapsed() < self.lease / 8 {
                     return Ok(guard);
                 }
-                if alone || !oldest || started.elapsed() > LOCK_PATIENCE {
+                if alone || !oldest || started.elapsed() > patience {
                     break;
                 }
                 relists = relists.saturating_add(1);
                 std::thread::sleep(jitter(relists, 50));
             }
             drop(guard);
-            if started.elapsed() > LOCK_PATIENCE {
+            if started.elapsed() > patience {
                 return Err(BackendError::Io(format!(
-                    "s3 lock on record {key} still contended after {LOCK_PATIENCE:?}"
+                    "s3 lock on record {key} still contended after {patience:?}"
                 )));
             }
             // Wait for the holder and the oldest waiter to finish; claims
@@ -463,9 +485,22 @@ struct LockGuard<'a> {
     backend: &'a S3Backend,
     path: Path,
     taken: Instant,
+    /// Leave the claim in place when dropped (a write failed and may still land).
+    keep: bool,
 }
 
 impl LockGuard<'_> {
+    /// Runs a write under the lock, if it has not been held too long. If the
+    /// write fails, the claim stays until it goes stale: a request that
+    /// timed out here may still be applied by the server, and no other host
+    /// may write this record before that can no longer happen.
+    fn write<T>(&mut self, f: impl FnOnce() -> Result<T, BackendError>) -> Result<T, BackendError> {
+        self.check()?;
+        let result = f();
+        self.keep |= result.is_err();
+        result
+    }
+
     /// Fails (before any write) once the lock has been held too long.
     fn check(&self) -> Result<(), BackendError> {
         let limit = self.backend.lease / 4;
@@ -481,8 +516,11 @@ impl LockGuard<'_> {
 
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
-        // A claim left behind is stale after LEASE and removed by the next taker.
-        let _ = self.backend.delete(&self.path);
+        // A claim left behind is stale after the lease and broken by the next
+        // taker; until then it blocks the record, so try twice.
+        if !self.keep && self.backend.delete(&self.path).is_err() {
+            let _ = self.backend.delete(&self.path);
+        }
     }
 }
 
@@ -532,7 +570,7 @@ impl Backend for S3Backend {
     }
 
     fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> Result<bool, BackendError> {
-        let guard = self.lock(key)?;
+        let mut guard = self.lock(key)?;
         if self.read_versioned(key)?.map(|r| r.version) != record_version {
             return Ok(false);
         }
@@ -540,8 +578,7 @@ impl Backend for S3Backend {
         if self.head(&path)?.is_none() {
             return Ok(false);
         }
-        guard.check()?;
-        self.delete(&path)?;
+        guard.write(|| self.delete(&path))?;
         Ok(true)
     }
 
@@ -567,23 +604,22 @@ impl Backend for S3Backend {
         expected: Option<u64>,
         new: Option<&[u8]>,
     ) -> Result<SwapOutcome, BackendError> {
-        let guard = self.lock(key)?;
+        let mut guard = self.lock(key)?;
         if self.read_versioned(key)?.map(|r| r.version) != expected {
             return Ok(SwapOutcome::Conflict);
         }
         let path = self.record_path(key);
-        guard.check()?;
         match new {
             Some(data) => {
                 let version = new_version(expected);
                 let mut bytes = Vec::with_capacity(data.len().saturating_add(8));
                 bytes.extend_from_slice(&version.to_le_bytes());
                 bytes.extend_from_slice(data);
-                self.put(&path, bytes)?;
+                guard.write(|| self.put(&path, bytes))?;
                 Ok(SwapOutcome::Written(version))
             }
             None => {
-                self.delete(&path)?;
+                guard.write(|| self.delete(&path))?;
                 Ok(SwapOutcome::Deleted)
             }
         }
@@ -625,9 +661,10 @@ impl Backend for S3Backend {
     }
 
     fn clean_temporary(&self, older_than_ms: u64) -> Result<u64, BackendError> {
-        // Claims left by hosts that died holding a lock.
+        // Claims left by hosts that died holding a lock, aged by the servers'
+        // clock (a probe object's timestamp), never this host's.
         let folder = self.path("locks");
-        let now = self.now();
+        let now = self.server_now()?;
         let lease_ms = u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX);
         let min_age = older_than_ms.max(lease_ms.saturating_mul(2));
         let mut removed = 0;
