@@ -328,16 +328,9 @@ pub fn put(
     content: &[u8],
     artifact_type: ArtifactType,
 ) -> Outcome<String> {
-    checked_caller(caller)?;
-    let size = content.len() as u64;
-    if size > caller.quota.max_artifact_bytes {
-        return Err(Error::QuotaExceeded {
-            kind: QuotaKind::ArtifactBytes,
-            limit: caller.quota.max_artifact_bytes,
-            requested: size,
-        });
-    }
-    put_as(backend, caller, content, artifact_type, hash_hex(content))
+    put_with(backend, caller, content, artifact_type, || {
+        Ok(hash_hex(content))
+    })
 }
 
 /// [`put`] for a host that has already hashed `content` with the `tree`
@@ -351,8 +344,21 @@ pub fn put_hashed(
     artifact_type: ArtifactType,
     hash: &str,
 ) -> Outcome<String> {
+    put_with(backend, caller, content, artifact_type, || {
+        checked(hash).map(|()| hash.to_string())
+    })
+}
+
+/// The checks every put makes before touching the backend, then the put
+/// under the hash that `hash` gives (computed only once the checks pass).
+fn put_with(
+    backend: &impl Backend,
+    caller: &Caller,
+    content: &[u8],
+    artifact_type: ArtifactType,
+    hash: impl FnOnce() -> Outcome<String>,
+) -> Outcome<String> {
     checked_caller(caller)?;
-    checked(hash)?;
     let size = content.len() as u64;
     if size > caller.quota.max_artifact_bytes {
         return Err(Error::QuotaExceeded {
@@ -361,7 +367,7 @@ pub fn put_hashed(
             requested: size,
         });
     }
-    put_as(backend, caller, content, artifact_type, hash.to_string())
+    put_as(backend, caller, content, artifact_type, hash()?)
 }
 
 /// The put once the content's hash is known.
