@@ -373,8 +373,8 @@ impl ArtifactStore {
         let Ok(Some(content)) = self.pool.backend.read_blob(&key) else {
             return Ok(None);
         };
-        if content.len() as u64 != meta.size || content.len() as u64 <= 2 * blake3::CHUNK_LEN as u64
-        {
+        // The hint only routed us here: the record's size decides.
+        if content.len() as u64 != meta.size || meta.size < crate::tree::PARALLEL_HASH_BYTES {
             return Ok(None);
         }
         let actual = crate::tree::hash(&self.pool, &content, self.hash_workers)?;

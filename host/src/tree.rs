@@ -47,6 +47,33 @@ fn core_error(what: &str, msg: String) -> wasmtime::Error {
     wasmtime::Error::msg(format!("the core's tree {what}: {msg}"))
 }
 
+/// The largest piece for `len` bytes over `workers` instances: a few pieces
+/// each, so that uneven splits balance, and never above `cap`.
+fn max_piece(len: u64, workers: usize, cap: u64) -> u64 {
+    (len / (workers.max(1) as u64 * PIECES_PER_WORKER)).clamp(CHUNK_LEN, cap)
+}
+
+/// One instance's chaining value for the piece `bytes` at `offset`.
+fn subtree(i: &mut Instance, bytes: &[u8], offset: u64) -> wasmtime::Result<Vec<u8>> {
+    i.core
+        .artifacts_store_tree()
+        .call_subtree(&mut i.store, bytes, offset)?
+        .map_err(|m| core_error("subtree", m))
+}
+
+/// Waits for every hashing thread; the first error wins.
+fn join_all<'scope, T>(
+    handles: impl IntoIterator<Item = std::thread::ScopedJoinHandle<'scope, Result<T, Error>>>,
+) -> Result<Vec<T>, Error> {
+    handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .unwrap_or_else(|_| Err(Error::Core("a hashing thread panicked".into())))
+        })
+        .collect()
+}
+
 /// The chaining value of a subtree of `len` bytes, merging its pieces'
 /// values (taken in order from `cvs`) as the split made them.
 fn node(
@@ -73,9 +100,8 @@ fn node(
 /// core instances at once. `data` must be longer than one chunk.
 pub(crate) fn hash(pool: &Pool, data: &[u8], workers: usize) -> Result<String, Error> {
     let len = data.len() as u64;
-    let workers = workers.max(1) as u64;
-    let max_piece = (len / (workers * PIECES_PER_WORKER)).clamp(CHUNK_LEN, MAX_PIECE);
-    if len <= max_piece.max(CHUNK_LEN) {
+    let max_piece = max_piece(len, workers, MAX_PIECE);
+    if len <= max_piece {
         return Err(Error::Core(format!("{len} bytes are too few to split")));
     }
     let mut pieces = Vec::new();
@@ -94,27 +120,15 @@ pub(crate) fn hash(pool: &Pool, data: &[u8], workers: usize) -> Result<String, E
                     .zip(usize::try_from(offset + piece_len).ok())
                     .and_then(|(a, b)| data.get(a..b))
                     .ok_or_else(|| wasmtime::Error::msg("a piece outside the input"))?;
-                let cv = i
-                    .core
-                    .artifacts_store_tree()
-                    .call_subtree(&mut i.store, bytes, offset)?
-                    .map_err(|m| core_error("subtree", m))?;
-                let _ = slot.set(cv);
+                let _ = slot.set(subtree(i, bytes, offset)?);
             }
             Ok(())
         })
     };
     std::thread::scope(|s| {
-        let helpers: Vec<_> = (1..workers).map(|_| s.spawn(work)).collect();
+        let helpers: Vec<_> = (1..workers.max(1)).map(|_| s.spawn(work)).collect();
         let mine = work();
-        helpers
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(Error::Core("a hashing thread panicked".into())))
-            })
-            .chain(std::iter::once(mine))
-            .collect::<Result<Vec<()>, Error>>()
+        join_all(helpers).and(mine)
     })?;
     let mut values = Vec::with_capacity(cvs.len());
     for cv in cvs {
@@ -160,7 +174,7 @@ pub(crate) fn hash_streaming(
         return Err(Error::Core(format!("{len} bytes are too few to split")));
     }
     let workers = workers.max(1);
-    let max_piece = (len / (workers as u64 * PIECES_PER_WORKER)).clamp(CHUNK_LEN, STREAM_PIECE);
+    let max_piece = max_piece(len, workers, STREAM_PIECE);
     let mut pieces = Vec::new();
     split(0, len, max_piece, &mut pieces);
     let mut values = Vec::with_capacity(pieces.len());
@@ -177,23 +191,10 @@ pub(crate) fn hash_streaming(
                 .iter()
                 .zip(&buffers)
                 .map(|(&(offset, _), bytes)| {
-                    s.spawn(move || {
-                        pool.with(|i| {
-                            i.core
-                                .artifacts_store_tree()
-                                .call_subtree(&mut i.store, bytes, offset)?
-                                .map_err(|m| core_error("subtree", m))
-                        })
-                    })
+                    s.spawn(move || pool.with(|i| subtree(i, bytes, offset)))
                 })
                 .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(Error::Core("a hashing thread panicked".into())))
-                })
-                .collect::<Result<Vec<_>, Error>>()
+            join_all(handles)
         })?;
         values.extend(cvs);
         for bytes in &buffers {
@@ -226,17 +227,22 @@ mod tests {
         assert!(hash(&store.pool, &[0; 1024], 2).is_err());
     }
 
+    /// Two stores over one memory backend: with two hashing instances, and one.
+    fn two_and_one() -> (MemoryBackend, ArtifactStore, ArtifactStore) {
+        let backend = MemoryBackend::new();
+        let with = |workers| {
+            ArtifactStore::builder()
+                .hash_workers(workers)
+                .open(backend.clone())
+                .unwrap()
+        };
+        let (two, one) = (with(2), with(1));
+        (backend, two, one)
+    }
+
     #[test]
     fn large_puts_hashed_in_parallel_dedup_with_ordinary_puts() {
-        let backend = MemoryBackend::new();
-        let two = ArtifactStore::builder()
-            .hash_workers(2)
-            .open(backend.clone())
-            .unwrap();
-        let one = ArtifactStore::builder()
-            .hash_workers(1)
-            .open(backend.clone())
-            .unwrap();
+        let (backend, two, one) = two_and_one();
         for len in [(256usize << 10) - 1, 256 << 10, (1 << 20) + 1025] {
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let h = two.put(&data, ArtifactType::Generic).unwrap();
@@ -250,15 +256,7 @@ mod tests {
 
     #[test]
     fn a_large_get_takes_the_parallel_path_only_for_clean_content() {
-        let backend = MemoryBackend::new();
-        let two = ArtifactStore::builder()
-            .hash_workers(2)
-            .open(backend.clone())
-            .unwrap();
-        let one = ArtifactStore::builder()
-            .hash_workers(1)
-            .open(backend.clone())
-            .unwrap();
+        let (backend, two, one) = two_and_one();
         let data: Vec<u8> = (0..(1 << 20) + 3).map(|i| (i % 251) as u8).collect();
         let h = two.put(&data, ArtifactType::Generic).unwrap();
         let (meta, content) = two.verified_in_parallel(h.as_str()).unwrap().unwrap();
