@@ -14,6 +14,33 @@ pub fn pattern(len: usize) -> Vec<u8> {
     (0..len).map(|i| (i % 251) as u8).collect()
 }
 
+/// Starts `n` processes from `command` at once, waits for all, asserts each
+/// succeeded and returns their standard outputs, trimmed.
+pub fn run_at_once(n: usize, command: impl Fn() -> std::process::Command) -> Vec<String> {
+    use std::process::Stdio;
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            command()
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        })
+        .collect()
+}
+
 /// The sizes around BLAKE3's 1024-byte chunk that the tests use.
 pub const SIZES: [usize; 7] = [0, 1, 1023, 1024, 1025, 2048, 2049];
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use artifacts::apps::CompileCache;
 use artifacts::{ArtifactStore, ArtifactType, Backend, Error, FileBackend};
 
-use crate::fixture::{each_backend, pattern};
+use crate::fixture::{each_backend, pattern, run_at_once};
 
 each_backend! {
     fn gc_removes_old_orphans_and_never_a_referenced_blob(fx) {
@@ -95,19 +95,10 @@ fn several_processes_sharing_a_directory_keep_exact_counts() {
     const PROCESSES: usize = 8;
     const ROUNDS: usize = 4;
     for _ in 0..ROUNDS {
-        let children: Vec<_> = (0..PROCESSES)
-            .map(|_| {
-                artifacts_cli(&dir, &["put", file.to_str().unwrap()])
-                    .stdout(Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        for child in children {
-            let out = child.wait_with_output().unwrap();
-            assert!(out.status.success());
-            assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), hash);
-        }
+        let printed = run_at_once(PROCESSES, || {
+            artifacts_cli(&dir, &["put", file.to_str().unwrap()])
+        });
+        assert!(printed.iter().all(|h| *h == hash), "{printed:?}");
     }
     let store = ArtifactStore::open_dir(&dir).unwrap();
     assert_eq!(
@@ -115,24 +106,12 @@ fn several_processes_sharing_a_directory_keep_exact_counts() {
         (PROCESSES * ROUNDS) as u64
     );
     // And releases from many processes at once: each count is printed exactly once.
-    let children: Vec<_> = (0..PROCESSES * ROUNDS)
-        .map(|_| {
-            artifacts_cli(&dir, &["release", &hash])
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut left: Vec<u64> = children
-        .into_iter()
-        .map(|c| {
-            String::from_utf8(c.wait_with_output().unwrap().stdout)
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap()
-        })
-        .collect();
+    let mut left: Vec<u64> = run_at_once(PROCESSES * ROUNDS, || {
+        artifacts_cli(&dir, &["release", &hash])
+    })
+    .iter()
+    .map(|n| n.parse().unwrap())
+    .collect();
     left.sort_unstable();
     assert_eq!(left, (0..(PROCESSES * ROUNDS) as u64).collect::<Vec<_>>());
     assert!(!store.contains(&hash).unwrap());

@@ -1,7 +1,7 @@
 //! The S3 backend against real Garage servers: several host processes on
 //! one bucket, a node killed under load, locks, faults and the layout.
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -10,7 +10,7 @@ use artifacts::{ArtifactStore, ArtifactType, Backend, Hash, S3Backend, S3Config,
 use futures::TryStreamExt;
 use object_store::ObjectStore;
 
-use crate::fixture::pattern;
+use crate::fixture::{pattern, run_at_once};
 use crate::garage::{self, Garage};
 
 fn cli(garage: &Garage, url: &str, args: &[&str]) -> Command {
@@ -80,24 +80,10 @@ fn several_host_processes_sharing_a_bucket_keep_exact_counts() {
     const PROCESSES: usize = 8;
     const ROUNDS: usize = 3;
     for _ in 0..ROUNDS {
-        let children: Vec<_> = (0..PROCESSES)
-            .map(|_| {
-                cli(garage, &url, &["put", file.to_str().unwrap()])
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .spawn()
-                    .unwrap()
-            })
-            .collect();
-        for child in children {
-            let out = child.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            assert_eq!(String::from_utf8(out.stdout).unwrap().trim(), hash);
-        }
+        let printed = run_at_once(PROCESSES, || {
+            cli(garage, &url, &["put", file.to_str().unwrap()])
+        });
+        assert!(printed.iter().all(|h| *h == hash), "{printed:?}");
     }
     let stat = cli(garage, &url, &["stat", "--json", &hash])
         .output()
@@ -105,31 +91,12 @@ fn several_host_processes_sharing_a_bucket_keep_exact_counts() {
     let stat: serde_json::Value = serde_json::from_slice(&stat.stdout).unwrap();
     assert_eq!(stat["reference_count"], (PROCESSES * ROUNDS) as u64);
     // Releases from many processes at once: each count is printed exactly once.
-    let children: Vec<_> = (0..PROCESSES * ROUNDS)
-        .map(|_| {
-            cli(garage, &url, &["release", &hash])
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let mut left: Vec<u64> = children
-        .into_iter()
-        .map(|c| {
-            let out = c.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            String::from_utf8(out.stdout)
-                .unwrap()
-                .trim()
-                .parse()
-                .unwrap()
-        })
-        .collect();
+    let mut left: Vec<u64> = run_at_once(PROCESSES * ROUNDS, || {
+        cli(garage, &url, &["release", &hash])
+    })
+    .iter()
+    .map(|n| n.parse().unwrap())
+    .collect();
     left.sort_unstable();
     assert_eq!(left, (0..(PROCESSES * ROUNDS) as u64).collect::<Vec<_>>());
     let gone = cli(garage, &url, &["stat", &hash]).output().unwrap();
