@@ -28,6 +28,9 @@ impl Backend for Imported {
     fn write_blob(&self, key: &str, data: &[u8]) -> Result<(), String> {
         imports::write_blob(key, data).map_err(text)
     }
+    fn write_staged_blob(&self, key: &str) -> Result<(), String> {
+        imports::write_staged_blob(key).map_err(text)
+    }
     fn read_blob(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
         imports::read_blob(key).map_err(text)
     }
@@ -310,6 +313,15 @@ impl exports::artifacts::store::tree::Guest for Core {
             &Imported,
             &HOST,
             &content,
+            from_wit_type(artifact_type),
+            &hash,
+        )?)
+    }
+    fn put_staged(size: u64, artifact_type: ArtifactType, hash: String) -> Result<String, Error> {
+        Ok(ops::put_staged(
+            &Imported,
+            &HOST,
+            size,
             from_wit_type(artifact_type),
             &hash,
         )?)

@@ -47,6 +47,11 @@ pub enum Swap {
 pub trait Backend {
     /// Stores a blob atomically.
     fn write_blob(&self, key: &str, data: &[u8]) -> Result<(), String>;
+    /// Stores the blob the host staged for this call under `key`, like
+    /// `write_blob`. Only hosts that stage content (the WIT import) have one.
+    fn write_staged_blob(&self, key: &str) -> Result<(), String> {
+        Err(format!("no staged blob to store under {key}"))
+    }
     /// Reads a blob.
     fn read_blob(&self, key: &str) -> Result<Option<Vec<u8>>, String>;
     /// The size of a blob, if there is one.
@@ -328,9 +333,13 @@ pub fn put(
     content: &[u8],
     artifact_type: ArtifactType,
 ) -> Outcome<String> {
-    put_with(backend, caller, content, artifact_type, || {
-        Ok(hash_hex(content))
-    })
+    put_with(
+        backend,
+        caller,
+        Content::Bytes(content),
+        artifact_type,
+        || Ok(hash_hex(content)),
+    )
 }
 
 /// [`put`] for a host that has already hashed `content` with the `tree`
@@ -344,9 +353,57 @@ pub fn put_hashed(
     artifact_type: ArtifactType,
     hash: &str,
 ) -> Outcome<String> {
-    put_with(backend, caller, content, artifact_type, || {
-        checked(hash).map(|()| hash.to_string())
-    })
+    put_with(
+        backend,
+        caller,
+        Content::Bytes(content),
+        artifact_type,
+        || checked(hash).map(|()| hash.to_string()),
+    )
+}
+
+/// [`put_hashed`] for `size` bytes the host has staged in the backend
+/// rather than passed in: where a put writes the blob, this has the backend
+/// store the staged bytes ([`Backend::write_staged_blob`]). The host
+/// vouches for `hash` and `size`; only it may call this.
+pub fn put_staged(
+    backend: &impl Backend,
+    caller: &Caller,
+    size: u64,
+    artifact_type: ArtifactType,
+    hash: &str,
+) -> Outcome<String> {
+    put_with(
+        backend,
+        caller,
+        Content::Staged(size),
+        artifact_type,
+        || checked(hash).map(|()| hash.to_string()),
+    )
+}
+
+/// What a put stores: bytes passed in, or bytes the host staged.
+#[derive(Clone, Copy)]
+enum Content<'a> {
+    Bytes(&'a [u8]),
+    Staged(u64),
+}
+
+impl Content<'_> {
+    fn size(self) -> u64 {
+        match self {
+            Content::Bytes(b) => b.len() as u64,
+            Content::Staged(size) => size,
+        }
+    }
+
+    fn write(self, backend: &impl Backend, hash: &str) -> Outcome<()> {
+        match self {
+            Content::Bytes(b) => backend.write_blob(hash, b),
+            Content::Staged(_) => backend.write_staged_blob(hash),
+        }
+        .map_err(Error::Backend)
+    }
 }
 
 /// The checks every put makes before touching the backend, then the put
@@ -354,12 +411,12 @@ pub fn put_hashed(
 fn put_with(
     backend: &impl Backend,
     caller: &Caller,
-    content: &[u8],
+    content: Content,
     artifact_type: ArtifactType,
     hash: impl FnOnce() -> Outcome<String>,
 ) -> Outcome<String> {
     checked_caller(caller)?;
-    let size = content.len() as u64;
+    let size = content.size();
     if size > caller.quota.max_artifact_bytes {
         return Err(Error::QuotaExceeded {
             kind: QuotaKind::ArtifactBytes,
@@ -374,11 +431,11 @@ fn put_with(
 fn put_as(
     backend: &impl Backend,
     caller: &Caller,
-    content: &[u8],
+    content: Content,
     artifact_type: ArtifactType,
     hash: String,
 ) -> Outcome<String> {
-    let size = content.len() as u64;
+    let size = content.size();
     let mut charged = false;
     let result = put_charged(backend, caller, &hash, content, artifact_type, &mut charged);
     if charged && !matches!(result, Ok(true)) {
@@ -395,11 +452,11 @@ fn put_charged(
     backend: &impl Backend,
     caller: &Caller,
     hash: &str,
-    content: &[u8],
+    content: Content,
     artifact_type: ArtifactType,
     charged: &mut bool,
 ) -> Outcome<bool> {
-    let size = content.len() as u64;
+    let size = content.size();
     for _ in 0..MAX_ATTEMPTS {
         let current = backend.read_record(hash).map_err(Error::Backend)?;
         let (expected, record) = match current {
@@ -408,7 +465,7 @@ fn put_charged(
                     charge(backend, caller, size, true)?;
                     *charged = true;
                 }
-                backend.write_blob(hash, content).map_err(Error::Backend)?;
+                content.write(backend, hash)?;
                 let record = Record {
                     state: State::Live,
                     artifact_type,
@@ -428,7 +485,7 @@ fn put_charged(
                 // damaged to another size, in which case this put repairs it.
                 let blob = backend.blob_size(hash).map_err(Error::Backend)?;
                 if blob != Some(size) {
-                    backend.write_blob(hash, content).map_err(Error::Backend)?;
+                    content.write(backend, hash)?;
                 }
                 let mine = record.count_of(caller.owner);
                 if mine == 0 {
@@ -461,7 +518,7 @@ fn put_charged(
                 if expected.is_none()
                     && backend.blob_size(hash).map_err(Error::Backend)? != Some(size)
                 {
-                    backend.write_blob(hash, content).map_err(Error::Backend)?;
+                    content.write(backend, hash)?;
                 }
                 return Ok(first);
             }

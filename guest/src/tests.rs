@@ -15,6 +15,9 @@ struct Fake {
     records: RefCell<BTreeMap<String, Versioned>>,
     next_version: Cell<u64>,
     calls: Cell<u64>,
+    /// What the host staged for `write_staged_blob`, and how often it was stored.
+    staged: RefCell<Option<Vec<u8>>>,
+    staged_writes: Cell<u64>,
 }
 
 impl Fake {
@@ -35,6 +38,11 @@ impl Backend for Fake {
             .borrow_mut()
             .insert(key.into(), self.clock.get());
         Ok(())
+    }
+    fn write_staged_blob(&self, key: &str) -> Result<(), String> {
+        let data = self.staged.borrow().clone().ok_or("nothing staged")?;
+        self.staged_writes.set(self.staged_writes.get() + 1);
+        self.write_blob(key, &data)
     }
     fn read_blob(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
         self.call();
@@ -162,6 +170,55 @@ fn put_hashed_follows_the_put_rules_without_hashing_and_checks_the_hash() {
     let calls = b.calls.get();
     let _ = put_hashed(&b, &H, &content, G, "x");
     assert_eq!(b.calls.get(), calls, "an invalid hash reached the backend");
+}
+
+#[test]
+fn put_staged_stores_the_staged_blob_once_and_dedups_like_put() {
+    let b = Fake::default();
+    let content: Vec<u8> = (0..3000).map(|i| (i % 251) as u8).collect();
+    let hash = hash_hex(&content);
+    *b.staged.borrow_mut() = Some(content.clone());
+    let size = content.len() as u64;
+    assert_eq!(put_staged(&b, &H, size, G, &hash).unwrap(), hash);
+    assert_eq!(b.staged_writes.get(), 1);
+    assert_eq!(get(&b, &H, &hash).unwrap(), content);
+    // Known content: one more reference, nothing stored again.
+    assert_eq!(put_staged(&b, &H, size, G, &hash).unwrap(), hash);
+    assert_eq!(b.staged_writes.get(), 1);
+    assert_eq!(put(&b, &H, &content, G).unwrap(), hash);
+    assert_eq!(stat(&b, &H, &hash).unwrap().reference_count, 3);
+    // A lost blob is repaired from the staged bytes.
+    b.blobs.borrow_mut().remove(&hash);
+    assert_eq!(put_staged(&b, &H, size, G, &hash).unwrap(), hash);
+    assert_eq!(b.staged_writes.get(), 2);
+    assert_eq!(verify(&b, &H, &hash).unwrap().reference_count, 4);
+    // The size is checked against the caller's limit before anything is read.
+    let small = Caller {
+        quota: Quota {
+            max_artifact_bytes: size - 1,
+            ..Quota::UNLIMITED
+        },
+        ..H
+    };
+    let calls = b.calls.get();
+    assert!(matches!(
+        put_staged(&b, &small, size, G, &hash),
+        Err(Error::QuotaExceeded { .. })
+    ));
+    for bad in ["", "../x", &hash[..63]] {
+        assert!(matches!(
+            put_staged(&b, &H, size, G, bad),
+            Err(Error::InvalidHash(_))
+        ));
+    }
+    assert_eq!(b.calls.get(), calls, "a refused put reached the backend");
+    // Without a staged blob the backend's error comes back; no record is made.
+    let other = Fake::default();
+    assert!(matches!(
+        put_staged(&other, &H, size, G, &hash),
+        Err(Error::Backend(_))
+    ));
+    assert_eq!(count(&other, &H).unwrap(), 0);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, ResourceLimiter};
 
-use crate::backend::{self, Backend};
+use crate::backend::{self, Backend, Staging};
 use crate::compile_cache::CompileCache;
 use crate::{BackendError, Error, Hash};
 
@@ -32,6 +32,8 @@ pub(crate) use generated::exports::artifacts::store::store as exports;
 /// Everything an instance of the core sees of its host.
 pub(crate) struct CoreState {
     backend: Arc<dyn Backend>,
+    /// What `write-staged-blob` stores: set by the host around a `put-staged` call.
+    pub(crate) staged: Option<Staging>,
     memory_limit: usize,
     memory_used: usize,
 }
@@ -69,6 +71,15 @@ impl wit_types::Host for CoreState {}
 impl wit::Host for CoreState {
     fn write_blob(&mut self, key_: String, data: Vec<u8>) -> Result<(), BackendError> {
         self.backend.write_blob(&key(&key_)?, &data)
+    }
+
+    fn write_staged_blob(&mut self, key_: String) -> Result<(), BackendError> {
+        let key = key(&key_)?;
+        let staging = self
+            .staged
+            .as_mut()
+            .ok_or_else(|| BackendError::Io("the host staged no blob for this call".into()))?;
+        self.backend.write_staged(staging, &key)
     }
 
     fn read_blob(&mut self, key_: String) -> Result<Option<Vec<u8>>, BackendError> {
@@ -269,6 +280,7 @@ impl Pool {
         let compiled = compiled()?;
         let state = CoreState {
             backend: self.backend.clone(),
+            staged: None,
             memory_limit: self.memory_limit,
             memory_used: 0,
         };

@@ -60,6 +60,10 @@ pub enum Error {
     /// The writer given to [`ArtifactStore::get_to`](crate::ArtifactStore::get_to) failed.
     #[error("writing the content out: {0}")]
     Output(String),
+    /// The reader given to [`ArtifactStore::put_from`](crate::ArtifactStore::put_from)
+    /// failed; nothing was stored.
+    #[error("reading the content in: {0}")]
+    Input(String),
     /// The store could not be opened.
     #[error("cannot open store: {0}")]
     Open(String),

@@ -192,13 +192,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             file,
             artifact_type,
         } => {
-            let content = read_input(&file, store.max_artifact_bytes())?;
-            let artifact_type = artifact_type.unwrap_or(if content.starts_with(b"\0asm") {
-                ArtifactType::WasmModule
-            } else {
-                ArtifactType::Generic
-            });
-            let hash = store.put(&content, artifact_type)?;
+            let hash = put_file(&store, &file, artifact_type)?;
             writeln!(out, "{hash}").map_err(io_context("writing to standard output"))?;
         }
         Command::Get { hash, output } => match output {
@@ -332,14 +326,47 @@ fn compile_cache(dir: &Path) -> Option<CompileCache> {
     }
 }
 
+/// Opens `file` (`-`: standard input) for reading.
+fn open_input(file: &Path) -> Result<Box<dyn Read>, Failure> {
+    Ok(if file.as_os_str() == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        let name = file.display();
+        Box::new(std::fs::File::open(file).map_err(io_context(format!("opening {name}")))?)
+    })
+}
+
+/// Streams `file` into the store (a few MiB held at a time, however large).
+/// Without a type, content starting with wasm's magic is a wasm module.
+fn put_file(
+    store: &ArtifactStore,
+    file: &Path,
+    artifact_type: Option<ArtifactType>,
+) -> Result<Hash, Failure> {
+    let name = file.display();
+    let mut reader = open_input(file)?;
+    let mut head = Vec::with_capacity(4);
+    (&mut reader)
+        .take(4)
+        .read_to_end(&mut head)
+        .map_err(io_context(format!("reading {name}")))?;
+    let artifact_type = artifact_type.unwrap_or(if head == b"\0asm" {
+        ArtifactType::WasmModule
+    } else {
+        ArtifactType::Generic
+    });
+    store
+        .put_from(&mut head.as_slice().chain(reader), artifact_type)
+        .map_err(|e| match e {
+            Error::Input(why) => Failure::Io(format!("reading {name}"), io::Error::other(why)),
+            other => other.into(),
+        })
+}
+
 fn read_input(file: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
     let name = file.display().to_string();
     let mut content = Vec::new();
-    let reader: Box<dyn Read> = if name == "-" {
-        Box::new(io::stdin().lock())
-    } else {
-        Box::new(std::fs::File::open(file).map_err(io_context(format!("opening {name}")))?)
-    };
+    let reader = open_input(file)?;
     // Read one byte past the limit, so an oversized input is refused without reading it all.
     reader
         .take(limit.saturating_add(1))

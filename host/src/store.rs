@@ -208,6 +208,17 @@ impl StoreBuilder {
     }
 }
 
+/// Up to `len` bytes from `reader`: fewer only at its end.
+fn read_piece(reader: &mut dyn std::io::Read, len: u64) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    reader
+        .take(len)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::Input(e.to_string()))?;
+    Ok(out)
+}
+
 /// [`ArtifactStore::get_to`] streams artifacts larger than this.
 const STREAM_ABOVE_BYTES: u64 = 16 << 20;
 
@@ -283,6 +294,92 @@ impl ArtifactStore {
         } else {
             call!(self, call_put, content, artifact_type.to_wit())?
         };
+        core_hash(&hash)
+    }
+
+    /// Stores everything `reader` yields, like [`put`](Self::put), holding
+    /// only a few MiB at a time however large it is: content longer than
+    /// 4 MiB is read in 4 MiB pieces, hashed by core instances in parallel
+    /// and appended to a staging area of the backend (a temporary file in
+    /// the file backend; other backends may gather it in memory), which the
+    /// core then stores under the hash with the usual rules. Nothing is
+    /// stored if the reader fails or yields more than the store's limit.
+    pub fn put_from(
+        &self,
+        reader: &mut dyn std::io::Read,
+        artifact_type: ArtifactType,
+    ) -> Result<Hash, Error> {
+        let piece = crate::tree::STREAM_PIECE;
+        let first = read_piece(reader, piece)?;
+        if (first.len() as u64) < piece {
+            return self.put(&first, artifact_type);
+        }
+        let second = read_piece(reader, piece)?;
+        if second.is_empty() {
+            return self.put(&first, artifact_type);
+        }
+        let backend = &self.pool.backend;
+        let mut staging = backend.stage().map_err(|e| Error::Backend(e.to_string()))?;
+        let result = self.put_staged(&mut staging, reader, [first, second], artifact_type);
+        let discarded = backend.discard_staged(staging);
+        let hash = result?;
+        // The put is done: a staging area left behind is only clutter (gc
+        // removes it), not a reason to report the put as failed.
+        drop(discarded);
+        Ok(hash)
+    }
+
+    /// [`put_from`](Self::put_from) once it is known to stream: the pieces
+    /// read so far, then the rest of `reader`.
+    fn put_staged(
+        &self,
+        staging: &mut crate::backend::Staging,
+        reader: &mut dyn std::io::Read,
+        read: [Vec<u8>; 2],
+        artifact_type: ArtifactType,
+    ) -> Result<Hash, Error> {
+        let piece = crate::tree::STREAM_PIECE;
+        let limit = self.max_artifact_bytes;
+        let mut read = read.into_iter();
+        let mut total = 0u64;
+        let mut over = false;
+        let next = || {
+            if over {
+                return Ok(None);
+            }
+            let bytes = match read.next() {
+                Some(bytes) => bytes,
+                None => read_piece(reader, piece)?,
+            };
+            total += bytes.len() as u64;
+            if total > limit {
+                return Err(Error::TooLarge { size: total, limit });
+            }
+            over = (bytes.len() as u64) < piece;
+            Ok((!bytes.is_empty()).then_some(bytes))
+        };
+        let backend = &self.pool.backend;
+        let (hash, size) = crate::tree::hash_pieces(&self.pool, self.hash_workers, next, |b| {
+            backend
+                .append_staged(staging, b)
+                .map_err(|e| Error::Backend(e.to_string()))
+        })?;
+        // The staging goes into the instance for the call and comes back
+        // even if the call traps (the pool then drops the instance).
+        let hash = self.pool.with(|i| {
+            let placeholder = crate::backend::Staging::new(());
+            i.store.data_mut().staged = Some(std::mem::replace(staging, placeholder));
+            let result = i.core.artifacts_store_tree().call_put_staged(
+                &mut i.store,
+                size,
+                artifact_type.to_wit(),
+                &hash,
+            );
+            if let Some(staged) = i.store.data_mut().staged.take() {
+                *staging = staged;
+            }
+            result
+        })??;
         core_hash(&hash)
     }
 

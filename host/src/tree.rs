@@ -154,8 +154,20 @@ fn root(pool: &Pool, len: u64, max_piece: u64, values: Vec<Vec<u8>>) -> Result<S
     })
 }
 
-/// The largest piece a streaming read holds at a time.
-const STREAM_PIECE: u64 = 4 << 20;
+/// The largest piece a streaming read or put holds at a time.
+pub(crate) const STREAM_PIECE: u64 = 4 << 20;
+
+/// The chaining values of `pieces` (each at its offset), one instance per
+/// piece, each on its own thread.
+fn subtrees(pool: &Pool, pieces: &[(u64, &[u8])]) -> Result<Vec<Vec<u8>>, Error> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = pieces
+            .iter()
+            .map(|&(offset, bytes)| s.spawn(move || pool.with(|i| subtree(i, bytes, offset))))
+            .collect();
+        join_all(handles)
+    })
+}
 
 /// The BLAKE3 hash of an input of `len` bytes that is not held in memory:
 /// `read(offset, len)` supplies each piece in order, up to `workers` core
@@ -186,22 +198,65 @@ pub(crate) fn hash_streaming(
                 _ => return Ok(None),
             }
         }
-        let cvs = std::thread::scope(|s| {
-            let handles: Vec<_> = batch
-                .iter()
-                .zip(&buffers)
-                .map(|(&(offset, _), bytes)| {
-                    s.spawn(move || pool.with(|i| subtree(i, bytes, offset)))
-                })
-                .collect();
-            join_all(handles)
-        })?;
-        values.extend(cvs);
+        let located: Vec<(u64, &[u8])> = batch
+            .iter()
+            .zip(&buffers)
+            .map(|(&(offset, _), bytes)| (offset, bytes.as_slice()))
+            .collect();
+        values.extend(subtrees(pool, &located)?);
         for bytes in &buffers {
             write(bytes)?;
         }
     }
     root(pool, len, max_piece, values).map(Some)
+}
+
+/// The BLAKE3 hash and length of an input of unknown length, longer than
+/// one [`STREAM_PIECE`]: `next` supplies it in pieces of exactly
+/// `STREAM_PIECE` bytes but the last (shorter, or `None` once it is over),
+/// up to `workers` core instances hash a batch of pieces at once, and
+/// `write` receives every piece, in order, once it has been hashed. Pieces
+/// of one size, aligned to it, are subtrees of BLAKE3's tree whatever the
+/// final length, so each is hashed as soon as it is read.
+pub(crate) fn hash_pieces(
+    pool: &Pool,
+    workers: usize,
+    mut next: impl FnMut() -> Result<Option<Vec<u8>>, Error>,
+    mut write: impl FnMut(&[u8]) -> Result<(), Error>,
+) -> Result<(String, u64), Error> {
+    let mut len = 0u64;
+    let mut values = Vec::new();
+    let mut over = false;
+    while !over {
+        let mut batch = Vec::with_capacity(workers.max(1));
+        while batch.len() < workers.max(1) {
+            let Some(piece) = next()? else {
+                over = true;
+                break;
+            };
+            let piece_len = piece.len() as u64;
+            if piece_len == 0 || piece_len > STREAM_PIECE {
+                return Err(Error::Core(format!(
+                    "a streamed piece of {piece_len} bytes"
+                )));
+            }
+            batch.push((len, piece));
+            len += piece_len;
+            if piece_len < STREAM_PIECE {
+                over = true;
+                break;
+            }
+        }
+        let located: Vec<(u64, &[u8])> = batch.iter().map(|(o, b)| (*o, b.as_slice())).collect();
+        values.extend(subtrees(pool, &located)?);
+        for (_, bytes) in &batch {
+            write(bytes)?;
+        }
+    }
+    if len <= STREAM_PIECE {
+        return Err(Error::Core(format!("{len} bytes are too few to stream")));
+    }
+    Ok((root(pool, len, STREAM_PIECE, values)?, len))
 }
 
 #[cfg(test)]
@@ -273,6 +328,43 @@ mod tests {
             two.verify(&h),
             Err(crate::Error::Integrity { .. })
         ));
+    }
+
+    #[test]
+    fn pieces_of_one_size_hash_to_exactly_blake3_whatever_the_length() {
+        let store = ArtifactStore::builder().open(MemoryBackend::new()).unwrap();
+        let p = STREAM_PIECE as usize;
+        for len in [p + 1, p + 1024, p + 1025, 2 * p, 3 * p - 1, 5 * p + 7] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            for workers in [1, 2, 3] {
+                let mut pieces = data.chunks(p).map(<[u8]>::to_vec);
+                let mut written = Vec::new();
+                let (hash, n) = hash_pieces(
+                    &store.pool,
+                    workers,
+                    || Ok(pieces.next()),
+                    |b| {
+                        written.extend_from_slice(b);
+                        Ok(())
+                    },
+                )
+                .unwrap();
+                assert_eq!(
+                    hash,
+                    blake3::hash(&data).to_hex().as_str(),
+                    "{len} {workers}"
+                );
+                assert_eq!((n, written.len()), (len as u64, len));
+            }
+        }
+        // One piece is not a tree of pieces; pieces are never empty or oversized.
+        let one = |pieces: Vec<Vec<u8>>| {
+            let mut pieces = pieces.into_iter();
+            hash_pieces(&store.pool, 2, || Ok(pieces.next()), |_| Ok(()))
+        };
+        assert!(one(vec![vec![1; p]]).is_err());
+        assert!(one(vec![vec![1; p], vec![]]).is_err());
+        assert!(one(vec![vec![1; p + 1]]).is_err());
     }
 
     #[test]

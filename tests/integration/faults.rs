@@ -68,6 +68,24 @@ impl Fs for FaultyFs {
             Ok(()) => StdFs.write_new_synced(path, data),
         }
     }
+    fn append(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        match self.step() {
+            Err(e) if self.errno == SHORT_WRITE => {
+                StdFs.append(path, data.get(..data.len() / 2).unwrap_or_default())?;
+                Err(io::Error::new(io::ErrorKind::WriteZero, e.to_string()))
+            }
+            Err(e) => Err(e),
+            Ok(()) => StdFs.append(path, data),
+        }
+    }
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        self.step()?;
+        StdFs.sync_file(path)
+    }
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.step()?;
+        StdFs.hard_link(from, to)
+    }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.step()?;
         StdFs.rename(from, to)
@@ -191,6 +209,45 @@ fn failed_puts_lose_nothing_and_leave_no_visible_partial_artifact() {
         assert!(
             ops >= 8,
             "a put of new content makes at least 8 fs operations, saw {ops}"
+        );
+    }
+}
+
+/// Just over one streaming piece (4 MiB), so `put_from` stages it in pieces.
+fn streamed() -> Vec<u8> {
+    pattern((4 << 20) + 3000)
+}
+
+#[test]
+fn failed_streamed_puts_lose_nothing_and_leave_no_visible_partial_artifact() {
+    for fault in FAULTS {
+        let ops = at_every_operation(
+            fault,
+            |s| {
+                s.put(&old(), ArtifactType::Generic).unwrap();
+            },
+            |s| {
+                s.put_from(&mut &streamed()[..], ArtifactType::Generic)
+                    .map(drop)
+            },
+            |s, ok| {
+                assert_old_intact(s);
+                let h = blake3::hash(&streamed()).to_hex().to_string();
+                if ok || s.contains(&h).unwrap() {
+                    assert_eq!(
+                        s.get(&h).unwrap(),
+                        streamed(),
+                        "a visible artifact verifies"
+                    );
+                    assert_eq!(s.stat(&h).unwrap().reference_count, 1);
+                } else {
+                    assert_eq!(s.get(&h), Err(Error::NotFound(h.clone())));
+                }
+            },
+        );
+        assert!(
+            ops >= 10,
+            "a streamed put makes at least 10 fs operations, saw {ops}"
         );
     }
 }

@@ -109,6 +109,17 @@ impl Fixture {
         }
     }
 
+    /// Files left in the file backend's `tmp/` (other backends keep none).
+    pub fn temporary_files(&self) -> Vec<String> {
+        match self {
+            Self::File(dir) => std::fs::read_dir(dir.path().join("tmp"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect(),
+            Self::Memory(_) | Self::S3(_) => Vec::new(),
+        }
+    }
+
     /// Deletes the stored bytes of `hash` behind the store's back.
     pub fn lose_blob(&self, hash: &Hash) {
         match self {

@@ -1,5 +1,7 @@
 //! Every behaviour of the original store, through the wasm core, on each backend.
 
+use std::io::Read;
+
 use artifacts::{ArtifactStore, ArtifactType, Error, Hash};
 
 use crate::fixture::{Counting, SIZES, each_backend, pattern};
@@ -51,6 +53,55 @@ each_backend! {
         let other = store.put(&pattern(300 << 10), ArtifactType::Generic).unwrap();
         assert_eq!(store.release(&other).unwrap(), 0);
         assert_eq!(store.get(&other), Err(Error::NotFound(other.to_string())));
+    }
+
+    fn put_from_streams_content_of_any_length_and_dedups_with_put(fx) {
+        let store = fx.open();
+        let p = 4 << 20;
+        let lens = [0, 1025, p - 1, p, p + 1, 2 * p + 1025, 3 * p];
+        for len in lens {
+            let content = pattern(len);
+            // Read in odd small pieces, as a pipe or socket would give them.
+            let hash = store.put_from(&mut Trickle(&content), ArtifactType::WasmModule).unwrap();
+            assert_eq!(hash.as_str(), blake3::hash(&content).to_hex().as_str(), "{len}");
+            assert_eq!(store.get(&hash).unwrap(), content, "{len}");
+            assert_eq!(store.put(&content, ArtifactType::Generic).unwrap(), hash);
+            assert_eq!(store.put_from(&mut &content[..], ArtifactType::Generic).unwrap(), hash);
+            let meta = store.stat(&hash).unwrap();
+            assert_eq!(
+                (meta.size, meta.reference_count, meta.artifact_type),
+                (len as u64, 3, ArtifactType::WasmModule),
+                "{len}"
+            );
+        }
+        assert_eq!(store.count().unwrap(), lens.len() as u64);
+        assert_eq!(fx.temporary_files(), Vec::<String>::new());
+    }
+
+    fn put_from_repairs_a_lost_blob_and_stores_nothing_from_a_failing_or_overlong_reader(fx) {
+        let store = fx.open_with(ArtifactStore::builder().max_artifact_bytes(10 << 20));
+        let content = pattern((4 << 20) + 1025);
+        let h = store.put_from(&mut &content[..], ArtifactType::Generic).unwrap();
+        fx.lose_blob(&h);
+        assert_eq!(store.put_from(&mut &content[..], ArtifactType::Generic).unwrap(), h);
+        assert_eq!(store.get(&h).unwrap(), content);
+        assert_eq!(store.stat(&h).unwrap().reference_count, 2);
+        // A reader that fails part way: an input error, nothing stored.
+        let start = pattern(6 << 20);
+        let mut failing = (&start[..]).chain(Failing);
+        assert!(matches!(
+            store.put_from(&mut failing, ArtifactType::Generic),
+            Err(Error::Input(_))
+        ));
+        // More than the store's limit: refused once the limit is passed.
+        let over = pattern((10 << 20) + 1);
+        assert_eq!(
+            store.put_from(&mut &over[..], ArtifactType::Generic),
+            Err(Error::TooLarge { size: (10 << 20) + 1, limit: 10 << 20 })
+        );
+        assert_eq!(store.count().unwrap(), 1);
+        assert_eq!(store.gc(std::time::Duration::ZERO).unwrap().orphans_removed, 0);
+        assert_eq!(fx.temporary_files(), Vec::<String>::new());
     }
 
     fn get_to_streams_large_artifacts_and_still_refuses_damage(fx) {
@@ -234,6 +285,28 @@ each_backend! {
         let listed: Vec<Hash> = store.list().map(|m| m.unwrap().hash).collect();
         assert_eq!(listed, hashes);
         assert_eq!(store.count().unwrap(), 1003);
+    }
+}
+
+/// A reader that gives at most 7777 bytes a call.
+struct Trickle<'a>(&'a [u8]);
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.0.len()).min(7777);
+        let (now, rest) = self.0.split_at(n);
+        buf[..n].copy_from_slice(now);
+        self.0 = rest;
+        Ok(n)
+    }
+}
+
+/// A reader that always fails.
+struct Failing;
+
+impl std::io::Read for Failing {
+    fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
+        Err(std::io::Error::other("the connection dropped"))
     }
 }
 

@@ -192,6 +192,41 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
         v3 != v2 && v3 != v1,
         "a re-created record reused an old version"
     );
+
+    // Staged blobs: appended in pieces, stored (replacing) under a key, as
+    // often as asked, and still there once the staging is discarded.
+    let (k4, k5, k6) = (key(0x42), key(0x43), key(0x44));
+    call("write_blob", b.write_blob(&k4, b"replaced"))?;
+    let mut staging = call("stage", b.stage())?;
+    let mut expected = Vec::new();
+    for size in [1024usize, 1, 1025] {
+        let piece = vec![size as u8; size];
+        call("append_staged", b.append_staged(&mut staging, &piece))?;
+        expected.extend_from_slice(&piece);
+    }
+    call("write_staged", b.write_staged(&mut staging, &k4))?;
+    call("write_staged", b.write_staged(&mut staging, &k5))?;
+    call("write_staged", b.write_staged(&mut staging, &k4))?;
+    call("discard_staged", b.discard_staged(staging))?;
+    for k in [&k4, &k5] {
+        ensure!(
+            call("read_blob", b.read_blob(k))?.as_ref() == Some(&expected),
+            "a staged blob did not round-trip (or did not survive its discarded staging)"
+        );
+    }
+    let mut empty = call("stage", b.stage())?;
+    call("write_staged", b.write_staged(&mut empty, &k6))?;
+    call("discard_staged", b.discard_staged(empty))?;
+    ensure!(
+        call("read_blob", b.read_blob(&k6))? == Some(Vec::new()),
+        "an empty staged blob is not an empty blob"
+    );
+    let discarded = call("stage", b.stage())?;
+    call("discard_staged", b.discard_staged(discarded))?;
+    for k in [&k4, &k5, &k6] {
+        call("delete_blob", b.delete_blob(k, None))?;
+    }
+
     ensure!(
         b.now() > 1_600_000_000_000,
         "now() is not milliseconds since the epoch"

@@ -5,20 +5,24 @@
 //! DIR/lock                        flock'd around every record swap and guarded delete
 //! DIR/blobs/ab/abcdef…            content, named by its hash, sharded by its first byte
 //! DIR/records/ab/abcdef…          8-byte little-endian version, then the core's record
-//! DIR/tmp/                        files being written, renamed into place when complete
+//! DIR/tmp/                        files being written, renamed into place when complete,
+//!                                 and large puts staged while they stream in
 //! DIR/quarantine/                 damaged blobs moved aside by `verify --quarantine`
 //! DIR/cache/                      compiled code, sealed with a key kept elsewhere (CLI)
 //! ```
 //!
 //! Every file is written to `tmp/`, synced, renamed into place, and its
 //! directory synced, so a reader (or a reopen after a crash) sees a whole
-//! file or none. Record swaps hold an exclusive lock on `DIR/lock`, which
+//! file or none. A staged blob (a large put, streamed in pieces) is appended
+//! to a file in `tmp/`, synced once, and hard-linked under a second
+//! temporary name that is renamed into place, so that it can be stored
+//! again (the core repairs a lost blob) until the put is done. Record swaps hold an exclusive lock on `DIR/lock`, which
 //! works across processes as well as threads.
 
 use std::path::{Path, PathBuf};
 
 use super::fs::{Fs, StdFs};
-use super::{Backend, BlobInfo, SwapOutcome, VersionedRecord, new_version};
+use super::{Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord, new_version};
 use crate::{BackendError, Hash};
 
 /// The contents of `DIR/FORMAT` for this layout.
@@ -113,27 +117,43 @@ impl<F: Fs> FileBackend<F> {
         Ok(())
     }
 
+    /// A fresh name in `tmp/`.
+    fn temporary(&self, tag: &str) -> PathBuf {
+        self.root
+            .join("tmp")
+            .join(format!("{tag}.{:016x}", new_version(None)))
+    }
+
     /// Writes `data` to a fresh temporary file, syncs it, renames it to
     /// `dest` and syncs `dest`'s directory. The temporary file is removed
     /// if anything fails.
     fn write_atomically(&self, dest: &Path, data: &[u8], tag: &str) -> Result<(), BackendError> {
+        self.place(dest, tag, |tmp| {
+            self.fs
+                .write_new_synced(tmp, data)
+                .map_err(|e| io_err("writing", tmp, e))
+        })
+    }
+
+    /// Makes a complete, synced file at a fresh temporary path with `make`,
+    /// renames it to `dest` and syncs `dest`'s directory. The temporary
+    /// file is removed if anything fails.
+    fn place(
+        &self,
+        dest: &Path,
+        tag: &str,
+        make: impl FnOnce(&Path) -> Result<(), BackendError>,
+    ) -> Result<(), BackendError> {
         let parent = dest
             .parent()
             .ok_or_else(|| BackendError::Io(format!("{} has no parent", dest.display())))?;
         self.ensure_dir(parent)?;
-        let tmp = self
-            .root
-            .join("tmp")
-            .join(format!("{tag}.{:016x}", new_version(None)));
-        let result = self
-            .fs
-            .write_new_synced(&tmp, data)
-            .map_err(|e| io_err("writing", &tmp, e))
-            .and_then(|()| {
-                self.fs
-                    .rename(&tmp, dest)
-                    .map_err(|e| io_err("renaming into place", dest, e))
-            });
+        let tmp = self.temporary(tag);
+        let result = make(&tmp).and_then(|()| {
+            self.fs
+                .rename(&tmp, dest)
+                .map_err(|e| io_err("renaming into place", dest, e))
+        });
         if result.is_err() {
             // Best effort: a leftover temporary file is harmless and `tmp/` is never read.
             let _ = self.fs.remove_file(&tmp);
@@ -210,9 +230,74 @@ impl<F: Fs> FileBackend<F> {
     }
 }
 
+/// A blob staged in `tmp/`: its path, whether it is synced as it stands,
+/// and whether it was stored (then it is also a stored blob's file, which
+/// must not grow).
+struct FileStaging {
+    path: PathBuf,
+    synced: bool,
+    stored: bool,
+}
+
+fn foreign() -> BackendError {
+    BackendError::Io("staging that this file backend did not start".into())
+}
+
 impl<F: Fs> Backend for FileBackend<F> {
     fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
         self.write_atomically(&self.blob_path(key), data, key.as_str())
+    }
+
+    fn stage(&self) -> Result<Staging, BackendError> {
+        let path = self.temporary("staged");
+        self.fs
+            .append(&path, &[])
+            .map_err(|e| io_err("creating", &path, e))?;
+        Ok(Staging::new(FileStaging {
+            path,
+            synced: false,
+            stored: false,
+        }))
+    }
+
+    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> Result<(), BackendError> {
+        let staged = staging.state_mut::<FileStaging>().ok_or_else(foreign)?;
+        if staged.stored {
+            return Err(BackendError::Io(format!(
+                "{} was already stored: appending would change a stored blob",
+                staged.path.display()
+            )));
+        }
+        staged.synced = false;
+        self.fs
+            .append(&staged.path, data)
+            .map_err(|e| io_err("appending to", &staged.path, e))
+    }
+
+    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> Result<(), BackendError> {
+        let staged = staging.state_mut::<FileStaging>().ok_or_else(foreign)?;
+        if !staged.synced {
+            self.fs
+                .sync_file(&staged.path)
+                .map_err(|e| io_err("syncing", &staged.path, e))?;
+            staged.synced = true;
+        }
+        staged.stored = true;
+        let from = &staged.path;
+        self.place(&self.blob_path(key), key.as_str(), |tmp| {
+            self.fs
+                .hard_link(from, tmp)
+                .map_err(|e| io_err("linking", from, e))
+        })
+    }
+
+    fn discard_staged(&self, staging: Staging) -> Result<(), BackendError> {
+        let staged = staging.into_state::<FileStaging>().ok_or_else(foreign)?;
+        match self.fs.remove_file(&staged.path) {
+            Ok(()) => Ok(()),
+            Err(e) if not_found(&e) => Ok(()),
+            Err(e) => Err(io_err("removing", &staged.path, e)),
+        }
     }
 
     fn read_blob(&self, key: &Hash) -> Result<Option<Vec<u8>>, BackendError> {

@@ -23,6 +23,12 @@ pub trait Fs: Send + Sync + 'static {
     }
     /// Creates `path` (it must not exist), writes `data` and syncs it to disk.
     fn write_new_synced(&self, path: &Path, data: &[u8]) -> io::Result<()>;
+    /// Appends `data` to `path`, creating it if missing; not synced.
+    fn append(&self, path: &Path, data: &[u8]) -> io::Result<()>;
+    /// Syncs a file's data to disk.
+    fn sync_file(&self, path: &Path) -> io::Result<()>;
+    /// Makes `to` (which must not exist) another name for the file `from`.
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Renames `from` to `to` atomically, replacing `to`.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     /// Removes a file.
@@ -62,6 +68,22 @@ impl Fs for StdFs {
         let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
         file.write_all(data)?;
         file.sync_all()
+    }
+
+    fn append(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)?
+            .write_all(data)
+    }
+
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        OpenOptions::new().write(true).open(path)?.sync_all()
+    }
+
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::hard_link(from, to)
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {

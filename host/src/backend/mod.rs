@@ -5,6 +5,7 @@
 //! store's rules (hashing, dedup, counts, integrity) live in the core; a
 //! backend only has to be atomic. [`conformance`] checks that contract.
 
+use std::any::Any;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::{BackendError, Hash};
@@ -43,6 +44,42 @@ pub enum SwapOutcome {
     Written(u64),
     /// The record was deleted.
     Deleted,
+}
+
+/// A blob being written in pieces before its key is known: what
+/// [`Backend::stage`] returns and the other `*_staged` methods take. Its
+/// state is the backend's own (a temporary file, an upload, a buffer).
+pub struct Staging {
+    state: Box<dyn Any + Send>,
+}
+
+impl Staging {
+    /// Staging with a backend's own state.
+    pub fn new(state: impl Any + Send) -> Self {
+        Self {
+            state: Box::new(state),
+        }
+    }
+
+    /// The backend's state, if it is a `T`.
+    pub fn state_mut<T: Any>(&mut self) -> Option<&mut T> {
+        self.state.downcast_mut()
+    }
+
+    /// The backend's state, taken back, if it is a `T`.
+    pub fn into_state<T: Any>(self) -> Option<T> {
+        self.state.downcast().ok().map(|b| *b)
+    }
+}
+
+impl std::fmt::Debug for Staging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Staging").finish_non_exhaustive()
+    }
+}
+
+fn foreign_staging() -> BackendError {
+    BackendError::Io("staging that this backend did not start".into())
 }
 
 /// Storage for the core: see the WIT `backend` interface, which this mirrors.
@@ -109,6 +146,38 @@ pub trait Backend: Send + Sync + 'static {
     fn quarantine_blob(&self, key: &Hash) -> Result<bool, BackendError> {
         let version = self.read_record(key)?.map(|r| r.version);
         self.delete_blob(key, version)
+    }
+    /// Starts a blob to be written in pieces ([`append_staged`]) and stored
+    /// under its hash once that is known ([`write_staged`]): a large put
+    /// streams through it instead of being held whole. By default the
+    /// pieces are gathered in memory and stored with [`write_blob`]; the
+    /// file backend stages in a temporary file.
+    ///
+    /// [`append_staged`]: Backend::append_staged
+    /// [`write_staged`]: Backend::write_staged
+    /// [`write_blob`]: Backend::write_blob
+    fn stage(&self) -> Result<Staging, BackendError> {
+        Ok(Staging::new(Vec::<u8>::new()))
+    }
+    /// Appends `data` to the staged blob.
+    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> Result<(), BackendError> {
+        staging
+            .state_mut::<Vec<u8>>()
+            .ok_or_else(foreign_staging)?
+            .extend_from_slice(data);
+        Ok(())
+    }
+    /// Stores the staged bytes under `key` as [`write_blob`](Backend::write_blob)
+    /// does (atomically, replacing any blob there). May be called more than
+    /// once; the staging stays as it was.
+    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> Result<(), BackendError> {
+        let data = staging.state_mut::<Vec<u8>>().ok_or_else(foreign_staging)?;
+        self.write_blob(key, data)
+    }
+    /// Drops the staged bytes (stored or not), freeing what they hold.
+    fn discard_staged(&self, staging: Staging) -> Result<(), BackendError> {
+        drop(staging);
+        Ok(())
     }
     /// Milliseconds since the Unix epoch.
     fn now(&self) -> u64 {
