@@ -304,19 +304,6 @@ impl exports::artifacts::store::tree::Guest for Core {
     fn root(left: Vec<u8>, right: Vec<u8>) -> Result<String, String> {
         crate::tree::root(&left, &right)
     }
-    fn put_hashed(
-        content: Vec<u8>,
-        artifact_type: ArtifactType,
-        hash: String,
-    ) -> Result<String, Error> {
-        Ok(ops::put_hashed(
-            &Imported,
-            &HOST,
-            &content,
-            from_wit_type(artifact_type),
-            &hash,
-        )?)
-    }
     fn put_staged(size: u64, artifact_type: ArtifactType, hash: String) -> Result<String, Error> {
         Ok(ops::put_staged(
             &Imported,

@@ -342,30 +342,13 @@ pub fn put(
     )
 }
 
-/// [`put`] for a host that has already hashed `content` with the `tree`
-/// functions (in several instances at once): the same rules, without hashing
-/// again. `hash` must be a valid hash; only the host may call this (it is not
-/// in the apps' interface), and it vouches that `hash` is the content's.
-pub fn put_hashed(
-    backend: &impl Backend,
-    caller: &Caller,
-    content: &[u8],
-    artifact_type: ArtifactType,
-    hash: &str,
-) -> Outcome<String> {
-    put_with(
-        backend,
-        caller,
-        Content::Bytes(content),
-        artifact_type,
-        || checked(hash).map(|()| hash.to_string()),
-    )
-}
-
-/// [`put_hashed`] for `size` bytes the host has staged in the backend
-/// rather than passed in: where a put writes the blob, this has the backend
-/// store the staged bytes ([`Backend::write_staged_blob`]). The host
-/// vouches for `hash` and `size`; only it may call this.
+/// [`put`] for a host that has already hashed the content with the `tree`
+/// functions (in several instances at once) and staged its `size` bytes in
+/// the backend rather than passing them in: the same rules, without hashing
+/// again; where a put writes the blob, the backend stores the staged bytes
+/// ([`Backend::write_staged_blob`]). `hash` must be a valid hash; only the
+/// host may call this (it is not in the apps' interface), and it vouches
+/// that `hash` and `size` are the content's.
 pub fn put_staged(
     backend: &impl Backend,
     caller: &Caller,

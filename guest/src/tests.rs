@@ -148,31 +148,6 @@ fn put_then_get_round_trips_sizes_around_a_chunk() {
 }
 
 #[test]
-fn put_hashed_follows_the_put_rules_without_hashing_and_checks_the_hash() {
-    let b = Fake::default();
-    let content = b"hashed elsewhere".to_vec();
-    let hash = hash_hex(&content);
-    assert_eq!(put_hashed(&b, &H, &content, G, &hash).unwrap(), hash);
-    // The same content by an ordinary put: one artifact, two references.
-    assert_eq!(put(&b, &H, &content, G).unwrap(), hash);
-    assert_eq!(count(&b, &H).unwrap(), 1);
-    assert_eq!(stat(&b, &H, &hash).unwrap().reference_count, 2);
-    assert_eq!(get(&b, &H, &hash).unwrap(), content);
-    for bad in ["", "../etc/passwd", &hash.to_uppercase(), &hash[..63]] {
-        assert!(
-            matches!(
-                put_hashed(&b, &H, &content, G, bad),
-                Err(Error::InvalidHash(_))
-            ),
-            "{bad}"
-        );
-    }
-    let calls = b.calls.get();
-    let _ = put_hashed(&b, &H, &content, G, "x");
-    assert_eq!(b.calls.get(), calls, "an invalid hash reached the backend");
-}
-
-#[test]
 fn put_staged_stores_the_staged_blob_once_and_dedups_like_put() {
     let b = Fake::default();
     let content: Vec<u8> = (0..3000).map(|i| (i % 251) as u8).collect();

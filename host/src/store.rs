@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::backend::{Backend, file::FileBackend, memory::MemoryBackend};
+use crate::backend::{Backend, Staging, file::FileBackend, memory::MemoryBackend};
 use crate::compile_cache::CompileCache;
 use crate::core::{Pool, exports};
-use crate::{Error, Hash};
+use crate::{BackendError, Error, Hash};
 
 /// The largest artifact a store accepts unless configured otherwise: 256 MiB.
 pub const DEFAULT_MAX_ARTIFACT_BYTES: u64 = 256 << 20;
@@ -279,22 +279,27 @@ impl ArtifactStore {
                 limit: self.max_artifact_bytes,
             });
         }
-        let hash = if self.hash_workers >= 2 && size >= crate::tree::PARALLEL_HASH_BYTES {
-            // Hashed by several core instances at once, then stored by one
-            // that does not hash it again.
-            let hash = crate::tree::hash(&self.pool, content, self.hash_workers)?;
-            self.pool.with(|i| {
-                i.core.artifacts_store_tree().call_put_hashed(
-                    &mut i.store,
-                    content,
-                    artifact_type.to_wit(),
-                    &hash,
-                )
-            })??
-        } else {
-            call!(self, call_put, content, artifact_type.to_wit())?
-        };
-        core_hash(&hash)
+        if size < crate::tree::PARALLEL_HASH_BYTES {
+            return core_hash(&call!(self, call_put, content, artifact_type.to_wit())?);
+        }
+        // Large content never crosses into the core whole: core instances
+        // hash its pieces (several at once), the backend stages it, and the
+        // core stores the staged blob under the hash with the put rules.
+        // The staging (a write and a sync, for files) runs beside the hashing.
+        self.put_via_staging(artifact_type, |backend, staging| {
+            std::thread::scope(|s| {
+                let staged = s.spawn(|| {
+                    backend.append_staged(staging, content)?;
+                    backend.finish_staged(staging)
+                });
+                let hash = crate::tree::hash(&self.pool, content, self.hash_workers);
+                let staged = staged
+                    .join()
+                    .unwrap_or_else(|_| Err(BackendError::Io("a staging thread panicked".into())));
+                staged.map_err(|e| Error::Backend(e.to_string()))?;
+                Ok((hash?, size))
+            })
+        })
     }
 
     /// Stores everything `reader` yields, like [`put`](Self::put), holding
@@ -318,29 +323,8 @@ impl ArtifactStore {
         if second.is_empty() {
             return self.put(&first, artifact_type);
         }
-        let backend = &self.pool.backend;
-        let mut staging = backend.stage().map_err(|e| Error::Backend(e.to_string()))?;
-        let result = self.put_staged(&mut staging, reader, [first, second], artifact_type);
-        let discarded = backend.discard_staged(staging);
-        let hash = result?;
-        // The put is done: a staging area left behind is only clutter (gc
-        // removes it), not a reason to report the put as failed.
-        drop(discarded);
-        Ok(hash)
-    }
-
-    /// [`put_from`](Self::put_from) once it is known to stream: the pieces
-    /// read so far, then the rest of `reader`.
-    fn put_staged(
-        &self,
-        staging: &mut crate::backend::Staging,
-        reader: &mut dyn std::io::Read,
-        read: [Vec<u8>; 2],
-        artifact_type: ArtifactType,
-    ) -> Result<Hash, Error> {
-        let piece = crate::tree::STREAM_PIECE;
         let limit = self.max_artifact_bytes;
-        let mut read = read.into_iter();
+        let mut read = [first, second].into_iter();
         let mut total = 0u64;
         let mut over = false;
         let next = || {
@@ -358,22 +342,51 @@ impl ArtifactStore {
             over = (bytes.len() as u64) < piece;
             Ok((!bytes.is_empty()).then_some(bytes))
         };
-        let backend = &self.pool.backend;
-        let (hash, size) = crate::tree::hash_pieces(&self.pool, self.hash_workers, next, |b| {
-            backend
-                .append_staged(staging, b)
-                .map_err(|e| Error::Backend(e.to_string()))
-        })?;
-        // The staging goes into the instance for the call and comes back
-        // even if the call traps (the pool then drops the instance).
+        self.put_via_staging(artifact_type, |backend, staging| {
+            crate::tree::hash_pieces(&self.pool, self.hash_workers, next, |b| {
+                backend
+                    .append_staged(staging, b)
+                    .map_err(|e| Error::Backend(e.to_string()))
+            })
+        })
+    }
+
+    /// Starts a staging area in the backend, fills it with `fill` (which
+    /// returns the content's hash and size), has the core store it under
+    /// that hash with the put rules (`tree.put-staged`), and discards it.
+    fn put_via_staging(
+        &self,
+        artifact_type: ArtifactType,
+        fill: impl FnOnce(&dyn Backend, &mut Staging) -> Result<(String, u64), Error>,
+    ) -> Result<Hash, Error> {
+        let backend = &*self.pool.backend;
+        let mut staging = backend.stage().map_err(|e| Error::Backend(e.to_string()))?;
+        let result = fill(backend, &mut staging)
+            .and_then(|(hash, size)| self.store_staged(&mut staging, size, &hash, artifact_type));
+        // Once the put is decided, a staging area left behind is only
+        // clutter (gc removes it), not a reason to fail the put.
+        let _ = backend.discard_staged(staging);
+        result
+    }
+
+    /// The core's `put-staged` with `staging` lent to the instance for the
+    /// call; it comes back even if the call traps (the pool then drops the
+    /// instance).
+    fn store_staged(
+        &self,
+        staging: &mut Staging,
+        size: u64,
+        hash: &str,
+        artifact_type: ArtifactType,
+    ) -> Result<Hash, Error> {
         let hash = self.pool.with(|i| {
-            let placeholder = crate::backend::Staging::new(());
+            let placeholder = Staging::new(());
             i.store.data_mut().staged = Some(std::mem::replace(staging, placeholder));
             let result = i.core.artifacts_store_tree().call_put_staged(
                 &mut i.store,
                 size,
                 artifact_type.to_wit(),
-                &hash,
+                &hash.to_owned(),
             );
             if let Some(staged) = i.store.data_mut().staged.take() {
                 *staging = staged;

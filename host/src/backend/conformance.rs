@@ -204,6 +204,7 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
         call("append_staged", b.append_staged(&mut staging, &piece))?;
         expected.extend_from_slice(&piece);
     }
+    call("finish_staged", b.finish_staged(&mut staging))?;
     call("write_staged", b.write_staged(&mut staging, &k4))?;
     call("write_staged", b.write_staged(&mut staging, &k5))?;
     call("write_staged", b.write_staged(&mut staging, &k4))?;

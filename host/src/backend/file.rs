@@ -274,7 +274,7 @@ impl<F: Fs> Backend for FileBackend<F> {
             .map_err(|e| io_err("appending to", &staged.path, e))
     }
 
-    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> Result<(), BackendError> {
+    fn finish_staged(&self, staging: &mut Staging) -> Result<(), BackendError> {
         let staged = staging.state_mut::<FileStaging>().ok_or_else(foreign)?;
         if !staged.synced {
             self.fs
@@ -282,6 +282,12 @@ impl<F: Fs> Backend for FileBackend<F> {
                 .map_err(|e| io_err("syncing", &staged.path, e))?;
             staged.synced = true;
         }
+        Ok(())
+    }
+
+    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> Result<(), BackendError> {
+        self.finish_staged(staging)?;
+        let staged = staging.state_mut::<FileStaging>().ok_or_else(foreign)?;
         staged.stored = true;
         let from = &staged.path;
         self.place(&self.blob_path(key), key.as_str(), |tmp| {

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
 
-use super::{Backend, BlobInfo, SwapOutcome, VersionedRecord};
+use super::{Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord};
 use crate::{BackendError, Hash};
 
 /// A backend in memory: a [`DashMap`] from hash to blob and record.
@@ -20,8 +20,9 @@ pub struct MemoryBackend {
 
 #[derive(Default)]
 struct Slot {
-    /// The content and when it was written.
-    blob: Option<(Vec<u8>, u64)>,
+    /// The content and when it was written. Shared with the staging it came
+    /// from, if any, so that storing staged content copies nothing.
+    blob: Option<(Arc<Vec<u8>>, u64)>,
     record: Option<VersionedRecord>,
 }
 
@@ -43,10 +44,52 @@ impl MemoryBackend {
     }
 }
 
+/// Staged content: gathered, then shared with the blobs it was stored as.
+enum MemoryStaging {
+    Open(Vec<u8>),
+    Stored(Arc<Vec<u8>>),
+}
+
+fn foreign() -> BackendError {
+    BackendError::Io("staging that this memory backend did not start".into())
+}
+
 impl Backend for MemoryBackend {
     fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
         let now = self.now();
-        self.slots.entry(key.clone()).or_default().blob = Some((data.to_vec(), now));
+        self.slots.entry(key.clone()).or_default().blob = Some((Arc::new(data.to_vec()), now));
+        Ok(())
+    }
+
+    fn stage(&self) -> Result<Staging, BackendError> {
+        Ok(Staging::new(MemoryStaging::Open(Vec::new())))
+    }
+
+    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> Result<(), BackendError> {
+        match staging.state_mut::<MemoryStaging>() {
+            Some(MemoryStaging::Open(bytes)) => {
+                bytes.extend_from_slice(data);
+                Ok(())
+            }
+            Some(MemoryStaging::Stored(_)) => Err(BackendError::Io(
+                "appending to staged content that was already stored".into(),
+            )),
+            None => Err(foreign()),
+        }
+    }
+
+    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> Result<(), BackendError> {
+        let state = staging.state_mut::<MemoryStaging>().ok_or_else(foreign)?;
+        let shared = match state {
+            MemoryStaging::Stored(shared) => shared.clone(),
+            MemoryStaging::Open(bytes) => {
+                let shared = Arc::new(std::mem::take(bytes));
+                *state = MemoryStaging::Stored(shared.clone());
+                shared
+            }
+        };
+        let now = self.now();
+        self.slots.entry(key.clone()).or_default().blob = Some((shared, now));
         Ok(())
     }
 
@@ -54,7 +97,7 @@ impl Backend for MemoryBackend {
         Ok(self
             .slots
             .get(key)
-            .and_then(|s| s.blob.as_ref().map(|(b, _)| b.clone())))
+            .and_then(|s| s.blob.as_ref().map(|(b, _)| b.to_vec())))
     }
 
     fn read_blob_range(

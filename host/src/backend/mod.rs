@@ -167,6 +167,14 @@ pub trait Backend: Send + Sync + 'static {
             .extend_from_slice(data);
         Ok(())
     }
+    /// Says that every piece is in: a backend may make them durable now
+    /// (the file backend syncs its file), so that this overlaps the
+    /// hashing; [`write_staged`](Backend::write_staged) does whatever is
+    /// left. By default nothing.
+    fn finish_staged(&self, staging: &mut Staging) -> Result<(), BackendError> {
+        let _ = staging;
+        Ok(())
+    }
     /// Stores the staged bytes under `key` as [`write_blob`](Backend::write_blob)
     /// does (atomically, replacing any blob there). May be called more than
     /// once; the staging stays as it was.
