@@ -7,6 +7,8 @@
 //! PREFIX/records/ab/abcdef…       8-byte little-endian version, then the core's record
 //! PREFIX/locks/abcdef…/CLAIM      a claim on the record `abcdef…` (empty object)
 //! PREFIX/quarantine/abcdef…       damaged blobs moved aside by `verify --quarantine`
+//! PREFIX/staging/RANDOM           a large put's content, uploaded in parts, then copied
+//!                                 to its blob once hashed
 //! ```
 //!
 //! # Why claims, not conditional writes
@@ -39,7 +41,11 @@
 //!
 //! Blobs are written without a lock: a `PUT` is atomic (readers see the old
 //! object, none, or the whole new one), and the content under a key never
-//! changes. Every request is idempotent, so transport errors are retried
+//! changes. So blob transfers (which may be large) go through a second
+//! client with generous time limits ([`BLOB_TIMEOUT`]); only the lock's
+//! requests need the short ones. Content over 16 MiB staged by a large put
+//! is uploaded as a multipart upload in 8 MiB parts to `staging/`, then
+//! copied to its blob on the server (`CopyObject`, atomic like a `PUT`). Every request is idempotent, so transport errors are retried
 //! (a bounded number of times); what still fails surfaces as
 //! [`BackendError::Io`] naming the operation and the object.
 
@@ -50,9 +56,11 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::path::Path;
-use object_store::{ClientOptions, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
+use object_store::{
+    ClientOptions, MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
+};
 
-use super::{Backend, BlobInfo, SwapOutcome, VersionedRecord, new_version};
+use super::{Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord, new_version};
 use crate::{BackendError, Hash};
 
 /// The contents of `PREFIX/FORMAT` for this layout.
@@ -78,6 +86,17 @@ fn request_timeout(lease: Duration) -> Duration {
 fn retry_timeout(lease: Duration) -> Duration {
     (lease / 4).clamp(Duration::from_secs(1), Duration::from_secs(20))
 }
+
+/// The time limit of one blob transfer (a `GET`, `PUT` or part of up to
+/// 16 MiB, or a server-side copy), and how long its transport errors are
+/// retried. Blob transfers hold no lock, so they need not be short.
+pub const BLOB_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Staged content up to this size is kept in memory and written with one
+/// `PUT`; beyond it, it is uploaded in parts of [`PART`] as it comes.
+const SINGLE_PUT_MAX: usize = 16 << 20;
+/// The part size of a staged upload (S3 wants at least 5 MiB but the last).
+const PART: usize = 8 << 20;
 
 /// How many records `list_records` fetches at once.
 const RECORD_FETCH_CONCURRENCY: usize = 16;
@@ -150,7 +169,10 @@ impl S3Config {
 /// A backend in an S3 bucket; see the [module docs](self) for the layout and
 /// how several hosts share it safely.
 pub struct S3Backend {
+    /// For records, locks and small requests: short time limits.
     store: Arc<AmazonS3>,
+    /// For blob transfers: [`BLOB_TIMEOUT`].
+    blobs: Arc<AmazonS3>,
     prefix: String,
     runtime: Option<tokio::runtime::Runtime>,
     location: String,
@@ -190,30 +212,34 @@ impl S3Backend {
     /// Connects to the bucket and checks (or writes) the format marker.
     pub fn open(config: &S3Config) -> Result<Self, BackendError> {
         let lease = config.lease.unwrap_or(LEASE);
-        let mut builder = AmazonS3Builder::new()
-            .with_bucket_name(&config.bucket)
-            .with_region(&config.region)
-            .with_access_key_id(&config.access_key_id)
-            .with_secret_access_key(&config.secret_access_key)
-            .with_virtual_hosted_style_request(false)
-            .with_client_options(
-                ClientOptions::new()
-                    .with_timeout(request_timeout(lease))
-                    .with_connect_timeout(Duration::from_secs(5)),
-            )
-            .with_retry(RetryConfig {
-                max_retries: 5,
-                retry_timeout: retry_timeout(lease),
-                ..RetryConfig::default()
-            });
-        if let Some(endpoint) = &config.endpoint {
-            builder = builder
-                .with_endpoint(endpoint)
-                .with_allow_http(endpoint.starts_with("http://"));
-        }
-        let store = builder
-            .build()
-            .map_err(|e| BackendError::Io(format!("s3 configuration: {e}")))?;
+        let client = |timeout: Duration, retry: Duration| {
+            let mut builder = AmazonS3Builder::new()
+                .with_bucket_name(&config.bucket)
+                .with_region(&config.region)
+                .with_access_key_id(&config.access_key_id)
+                .with_secret_access_key(&config.secret_access_key)
+                .with_virtual_hosted_style_request(false)
+                .with_client_options(
+                    ClientOptions::new()
+                        .with_timeout(timeout)
+                        .with_connect_timeout(Duration::from_secs(5)),
+                )
+                .with_retry(RetryConfig {
+                    max_retries: 5,
+                    retry_timeout: retry,
+                    ..RetryConfig::default()
+                });
+            if let Some(endpoint) = &config.endpoint {
+                builder = builder
+                    .with_endpoint(endpoint)
+                    .with_allow_http(endpoint.starts_with("http://"));
+            }
+            builder
+                .build()
+                .map_err(|e| BackendError::Io(format!("s3 configuration: {e}")))
+        };
+        let store = client(request_timeout(lease), retry_timeout(lease))?;
+        let blobs = client(BLOB_TIMEOUT, BLOB_TIMEOUT)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("artifacts-s3")
@@ -228,6 +254,7 @@ impl S3Backend {
         );
         let this = Self {
             store: Arc::new(store),
+            blobs: Arc::new(blobs),
             prefix: config.prefix.trim_matches('/').to_owned(),
             runtime: Some(runtime),
             location,
@@ -286,7 +313,15 @@ impl S3Backend {
     }
 
     fn get(&self, path: &Path) -> Result<Option<Vec<u8>>, BackendError> {
-        let (store, p) = (self.store.clone(), path.clone());
+        self.get_with(&self.store, path)
+    }
+
+    fn get_with(
+        &self,
+        store: &Arc<AmazonS3>,
+        path: &Path,
+    ) -> Result<Option<Vec<u8>>, BackendError> {
+        let (store, p) = (store.clone(), path.clone());
         let result = self.run(async move {
             match store.get(&p).await {
                 Ok(r) => r.bytes().await.map(Some),
@@ -312,7 +347,16 @@ impl S3Backend {
     }
 
     fn put(&self, path: &Path, data: Vec<u8>) -> Result<(), BackendError> {
-        let (store, p) = (self.store.clone(), path.clone());
+        self.put_with(&self.store, path, data)
+    }
+
+    fn put_with(
+        &self,
+        store: &Arc<AmazonS3>,
+        path: &Path,
+        data: Vec<u8>,
+    ) -> Result<(), BackendError> {
+        let (store, p) = (store.clone(), path.clone());
         self.run(async move { store.put(&p, PutPayload::from(data)).await })?
             .map(|_| ())
             .map_err(|e| err("PUT", path, &e))
@@ -524,6 +568,35 @@ impl Drop for LockGuard<'_> {
     }
 }
 
+/// A large put's content: gathered in memory up to [`SINGLE_PUT_MAX`], else
+/// uploaded in parts to `path` as it comes.
+struct S3Staging {
+    path: Path,
+    /// What is not yet uploaded.
+    buffer: Vec<u8>,
+    /// The multipart upload, from the first part until it is completed.
+    upload: Option<Box<dyn MultipartUpload>>,
+    /// Whether `path` holds the whole content (the upload completed).
+    uploaded: bool,
+    /// Whether it was stored as a blob (after which it must not grow).
+    stored: bool,
+}
+
+fn foreign() -> BackendError {
+    BackendError::Io("staging that this S3 backend did not start".into())
+}
+
+impl S3Backend {
+    fn upload_part(&self, staged: &mut S3Staging, part: Vec<u8>) -> Result<(), BackendError> {
+        let upload = staged.upload.as_mut().ok_or_else(|| {
+            BackendError::Io(format!("no upload in progress for {}", staged.path))
+        })?;
+        let sending = upload.put_part(PutPayload::from(part));
+        self.run(sending)?
+            .map_err(|e| err("uploading a part of", &staged.path, &e))
+    }
+}
+
 fn decode_record(path: &Path, bytes: &[u8]) -> Result<VersionedRecord, BackendError> {
     let (version, data) = bytes
         .split_first_chunk::<8>()
@@ -536,11 +609,90 @@ fn decode_record(path: &Path, bytes: &[u8]) -> Result<VersionedRecord, BackendEr
 
 impl Backend for S3Backend {
     fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
-        self.put(&self.blob_path(key), data.to_vec())
+        self.put_with(&self.blobs, &self.blob_path(key), data.to_vec())
     }
 
     fn read_blob(&self, key: &Hash) -> Result<Option<Vec<u8>>, BackendError> {
-        self.get(&self.blob_path(key))
+        self.get_with(&self.blobs, &self.blob_path(key))
+    }
+
+    fn stage(&self) -> Result<Staging, BackendError> {
+        Ok(Staging::new(S3Staging {
+            path: self.path(&format!("staging/{:016x}", new_version(None))),
+            buffer: Vec::new(),
+            upload: None,
+            uploaded: false,
+            stored: false,
+        }))
+    }
+
+    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> Result<(), BackendError> {
+        let staged = staging.state_mut::<S3Staging>().ok_or_else(foreign)?;
+        if staged.stored || staged.uploaded {
+            return Err(BackendError::Io(format!(
+                "{} was already uploaded: it cannot grow",
+                staged.path
+            )));
+        }
+        staged.buffer.extend_from_slice(data);
+        if staged.upload.is_none() && staged.buffer.len() > SINGLE_PUT_MAX {
+            let (blobs, p) = (self.blobs.clone(), staged.path.clone());
+            let upload = self
+                .run(async move { blobs.put_multipart(&p).await })?
+                .map_err(|e| err("multipart upload of", &staged.path, &e))?;
+            staged.upload = Some(upload);
+        }
+        if staged.upload.is_some() {
+            while staged.buffer.len() >= PART {
+                let rest = staged.buffer.split_off(PART);
+                let part = std::mem::replace(&mut staged.buffer, rest);
+                self.upload_part(staged, part)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_staged(&self, staging: &mut Staging) -> Result<(), BackendError> {
+        let staged = staging.state_mut::<S3Staging>().ok_or_else(foreign)?;
+        if staged.upload.is_none() {
+            // Small content stays in memory until it is stored with one PUT.
+            return Ok(());
+        }
+        if !staged.buffer.is_empty() {
+            let last = std::mem::take(&mut staged.buffer);
+            self.upload_part(staged, last)?;
+        }
+        if let Some(mut upload) = staged.upload.take() {
+            let result = self.run(async move { upload.complete().await })?;
+            result.map_err(|e| err("completing the upload of", &staged.path, &e))?;
+            staged.uploaded = true;
+        }
+        Ok(())
+    }
+
+    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> Result<(), BackendError> {
+        self.finish_staged(staging)?;
+        let staged = staging.state_mut::<S3Staging>().ok_or_else(foreign)?;
+        staged.stored = true;
+        let to = self.blob_path(key);
+        if !staged.uploaded {
+            return self.put_with(&self.blobs, &to, staged.buffer.clone());
+        }
+        let (blobs, from, t) = (self.blobs.clone(), staged.path.clone(), to.clone());
+        self.run(async move { blobs.copy(&from, &t).await })?
+            .map_err(|e| err("COPY to", &to, &e))
+    }
+
+    fn discard_staged(&self, staging: Staging) -> Result<(), BackendError> {
+        let mut staged = staging.into_state::<S3Staging>().ok_or_else(foreign)?;
+        if let Some(mut upload) = staged.upload.take() {
+            let result = self.run(async move { upload.abort().await })?;
+            result.map_err(|e| err("aborting the upload of", &staged.path, &e))?;
+        }
+        if staged.uploaded {
+            self.delete(&staged.path)?;
+        }
+        Ok(())
     }
 
     fn read_blob_range(
@@ -557,7 +709,7 @@ impl Backend for S3Backend {
         if offset >= end {
             return Ok(Some(Vec::new()));
         }
-        let (store, p) = (self.store.clone(), path.clone());
+        let (store, p) = (self.blobs.clone(), path.clone());
         match self.run(async move { store.get_range(&p, offset..end).await })? {
             Ok(bytes) => Ok(Some(bytes.to_vec())),
             Err(e) if is_not_found(&e) => Ok(None),
@@ -663,15 +815,21 @@ impl Backend for S3Backend {
     fn clean_temporary(&self, older_than_ms: u64) -> Result<u64, BackendError> {
         // Claims left by hosts that died holding a lock, aged by the servers'
         // clock (a probe object's timestamp), never this host's.
-        let folder = self.path("locks");
         let now = self.server_now()?;
         let lease_ms = u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX);
-        let min_age = older_than_ms.max(lease_ms.saturating_mul(2));
         let mut removed = 0;
-        for meta in self.list(&folder, None, usize::MAX)? {
-            if now.saturating_sub(millis(&meta)) > min_age {
-                self.delete(&meta.location)?;
-                removed += 1;
+        // Staged uploads of puts that never finished (a completed upload is
+        // an object; an interrupted one is invisible here, and the bucket's
+        // own clean-up of incomplete uploads removes its parts).
+        for (folder, min_age) in [
+            ("locks", older_than_ms.max(lease_ms.saturating_mul(2))),
+            ("staging", older_than_ms),
+        ] {
+            for meta in self.list(&self.path(folder), None, usize::MAX)? {
+                if now.saturating_sub(millis(&meta)) > min_age {
+                    self.delete(&meta.location)?;
+                    removed += 1;
+                }
             }
         }
         Ok(removed)
