@@ -574,6 +574,8 @@ struct S3Staging {
     path: Path,
     /// What is not yet uploaded.
     buffer: Vec<u8>,
+    /// Small content, once stored by a single `PUT`.
+    whole: Option<PutPayload>,
     /// The multipart upload, from the first part until it is completed.
     upload: Option<Box<dyn MultipartUpload>>,
     /// Whether `path` holds the whole content (the upload completed).
@@ -620,6 +622,7 @@ impl Backend for S3Backend {
         Ok(Staging::new(S3Staging {
             path: self.path(&format!("staging/{:016x}", new_version(None))),
             buffer: Vec::new(),
+            whole: None,
             upload: None,
             uploaded: false,
             stored: false,
@@ -676,7 +679,20 @@ impl Backend for S3Backend {
         staged.stored = true;
         let to = self.blob_path(key);
         if !staged.uploaded {
-            return self.put_with(&self.blobs, &to, staged.buffer.clone());
+            // Kept as one payload, so that storing it again copies nothing.
+            let payload = match &staged.whole {
+                Some(payload) => payload.clone(),
+                None => {
+                    let payload = PutPayload::from(std::mem::take(&mut staged.buffer));
+                    staged.whole = Some(payload.clone());
+                    payload
+                }
+            };
+            let (blobs, t) = (self.blobs.clone(), to.clone());
+            return self
+                .run(async move { blobs.put(&t, payload).await })?
+                .map(|_| ())
+                .map_err(|e| err("PUT", &to, &e));
         }
         let (blobs, from, t) = (self.blobs.clone(), staged.path.clone(), to.clone());
         self.run(async move { blobs.copy(&from, &t).await })?
