@@ -1,5 +1,5 @@
 //! A fixed workload to profile (`perf record`, `valgrind --tool=callgrind`):
-//! `cargo run --release -p artifacts --example profile -- get|put SIZE_MIB ROUNDS`.
+//! `cargo run --release -p artifacts --example profile -- get|put|stat SIZE_MIB ROUNDS`.
 //! Set `ARTIFACTS_PERFMAP=1` so perf can name the core's wasm functions, and
 //! `HASH_WORKERS=N` for how many core instances verify one get (default 2).
 
@@ -30,6 +30,9 @@ fn main() {
                 let mut d = data.clone();
                 d[0] = i as u8;
                 std::hint::black_box(store.put(&d, ArtifactType::Generic).unwrap());
+            }
+            "stat" => {
+                std::hint::black_box(store.stat(&hash).unwrap());
             }
             _ => {
                 std::hint::black_box(store.get(&hash).unwrap());

@@ -12,6 +12,12 @@ fn memory_backend_conforms() {
 fn file_backend_conforms() {
     let dir = tempfile::tempdir().unwrap();
     check(&FileBackend::open(dir.path()).unwrap()).unwrap();
+    // Staging (stored twice under one key, too) leaves nothing in tmp/.
+    let left: Vec<_> = std::fs::read_dir(dir.path().join("tmp"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[test]

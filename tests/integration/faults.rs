@@ -20,12 +20,15 @@ struct FaultyFs {
     errno: i32,
     /// Fail every operation from `fail_at` on (a disk that died), not just that one.
     forever: bool,
+    /// A filesystem without hard links (FAT, some network filesystems).
+    no_links: bool,
 }
 
 impl FaultyFs {
     fn new(errno: i32, forever: bool) -> Self {
         Self {
             forever,
+            no_links: false,
             fail_at: Arc::new(AtomicI64::new(-1)),
             ops: Arc::new(AtomicU64::new(0)),
             errno,
@@ -68,6 +71,10 @@ impl Fs for FaultyFs {
             Ok(()) => StdFs.write_new_synced(path, data),
         }
     }
+    fn create_new(&self, path: &Path) -> io::Result<()> {
+        self.step()?;
+        StdFs.create_new(path)
+    }
     fn append(&self, path: &Path, data: &[u8]) -> io::Result<()> {
         match self.step() {
             Err(e) if self.errno == SHORT_WRITE => {
@@ -84,6 +91,9 @@ impl Fs for FaultyFs {
     }
     fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.step()?;
+        if self.no_links {
+            return Err(io::ErrorKind::Unsupported.into());
+        }
         StdFs.hard_link(from, to)
     }
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -250,6 +260,26 @@ fn failed_streamed_puts_lose_nothing_and_leave_no_visible_partial_artifact() {
             "a streamed put makes at least 10 fs operations, saw {ops}"
         );
     }
+}
+
+#[test]
+fn a_filesystem_without_hard_links_still_stores_staged_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = FaultyFs {
+        no_links: true,
+        ..FaultyFs::new(EIO, false)
+    };
+    let backend = FileBackend::open_with(dir.path(), fs).unwrap();
+    artifacts::backend::conformance::check(&backend).unwrap();
+    let store = ArtifactStore::builder().open(backend).unwrap();
+    let h = store
+        .put_from(&mut &streamed()[..], ArtifactType::Generic)
+        .unwrap();
+    assert_eq!(store.get(&h).unwrap(), streamed());
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
+        0
+    );
 }
 
 #[test]

@@ -241,24 +241,28 @@ impl Fs for SimFs {
             Ok(())
         })
     }
+    fn create_new(&self, path: &Path) -> io::Result<()> {
+        self.op(|s| {
+            let (parent, name) = s.split(path)?;
+            let parent = parent.to_path_buf();
+            if s.dirs[&parent].cached.contains_key(&name) {
+                return Err(io::ErrorKind::AlreadyExists.into());
+            }
+            s.next_inode += 1;
+            let ino = s.next_inode;
+            s.inodes.insert(ino, Inode::default());
+            s.dirs
+                .get_mut(&parent)
+                .unwrap()
+                .cached
+                .insert(name, Entry::File(ino));
+            Ok(())
+        })
+    }
     fn append(&self, path: &Path, data: &[u8]) -> io::Result<()> {
         self.op(|s| {
-            let ino = match s.entry(path) {
-                Ok(Entry::File(ino)) => ino,
-                Ok(Entry::Dir) => return Err(io::Error::other("is a directory")),
-                Err(_) => {
-                    let (parent, name) = s.split(path)?;
-                    let parent = parent.to_path_buf();
-                    s.next_inode += 1;
-                    let ino = s.next_inode;
-                    s.inodes.insert(ino, Inode::default());
-                    s.dirs
-                        .get_mut(&parent)
-                        .unwrap()
-                        .cached
-                        .insert(name, Entry::File(ino));
-                    ino
-                }
+            let Entry::File(ino) = s.entry(path)? else {
+                return Err(io::Error::other("is a directory"));
             };
             let inode = s.inodes.get_mut(&ino).unwrap();
             inode.cached = [&inode.cached[..], data].concat().into();
@@ -293,6 +297,10 @@ impl Fs for SimFs {
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         self.op(|s| {
             let entry = s.entry(from)?;
+            // POSIX: two names of one file: nothing happens, both stay.
+            if s.entry(to).ok() == Some(entry.clone()) {
+                return Ok(());
+            }
             let (to_parent, to_name) = s.split(to)?;
             let (from_parent, from_name) = s.split(from)?;
             let (to_parent, from_parent) = (to_parent.to_path_buf(), from_parent.to_path_buf());

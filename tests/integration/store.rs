@@ -100,8 +100,8 @@ each_backend! {
             Err(Error::TooLarge { size: (10 << 20) + 1, limit: 10 << 20 })
         );
         assert_eq!(store.count().unwrap(), 1);
-        assert_eq!(store.gc(std::time::Duration::ZERO).unwrap().orphans_removed, 0);
         assert_eq!(fx.temporary_files(), Vec::<String>::new());
+        assert_eq!(store.gc(std::time::Duration::ZERO).unwrap().orphans_removed, 0);
     }
 
     fn get_to_streams_large_artifacts_and_still_refuses_damage(fx) {
@@ -342,6 +342,62 @@ fn invalid_hashes_are_rejected_without_touching_the_backend() {
         ));
     }
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+/// Serves `content`, and runs a gc with no grace period once `at` bytes are out.
+struct GcMidway<'a> {
+    content: &'a [u8],
+    served: usize,
+    at: usize,
+    store: ArtifactStore,
+}
+
+impl std::io::Read for GcMidway<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.served >= self.at && self.at > 0 {
+            self.store.gc(std::time::Duration::ZERO).unwrap();
+            self.at = 0;
+        }
+        let rest = &self.content[self.served..];
+        let limit = if self.at > 0 {
+            self.at - self.served
+        } else {
+            rest.len()
+        };
+        let n = buf.len().min(rest.len()).min(limit);
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.served += n;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_streamed_put_stalled_past_a_gc_fails_and_never_stores_a_part() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ArtifactStore::builder()
+        .hash_workers(1)
+        .open_dir(dir.path())
+        .unwrap();
+    let content = pattern((12 << 20) + 5);
+    // The gc runs after the first pieces are staged, and removes the
+    // staging file (it looks abandoned: no grace period).
+    let mut reader = GcMidway {
+        content: &content,
+        served: 0,
+        at: 9 << 20,
+        store: store.clone(),
+    };
+    let result = store.put_from(&mut reader, ArtifactType::Generic);
+    assert!(
+        matches!(&result, Err(Error::Backend(m)) if m.contains("appending to")),
+        "{result:?}"
+    );
+    assert_eq!(store.count().unwrap(), 0);
+    // The same content, unhurried, is stored whole.
+    let h = store
+        .put_from(&mut &content[..], ArtifactType::Generic)
+        .unwrap();
+    assert_eq!(store.get(&h).unwrap(), content);
 }
 
 #[test]

@@ -164,6 +164,29 @@ impl<F: Fs> FileBackend<F> {
             .map_err(|e| io_err("syncing directory", parent, e))
     }
 
+    /// Copies `from` to the new file `to` in 4 MiB pieces, and syncs it.
+    fn copy_synced(&self, from: &Path, to: &Path) -> Result<(), BackendError> {
+        const PIECE: u64 = 4 << 20;
+        self.fs
+            .create_new(to)
+            .map_err(|e| io_err("creating", to, e))?;
+        let mut offset = 0;
+        loop {
+            let piece = self
+                .fs
+                .read_range(from, offset, PIECE)
+                .map_err(|e| io_err("reading", from, e))?;
+            if piece.is_empty() {
+                break;
+            }
+            self.fs
+                .append(to, &piece)
+                .map_err(|e| io_err("appending to", to, e))?;
+            offset += piece.len() as u64;
+        }
+        self.fs.sync_file(to).map_err(|e| io_err("syncing", to, e))
+    }
+
     fn lock(&self) -> Result<Box<dyn Send>, BackendError> {
         let path = self.root.join("lock");
         self.fs.lock(&path).map_err(|e| io_err("locking", &path, e))
@@ -251,7 +274,7 @@ impl<F: Fs> Backend for FileBackend<F> {
     fn stage(&self) -> Result<Staging, BackendError> {
         let path = self.temporary("staged");
         self.fs
-            .append(&path, &[])
+            .create_new(&path)
             .map_err(|e| io_err("creating", &path, e))?;
         Ok(Staging::new(FileStaging {
             path,
@@ -269,6 +292,8 @@ impl<F: Fs> Backend for FileBackend<F> {
             )));
         }
         staged.synced = false;
+        // Never re-created: if a gc removed the file of a put stalled past
+        // its grace period, the put fails rather than store a tail.
         self.fs
             .append(&staged.path, data)
             .map_err(|e| io_err("appending to", &staged.path, e))
@@ -290,11 +315,29 @@ impl<F: Fs> Backend for FileBackend<F> {
         let staged = staging.state_mut::<FileStaging>().ok_or_else(foreign)?;
         staged.stored = true;
         let from = &staged.path;
+        let mut linked = None;
         self.place(&self.blob_path(key), key.as_str(), |tmp| {
-            self.fs
-                .hard_link(from, tmp)
-                .map_err(|e| io_err("linking", from, e))
-        })
+            linked = Some(tmp.to_path_buf());
+            match self.fs.hard_link(from, tmp) {
+                Ok(()) => Ok(()),
+                // A filesystem without hard links: copy instead.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::Unsupported | std::io::ErrorKind::PermissionDenied
+                    ) =>
+                {
+                    self.copy_synced(from, tmp)
+                }
+                Err(e) => Err(io_err("linking", from, e)),
+            }
+        })?;
+        // Stored again under the same key, the new link and the blob are one
+        // file, and renaming one onto the other leaves both names (POSIX).
+        if let Some(tmp) = linked {
+            let _ = self.fs.remove_file(&tmp);
+        }
+        Ok(())
     }
 
     fn discard_staged(&self, staging: Staging) -> Result<(), BackendError> {

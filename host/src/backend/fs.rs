@@ -23,7 +23,10 @@ pub trait Fs: Send + Sync + 'static {
     }
     /// Creates `path` (it must not exist), writes `data` and syncs it to disk.
     fn write_new_synced(&self, path: &Path, data: &[u8]) -> io::Result<()>;
-    /// Appends `data` to `path`, creating it if missing; not synced.
+    /// Creates an empty file at `path`, which must not exist; not synced.
+    fn create_new(&self, path: &Path) -> io::Result<()>;
+    /// Appends `data` to the existing file `path` (`NotFound` if it is
+    /// gone); not synced.
     fn append(&self, path: &Path, data: &[u8]) -> io::Result<()>;
     /// Syncs a file's data to disk.
     fn sync_file(&self, path: &Path) -> io::Result<()>;
@@ -70,12 +73,16 @@ impl Fs for StdFs {
         file.sync_all()
     }
 
-    fn append(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+    fn create_new(&self, path: &Path) -> io::Result<()> {
         OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)?
-            .write_all(data)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map(drop)
+    }
+
+    fn append(&self, path: &Path, data: &[u8]) -> io::Result<()> {
+        OpenOptions::new().append(true).open(path)?.write_all(data)
     }
 
     fn sync_file(&self, path: &Path) -> io::Result<()> {
