@@ -180,7 +180,7 @@ fn put_staged_stores_the_staged_blob_once_and_dedups_like_put() {
         put_staged(&b, &small, size, G, &hash),
         Err(Error::QuotaExceeded { .. })
     ));
-    for bad in ["", "../x", &hash[..63]] {
+    for bad in ["", "../x", &hash.to_uppercase(), &hash[..63]] {
         assert!(matches!(
             put_staged(&b, &H, size, G, bad),
             Err(Error::InvalidHash(_))

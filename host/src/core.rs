@@ -32,8 +32,9 @@ pub(crate) use generated::exports::artifacts::store::store as exports;
 /// Everything an instance of the core sees of its host.
 pub(crate) struct CoreState {
     backend: Arc<dyn Backend>,
-    /// What `write-staged-blob` stores: set by the host around a `put-staged` call.
-    pub(crate) staged: Option<Staging>,
+    /// What `write-staged-blob` stores, and the hash the host computed for
+    /// it: set by the host around a `put-staged` call.
+    pub(crate) staged: Option<(Staging, Hash)>,
     memory_limit: usize,
     memory_used: usize,
 }
@@ -75,10 +76,15 @@ impl wit::Host for CoreState {
 
     fn write_staged_blob(&mut self, key_: String) -> Result<(), BackendError> {
         let key = key(&key_)?;
-        let staging = self
+        let (staging, hash) = self
             .staged
             .as_mut()
             .ok_or_else(|| BackendError::Io("the host staged no blob for this call".into()))?;
+        if key != *hash {
+            return Err(BackendError::InvalidKey(format!(
+                "the staged content hashes to {hash}, not {key}"
+            )));
+        }
         self.backend.write_staged(staging, &key)
     }
 
@@ -347,5 +353,35 @@ impl From<exports::Error> for Error {
             E::Contended(h) => Error::Contended(h),
             E::Backend(m) => Error::Backend(m),
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::MemoryBackend;
+
+    #[test]
+    fn staged_content_is_stored_only_under_the_hash_the_host_staged() {
+        let backend = MemoryBackend::new();
+        let (a, b) = ("ab".repeat(32), "cd".repeat(32));
+        let mut staging = backend.stage().unwrap();
+        backend.append_staged(&mut staging, b"staged").unwrap();
+        let mut state = CoreState {
+            backend: Arc::new(backend.clone()),
+            staged: Some((staging, Hash::from_hex(&a).unwrap())),
+            memory_limit: 0,
+            memory_used: 0,
+        };
+        assert!(matches!(
+            wit::Host::write_staged_blob(&mut state, b.clone()),
+            Err(BackendError::InvalidKey(_))
+        ));
+        wit::Host::write_staged_blob(&mut state, a.clone()).unwrap();
+        let read = |k: &str| backend.read_blob(&Hash::from_hex(k).unwrap()).unwrap();
+        assert_eq!((read(&a), read(&b)), (Some(b"staged".to_vec()), None));
+        state.staged = None;
+        assert!(wit::Host::write_staged_blob(&mut state, a).is_err());
     }
 }

@@ -379,16 +379,17 @@ impl ArtifactStore {
         hash: &str,
         artifact_type: ArtifactType,
     ) -> Result<Hash, Error> {
+        let key = Hash::from_hex(hash).map_err(|e| Error::Core(e.to_string()))?;
         let hash = self.pool.with(|i| {
             let placeholder = Staging::new(());
-            i.store.data_mut().staged = Some(std::mem::replace(staging, placeholder));
+            i.store.data_mut().staged = Some((std::mem::replace(staging, placeholder), key));
             let result = i.core.artifacts_store_tree().call_put_staged(
                 &mut i.store,
                 size,
                 artifact_type.to_wit(),
                 &hash.to_owned(),
             );
-            if let Some(staged) = i.store.data_mut().staged.take() {
+            if let Some((staged, _)) = i.store.data_mut().staged.take() {
                 *staging = staged;
             }
             result

@@ -202,6 +202,11 @@ root_domain = ".s3.garage.localhost"
         }
     }
 
+    /// Runs `garage ARGS…` against node 0; returns its standard output.
+    pub fn cli(&self, args: &[&str]) -> Result<String, String> {
+        self.cli_retrying(0, args)
+    }
+
     fn log_tail(&self, node: usize) -> String {
         let Some(n) = self.nodes.get(node) else {
             return String::new();

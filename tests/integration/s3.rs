@@ -399,13 +399,6 @@ fn large_puts_upload_in_parts_and_leave_no_staging_behind() {
     // The same, held whole by the caller; then known content (no upload kept).
     assert_eq!(store.put(&content, ArtifactType::Generic).unwrap(), hash);
     assert_eq!(store.stat(&hash).unwrap().reference_count, 2);
-    // A reader failing after two parts: nothing stored, the upload aborted.
-    let start = pattern(18 << 20);
-    let mut failing = std::io::Read::chain(&start[..], FailingReader);
-    assert!(matches!(
-        store.put_from(&mut failing, ArtifactType::Generic),
-        Err(artifacts::Error::Input(_))
-    ));
     assert_eq!(store.count().unwrap(), 1);
     let keys = object_keys(&config);
     assert!(
@@ -432,4 +425,35 @@ impl std::io::Read for FailingReader {
     fn read(&mut self, _: &mut [u8]) -> std::io::Result<usize> {
         Err(std::io::Error::other("the connection dropped"))
     }
+}
+
+#[test]
+fn a_failed_large_put_aborts_its_upload() {
+    if garage::binary().is_err() && !garage::required() {
+        eprintln!("skipped: {}", garage::binary().unwrap_err());
+        return;
+    }
+    // A node of its own: its incomplete uploads are this test's alone.
+    let garage = Garage::start(1).unwrap();
+    let config = garage.config(0, "aborts");
+    let store = ArtifactStore::builder().open_s3(&config).unwrap();
+    // The reader fails after 30 MiB: well into a multipart upload.
+    let start = pattern(30 << 20);
+    let mut failing = std::io::Read::chain(&start[..], FailingReader);
+    assert!(matches!(
+        store.put_from(&mut failing, ArtifactType::Generic),
+        Err(artifacts::Error::Input(_))
+    ));
+    assert_eq!(store.count().unwrap(), 0);
+    let out = garage
+        .cli(&[
+            "bucket",
+            "cleanup-incomplete-uploads",
+            "--older-than",
+            "0s",
+            "artifacts",
+        ])
+        .unwrap();
+    // Garage says "BUCKET: N uploads deleted" when any were left.
+    assert!(out.contains("no uploads deleted"), "{out}");
 }

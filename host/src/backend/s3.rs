@@ -589,6 +589,23 @@ fn foreign() -> BackendError {
 }
 
 impl S3Backend {
+    /// Fills the buffer up to a part and uploads it, as often as `data`
+    /// allows: every byte is copied once, at most a part is held.
+    fn feed_parts(&self, staged: &mut S3Staging, data: &[u8]) -> Result<(), BackendError> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let room = PART.saturating_sub(staged.buffer.len());
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            staged.buffer.extend_from_slice(now);
+            rest = later;
+            if staged.buffer.len() >= PART {
+                let part = std::mem::replace(&mut staged.buffer, Vec::with_capacity(PART));
+                self.upload_part(staged, part)?;
+            }
+        }
+        Ok(())
+    }
+
     fn upload_part(&self, staged: &mut S3Staging, part: Vec<u8>) -> Result<(), BackendError> {
         let upload = staged.upload.as_mut().ok_or_else(|| {
             BackendError::Io(format!("no upload in progress for {}", staged.path))
@@ -637,22 +654,20 @@ impl Backend for S3Backend {
                 staged.path
             )));
         }
-        staged.buffer.extend_from_slice(data);
-        if staged.upload.is_none() && staged.buffer.len() > SINGLE_PUT_MAX {
+        if staged.upload.is_none() {
+            if staged.buffer.len().saturating_add(data.len()) <= SINGLE_PUT_MAX {
+                staged.buffer.extend_from_slice(data);
+                return Ok(());
+            }
             let (blobs, p) = (self.blobs.clone(), staged.path.clone());
             let upload = self
                 .run(async move { blobs.put_multipart(&p).await })?
                 .map_err(|e| err("multipart upload of", &staged.path, &e))?;
             staged.upload = Some(upload);
+            let gathered = std::mem::take(&mut staged.buffer);
+            self.feed_parts(staged, &gathered)?;
         }
-        if staged.upload.is_some() {
-            while staged.buffer.len() >= PART {
-                let rest = staged.buffer.split_off(PART);
-                let part = std::mem::replace(&mut staged.buffer, rest);
-                self.upload_part(staged, part)?;
-            }
-        }
-        Ok(())
+        self.feed_parts(staged, data)
     }
 
     fn finish_staged(&self, staging: &mut Staging) -> Result<(), BackendError> {
@@ -666,8 +681,15 @@ impl Backend for S3Backend {
             self.upload_part(staged, last)?;
         }
         if let Some(mut upload) = staged.upload.take() {
-            let result = self.run(async move { upload.complete().await })?;
-            result.map_err(|e| err("completing the upload of", &staged.path, &e))?;
+            let (mut upload, result) = self.run(async move {
+                let result = upload.complete().await;
+                (upload, result)
+            })?;
+            if let Err(e) = result {
+                // Not completed: abort it, so its parts do not linger.
+                let _ = self.run(async move { upload.abort().await });
+                return Err(err("completing the upload of", &staged.path, &e));
+            }
             staged.uploaded = true;
         }
         Ok(())
@@ -854,7 +876,7 @@ impl Backend for S3Backend {
     fn quarantine_blob(&self, key: &Hash) -> Result<bool, BackendError> {
         let from = self.blob_path(key);
         let to = self.path(&format!("quarantine/{key}"));
-        let (store, f, t) = (self.store.clone(), from.clone(), to.clone());
+        let (store, f, t) = (self.blobs.clone(), from.clone(), to.clone());
         match self.run(async move { store.copy(&f, &t).await })? {
             Ok(()) => {}
             Err(e) if is_not_found(&e) => return Ok(false),
