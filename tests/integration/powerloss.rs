@@ -388,14 +388,27 @@ enum Step {
     Gc,
 }
 
-fn content(n: u8) -> Vec<u8> {
-    let mut c = pattern([1, 1023, 1024, 1025, 2049][usize::from(n % 5)]);
-    c.push(n);
-    c
+/// Content number `n`: sizes around a chunk, and one large enough (256 KiB)
+/// that the store stages it in the backend instead of passing it through the core.
+fn content(n: u8) -> &'static [u8] {
+    &pool()[usize::from(n)].0
 }
 
-fn hash(n: u8) -> String {
-    blake3::hash(&content(n)).to_hex().to_string()
+fn hash(n: u8) -> &'static str {
+    &pool()[usize::from(n)].1
+}
+
+/// Every content number's bytes and hash, made once.
+fn pool() -> &'static [(Vec<u8>, String); 7] {
+    static POOL: std::sync::OnceLock<[(Vec<u8>, String); 7]> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        std::array::from_fn(|n| {
+            let mut c = pattern([1, 1023, 1024, 1025, 2049, 256 << 10][n % 6]);
+            c.push(n as u8);
+            let h = blake3::hash(&c).to_hex().to_string();
+            (c, h)
+        })
+    })
 }
 
 /// Reference counts after the acknowledged steps.
@@ -538,7 +551,19 @@ fn crash_states(snapshot: &State) -> Vec<(usize, State)> {
 
 fn state_key(state: &State) -> u64 {
     use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
+    /// BLAKE3 behind `Hasher`: the states hold whole files, and BLAKE3's
+    /// SIMD code is fast even in a debug build, where SipHash is not.
+    struct B3(blake3::Hasher);
+    impl Hasher for B3 {
+        fn write(&mut self, bytes: &[u8]) {
+            self.0.update(bytes);
+        }
+        fn finish(&self) -> u64 {
+            let digest = self.0.finalize();
+            u64::from_le_bytes(digest.as_bytes()[..8].try_into().unwrap())
+        }
+    }
+    let mut h = B3(blake3::Hasher::new());
     state.hash(&mut h);
     h.finish()
 }
@@ -561,7 +586,7 @@ fn every_crash_state_of_every_operation_keeps_the_guarantees() {
     let mut acks = Vec::new();
     for step in &steps {
         match *step {
-            Step::Put(n) => drop(store.put(&content(n), ArtifactType::Generic).unwrap()),
+            Step::Put(n) => drop(store.put(content(n), ArtifactType::Generic).unwrap()),
             Step::Release(n) => drop(store.release(hash(n)).unwrap()),
             Step::Remove(n) => store.remove(hash(n)).unwrap(),
             Step::Gc => drop(store.gc(Duration::ZERO).unwrap()),
