@@ -198,8 +198,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Get { hash, output } => match output {
             Some(path) => get_to_file(&store, &hash, &path)?,
             None => {
-                let content = store.get(&hash)?;
-                out.write_all(&content)
+                // Verified before a byte goes out; large content waits in
+                // a temporary file, not in memory.
+                let mut held = Spill::Memory(Vec::new());
+                store.get_to(&hash, &mut held)?;
+                held.copy_to(&mut out)
                     .and_then(|()| out.flush())
                     .map_err(io_context("writing to standard output"))?;
             }
@@ -380,6 +383,53 @@ fn read_input(file: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
         .into());
     }
     Ok(content)
+}
+
+/// A writer that keeps what it is given in memory up to 16 MiB, then in an
+/// anonymous temporary file (removed when dropped).
+enum Spill {
+    Memory(Vec<u8>),
+    File(io::BufWriter<std::fs::File>),
+}
+
+impl Spill {
+    const IN_MEMORY: usize = 16 << 20;
+
+    /// Everything written so far, to `out`.
+    fn copy_to(self, out: &mut impl Write) -> io::Result<()> {
+        match self {
+            Spill::Memory(bytes) => out.write_all(&bytes),
+            Spill::File(writer) => {
+                use std::io::Seek;
+                let mut file = writer.into_inner().map_err(|e| e.into_error())?;
+                file.seek(io::SeekFrom::Start(0))?;
+                io::copy(&mut file, out).map(drop)
+            }
+        }
+    }
+}
+
+impl Write for Spill {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if let Spill::Memory(bytes) = self
+            && bytes.len().saturating_add(buf.len()) > Self::IN_MEMORY
+        {
+            let mut file = io::BufWriter::with_capacity(1 << 20, tempfile::tempfile()?);
+            file.write_all(bytes)?;
+            *self = Spill::File(file);
+        }
+        match self {
+            Spill::Memory(bytes) => bytes.write(buf),
+            Spill::File(file) => file.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Spill::Memory(_) => Ok(()),
+            Spill::File(file) => file.flush(),
+        }
+    }
 }
 
 /// Writes through a temporary file beside `path`, so a failed write leaves no partial file.

@@ -306,6 +306,10 @@ fn get_to_a_file_streams_large_artifacts_and_never_leaves_unverified_content() {
     let o = artifacts(&dir, &["get", &hash, "-o", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(std::fs::read(&out).unwrap() == content);
+    // To standard output, too (held in a temporary file until verified).
+    let o = artifacts(&dir, &["get", &hash]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stdout == content);
     // Damage the stored blob: get -o fails with the damage exit code and
     // neither creates nor replaces the output file.
     let blob = artifacts::FileBackend::open(&dir)
@@ -319,6 +323,9 @@ fn get_to_a_file_streams_large_artifacts_and_never_leaves_unverified_content() {
     assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
     assert!(stderr(&o).contains("integrity"), "{}", stderr(&o));
     assert!(!fresh.exists());
+    let o = artifacts(&dir, &["get", &hash]);
+    assert_eq!(o.status.code(), Some(4), "{}", stderr(&o));
+    assert!(o.stdout.is_empty(), "unverified bytes went out");
     let o = artifacts(&dir, &["get", &hash, "-o", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(4));
     assert!(
