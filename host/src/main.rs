@@ -84,7 +84,8 @@ enum Command {
     /// Delete unreferenced blobs and leftovers of interrupted writes.
     Gc {
         /// Only delete what was written more than this many seconds ago, so
-        /// that puts running right now are never disturbed.
+        /// that puts running right now are not disturbed (a put that stalls
+        /// for longer fails cleanly).
         #[arg(long, default_value_t = artifacts::DEFAULT_GC_GRACE.as_secs())]
         grace: u64,
         /// Print the report as JSON.
