@@ -54,36 +54,35 @@ impl FaultyFs {
     }
 }
 
+impl FaultyFs {
+    /// One operation that writes `data` with `write`; a short-write fault
+    /// writes half of it, then fails.
+    fn write_step(&self, data: &[u8], write: impl Fn(&[u8]) -> io::Result<()>) -> io::Result<()> {
+        match self.step() {
+            Err(e) if self.errno == SHORT_WRITE => {
+                write(data.get(..data.len() / 2).unwrap_or_default())?;
+                Err(io::Error::new(io::ErrorKind::WriteZero, e.to_string()))
+            }
+            Err(e) => Err(e),
+            Ok(()) => write(data),
+        }
+    }
+}
+
 impl Fs for FaultyFs {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
         self.step()?;
         StdFs.read(path)
     }
     fn write_new_synced(&self, path: &Path, data: &[u8]) -> io::Result<()> {
-        match self.step() {
-            // A short write: half the data reaches the file, then the error.
-            Err(e) if self.errno == SHORT_WRITE => {
-                let half = data.get(..data.len() / 2).unwrap_or_default();
-                StdFs.write_new_synced(path, half)?;
-                Err(io::Error::new(io::ErrorKind::WriteZero, e.to_string()))
-            }
-            Err(e) => Err(e),
-            Ok(()) => StdFs.write_new_synced(path, data),
-        }
+        self.write_step(data, |d| StdFs.write_new_synced(path, d))
     }
     fn create_new(&self, path: &Path) -> io::Result<()> {
         self.step()?;
         StdFs.create_new(path)
     }
     fn append(&self, path: &Path, data: &[u8]) -> io::Result<()> {
-        match self.step() {
-            Err(e) if self.errno == SHORT_WRITE => {
-                StdFs.append(path, data.get(..data.len() / 2).unwrap_or_default())?;
-                Err(io::Error::new(io::ErrorKind::WriteZero, e.to_string()))
-            }
-            Err(e) => Err(e),
-            Ok(()) => StdFs.append(path, data),
-        }
+        self.write_step(data, |d| StdFs.append(path, d))
     }
     fn sync_file(&self, path: &Path) -> io::Result<()> {
         self.step()?;

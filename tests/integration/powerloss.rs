@@ -98,6 +98,31 @@ impl State {
             .ok_or_else(|| io::ErrorKind::NotFound.into())
     }
 
+    /// A new file at `path` (which must not exist) holding `cached`, nothing
+    /// of it durable yet; returns its inode.
+    fn create(&mut self, path: &Path, cached: Data) -> io::Result<u64> {
+        let (parent, name) = self.split(path)?;
+        let parent = parent.to_path_buf();
+        if self.dirs[&parent].cached.contains_key(&name) {
+            return Err(io::ErrorKind::AlreadyExists.into());
+        }
+        self.next_inode += 1;
+        let ino = self.next_inode;
+        self.inodes.insert(
+            ino,
+            Inode {
+                cached,
+                durable: Arc::from(&[][..]),
+            },
+        );
+        self.dirs
+            .get_mut(&parent)
+            .unwrap()
+            .cached
+            .insert(name, Entry::File(ino));
+        Ok(ino)
+    }
+
     /// The directory entries whose cached value differs from the durable one.
     fn unsynced(&self) -> Vec<(PathBuf, String)> {
         let mut out = Vec::new();
@@ -211,29 +236,8 @@ impl Fs for SimFs {
     fn write_new_synced(&self, path: &Path, data: &[u8]) -> io::Result<()> {
         // Two steps, each a crash point: the file created with its first
         // half written but nothing synced, then all of it written and synced.
-        let ino = self.op(|s| {
-            let (parent, name) = s.split(path)?;
-            let parent = parent.to_path_buf();
-            if s.dirs[&parent].cached.contains_key(&name) {
-                return Err(io::ErrorKind::AlreadyExists.into());
-            }
-            s.next_inode += 1;
-            let ino = s.next_inode;
-            let half = data.get(..data.len() / 2).unwrap_or_default();
-            s.inodes.insert(
-                ino,
-                Inode {
-                    cached: Arc::from(half),
-                    durable: Arc::from(&[][..]),
-                },
-            );
-            s.dirs
-                .get_mut(&parent)
-                .unwrap()
-                .cached
-                .insert(name, Entry::File(ino));
-            Ok(ino)
-        })?;
+        let half = data.get(..data.len() / 2).unwrap_or_default();
+        let ino = self.op(|s| s.create(path, Arc::from(half)))?;
         self.op(|s| {
             let inode = s.inodes.get_mut(&ino).unwrap();
             inode.cached = Arc::from(data);
@@ -242,22 +246,7 @@ impl Fs for SimFs {
         })
     }
     fn create_new(&self, path: &Path) -> io::Result<()> {
-        self.op(|s| {
-            let (parent, name) = s.split(path)?;
-            let parent = parent.to_path_buf();
-            if s.dirs[&parent].cached.contains_key(&name) {
-                return Err(io::ErrorKind::AlreadyExists.into());
-            }
-            s.next_inode += 1;
-            let ino = s.next_inode;
-            s.inodes.insert(ino, Inode::default());
-            s.dirs
-                .get_mut(&parent)
-                .unwrap()
-                .cached
-                .insert(name, Entry::File(ino));
-            Ok(())
-        })
+        self.op(|s| s.create(path, Arc::from(&[][..])).map(drop))
     }
     fn append(&self, path: &Path, data: &[u8]) -> io::Result<()> {
         self.op(|s| {

@@ -22,7 +22,9 @@
 use std::path::{Path, PathBuf};
 
 use super::fs::{Fs, StdFs};
-use super::{Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord, new_version};
+use super::{
+    Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord, foreign_staging, new_version,
+};
 use crate::{BackendError, Hash};
 
 /// The contents of `DIR/FORMAT` for this layout.
@@ -262,10 +264,6 @@ struct FileStaging {
     stored: bool,
 }
 
-fn foreign() -> BackendError {
-    BackendError::Io("staging that this file backend did not start".into())
-}
-
 impl<F: Fs> Backend for FileBackend<F> {
     fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
         self.write_atomically(&self.blob_path(key), data, key.as_str())
@@ -284,7 +282,9 @@ impl<F: Fs> Backend for FileBackend<F> {
     }
 
     fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> Result<(), BackendError> {
-        let staged = staging.state_mut::<FileStaging>().ok_or_else(foreign)?;
+        let staged = staging
+            .state_mut::<FileStaging>()
+            .ok_or_else(foreign_staging)?;
         if staged.stored {
             return Err(BackendError::Io(format!(
                 "{} was already stored: appending would change a stored blob",
@@ -300,7 +300,9 @@ impl<F: Fs> Backend for FileBackend<F> {
     }
 
     fn finish_staged(&self, staging: &mut Staging) -> Result<(), BackendError> {
-        let staged = staging.state_mut::<FileStaging>().ok_or_else(foreign)?;
+        let staged = staging
+            .state_mut::<FileStaging>()
+            .ok_or_else(foreign_staging)?;
         if !staged.synced {
             self.fs
                 .sync_file(&staged.path)
@@ -312,7 +314,9 @@ impl<F: Fs> Backend for FileBackend<F> {
 
     fn write_staged(&self, staging: &mut Staging, key: &Hash) -> Result<(), BackendError> {
         self.finish_staged(staging)?;
-        let staged = staging.state_mut::<FileStaging>().ok_or_else(foreign)?;
+        let staged = staging
+            .state_mut::<FileStaging>()
+            .ok_or_else(foreign_staging)?;
         staged.stored = true;
         let from = &staged.path;
         let mut linked = None;
@@ -341,7 +345,9 @@ impl<F: Fs> Backend for FileBackend<F> {
     }
 
     fn discard_staged(&self, staging: Staging) -> Result<(), BackendError> {
-        let staged = staging.into_state::<FileStaging>().ok_or_else(foreign)?;
+        let staged = staging
+            .into_state::<FileStaging>()
+            .ok_or_else(foreign_staging)?;
         match self.fs.remove_file(&staged.path) {
             Ok(()) => Ok(()),
             Err(e) if not_found(&e) => Ok(()),

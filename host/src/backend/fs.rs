@@ -14,12 +14,7 @@ pub trait Fs: Send + Sync + 'static {
     /// Reads up to `len` bytes of a file from `offset` (fewer at its end).
     /// By default reads the whole file and keeps the range.
     fn read_range(&self, path: &Path, offset: u64, len: u64) -> io::Result<Vec<u8>> {
-        let all = self.read(path)?;
-        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(all.len());
-        let end = start
-            .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
-            .min(all.len());
-        Ok(all.get(start..end).unwrap_or_default().to_vec())
+        Ok(super::range_of(&self.read(path)?, offset, len).to_vec())
     }
     /// Creates `path` (it must not exist), writes `data` and syncs it to disk.
     fn write_new_synced(&self, path: &Path, data: &[u8]) -> io::Result<()>;

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
 
-use super::{Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord};
+use super::{Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord, foreign_staging};
 use crate::{BackendError, Hash};
 
 /// A backend in memory: a [`DashMap`] from hash to blob and record.
@@ -50,10 +50,6 @@ enum MemoryStaging {
     Stored(Arc<Vec<u8>>),
 }
 
-fn foreign() -> BackendError {
-    BackendError::Io("staging that this memory backend did not start".into())
-}
-
 impl Backend for MemoryBackend {
     fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
         let now = self.now();
@@ -74,12 +70,14 @@ impl Backend for MemoryBackend {
             Some(MemoryStaging::Stored(_)) => Err(BackendError::Io(
                 "appending to staged content that was already stored".into(),
             )),
-            None => Err(foreign()),
+            None => Err(foreign_staging()),
         }
     }
 
     fn write_staged(&self, staging: &mut Staging, key: &Hash) -> Result<(), BackendError> {
-        let state = staging.state_mut::<MemoryStaging>().ok_or_else(foreign)?;
+        let state = staging
+            .state_mut::<MemoryStaging>()
+            .ok_or_else(foreign_staging)?;
         let shared = match state {
             MemoryStaging::Stored(shared) => shared.clone(),
             MemoryStaging::Open(bytes) => {

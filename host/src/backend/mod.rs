@@ -78,7 +78,8 @@ impl std::fmt::Debug for Staging {
     }
 }
 
-fn foreign_staging() -> BackendError {
+/// The error for a [`Staging`] that another backend started.
+pub(crate) fn foreign_staging() -> BackendError {
     BackendError::Io("staging that this backend did not start".into())
 }
 

@@ -60,7 +60,9 @@ use object_store::{
     ClientOptions, MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload, RetryConfig,
 };
 
-use super::{Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord, new_version};
+use super::{
+    Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord, foreign_staging, new_version,
+};
 use crate::{BackendError, Hash};
 
 /// The contents of `PREFIX/FORMAT` for this layout.
@@ -354,10 +356,10 @@ impl S3Backend {
         &self,
         store: &Arc<AmazonS3>,
         path: &Path,
-        data: Vec<u8>,
+        data: impl Into<PutPayload>,
     ) -> Result<(), BackendError> {
-        let (store, p) = (store.clone(), path.clone());
-        self.run(async move { store.put(&p, PutPayload::from(data)).await })?
+        let (store, p, payload) = (store.clone(), path.clone(), data.into());
+        self.run(async move { store.put(&p, payload).await })?
             .map(|_| ())
             .map_err(|e| err("PUT", path, &e))
     }
@@ -584,10 +586,6 @@ struct S3Staging {
     stored: bool,
 }
 
-fn foreign() -> BackendError {
-    BackendError::Io("staging that this S3 backend did not start".into())
-}
-
 impl S3Backend {
     /// Fills the buffer up to a part and uploads it, as often as `data`
     /// allows: every byte is copied once, at most a part is held.
@@ -647,7 +645,9 @@ impl Backend for S3Backend {
     }
 
     fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> Result<(), BackendError> {
-        let staged = staging.state_mut::<S3Staging>().ok_or_else(foreign)?;
+        let staged = staging
+            .state_mut::<S3Staging>()
+            .ok_or_else(foreign_staging)?;
         if staged.stored || staged.uploaded {
             return Err(BackendError::Io(format!(
                 "{} was already uploaded: it cannot grow",
@@ -671,7 +671,9 @@ impl Backend for S3Backend {
     }
 
     fn finish_staged(&self, staging: &mut Staging) -> Result<(), BackendError> {
-        let staged = staging.state_mut::<S3Staging>().ok_or_else(foreign)?;
+        let staged = staging
+            .state_mut::<S3Staging>()
+            .ok_or_else(foreign_staging)?;
         if staged.upload.is_none() {
             // Small content stays in memory until it is stored with one PUT.
             return Ok(());
@@ -697,7 +699,9 @@ impl Backend for S3Backend {
 
     fn write_staged(&self, staging: &mut Staging, key: &Hash) -> Result<(), BackendError> {
         self.finish_staged(staging)?;
-        let staged = staging.state_mut::<S3Staging>().ok_or_else(foreign)?;
+        let staged = staging
+            .state_mut::<S3Staging>()
+            .ok_or_else(foreign_staging)?;
         staged.stored = true;
         let to = self.blob_path(key);
         if !staged.uploaded {
@@ -710,11 +714,7 @@ impl Backend for S3Backend {
                     payload
                 }
             };
-            let (blobs, t) = (self.blobs.clone(), to.clone());
-            return self
-                .run(async move { blobs.put(&t, payload).await })?
-                .map(|_| ())
-                .map_err(|e| err("PUT", &to, &e));
+            return self.put_with(&self.blobs, &to, payload);
         }
         let (blobs, from, t) = (self.blobs.clone(), staged.path.clone(), to.clone());
         self.run(async move { blobs.copy(&from, &t).await })?
@@ -722,7 +722,9 @@ impl Backend for S3Backend {
     }
 
     fn discard_staged(&self, staging: Staging) -> Result<(), BackendError> {
-        let mut staged = staging.into_state::<S3Staging>().ok_or_else(foreign)?;
+        let mut staged = staging
+            .into_state::<S3Staging>()
+            .ok_or_else(foreign_staging)?;
         if let Some(mut upload) = staged.upload.take() {
             let result = self.run(async move { upload.abort().await })?;
             result.map_err(|e| err("aborting the upload of", &staged.path, &e))?;
