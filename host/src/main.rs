@@ -9,6 +9,11 @@ use artifacts::apps::{AppConfig, AppHost, AppLimits, CompileCache, Stdio};
 use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Metadata, Quota, S3Config};
 use clap::{Parser, Subcommand};
 
+mod cli {
+    pub mod output;
+}
+use cli::output::{self, Spill};
+
 /// A content-addressed store for wasm modules, app manifests and config
 /// bundles, addressed by BLAKE3 hash and verified on every read.
 #[derive(Parser)]
@@ -168,6 +173,9 @@ enum Failure {
     Store(#[from] Error),
     #[error("{0}: {1}")]
     Io(String, io::Error),
+    /// An output path that cannot be written (a directory, a socket, …).
+    #[error("{0}")]
+    Output(String),
 }
 
 fn io_context(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> Failure {
@@ -201,7 +209,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             None => {
                 // Verified before a byte goes out; large content waits in
                 // a temporary file, not in memory.
-                let mut held = Spill::Memory(Vec::new());
+                let mut held = Spill::default();
                 store.get_to(&hash, &mut held)?;
                 held.copy_to(&mut out)
                     .and_then(|()| out.flush())
@@ -386,74 +394,16 @@ fn read_input(file: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
     Ok(content)
 }
 
-/// A writer that keeps what it is given in memory up to 16 MiB, then in an
-/// anonymous temporary file (removed when dropped).
-enum Spill {
-    Memory(Vec<u8>),
-    File(io::BufWriter<std::fs::File>),
-}
-
-impl Spill {
-    const IN_MEMORY: usize = 16 << 20;
-
-    /// Everything written so far, to `out`.
-    fn copy_to(self, out: &mut impl Write) -> io::Result<()> {
-        match self {
-            Spill::Memory(bytes) => out.write_all(&bytes),
-            Spill::File(writer) => {
-                use std::io::Seek;
-                let mut file = writer.into_inner().map_err(|e| e.into_error())?;
-                file.seek(io::SeekFrom::Start(0))?;
-                io::copy(&mut file, out).map(drop)
-            }
-        }
-    }
-}
-
-impl Write for Spill {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if let Spill::Memory(bytes) = self
-            && bytes.len().saturating_add(buf.len()) > Self::IN_MEMORY
-        {
-            let mut file = io::BufWriter::with_capacity(1 << 20, tempfile::tempfile()?);
-            file.write_all(bytes)?;
-            *self = Spill::File(file);
-        }
-        match self {
-            Spill::Memory(bytes) => bytes.write(buf),
-            Spill::File(file) => file.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        match self {
-            Spill::Memory(_) => Ok(()),
-            Spill::File(file) => file.flush(),
-        }
-    }
-}
-
-/// Writes through a temporary file beside `path`, so a failed write leaves no partial file.
-/// Streams the artifact into a temporary file beside `path`, and renames it
-/// into place only once the whole content has been verified.
+/// Streams the artifact to `path` by what `path` is (see `cli::output`):
+/// nothing but verified content ever appears there, and a failed get leaves
+/// it as it was.
 fn get_to_file(store: &ArtifactStore, hash: &str, path: &Path) -> Result<(), Failure> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let what = path.display().to_string();
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .map_err(io_context(format!("creating a file beside {what}")))?;
-    {
-        let mut writer = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-        store.get_to(hash, &mut writer)?;
-        writer
-            .flush()
-            .map_err(io_context(format!("writing {what}")))?;
-    }
-    tmp.persist(path)
-        .map_err(|e| Failure::Io(format!("writing {what}"), e.error))?;
-    Ok(())
+    output::write_to(path, |out| store.get_to(hash, out).map(drop))
+        .map_err(|r| match r.source {
+            Some(e) => Failure::Io(r.what, e),
+            None => Failure::Output(r.what),
+        })?
+        .map_err(Failure::from)
 }
 
 fn describe(m: &Metadata) -> String {

@@ -13,6 +13,7 @@ mod file_layout;
 mod fixture;
 mod garage;
 mod model;
+mod output;
 mod powerloss;
 mod reliability;
 mod s3;
