@@ -121,10 +121,17 @@ fn a_new_file_gets_the_umask_mode_and_a_replaced_one_keeps_its_mode() {
     let old = s.path("old");
     fs::write(&old, b"old").unwrap();
     fs::set_permissions(&old, fs::Permissions::from_mode(0o640)).unwrap();
+    // Where we may give files away (as root), the owner is kept too.
+    let given = std::os::unix::fs::chown(&old, Some(65534), Some(65534)).is_ok();
     let o = s.get_to(&old);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(fs::read(&old).unwrap(), s.content);
     assert_eq!(mode(&old), 0o640, "the replaced file's mode is kept");
+    if given {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata(&old).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (65534, 65534), "owner kept");
+    }
 
     // A relative path in the current directory works too.
     let o = Command::new(env!("CARGO_BIN_EXE_artifacts"))

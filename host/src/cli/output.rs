@@ -28,8 +28,9 @@ const MAX_LINKS: usize = 40;
 pub enum Target {
     /// Nothing exists there yet: create it.
     New(PathBuf),
-    /// A regular file, to replace by a rename, keeping its permissions.
-    Regular(PathBuf, Permissions),
+    /// A regular file, to replace by a rename, keeping its permissions
+    /// (and, where we may, its owner).
+    Regular(PathBuf, fs::Metadata),
     /// Something that is written through, never replaced: a device, a FIFO,
     /// or a file reached through a `/proc` link such as `/dev/stdout`.
     WriteThrough(PathBuf),
@@ -79,7 +80,7 @@ pub fn classify(path: &Path) -> Result<Target, Refused> {
                 && fs::symlink_metadata(&resolved)
                     .is_ok_and(|r| r.is_file() && r.dev() == meta.dev() && r.ino() == meta.ino());
             if same {
-                Ok(Target::Regular(resolved, meta.permissions()))
+                Ok(Target::Regular(resolved, meta))
             } else {
                 Ok(Target::WriteThrough(path.to_path_buf()))
             }
@@ -149,7 +150,7 @@ pub fn write_to<E>(
 ) -> Result<Result<(), E>, Refused> {
     match classify(path)? {
         Target::New(file) => replace(&file, None, produce),
-        Target::Regular(file, mode) => replace(&file, Some(mode), produce),
+        Target::Regular(file, old) => replace(&file, Some(old), produce),
         Target::WriteThrough(file) => write_through(&file, produce),
     }
 }
@@ -157,7 +158,7 @@ pub fn write_to<E>(
 /// Temporary file beside `file`, verified content, rename.
 fn replace<E>(
     file: &Path,
-    mode: Option<Permissions>,
+    old: Option<fs::Metadata>,
     produce: impl FnOnce(&mut dyn Write) -> Result<(), E>,
 ) -> Result<Result<(), E>, Refused> {
     let shown = file.display();
@@ -177,9 +178,13 @@ fn replace<E>(
             .flush()
             .map_err(|e| refused(format!("cannot write {shown}"), Some(e)))?;
     }
-    if let Some(mode) = mode {
+    if let Some(old) = old {
+        // The owner first (only root may give a file away; as anyone else
+        // this fails and the file is ours, as with any replacement), then
+        // the mode, which a change of owner may clear bits of.
+        let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(old.uid()), Some(old.gid()));
         tmp.as_file()
-            .set_permissions(mode)
+            .set_permissions(old.permissions())
             .map_err(|e| refused(format!("cannot set the mode of {shown}"), Some(e)))?;
     }
     tmp.as_file()
