@@ -428,7 +428,7 @@ impl AppHost {
                     Error::InvalidApp(format!("not a valid component: {}", first_line(&e)))
                 })?;
                 if let Some(disk) = &self.disk {
-                    disk.put(&hash, &component);
+                    disk.put(&self.engine, &hash, &component);
                 }
                 component
             }

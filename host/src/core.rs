@@ -235,9 +235,9 @@ fn compiled_with(cache: Option<&CompileCache>) -> Result<&'static Compiled, Erro
         .map_err(|e| Error::Core(e.clone()))?;
     // Compiled earlier in this process without this cache: fill it now.
     if let Some(cache) = cache
-        && !cache.contains(&compiled.key)
+        && !cache.contains(&compiled.engine, &compiled.key)
     {
-        cache.put(&compiled.key, &compiled.component);
+        cache.put(&compiled.engine, &compiled.key, &compiled.component);
     }
     Ok(compiled)
 }

@@ -332,7 +332,7 @@ fn compile_cache(dir: &Path) -> Option<CompileCache> {
     match CompileCache::load_or_create_key(&config.join("artifacts/cache-key")) {
         Ok(key) => Some(CompileCache::new(dir.join("cache"), key)),
         Err(e) => {
-            let _ = writeln!(io::stderr(), "artifacts: not caching compiled apps: {e}");
+            let _ = writeln!(io::stderr(), "artifacts: not caching compiled code: {e}");
             None
         }
     }

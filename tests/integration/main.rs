@@ -6,6 +6,7 @@
 mod apps;
 mod blake3_reference;
 mod cli;
+mod compile_cache;
 mod concurrency;
 mod conformance;
 mod faults;
