@@ -357,7 +357,30 @@ fn standard_output_named_as_a_path_is_written_through() {
             .is_symlink()
     );
 
-    // Standard output redirected to a regular file: written in place.
+    // Standard output redirected to a regular file, appending (`>> log`):
+    // written after what is there, never truncating it.
+    let log = s.path("log");
+    fs::write(&log, b"earlier lines\n").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_artifacts"))
+        .arg("--dir")
+        .arg(&s.store)
+        .args(["get", &s.hash, "-o", link.to_str().unwrap()])
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("artifacts-test-config"),
+        )
+        .stdout(fs::OpenOptions::new().append(true).open(&log).unwrap())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let mut expected = b"earlier lines\n".to_vec();
+    expected.extend_from_slice(&s.content);
+    assert!(
+        fs::read(&log).unwrap() == expected,
+        "the log was not appended to"
+    );
+
+    // Redirected with `>` (truncated by the shell): written in place.
     let file = s.path("redirected");
     let o = Command::new(env!("CARGO_BIN_EXE_artifacts"))
         .arg("--dir")

@@ -206,10 +206,11 @@ fn write_through<E>(
         return Ok(Err(e));
     }
     // Opened only now: a FIFO's reader sees nothing at all of a failed get.
-    // Truncating matters only for a regular file reached through /proc.
+    // Appending, never truncating: a regular file reached through /proc
+    // (`-o /dev/stdout >> log`) was opened by someone else, who decided
+    // where writes go; a device or FIFO ignores it.
     let mut out = OpenOptions::new()
-        .write(true)
-        .truncate(true)
+        .append(true)
         .open(file)
         .map_err(|e| refused(format!("cannot open {shown} for writing"), Some(e)))?;
     held.copy_to(&mut out)
