@@ -68,6 +68,20 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// The CLI on `store`, as the tests run it.
+fn command(store: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_artifacts"));
+    c.arg("--dir")
+        .arg(store)
+        .args(args)
+        .env_remove("ARTIFACTS_DIR")
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("artifacts-test-config"),
+        );
+    c
+}
+
 /// The CLI on `store`, optionally under a umask (through `sh`, as a user's
 /// shell would set it).
 fn cli(store: &Path, args: &[&str], umask: Option<&str>) -> Output {
@@ -134,13 +148,8 @@ fn a_new_file_gets_the_umask_mode_and_a_replaced_one_keeps_its_mode() {
     }
 
     // A relative path in the current directory works too.
-    let o = Command::new(env!("CARGO_BIN_EXE_artifacts"))
+    let o = command(Path::new("store"), &["get", &s.hash, "-o", "relative"])
         .current_dir(s.work.path())
-        .args(["--dir", "store", "get", &s.hash, "-o", "relative"])
-        .env(
-            "XDG_CONFIG_HOME",
-            std::env::temp_dir().join("artifacts-test-config"),
-        )
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
@@ -361,14 +370,7 @@ fn standard_output_named_as_a_path_is_written_through() {
     // written after what is there, never truncating it.
     let log = s.path("log");
     fs::write(&log, b"earlier lines\n").unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_artifacts"))
-        .arg("--dir")
-        .arg(&s.store)
-        .args(["get", &s.hash, "-o", link.to_str().unwrap()])
-        .env(
-            "XDG_CONFIG_HOME",
-            std::env::temp_dir().join("artifacts-test-config"),
-        )
+    let o = command(&s.store, &["get", &s.hash, "-o", link.to_str().unwrap()])
         .stdout(fs::OpenOptions::new().append(true).open(&log).unwrap())
         .output()
         .unwrap();
@@ -382,14 +384,7 @@ fn standard_output_named_as_a_path_is_written_through() {
 
     // Redirected with `>` (truncated by the shell): written in place.
     let file = s.path("redirected");
-    let o = Command::new(env!("CARGO_BIN_EXE_artifacts"))
-        .arg("--dir")
-        .arg(&s.store)
-        .args(["get", &s.hash, "-o", link.to_str().unwrap()])
-        .env(
-            "XDG_CONFIG_HOME",
-            std::env::temp_dir().join("artifacts-test-config"),
-        )
+    let o = command(&s.store, &["get", &s.hash, "-o", link.to_str().unwrap()])
         .stdout(fs::File::create(&file).unwrap())
         .output()
         .unwrap();
@@ -459,14 +454,7 @@ fn an_interrupted_get_leaves_a_regular_file_old_or_new_never_partial() {
     let old = pattern(1000);
     for delay_ms in [0u64, 5, 20, 60, 150, 400] {
         fs::write(&out, &old).unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_artifacts"))
-            .arg("--dir")
-            .arg(&s.store)
-            .args(["get", &s.hash, "-o", out.to_str().unwrap()])
-            .env(
-                "XDG_CONFIG_HOME",
-                std::env::temp_dir().join("artifacts-test-config"),
-            )
+        let mut child = command(&s.store, &["get", &s.hash, "-o", out.to_str().unwrap()])
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
