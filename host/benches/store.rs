@@ -138,6 +138,10 @@ fn main() {
     if args.iter().any(|a| a == "--peak") {
         return peak_memory();
     }
+    // `--app-start`: only the app start rows.
+    if args.iter().any(|a| a == "--app-start") {
+        return app_start(Duration::from_millis(2000));
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let budget = Duration::from_millis(if quick { 100 } else { 700 });
     println!(
@@ -313,7 +317,12 @@ fn main() {
         open_again * 1e3
     );
 
-    // App start: cold (compile) and warm (cached, pre-instantiated).
+    app_start(budget);
+    peak_memory();
+}
+
+/// App start: cold (compile) and warm (cached, pre-instantiated).
+fn app_start(budget: Duration) {
     let plugin = include_bytes!("../../tests/apps/plugin.wasm");
     let host = AppHost::new(ArtifactStore::open_memory().unwrap()).unwrap();
     let cold = Instant::now();
@@ -338,8 +347,6 @@ fn main() {
         "| app run, warm: instantiate + run the plugin (it puts and gets a config) | {:.3} ms |",
         run * 1e3
     );
-
-    peak_memory();
 }
 
 /// S3 backend on a local one-node Garage server, against a native baseline

@@ -4,7 +4,8 @@
 //! optionally, WASI command imports) and exports `wasi:cli/run`. Each app
 //! runs with its own identity ([`AppView`]): it sees only its own
 //! artifacts, its quota is enforced, and it gets no filesystem, network or
-//! environment; its memory and CPU (fuel) are capped.
+//! environment; its memory, CPU (fuel), wall-clock time and output are
+//! capped, and its output to a terminal has control characters escaped.
 //!
 //! ```no_run
 //! use artifacts::{ArtifactStore, apps::{AppConfig, AppHost}};
@@ -24,14 +25,17 @@
 //! stored component by hash.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use wasmtime::component::{Component, HasData, Linker, ResourceTable};
 use wasmtime::{Config, Engine, ResourceLimiter, Trap};
-use wasmtime_wasi::p2::bindings::sync::CommandPre;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+pub use crate::app_output::terminal_safe;
+use crate::app_output::{AppOutput, OutputBudget, Sink};
 pub use crate::compile_cache::CompileCache;
 use crate::{AppView, ArtifactStore, ArtifactType, Error, Hash, Quota};
 
@@ -57,15 +61,27 @@ pub struct AppLimits {
     pub fuel: u64,
     /// The largest component the host will compile, in bytes.
     pub max_component_bytes: u64,
+    /// The longest a run may take, from instantiation to exit, whether the
+    /// app computes, sleeps or waits; past it the app is stopped with
+    /// [`Error::Timeout`].
+    pub wall_time: Duration,
+    /// The most output a run may write, standard output and error
+    /// together, in bytes (as the app wrote them, before any escaping); an
+    /// app that tries to write more is stopped with [`Error::OutputLimit`]
+    /// once its output up to the limit is out.
+    pub max_output: u64,
 }
 
 impl Default for AppLimits {
-    /// 64 MiB of memory, 10 billion fuel, 32 MiB components.
+    /// 64 MiB of memory, 10 billion fuel, 32 MiB components, 60 s of wall
+    /// clock and 16 MiB of output.
     fn default() -> Self {
         Self {
             memory_bytes: 64 << 20,
             fuel: 10_000_000_000,
             max_component_bytes: 32 << 20,
+            wall_time: Duration::from_secs(60),
+            max_output: 16 << 20,
         }
     }
 }
@@ -73,9 +89,13 @@ impl Default for AppLimits {
 /// Where an app's standard output and error go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stdio {
-    /// The host process's own.
+    /// The host process's own. Where that is a terminal, control
+    /// characters are escaped (ESC becomes the text `\x1b`), so the app
+    /// cannot move the cursor, set the title or the clipboard; a file or a
+    /// pipe gets the bytes unchanged.
     Inherit,
-    /// Kept (up to 1 MiB each) and returned in [`AppOutcome`].
+    /// Kept, byte for byte, and returned in [`AppOutcome`] (at most
+    /// [`AppLimits::max_output`], both streams together).
     Capture,
 }
 
@@ -322,6 +342,14 @@ impl App {
     pub fn hash(&self) -> &Hash {
         &self.hash
     }
+
+    /// The identity the app runs under unless told otherwise: `app-` and
+    /// the first 32 hex digits (128 bits) of its hash. Derived from the
+    /// content alone, so another component cannot take it by having the
+    /// same file name, nor feasibly by its hash's prefix.
+    pub fn default_id(&self) -> String {
+        format!("app-{}", self.hash.as_str().get(..32).unwrap_or_default())
+    }
 }
 
 /// Runs apps against one store; compiles each distinct component once.
@@ -333,7 +361,16 @@ pub struct AppHost {
     disk: Option<CompileCache>,
     compilations: std::sync::atomic::AtomicUsize,
     max_component_bytes: u64,
+    /// Drives apps' WASI calls (sleeps, polls, output) and wall clocks:
+    /// each run is polled on its caller's thread; the one worker thread
+    /// keeps time.
+    runtime: tokio::runtime::Runtime,
 }
+
+/// How much fuel an app burns between yields to the host's executor, so
+/// that its wall clock can stop it even while it computes: about 5 ms of
+/// a tight loop on this project's machine.
+const YIELD_FUEL: u64 = 10_000_000;
 
 impl AppHost {
     /// An app host over `store`, with default component size limits.
@@ -342,9 +379,18 @@ impl AppHost {
         config.wasm_component_model(true).consume_fuel(true);
         let engine = Engine::new(&config).map_err(|e| Error::Core(format!("app engine: {e:#}")))?;
         let mut linker = Linker::<AppState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+        // Async WASI: an app that sleeps or waits in a poll is a pending
+        // future the wall clock can drop, where sync WASI would block the
+        // thread. The `store` imports stay synchronous.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| add_to_linker(&mut linker, |s: &mut AppState| &mut s.store))
             .map_err(|e| Error::Core(format!("linking app imports: {e:#}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("artifacts-apps")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Core(format!("starting the apps' runtime: {e}")))?;
         Ok(Self {
             store,
             engine,
@@ -353,6 +399,25 @@ impl AppHost {
             disk: None,
             compilations: std::sync::atomic::AtomicUsize::new(0),
             max_component_bytes: AppLimits::default().max_component_bytes,
+            runtime,
+        })
+    }
+
+    /// Runs `future` to completion on this host's runtime, blocking the
+    /// calling thread; from inside another tokio runtime (where tokio
+    /// forbids blocking), on a thread of its own.
+    fn block_on<F>(&self, future: F) -> F::Output
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        if tokio::runtime::Handle::try_current().is_err() {
+            return self.runtime.block_on(future);
+        }
+        std::thread::scope(|s| {
+            s.spawn(|| self.runtime.block_on(future))
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
     }
 
@@ -452,8 +517,11 @@ impl AppHost {
     }
 
     /// Runs `app` to completion under `config`. An app that exits non-zero
-    /// is an [`AppOutcome`]; one that traps, runs out of fuel or memory is
-    /// an error. Either way the host and other apps carry on.
+    /// is an [`AppOutcome`]; one that traps, runs out of fuel, memory, time
+    /// or output is an error. Either way the host and other apps carry on.
+    ///
+    /// This blocks the calling thread (apps run on it); called from async
+    /// code, it runs the app on a thread of its own and still blocks.
     pub fn run(&self, app: &App, config: &AppConfig) -> Result<AppOutcome, Error> {
         let mut view = self.store.app(&config.id, config.quota)?;
         for hash in &config.grants {
@@ -465,20 +533,32 @@ impl AppHost {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
-        let capture = (config.stdio == Stdio::Capture).then(|| {
+        let budget = OutputBudget::new(config.limits.max_output);
+        let captured = (config.stdio == Stdio::Capture).then(|| {
             (
-                MemoryOutputPipe::new(1 << 20),
-                MemoryOutputPipe::new(1 << 20),
+                Arc::new(Mutex::new(Vec::new())),
+                Arc::new(Mutex::new(Vec::new())),
             )
         });
-        match &capture {
-            Some((out, err)) => {
-                wasi.stdout(out.clone()).stderr(err.clone());
-            }
-            None => {
-                wasi.inherit_stdout().inherit_stderr();
-            }
-        }
+        let (stdout, stderr) = match &captured {
+            Some((out, err)) => (
+                AppOutput::new(Sink::Memory(out.clone()), false, budget.clone()),
+                AppOutput::new(Sink::Memory(err.clone()), false, budget.clone()),
+            ),
+            None => (
+                AppOutput::new(
+                    Sink::Stdout,
+                    std::io::stdout().is_terminal(),
+                    budget.clone(),
+                ),
+                AppOutput::new(
+                    Sink::Stderr,
+                    std::io::stderr().is_terminal(),
+                    budget.clone(),
+                ),
+            ),
+        };
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
         let state = AppState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
@@ -503,21 +583,44 @@ impl AppHost {
         store.set_hostcall_fuel(largest.max(WASMTIME_DEFAULT_HOSTCALL_FUEL));
         store
             .set_fuel(config.limits.fuel)
+            .and_then(|()| store.fuel_async_yield_interval(Some(YIELD_FUEL)))
             .map_err(|e| Error::Core(format!("setting fuel: {e:#}")))?;
-        let result = app
-            .pre
-            .instantiate(&mut store)
-            .and_then(|command| command.wasi_cli_run().call_run(&mut store));
+        let limit = config.limits.wall_time;
+        let result = self.block_on(async {
+            let deadline = tokio::time::Instant::now() + limit;
+            let run = async {
+                let command = app.pre.instantiate_async(&mut store).await?;
+                command.wasi_cli_run().call_run(&mut store).await
+            };
+            let result = tokio::time::timeout_at(deadline, run).await;
+            // Let the output in flight go out (within the limit, or a
+            // moment after it) before the host says anything more.
+            let grace = tokio::time::Instant::now() + Duration::from_millis(100);
+            let finish = async { tokio::join!(stdout.finish(), stderr.finish()) };
+            let _ = tokio::time::timeout_at(deadline.max(grace), finish).await;
+            result
+        });
         let fuel_used = config
             .limits
             .fuel
             .saturating_sub(store.get_fuel().unwrap_or(0));
+        let Ok(result) = result else {
+            return Err(Error::Timeout {
+                app: config.id.clone(),
+                limit,
+            });
+        };
         let exit_code = match result {
             Ok(Ok(())) => 0,
             Ok(Err(())) => 1,
             Err(e) => {
                 if let Some(exit) = e.downcast_ref::<I32Exit>() {
                     exit.0
+                } else if budget.exceeded() {
+                    return Err(Error::OutputLimit {
+                        app: config.id.clone(),
+                        limit: config.limits.max_output,
+                    });
                 } else if store.data().limiter.memory_denied {
                     return Err(Error::OutOfMemory {
                         app: config.id.clone(),
@@ -536,8 +639,13 @@ impl AppHost {
                 }
             }
         };
-        let (stdout, stderr) = capture
-            .map(|(out, err)| (out.contents().to_vec(), err.contents().to_vec()))
+        let (stdout, stderr) = captured
+            .map(|(out, err)| {
+                let take = |b: Arc<Mutex<Vec<u8>>>| {
+                    std::mem::take(&mut *b.lock().unwrap_or_else(|p| p.into_inner()))
+                };
+                (take(out), take(err))
+            })
             .unwrap_or_default();
         Ok(AppOutcome {
             exit_code,

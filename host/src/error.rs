@@ -90,6 +90,28 @@ pub enum Error {
         /// The limit.
         limit: usize,
     },
+    /// An app ran past its wall-clock limit and was stopped (whether it
+    /// was computing, sleeping or waiting).
+    #[error(
+        "app {app} was stopped: it ran longer than its wall-clock limit of {}",
+        humantime::format_duration(*limit)
+    )]
+    Timeout {
+        /// The app's id.
+        app: String,
+        /// The limit.
+        limit: std::time::Duration,
+    },
+    /// An app tried to write more output (standard output and error
+    /// together) than its limit, and was stopped; what it wrote up to the
+    /// limit went out.
+    #[error("app {app} was stopped: it wrote more than its output limit of {limit} bytes")]
+    OutputLimit {
+        /// The app's id.
+        app: String,
+        /// The limit, in bytes.
+        limit: u64,
+    },
     /// An app trapped.
     #[error("app {app} trapped: {message}")]
     AppTrap {

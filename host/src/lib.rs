@@ -31,6 +31,7 @@
 //! threads run on a pool of core instances, and the backend's
 //! compare-and-swap keeps reference counts exact.
 
+mod app_output;
 mod app_view;
 pub mod apps;
 mod compile_cache;

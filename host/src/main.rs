@@ -99,15 +99,18 @@ enum Command {
     },
     /// Run an app component, sandboxed, with its own view of the store.
     ///
-    /// APP is a component file, or the hash of a wasm artifact in the store
-    /// (read and verified before it is compiled). The app gets no
-    /// filesystem, network or environment; its output goes to ours, and
-    /// its exit code becomes ours (125 if the host had to stop it).
+    /// APP is the hash of a wasm artifact in the store (read and verified
+    /// before it is compiled) if it is 64 hex digits, and otherwise a
+    /// component file, which must be named by a path with a `/` or ending
+    /// in `.wasm` (`./NAME` for any other name; `-` is standard input). The
+    /// app gets no filesystem, network or environment; its output goes to
+    /// ours (escaped on a terminal), and its exit code becomes ours (125 if
+    /// the host had to stop it).
     Run {
-        /// A component file, or the hash of a stored one.
+        /// The hash of a stored component, or a path to a component file.
         app: String,
         /// The app's identity: whose references it takes and sees
-        /// [default: the file's name, or "app-" and the hash's first 12 digits].
+        /// [default: "app-" and the first 32 hex digits of the component's hash].
         #[arg(long)]
         app_id: Option<String>,
         /// CPU budget in wasmtime fuel (about one unit per instruction).
@@ -116,6 +119,15 @@ enum Command {
         /// Memory limit in bytes.
         #[arg(long, default_value_t = AppLimits::default().memory_bytes)]
         memory: usize,
+        /// Wall-clock limit in seconds (decimals allowed), whether the app
+        /// computes, sleeps or waits.
+        #[arg(long, value_name = "SECS", value_parser = parse_seconds,
+              default_value_t = AppLimits::default().wall_time.as_secs_f64())]
+        timeout: f64,
+        /// The most the app may write, standard output and error together,
+        /// in bytes; it is stopped if it tries to write more.
+        #[arg(long, value_name = "BYTES", default_value_t = AppLimits::default().max_output)]
+        max_output: u64,
         /// Quota: total bytes of the app's artifacts.
         #[arg(long, default_value_t = Quota::default().max_bytes)]
         quota_bytes: u64,
@@ -141,7 +153,9 @@ enum Command {
 /// Exit codes: 1 for errors in general, and these for the ones scripts may want to tell apart.
 const EXIT_NOT_FOUND: u8 = 3;
 const EXIT_DAMAGED: u8 = 4;
-/// `run`: the host stopped the app (CPU or memory limit, trap) or could not load it.
+/// Bad usage (as clap exits for a bad option).
+const EXIT_USAGE: u8 = 2;
+/// `run`: the host stopped the app (CPU, memory, time or output limit, trap) or could not load it.
 const EXIT_APP_STOPPED: u8 = 125;
 
 fn main() -> ExitCode {
@@ -149,7 +163,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let _ = writeln!(io::stderr(), "artifacts: {e}");
+            say(&e.to_string());
             ExitCode::from(match e {
                 Failure::Store(Error::NotFound(_)) => EXIT_NOT_FOUND,
                 Failure::Store(
@@ -158,13 +172,31 @@ fn main() -> ExitCode {
                 Failure::Store(
                     Error::OutOfFuel { .. }
                     | Error::OutOfMemory { .. }
+                    | Error::Timeout { .. }
+                    | Error::OutputLimit { .. }
                     | Error::AppTrap { .. }
                     | Error::InvalidApp(_),
                 ) => EXIT_APP_STOPPED,
+                Failure::Usage(_) => EXIT_USAGE,
                 _ => 1,
             })
         }
     }
+}
+
+/// Prints one of the host's own messages to standard error: escaped (an
+/// error can quote what an app or a file contains), and on a terminal in
+/// bold, which app output (escaped there) cannot imitate.
+fn say(message: &str) {
+    let text = artifacts::apps::terminal_safe(format!("artifacts: {message}").as_bytes());
+    let mut err = io::stderr().lock();
+    let plain = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+        || std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+    let _ = if err.is_terminal() && !plain {
+        writeln!(err, "\x1b[1m{text}\x1b[0m")
+    } else {
+        writeln!(err, "{text}")
+    };
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -176,6 +208,43 @@ enum Failure {
     /// An output path that cannot be written (a directory, a socket, …).
     #[error("{0}")]
     Output(String),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// A `--timeout`: seconds, decimals allowed, more than 0.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(secs) if secs > 0.0 && Duration::try_from_secs_f64(secs).is_ok() => Ok(secs),
+        _ => Err(format!("{s:?} is not a number of seconds greater than 0")),
+    }
+}
+
+/// What `run`'s APP names.
+enum AppSource<'a> {
+    /// A component in the store.
+    Stored(Hash),
+    /// A component file (`-`: standard input).
+    File(&'a Path),
+}
+
+/// The rule for `run APP`: 64 hex digits are always a stored app, never a
+/// file (so a file named like a hash cannot stand in for the stored app);
+/// a file must be named by a path with a `/` or ending in `.wasm`, or be
+/// `-`; anything else is refused.
+fn app_source(app: &str) -> Result<AppSource<'_>, Failure> {
+    if app.len() == 64 && app.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Hash::from_hex(app)
+            .map(AppSource::Stored)
+            .map_err(|e| Error::InvalidHash(e.to_string()).into());
+    }
+    if app == "-" || app.contains('/') || app.ends_with(".wasm") {
+        return Ok(AppSource::File(Path::new(app)));
+    }
+    Err(Failure::Usage(format!(
+        "{app:?} is not a hash (64 hex digits), and a component file must be named by a \
+         path with a `/` or ending in .wasm: ./{app}"
+    )))
 }
 
 fn io_context(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> Failure {
@@ -271,6 +340,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             app_id,
             fuel,
             memory,
+            timeout,
+            max_output,
             quota_bytes,
             quota_artifacts,
             quota_artifact_bytes,
@@ -283,26 +354,19 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             if !no_compile_cache && let Some(cache) = cache {
                 host = host.with_compile_cache(cache);
             }
-            let path = Path::new(&app);
-            let (loaded, default_id) = match Hash::from_hex(&app) {
-                Ok(hash) if !path.exists() => {
-                    let id = format!("app-{}", hash.as_str().get(..12).unwrap_or_default());
-                    (host.load(hash.as_str())?, id)
-                }
-                _ => {
+            let loaded = match app_source(&app)? {
+                AppSource::Stored(hash) => host.load(hash.as_str())?,
+                AppSource::File(path) => {
                     let limit = AppLimits::default().max_component_bytes;
-                    let bytes = read_input(path, limit)?;
-                    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-                    (
-                        host.load_file(&bytes)?,
-                        stem.unwrap_or_else(|| "app".into()),
-                    )
+                    host.load_file(&read_input(path, limit)?)?
                 }
             };
-            let mut config = AppConfig::new(app_id.unwrap_or(default_id));
+            let mut config = AppConfig::new(app_id.unwrap_or_else(|| loaded.default_id()));
             config.limits = AppLimits {
                 fuel,
                 memory_bytes: memory,
+                wall_time: Duration::from_secs_f64(timeout),
+                max_output,
                 ..AppLimits::default()
             };
             config.quota = Quota {
@@ -332,7 +396,7 @@ fn compile_cache(dir: &Path) -> Option<CompileCache> {
     match CompileCache::load_or_create_key(&config.join("artifacts/cache-key")) {
         Ok(key) => Some(CompileCache::new(dir.join("cache"), key)),
         Err(e) => {
-            let _ = writeln!(io::stderr(), "artifacts: not caching compiled code: {e}");
+            say(&format!("not caching compiled code: {e}"));
             None
         }
     }

@@ -286,3 +286,142 @@ fn the_cache_key_is_created_once_and_kept_private() {
     std::fs::write(&path, b"short").unwrap();
     assert!(artifacts::apps::CompileCache::load_or_create_key(&path).is_err());
 }
+
+/// Runs the hostile app in `mode` under a wall clock of `limit` (and fuel
+/// enough for hours); returns the error and how long the run took.
+fn timed_out(host: &AppHost, args: &[&str], limit: std::time::Duration) -> (Error, f64) {
+    let mut c = config("hostile", args);
+    c.limits.wall_time = limit;
+    c.limits.fuel = 1_000_000_000_000_000;
+    let started = std::time::Instant::now();
+    let err = hostile(host, &c).unwrap_err();
+    (err, started.elapsed().as_secs_f64())
+}
+
+#[test]
+fn apps_that_sleep_wait_or_spin_are_stopped_at_their_wall_clock_limit() {
+    let store = ArtifactStore::open_memory().unwrap();
+    let host = AppHost::new(store.clone()).unwrap();
+    host.load_file(HOSTILE).unwrap(); // compiled before the clock starts
+    let limit = std::time::Duration::from_millis(1000);
+    for mode in [&["sleep", "3600"][..], &["poll"], &["loop"]] {
+        let (err, took) = timed_out(&host, mode, limit);
+        assert_eq!(
+            err,
+            Error::Timeout {
+                app: "hostile".into(),
+                limit
+            },
+            "{mode:?}"
+        );
+        eprintln!("{mode:?}: stopped after {took:.3} s (limit 1 s)");
+        assert!((1.0..2.0).contains(&took), "{mode:?} took {took:.3} s");
+    }
+    // The host carries on: a short sleep finishes, a plugin runs.
+    let mut c = config("hostile", &["sleep", "0"]);
+    c.limits.wall_time = limit;
+    let out = hostile(&host, &c).unwrap();
+    assert_eq!(text(&out.stdout), "slept 0 s\n");
+    let plugin = host.load_file(PLUGIN).unwrap();
+    assert_eq!(
+        host.run(&plugin, &config("plugin", &[])).unwrap().exit_code,
+        0
+    );
+    assert_eq!(
+        store
+            .app("plugin", Quota::default())
+            .unwrap()
+            .count()
+            .unwrap(),
+        1
+    );
+}
+
+#[test]
+fn wall_clocks_hold_for_apps_run_at_once_and_from_async_code() {
+    let host = std::sync::Arc::new(AppHost::new(ArtifactStore::open_memory().unwrap()).unwrap());
+    host.load_file(HOSTILE).unwrap();
+    let limit = std::time::Duration::from_millis(1000);
+    // Four apps at once, each stopped after its own second (not one after another).
+    let started = std::time::Instant::now();
+    let runs: Vec<_> = (0..4)
+        .map(|i| {
+            let host = host.clone();
+            std::thread::spawn(move || {
+                let mode: &[&str] = if i % 2 == 0 {
+                    &["sleep", "60"]
+                } else {
+                    &["loop"]
+                };
+                timed_out(&host, mode, limit)
+            })
+        })
+        .collect();
+    for run in runs {
+        let (err, took) = run.join().unwrap();
+        assert!(matches!(err, Error::Timeout { .. }), "{err}");
+        assert!(took < 2.0, "took {took:.3} s");
+    }
+    let all = started.elapsed().as_secs_f64();
+    assert!(all < 2.5, "four runs at once took {all:.3} s");
+
+    // From inside a tokio runtime (where blocking is forbidden): still a blocking call that works.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (err, took) = runtime.block_on(async { timed_out(&host, &["sleep", "60"], limit) });
+    assert!(matches!(err, Error::Timeout { .. }), "{err}");
+    assert!((1.0..2.0).contains(&took), "took {took:.3} s");
+}
+
+#[test]
+fn output_is_capped_for_stdout_and_stderr_together() {
+    let host = AppHost::new(ArtifactStore::open_memory().unwrap()).unwrap();
+    // Exactly the limit is allowed, and captured byte for byte.
+    let mut c = config("hostile", &["flood", "1048576"]);
+    c.limits.max_output = 1 << 20;
+    let out = hostile(&host, &c).unwrap();
+    assert_eq!(out.exit_code, 0);
+    assert_eq!((out.stdout.len(), out.stderr.len()), (512 << 10, 512 << 10));
+    // One byte more is not.
+    let mut c = config("hostile", &["flood", "1048577"]);
+    c.limits.max_output = 1 << 20;
+    assert_eq!(
+        hostile(&host, &c).unwrap_err(),
+        Error::OutputLimit {
+            app: "hostile".into(),
+            limit: 1 << 20
+        }
+    );
+    // An app writing 2 GiB is stopped at the default 16 MiB, fast.
+    let started = std::time::Instant::now();
+    let err = hostile(&host, &config("hostile", &["flood", "2147483648"])).unwrap_err();
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(
+        err,
+        Error::OutputLimit {
+            app: "hostile".into(),
+            limit: 16 << 20
+        }
+    );
+    eprintln!("2 GiB flood stopped at 16 MiB after {took:.3} s");
+    assert!(took < 10.0, "took {took:.3} s");
+}
+
+#[test]
+fn captured_output_is_kept_byte_for_byte_and_apps_are_not_told_of_a_terminal() {
+    let host = AppHost::new(ArtifactStore::open_memory().unwrap()).unwrap();
+    let out = hostile(&host, &config("hostile", &["escapes"])).unwrap();
+    assert_eq!(out.exit_code, 0);
+    assert!(
+        out.stdout.starts_with(b"title\x1b]0;pwned\x07"),
+        "{:?}",
+        text(&out.stdout)
+    );
+    assert!(out.stderr.ends_with(b"\nartifacts: app finished cleanly"));
+    assert_eq!(
+        artifacts::apps::terminal_safe(&out.stderr),
+        "\\x1b[31mred\\x1b[0m\nartifacts: app finished cleanly"
+    );
+}

@@ -284,13 +284,16 @@ fn run_installs_a_plugin_then_runs_it_by_hash_and_stops_runaways() {
         &["run", hostile.to_str().unwrap(), "--", "no-such-mode"],
     );
     assert_eq!(o.status.code(), Some(1), "the app's own failure");
-    let o = artifacts(&dir, &["run", "Cargo.toml"]);
+    let o = artifacts(&dir, &["run", "./Cargo.toml"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(
         stderr(&o).contains("not a valid component"),
         "{}",
         stderr(&o)
     );
+    let o = artifacts(&dir, &["run", "Cargo.toml"]);
+    assert_eq!(o.status.code(), Some(2), "neither a hash nor path-like");
+    assert!(stderr(&o).contains("./Cargo.toml"), "{}", stderr(&o));
     assert!(artifacts(&dir, &["verify"]).status.success());
 }
 
@@ -334,4 +337,338 @@ fn get_to_a_file_streams_large_artifacts_and_never_leaves_unverified_content() {
     );
     let leftovers: Vec<_> = std::fs::read_dir(work.path()).unwrap().collect();
     assert_eq!(leftovers.len(), 3, "temporary files left: {leftovers:?}");
+}
+
+fn test_apps() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/apps")
+}
+
+/// The CLI in `cwd`, as a user would run it there.
+fn artifacts_in(cwd: &Path, dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_artifacts"))
+        .current_dir(cwd)
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env_remove("ARTIFACTS_DIR")
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("artifacts-test-config"),
+        )
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_app_is_known_by_its_content_not_its_file_name() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("store");
+    let (real, impostor) = (work.path().join("real"), work.path().join("impostor"));
+    std::fs::create_dir_all(&real).unwrap();
+    std::fs::create_dir_all(&impostor).unwrap();
+    std::fs::copy(test_apps().join("plugin.wasm"), real.join("plugin.wasm")).unwrap();
+    std::fs::copy(
+        test_apps().join("hostile.wasm"),
+        impostor.join("plugin.wasm"),
+    )
+    .unwrap();
+
+    // The real plugin keeps a config as its own.
+    let o = artifacts_in(&real, &dir, &["run", "plugin.wasm", "--", "x"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let config = stdout(&o)
+        .trim()
+        .trim_start_matches("plugin ran; config ")
+        .to_string();
+    assert_eq!(config.len(), 64, "{}", stdout(&o));
+
+    // Another component saved under the same name is another app: it cannot see,
+    // read, release or remove the plugin's config (its mode exits 0 only then).
+    let o = artifacts_in(
+        &impostor,
+        &dir,
+        &["run", "plugin.wasm", "--", "other", &config],
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert_eq!(stdout(&o).trim(), "other app's artifact invisible");
+    let o = artifacts(&dir, &["stat", &config, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        json["reference_count"], 1,
+        "the plugin's config is untouched"
+    );
+
+    // The same plugin run by its hash is the same app, whatever it was called.
+    let plugin = put(&dir, &real.join("plugin.wasm"), &[]);
+    let o = artifacts_in(&impostor, &dir, &["run", &plugin, "--", "x"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), format!("plugin ran; config {config}"));
+    let o = artifacts(&dir, &["stat", &config, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        json["reference_count"], 2,
+        "same app, same config, one more reference"
+    );
+}
+
+#[test]
+fn a_hash_always_names_the_stored_app_never_a_file() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("store");
+    let plugin = put(&dir, &test_apps().join("plugin.wasm"), &[]);
+    // A file named like the plugin's hash, holding another component, in the current directory.
+    std::fs::copy(test_apps().join("hostile.wasm"), work.path().join(&plugin)).unwrap();
+
+    let o = artifacts_in(work.path(), &dir, &["run", &plugin, "--", "x"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("plugin ran; config "),
+        "the stored app ran: {}",
+        stdout(&o)
+    );
+
+    // The file, by a path.
+    let o = artifacts_in(
+        work.path(),
+        &dir,
+        &["run", &format!("./{plugin}"), "--", "invalid-hashes"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).trim(), "refused 56");
+
+    // A hash of nothing stored is not found, even with the file there; an
+    // upper-case one is refused, not looked up as a file.
+    std::fs::copy(
+        test_apps().join("hostile.wasm"),
+        work.path().join("a".repeat(64)),
+    )
+    .unwrap();
+    let o = artifacts_in(work.path(), &dir, &["run", &"a".repeat(64)]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    let upper = plugin.to_uppercase();
+    std::fs::copy(test_apps().join("hostile.wasm"), work.path().join(&upper)).unwrap();
+    let o = artifacts_in(work.path(), &dir, &["run", &upper, "--", "invalid-hashes"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("invalid hash"), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "");
+}
+
+#[test]
+fn run_stops_an_app_at_its_timeout_with_exit_125() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("store");
+    let hostile = test_apps().join("hostile.wasm");
+    let hostile = hostile.to_str().unwrap();
+    // Compiled (and cached) first, so the timings below are the app's.
+    assert_eq!(
+        artifacts(&dir, &["run", hostile, "--", "sleep", "0"])
+            .status
+            .code(),
+        Some(0)
+    );
+    for mode in [&["sleep", "3600"][..], &["poll"], &["loop"]] {
+        let started = std::time::Instant::now();
+        let mut args = vec![
+            "run",
+            hostile,
+            "--timeout",
+            "1.5",
+            "--fuel",
+            "1000000000000000",
+            "--",
+        ];
+        args.extend_from_slice(mode);
+        let o = artifacts(&dir, &args);
+        let took = started.elapsed().as_secs_f64();
+        assert_eq!(o.status.code(), Some(125), "{mode:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("ran longer than its wall-clock limit of 1s 500ms"),
+            "{}",
+            stderr(&o)
+        );
+        eprintln!("{mode:?}: the CLI exited {took:.3} s after it started (limit 1.5 s)");
+        // The whole process, start-up included, within a second of the limit.
+        assert!((1.5..2.5).contains(&took), "{mode:?} took {took:.3} s");
+    }
+    let o = artifacts(
+        &dir,
+        &["run", hostile, "--timeout", "0", "--", "sleep", "1"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}
+
+/// The peak resident memory (KiB) of the CLI running `args`, its exit code
+/// and its standard output and error; None without GNU time.
+fn peak_kib(dir: &Path, args: &[&str]) -> Option<(u64, Option<i32>, Vec<u8>, String)> {
+    let time = Path::new("/usr/bin/time");
+    if !time.exists() {
+        eprintln!("skipped: no /usr/bin/time to measure peak memory");
+        return None;
+    }
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let o = Command::new(time)
+        .args(["-f", "%M", "-o"])
+        .arg(report.path())
+        .arg(env!("CARGO_BIN_EXE_artifacts"))
+        .arg("--dir")
+        .arg(dir)
+        .args(args)
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("artifacts-test-config"),
+        )
+        .output()
+        .unwrap();
+    let kib = std::fs::read_to_string(report.path()).unwrap();
+    let kib = kib.lines().last().unwrap().trim().parse().unwrap();
+    let err = stderr(&o);
+    Some((kib, o.status.code(), o.stdout, err))
+}
+
+#[test]
+fn run_caps_output_and_streams_it_in_bounded_memory() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("store");
+    let hostile = test_apps().join("hostile.wasm");
+    let hostile = hostile.to_str().unwrap();
+    assert_eq!(
+        artifacts(&dir, &["run", hostile, "--", "sleep", "0"])
+            .status
+            .code(),
+        Some(0)
+    );
+
+    // 2 GiB asked for: stopped at the default 16 MiB, stdout and stderr together.
+    let started = std::time::Instant::now();
+    let o = artifacts(&dir, &["run", hostile, "--", "flood", "2147483648"]);
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(o.status.code(), Some(125));
+    let message = "artifacts: app app-";
+    let err = &o.stderr;
+    let at = err
+        .windows(message.len())
+        .position(|w| w == message.as_bytes())
+        .unwrap();
+    assert!(stderr(&o)[at..].contains("wrote more than its output limit of 16777216 bytes"));
+    assert_eq!(o.stdout.len() + at, 16 << 20, "exactly the limit went out");
+    eprintln!(
+        "2 GiB flood: {} bytes out, stopped after {took:.3} s",
+        o.stdout.len() + at
+    );
+    assert!(took < 10.0, "took {took:.3} s");
+
+    // Memory: 256 MiB of output costs no more than 16 MiB does (it streams).
+    let Some((small, code, ..)) = peak_kib(&dir, &["run", hostile, "--", "flood", "16777216"])
+    else {
+        return;
+    };
+    assert_eq!(code, Some(0));
+    let (large, code, out, _) = peak_kib(
+        &dir,
+        &[
+            "run",
+            hostile,
+            "--max-output",
+            "268435456",
+            "--",
+            "flood",
+            "268435456",
+        ],
+    )
+    .unwrap();
+    assert_eq!(code, Some(0));
+    assert_eq!(out.len(), 128 << 20, "half of it on stdout");
+    eprintln!("peak memory: {small} KiB writing 16 MiB, {large} KiB writing 256 MiB");
+    assert!(large < small + 16 * 1024, "{large} KiB against {small} KiB");
+}
+
+#[test]
+fn app_output_to_a_terminal_has_its_control_sequences_escaped() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("store");
+    let hostile = test_apps().join("hostile.wasm");
+    // Not a terminal: byte for byte.
+    let o = artifacts(&dir, &["run", hostile.to_str().unwrap(), "--", "escapes"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(o.stdout.starts_with(b"title\x1b]0;pwned\x07 clip\x1b]52;"));
+    assert!(o.stderr.ends_with(b"artifacts: app finished cleanly"));
+
+    // A terminal: util-linux `script` runs the CLI on a pseudo-terminal.
+    if !Path::new("/usr/bin/script").exists() {
+        eprintln!("skipped: no /usr/bin/script for a pseudo-terminal");
+        return;
+    }
+    let command = format!(
+        "{} --dir {} run {} -- escapes; echo \"exit $?\"",
+        env!("CARGO_BIN_EXE_artifacts"),
+        dir.display(),
+        hostile.display()
+    );
+    let o = Command::new("/usr/bin/script")
+        .args(["-qec", &command, "/dev/null"])
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("artifacts-test-config"),
+        )
+        .env_remove("NO_COLOR")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8(o.stdout.clone())
+        .unwrap()
+        .replace("\r\n", "\n");
+    eprintln!("{shown}");
+    assert!(shown.contains("exit 0"), "{shown}");
+    for raw in [
+        &b"\x1b"[..],
+        b"\x07",
+        b"\x9b",
+        b"\xc2\x9b",
+        "\u{202e}".as_bytes(),
+        b"\x7f",
+        b"hidden\r",
+    ] {
+        assert!(
+            !o.stdout.windows(raw.len()).any(|w| w == raw),
+            "{raw:?} reached the terminal: {shown}"
+        );
+    }
+    for visible in [
+        r"title\x1b]0;pwned\x07 clip\x1b]52;c;ZXZpbA==\x07 clear\x1b[2J\x1b[H",
+        r"hidden\x0dshown \x9b31m \u{9b}31m bell\x07 del\x7f",
+        "rtl \\u{202e}txt.exe tab\there é ✓\n",
+        r"\x1b[31mred\x1b[0m",
+        // The app's unfinished line is ended, so nothing the host prints joins it.
+        "\nartifacts: app finished cleanly\nexit 0",
+    ] {
+        assert!(shown.contains(visible), "{visible:?} not in {shown}");
+    }
+
+    // The host's own message on a terminal is bold; app output cannot be.
+    let command = format!(
+        "{} --dir {} run {} --max-output 10 -- escapes",
+        env!("CARGO_BIN_EXE_artifacts"),
+        dir.display(),
+        hostile.display()
+    );
+    let o = Command::new("/usr/bin/script")
+        .args(["-qec", &command, "/dev/null"])
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("artifacts-test-config"),
+        )
+        .env_remove("NO_COLOR")
+        .env("TERM", "xterm")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8(o.stdout.clone())
+        .unwrap()
+        .replace("\r\n", "\n");
+    assert!(
+        shown.starts_with("title\\x1b]0;p\n\x1b[1martifacts: app app-"),
+        "{shown:?}"
+    );
+    assert!(
+        shown.contains("output limit of 10 bytes\x1b[0m\n"),
+        "{shown:?}"
+    );
 }

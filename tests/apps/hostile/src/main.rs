@@ -4,6 +4,11 @@
 
 wit_bindgen::generate!({ path: "../../../wit", world: "app" });
 
+/// WASI's poll and monotonic clock, called directly.
+mod waits {
+    wit_bindgen::generate!({ path: "wasi", world: "waits", generate_all });
+}
+
 use artifacts::store::store;
 use artifacts::store::types::{ArtifactType, Error, QuotaKind};
 
@@ -147,6 +152,68 @@ fn spin() {
     }
 }
 
+/// Sleeps (std: a monotonic-clock pollable, blocked on), then says so.
+fn sleep(secs: &str) {
+    let secs: u64 = secs.parse().unwrap_or(3600);
+    std::thread::sleep(std::time::Duration::from_secs(secs));
+    println!("slept {secs} s");
+}
+
+/// Waits in `wasi:io/poll.poll` for pollables that are never ready.
+fn poll() {
+    use waits::wasi::clocks::monotonic_clock;
+    use waits::wasi::io::poll;
+    let never = monotonic_clock::subscribe_instant(u64::MAX);
+    let nor_this = monotonic_clock::subscribe_duration(u64::MAX);
+    let ready = poll::poll(&[&never, &nor_this]);
+    println!("poll returned {ready:?}");
+}
+
+/// Writes `bytes` of output, 64 KiB at a time, to stdout and stderr in turn.
+fn flood(bytes: &str) {
+    use std::io::Write;
+    let total: u64 = bytes.parse().unwrap_or(2 << 30);
+    let chunk = [b'x'; 64 << 10];
+    let mut written = 0u64;
+    let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
+    while written < total {
+        let n = chunk.len().min((total - written) as usize);
+        let result = if (written / chunk.len() as u64) % 2 == 0 {
+            out.write_all(&chunk[..n])
+        } else {
+            err.write_all(&chunk[..n])
+        };
+        if result.is_err() {
+            std::process::exit(3);
+        }
+        written += n as u64;
+    }
+    let _ = out.flush();
+}
+
+/// Writes what a terminal would act on: title, clipboard, cursor moves, a
+/// carriage return, C1 controls as characters and as raw bytes, a bidi
+/// override, a character split across two writes; and a line that looks
+/// like the host's own, left unfinished.
+fn escapes() {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    let check = "✓".as_bytes();
+    let _ = out.write_all(b"title\x1b]0;pwned\x07 clip\x1b]52;c;ZXZpbA==\x07 clear\x1b[2J\x1b[H\n");
+    let _ = out.flush();
+    let _ = out.write_all(b"hidden\rshown \x9b31m \xc2\x9b31m bell\x07 del\x7f\n");
+    let _ = out.flush();
+    let _ = out.write_all("rtl \u{202e}txt.exe tab\there é ".as_bytes());
+    let _ = out.write_all(&check[..1]);
+    let _ = out.flush();
+    let _ = out.write_all(&check[1..]);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+    let _ = err.write_all(b"\x1b[31mred\x1b[0m\nartifacts: app finished cleanly");
+    let _ = err.flush();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     match args.get(1).map(String::as_str) {
@@ -157,6 +224,10 @@ fn main() {
         Some("sandbox") => sandbox(),
         Some("memory") => memory(),
         Some("loop") => spin(),
+        Some("sleep") => sleep(args.get(2).map(String::as_str).unwrap_or("3600")),
+        Some("poll") => poll(),
+        Some("flood") => flood(args.get(2).map(String::as_str).unwrap_or_default()),
+        Some("escapes") => escapes(),
         other => {
             eprintln!("hostile: unknown mode {other:?}");
             std::process::exit(2)

@@ -1,0 +1,555 @@
+//! What an app writes to its standard output and error: capped in total, and
+//! on a terminal made harmless.
+//!
+//! Each run gets one [`OutputBudget`] shared by its standard output and
+//! error. A write that would take the run past it is cut at the limit and
+//! traps the app (the host then reports [`Error::OutputLimit`](crate::Error::OutputLimit)),
+//! so a run never writes more than the limit, and the host holds at most
+//! one write (64 KiB, four times that once escaped) per stream whatever the app writes.
+//!
+//! Output to a terminal is escaped: C0 control characters other than
+//! newline and tab (ESC, CR, BEL, backspace…) and DEL become `\xNN`, C1
+//! control characters (U+0080 to U+009F) and the bidirectional-text
+//! controls become `\u{NNNN}`, and bytes that are not UTF-8 become `\xNN`,
+//! so an app cannot move the cursor, rewrite a line, set the window title
+//! or the clipboard, or reorder what the terminal shows. Anything else
+//! (text, `\n`, `\t`) passes unchanged, and output that is not a terminal
+//! (a file, a pipe, a capture) is passed byte for byte.
+//!
+//! Writes to the host's own standard output and error happen on tokio's
+//! blocking threads, so an app whose reader has stopped reading (a full
+//! pipe) waits in an async poll and is still stopped by its wall-clock
+//! limit.
+
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
+
+/// The most one `write` may carry (what `check-write` grants).
+const PERMIT: usize = 64 << 10;
+
+/// How many bytes the apps of one run may still write, stdout and stderr together.
+#[derive(Debug)]
+pub(crate) struct OutputBudget {
+    limit: u64,
+    used: AtomicU64,
+    exceeded: AtomicBool,
+}
+
+impl OutputBudget {
+    pub(crate) fn new(limit: u64) -> Arc<Self> {
+        Arc::new(Self {
+            limit,
+            used: AtomicU64::new(0),
+            exceeded: AtomicBool::new(false),
+        })
+    }
+
+    /// Takes up to `want` bytes of the budget; returns how many it got.
+    /// Getting fewer marks the budget exceeded.
+    fn take(&self, want: usize) -> usize {
+        let want = want as u64;
+        let mut got = 0;
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                got = want.min(self.limit.saturating_sub(used));
+                Some(used + got)
+            });
+        if got < want {
+            self.exceeded.store(true, Ordering::Release);
+        }
+        usize::try_from(got).unwrap_or(usize::MAX)
+    }
+
+    /// Whether an app tried to write past the limit.
+    pub(crate) fn exceeded(&self) -> bool {
+        self.exceeded.load(Ordering::Acquire)
+    }
+}
+
+/// Where a stream's bytes end up.
+#[derive(Clone)]
+pub(crate) enum Sink {
+    /// The host process's standard output.
+    Stdout,
+    /// The host process's standard error.
+    Stderr,
+    /// Kept in memory (`Stdio::Capture`, and tests).
+    Memory(Arc<Mutex<Vec<u8>>>),
+}
+
+impl Sink {
+    fn is_host(&self) -> bool {
+        matches!(self, Sink::Stdout | Sink::Stderr)
+    }
+
+    fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::Stdout => {
+                let mut out = io::stdout().lock();
+                out.write_all(bytes).and_then(|()| out.flush())
+            }
+            Sink::Stderr => {
+                let mut out = io::stderr().lock();
+                out.write_all(bytes).and_then(|()| out.flush())
+            }
+            Sink::Memory(buffer) => {
+                lock(buffer).extend_from_slice(bytes);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// One of an app's output streams (its stdout or its stderr): the
+/// [`StdoutStream`] given to WASI. Every handle the app opens on it shares
+/// one state, so writes stay in order.
+#[derive(Clone)]
+pub(crate) struct AppOutput {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    sink: Sink,
+    /// Escape control characters (the sink is a terminal).
+    escape: bool,
+    budget: Arc<OutputBudget>,
+    state: Mutex<State>,
+    /// Notified when a write on a blocking thread finishes.
+    written: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct State {
+    /// The start of a UTF-8 sequence that the next write may complete (escaping only).
+    pending: Vec<u8>,
+    /// A write is on a blocking thread.
+    busy: bool,
+    /// Why the last write failed, told to the app at its next call.
+    failed: Option<io::Error>,
+    /// The last byte that went out was not a newline (escaping only).
+    mid_line: bool,
+}
+
+impl AppOutput {
+    /// A stream to `sink`, escaped if `escape`, counted against `budget`.
+    pub(crate) fn new(sink: Sink, escape: bool, budget: Arc<OutputBudget>) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                sink,
+                escape,
+                budget,
+                state: Mutex::new(State::default()),
+                written: tokio::sync::Notify::new(),
+            }),
+        }
+    }
+
+    /// Waits for writes in flight; then, on a terminal, writes out (escaped)
+    /// any incomplete UTF-8 the app left and ends its last line, so that
+    /// whatever the host prints next starts on a line of its own.
+    pub(crate) async fn finish(&self) {
+        let mut stream = Stream {
+            shared: self.shared.clone(),
+        };
+        stream.ready().await;
+        if !self.shared.escape {
+            return;
+        }
+        let tail = {
+            let mut state = lock(&self.shared.state);
+            let mut tail = Vec::new();
+            for b in std::mem::take(&mut state.pending) {
+                push_byte_escape(&mut tail, b);
+            }
+            if state.mid_line || !tail.is_empty() {
+                tail.push(b'\n');
+                state.mid_line = false;
+            }
+            tail
+        };
+        if !tail.is_empty() {
+            stream.send(tail);
+            stream.ready().await;
+        }
+    }
+}
+
+impl IsTerminal for AppOutput {
+    /// Always false: what the app writes goes through the host's filter,
+    /// not straight to a terminal, so well-behaved apps print plain text.
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for AppOutput {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(Stream {
+            shared: self.shared.clone(),
+        })
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        // Only WASI 0.3 asks for this, and the host links 0.2 only.
+        Box::new(Stream {
+            shared: self.shared.clone(),
+        })
+    }
+}
+
+/// One handle on an [`AppOutput`].
+struct Stream {
+    shared: Arc<Shared>,
+}
+
+impl Stream {
+    /// Hands `bytes` to the sink: in memory at once; to the host's own
+    /// output on a blocking thread (inline if there is no tokio runtime).
+    fn send(&mut self, bytes: Vec<u8>) {
+        let shared = &self.shared;
+        if !shared.sink.is_host() {
+            if let Err(e) = shared.sink.write_all(&bytes) {
+                lock(&shared.state).failed = Some(e);
+            }
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            if let Err(e) = shared.sink.write_all(&bytes) {
+                lock(&shared.state).failed = Some(e);
+            }
+            return;
+        };
+        lock(&shared.state).busy = true;
+        let shared = shared.clone();
+        runtime.spawn_blocking(move || {
+            let result = shared.sink.write_all(&bytes);
+            {
+                let mut state = lock(&shared.state);
+                state.busy = false;
+                if let Err(e) = result {
+                    state.failed = Some(e);
+                }
+            }
+            shared.written.notify_waiters();
+        });
+    }
+
+    /// The last write's failure, if any, as the app should see it.
+    fn take_failure(&self) -> StreamResult<()> {
+        match lock(&self.shared.state).failed.take() {
+            None => Ok(()),
+            Some(e) if e.kind() == io::ErrorKind::BrokenPipe => Err(StreamError::Closed),
+            Some(e) => Err(StreamError::LastOperationFailed(e.into())),
+        }
+    }
+}
+
+impl OutputStream for Stream {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        self.take_failure()?;
+        if bytes.len() > PERMIT || lock(&self.shared.state).busy {
+            return Err(StreamError::trap("write without a permit from check-write"));
+        }
+        let allowed = self.shared.budget.take(bytes.len());
+        let kept = bytes.get(..allowed).unwrap_or_default();
+        let out = if self.shared.escape {
+            let mut state = lock(&self.shared.state);
+            let mut out = Vec::with_capacity(kept.len() + 16);
+            escape(&mut state.pending, kept, &mut out);
+            if let Some(&last) = out.last() {
+                state.mid_line = last != b'\n';
+            }
+            out
+        } else {
+            kept.to_vec()
+        };
+        if !out.is_empty() {
+            self.send(out);
+        }
+        if allowed < bytes.len() {
+            return Err(StreamError::Trap(wasmtime::Error::new(OutputLimitReached)));
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        // Every write is flushed as it goes; check-write waits for it.
+        self.take_failure()
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        self.take_failure()?;
+        Ok(if lock(&self.shared.state).busy {
+            0
+        } else {
+            PERMIT
+        })
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for Stream {
+    async fn ready(&mut self) {
+        loop {
+            let written = self.shared.written.notified();
+            if !lock(&self.shared.state).busy {
+                return;
+            }
+            written.await;
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for Stream {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<io::Result<usize>> {
+        // Written inline: this path is not used by WASI 0.2.
+        let len = buf.len().min(PERMIT);
+        let chunk = bytes::Bytes::copy_from_slice(buf.get(..len).unwrap_or_default());
+        let shared = self.shared.clone();
+        let result = match self.as_mut().get_mut().write_inline(&shared, chunk) {
+            Ok(()) => Ok(len),
+            Err(e) => Err(io::Error::other(e.to_string())),
+        };
+        std::task::Poll::Ready(result)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
+
+impl Stream {
+    /// [`OutputStream::write`], but writing on this thread.
+    fn write_inline(&mut self, shared: &Arc<Shared>, bytes: bytes::Bytes) -> StreamResult<()> {
+        let allowed = shared.budget.take(bytes.len());
+        let kept = bytes.get(..allowed).unwrap_or_default();
+        let mut out = Vec::new();
+        if shared.escape {
+            escape(&mut lock(&shared.state).pending, kept, &mut out);
+        } else {
+            out.extend_from_slice(kept);
+        }
+        shared
+            .sink
+            .write_all(&out)
+            .map_err(|e| StreamError::LastOperationFailed(e.into()))?;
+        if allowed < bytes.len() {
+            return Err(StreamError::Trap(wasmtime::Error::new(OutputLimitReached)));
+        }
+        Ok(())
+    }
+}
+
+/// The trap an app gets for writing past its output limit.
+#[derive(Debug)]
+pub(crate) struct OutputLimitReached;
+
+impl std::fmt::Display for OutputLimitReached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the app wrote more output than its limit allows")
+    }
+}
+
+impl std::error::Error for OutputLimitReached {}
+
+/// `bytes` as text that is safe to show on a terminal: control characters
+/// (but newline and tab), DEL, C1 and bidirectional-text controls, and
+/// bytes that are not UTF-8, written out as `\xNN` or `\u{NNNN}`; what
+/// the host does to app output bound for a terminal.
+pub fn terminal_safe(bytes: &[u8]) -> String {
+    let mut pending = Vec::new();
+    let mut out = Vec::with_capacity(bytes.len());
+    escape(&mut pending, bytes, &mut out);
+    for b in pending {
+        push_byte_escape(&mut out, b);
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Appends `bytes` to `out`, made safe for a terminal (see the module's
+/// documentation). `pending` carries an incomplete UTF-8 sequence from the
+/// end of one call to the start of the next.
+pub(crate) fn escape(pending: &mut Vec<u8>, bytes: &[u8], out: &mut Vec<u8>) {
+    let joined;
+    let mut rest: &[u8] = if pending.is_empty() {
+        bytes
+    } else {
+        joined = [std::mem::take(pending).as_slice(), bytes].concat();
+        &joined
+    };
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(text) => {
+                escape_text(text, out);
+                return;
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                escape_text(std::str::from_utf8(valid).unwrap_or_default(), out);
+                match e.error_len() {
+                    // Possibly the start of a character the next write completes.
+                    None => {
+                        pending.extend_from_slice(after);
+                        return;
+                    }
+                    Some(len) => {
+                        let (bad, tail) = after.split_at(len.min(after.len()));
+                        for &b in bad {
+                            push_byte_escape(out, b);
+                        }
+                        rest = tail;
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn escape_text(text: &str, out: &mut Vec<u8>) {
+    let mut start = 0;
+    for (at, c) in text.char_indices() {
+        if !needs_escape(c) {
+            continue;
+        }
+        out.extend_from_slice(text.get(start..at).unwrap_or_default().as_bytes());
+        if (c as u32) < 0x80 {
+            push_byte_escape(out, c as u8);
+        } else {
+            out.extend_from_slice(format!("\\u{{{:x}}}", c as u32).as_bytes());
+        }
+        start = at + c.len_utf8();
+    }
+    out.extend_from_slice(text.get(start..).unwrap_or_default().as_bytes());
+}
+
+fn push_byte_escape(out: &mut Vec<u8>, b: u8) {
+    out.extend_from_slice(format!("\\x{b:02x}").as_bytes());
+}
+
+/// Characters a terminal acts on rather than shows.
+fn needs_escape(c: char) -> bool {
+    match c {
+        '\n' | '\t' => false,
+        '\0'..='\x1f' | '\x7f'..='\u{9f}' => true,
+        // Bidirectional-text controls (they reorder what is shown).
+        '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' => {
+            true
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use super::*;
+
+    fn escaped(pieces: &[&[u8]]) -> String {
+        let mut pending = Vec::new();
+        let mut out = Vec::new();
+        for p in pieces {
+            escape(&mut pending, p, &mut out);
+        }
+        for b in pending {
+            push_byte_escape(&mut out, b);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn control_sequences_become_visible_text() {
+        assert_eq!(
+            escaped(&[b"\x1b]0;pwned\x07title \x1b]52;c;ZXZpbA==\x07clip"]),
+            r"\x1b]0;pwned\x07title \x1b]52;c;ZXZpbA==\x07clip"
+        );
+        assert_eq!(
+            escaped(&[b"\x1b[2J\x1b[H\r\x08\x7f\0"]),
+            r"\x1b[2J\x1b[H\x0d\x08\x7f\x00"
+        );
+        // C1 controls, as characters and as raw bytes; bidi overrides.
+        assert_eq!(escaped(&["\u{9b}31m".as_bytes()]), r"\u{9b}31m");
+        assert_eq!(escaped(&[b"\x9b31m"]), r"\x9b31m");
+        assert_eq!(
+            escaped(&["a\u{202e}b\u{2066}c".as_bytes()]),
+            r"a\u{202e}b\u{2066}c"
+        );
+        // Text, newlines and tabs pass; so does a character split across writes.
+        assert_eq!(escaped(&["é\tü\n✓".as_bytes()]), "é\tü\n✓");
+        let check = "✓".as_bytes();
+        assert_eq!(escaped(&[&check[..1], &check[1..2], &check[2..]]), "✓");
+        // An incomplete character at the very end is shown as bytes.
+        assert_eq!(escaped(&[&check[..2]]), r"\xe2\x9c");
+        assert_eq!(escaped(&[b"\xff\xfe ok"]), r"\xff\xfe ok");
+    }
+
+    fn run_stream(
+        escape: bool,
+        limit: u64,
+        writes: &[&[u8]],
+    ) -> (Vec<u8>, Vec<StreamResult<()>>, bool) {
+        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let budget = OutputBudget::new(limit);
+        let output = AppOutput::new(Sink::Memory(buffer.clone()), escape, budget.clone());
+        let mut stream = output.p2_stream();
+        let results = writes
+            .iter()
+            .map(|w| {
+                stream.check_write()?;
+                stream.write(bytes::Bytes::copy_from_slice(w))
+            })
+            .collect();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(output.finish());
+        let out = lock(&buffer).clone();
+        (out, results, budget.exceeded())
+    }
+
+    #[test]
+    fn the_stream_escapes_only_for_a_terminal_and_ends_the_last_line() {
+        let (out, _, _) = run_stream(true, 1 << 20, &[b"\x1b[31mred", b"\x1b[0m"]);
+        assert_eq!(String::from_utf8(out).unwrap(), "\\x1b[31mred\\x1b[0m\n");
+        let (out, _, _) = run_stream(false, 1 << 20, &[b"\x1b[31mred", b"\x1b[0m"]);
+        assert_eq!(out, b"\x1b[31mred\x1b[0m", "not a terminal: byte for byte");
+        assert!(!AppOutput::new(Sink::Stdout, true, OutputBudget::new(1)).is_terminal());
+    }
+
+    #[test]
+    fn the_budget_cuts_at_the_limit_and_traps() {
+        let (out, results, exceeded) = run_stream(false, 10, &[b"12345678", b"abcd", b"x"]);
+        assert_eq!(out, b"12345678ab");
+        assert!(results[0].is_ok());
+        assert!(matches!(&results[1], Err(StreamError::Trap(e)) if e.is::<OutputLimitReached>()));
+        assert!(exceeded);
+        let (out, results, exceeded) = run_stream(false, 4, &[b"1234"]);
+        assert_eq!(
+            (out.as_slice(), results[0].is_ok(), exceeded),
+            (&b"1234"[..], true, false)
+        );
+    }
+}
