@@ -173,13 +173,8 @@ pub fn check(bytes: &[u8], limits: &CompileLimits) -> Result<CodeStats, Error> {
             stats.code_bytes = stats.code_bytes.saturating_add(size.into());
             stats.max_function_bytes = stats.max_function_bytes.max(size);
             over("bytes of code", stats.code_bytes, limits.max_code_bytes)?;
-            over(
-                "bytes in one function",
-                size.into(),
-                limits.max_function_bytes.into(),
-            )?;
             let mut func = func.into_validator(std::mem::take(&mut allocs));
-            check_body(&mut func, &body, limits, &mut stats)?;
+            check_body(&mut func, &body, size, limits, &mut stats)?;
             allocs = func.into_allocations();
         }
     }
@@ -191,6 +186,7 @@ pub fn check(bytes: &[u8], limits: &CompileLimits) -> Result<CodeStats, Error> {
 fn check_body(
     func: &mut FuncValidator<ValidatorResources>,
     body: &FunctionBody<'_>,
+    size: u32,
     limits: &CompileLimits,
     stats: &mut CodeStats,
 ) -> Result<(), Error> {
@@ -205,6 +201,11 @@ fn check_body(
         "locals in one function",
         locals.into(),
         limits.max_locals.into(),
+    )?;
+    over(
+        "bytes in one function",
+        size.into(),
+        limits.max_function_bytes.into(),
     )?;
     let mut reader = body.get_binary_reader();
     func.read_locals(&mut reader).map_err(invalid)?;

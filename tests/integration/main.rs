@@ -12,6 +12,7 @@ mod faults;
 mod file_layout;
 mod fixture;
 mod garage;
+mod hostile;
 mod model;
 mod powerloss;
 mod reliability;
