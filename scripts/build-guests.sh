@@ -68,7 +68,8 @@ plugin_committed="$root/tests/apps/plugin.wasm"
 if [ "$mode" = install ]; then cp "$out_dir/plugin.wasm" "$plugin_committed"; fi
 build_app installer
 build_app hostile
-built+=(plugin.wasm:tests/apps/plugin.wasm installer.wasm:tests/apps/installer.wasm hostile.wasm:tests/apps/hostile.wasm)
+build_app spender
+built+=(plugin.wasm:tests/apps/plugin.wasm installer.wasm:tests/apps/installer.wasm hostile.wasm:tests/apps/hostile.wasm spender.wasm:tests/apps/spender.wasm)
 
 status=0
 for pair in "${built[@]}"; do

@@ -119,6 +119,15 @@ impl AppView {
             return Err(Error::TooLarge { size, limit });
         }
         let q = self.quota;
+        // The core's first check, made here too so that content over the
+        // limit is not copied into a core instance only to be refused.
+        if size > q.max_artifact_bytes {
+            return Err(Error::QuotaExceeded {
+                kind: crate::QuotaKind::ArtifactBytes,
+                limit: q.max_artifact_bytes,
+                requested: size,
+            });
+        }
         let quota = owner_exports::Quota {
             max_bytes: q.max_bytes,
             max_artifacts: q.max_artifacts,

@@ -30,13 +30,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasData, Linker, ResourceTable};
-use wasmtime::{Config, Engine, ResourceLimiter, Trap};
+use wasmtime::{Config, Engine, Trap};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use crate::app_limits::{Budget, is_count_limit};
+pub use crate::app_limits::{
+    FUEL_PER_BYTE, FUEL_PER_CALL, FUEL_PER_RECORD, HostWork, TABLE_ELEMENT_BYTES, charge_host_work,
+};
 pub use crate::app_output::terminal_safe;
 use crate::app_output::{AppOutput, OutputBudget, Sink};
 pub use crate::compile_cache::CompileCache;
+pub use crate::compile_check::{CodeStats, CompileLimits, check as check_component};
 use crate::{AppView, ArtifactStore, ArtifactType, Error, Hash, Quota};
 
 mod generated {
@@ -55,8 +60,15 @@ use generated::artifacts::store::{store as wit_store, types as wit_types};
 /// An app's resource limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppLimits {
-    /// The most linear memory (all memories together) the app may have, in bytes.
+    /// The app's memory budget, in bytes: all its linear memories and all
+    /// its tables (at [`TABLE_ELEMENT_BYTES`] per element) together.
     pub memory_bytes: usize,
+    /// The most core instances the app may create.
+    pub max_instances: usize,
+    /// The most linear memories the app may create.
+    pub max_memories: usize,
+    /// The most tables the app may create.
+    pub max_tables: usize,
     /// The CPU budget, in wasmtime fuel (about one unit per wasm instruction).
     pub fuel: u64,
     /// The largest component the host will compile, in bytes.
@@ -73,11 +85,15 @@ pub struct AppLimits {
 }
 
 impl Default for AppLimits {
-    /// 64 MiB of memory, 10 billion fuel, 32 MiB components, 60 s of wall
-    /// clock and 16 MiB of output.
+    /// 64 MiB of memory in at most 32 instances, 4 memories and 32 tables;
+    /// 10 billion fuel; 32 MiB components; 60 s of wall clock and 16 MiB of
+    /// output.
     fn default() -> Self {
         Self {
             memory_bytes: 64 << 20,
+            max_instances: 32,
+            max_memories: 4,
+            max_tables: 32,
             fuel: 10_000_000_000,
             max_component_bytes: 32 << 20,
             wall_time: Duration::from_secs(60),
@@ -147,12 +163,16 @@ pub struct AppOutcome {
 /// The state an app's `store` imports work on: the app's view of the store.
 pub struct AppStoreCtx {
     view: AppView,
+    /// The fuel its calls cost (see [`charge_host_work`]).
+    pub(crate) work: HostWork,
 }
 
 impl AppStoreCtx {
-    /// Serves the app's `store` imports from `view`.
+    /// Serves the app's `store` imports from `view`. Its calls are charged
+    /// in fuel once the store has [`charge_host_work`] as its call hook.
     pub fn new(view: AppView) -> Self {
-        Self { view }
+        let work = HostWork::new(view.id());
+        Self { view, work }
     }
 }
 
@@ -202,6 +222,8 @@ impl wit_types::Host for AppStoreCtx {
                 limit,
                 requested,
             }),
+            // Out of fuel for the host's work: the same trap as out of fuel in wasm.
+            Error::OutOfFuel { .. } => return Err(Trap::OutOfFuel.into()),
             // Host-side failures are not the app's to handle: they trap it.
             other => return Err(wasmtime::Error::msg(other.to_string())),
         })
@@ -232,84 +254,84 @@ fn metadata(m: crate::Metadata) -> wit_types::Metadata {
     }
 }
 
+impl AppStoreCtx {
+    /// Runs one store call, charged (see [`HostWork`]): the base cost and
+    /// `bytes` before the work, the backend records after.
+    fn charged<R>(
+        &mut self,
+        bytes: u64,
+        op: impl FnOnce(&AppView) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.work.begin()?;
+        self.work.bytes(bytes)?;
+        let result = op(&self.view);
+        self.work.end()?;
+        result
+    }
+
+    /// A get or verify of `hash`, charged for its size before the content
+    /// is read (the size comes from its metadata; nothing is charged for
+    /// content the app cannot see, whose call fails without reading any).
+    fn charged_read<R>(
+        &mut self,
+        hash: &str,
+        op: impl FnOnce(&AppView, &str) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.work.begin()?;
+        let size = self.view.stat(hash).map_or(0, |m| m.size);
+        self.work.bytes(size)?;
+        let result = op(&self.view, hash);
+        self.work.end()?;
+        result
+    }
+}
+
 impl wit_store::Host for AppStoreCtx {
     fn list_limit(&mut self) -> wasmtime::Result<u32> {
         Ok(1000)
     }
     fn put(&mut self, content: Vec<u8>, t: wit_types::ArtifactType) -> Result<String, Error> {
-        Ok(self.view.put(&content, artifact_type(t))?.to_string())
+        let size = content.len() as u64;
+        self.charged(size, |view| {
+            Ok(view.put(&content, artifact_type(t))?.to_string())
+        })
     }
     fn get(&mut self, hash: String) -> Result<Vec<u8>, Error> {
-        self.view.get(&hash)
+        self.charged_read(&hash, |view, hash| view.get(hash))
     }
     fn contains(&mut self, hash: String) -> Result<bool, Error> {
-        self.view.contains(&hash)
+        self.charged(0, |view| view.contains(&hash))
     }
     fn release(&mut self, hash: String) -> Result<u64, Error> {
-        self.view.release(&hash)
+        self.charged(0, |view| view.release(&hash))
     }
     fn remove(&mut self, hash: String) -> Result<(), Error> {
-        self.view.remove(&hash)
+        self.charged(0, |view| view.remove(&hash))
     }
     fn stat(&mut self, hash: String) -> Result<wit_types::Metadata, Error> {
-        self.view.stat(&hash).map(metadata)
+        self.charged(0, |view| view.stat(&hash).map(metadata))
     }
     fn verify(&mut self, hash: String) -> Result<wit_types::Metadata, Error> {
-        self.view.verify(&hash).map(metadata)
+        self.charged_read(&hash, |view, hash| view.verify(hash).map(metadata))
     }
     fn count(&mut self) -> Result<u64, Error> {
-        self.view.count()
+        self.charged(0, AppView::count)
     }
     fn total_bytes(&mut self) -> Result<u64, Error> {
-        self.view.total_bytes()
+        self.charged(0, AppView::total_bytes)
     }
     fn list(
         &mut self,
         after: Option<String>,
         limit: u32,
     ) -> Result<Vec<wit_types::Metadata>, Error> {
-        Ok(self
-            .view
-            .list_page(after.as_deref(), limit)?
-            .into_iter()
-            .map(metadata)
-            .collect())
-    }
-}
-
-/// wasmtime's default cap on the data one guest-to-host call carries.
-const WASMTIME_DEFAULT_HOSTCALL_FUEL: usize = 128 << 20;
-
-/// Caps an app's memory and tables, remembering whether it hit the cap.
-struct Limiter {
-    memory_limit: usize,
-    memory_denied: bool,
-}
-
-impl ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let ok = desired <= self.memory_limit;
-        self.memory_denied |= !ok;
-        Ok(ok)
-    }
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
-    }
-    fn instances(&self) -> usize {
-        100
-    }
-    fn memories(&self) -> usize {
-        100
+        self.charged(0, |view| {
+            Ok(view
+                .list_page(after.as_deref(), limit)?
+                .into_iter()
+                .map(metadata)
+                .collect())
+        })
     }
 }
 
@@ -318,7 +340,7 @@ struct AppState {
     wasi: WasiCtx,
     table: ResourceTable,
     store: AppStoreCtx,
-    limiter: Limiter,
+    limiter: Budget,
 }
 
 impl WasiView for AppState {
@@ -360,11 +382,11 @@ pub struct AppHost {
     cache: Mutex<HashMap<Hash, App>>,
     disk: Option<CompileCache>,
     compilations: std::sync::atomic::AtomicUsize,
-    max_component_bytes: u64,
     /// Drives apps' WASI calls (sleeps, polls, output) and wall clocks:
     /// each run is polled on its caller's thread; the one worker thread
     /// keeps time.
     runtime: tokio::runtime::Runtime,
+    compile_limits: CompileLimits,
 }
 
 /// How much fuel an app burns between yields to the host's executor, so
@@ -398,7 +420,7 @@ impl AppHost {
             cache: Mutex::new(HashMap::new()),
             disk: None,
             compilations: std::sync::atomic::AtomicUsize::new(0),
-            max_component_bytes: AppLimits::default().max_component_bytes,
+            compile_limits: CompileLimits::default(),
             runtime,
         })
     }
@@ -419,6 +441,14 @@ impl AppHost {
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         })
+    }
+
+    /// Compiles only components within `limits` (default:
+    /// [`CompileLimits::default`]); the size limit of [`AppLimits`] plays
+    /// no part in loading.
+    pub fn with_compile_limits(mut self, limits: CompileLimits) -> Self {
+        self.compile_limits = limits;
+        self
     }
 
     /// Also keeps compiled components on disk, sealed (see [`CompileCache`]),
@@ -447,10 +477,11 @@ impl AppHost {
             return Ok(app);
         }
         let meta = self.store.stat(hash)?;
-        if meta.size > self.max_component_bytes {
+        let limit = self.compile_limits.max_component_bytes;
+        if meta.size > limit {
             return Err(Error::InvalidApp(format!(
-                "{hash} is {} bytes, more than the {} a component may have",
-                meta.size, self.max_component_bytes
+                "{hash} is {} bytes, more than the {limit} a component may have",
+                meta.size
             )));
         }
         let bytes = self.store.get(hash)?;
@@ -476,17 +507,11 @@ impl AppHost {
     }
 
     fn compile(&self, hash: Hash, bytes: &[u8]) -> Result<App, Error> {
-        if bytes.len() as u64 > self.max_component_bytes {
-            return Err(Error::InvalidApp(format!(
-                "{} bytes is more than the {} a component may have",
-                bytes.len(),
-                self.max_component_bytes
-            )));
-        }
         let cached = self.disk.as_ref().and_then(|d| d.get(&self.engine, &hash));
         let component = match cached {
             Some(component) => component,
             None => {
+                check_component(bytes, &self.compile_limits)?;
                 self.compilations
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let component = Component::new(&self.engine, bytes).map_err(|e| {
@@ -563,24 +588,15 @@ impl AppHost {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             store: AppStoreCtx::new(view),
-            limiter: Limiter {
-                memory_limit: config.limits.memory_bytes,
-                memory_denied: false,
-            },
+            limiter: Budget::new(&config.limits),
         };
         let mut store = wasmtime::Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        // What one call may hand the host: wasmtime's default (128 MiB; more
-        // traps the app), or the largest artifact the app may put if that is
-        // more, so that any put within its quota can be made.
-        let largest = config
-            .quota
-            .max_artifact_bytes
-            .min(self.store.max_artifact_bytes());
-        let largest = usize::try_from(largest)
-            .unwrap_or(usize::MAX)
-            .saturating_add(1 << 20);
-        store.set_hostcall_fuel(largest.max(WASMTIME_DEFAULT_HOSTCALL_FUEL));
+        store.call_hook(|cx, hook| charge_host_work(cx, hook, |s: &mut AppState| &mut s.store));
+        store.set_hostcall_fuel(crate::app_limits::hostcall_fuel(
+            &config.quota,
+            self.store.max_artifact_bytes(),
+        ));
         store
             .set_fuel(config.limits.fuel)
             .and_then(|()| store.fuel_async_yield_interval(Some(YIELD_FUEL)))
@@ -621,7 +637,7 @@ impl AppHost {
                         app: config.id.clone(),
                         limit: config.limits.max_output,
                     });
-                } else if store.data().limiter.memory_denied {
+                } else if store.data().limiter.denied || is_count_limit(&e) {
                     return Err(Error::OutOfMemory {
                         app: config.id.clone(),
                         limit: config.limits.memory_bytes,
@@ -666,41 +682,28 @@ fn first_line(e: &wasmtime::Error) -> String {
 }
 
 /// Compiles the component stored under `hash` for `engine`, after reading
-/// it through the store (so its integrity is checked) and checking its size
-/// against `max_bytes`. For embedders running apps in their own engine.
+/// it through the store (so its integrity is checked) and checking it
+/// against `limits` (size first, then [`check_component`]). For embedders
+/// running apps in their own engine; they should also give each app's
+/// store a [`ResourceLimiter`](wasmtime::ResourceLimiter) and the
+/// [`charge_host_work`] call hook.
 pub fn load_component(
     store: &ArtifactStore,
     engine: &Engine,
     hash: &str,
-    max_bytes: u64,
+    limits: &CompileLimits,
 ) -> Result<Component, Error> {
     let size = store.stat(hash)?.size;
-    if size > max_bytes {
+    if size > limits.max_component_bytes {
         return Err(Error::InvalidApp(format!(
-            "{hash} is {size} bytes, more than {max_bytes}"
+            "{hash} is {size} bytes, more than the {} a component may have",
+            limits.max_component_bytes
         )));
     }
     let bytes = store.get(hash)?;
+    check_component(&bytes, limits)?;
     Component::new(engine, &bytes)
-        .map_err(|e| Error::InvalidApp(format!("not a valid component: {e:#}")))
-}
-
-/// Compiles the core wasm module stored under `hash` for `engine`, like [`load_component`].
-pub fn load_module(
-    store: &ArtifactStore,
-    engine: &Engine,
-    hash: &str,
-    max_bytes: u64,
-) -> Result<wasmtime::Module, Error> {
-    let size = store.stat(hash)?.size;
-    if size > max_bytes {
-        return Err(Error::InvalidApp(format!(
-            "{hash} is {size} bytes, more than {max_bytes}"
-        )));
-    }
-    let bytes = store.get(hash)?;
-    wasmtime::Module::new(engine, &bytes)
-        .map_err(|e| Error::InvalidApp(format!("not a valid module: {e:#}")))
+        .map_err(|e| Error::InvalidApp(format!("not a valid component: {}", first_line(&e))))
 }
 
 #[allow(dead_code)]

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, ResourceLimiter};
 
+use crate::app_limits::note_backend_work;
 use crate::backend::{self, Backend, Staging};
 use crate::compile_cache::CompileCache;
 use crate::{BackendError, Error, Hash};
@@ -71,6 +72,7 @@ impl wit_types::Host for CoreState {}
 
 impl wit::Host for CoreState {
     fn write_blob(&mut self, key_: String, data: Vec<u8>) -> Result<(), BackendError> {
+        note_backend_work(0, data.len() as u64);
         self.backend.write_blob(&key(&key_)?, &data)
     }
 
@@ -89,7 +91,9 @@ impl wit::Host for CoreState {
     }
 
     fn read_blob(&mut self, key_: String) -> Result<Option<Vec<u8>>, BackendError> {
-        self.backend.read_blob(&key(&key_)?)
+        let blob = self.backend.read_blob(&key(&key_)?)?;
+        note_backend_work(0, blob.as_ref().map_or(0, |b| b.len() as u64));
+        Ok(blob)
     }
 
     fn blob_size(&mut self, key_: String) -> Result<Option<u64>, BackendError> {
@@ -123,6 +127,7 @@ impl wit::Host for CoreState {
     }
 
     fn read_record(&mut self, key_: String) -> Result<Option<wit::VersionedRecord>, BackendError> {
+        note_backend_work(1, 0);
         Ok(self
             .backend
             .read_record(&key(&key_)?)?
@@ -138,6 +143,7 @@ impl wit::Host for CoreState {
         expected: Option<u64>,
         new: Option<Vec<u8>>,
     ) -> Result<wit::SwapOutcome, BackendError> {
+        note_backend_work(1, 0);
         Ok(
             match self
                 .backend
@@ -156,9 +162,9 @@ impl wit::Host for CoreState {
         limit: u32,
     ) -> Result<Vec<wit::KeyedRecord>, BackendError> {
         let after = after.as_deref().map(key).transpose()?;
-        Ok(self
-            .backend
-            .list_records(after.as_ref(), limit)?
+        let records = self.backend.list_records(after.as_ref(), limit)?;
+        note_backend_work(records.len() as u64, 0);
+        Ok(records
             .into_iter()
             .map(|(k, r)| wit::KeyedRecord {
                 key: k.as_str().to_owned(),

@@ -13,6 +13,7 @@ mod faults;
 mod file_layout;
 mod fixture;
 mod garage;
+mod hostile;
 mod model;
 mod output;
 mod powerloss;

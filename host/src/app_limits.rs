@@ -1,0 +1,306 @@
+//! What an app may cost the host: one memory budget for all its linear
+//! memories and tables ([`Budget`]), and fuel charged for the work its store
+//! calls make the host do ([`HostWork`], [`charge_host_work`]).
+
+use std::cell::Cell;
+
+use wasmtime::{CallHook, ResourceLimiter, StoreContextMut};
+
+use crate::Error;
+
+/// What the budget counts per table element, in bytes. wasmtime 48 stores
+/// a funcref element in 8 bytes and an externref in 4 (a continuation in
+/// 16), in a vector that may have up to twice its length allocated after a
+/// `table.grow`: 16 covers every case.
+pub const TABLE_ELEMENT_BYTES: usize = 16;
+
+/// Fuel charged for each store call an app makes, whatever it does: taking
+/// a core instance, one call into it and at least one backend request (a
+/// few to tens of microseconds of host CPU; the app's own wasm runs about a
+/// thousand fuel per microsecond).
+pub const FUEL_PER_CALL: u64 = 20_000;
+/// Fuel charged per byte the host hashes or copies for a store call (the
+/// content of a `put`, `get` or `verify`: lifted, copied into a core
+/// instance, hashed, read from the backend).
+pub const FUEL_PER_BYTE: u64 = 4;
+/// Fuel charged per record the core reads or writes in the backend for a
+/// store call (what makes `count`, `total-bytes` and `list` cost more in a
+/// larger store), measured by the host as the backend is called.
+pub const FUEL_PER_RECORD: u64 = 5_000;
+
+/// Caps everything an app's store holds in memory with one budget: every
+/// linear memory, and every table at [`TABLE_ELEMENT_BYTES`] per element,
+/// counted from the moment it is created (wasmtime reports an instance's
+/// initial memories and tables as growth from 0); plus how many instances,
+/// memories and tables it may have at all.
+#[derive(Debug)]
+pub(crate) struct Budget {
+    limit: usize,
+    used: usize,
+    max_instances: usize,
+    max_memories: usize,
+    max_tables: usize,
+    /// Set once anything was refused, so that the trap that follows is
+    /// reported as the budget's.
+    pub(crate) denied: bool,
+}
+
+impl Budget {
+    pub(crate) fn new(limits: &crate::apps::AppLimits) -> Self {
+        Self {
+            limit: limits.memory_bytes,
+            used: 0,
+            max_instances: limits.max_instances,
+            max_memories: limits.max_memories,
+            max_tables: limits.max_tables,
+            denied: false,
+        }
+    }
+
+    /// Bytes counted so far.
+    #[cfg(test)]
+    pub(crate) fn used(&self) -> usize {
+        self.used
+    }
+
+    fn grow(&mut self, more: Option<usize>) -> bool {
+        match more
+            .and_then(|m| self.used.checked_add(m))
+            .filter(|&total| total <= self.limit)
+        {
+            Some(total) => {
+                self.used = total;
+                true
+            }
+            None => {
+                self.denied = true;
+                false
+            }
+        }
+    }
+}
+
+impl ResourceLimiter for Budget {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(self.grow(desired.checked_sub(current)))
+    }
+
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(self.grow(
+            desired
+                .checked_sub(current)
+                .and_then(|n| n.checked_mul(TABLE_ELEMENT_BYTES)),
+        ))
+    }
+
+    fn instances(&self) -> usize {
+        self.max_instances
+    }
+
+    fn memories(&self) -> usize {
+        self.max_memories
+    }
+
+    fn tables(&self) -> usize {
+        self.max_tables
+    }
+}
+
+/// The least [`hostcall_fuel`] gives, so that a put somewhat over an app's
+/// limit gets its `quota-exceeded` or `too-large` answer rather than a trap.
+pub const MIN_HOSTCALL_BYTES: usize = 16 << 20;
+
+/// How many bytes one call from an app may hand the host (wasmtime's
+/// hostcall fuel; beyond it the app traps before anything is copied out of
+/// its memory): the largest put it may make (its quota's artifact size, or
+/// the store's limit if less), at least [`MIN_HOSTCALL_BYTES`], plus 1 MiB
+/// for the rest of the call.
+pub(crate) fn hostcall_fuel(quota: &crate::Quota, store_max: u64) -> usize {
+    let largest = quota.max_artifact_bytes.min(store_max);
+    usize::try_from(largest)
+        .unwrap_or(usize::MAX)
+        .max(MIN_HOSTCALL_BYTES)
+        .saturating_add(1 << 20)
+}
+
+/// Whether `err` is wasmtime refusing an instantiation for one of the
+/// [`ResourceLimiter`] counts (instances, memories, tables).
+pub(crate) fn is_count_limit(err: &wasmtime::Error) -> bool {
+    err.chain()
+        .any(|e| e.to_string().contains("resource limit exceeded"))
+}
+
+thread_local! {
+    /// Backend records and bytes the core has read or written on this thread.
+    static BACKEND_WORK: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Counts backend work done by the core on the current thread (called by
+/// the core's backend imports), so that an app's store call can be charged
+/// for it.
+pub(crate) fn note_backend_work(records: u64, bytes: u64) {
+    BACKEND_WORK.with(|w| {
+        let (r, b) = w.get();
+        w.set((r.saturating_add(records), b.saturating_add(bytes)));
+    });
+}
+
+fn backend_work() -> (u64, u64) {
+    BACKEND_WORK.with(Cell::get)
+}
+
+/// The fuel an app's store calls cost, kept in its store's data: each call
+/// is charged [`FUEL_PER_CALL`], [`FUEL_PER_BYTE`] for the bytes it makes
+/// the host hash or copy and [`FUEL_PER_RECORD`] per backend record.
+/// What is known from the arguments (a put's size, a get's or verify's
+/// size from its metadata) is charged before the work, so an app without
+/// the fuel does not get it done; the records and bytes the core then
+/// actually reads are charged after.
+///
+/// Needs the store's [call hook](wasmtime::Store::call_hook) to be
+/// [`charge_host_work`]: it tells `HostWork` the fuel left on the way in
+/// and takes the charge from the store on the way out.
+#[derive(Debug, Default)]
+pub struct HostWork {
+    /// Fuel left when the current host call began (None: fuel not known,
+    /// nothing is refused up front).
+    fuel_left: Option<u64>,
+    /// Fuel charged by the current host call, taken on its return.
+    pending: u64,
+    /// Backend work counted when the current store call began.
+    start: (u64, u64),
+    /// Bytes the current store call was charged for up front.
+    prepaid: u64,
+    /// The app's id, for the error.
+    app: String,
+}
+
+impl HostWork {
+    pub(crate) fn new(app: &str) -> Self {
+        Self {
+            app: app.to_string(),
+            ..Self::default()
+        }
+    }
+
+    /// Starts a store call: charges [`FUEL_PER_CALL`], before the work.
+    pub(crate) fn begin(&mut self) -> Result<(), Error> {
+        self.start = backend_work();
+        self.prepaid = 0;
+        self.charge(FUEL_PER_CALL)
+    }
+
+    /// Charges `bytes` of content the call is about to make the host hash
+    /// or copy, before the work: refused (the app is out of fuel) if it
+    /// has less left.
+    pub(crate) fn bytes(&mut self, bytes: u64) -> Result<(), Error> {
+        self.prepaid = self.prepaid.saturating_add(bytes);
+        self.charge(bytes.saturating_mul(FUEL_PER_BYTE))
+    }
+
+    /// Ends a store call: charges every backend record the core read or
+    /// wrote since [`begin`](Self::begin), and the bytes it read or wrote
+    /// beyond those charged already.
+    pub(crate) fn end(&mut self) -> Result<(), Error> {
+        let (records, bytes) = backend_work();
+        let records = records.saturating_sub(self.start.0);
+        let bytes = bytes
+            .saturating_sub(self.start.1)
+            .saturating_sub(self.prepaid);
+        self.charge(
+            records
+                .saturating_mul(FUEL_PER_RECORD)
+                .saturating_add(bytes.saturating_mul(FUEL_PER_BYTE)),
+        )
+    }
+
+    fn charge(&mut self, fuel: u64) -> Result<(), Error> {
+        self.pending = self.pending.saturating_add(fuel);
+        match self.fuel_left {
+            Some(left) if left < self.pending => Err(Error::OutOfFuel {
+                app: self.app.clone(),
+                fuel: 0,
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The [call hook](wasmtime::Store::call_hook) that makes an app pay for
+/// its store calls in fuel: install it on every store whose data holds an
+/// [`AppStoreCtx`](crate::apps::AppStoreCtx) (`AppHost` does), with `get`
+/// finding it, e.g. `store.call_hook(|cx, hook| charge_host_work(cx, hook, |d| &mut d.artifacts))`.
+/// Without it, store calls are not charged. The charge takes the store's
+/// fuel down (to 0 if it is more than what is left, and the call then
+/// traps with [`wasmtime::Trap::OutOfFuel`]).
+pub fn charge_host_work<T>(
+    mut cx: StoreContextMut<'_, T>,
+    hook: CallHook,
+    get: fn(&mut T) -> &mut crate::apps::AppStoreCtx,
+) -> wasmtime::Result<()> {
+    match hook {
+        CallHook::CallingHost => {
+            let fuel = cx.get_fuel().ok();
+            let work = &mut get(cx.data_mut()).work;
+            work.fuel_left = fuel;
+            work.pending = 0;
+        }
+        CallHook::ReturningFromHost => {
+            let work = &mut get(cx.data_mut()).work;
+            let pending = std::mem::take(&mut work.pending);
+            work.fuel_left = None;
+            if pending > 0 {
+                let fuel = cx.get_fuel()?;
+                cx.set_fuel(fuel.saturating_sub(pending))?;
+                if pending > fuel {
+                    return Err(wasmtime::Trap::OutOfFuel.into());
+                }
+            }
+        }
+        CallHook::CallingWasm | CallHook::ReturningFromWasm => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apps::AppLimits;
+
+    #[test]
+    fn memories_and_tables_share_one_budget() {
+        let mut b = Budget::new(&AppLimits {
+            memory_bytes: 1 << 20,
+            ..AppLimits::default()
+        });
+        assert!(b.memory_growing(0, 512 << 10, None).unwrap());
+        assert!(b.table_growing(0, 16 << 10, None).unwrap(), "256 KiB");
+        assert_eq!(b.used(), 768 << 10);
+        assert!(
+            !b.memory_growing(0, 512 << 10, None).unwrap(),
+            "a second memory"
+        );
+        assert!(b.denied);
+        assert!(b.memory_growing(512 << 10, 768 << 10, None).unwrap());
+        assert_eq!(b.used(), 1 << 20);
+        assert!(!b.table_growing(16 << 10, 16 << 10 | 1, None).unwrap());
+        assert!(
+            !b.table_growing(0, usize::MAX, None).unwrap(),
+            "no overflow"
+        );
+        assert!(
+            !b.memory_growing(10, 5, None).unwrap(),
+            "nonsense is refused"
+        );
+    }
+}

@@ -1,0 +1,51 @@
+//! An app that makes the host work for it: each mode calls the store in a
+//! loop until the host stops it (out of fuel), printing every 100 calls how
+//! many it made so far (to standard error), or makes one large call.
+
+wit_bindgen::generate!({ path: "../../../wit", world: "app" });
+
+use artifacts::store::store;
+use artifacts::store::types::ArtifactType;
+
+fn arg(n: usize) -> String {
+    std::env::args().nth(n).unwrap_or_default()
+}
+
+fn report(calls: u64) {
+    if calls % 100 == 0 {
+        eprintln!("spender: {calls} calls");
+    }
+}
+
+fn main() {
+    match arg(1).as_str() {
+        // count() again and again.
+        "count" => {
+            for calls in 1u64.. {
+                let _ = std::hint::black_box(store::count());
+                report(calls);
+            }
+        }
+        // verify(HASH) again and again.
+        "verify" => {
+            let hash = arg(2);
+            for calls in 1u64.. {
+                let _ = std::hint::black_box(store::verify(&hash));
+                eprintln!("spender: {calls} verifies");
+            }
+        }
+        // One put of SIZE bytes; prints what the store answered.
+        "put" => {
+            let size: usize = arg(2).parse().unwrap_or(0);
+            let content = vec![0x5au8; size];
+            match store::put(&content, ArtifactType::Generic) {
+                Ok(hash) => println!("stored {hash}"),
+                Err(e) => println!("refused {e:?}"),
+            }
+        }
+        other => {
+            eprintln!("spender: unknown mode {other:?}");
+            std::process::exit(2)
+        }
+    }
+}

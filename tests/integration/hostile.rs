@@ -1,0 +1,927 @@
+//! An attacker's tests of containment: components generated here (many
+//! memories, big tables, many instances, compile bombs) and the spender app
+//! (store calls in a loop), each checked against its limit and measured:
+//! peak resident memory of a CLI process running the attack, seconds to
+//! compile or refuse, store calls made before the fuel ran out.
+//!
+//! The figures are printed (`--nocapture` shows them); the asserted bounds
+//! are the issue's (30 s and 512 MiB per compile; the memory budget plus the
+//! overhead the README states), not performance targets.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use artifacts::apps::{AppConfig, AppHost, AppLimits, CompileLimits};
+use artifacts::{ArtifactStore, ArtifactType, Error};
+use wasm_encoder::{
+    BlockType, CanonicalFunctionSection, CodeSection, Component, ComponentExportKind,
+    ComponentExportSection, ComponentInstanceSection, ComponentTypeSection, ComponentValType,
+    ExportKind, ExportSection, Function, FunctionSection, InstanceSection, Instruction, MemArg,
+    MemoryType, Module, ModuleSection, RefType, TableType, TypeSection, ValType,
+};
+
+use crate::fixture::each_backend;
+
+const SPENDER: &[u8] = include_bytes!("../apps/spender.wasm");
+const HOSTILE: &[u8] = include_bytes!("../apps/hostile.wasm");
+const INSTALLER: &[u8] = include_bytes!("../apps/installer.wasm");
+const PLUGIN: &[u8] = include_bytes!("../apps/plugin.wasm");
+
+const MIB: u64 = 1 << 20;
+
+// ---------------------------------------------------------------------------
+// Generated components
+
+/// What a generated app allocates when it is instantiated.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    /// Memories per instance, and their size in 64 KiB pages.
+    pub memories: u32,
+    pub pages: u64,
+    /// Tables per instance, and their size in elements.
+    pub tables: u32,
+    pub elements: u64,
+}
+
+/// A core module with `shape`'s memories and tables whose export `run`
+/// writes to every 4 KiB of every memory and fills every table (so that
+/// all of it is resident), then returns 0.
+fn attack_module(shape: &Shape) -> Module {
+    let mut types = TypeSection::new();
+    types.ty().function([], [ValType::I32]);
+    let mut funcs = FunctionSection::new();
+    funcs.function(0);
+    let mut tables = wasm_encoder::TableSection::new();
+    for _ in 0..shape.tables {
+        tables.table(TableType {
+            element_type: RefType::FUNCREF,
+            table64: false,
+            minimum: shape.elements,
+            maximum: None,
+            shared: false,
+        });
+    }
+    let mut memories = wasm_encoder::MemorySection::new();
+    for _ in 0..shape.memories {
+        memories.memory(MemoryType {
+            minimum: shape.pages,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+    }
+    let mut exports = ExportSection::new();
+    exports.export("run", ExportKind::Func, 0);
+    let mut run = Function::new([(1, ValType::I32)]);
+    let bytes = i32::try_from(shape.pages * 65536).unwrap_or(i32::MAX);
+    for m in 0..shape.memories {
+        run.instruction(&Instruction::I32Const(0))
+            .instruction(&Instruction::LocalSet(0))
+            .instruction(&Instruction::Block(BlockType::Empty))
+            .instruction(&Instruction::Loop(BlockType::Empty))
+            .instruction(&Instruction::LocalGet(0))
+            .instruction(&Instruction::I32Const(bytes))
+            .instruction(&Instruction::I32GeU)
+            .instruction(&Instruction::BrIf(1))
+            .instruction(&Instruction::LocalGet(0))
+            .instruction(&Instruction::I32Const(1))
+            .instruction(&Instruction::I32Store(MemArg {
+                offset: 0,
+                align: 2,
+                memory_index: m,
+            }))
+            .instruction(&Instruction::LocalGet(0))
+            .instruction(&Instruction::I32Const(4096))
+            .instruction(&Instruction::I32Add)
+            .instruction(&Instruction::LocalSet(0))
+            .instruction(&Instruction::Br(0))
+            .instruction(&Instruction::End)
+            .instruction(&Instruction::End);
+    }
+    for t in 0..shape.tables {
+        run.instruction(&Instruction::I32Const(0))
+            .instruction(&Instruction::RefNull(wasm_encoder::HeapType::FUNC))
+            .instruction(&Instruction::I32Const(
+                i32::try_from(shape.elements).unwrap_or(i32::MAX),
+            ))
+            .instruction(&Instruction::TableFill(t));
+    }
+    run.instruction(&Instruction::I32Const(0))
+        .instruction(&Instruction::End);
+    let mut code = CodeSection::new();
+    code.function(&run);
+    let mut module = Module::new();
+    module
+        .section(&types)
+        .section(&funcs)
+        .section(&tables)
+        .section(&memories)
+        .section(&exports)
+        .section(&code);
+    module
+}
+
+/// A command component (exports `wasi:cli/run`) that instantiates
+/// `module` `instances` times and runs the first instance's `run`.
+pub fn command(module: &Module, instances: u32) -> Vec<u8> {
+    let mut c = Component::new();
+    c.section(&ModuleSection(module));
+    let mut inst = InstanceSection::new();
+    for _ in 0..instances.max(1) {
+        inst.instantiate(0, Vec::<(&str, wasm_encoder::ModuleArg)>::new());
+    }
+    c.section(&inst);
+    let mut alias = wasm_encoder::ComponentAliasSection::new();
+    alias.alias(wasm_encoder::Alias::CoreInstanceExport {
+        instance: 0,
+        kind: ExportKind::Func,
+        name: "run",
+    });
+    c.section(&alias);
+    let mut types = ComponentTypeSection::new();
+    types.defined_type().result(None, None);
+    types
+        .function()
+        .params(Vec::<(&str, ComponentValType)>::new())
+        .result(Some(ComponentValType::Type(0)));
+    c.section(&types);
+    let mut canon = CanonicalFunctionSection::new();
+    canon.lift(0, 1, []);
+    c.section(&canon);
+    let mut instances = ComponentInstanceSection::new();
+    instances.export_items([("run", ComponentExportKind::Func, 0)]);
+    c.section(&instances);
+    let mut export = ComponentExportSection::new();
+    export.export("wasi:cli/run@0.2.0", ComponentExportKind::Instance, 0, None);
+    c.section(&export);
+    c.finish()
+}
+
+/// A component holding core modules (not instantiated): compiling it is
+/// all the host does before refusing it as not a command.
+pub fn compile_only(modules: &[Module]) -> Vec<u8> {
+    let mut c = Component::new();
+    for m in modules {
+        c.section(&ModuleSection(m));
+    }
+    c.finish()
+}
+
+/// A core module of `count` functions of type `(i32) -> i64` with the
+/// given locals and body (the body's instructions, without the final end).
+fn functions(count: u32, locals: &[(u32, ValType)], body: &[Instruction<'_>]) -> Module {
+    let mut types = TypeSection::new();
+    types.ty().function([ValType::I32], [ValType::I64]);
+    let mut funcs = FunctionSection::new();
+    let mut code = CodeSection::new();
+    let mut f = Function::new(locals.iter().copied());
+    for i in body {
+        f.instruction(i);
+    }
+    f.instruction(&Instruction::End);
+    for _ in 0..count {
+        funcs.function(0);
+        code.function(&f);
+    }
+    let mut module = Module::new();
+    module.section(&types).section(&funcs).section(&code);
+    module
+}
+
+/// Compile bombs: one function each, of the shape that makes Cranelift
+/// slowest per byte.
+pub mod bombs {
+    use super::*;
+
+    /// `locals` i64 locals, all live across a loop that updates each of
+    /// them `rounds` times, summed at the end (10 bytes per local and
+    /// round with more than 127 locals).
+    pub fn live_locals(locals: u32, rounds: u32) -> Module {
+        let mut body = vec![Instruction::Loop(BlockType::Empty)];
+        for _ in 0..rounds {
+            for l in 0..locals {
+                let l = l + 1;
+                body.extend([
+                    Instruction::LocalGet(l),
+                    Instruction::LocalGet(if l == locals { 1 } else { l + 1 }),
+                    Instruction::I64Add,
+                    Instruction::LocalSet(l),
+                ]);
+            }
+        }
+        body.extend([
+            Instruction::LocalGet(0),
+            Instruction::BrIf(0),
+            Instruction::End,
+            Instruction::I64Const(0),
+        ]);
+        for l in 0..locals {
+            body.extend([Instruction::LocalGet(l + 1), Instruction::I64Add]);
+        }
+        functions(1, &[(locals, ValType::I64)], &body)
+    }
+
+    /// `values` constants on the operand stack at once, then added up.
+    pub fn deep_stack(values: u32) -> Module {
+        let mut body = vec![Instruction::Loop(BlockType::Empty)];
+        for v in 0..values {
+            body.push(Instruction::I64Const(v.into()));
+        }
+        for _ in 1..values {
+            body.push(Instruction::I64Add);
+        }
+        body.extend([
+            Instruction::LocalGet(0),
+            Instruction::BrIf(0),
+            Instruction::Drop,
+            Instruction::End,
+            Instruction::I64Const(0),
+        ]);
+        functions(1, &[], &body)
+    }
+
+    /// `depth` nested blocks, each with a branch out of it.
+    pub fn nesting(depth: u32) -> Module {
+        let mut body = Vec::new();
+        for _ in 0..depth {
+            body.push(Instruction::Block(BlockType::Empty));
+            body.extend([Instruction::LocalGet(0), Instruction::BrIf(0)]);
+        }
+        for _ in 0..depth {
+            body.push(Instruction::End);
+        }
+        body.push(Instruction::I64Const(0));
+        functions(1, &[], &body)
+    }
+
+    /// `tables` br_tables of `targets` targets each, over 100 blocks.
+    pub fn br_tables(tables: u32, targets: u32) -> Module {
+        let mut body = Vec::new();
+        for _ in 0..100 {
+            body.push(Instruction::Block(BlockType::Empty));
+        }
+        let list: Vec<u32> = (0..targets).map(|t| t % 100).collect();
+        for _ in 0..tables {
+            body.extend([
+                Instruction::LocalGet(0),
+                Instruction::BrTable(list.clone().into(), 0),
+            ]);
+        }
+        for _ in 0..100 {
+            body.push(Instruction::End);
+        }
+        body.push(Instruction::I64Const(0));
+        functions(1, &[], &body)
+    }
+
+    /// A function of about `bytes` bytes of straight-line arithmetic on
+    /// 16 locals (all live), in a loop.
+    pub fn big_body(bytes: u32) -> Module {
+        let mut body = vec![Instruction::Loop(BlockType::Empty)];
+        // 10 bytes per round.
+        for i in 0..bytes / 10 {
+            let l = 1 + i % 16;
+            body.extend([
+                Instruction::LocalGet(l),
+                Instruction::LocalGet(1 + (i + 7) % 16),
+                Instruction::I64Mul,
+                Instruction::I64Const(7),
+                Instruction::I64Add,
+                Instruction::LocalSet(l),
+            ]);
+        }
+        body.extend([
+            Instruction::LocalGet(0),
+            Instruction::BrIf(0),
+            Instruction::End,
+            Instruction::I64Const(0),
+        ]);
+        for l in 1..=16 {
+            body.extend([Instruction::LocalGet(l), Instruction::I64Add]);
+        }
+        functions(1, &[(16, ValType::I64)], &body)
+    }
+
+    /// `count` functions of `bytes` bytes each (see [`big_body`]), in
+    /// modules of at most 10,000 functions.
+    pub fn many_functions(count: u32, bytes: u32) -> Vec<Module> {
+        let mut modules = Vec::new();
+        let mut left = count;
+        while left > 0 {
+            let n = left.min(10_000);
+            modules.push(repeat(n, bytes));
+            left -= n;
+        }
+        modules
+    }
+
+    fn repeat(n: u32, bytes: u32) -> Module {
+        let mut body = Vec::new();
+        for i in 0..bytes / 10 {
+            let l = 1 + i % 4;
+            body.extend([
+                Instruction::LocalGet(l),
+                Instruction::LocalGet(1 + (i + 1) % 4),
+                Instruction::I64Mul,
+                Instruction::I64Const(7),
+                Instruction::I64Add,
+                Instruction::LocalSet(l),
+            ]);
+        }
+        body.push(Instruction::LocalGet(1));
+        functions(n, &[(4, ValType::I64)], &body)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Measuring a child process
+
+/// How a child process ended, how long it took and its peak resident memory.
+pub struct Measured {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub seconds: f64,
+    pub peak_mib: f64,
+}
+
+/// Runs `cmd` to completion and measures it. Peak resident memory comes
+/// from `/usr/bin/time -f %M` where there is one (exact: the kernel's
+/// maxrss of the child); elsewhere from the child's `VmHWM` in
+/// `/proc/PID/status`, polled every 2 ms until it exits (a lower bound that
+/// misses at most what the child allocated in its last 2 ms).
+pub fn measure(mut cmd: Command) -> Measured {
+    let time = Path::new("/usr/bin/time");
+    let report = tempfile::NamedTempFile::new().unwrap();
+    let mut cmd = if time.exists() {
+        let mut wrapped = Command::new(time);
+        wrapped
+            .arg("-f")
+            .arg("%M")
+            .arg("-o")
+            .arg(report.path())
+            .arg(cmd.get_program())
+            .args(cmd.get_args());
+        for (k, v) in cmd.get_envs() {
+            match v {
+                Some(v) => wrapped.env(k, v),
+                None => wrapped.env_remove(k),
+            };
+        }
+        if let Some(dir) = cmd.get_current_dir() {
+            wrapped.current_dir(dir);
+        }
+        wrapped
+    } else {
+        std::mem::replace(&mut cmd, Command::new("true"))
+    };
+    let start = Instant::now();
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (out, err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let read = |mut r: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = r.read_to_string(&mut s);
+            s
+        })
+    };
+    let (out, err) = (read(Box::new(out)), read(Box::new(err)));
+    let mut polled_kib = 0u64;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) {
+            let hwm = s
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok());
+            polled_kib = polled_kib.max(hwm.unwrap_or(0));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let seconds = start.elapsed().as_secs_f64();
+    let peak_kib = if time.exists() {
+        let text = std::fs::read_to_string(report.path()).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.trim().parse::<u64>().ok())
+            .next_back()
+            .unwrap_or(polled_kib)
+    } else {
+        polled_kib
+    };
+    Measured {
+        code: status.code(),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+        seconds,
+        peak_mib: peak_kib as f64 / 1024.0,
+    }
+}
+
+/// `artifacts --dir DIR run FILE --no-compile-cache ARGS…`, measured.
+fn cli_run(dir: &Path, wasm: &[u8], args: &[&str]) -> Measured {
+    let hash = blake3::hash(wasm).to_hex();
+    let file = dir.join(format!("app-{}.wasm", &hash[..16]));
+    std::fs::write(&file, wasm).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_artifacts"));
+    cmd.arg("--dir")
+        .arg(dir.join("store"))
+        .arg("run")
+        .arg(&file)
+        .arg("--no-compile-cache")
+        .args(args)
+        .env("HOME", dir);
+    measure(cmd)
+}
+
+/// The CLI's peak with a trivial app: the baseline every figure is over.
+fn baseline(dir: &Path) -> f64 {
+    let m = cli_run(dir, HOSTILE, &["--", "invalid-hashes"]);
+    assert_eq!(m.code, Some(0), "{}", m.stderr);
+    m.peak_mib
+}
+
+// ---------------------------------------------------------------------------
+// Memory: one budget
+
+/// What README states a run may use beyond its budget: the CLI process, the
+/// wasm core and compiled code (the `baseline`), plus this much.
+const STATED_OVERHEAD_MIB: f64 = 48.0;
+
+#[test]
+fn generated_apps_run_and_are_measured_against_the_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = baseline(dir.path());
+    // Within the budget and fully resident: 3 memories of 16 MiB and
+    // 2 tables of 256 Ki elements (4 MiB each as counted) in one instance.
+    let ok = Shape {
+        memories: 3,
+        pages: 256,
+        tables: 2,
+        elements: 256 << 10,
+    };
+    let m = cli_run(dir.path(), &command(&attack_module(&ok), 1), &[]);
+    println!(
+        "within budget (56 MiB counted of 64): exit {:?}, peak {:.1} MiB (baseline {base:.1} MiB), {:.2} s",
+        m.code, m.peak_mib, m.seconds
+    );
+    assert_eq!(m.code, Some(0), "{}", m.stderr);
+    assert!(m.peak_mib <= base + 64.0 + STATED_OVERHEAD_MIB);
+}
+
+/// The attacks of the issue, each refused with exit 125 and the budget's
+/// error, each measured: peak RSS stays under baseline + budget + overhead.
+#[test]
+fn memories_tables_and_instances_share_one_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = baseline(dir.path());
+    let budget_mib = 64.0;
+    let attacks: [(&str, Shape, u32); 5] = [
+        // The 2 KB component of the issue: ~100 memories, ~100 tables of
+        // 100,000 elements, ~100 instances.
+        (
+            "100 instances x (1 memory of 64 MiB, 1 table of 100,000)",
+            Shape {
+                memories: 1,
+                pages: 1024,
+                tables: 1,
+                elements: 100_000,
+            },
+            100,
+        ),
+        (
+            "4 memories of 32 MiB each",
+            Shape {
+                memories: 4,
+                pages: 512,
+                tables: 0,
+                elements: 0,
+            },
+            1,
+        ),
+        (
+            "20 instances x 1 memory of 4 MiB (80 MiB)",
+            Shape {
+                memories: 1,
+                pages: 64,
+                tables: 0,
+                elements: 0,
+            },
+            20,
+        ),
+        (
+            "20 instances x 1 table of 1 Mi elements (16 MiB counted each)",
+            Shape {
+                memories: 0,
+                pages: 0,
+                tables: 1,
+                elements: 1 << 20,
+            },
+            20,
+        ),
+        (
+            "1 table of 10 million elements",
+            Shape {
+                memories: 0,
+                pages: 0,
+                tables: 1,
+                elements: 10_000_000,
+            },
+            1,
+        ),
+    ];
+    for (name, shape, instances) in attacks {
+        let wasm = command(&attack_module(&shape), instances);
+        let m = cli_run(dir.path(), &wasm, &[]);
+        println!(
+            "{name}: {} bytes, exit {:?}, peak {:.1} MiB (baseline {base:.1}), {:.2} s: {}",
+            wasm.len(),
+            m.code,
+            m.peak_mib,
+            m.seconds,
+            m.stderr.trim()
+        );
+        assert_eq!(m.code, Some(125), "{name}: {}", m.stderr);
+        assert!(
+            m.stderr.contains("past its limit of 67108864 bytes"),
+            "{name}: {}",
+            m.stderr
+        );
+        assert!(
+            m.peak_mib <= base + budget_mib + STATED_OVERHEAD_MIB,
+            "{name}"
+        );
+    }
+    // A count limit on its own, through the library: 33 instances of a
+    // module with nothing in it.
+    let host = AppHost::new(ArtifactStore::open_memory().unwrap()).unwrap();
+    let empty = Shape {
+        memories: 0,
+        pages: 0,
+        tables: 0,
+        elements: 0,
+    };
+    let app = host
+        .load_file(&command(&attack_module(&empty), 33))
+        .unwrap();
+    let err = host.run(&app, &AppConfig::new("many")).unwrap_err();
+    assert_eq!(
+        err,
+        Error::OutOfMemory {
+            app: "many".into(),
+            limit: 64 << 20
+        }
+    );
+    let app = host
+        .load_file(&command(&attack_module(&empty), 32))
+        .unwrap();
+    assert_eq!(
+        host.run(&app, &AppConfig::new("many")).unwrap().exit_code,
+        0
+    );
+}
+
+#[test]
+fn the_budget_counts_memory_and_tables_together_in_the_library() {
+    let host = AppHost::new(ArtifactStore::open_memory().unwrap()).unwrap();
+    // 32 MiB of memory + 2 Mi elements (32 MiB counted): exactly 64 MiB.
+    let shape = |elements| Shape {
+        memories: 1,
+        pages: 512,
+        tables: 1,
+        elements,
+    };
+    let fits = host
+        .load_file(&command(&attack_module(&shape(2 << 20)), 1))
+        .unwrap();
+    assert_eq!(host.run(&fits, &AppConfig::new("a")).unwrap().exit_code, 0);
+    let over = host
+        .load_file(&command(&attack_module(&shape((2 << 20) + 1)), 1))
+        .unwrap();
+    assert_eq!(
+        host.run(&over, &AppConfig::new("a")).unwrap_err(),
+        Error::OutOfMemory {
+            app: "a".into(),
+            limit: 64 << 20
+        }
+    );
+    // The same app under a larger budget runs.
+    let mut c = AppConfig::new("a");
+    c.limits = AppLimits {
+        memory_bytes: 65 << 20,
+        ..AppLimits::default()
+    };
+    assert_eq!(host.run(&over, &c).unwrap().exit_code, 0);
+}
+
+// ---------------------------------------------------------------------------
+// Compiles: bounded
+
+/// Every test app, and the core, passes the default compile limits.
+#[test]
+fn real_components_are_within_the_compile_limits() {
+    let limits = CompileLimits::default();
+    for (name, wasm) in [
+        ("hostile", HOSTILE),
+        ("installer", INSTALLER),
+        ("plugin", PLUGIN),
+        ("spender", SPENDER),
+        ("core", artifacts::CORE_COMPONENT),
+    ] {
+        let stats = artifacts::apps::check_component(wasm, &limits).unwrap();
+        println!("{name}: {stats:?}");
+    }
+}
+
+/// A bomb just over each limit is refused before compiling, quickly, with
+/// an error naming the limit.
+#[test]
+fn compile_bombs_over_the_limits_are_refused_naming_the_limit() {
+    let l = CompileLimits::default();
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "locals in one function",
+            compile_only(&[bombs::live_locals(l.max_locals + 1, 1)]),
+        ),
+        (
+            "values on the operand stack",
+            compile_only(&[bombs::deep_stack(l.max_stack + 1)]),
+        ),
+        (
+            "nesting depth",
+            compile_only(&[bombs::nesting(l.max_nesting)]),
+        ),
+        (
+            "br_table targets",
+            compile_only(&[bombs::br_tables(2, l.max_br_table_targets / 2 + 1)]),
+        ),
+        (
+            "bytes in one function",
+            compile_only(&[bombs::big_body(l.max_function_bytes + 64)]),
+        ),
+        (
+            "functions",
+            compile_only(&bombs::many_functions(l.max_functions + 1, 16)),
+        ),
+        (
+            "bytes of code",
+            compile_only(&bombs::many_functions(
+                u32::try_from(l.max_code_bytes / 4096).unwrap() + 16,
+                4096,
+            )),
+        ),
+        (
+            "core modules",
+            compile_only(&vec![functions(1, &[], &[Instruction::I64Const(0)]); 101]),
+        ),
+    ];
+    let host = AppHost::new(ArtifactStore::open_memory().unwrap()).unwrap();
+    for (limit, wasm) in cases {
+        let start = Instant::now();
+        let err = host.load_file(&wasm).err().expect("refused");
+        let secs = start.elapsed().as_secs_f64();
+        println!(
+            "{limit}: {} bytes refused in {secs:.3} s: {err}",
+            wasm.len()
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(limit) && text.contains("over the limit"),
+            "{text}"
+        );
+        assert!(text.contains("refused before compiling"), "{text}");
+        assert_eq!(host.compiled(), 0, "{limit}: nothing compiled");
+        assert!(secs < 30.0);
+    }
+}
+
+/// The issue's bomb: 20,000 live i64 locals in one function took 544 s to
+/// compile. Now it is refused in a fraction of a second by the CLI.
+#[test]
+fn the_issues_compile_bomb_is_refused_quickly() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = compile_only(&[bombs::live_locals(20_000, 5)]);
+    let m = cli_run(dir.path(), &wasm, &[]);
+    println!(
+        "20,000 live locals ({} bytes): exit {:?} in {:.2} s, peak {:.1} MiB: {}",
+        wasm.len(),
+        m.code,
+        m.seconds,
+        m.peak_mib,
+        m.stderr.trim()
+    );
+    assert_eq!(m.code, Some(125));
+    assert!(
+        m.stderr
+            .contains("locals in one function: 20000, over the limit of 2000")
+    );
+    assert!(m.seconds < 30.0 && m.peak_mib < 512.0);
+}
+
+/// Bombs at the limits compile within 30 s and 512 MiB (CLI process, peak
+/// RSS). Slow in a debug build (wasmtime and Cranelift unoptimized): run
+/// with `cargo test --release` to check the bounds; in a debug build the
+/// bound on time is not asserted, only memory.
+#[test]
+#[ignore = "minutes of compiling; run with --release --ignored"]
+fn compile_bombs_at_the_limits_compile_within_30_s_and_512_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = CompileLimits::default();
+    let per_fn = l.max_function_bytes - 1024;
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "live locals at the limit",
+            compile_only(&[bombs::live_locals(l.max_locals, per_fn / 10 / l.max_locals)]),
+        ),
+        (
+            "operand stack at the limit",
+            compile_only(&[bombs::deep_stack(l.max_stack)]),
+        ),
+        (
+            "nesting at the limit",
+            compile_only(&[bombs::nesting(l.max_nesting - 1)]),
+        ),
+        (
+            "br_table targets at the limit",
+            compile_only(&[bombs::br_tables(16, l.max_br_table_targets / 16)]),
+        ),
+        (
+            "one function at the limit",
+            compile_only(&[bombs::big_body(per_fn)]),
+        ),
+        (
+            "code bytes at the limit, in functions at the limit",
+            compile_only(&bombs::many_functions(
+                u32::try_from(l.max_code_bytes).unwrap() / per_fn - 1,
+                per_fn,
+            )),
+        ),
+        (
+            "functions at the limit",
+            compile_only(&bombs::many_functions(l.max_functions - 1, 120)),
+        ),
+    ];
+    for (name, wasm) in cases {
+        let m = cli_run(dir.path(), &wasm, &[]);
+        println!(
+            "{name} ({} bytes): exit {:?} in {:.1} s, peak {:.0} MiB: {}",
+            wasm.len(),
+            m.code,
+            m.seconds,
+            m.peak_mib,
+            m.stderr.trim()
+        );
+        assert!(
+            m.stderr.contains("not a command"),
+            "{name} compiled: {}",
+            m.stderr
+        );
+        assert!(m.peak_mib < 512.0, "{name}");
+        if !cfg!(debug_assertions) {
+            assert!(m.seconds < 30.0, "{name}");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Host work: charged in fuel
+
+/// Runs the spender app with `args` and `fuel`; returns its result and seconds.
+fn spender(
+    host: &AppHost,
+    args: &[&str],
+    fuel: u64,
+) -> (Result<artifacts::apps::AppOutcome, Error>, f64) {
+    let app = host.load_file(SPENDER).unwrap();
+    let mut c = AppConfig::new("spender");
+    c.args = args.iter().map(|a| a.to_string()).collect();
+    c.limits.fuel = fuel;
+    let start = Instant::now();
+    let result = host.run(&app, &c);
+    (result, start.elapsed().as_secs_f64())
+}
+
+each_backend! {
+    fn count_in_a_loop_runs_out_of_fuel_quickly(fx) {
+        let store = fx.open();
+        // 20,000 records (the host's own).
+        for i in 0..20_000u32 {
+            store.put(&i.to_le_bytes(), ArtifactType::Generic).unwrap();
+        }
+        let host = AppHost::new(store).unwrap();
+        let (result, secs) = spender(&host, &["count"], 1_000_000);
+        println!("count() loop with 20,000 records, 10^6 fuel: stopped after {secs:.2} s");
+        assert_eq!(result.unwrap_err(), Error::OutOfFuel { app: "spender".into(), fuel: 1_000_000 });
+        assert!(secs < 30.0);
+    }
+
+    fn verify_in_a_loop_runs_out_of_fuel_in_a_bounded_number_of_calls(fx) {
+        let store = fx.open();
+        let big = crate::fixture::pattern(48 << 20);
+        let hash = store.put(&big, ArtifactType::Generic).unwrap();
+        let host = AppHost::new(store).unwrap();
+        let app = host.load_file(SPENDER).unwrap();
+        let mut c = AppConfig::new("spender");
+        c.args = vec!["verify".into(), hash.to_string()];
+        c.grants = vec![hash.clone()];
+        c.limits.fuel = 1_000_000_000;
+        let start = Instant::now();
+        let err = host.run(&app, &c).unwrap_err();
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!(err, Error::OutOfFuel { app: "spender".into(), fuel: 1_000_000_000 });
+        // Each verify of 48 MiB costs FUEL_PER_CALL + 4 fuel a byte: 4 calls
+        // fit in 10^9 fuel, the 5th is refused before any hashing.
+        println!("verify of 48 MiB in a loop, 10^9 fuel: out of fuel after {secs:.2} s");
+        assert!(secs < 60.0);
+    }
+}
+
+#[test]
+fn store_calls_cost_fuel_in_proportion_to_the_work() {
+    let store = ArtifactStore::open_memory().unwrap();
+    let host = AppHost::new(store).unwrap();
+    let fuel_of = |args: &[&str]| {
+        let app = host.load_file(SPENDER).unwrap();
+        let mut c = AppConfig::new("spender");
+        c.args = args.iter().map(|a| a.to_string()).collect();
+        let out = host.run(&app, &c).unwrap();
+        assert_eq!(out.exit_code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+        out.fuel_used
+    };
+    let small = fuel_of(&["put", "1000"]);
+    let large = fuel_of(&["put", "1000000"]);
+    println!("put of 1 KB: {small} fuel; put of 1 MB: {large} fuel");
+    // The app's own work grows with the size too (it fills the buffer), but
+    // the host's charge alone is 4 fuel a byte.
+    assert!(large - small >= 999_000 * artifacts::apps::FUEL_PER_BYTE);
+}
+
+/// A put far over the app's limit traps before the host copies it out of
+/// the app's memory; one over it is refused before the core copy. Both are
+/// measured in the CLI.
+#[test]
+fn oversized_puts_cost_the_host_little() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = baseline(dir.path());
+    let mib = |n: u64| (n * MIB).to_string();
+    for (what, args, expect) in [
+        (
+            "60 MiB put, artifact limit 1 MiB (hostcall limit 17 MiB)",
+            vec![
+                "--memory".to_string(),
+                mib(128),
+                "--quota-artifact-bytes".into(),
+                mib(1),
+                "--".into(),
+                "put".into(),
+                mib(60),
+            ],
+            125,
+        ),
+        (
+            "60 MiB put, artifact limit 64 MiB, total quota 1 MiB",
+            vec![
+                "--memory".to_string(),
+                mib(128),
+                "--quota-bytes".into(),
+                mib(1),
+                "--".into(),
+                "put".into(),
+                mib(60),
+            ],
+            0,
+        ),
+        (
+            "12 MiB put, artifact limit 1 MiB",
+            vec![
+                "--memory".to_string(),
+                mib(128),
+                "--quota-artifact-bytes".into(),
+                mib(1),
+                "--".into(),
+                "put".into(),
+                mib(12),
+            ],
+            0,
+        ),
+    ] {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let m = cli_run(dir.path(), SPENDER, &args);
+        println!(
+            "{what}: exit {:?}, peak {:.1} MiB (baseline {base:.1}), {:.2} s: {} {}",
+            m.code,
+            m.peak_mib,
+            m.seconds,
+            m.stdout.trim(),
+            m.stderr.trim()
+        );
+        assert_eq!(m.code, Some(expect), "{what}: {}", m.stderr);
+    }
+}
