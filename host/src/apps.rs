@@ -364,7 +364,20 @@ pub struct AppHost {
     /// Drives apps' WASI calls (sleeps, polls, output) and wall clocks:
     /// each run is polled on its caller's thread; the one worker thread
     /// keeps time.
-    runtime: tokio::runtime::Runtime,
+    runtime: AppRuntime,
+}
+
+/// The apps' tokio runtime, shut down without waiting when dropped: a
+/// write to a reader that stopped reading may never finish, and must not
+/// hold up the host (tokio's own drop waits for blocking threads).
+struct AppRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for AppRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 /// How much fuel an app burns between yields to the host's executor, so
@@ -400,26 +413,33 @@ impl AppHost {
             disk: None,
             compilations: std::sync::atomic::AtomicUsize::new(0),
             max_component_bytes: AppLimits::default().max_component_bytes,
-            runtime,
+            runtime: AppRuntime(Some(runtime)),
         })
     }
 
     /// Runs `future` to completion on this host's runtime, blocking the
     /// calling thread; from inside another tokio runtime (where tokio
     /// forbids blocking), on a thread of its own.
-    fn block_on<F>(&self, future: F) -> F::Output
+    fn block_on<F>(&self, future: F) -> Result<F::Output, Error>
     where
         F: Future + Send,
         F::Output: Send,
     {
+        let runtime = (self.runtime.0.as_ref())
+            .ok_or_else(|| Error::Core("the apps' runtime has shut down".into()))?;
+        // Out of tokio's cooperative budget: the app's `store` calls block
+        // inside this future, and a backend that waits on its own runtime
+        // from there (S3: a JoinHandle polled by a plain executor) would
+        // otherwise see the budget run out and spin, never yielding back.
+        let future = tokio::task::unconstrained(future);
         if tokio::runtime::Handle::try_current().is_err() {
-            return self.runtime.block_on(future);
+            return Ok(runtime.block_on(future));
         }
-        std::thread::scope(|s| {
-            s.spawn(|| self.runtime.block_on(future))
+        Ok(std::thread::scope(|s| {
+            s.spawn(|| runtime.block_on(future))
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        }))
     }
 
     /// Also keeps compiled components on disk, sealed (see [`CompileCache`]),
@@ -602,7 +622,7 @@ impl AppHost {
                 let _ = tokio::time::timeout_at(deadline.max(grace), finish).await;
             }
             result
-        });
+        })?;
         let fuel_used = config
             .limits
             .fuel
