@@ -332,9 +332,14 @@ fn app_start(budget: Duration) {
     let warm_load = time(budget, 10, |_| {
         black_box(host.load_file(plugin).unwrap());
     });
+    let mut each = Vec::new();
     let run = time(budget, 10, |_| {
+        let started = Instant::now();
         assert_eq!(host.run(&app, &config).unwrap().exit_code, 0);
+        each.push(started.elapsed());
     });
+    each.sort();
+    let (fastest, median) = (each[0], each[each.len() / 2]);
     println!(
         "| app load, cold (compile the plugin component) | {:.1} ms |",
         cold.as_secs_f64() * 1e3
@@ -347,6 +352,15 @@ fn app_start(budget: Duration) {
         "| app run, warm: instantiate + run the plugin (it puts and gets a config) | {:.3} ms |",
         run * 1e3
     );
+    if std::env::args().any(|a| a == "--app-start") {
+        // The mean above counts every preemption on a busy machine; these do not.
+        println!(
+            "| app run, warm: median, fastest of {} | {:.3} ms, {:.3} ms |",
+            each.len(),
+            median.as_secs_f64() * 1e3,
+            fastest.as_secs_f64() * 1e3
+        );
+    }
 }
 
 /// S3 backend on a local one-node Garage server, against a native baseline

@@ -672,3 +672,55 @@ fn app_output_to_a_terminal_has_its_control_sequences_escaped() {
         "{shown:?}"
     );
 }
+
+#[test]
+fn run_stops_an_app_whose_reader_stopped_reading() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("store");
+    let hostile = test_apps().join("hostile.wasm");
+    let hostile = hostile.to_str().unwrap();
+    assert_eq!(
+        artifacts(&dir, &["run", hostile, "--", "sleep", "0"])
+            .status
+            .code(),
+        Some(0)
+    );
+    // Standard output is a pipe nobody reads: it fills at 64 KiB and the app's next write waits.
+    let started = std::time::Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_artifacts"))
+        .arg("--dir")
+        .arg(&dir)
+        .args(["run", hostile, "--timeout", "1", "--", "flood", "100000000"])
+        .env(
+            "XDG_CONFIG_HOME",
+            std::env::temp_dir().join("artifacts-test-config"),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Standard error is read (the host reports there); standard output never is.
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut stderr_pipe, &mut err).unwrap();
+        err
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            child.kill().unwrap();
+            panic!("still running after 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let took = started.elapsed().as_secs_f64();
+    let err = reader.join().unwrap();
+    let err = &err[err.find("artifacts:").unwrap_or(0)..];
+    assert_eq!(status.code(), Some(125), "{err}");
+    assert!(err.contains("wall-clock limit of 1s"), "{err}");
+    eprintln!("stalled reader: the CLI exited after {took:.3} s (limit 1 s)");
+    assert!(took < 2.5, "took {took:.3} s");
+}
