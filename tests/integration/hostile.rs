@@ -989,6 +989,9 @@ fn oversized_puts_cost_the_host_little() {
 // ---------------------------------------------------------------------------
 // Measuring compile times without the checks (to choose the limits)
 
+/// A named generator of a compile bomb.
+type Bomb = (String, Box<dyn Fn() -> Vec<u8>>);
+
 /// Writes each bomb to `$HOSTILE_MEASURE_DIR` and compiles it, unchecked
 /// ([`CompileLimits::UNLIMITED`]), in a child process (this test binary,
 /// running `compile_child`), printing seconds and peak RSS. Run with
@@ -1001,7 +1004,7 @@ fn measure_compile_bombs() {
     let dir = std::path::PathBuf::from(std::env::var("HOSTILE_MEASURE_DIR").unwrap());
     std::fs::create_dir_all(&dir).unwrap();
     let pick = std::env::var("HOSTILE_MEASURE").unwrap_or_default();
-    let bombs: Vec<(String, Box<dyn Fn() -> Vec<u8>>)> = vec![
+    let bombs: Vec<Bomb> = vec![
         (
             "locals-1000x25".into(),
             Box::new(|| compile_only(&[bombs::live_locals(1000, 25)])),
