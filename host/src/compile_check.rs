@@ -129,6 +129,13 @@ fn refuse(what: impl std::fmt::Display) -> Error {
     Error::InvalidApp(format!("{what} (refused before compiling)"))
 }
 
+/// Invalid input, in one line (wasmparser's messages can run to a hex dump).
+fn not_valid(what: &str, e: &wasmparser::BinaryReaderError) -> Error {
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or_default();
+    Error::InvalidApp(format!("not a valid {what}: {line}"))
+}
+
 fn over(what: &str, value: u64, limit: u64) -> Result<(), Error> {
     if value > limit {
         return Err(refuse(format!(
@@ -147,7 +154,7 @@ pub fn check(bytes: &[u8], limits: &CompileLimits) -> Result<CodeStats, Error> {
         bytes.len() as u64,
         limits.max_component_bytes,
     )?;
-    let invalid = |e: wasmparser::BinaryReaderError| refuse(format!("not valid: {e}"));
+    let invalid = |e: wasmparser::BinaryReaderError| not_valid("component", &e);
     let mut stats = CodeStats::default();
     let mut globals_here = 0u32;
     let mut validator = Validator::new_with_features(WasmFeatures::default());
@@ -209,7 +216,7 @@ fn check_body(
     limits: &CompileLimits,
     stats: &mut CodeStats,
 ) -> Result<(), Error> {
-    let invalid = |e: wasmparser::BinaryReaderError| refuse(format!("not a valid function: {e}"));
+    let invalid = |e: wasmparser::BinaryReaderError| not_valid("function", &e);
     let mut locals = 0u32;
     for entry in body.get_locals_reader().map_err(invalid)? {
         let (count, _) = entry.map_err(invalid)?;
