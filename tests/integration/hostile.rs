@@ -1245,3 +1245,34 @@ fn compile_child() {
         }
     );
 }
+
+/// What a real app needs of the instance, memory and table counts: the
+/// least that runs the hostile app's sandbox mode, well under the defaults.
+#[test]
+fn real_apps_need_few_instances_memories_and_tables() {
+    let host = AppHost::new(ArtifactStore::open_memory().unwrap()).unwrap();
+    let app = host.load_file(HOSTILE).unwrap();
+    let runs = |limits: AppLimits| {
+        let mut c = AppConfig::new("hostile");
+        c.args = vec!["invalid-hashes".into()];
+        c.limits = limits;
+        host.run(&app, &c).is_ok_and(|o| o.exit_code == 0)
+    };
+    let d = AppLimits::default();
+    let least = |set: &dyn Fn(usize) -> AppLimits| (0..=64).find(|&n| runs(set(n))).unwrap();
+    let instances = least(&|n| AppLimits {
+        max_instances: n,
+        ..d
+    });
+    let memories = least(&|n| AppLimits {
+        max_memories: n,
+        ..d
+    });
+    let tables = least(&|n| AppLimits { max_tables: n, ..d });
+    println!("the hostile app needs {instances} instances, {memories} memories, {tables} tables");
+    assert!(
+        instances * 4 <= d.max_instances
+            && memories <= d.max_memories
+            && tables * 4 <= d.max_tables
+    );
+}
