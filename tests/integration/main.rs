@@ -8,6 +8,7 @@ mod blake3_reference;
 mod cli;
 mod concurrency;
 mod conformance;
+mod containment;
 mod faults;
 mod file_layout;
 mod fixture;
