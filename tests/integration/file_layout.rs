@@ -60,10 +60,25 @@ fn blobs_are_sharded_by_their_first_byte_and_records_sit_beside_them() {
         "entry, format 2, live, wasm-module"
     );
     assert_eq!(&entry[32..40], &1u64.to_le_bytes(), "one reference");
+    let names: Vec<String> = std::fs::read_dir(&space)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec![hex.to_string()],
+        "the host has no quota, so no usage record"
+    );
+    // An app's space: its entry and its usage record.
+    let app = store.app("app-1", artifacts::Quota::UNLIMITED).unwrap();
+    app.put(&pattern(1024), ArtifactType::Generic).unwrap();
+    let key = owner_key("app-1");
+    let space = dir.path().join("owners").join(&key[..2]).join(&key);
     let usage = std::fs::read(space.join(usage_key())).unwrap();
     assert_eq!(&usage[8..16], b"ARTU\x02\x00\x00\x00");
     assert_eq!(&usage[16..24], &1024u64.to_le_bytes(), "bytes");
     assert_eq!(&usage[24..32], &1u64.to_le_bytes(), "artifacts");
+    assert_eq!(&usage[32..36], &0u32.to_le_bytes(), "no marks");
     let mut names: Vec<String> = std::fs::read_dir(&space)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -72,6 +87,8 @@ fn blobs_are_sharded_by_their_first_byte_and_records_sit_beside_them() {
     let mut expected = vec![hex.to_string(), usage_key()];
     expected.sort();
     assert_eq!(names, expected, "nothing else in the space");
+    let rec = std::fs::read(&record).unwrap();
+    assert_eq!(&rec[32..40], &2u64.to_le_bytes(), "two owners now");
     assert_eq!(
         std::fs::read_to_string(dir.path().join("FORMAT")).unwrap(),
         "artifacts-store 2\n"
