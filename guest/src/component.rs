@@ -90,8 +90,63 @@ impl Backend for Imported {
             })
             .collect())
     }
+    fn read_entry(&self, owner: &str, key: &str) -> Result<Option<Versioned>, String> {
+        Ok(imports::read_entry(owner, key)
+            .map_err(text)?
+            .map(|r| Versioned {
+                version: r.version,
+                data: r.data,
+            }))
+    }
+    fn swap_entry(
+        &self,
+        owner: &str,
+        key: &str,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<Swap, String> {
+        Ok(
+            match imports::swap_entry(owner, key, expected, new).map_err(text)? {
+                SwapOutcome::Conflict => Swap::Conflict,
+                SwapOutcome::Written(v) => Swap::Written(v),
+                SwapOutcome::Deleted => Swap::Deleted,
+            },
+        )
+    }
+    fn list_entries(
+        &self,
+        owner: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, Versioned)>, String> {
+        Ok(imports::list_entries(owner, after, limit)
+            .map_err(text)?
+            .into_iter()
+            .map(|k| {
+                (
+                    k.key,
+                    Versioned {
+                        version: k.record.version,
+                        data: k.record.data,
+                    },
+                )
+            })
+            .collect())
+    }
+    fn list_owners(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, String> {
+        imports::list_owners(after, limit).map_err(text)
+    }
     fn now(&self) -> u64 {
         imports::now()
+    }
+}
+
+/// The store's dedup, as the host configured it.
+fn dedup() -> ops::Dedup {
+    if imports::private_dedup() {
+        ops::Dedup::Private
+    } else {
+        ops::Dedup::Shared
     }
 }
 
@@ -117,7 +172,6 @@ impl From<ops::Error> for Error {
                 limit,
                 requested,
             }),
-            ops::Error::TooManyOwners(h) => Error::TooManyOwners(h),
             ops::Error::MissingContent(h) => Error::MissingContent(h),
             ops::Error::CorruptRecord(m) => Error::CorruptRecord(m),
             ops::Error::Contended(h) => Error::Contended(h),
@@ -147,9 +201,9 @@ fn from_wit_type(t: ArtifactType) -> record::ArtifactType {
 fn to_wit_metadata(m: Metadata) -> artifacts::store::types::Metadata {
     artifacts::store::types::Metadata {
         hash: m.hash,
-        size: m.record.size,
-        artifact_type: to_wit_type(m.record.artifact_type),
-        stored_at: m.record.stored_at,
+        size: m.size,
+        artifact_type: to_wit_type(m.artifact_type),
+        stored_at: m.stored_at,
         reference_count: m.reference_count,
     }
 }
@@ -162,7 +216,13 @@ fn metas(list: Vec<Metadata>) -> Vec<WitMetadata> {
     list.into_iter().map(to_wit_metadata).collect()
 }
 
-const HOST: Caller = Caller::HOST;
+/// The host: its own references, sees everything, the store's dedup.
+fn host() -> Caller<'static> {
+    Caller {
+        dedup: dedup(),
+        ..Caller::HOST
+    }
+}
 
 impl Guest for Core {
     fn list_limit() -> u32 {
@@ -171,37 +231,42 @@ impl Guest for Core {
     fn put(content: Vec<u8>, artifact_type: ArtifactType) -> Result<String, Error> {
         Ok(ops::put(
             &Imported,
-            &HOST,
+            &host(),
             &content,
             from_wit_type(artifact_type),
         )?)
     }
     fn get(hash: String) -> Result<Vec<u8>, Error> {
-        Ok(ops::get(&Imported, &HOST, &hash)?)
+        Ok(ops::get(&Imported, &host(), &hash)?)
     }
     fn contains(hash: String) -> Result<bool, Error> {
-        Ok(ops::contains(&Imported, &HOST, &hash)?)
+        Ok(ops::contains(&Imported, &host(), &hash)?)
     }
     fn release(hash: String) -> Result<u64, Error> {
-        Ok(ops::release(&Imported, &HOST, &hash)?)
+        Ok(ops::release(&Imported, &host(), &hash)?)
     }
     fn remove(hash: String) -> Result<(), Error> {
-        Ok(ops::remove(&Imported, &HOST, &hash)?)
+        Ok(ops::remove(&Imported, &host(), &hash)?)
     }
     fn stat(hash: String) -> Result<WitMetadata, Error> {
-        Ok(to_wit_metadata(ops::stat(&Imported, &HOST, &hash)?))
+        Ok(to_wit_metadata(ops::stat(&Imported, &host(), &hash)?))
     }
     fn verify(hash: String) -> Result<WitMetadata, Error> {
-        Ok(to_wit_metadata(ops::verify(&Imported, &HOST, &hash)?))
+        Ok(to_wit_metadata(ops::verify(&Imported, &host(), &hash)?))
     }
     fn count() -> Result<u64, Error> {
-        Ok(ops::count(&Imported, &HOST)?)
+        Ok(ops::count(&Imported, &host())?)
     }
     fn total_bytes() -> Result<u64, Error> {
-        Ok(ops::total_bytes(&Imported, &HOST)?)
+        Ok(ops::total_bytes(&Imported, &host())?)
     }
     fn list(after: Option<String>, limit: u32) -> Result<Vec<WitMetadata>, Error> {
-        Ok(metas(ops::list(&Imported, &HOST, after.as_deref(), limit)?))
+        Ok(metas(ops::list(
+            &Imported,
+            &host(),
+            after.as_deref(),
+            limit,
+        )?))
     }
 }
 
@@ -211,6 +276,7 @@ fn app(owner: &str) -> Caller<'_> {
         owner,
         admin: false,
         quota: Quota::UNLIMITED,
+        dedup: dedup(),
     }
 }
 
@@ -292,6 +358,9 @@ impl exports::artifacts::store::maintenance::Guest for Core {
             deletions_finished: r.deletions_finished,
         })
     }
+    fn migrate() -> Result<u64, Error> {
+        Ok(ops::migrate(&Imported)?)
+    }
 }
 
 impl exports::artifacts::store::tree::Guest for Core {
@@ -307,7 +376,7 @@ impl exports::artifacts::store::tree::Guest for Core {
     fn put_staged(size: u64, artifact_type: ArtifactType, hash: String) -> Result<String, Error> {
         Ok(ops::put_staged(
             &Imported,
-            &HOST,
+            &host(),
             size,
             from_wit_type(artifact_type),
             &hash,

@@ -10,12 +10,13 @@ use std::sync::{Arc, Condvar, Mutex};
 
 use crate::hash::hash_hex;
 use crate::ops::*;
-use crate::record::ArtifactType;
+use crate::record::{ArtifactType, Entry, EntryState, Record, State, Usage};
 
 #[derive(Default, Clone)]
-struct Data {
+pub(crate) struct Data {
     blobs: BTreeMap<String, (Vec<u8>, u64)>,
     records: BTreeMap<String, Versioned>,
+    entries: BTreeMap<(String, String), Versioned>,
     next_version: u64,
     clock: u64,
 }
@@ -150,6 +151,69 @@ impl Backend for Scheduled {
                 .collect()
         }))
     }
+    fn read_entry(&self, owner: &str, key: &str) -> Result<Option<Versioned>, String> {
+        Ok(self.call(|d| d.entries.get(&(owner.into(), key.into())).cloned()))
+    }
+    fn swap_entry(
+        &self,
+        owner: &str,
+        key: &str,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<Swap, String> {
+        Ok(self.call(|d| {
+            let k = (owner.to_string(), key.to_string());
+            if d.entries.get(&k).map(|v| v.version) != expected {
+                return Swap::Conflict;
+            }
+            match new {
+                None => {
+                    d.entries.remove(&k);
+                    Swap::Deleted
+                }
+                Some(data) => {
+                    d.next_version += 1;
+                    let version = d.next_version;
+                    d.entries.insert(
+                        k,
+                        Versioned {
+                            version,
+                            data: data.to_vec(),
+                        },
+                    );
+                    Swap::Written(version)
+                }
+            }
+        }))
+    }
+    fn list_entries(
+        &self,
+        owner: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, Versioned)>, String> {
+        Ok(self.call(|d| {
+            d.entries
+                .iter()
+                .filter(|((o, k), _)| o == owner && after.is_none_or(|a| k.as_str() > a))
+                .take(limit as usize)
+                .map(|((_, k), v)| (k.clone(), v.clone()))
+                .collect()
+        }))
+    }
+    fn list_owners(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, String> {
+        Ok(self.call(|d| {
+            let mut owners: Vec<String> = d
+                .entries
+                .keys()
+                .map(|(o, _)| o.clone())
+                .filter(|o| after.is_none_or(|a| o.as_str() > a))
+                .collect();
+            owners.dedup();
+            owners.truncate(limit as usize);
+            owners
+        }))
+    }
     fn now(&self) -> u64 {
         // Not a scheduling point: reading the clock changes nothing.
         self.world.data.lock().unwrap().clock
@@ -209,11 +273,13 @@ fn start(clock: u64, setup: impl Fn(&Scheduled)) -> Data {
     world.data.lock().unwrap().clone()
 }
 
-/// No live record without its blob, and the blob matches its address.
+/// No live record without its blob, and the blob matches its address;
+/// once both operations are done, nothing is left under way and the index
+/// agrees with the records: see [`index_agrees`].
 fn consistent(d: &Data) -> Result<(), String> {
     for (key, v) in &d.records {
-        let rec = crate::record::Record::decode(&v.data).map_err(|e| e.to_string())?;
-        if rec.state == crate::record::State::Live {
+        let rec = Record::decode(&v.data).map_err(|e| e.to_string())?;
+        if rec.state == State::Live {
             match d.blobs.get(key) {
                 Some((b, _)) if hash_hex(b) == *key => {}
                 Some(_) => return Err(format!("{key}: blob does not match")),
@@ -221,15 +287,78 @@ fn consistent(d: &Data) -> Result<(), String> {
             }
         }
     }
+    index_agrees(d)
+}
+
+/// With no operation under way: no entry adding or removing, no marks; every
+/// live record counts exactly its owners' live entries, every live entry is
+/// counted in the live record of its origin, and every owner's usage is the
+/// sum of its live entries.
+pub(crate) fn index_agrees(d: &Data) -> Result<(), String> {
+    let usage = usage_key();
+    let mut owners_of: BTreeMap<String, u64> = BTreeMap::new();
+    let mut usage_of: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    for ((space, key), v) in &d.entries {
+        if *key == usage {
+            continue;
+        }
+        let e = Entry::decode(&v.data).map_err(|e| e.to_string())?;
+        if e.state != EntryState::Live {
+            return Err(format!("{space}/{key}: entry left {:?}", e.state));
+        }
+        let rec = d
+            .records
+            .get(key)
+            .and_then(|v| Record::decode(&v.data).ok())
+            .ok_or_else(|| format!("{space}/{key}: live entry without a record"))?;
+        if rec.state != State::Live || rec.origin != e.origin {
+            return Err(format!(
+                "{space}/{key}: entry counted in another incarnation"
+            ));
+        }
+        *owners_of.entry(key.clone()).or_default() += 1;
+        let u = usage_of.entry(space.clone()).or_default();
+        *u = (u.0 + e.size, u.1 + 1);
+    }
+    for (key, v) in &d.records {
+        let rec = Record::decode(&v.data).map_err(|e| e.to_string())?;
+        if !rec.marks.is_empty() {
+            return Err(format!("{key}: marks left: {:?}", rec.marks));
+        }
+        let held = owners_of.get(key).copied().unwrap_or(0);
+        if rec.state == State::Live && rec.owners != held {
+            return Err(format!(
+                "{key}: counts {} owners, {held} hold it",
+                rec.owners
+            ));
+        }
+    }
+    for ((space, key), v) in &d.entries {
+        if *key != usage {
+            continue;
+        }
+        let u = Usage::decode(&v.data).map_err(|e| e.to_string())?;
+        let sum = usage_of.get(space).copied().unwrap_or((0, 0));
+        if (u.bytes, u.artifacts) != sum || !u.marks.is_empty() {
+            return Err(format!("{space}: usage {u:?}, entries add up to {sum:?}"));
+        }
+    }
+    for (space, sum) in &usage_of {
+        let host = *space == owner_key(HOST_OWNER);
+        if !host && !d.entries.contains_key(&(space.clone(), usage.clone())) {
+            return Err(format!("{space}: no usage record for {sum:?}"));
+        }
+    }
     Ok(())
 }
 
-fn count_of(d: &Data, key: &str) -> u64 {
-    d.records
-        .get(key)
-        .and_then(|v| crate::record::Record::decode(&v.data).ok())
-        .filter(|r| r.state == crate::record::State::Live)
-        .map_or(0, |r| r.reference_count())
+/// The live references `owner` holds to `key`.
+fn count_of(d: &Data, owner: &str, key: &str) -> u64 {
+    d.entries
+        .get(&(owner_key(owner), key.to_string()))
+        .and_then(|v| Entry::decode(&v.data).ok())
+        .filter(|e| e.state == EntryState::Live)
+        .map_or(0, |e| e.count)
 }
 
 #[test]
@@ -246,7 +375,7 @@ fn a_put_racing_the_release_that_deletes_its_content_never_loses_it() {
         },
         |d, schedule| {
             consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, &hash_hex(X)), 1, "{schedule:?}");
+            assert_eq!(count_of(d, HOST_OWNER, &hash_hex(X)), 1, "{schedule:?}");
         },
     );
     assert_eq!(runs, 4096);
@@ -271,7 +400,7 @@ fn a_put_racing_gc_never_loses_its_content() {
         },
         |d, schedule| {
             consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, &hash_hex(X)), 1, "{schedule:?}");
+            assert_eq!(count_of(d, HOST_OWNER, &hash_hex(X)), 1, "{schedule:?}");
         },
     );
 }
@@ -286,7 +415,7 @@ fn two_puts_of_new_content_count_two() {
         |b| drop(put(b, &H, X, G).unwrap()),
         |d, schedule| {
             consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, &hash_hex(X)), 2, "{schedule:?}");
+            assert_eq!(count_of(d, HOST_OWNER, &hash_hex(X)), 2, "{schedule:?}");
         },
     );
 }
@@ -308,6 +437,130 @@ fn two_releases_to_zero_delete_exactly_once() {
         },
         |d, schedule| {
             assert!(d.records.is_empty() && d.blobs.is_empty(), "{schedule:?}");
+        },
+    );
+}
+
+fn app(owner: &str) -> Caller<'_> {
+    Caller {
+        owner,
+        admin: false,
+        quota: Quota::UNLIMITED,
+        dedup: Dedup::Shared,
+    }
+}
+
+#[test]
+fn two_owners_first_puts_of_one_content_count_two_owners() {
+    let initial = start(1000, |_| {});
+    explore(
+        &initial,
+        14,
+        |b| drop(put(b, &app("a"), X, G).unwrap()),
+        |b| drop(put(b, &app("z"), X, G).unwrap()),
+        |d, schedule| {
+            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
+            assert_eq!(count_of(d, "a", &hash_hex(X)), 1, "{schedule:?}");
+            assert_eq!(count_of(d, "z", &hash_hex(X)), 1, "{schedule:?}");
+        },
+    );
+}
+
+#[test]
+fn an_owner_leaving_while_another_joins_never_loses_the_content() {
+    let initial = start(1000, |b| drop(put(b, &app("a"), X, G).unwrap()));
+    explore(
+        &initial,
+        14,
+        |b| assert_eq!(release(b, &app("a"), &hash_hex(X)).unwrap(), 0),
+        |b| drop(put(b, &app("z"), X, G).unwrap()),
+        |d, schedule| {
+            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
+            assert_eq!(count_of(d, "a", &hash_hex(X)), 0, "{schedule:?}");
+            assert_eq!(count_of(d, "z", &hash_hex(X)), 1, "{schedule:?}");
+        },
+    );
+}
+
+#[test]
+fn a_gc_rolling_back_a_first_put_under_way_leaves_it_whole_or_retried() {
+    // Grace 0: gc takes the put's `Adding` entry for an abandoned one and
+    // rolls it back at every point of the put; the put must notice, undo
+    // what is its own and start over, and end holding its reference.
+    let initial = start(1000, |b| drop(put(b, &app("z"), X, G).unwrap()));
+    explore(
+        &initial,
+        14,
+        |b| drop(put(b, &app("a"), X, G).unwrap()),
+        |b| {
+            gc(b, 0).unwrap();
+        },
+        |d, schedule| {
+            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
+            assert_eq!(count_of(d, "a", &hash_hex(X)), 1, "{schedule:?}");
+            assert_eq!(count_of(d, "z", &hash_hex(X)), 1, "{schedule:?}");
+        },
+    );
+}
+
+#[test]
+fn a_last_release_finished_twice_counts_out_once() {
+    // gc finishes a `Removing` entry while its own release is still at it.
+    let initial = start(1000, |b| {
+        put(b, &app("a"), X, G).unwrap();
+        put(b, &app("z"), X, G).unwrap();
+    });
+    explore(
+        &initial,
+        14,
+        |b| assert_eq!(release(b, &app("a"), &hash_hex(X)).unwrap(), 0),
+        |b| {
+            gc(b, 60_000).unwrap();
+        },
+        |d, schedule| {
+            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
+            assert_eq!(count_of(d, "a", &hash_hex(X)), 0, "{schedule:?}");
+            assert_eq!(count_of(d, "z", &hash_hex(X)), 1, "{schedule:?}");
+        },
+    );
+}
+
+#[test]
+fn the_hosts_remove_racing_an_owners_release_deletes_once() {
+    let initial = start(1000, |b| {
+        put(b, &app("a"), X, G).unwrap();
+        put(b, &app("a"), X, G).unwrap();
+        put(b, &app("z"), X, G).unwrap();
+    });
+    explore(
+        &initial,
+        14,
+        |b| drop(release(b, &app("a"), &hash_hex(X))),
+        |b| remove(b, &H, &hash_hex(X)).unwrap(),
+        |d, schedule| {
+            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
+            assert!(d.records.is_empty() && d.blobs.is_empty(), "{schedule:?}");
+        },
+    );
+}
+
+#[test]
+fn under_private_dedup_a_last_leave_racing_a_join_never_loses_the_content() {
+    fn private(owner: &str) -> Caller<'_> {
+        Caller {
+            dedup: Dedup::Private,
+            ..app(owner)
+        }
+    }
+    let initial = start(1000, |b| drop(put(b, &private("a"), X, G).unwrap()));
+    explore(
+        &initial,
+        13,
+        |b| assert_eq!(release(b, &private("a"), &hash_hex(X)).unwrap(), 0),
+        |b| drop(put(b, &private("z"), X, G).unwrap()),
+        |d, schedule| {
+            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
+            assert_eq!(count_of(d, "z", &hash_hex(X)), 1, "{schedule:?}");
         },
     );
 }

@@ -13,11 +13,19 @@ struct Fake {
     modified: RefCell<BTreeMap<String, u64>>,
     clock: Cell<u64>,
     records: RefCell<BTreeMap<String, Versioned>>,
+    /// Owner index spaces: (owner key, key) -> entry.
+    entries: RefCell<BTreeMap<(String, String), Versioned>>,
     next_version: Cell<u64>,
+    /// Calls that read or list index entries, and entries they returned.
+    entry_reads: Cell<u64>,
+    /// Calls that touched the shared records (read, swap, list).
+    shared_reads: Cell<u64>,
     calls: Cell<u64>,
     /// What the host staged for `write_staged_blob`, and how often it was stored.
     staged: RefCell<Option<Vec<u8>>>,
     staged_writes: Cell<u64>,
+    /// Blob writes over an existing blob.
+    rewrites: Cell<u64>,
 }
 
 impl Fake {
@@ -28,11 +36,29 @@ impl Fake {
         let data = self.records.borrow().get(key)?.data.clone();
         Record::decode(&data).ok()
     }
+    /// The state a last owner's release leaves when it crashes right after
+    /// swapping the record to `Deleting`: no entries, a deleting record.
+    /// Returns the deleting record's version.
+    fn abandon_deletion(&self, key: &str) -> u64 {
+        self.entries.borrow_mut().clear();
+        let mut rec = self.record(key).unwrap();
+        rec.state = State::Deleting;
+        rec.owners = 0;
+        let v = self.records.borrow()[key].version;
+        let Ok(Swap::Written(deleting)) = self.swap_record(key, Some(v), Some(&rec.encode()))
+        else {
+            panic!("swap failed")
+        };
+        deleting
+    }
 }
 
 impl Backend for Fake {
     fn write_blob(&self, key: &str, data: &[u8]) -> Result<(), String> {
         self.call();
+        if self.modified.borrow().contains_key(key) {
+            self.rewrites.set(self.rewrites.get() + 1);
+        }
         self.blobs.borrow_mut().insert(key.into(), data.to_vec());
         self.modified
             .borrow_mut()
@@ -81,6 +107,7 @@ impl Backend for Fake {
     }
     fn read_record(&self, key: &str) -> Result<Option<Versioned>, String> {
         self.call();
+        self.shared_reads.set(self.shared_reads.get() + 1);
         Ok(self.records.borrow().get(key).cloned())
     }
     fn swap_record(
@@ -90,6 +117,7 @@ impl Backend for Fake {
         new: Option<&[u8]>,
     ) -> Result<Swap, String> {
         self.call();
+        self.shared_reads.set(self.shared_reads.get() + 1);
         let mut records = self.records.borrow_mut();
         if records.get(key).map(|v| v.version) != expected {
             return Ok(Swap::Conflict);
@@ -119,6 +147,7 @@ impl Backend for Fake {
         limit: u32,
     ) -> Result<Vec<(String, Versioned)>, String> {
         self.call();
+        self.shared_reads.set(self.shared_reads.get() + 1);
         Ok(self
             .records
             .borrow()
@@ -127,6 +156,80 @@ impl Backend for Fake {
             .take(limit as usize)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect())
+    }
+    fn read_entry(&self, owner: &str, key: &str) -> Result<Option<Versioned>, String> {
+        self.call();
+        self.entry_reads.set(self.entry_reads.get() + 1);
+        Ok(self
+            .entries
+            .borrow()
+            .get(&(owner.to_string(), key.to_string()))
+            .cloned())
+    }
+    fn swap_entry(
+        &self,
+        owner: &str,
+        key: &str,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<Swap, String> {
+        self.call();
+        let mut entries = self.entries.borrow_mut();
+        let k = (owner.to_string(), key.to_string());
+        if entries.get(&k).map(|v| v.version) != expected {
+            return Ok(Swap::Conflict);
+        }
+        Ok(match new {
+            None => {
+                entries.remove(&k);
+                Swap::Deleted
+            }
+            Some(data) => {
+                let version = self.next_version.get() + 1;
+                self.next_version.set(version);
+                entries.insert(
+                    k,
+                    Versioned {
+                        version,
+                        data: data.to_vec(),
+                    },
+                );
+                Swap::Written(version)
+            }
+        })
+    }
+    fn list_entries(
+        &self,
+        owner: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<(String, Versioned)>, String> {
+        self.call();
+        let out: Vec<(String, Versioned)> = self
+            .entries
+            .borrow()
+            .range((owner.to_string(), String::new())..)
+            .take_while(|((o, _), _)| o == owner)
+            .filter(|((_, k), _)| after.is_none_or(|a| k.as_str() > a))
+            .take(limit as usize)
+            .map(|((_, k), v)| (k.clone(), v.clone()))
+            .collect();
+        self.entry_reads
+            .set(self.entry_reads.get() + 1 + out.len() as u64);
+        Ok(out)
+    }
+    fn list_owners(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, String> {
+        self.call();
+        let mut owners: Vec<String> = self
+            .entries
+            .borrow()
+            .keys()
+            .map(|(o, _)| o.clone())
+            .filter(|o| after.is_none_or(|a| o.as_str() > a))
+            .collect();
+        owners.dedup();
+        owners.truncate(limit as usize);
+        Ok(owners)
     }
     fn now(&self) -> u64 {
         self.clock.get().max(42)
@@ -206,11 +309,11 @@ fn duplicate_put_dedups_and_counts_references() {
     let meta = stat(&b, &H, &h1).unwrap();
     assert_eq!(meta.reference_count, 2);
     assert_eq!(
-        meta.record.artifact_type,
+        meta.artifact_type,
         ArtifactType::WasmModule,
         "first type kept"
     );
-    assert_eq!(meta.record.stored_at, 42);
+    assert_eq!(meta.stored_at, 42);
 }
 
 #[test]
@@ -288,21 +391,30 @@ fn corrupt_record_is_an_error_not_a_panic() {
     let h = put(&b, &H, b"x", G).unwrap();
     b.records.borrow_mut().get_mut(&h).unwrap().data = vec![1, 2, 3];
     assert!(matches!(get(&b, &H, &h), Err(Error::CorruptRecord(_))));
-    assert!(matches!(put(&b, &H, b"x", G), Err(Error::CorruptRecord(_))));
+    let a = app("a", NO_LIMIT);
+    assert!(matches!(put(&b, &a, b"x", G), Err(Error::CorruptRecord(_))));
     assert!(matches!(count(&b, &H), Err(Error::CorruptRecord(_))));
+    assert!(
+        !contains(&b, &a, &h).unwrap(),
+        "the refused put left nothing held"
+    );
+    assert_eq!(usage(&b, &a).unwrap(), Usage::default(), "nor charged");
+    // A damaged index entry is an error for its owner only.
+    let space = owner_key("@host");
+    b.entries
+        .borrow_mut()
+        .get_mut(&(space, h.clone()))
+        .unwrap()
+        .data = vec![9];
+    assert!(matches!(release(&b, &H, &h), Err(Error::CorruptRecord(_))));
+    assert!(matches!(count(&b, &a), Ok(0)));
 }
 
 #[test]
 fn put_finishes_an_abandoned_deletion_and_stores_afresh() {
     let b = Fake::default();
     let h = put(&b, &H, b"x", G).unwrap();
-    let mut rec = b.record(&h).unwrap();
-    rec.state = State::Deleting;
-    let v = b.records.borrow()[&h].version;
-    assert!(matches!(
-        b.swap_record(&h, Some(v), Some(&rec.encode())),
-        Ok(Swap::Written(_))
-    ));
+    b.abandon_deletion(&h);
     assert!(
         !contains(&b, &H, &h).unwrap(),
         "a deleting artifact is invisible"
@@ -316,12 +428,7 @@ fn put_finishes_an_abandoned_deletion_and_stores_afresh() {
 fn a_stale_deleter_cannot_delete_a_blob_put_again() {
     let b = Fake::default();
     let h = put(&b, &H, b"x", G).unwrap();
-    let mut rec = b.record(&h).unwrap();
-    rec.state = State::Deleting;
-    let v = b.records.borrow()[&h].version;
-    let Ok(Swap::Written(deleting)) = b.swap_record(&h, Some(v), Some(&rec.encode())) else {
-        panic!("swap failed")
-    };
+    let deleting = b.abandon_deletion(&h);
     // Another core meets the deletion, finishes it and stores the content again...
     put(&b, &H, b"x", G).unwrap();
     // ...then the first deleter wakes up and tries to finish its own deletion.
@@ -368,6 +475,7 @@ fn app(owner: &str, quota: Quota) -> Caller<'_> {
         owner,
         admin: false,
         quota,
+        dedup: Dedup::Shared,
     }
 }
 
@@ -405,8 +513,8 @@ fn references_are_counted_per_owner() {
     assert_eq!(stat(&b, &z, &h).unwrap().reference_count, 1, "own count");
     assert_eq!(
         stat(&b, &H, &h).unwrap().reference_count,
-        3,
-        "host sees all"
+        0,
+        "the host sees the artifact, and its own references: none"
     );
     // z's remove drops only z's references.
     remove(&b, &z, &h).unwrap();
@@ -475,7 +583,8 @@ fn quotas_are_enforced_before_anything_is_written() {
         usage(&b, &a).unwrap(),
         Usage {
             bytes: 2048,
-            artifacts: 2
+            artifacts: 2,
+            marks: vec![]
         }
     );
     // Content another owner stored still counts once against a when a references it.
@@ -498,7 +607,8 @@ fn quotas_are_enforced_before_anything_is_written() {
         usage(&b, &a).unwrap(),
         Usage {
             bytes: 1024,
-            artifacts: 1
+            artifacts: 1,
+            marks: vec![]
         }
     );
     put(&b, &a, &[9; 10], G).unwrap();
@@ -536,7 +646,8 @@ fn usage_records_never_show_as_artifacts() {
     let b = Fake::default();
     let a = app("a", NO_LIMIT);
     let h = put(&b, &a, b"x", G).unwrap();
-    assert_eq!(b.records.borrow().len(), 2, "artifact and usage records");
+    assert_eq!(b.records.borrow().len(), 1, "the artifact record");
+    assert_eq!(b.entries.borrow().len(), 2, "a's entry and usage record");
     let listed: Vec<String> = list(&b, &H, None, 10)
         .unwrap()
         .into_iter()
@@ -544,8 +655,8 @@ fn usage_records_never_show_as_artifacts() {
         .collect();
     assert_eq!(listed, vec![h]);
     assert_eq!(count(&b, &H).unwrap(), 1);
-    assert!(validate(&usage_key("a")).is_ok());
-    assert_ne!(usage_key("a"), hash_hex(b"a"));
+    assert!(validate(&usage_key()).is_ok());
+    assert_ne!(usage_key(), hash_hex(b""));
 }
 
 #[test]
@@ -587,10 +698,7 @@ fn gc_removes_only_old_unreferenced_blobs() {
 fn gc_finishes_abandoned_deletions() {
     let b = Fake::default();
     let h = put(&b, &H, b"x", G).unwrap();
-    let mut rec = b.record(&h).unwrap();
-    rec.state = State::Deleting;
-    let v = b.records.borrow()[&h].version;
-    b.swap_record(&h, Some(v), Some(&rec.encode())).unwrap();
+    b.abandon_deletion(&h);
     assert_eq!(gc(&b, 0).unwrap().deletions_finished, 1);
     assert!(b.records.borrow().is_empty() && b.blobs.borrow().is_empty());
 }
@@ -606,4 +714,307 @@ fn a_put_of_known_content_repairs_a_lost_or_truncated_blob() {
     put(&b, &H, b"precious", G).unwrap();
     assert_eq!(get(&b, &H, &h).unwrap(), b"precious");
     assert_eq!(stat(&b, &H, &h).unwrap().reference_count, 3);
+}
+
+#[test]
+fn an_owner_sees_its_own_first_put_not_anyone_elses() {
+    let b = Fake::default();
+    b.clock.set(1_000);
+    let (a, z) = (app("a", NO_LIMIT), app("z", NO_LIMIT));
+    let h = put(&b, &a, b"shared", ArtifactType::WasmModule).unwrap();
+    b.clock.set(2_000);
+    put(&b, &z, b"shared", ArtifactType::ConfigBundle).unwrap();
+    let (ma, mz) = (stat(&b, &a, &h).unwrap(), stat(&b, &z, &h).unwrap());
+    assert_eq!(
+        (ma.artifact_type, ma.stored_at),
+        (ArtifactType::WasmModule, 1_000)
+    );
+    assert_eq!(
+        (mz.artifact_type, mz.stored_at),
+        (ArtifactType::ConfigBundle, 2_000)
+    );
+    assert_eq!(list(&b, &z, None, 10).unwrap(), vec![mz.clone()]);
+    assert_eq!(verify(&b, &z, &h).unwrap(), mz);
+    // The host keeps the store-wide view: the first put in the store.
+    let mh = stat(&b, &H, &h).unwrap();
+    assert_eq!(
+        (mh.artifact_type, mh.stored_at),
+        (ArtifactType::WasmModule, 1_000)
+    );
+    // z leaves and comes back: its own new first put.
+    release(&b, &z, &h).unwrap();
+    b.clock.set(3_000);
+    put(&b, &z, b"shared", G).unwrap();
+    let mz = stat(&b, &z, &h).unwrap();
+    assert_eq!((mz.artifact_type, mz.stored_at), (G, 3_000));
+}
+
+#[test]
+fn any_number_of_owners_may_hold_one_artifact_in_a_small_record() {
+    let b = Fake::default();
+    let names: Vec<String> = (0..1500).map(|i| format!("app-{i}")).collect();
+    for name in &names {
+        put(&b, &app(name, NO_LIMIT), b"popular", G).unwrap();
+    }
+    let h = hash_hex(b"popular");
+    let record = b.record(&h).unwrap();
+    assert_eq!(record.owners, 1500);
+    assert!(record.marks.is_empty());
+    assert!(b.records.borrow()[&h].data.len() < 100, "no owner list");
+    // Every owner releases; the last deletes.
+    for name in &names {
+        assert_eq!(release(&b, &app(name, NO_LIMIT), &h).unwrap(), 0);
+    }
+    assert!(b.records.borrow().is_empty() && b.blobs.borrow().is_empty());
+    assert!(b.entries.borrow().is_empty(), "no entries or usage left");
+}
+
+/// Backend calls an operation made on the shared records and on index entries.
+fn reads(b: &Fake, op: impl FnOnce()) -> (u64, u64) {
+    let (shared, entries) = (b.shared_reads.get(), b.entry_reads.get());
+    op();
+    (b.shared_reads.get() - shared, b.entry_reads.get() - entries)
+}
+
+#[test]
+fn an_owner_reads_only_its_own_index_whatever_others_hold() {
+    let b = Fake::default();
+    let other = app("other", NO_LIMIT);
+    let z = app("z", NO_LIMIT);
+    let mut others = Vec::new();
+    for i in 0..2000u32 {
+        others.push(put(&b, &other, &i.to_le_bytes(), G).unwrap());
+    }
+    // Holding nothing: count, total, list, usage cost one listing, no shared read.
+    assert_eq!(reads(&b, || assert_eq!(count(&b, &z).unwrap(), 0)), (0, 1));
+    assert_eq!(
+        reads(&b, || assert_eq!(total_bytes(&b, &z).unwrap(), 0)),
+        (0, 1)
+    );
+    assert_eq!(
+        reads(&b, || assert!(list(&b, &z, None, 1000).unwrap().is_empty())),
+        (0, 1)
+    );
+    // contains/stat of a hash only others hold: one read of its own entry.
+    assert_eq!(
+        reads(&b, || assert!(!contains(&b, &z, &others[7]).unwrap())),
+        (0, 1)
+    );
+    assert!(matches!(
+        reads(&b, || assert!(stat(&b, &z, &others[7]).is_err())),
+        (0, 1)
+    ));
+    let absent = hash_hex(b"nobody has this");
+    assert_eq!(
+        reads(&b, || assert!(!contains(&b, &z, &absent).unwrap())),
+        (0, 1)
+    );
+    // Holding three: a listing that returns them (plus the usage record).
+    for i in 0..3u32 {
+        put(&b, &z, &(10_000 + i).to_le_bytes(), G).unwrap();
+    }
+    assert_eq!(
+        reads(&b, || assert_eq!(count(&b, &z).unwrap(), 3)),
+        (0, 1 + 4)
+    );
+    assert_eq!(
+        reads(&b, || assert_eq!(list(&b, &z, None, 10).unwrap().len(), 3)),
+        (0, 1 + 4)
+    );
+}
+
+#[test]
+fn a_crashed_first_put_is_finished_by_the_next_put_or_rolled_back_by_gc() {
+    let b = Fake::default();
+    b.clock.set(1_000);
+    let a = app("a", NO_LIMIT);
+    let h = hash_hex(b"x");
+    // A put that died after writing its entry and charging its usage.
+    let space = owner_key("a");
+    let adding = crate::record::Entry {
+        state: crate::record::EntryState::Adding,
+        artifact_type: G,
+        size: 1,
+        stored_at: 1_000,
+        count: 0,
+        incarnation: 0,
+        origin: crate::record::Origin::default(),
+    };
+    let Ok(Swap::Written(v)) = b.swap_entry(&space, &h, None, Some(&adding.encode())) else {
+        panic!()
+    };
+    let charged = Usage {
+        bytes: 1,
+        artifacts: 1,
+        marks: vec![crate::record::Mark {
+            join: true,
+            key: crate::record::Entry::decode(&adding.encode())
+                .map(|_| [0u8; 32])
+                .unwrap(),
+            version: v,
+            size: 1,
+        }],
+    };
+    let _ = charged;
+    // Readers see nothing held.
+    assert!(!contains(&b, &a, &h).unwrap());
+    assert_eq!(count(&b, &a).unwrap(), 0);
+    assert_eq!(release(&b, &a, &h), Err(Error::NotFound(h.clone())));
+    // gc within the grace period leaves it; past it, rolls it back.
+    assert_eq!(gc(&b, 10_000).unwrap().deletions_finished, 0);
+    b.clock.set(20_000);
+    assert_eq!(gc(&b, 10_000).unwrap().deletions_finished, 1);
+    assert!(b.entries.borrow().is_empty());
+    // The same crash again; this time the owner's next put finishes it and
+    // takes its own reference too: the crashed put took effect.
+    b.swap_entry(&space, &h, None, Some(&adding.encode()))
+        .unwrap();
+    put(&b, &a, b"x", G).unwrap();
+    assert_eq!(stat(&b, &a, &h).unwrap().reference_count, 2);
+    assert_eq!(
+        usage(&b, &a).unwrap(),
+        Usage {
+            bytes: 1,
+            artifacts: 1,
+            marks: vec![]
+        }
+    );
+    assert!(b.record(&h).unwrap().marks.is_empty());
+}
+
+#[test]
+fn migrate_turns_format_1_records_into_entries_and_counts() {
+    use crate::record::RecordV1;
+    let b = Fake::default();
+    let (h1, h2, h3) = (hash_hex(b"one"), hash_hex(b"two"), hash_hex(b"three"));
+    b.write_blob(&h1, b"one").unwrap();
+    b.write_blob(&h2, b"two").unwrap();
+    b.write_blob(&h3, b"three").unwrap();
+    let v1 = |owners: Vec<(&str, u64)>, state| RecordV1 {
+        state,
+        artifact_type: ArtifactType::AppManifest,
+        size: 3,
+        stored_at: 7,
+        owners: owners
+            .into_iter()
+            .map(|(o, n)| (o.to_string(), n))
+            .collect(),
+    };
+    let write = |k: &str, data: Vec<u8>| b.swap_record(k, None, Some(&data)).unwrap();
+    write(&h1, v1(vec![("@host", 2), ("a", 1)], State::Live).encode());
+    write(&h2, v1(vec![("a", 3)], State::Live).encode());
+    write(&h3, v1(vec![], State::Deleting).encode());
+    // An old usage record (format 1) under the old key scheme.
+    let mut old_usage = Usage::default().encode();
+    old_usage[4] = 1;
+    old_usage.truncate(24);
+    write(&hash_hex(b"usage-key-of-a"), old_usage);
+    assert!(
+        matches!(count(&b, &H), Err(Error::CorruptRecord(_))),
+        "format 1 is refused"
+    );
+    assert_eq!(migrate(&b).unwrap(), 2);
+    assert_eq!(migrate(&b).unwrap(), 0, "idempotent");
+    let a = app("a", NO_LIMIT);
+    assert_eq!(count(&b, &H).unwrap(), 2);
+    assert_eq!(stat(&b, &H, &h1).unwrap().reference_count, 2);
+    assert_eq!(stat(&b, &a, &h1).unwrap().reference_count, 1);
+    assert_eq!(stat(&b, &a, &h2).unwrap().reference_count, 3);
+    assert_eq!(usage(&b, &a).unwrap().artifacts, 2);
+    assert_eq!(usage(&b, &a).unwrap().bytes, 6);
+    assert_eq!(b.record(&h1).unwrap().owners, 2);
+    assert!(
+        !b.blobs.borrow().contains_key(&h3),
+        "the half-done deletion is finished"
+    );
+    assert_eq!(b.records.borrow().len(), 2, "the old usage record is gone");
+    // And the store works as format 2 from here.
+    assert_eq!(release(&b, &a, &h1).unwrap(), 0);
+    assert_eq!(b.record(&h1).unwrap().owners, 1);
+    for _ in 0..3 {
+        release(&b, &a, &h2).unwrap();
+    }
+    assert!(b.record(&h2).is_none());
+}
+
+/// Backend calls (and blob writes) of one operation.
+fn work(b: &Fake, op: impl FnOnce()) -> (u64, u64) {
+    let (calls, blobs) = (b.calls.get(), b.staged_writes.get() + b.blob_writes());
+    op();
+    (
+        b.calls.get() - calls,
+        b.staged_writes.get() + b.blob_writes() - blobs,
+    )
+}
+
+impl Fake {
+    fn blob_writes(&self) -> u64 {
+        self.modified.borrow().len() as u64 + self.rewrites.get()
+    }
+}
+
+#[test]
+fn private_dedup_makes_joining_and_leaving_cost_what_new_content_costs() {
+    for dedup in [Dedup::Shared, Dedup::Private] {
+        let b = Fake::default();
+        let other = Caller {
+            dedup,
+            ..app("other", NO_LIMIT)
+        };
+        let me = Caller {
+            dedup,
+            ..app("me", NO_LIMIT)
+        };
+        put(&b, &other, b"held by other", G).unwrap();
+        let joined = work(&b, || drop(put(&b, &me, b"held by other", G).unwrap()));
+        let fresh = work(&b, || drop(put(&b, &me, b"fresh", G).unwrap()));
+        let left = work(&b, || {
+            assert_eq!(release(&b, &me, &hash_hex(b"held by other")).unwrap(), 0)
+        });
+        let last = work(&b, || {
+            assert_eq!(release(&b, &me, &hash_hex(b"fresh")).unwrap(), 0)
+        });
+        if dedup == Dedup::Private {
+            assert_eq!(joined, fresh, "put: backend calls and blob writes");
+            assert_eq!(left, last, "release: backend calls and blob writes");
+            // The deletion the last release started is finished by gc.
+            assert!(b.blobs.borrow().contains_key(&hash_hex(b"fresh")));
+            assert_eq!(gc(&b, 0).unwrap().deletions_finished, 1);
+            assert!(!b.blobs.borrow().contains_key(&hash_hex(b"fresh")));
+        } else {
+            assert_ne!(joined, fresh, "shared dedup: a join writes no blob");
+            assert_ne!(left, last, "shared dedup: only the last release deletes");
+        }
+    }
+}
+
+#[test]
+fn what_each_operation_costs_in_backend_calls() {
+    // Printed for the docs (`--nocapture`); pinned loosely so a change in
+    // cost is a conscious one.
+    let b = Fake::default();
+    let a = app("a", NO_LIMIT);
+    let h = hash_hex(b"x");
+    let mut costs = Vec::new();
+    let mut cost = |what: &str, op: &mut dyn FnMut()| {
+        let before = b.calls.get();
+        op();
+        costs.push((what.to_string(), b.calls.get() - before));
+    };
+    cost("first put", &mut || drop(put(&b, &a, b"x", G).unwrap()));
+    cost("put again", &mut || drop(put(&b, &a, b"x", G).unwrap()));
+    cost("contains", &mut || assert!(contains(&b, &a, &h).unwrap()));
+    cost("stat", &mut || drop(stat(&b, &a, &h).unwrap()));
+    cost("count", &mut || assert_eq!(count(&b, &a).unwrap(), 1));
+    cost("release, one left", &mut || {
+        assert_eq!(release(&b, &a, &h).unwrap(), 1)
+    });
+    cost("last release", &mut || {
+        assert_eq!(release(&b, &a, &h).unwrap(), 0)
+    });
+    eprintln!("{costs:?}");
+    let of = |what: &str| costs.iter().find(|(w, _)| w == what).unwrap().1;
+    assert!(of("first put") <= 20 && of("last release") <= 20);
+    assert_eq!((of("put again"), of("contains"), of("stat")), (3, 1, 1));
+    assert_eq!(of("release, one left"), 2);
 }

@@ -102,7 +102,11 @@ impl AppView {
     }
 
     /// Lets the app read `hash` (get, stat, contains, verify) without
-    /// holding a reference to it.
+    /// holding a reference to it. Its `stat` of a grant it holds none of
+    /// shows the size, 0 references, and the type and time of the host's own
+    /// first put if the host holds it, else `generic` and 0: nothing of
+    /// what other owners put, or when. Once the app puts the content itself,
+    /// it sees its own first put.
     pub fn grant(&mut self, hash: Hash) {
         self.grants.insert(hash);
     }
@@ -165,25 +169,50 @@ impl AppView {
         Ok(call!(self, call_remove, &hash.as_ref().to_owned())?)
     }
 
-    /// Metadata, with the app's own reference count (0 for a grant it holds none of).
+    /// Metadata as the app sees it: of its own first put (type, time) and
+    /// its own reference count. For a grant it holds none of: see
+    /// [`grant`](Self::grant).
     pub fn stat(&self, hash: impl AsRef<str>) -> Result<Metadata, Error> {
         let hash = hash.as_ref();
-        if self.granted(hash) {
-            let mut meta = self.store.stat(hash)?;
-            meta.reference_count =
-                call!(self, call_stat, &hash.to_owned()).map_or(0, |m| m.reference_count);
-            return Ok(meta);
+        let own = call!(self, call_stat, &hash.to_owned());
+        if self.granted(hash) && own.is_err() {
+            let meta = self.store.stat(hash)?;
+            return self.as_granted(meta);
         }
-        Metadata::from_wit(call!(self, call_stat, &hash.to_owned())?)
+        Metadata::from_wit(own?)
     }
 
     /// Re-reads and checks an artifact the app references or was granted.
     pub fn verify(&self, hash: impl AsRef<str>) -> Result<Metadata, Error> {
         let hash = hash.as_ref();
-        if self.granted(hash) {
-            return self.store.verify(hash);
+        if self.granted(hash) && !call!(self, call_contains, &hash.to_owned())? {
+            let meta = self.store.verify(hash)?;
+            return self.as_granted(meta);
         }
         Metadata::from_wit(call!(self, call_verify, &hash.to_owned())?)
+    }
+
+    /// What a granted artifact the app holds none of shows it: its size,
+    /// no references, and the type and time of the host's own first put if
+    /// the host holds it (the host granted it: what it shows is its own),
+    /// else `generic` and 0. Never what another owner put or when.
+    fn as_granted(&self, store_wide: Metadata) -> Result<Metadata, Error> {
+        let hash = store_wide.hash.as_str().to_owned();
+        let host = self.store.pool.with(|i| {
+            i.core
+                .artifacts_store_owners()
+                .call_stat(&mut i.store, crate::core::HOST_OWNER, &hash)
+        })?;
+        let (artifact_type, stored_at) = match host {
+            Ok(m) => (ArtifactType::from_wit(m.artifact_type), m.stored_at),
+            Err(_) => (ArtifactType::Generic, 0),
+        };
+        Ok(Metadata {
+            artifact_type,
+            stored_at,
+            reference_count: 0,
+            ..store_wide
+        })
     }
 
     /// How many artifacts the app references.

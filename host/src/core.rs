@@ -30,12 +30,17 @@ use generated::artifacts::store::{backend as wit, types as wit_types};
 pub(crate) use generated::exports::artifacts::store::owners as owner_exports;
 pub(crate) use generated::exports::artifacts::store::store as exports;
 
+/// The owner id under which the host holds its own references (the core's).
+pub(crate) const HOST_OWNER: &str = "@host";
+
 /// Everything an instance of the core sees of its host.
 pub(crate) struct CoreState {
     backend: Arc<dyn Backend>,
     /// What `write-staged-blob` stores, and the hash the host computed for
     /// it: set by the host around a `put-staged` call.
     pub(crate) staged: Option<(Staging, Hash)>,
+    /// The store's dedup is private (see `StoreBuilder::private_dedup`).
+    private_dedup: bool,
     memory_limit: usize,
     memory_used: usize,
 }
@@ -176,6 +181,82 @@ impl wit::Host for CoreState {
             .collect())
     }
 
+    fn read_entry(
+        &mut self,
+        owner: String,
+        key_: String,
+    ) -> Result<Option<wit::VersionedRecord>, BackendError> {
+        note_backend_work(1, 0);
+        Ok(self
+            .backend
+            .read_entry(&key(&owner)?, &key(&key_)?)?
+            .map(|r| wit::VersionedRecord {
+                version: r.version,
+                data: r.data,
+            }))
+    }
+
+    fn swap_entry(
+        &mut self,
+        owner: String,
+        key_: String,
+        expected: Option<u64>,
+        new: Option<Vec<u8>>,
+    ) -> Result<wit::SwapOutcome, BackendError> {
+        note_backend_work(1, 0);
+        Ok(
+            match self
+                .backend
+                .swap_entry(&key(&owner)?, &key(&key_)?, expected, new.as_deref())?
+            {
+                backend::SwapOutcome::Conflict => wit::SwapOutcome::Conflict,
+                backend::SwapOutcome::Written(v) => wit::SwapOutcome::Written(v),
+                backend::SwapOutcome::Deleted => wit::SwapOutcome::Deleted,
+            },
+        )
+    }
+
+    fn list_entries(
+        &mut self,
+        owner: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<wit::KeyedRecord>, BackendError> {
+        let after = after.as_deref().map(key).transpose()?;
+        let entries = self
+            .backend
+            .list_entries(&key(&owner)?, after.as_ref(), limit)?;
+        note_backend_work(entries.len() as u64, 0);
+        Ok(entries
+            .into_iter()
+            .map(|(k, r)| wit::KeyedRecord {
+                key: k.as_str().to_owned(),
+                record: wit::VersionedRecord {
+                    version: r.version,
+                    data: r.data,
+                },
+            })
+            .collect())
+    }
+
+    fn list_owners(
+        &mut self,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<String>, BackendError> {
+        let after = after.as_deref().map(key).transpose()?;
+        Ok(self
+            .backend
+            .list_owners(after.as_ref(), limit)?
+            .into_iter()
+            .map(|k| k.as_str().to_owned())
+            .collect())
+    }
+
+    fn private_dedup(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.private_dedup)
+    }
+
     fn now(&mut self) -> wasmtime::Result<u64> {
         Ok(self.backend.now())
     }
@@ -260,6 +341,7 @@ pub(crate) struct Pool {
     idle: Mutex<Vec<Instance>>,
     memory_limit: usize,
     hostcall_fuel: usize,
+    private_dedup: bool,
 }
 
 /// An instance whose linear memory grew past this (64 MiB) is dropped after its call
@@ -277,6 +359,7 @@ impl Pool {
         memory_limit: usize,
         max_artifact_bytes: usize,
         cache: Option<&CompileCache>,
+        private_dedup: bool,
     ) -> Result<Self, Error> {
         compiled_with(cache)?;
         let hostcall_fuel = max_artifact_bytes.saturating_add(1 << 20);
@@ -285,6 +368,7 @@ impl Pool {
             idle: Mutex::new(Vec::new()),
             memory_limit,
             hostcall_fuel,
+            private_dedup,
         })
     }
 
@@ -293,6 +377,7 @@ impl Pool {
         let state = CoreState {
             backend: self.backend.clone(),
             staged: None,
+            private_dedup: self.private_dedup,
             memory_limit: self.memory_limit,
             memory_used: 0,
         };
@@ -377,6 +462,7 @@ mod tests {
         let mut state = CoreState {
             backend: Arc::new(backend.clone()),
             staged: Some((staging, Hash::from_hex(&a).unwrap())),
+            private_dedup: false,
             memory_limit: 0,
             memory_used: 0,
         };

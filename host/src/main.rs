@@ -32,6 +32,11 @@ struct Cli {
     /// (default garage), AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.
     #[arg(long, global = true, env = "ARTIFACTS_S3", value_name = "URL")]
     s3: Option<String>,
+    /// Private dedup: an app's first put, and last release, of content
+    /// others hold cost what they cost for content no one holds (see
+    /// README). Every process sharing a store should agree.
+    #[arg(long, global = true, env = "ARTIFACTS_PRIVATE_DEDUP")]
+    private_dedup: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -97,6 +102,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bring a store of format 1 to format 2 (per-owner indexes), in place.
+    /// Safe to interrupt and run again; run it with nothing else using the store.
+    Migrate,
     /// Run an app component, sandboxed, with its own view of the store.
     ///
     /// APP is the hash of a wasm artifact in the store (read and verified
@@ -253,9 +261,23 @@ fn io_context(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> Failure
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let cache = compile_cache(&cli.dir);
-    let mut builder = ArtifactStore::builder();
+    let mut builder = ArtifactStore::builder().private_dedup(cli.private_dedup);
     if let Some(cache) = &cache {
         builder = builder.core_cache(cache.clone());
+    }
+    if let Command::Migrate = cli.command {
+        let migrated = match &cli.s3 {
+            Some(url) => builder.migrate_s3(
+                &S3Config::from_url_and_env(url).map_err(|e| Error::Open(e.to_string()))?,
+            )?,
+            None => builder.migrate_dir(&cli.dir)?,
+        };
+        writeln!(
+            io::stdout(),
+            "migrated {migrated} artifacts; the store is format 2"
+        )
+        .map_err(io_context("writing to standard output"))?;
+        return Ok(ExitCode::SUCCESS);
     }
     let store = match &cli.s3 {
         Some(url) => {
@@ -335,6 +357,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             };
             writeln!(out, "{text}").map_err(io_context("writing to standard output"))?;
         }
+        // Handled before the store is opened.
+        Command::Migrate => {}
         Command::Run {
             app,
             app_id,

@@ -125,6 +125,7 @@ pub struct StoreBuilder {
     max_artifact_bytes: u64,
     core_cache: Option<CompileCache>,
     hash_workers: usize,
+    private_dedup: bool,
 }
 
 impl Default for StoreBuilder {
@@ -133,6 +134,7 @@ impl Default for StoreBuilder {
             max_artifact_bytes: DEFAULT_MAX_ARTIFACT_BYTES,
             core_cache: None,
             hash_workers: crate::tree::default_workers(),
+            private_dedup: false,
         }
     }
 }
@@ -152,6 +154,22 @@ impl StoreBuilder {
     /// use one.
     pub fn hash_workers(mut self, workers: usize) -> Self {
         self.hash_workers = workers.clamp(1, 16);
+        self
+    }
+
+    /// Chooses private dedup (default: shared). Shared dedup stores content
+    /// once, and a put of content some owner already holds writes no blob,
+    /// so it is measurably faster; a last release of content others still
+    /// hold deletes nothing, so it is faster too: an app can time either to
+    /// learn that someone else holds that content. Private dedup still
+    /// stores the content once, but an app's first put of content others
+    /// hold writes the blob again, and a last release does the same work
+    /// (one record swap) whether others hold the content or not: the last
+    /// owner's release makes the artifact invisible at once and leaves its
+    /// blob to the next [`gc`](ArtifactStore::gc). Every host sharing a
+    /// store should make the same choice.
+    pub fn private_dedup(mut self, private: bool) -> Self {
+        self.private_dedup = private;
         self
     }
 
@@ -183,6 +201,7 @@ impl StoreBuilder {
                 memory_limit,
                 usize::try_from(self.max_artifact_bytes).unwrap_or(usize::MAX),
                 self.core_cache.as_ref(),
+                self.private_dedup,
             )?),
             max_artifact_bytes: self.max_artifact_bytes,
             hash_workers: self.hash_workers,
@@ -205,6 +224,22 @@ impl StoreBuilder {
     pub fn open_s3(self, config: &crate::S3Config) -> Result<ArtifactStore, Error> {
         let backend = crate::S3Backend::open(config).map_err(|e| Error::Open(e.to_string()))?;
         self.open(backend)
+    }
+
+    /// Migrates the store in directory `dir` to the current layout (see
+    /// [`ArtifactStore::migrate`]); returns how many artifacts it rewrote.
+    pub fn migrate_dir(self, dir: impl Into<PathBuf>) -> Result<u64, Error> {
+        let backend = FileBackend::open_for_migration(dir, crate::backend::fs::StdFs)
+            .map_err(|e| Error::Open(e.to_string()))?;
+        self.open(backend)?.migrate()
+    }
+
+    /// Migrates the store in an S3 bucket to the current layout (see
+    /// [`ArtifactStore::migrate`]); returns how many artifacts it rewrote.
+    pub fn migrate_s3(self, config: &crate::S3Config) -> Result<u64, Error> {
+        let backend =
+            crate::S3Backend::open_for_migration(config).map_err(|e| Error::Open(e.to_string()))?;
+        self.open(backend)?.migrate()
     }
 }
 
@@ -614,6 +649,26 @@ impl ArtifactStore {
             deletions_finished: r.deletions_finished,
             temporary_files_removed,
         })
+    }
+
+    /// Brings a store of format 1 (artifact records listing every owner) to
+    /// format 2 (owner counts, per-owner index entries) in place, then marks
+    /// it as format 2 (the backend's [`finish_migration`]). Idempotent and
+    /// safe to interrupt: run it again. Run it with nothing else using the
+    /// store. Returns how many artifact records it rewrote.
+    ///
+    /// [`finish_migration`]: crate::backend::Backend::finish_migration
+    pub fn migrate(&self) -> Result<u64, Error> {
+        let migrated = self.pool.with(|i| {
+            i.core
+                .artifacts_store_maintenance()
+                .call_migrate(&mut i.store)
+        })??;
+        self.pool
+            .backend
+            .finish_migration()
+            .map_err(|e| Error::Backend(e.to_string()))?;
+        Ok(migrated)
     }
 
     /// Moves the content of `hash` out of the store (the file backend keeps

@@ -4,6 +4,23 @@ use artifacts::{ArtifactStore, ArtifactType, FileBackend};
 
 use crate::fixture::pattern;
 
+/// The key of an owner's index space (as the core derives it).
+fn owner_key(owner: &str) -> String {
+    blake3::Hasher::new_derive_key("artifacts:store 2026 owner index v2")
+        .update(owner.as_bytes())
+        .finalize()
+        .to_hex()
+        .to_string()
+}
+
+/// The key of the usage record in every owner's index space.
+fn usage_key() -> String {
+    blake3::Hasher::new_derive_key("artifacts:store 2026 owner usage v2")
+        .finalize()
+        .to_hex()
+        .to_string()
+}
+
 #[test]
 fn blobs_are_sharded_by_their_first_byte_and_records_sit_beside_them() {
     let dir = tempfile::tempdir().unwrap();
@@ -18,28 +35,145 @@ fn blobs_are_sharded_by_their_first_byte_and_records_sit_beside_them() {
         "blob holds the raw bytes"
     );
     let rec = std::fs::read(&record).unwrap();
-    assert_eq!(
-        rec.len(),
-        8 + 28 + 14,
-        "8-byte version, record with one owner"
-    );
+    assert_eq!(rec.len(), 8 + 76, "8-byte version, record without marks");
     assert_eq!(
         &rec[8..16],
-        b"ARTR\x01\x00\x00\x00",
-        "magic, format 1, live, wasm-module"
+        b"ARTR\x02\x00\x00\x00",
+        "magic, format 2, live, wasm-module"
     );
     assert_eq!(&rec[16..24], &1024u64.to_le_bytes());
-    assert_eq!(&rec[32..36], &1u32.to_le_bytes(), "one owner");
-    assert_eq!(&rec[36..42], b"\x05@host", "the host");
-    assert_eq!(&rec[42..50], &1u64.to_le_bytes(), "one reference");
+    assert_eq!(&rec[32..40], &1u64.to_le_bytes(), "one owner, never who");
+    let host = owner_key("@host");
+    assert_eq!(
+        &rec[40..72],
+        &hex_bytes(&host),
+        "origin: the host's first put"
+    );
+    assert_eq!(&rec[80..84], &0u32.to_le_bytes(), "no transition under way");
+    // The host's index space: its entry for the artifact and its usage.
+    let space = dir.path().join("owners").join(&host[..2]).join(&host);
+    let entry = std::fs::read(space.join(hex)).unwrap();
+    assert_eq!(entry.len(), 8 + 80);
+    assert_eq!(
+        &entry[8..16],
+        b"ARTE\x02\x01\x00\x00",
+        "entry, format 2, live, wasm-module"
+    );
+    assert_eq!(&entry[32..40], &1u64.to_le_bytes(), "one reference");
+    let names: Vec<String> = std::fs::read_dir(&space)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        vec![hex.to_string()],
+        "the host has no quota, so no usage record"
+    );
+    // An app's space: its entry and its usage record.
+    let app = store.app("app-1", artifacts::Quota::UNLIMITED).unwrap();
+    app.put(&pattern(1024), ArtifactType::Generic).unwrap();
+    let key = owner_key("app-1");
+    let space = dir.path().join("owners").join(&key[..2]).join(&key);
+    let usage = std::fs::read(space.join(usage_key())).unwrap();
+    assert_eq!(&usage[8..16], b"ARTU\x02\x00\x00\x00");
+    assert_eq!(&usage[16..24], &1024u64.to_le_bytes(), "bytes");
+    assert_eq!(&usage[24..32], &1u64.to_le_bytes(), "artifacts");
+    assert_eq!(&usage[32..36], &0u32.to_le_bytes(), "no marks");
+    let mut names: Vec<String> = std::fs::read_dir(&space)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    let mut expected = vec![hex.to_string(), usage_key()];
+    expected.sort();
+    assert_eq!(names, expected, "nothing else in the space");
+    let rec = std::fs::read(&record).unwrap();
+    assert_eq!(&rec[32..40], &2u64.to_le_bytes(), "two owners now");
     assert_eq!(
         std::fs::read_to_string(dir.path().join("FORMAT")).unwrap(),
-        "artifacts-store 1\n"
+        "artifacts-store 2\n"
     );
     assert_eq!(
         std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
         0,
         "no temp files left"
+    );
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
+}
+
+/// A format-1 record: every owner listed with its count.
+fn v1_record(size: u64, owners: &[(&str, u64)]) -> Vec<u8> {
+    let mut out = b"ARTR\x01\x00\x03\x00".to_vec();
+    out.extend_from_slice(&size.to_le_bytes());
+    out.extend_from_slice(&1_700_000_000_000u64.to_le_bytes());
+    out.extend_from_slice(&(owners.len() as u32).to_le_bytes());
+    for (owner, count) in owners {
+        out.push(owner.len() as u8);
+        out.extend_from_slice(owner.as_bytes());
+        out.extend_from_slice(&count.to_le_bytes());
+    }
+    out
+}
+
+#[test]
+fn a_format_1_directory_is_refused_until_migrated_and_then_reads_as_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::write(root.join("FORMAT"), "artifacts-store 1\n").unwrap();
+    let mut hashes = Vec::new();
+    for (content, owners) in [
+        (&b"shared"[..], &[("@host", 2u64), ("app-1", 1)][..]),
+        (b"mine", &[("app-1", 3)][..]),
+    ] {
+        let h = blake3::hash(content).to_hex().to_string();
+        for (kind, bytes) in [
+            ("blobs", content.to_vec()),
+            (
+                "records",
+                [
+                    &7u64.to_le_bytes()[..],
+                    &v1_record(content.len() as u64, owners),
+                ]
+                .concat(),
+            ),
+        ] {
+            let shard = root.join(kind).join(&h[..2]);
+            std::fs::create_dir_all(&shard).unwrap();
+            std::fs::write(shard.join(&h), bytes).unwrap();
+        }
+        hashes.push(h);
+    }
+    std::fs::create_dir_all(root.join("tmp")).unwrap();
+    let err = ArtifactStore::open_dir(root).unwrap_err().to_string();
+    assert!(err.contains("artifacts migrate --dir"), "{err}");
+    assert_eq!(ArtifactStore::builder().migrate_dir(root).unwrap(), 2);
+    assert_eq!(
+        std::fs::read_to_string(root.join("FORMAT")).unwrap(),
+        "artifacts-store 2\n"
+    );
+    assert_eq!(
+        ArtifactStore::builder().migrate_dir(root).unwrap(),
+        0,
+        "idempotent"
+    );
+    let store = ArtifactStore::open_dir(root).unwrap();
+    assert_eq!(store.count().unwrap(), 2);
+    assert_eq!(store.stat(&hashes[0]).unwrap().reference_count, 2);
+    let app = store.app("app-1", artifacts::Quota::UNLIMITED).unwrap();
+    assert_eq!(app.stat(&hashes[1]).unwrap().reference_count, 3);
+    assert_eq!(app.usage().unwrap().artifacts, 2);
+    assert_eq!(app.usage().unwrap().bytes, 10);
+    assert_eq!(app.get(&hashes[0]).unwrap(), b"shared");
+    assert_eq!(app.release(&hashes[0]).unwrap(), 0);
+    assert_eq!(
+        store.get(&hashes[0]).unwrap(),
+        b"shared",
+        "the host still holds it"
     );
 }
 

@@ -165,11 +165,14 @@ macro_rules! each_backend {
 }
 pub(crate) use each_backend;
 
-/// A memory backend that counts the calls it gets.
+/// A memory backend that counts the calls it gets, and the records it
+/// reads: shared records (read or listed) and index entries (read or listed).
 #[derive(Clone, Default)]
 pub struct Counting {
     pub inner: MemoryBackend,
     pub calls: Arc<AtomicU64>,
+    pub shared_read: Arc<AtomicU64>,
+    pub entries_read: Arc<AtomicU64>,
 }
 
 impl Counting {
@@ -201,7 +204,43 @@ impl Backend for Counting {
     }
     fn read_record(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError> {
         self.tick();
+        self.shared_read.fetch_add(1, Ordering::SeqCst);
         self.inner.read_record(key)
+    }
+    fn read_entry(
+        &self,
+        owner: &Hash,
+        key: &Hash,
+    ) -> Result<Option<VersionedRecord>, BackendError> {
+        self.tick();
+        self.entries_read.fetch_add(1, Ordering::SeqCst);
+        self.inner.read_entry(owner, key)
+    }
+    fn swap_entry(
+        &self,
+        owner: &Hash,
+        key: &Hash,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError> {
+        self.tick();
+        self.inner.swap_entry(owner, key, expected, new)
+    }
+    fn list_entries(
+        &self,
+        owner: &Hash,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
+        self.tick();
+        let out = self.inner.list_entries(owner, after, limit)?;
+        self.entries_read
+            .fetch_add(out.len() as u64, Ordering::SeqCst);
+        Ok(out)
+    }
+    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError> {
+        self.tick();
+        self.inner.list_owners(after, limit)
     }
     fn swap_record(
         &self,
@@ -218,6 +257,9 @@ impl Backend for Counting {
         limit: u32,
     ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
         self.tick();
-        self.inner.list_records(after, limit)
+        let out = self.inner.list_records(after, limit)?;
+        self.shared_read
+            .fetch_add(out.len() as u64, Ordering::SeqCst);
+        Ok(out)
     }
 }

@@ -9,6 +9,7 @@ mod cli;
 mod compile_cache;
 mod concurrency;
 mod conformance;
+mod containment;
 mod faults;
 mod file_layout;
 mod fixture;

@@ -375,7 +375,14 @@ enum Step {
     Release(u8),
     Remove(u8),
     Gc,
+    /// The app `app-a` puts content `n` (its own references, its own index).
+    AppPut(u8),
+    /// The app `app-a` releases one of its references to content `n`.
+    AppRelease(u8),
 }
+
+/// The app of the workload's `AppPut` and `AppRelease` steps.
+const APP: &str = "app-a";
 
 /// Content number `n`: sizes around a chunk, and one large enough (256 KiB)
 /// that the store stages it in the backend instead of passing it through the core.
@@ -400,22 +407,27 @@ fn pool() -> &'static [(Vec<u8>, String); 7] {
     })
 }
 
-/// Reference counts after the acknowledged steps.
-fn model(steps: &[Step]) -> BTreeMap<u8, u64> {
-    let mut m = BTreeMap::new();
+/// Reference counts after the acknowledged steps: the host's and the app's.
+fn model(steps: &[Step]) -> [BTreeMap<u8, u64>; 2] {
+    let mut m = [BTreeMap::new(), BTreeMap::new()];
+    let release = |m: &mut BTreeMap<u8, u64>, n: u8| {
+        if let Some(c) = m.get_mut(&n) {
+            *c -= 1;
+            if *c == 0 {
+                m.remove(&n);
+            }
+        }
+    };
     for step in steps {
         match *step {
-            Step::Put(n) => *m.entry(n).or_insert(0) += 1,
-            Step::Release(n) => {
-                if let Some(c) = m.get_mut(&n) {
-                    *c -= 1;
-                    if *c == 0 {
-                        m.remove(&n);
-                    }
-                }
-            }
+            Step::Put(n) => *m[0].entry(n).or_insert(0) += 1,
+            Step::AppPut(n) => *m[1].entry(n).or_insert(0) += 1,
+            Step::Release(n) => release(&mut m[0], n),
+            Step::AppRelease(n) => release(&mut m[1], n),
             Step::Remove(n) => {
-                m.remove(&n);
+                // The host's remove deletes the artifact whatever its owners.
+                m[0].remove(&n);
+                m[1].remove(&n);
             }
             Step::Gc => {}
         }
@@ -425,60 +437,78 @@ fn model(steps: &[Step]) -> BTreeMap<u8, u64> {
 
 fn workload(len: usize, seed: u64) -> Vec<Step> {
     let mut rng = seed | 1;
-    let mut held: BTreeMap<u8, u64> = BTreeMap::new();
+    // Who holds what: [host, app].
+    let mut held: [BTreeMap<u8, u64>; 2] = [BTreeMap::new(), BTreeMap::new()];
     (0..len)
         .map(|_| {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
             let n = (rng % 7) as u8;
+            // A third of the puts and releases are the app's.
+            let who = usize::from((rng >> 32).is_multiple_of(3));
+            let (put, release) = if who == 0 {
+                (Step::Put(n), Step::Release(n))
+            } else {
+                (Step::AppPut(n), Step::AppRelease(n))
+            };
             match rng % 10 {
-                0..=4 => {
-                    *held.entry(n).or_insert(0) += 1;
-                    Step::Put(n)
-                }
-                5..=7 if held.contains_key(&n) => {
-                    let c = held.get_mut(&n).unwrap();
+                5..=7 if held[who].contains_key(&n) => {
+                    let c = held[who].get_mut(&n).unwrap();
                     *c -= 1;
                     if *c == 0 {
-                        held.remove(&n);
+                        held[who].remove(&n);
                     }
-                    Step::Release(n)
+                    release
                 }
-                8 if held.contains_key(&n) => {
-                    held.remove(&n);
+                8 if held.iter().any(|h| h.contains_key(&n)) => {
+                    held[0].remove(&n);
+                    held[1].remove(&n);
                     Step::Remove(n)
                 }
                 9 => Step::Gc,
                 _ => {
-                    *held.entry(n).or_insert(0) += 1;
-                    Step::Put(n)
+                    *held[who].entry(n).or_insert(0) += 1;
+                    put
                 }
             }
         })
         .collect()
 }
 
-/// Checks the guarantees on a store reopened after a crash.
+/// Checks the guarantees on a store reopened after a crash: every
+/// acknowledged reference (the host's and the app's) is there and its
+/// content verifies, through each owner's own view.
 fn check(store: &ArtifactStore, acked: &[Step], in_flight: Option<Step>, what: &str) {
-    let expected = model(acked);
-    for (n, count) in &expected {
-        // An operation in flight may have taken effect: a release takes one away, a remove all.
-        let floor = match in_flight {
-            Some(Step::Release(m)) if m == *n => count - 1,
-            Some(Step::Remove(m)) if m == *n => 0,
-            _ => *count,
-        };
-        match store.get(hash(*n)) {
-            Ok(bytes) => assert_eq!(bytes, content(*n), "{what}: content {n}"),
-            Err(Error::NotFound(_)) if floor == 0 => continue,
-            Err(e) => panic!("{what}: acknowledged content {n} (count {count}) lost: {e}"),
+    let app = store.app(APP, artifacts::Quota::UNLIMITED).unwrap();
+    for (who, expected) in model(acked).iter().enumerate() {
+        for (n, count) in expected {
+            // An operation in flight may have taken effect: a release takes
+            // one away, a remove all.
+            let floor = match in_flight {
+                Some(Step::Release(m)) if m == *n && who == 0 => count - 1,
+                Some(Step::AppRelease(m)) if m == *n && who == 1 => count - 1,
+                Some(Step::Remove(m)) if m == *n => 0,
+                _ => *count,
+            };
+            let (got, stat) = if who == 0 {
+                (store.get(hash(*n)), store.stat(hash(*n)))
+            } else {
+                (app.get(hash(*n)), app.stat(hash(*n)))
+            };
+            match got {
+                Ok(bytes) => assert_eq!(bytes, content(*n), "{what}: content {n}"),
+                Err(Error::NotFound(_)) if floor == 0 => continue,
+                Err(e) => panic!(
+                    "{what}: acknowledged content {n} (owner {who}, count {count}) lost: {e}"
+                ),
+            }
+            let actual = stat.unwrap().reference_count;
+            assert!(
+                actual >= floor,
+                "{what}: content {n} has {actual} references of owner {who}, acknowledged {count}"
+            );
         }
-        let actual = store.stat(hash(*n)).unwrap().reference_count;
-        assert!(
-            actual >= floor,
-            "{what}: content {n} has {actual} references, acknowledged {count}"
-        );
     }
     for m in store.list() {
         let m = m.unwrap();
@@ -486,6 +516,74 @@ fn check(store: &ArtifactStore, acked: &[Step], in_flight: Option<Step>, what: &
             panic!("{what}: visible artifact {} does not verify: {e}", m.hash);
         }
     }
+}
+
+/// After a complete gc, nothing is left under way and the owner index agrees
+/// with the shared records: every entry is live and counted in the live
+/// record of its origin, every record counts exactly the entries that hold
+/// it and carries no marks, and every owner's usage is the sum of its live
+/// entries (the layout of `guest/src/record.rs`, format 2).
+fn index_agrees(b: &dyn artifacts::Backend) -> Result<(), String> {
+    let u64_at = |d: &[u8], at: usize| u64::from_le_bytes(d[at..at + 8].try_into().unwrap());
+    let u32_at = |d: &[u8], at: usize| u32::from_le_bytes(d[at..at + 4].try_into().unwrap());
+    let records = b.list_records(None, u32::MAX).map_err(|e| e.to_string())?;
+    let mut held: BTreeMap<String, u64> = BTreeMap::new();
+    for owner in b.list_owners(None, u32::MAX).map_err(|e| e.to_string())? {
+        let (mut bytes, mut artifacts) = (0u64, 0u64);
+        let mut usage = None;
+        for (key, v) in b
+            .list_entries(&owner, None, u32::MAX)
+            .map_err(|e| e.to_string())?
+        {
+            let d = &v.data;
+            if d.starts_with(b"ARTU") {
+                usage = Some((u64_at(d, 8), u64_at(d, 16), u32_at(d, 24)));
+                continue;
+            }
+            if !d.starts_with(b"ARTE\x02") || d[5] != 1 {
+                return Err(format!("{owner}/{key}: entry not live: {:?}", &d[..8]));
+            }
+            let Some((_, rec)) = records.iter().find(|(k, _)| *k == key) else {
+                return Err(format!("{owner}/{key}: live entry without a record"));
+            };
+            if rec.data[5] != 0 || rec.data[32..72] != d[40..80] {
+                return Err(format!("{owner}/{key}: counted in another incarnation"));
+            }
+            *held.entry(key.to_string()).or_default() += 1;
+            bytes += u64_at(d, 8);
+            artifacts += 1;
+        }
+        // The host has no quota, so no usage record.
+        let host = blake3::Hasher::new_derive_key("artifacts:store 2026 owner index v2")
+            .update(b"@host")
+            .finalize()
+            .to_hex()
+            .to_string();
+        let sums = if owner.as_str() == host {
+            (0, 0, 0)
+        } else {
+            (bytes, artifacts, 0)
+        };
+        if usage.unwrap_or((0, 0, 0)) != sums {
+            return Err(format!(
+                "{owner}: usage {usage:?}, entries add up to {sums:?}"
+            ));
+        }
+    }
+    for (key, v) in &records {
+        let d = &v.data;
+        if u32_at(d, 72) != 0 {
+            return Err(format!("{key}: marks left after gc"));
+        }
+        let holders = held.get(key.as_str()).copied().unwrap_or(0);
+        if d[5] == 0 && u64_at(d, 24) != holders {
+            return Err(format!(
+                "{key}: counts {} owners, {holders} hold it",
+                u64_at(d, 24)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// The number of workload steps: `ARTIFACTS_POWERLOSS_STEPS`, else 300 (a
@@ -571,6 +669,7 @@ fn every_crash_state_of_every_operation_keeps_the_guarantees() {
         *s = durable;
     }
     fs.record();
+    let app = store.app(APP, artifacts::Quota::UNLIMITED).unwrap();
     // acks[i] = how many filesystem operations had run when step i returned.
     let mut acks = Vec::new();
     for step in &steps {
@@ -579,10 +678,13 @@ fn every_crash_state_of_every_operation_keeps_the_guarantees() {
             Step::Release(n) => drop(store.release(hash(n)).unwrap()),
             Step::Remove(n) => store.remove(hash(n)).unwrap(),
             Step::Gc => drop(store.gc(Duration::ZERO).unwrap()),
+            Step::AppPut(n) => drop(app.put(content(n), ArtifactType::Generic).unwrap()),
+            Step::AppRelease(n) => drop(app.release(hash(n)).unwrap()),
         }
         acks.push(fs.taken());
     }
     let snapshots = fs.snapshots.lock().unwrap().take().unwrap();
+    drop(app);
     drop(store);
 
     let mut seen: HashSet<u64> = HashSet::new();
@@ -618,6 +720,8 @@ fn every_crash_state_of_every_operation_keeps_the_guarantees() {
                 }
                 reopened.gc(Duration::ZERO).unwrap();
                 check(&reopened, acked, in_flight, &format!("{what}, after gc"));
+                index_agrees(&FileBackend::open_with(ROOT, sim.clone()).unwrap())
+                    .unwrap_or_else(|e| panic!("{what}, after gc: {e}"));
                 recoveries += 1;
                 if crash_recovery {
                     let during = sim.snapshots.lock().unwrap().take().unwrap();

@@ -402,8 +402,10 @@ fn large_puts_upload_in_parts_and_leave_no_staging_behind() {
     assert_eq!(store.count().unwrap(), 1);
     let keys = object_keys(&config);
     assert!(
-        keys.iter()
-            .all(|k| k == "FORMAT" || k.starts_with("blobs/") || k.starts_with("records/")),
+        keys.iter().all(|k| k == "FORMAT"
+            || k.starts_with("blobs/")
+            || k.starts_with("records/")
+            || k.starts_with("owners/")),
         "{keys:?}"
     );
     assert_eq!(keys.iter().filter(|k| k.starts_with("blobs/")).count(), 1);

@@ -228,9 +228,98 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
         call("delete_blob", b.delete_blob(k, None))?;
     }
 
+    check_entries(b)?;
     ensure!(
         b.now() > 1_600_000_000_000,
         "now() is not milliseconds since the epoch"
+    );
+    Ok(())
+}
+
+/// Owner index spaces: versioned records like the shared ones, one space
+/// per owner key, apart from each other and from the shared records.
+fn check_entries(b: &dyn Backend) -> Result<(), String> {
+    let (alice, bob) = (key(0x0a), key(0xb0));
+    let (k1, k2, k3) = (key(0x01), key(0xab), key(0xfe));
+    ensure!(
+        call("read_entry", b.read_entry(&alice, &k1))?.is_none(),
+        "empty space has an entry"
+    );
+    let SwapOutcome::Written(v1) =
+        call("swap_entry", b.swap_entry(&alice, &k1, None, Some(b"e1")))?
+    else {
+        return Err("creating an entry did not report Written".into());
+    };
+    ensure!(
+        call("swap_entry", b.swap_entry(&alice, &k1, None, Some(b"x")))? == SwapOutcome::Conflict,
+        "creating an existing entry did not conflict"
+    );
+    ensure!(
+        call("read_entry", b.read_entry(&alice, &k1))?
+            == Some(VersionedRecord {
+                version: v1,
+                data: b"e1".to_vec()
+            }),
+        "entry did not round-trip"
+    );
+    ensure!(
+        call("read_entry", b.read_entry(&bob, &k1))?.is_none(),
+        "an entry shows in another owner's space"
+    );
+    let shared = call("read_record", b.read_record(&k1))?;
+    ensure!(
+        shared.is_none_or(|r| r.data != b"e1"),
+        "an entry shows in the shared records"
+    );
+    let SwapOutcome::Written(v2) = call(
+        "swap_entry",
+        b.swap_entry(&alice, &k1, Some(v1), Some(b"e1'")),
+    )?
+    else {
+        return Err("updating an entry did not report Written".into());
+    };
+    ensure!(v2 != v1, "an entry update kept its version");
+    for k in [&k3, &k2] {
+        call("swap_entry", b.swap_entry(&alice, k, None, Some(b"e")))?;
+    }
+    call("swap_entry", b.swap_entry(&bob, &k2, None, Some(b"b")))?;
+    let keys = |v: Vec<(Hash, VersionedRecord)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
+    ensure!(
+        keys(call("list_entries", b.list_entries(&alice, None, 10))?)
+            == vec![k1.clone(), k2.clone(), k3.clone()],
+        "list_entries is not the space's entries in key order"
+    );
+    ensure!(
+        keys(call("list_entries", b.list_entries(&alice, Some(&k1), 1))?) == vec![k2.clone()],
+        "list_entries ignores `after` or `limit`"
+    );
+    ensure!(
+        keys(call("list_entries", b.list_entries(&bob, None, 10))?) == vec![k2.clone()],
+        "list_entries shows another owner's entries"
+    );
+    let owners = call("list_owners", b.list_owners(None, 10))?;
+    ensure!(
+        owners.contains(&alice) && owners.contains(&bob) && owners.is_sorted(),
+        "list_owners gave {owners:?}"
+    );
+    ensure!(
+        !call("list_owners", b.list_owners(Some(&alice), 10))?.contains(&alice),
+        "list_owners ignores `after`"
+    );
+    ensure!(
+        call("swap_entry", b.swap_entry(&alice, &k1, Some(v1), None))? == SwapOutcome::Conflict,
+        "deleting an entry with a stale version did not conflict"
+    );
+    for (owner, k) in [(&alice, &k1), (&alice, &k2), (&alice, &k3), (&bob, &k2)] {
+        let v = call("read_entry", b.read_entry(owner, k))?.map(|r| r.version);
+        ensure!(
+            call("swap_entry", b.swap_entry(owner, k, v, None))? == SwapOutcome::Deleted,
+            "deleting an entry did not report Deleted"
+        );
+    }
+    ensure!(
+        call("list_entries", b.list_entries(&alice, None, 10))?.is_empty(),
+        "deleted entries still listed"
     );
     Ok(())
 }

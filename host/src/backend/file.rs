@@ -1,10 +1,14 @@
 //! [`FileBackend`]: blobs and records as files in a directory.
 //!
 //! ```text
-//! DIR/FORMAT                      "artifacts-store 1": refuses foreign or newer layouts
+//! DIR/FORMAT                      "artifacts-store 2": refuses foreign, older or newer layouts
 //! DIR/lock                        flock'd around every record swap and guarded delete
 //! DIR/blobs/ab/abcdef…            content, named by its hash, sharded by its first byte
 //! DIR/records/ab/abcdef…          8-byte little-endian version, then the core's record
+//! DIR/owners/12/1234…/abcdef…     an owner's index space (the directory is its owner
+//!                                 key, sharded by its first byte): an entry per
+//!                                 artifact it holds and its usage record, stored as
+//!                                 records are
 //! DIR/tmp/                        files being written, renamed into place when complete,
 //!                                 and large puts staged while they stream in
 //! DIR/quarantine/                 damaged blobs moved aside by `verify --quarantine`
@@ -28,7 +32,10 @@ use super::{
 use crate::{BackendError, Hash};
 
 /// The contents of `DIR/FORMAT` for this layout.
-pub const FORMAT_MARKER: &str = "artifacts-store 1\n";
+pub const FORMAT_MARKER: &str = "artifacts-store 2\n";
+/// The contents of `DIR/FORMAT` of the layout before owner indexes, which
+/// `artifacts migrate` brings to this one.
+pub const FORMAT_MARKER_V1: &str = "artifacts-store 1\n";
 
 /// A backend in a directory; see the [module docs](self) for the layout.
 pub struct FileBackend<F: Fs = StdFs> {
@@ -59,12 +66,33 @@ fn not_found(err: &std::io::Error) -> bool {
 impl<F: Fs> FileBackend<F> {
     /// Opens (creating if needed) a store directory through `fs`.
     pub fn open_with(root: impl Into<PathBuf>, fs: F) -> Result<Self, BackendError> {
-        let root = root.into();
+        Self::open_mode(root.into(), fs, false)
+    }
+
+    /// Opens a store directory of this layout or the one before (format 1),
+    /// for [`migrate`](crate::ArtifactStore::migrate) only.
+    pub fn open_for_migration(root: impl Into<PathBuf>, fs: F) -> Result<Self, BackendError> {
+        Self::open_mode(root.into(), fs, true)
+    }
+
+    fn open_mode(root: PathBuf, fs: F, migrating: bool) -> Result<Self, BackendError> {
         let this = Self { root, fs };
         this.ensure_dir(&this.root)?;
         let marker = this.root.join("FORMAT");
         match this.fs.read(&marker) {
             Ok(found) if found == FORMAT_MARKER.as_bytes() => {}
+            Ok(found) if found == FORMAT_MARKER_V1.as_bytes() && migrating => {
+                this.ensure_dir(&this.root.join("owners"))?;
+            }
+            Ok(found) if found == FORMAT_MARKER_V1.as_bytes() => {
+                return Err(BackendError::Io(format!(
+                    "{} is a store of format 1 (before per-owner indexes); run \
+                     `artifacts migrate --dir {}` once, with nothing else using it, \
+                     to bring it to format 2",
+                    this.root.display(),
+                    this.root.display()
+                )));
+            }
             Ok(found) => {
                 return Err(BackendError::Io(format!(
                     "{} is not a store of this version (FORMAT says {:?})",
@@ -73,7 +101,7 @@ impl<F: Fs> FileBackend<F> {
                 )));
             }
             Err(e) if not_found(&e) => {
-                for sub in ["blobs", "records", "tmp"] {
+                for sub in ["blobs", "records", "owners", "tmp"] {
                     this.ensure_dir(&this.root.join(sub))?;
                 }
                 this.write_atomically(&marker, FORMAT_MARKER.as_bytes(), "FORMAT")?;
@@ -99,6 +127,81 @@ impl<F: Fs> FileBackend<F> {
             .join("records")
             .join(key.shard())
             .join(key.as_str())
+    }
+
+    /// Where the entry `key` of `owner`'s index space lives: `owners/12/1234…/abcdef…`.
+    pub fn entry_path(&self, owner: &Hash, key: &Hash) -> PathBuf {
+        self.owner_dir(owner).join(key.as_str())
+    }
+
+    fn owner_dir(&self, owner: &Hash) -> PathBuf {
+        self.root
+            .join("owners")
+            .join(owner.shard())
+            .join(owner.as_str())
+    }
+
+    /// Reads a versioned record file (8-byte version, then the data).
+    fn read_versioned(&self, path: &Path) -> Result<Option<VersionedRecord>, BackendError> {
+        let bytes = match self.fs.read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if not_found(&e) => return Ok(None),
+            Err(e) => return Err(io_err("reading", path, e)),
+        };
+        let Some((version, data)) = bytes.split_first_chunk::<8>() else {
+            return Err(BackendError::Io(format!(
+                "record file {} is truncated ({} bytes)",
+                path.display(),
+                bytes.len()
+            )));
+        };
+        Ok(Some(VersionedRecord {
+            version: u64::from_le_bytes(*version),
+            data: data.to_vec(),
+        }))
+    }
+
+    /// Compare-and-swap on the versioned record file at `path`, under the lock.
+    fn swap_at(
+        &self,
+        path: &Path,
+        tag: &str,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError> {
+        let _guard = self.lock()?;
+        let current = self.read_versioned(path)?.map(|r| r.version);
+        if current != expected {
+            return Ok(SwapOutcome::Conflict);
+        }
+        match new {
+            Some(data) => {
+                let version = new_version(current);
+                let bytes = [&version.to_le_bytes()[..], data].concat();
+                self.write_atomically(path, &bytes, tag)?;
+                Ok(SwapOutcome::Written(version))
+            }
+            None => {
+                self.remove(path)?;
+                Ok(SwapOutcome::Deleted)
+            }
+        }
+    }
+
+    /// Valid hash names in `dir`, ascending, greater than `after`.
+    fn hash_names(&self, dir: &Path, after: Option<&Hash>) -> Result<Vec<Hash>, BackendError> {
+        let names = match self.fs.list_dir(dir) {
+            Ok(names) => names,
+            Err(e) if not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("listing", dir, e)),
+        };
+        let mut keys: Vec<Hash> = names
+            .iter()
+            .filter_map(|n| Hash::from_hex(n).ok())
+            .filter(|h| after.is_none_or(|a| h > a))
+            .collect();
+        keys.sort_unstable();
+        Ok(keys)
     }
 
     fn ensure_dir(&self, dir: &Path) -> Result<(), BackendError> {
@@ -448,23 +551,7 @@ impl<F: Fs> Backend for FileBackend<F> {
     }
 
     fn read_record(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError> {
-        let path = self.record_path(key);
-        let bytes = match self.fs.read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) if not_found(&e) => return Ok(None),
-            Err(e) => return Err(io_err("reading", &path, e)),
-        };
-        let Some((version, data)) = bytes.split_first_chunk::<8>() else {
-            return Err(BackendError::Io(format!(
-                "record file {} is truncated ({} bytes)",
-                path.display(),
-                bytes.len()
-            )));
-        };
-        Ok(Some(VersionedRecord {
-            version: u64::from_le_bytes(*version),
-            data: data.to_vec(),
-        }))
+        self.read_versioned(&self.record_path(key))
     }
 
     fn swap_record(
@@ -473,24 +560,87 @@ impl<F: Fs> Backend for FileBackend<F> {
         expected: Option<u64>,
         new: Option<&[u8]>,
     ) -> Result<SwapOutcome, BackendError> {
-        let _guard = self.lock()?;
-        let current = self.record_version(key)?;
-        if current != expected {
-            return Ok(SwapOutcome::Conflict);
+        self.swap_at(&self.record_path(key), key.as_str(), expected, new)
+    }
+
+    fn read_entry(
+        &self,
+        owner: &Hash,
+        key: &Hash,
+    ) -> Result<Option<VersionedRecord>, BackendError> {
+        self.read_versioned(&self.entry_path(owner, key))
+    }
+
+    fn swap_entry(
+        &self,
+        owner: &Hash,
+        key: &Hash,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError> {
+        if new.is_some() {
+            // `owners/12/`, then (by the write) `owners/12/1234…/`: each
+            // created and its parent synced before anything goes in it.
+            let shard = self.root.join("owners").join(owner.shard());
+            self.ensure_dir(&shard)?;
         }
-        let path = self.record_path(key);
-        match new {
-            Some(data) => {
-                let version = new_version(current);
-                let bytes = [&version.to_le_bytes()[..], data].concat();
-                self.write_atomically(&path, &bytes, key.as_str())?;
-                Ok(SwapOutcome::Written(version))
+        self.swap_at(&self.entry_path(owner, key), key.as_str(), expected, new)
+    }
+
+    fn list_entries(
+        &self,
+        owner: &Hash,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
+        let mut out = Vec::new();
+        for key in self.hash_names(&self.owner_dir(owner), after)? {
+            if out.len() >= limit as usize {
+                break;
             }
-            None => {
-                self.remove(&path)?;
-                Ok(SwapOutcome::Deleted)
+            // An entry deleted since the listing is simply skipped.
+            if let Some(entry) = self.read_entry(owner, &key)? {
+                out.push((key, entry));
             }
         }
+        Ok(out)
+    }
+
+    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError> {
+        let base = self.root.join("owners");
+        let mut shards = match self.fs.list_dir(&base) {
+            Ok(shards) => shards,
+            Err(e) if not_found(&e) => return Ok(Vec::new()),
+            Err(e) => return Err(io_err("listing", &base, e)),
+        };
+        shards
+            .retain(|s| s.len() == 2 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        shards.sort_unstable();
+        let mut out = Vec::new();
+        for shard in shards {
+            if after.is_some_and(|a| shard.as_str() < a.shard()) {
+                continue;
+            }
+            for owner in self.hash_names(&base.join(&shard), after)? {
+                if owner.shard() != shard {
+                    continue;
+                }
+                if out.len() >= limit as usize {
+                    return Ok(out);
+                }
+                out.push(owner);
+            }
+        }
+        Ok(out)
+    }
+
+    fn finish_migration(&self) -> Result<(), BackendError> {
+        self.ensure_dir(&self.root.join("owners"))?;
+        self.write_atomically(
+            &self.root.join("FORMAT"),
+            FORMAT_MARKER.as_bytes(),
+            "FORMAT",
+        )
     }
 
     fn list_records(

@@ -1,5 +1,6 @@
 //! [`MemoryBackend`]: everything in a concurrent map, gone when dropped.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -8,13 +9,15 @@ use dashmap::DashMap;
 use super::{Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord, foreign_staging};
 use crate::{BackendError, Hash};
 
-/// A backend in memory: a [`DashMap`] from hash to blob and record.
+/// A backend in memory: a [`DashMap`] from hash to blob and record, and
+/// one ordered map per owner index space (so listing one costs what it holds).
 ///
 /// Cloning gives another handle on the same storage, which lets a test keep
 /// a handle and reach behind the store (for example to damage a blob).
 #[derive(Clone, Default)]
 pub struct MemoryBackend {
     slots: Arc<DashMap<Hash, Slot>>,
+    entries: Arc<DashMap<Hash, BTreeMap<Hash, VersionedRecord>>>,
     versions: Arc<AtomicU64>,
 }
 
@@ -193,6 +196,77 @@ impl Backend for MemoryBackend {
                 SwapOutcome::Deleted
             }
         })
+    }
+
+    fn read_entry(
+        &self,
+        owner: &Hash,
+        key: &Hash,
+    ) -> Result<Option<VersionedRecord>, BackendError> {
+        Ok(self.entries.get(owner).and_then(|s| s.get(key).cloned()))
+    }
+
+    fn swap_entry(
+        &self,
+        owner: &Hash,
+        key: &Hash,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError> {
+        let mut space = self.entries.entry(owner.clone()).or_default();
+        if space.get(key).map(|r| r.version) != expected {
+            return Ok(SwapOutcome::Conflict);
+        }
+        Ok(match new {
+            Some(data) => {
+                let version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
+                space.insert(
+                    key.clone(),
+                    VersionedRecord {
+                        version,
+                        data: data.to_vec(),
+                    },
+                );
+                SwapOutcome::Written(version)
+            }
+            None => {
+                space.remove(key);
+                SwapOutcome::Deleted
+            }
+        })
+    }
+
+    fn list_entries(
+        &self,
+        owner: &Hash,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
+        let Some(space) = self.entries.get(owner) else {
+            return Ok(Vec::new());
+        };
+        let range = match after {
+            Some(a) => {
+                space.range::<Hash, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))
+            }
+            None => space.range::<Hash, _>(..),
+        };
+        Ok(range
+            .take(limit as usize)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError> {
+        let mut owners: Vec<Hash> = self
+            .entries
+            .iter()
+            .map(|e| e.key().clone())
+            .filter(|o| after.is_none_or(|a| o > a))
+            .collect();
+        owners.sort_unstable();
+        owners.truncate(limit as usize);
+        Ok(owners)
     }
 
     fn list_records(

@@ -128,6 +128,39 @@ pub trait Backend: Send + Sync + 'static {
         after: Option<&Hash>,
         limit: u32,
     ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError>;
+    /// Reads the entry under `key` in the index space of `owner` (an owner
+    /// key the core derives), or `None`. Index spaces hold versioned records
+    /// exactly like the shared one, one space per owner.
+    fn read_entry(&self, owner: &Hash, key: &Hash)
+    -> Result<Option<VersionedRecord>, BackendError>;
+    /// Compare-and-swap on an entry of `owner`'s index space, as
+    /// [`swap_record`](Backend::swap_record) (atomic with respect to every
+    /// other swap of the same entry).
+    fn swap_entry(
+        &self,
+        owner: &Hash,
+        key: &Hash,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError>;
+    /// Up to `limit` entries of `owner`'s index space with keys greater than
+    /// `after`, ascending. Must cost what that space holds, not what the
+    /// store holds: this is what makes an app's `count` and `list` cheap.
+    fn list_entries(
+        &self,
+        owner: &Hash,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError>;
+    /// Up to `limit` owner keys greater than `after` that have an index space
+    /// (possibly empty), ascending. Only gc and the host's `remove` list them.
+    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError>;
+    /// Marks a store that [`migrate`](crate::ArtifactStore::migrate) has
+    /// brought to the current layout (the file and S3 backends rewrite their
+    /// `FORMAT` marker). By default nothing.
+    fn finish_migration(&self) -> Result<(), BackendError> {
+        Ok(())
+    }
     /// The blob's size if the backend can tell cheaply (no network round
     /// trip), else `None`. Only a hint: large blobs are then verified by
     /// several core instances at once. By default `None`.

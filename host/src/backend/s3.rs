@@ -2,10 +2,13 @@
 //! Garage, MinIO, Ceph RGW), shared by any number of host processes.
 //!
 //! ```text
-//! PREFIX/FORMAT                   "artifacts-store 1 s3": refuses foreign or newer layouts
+//! PREFIX/FORMAT                   "artifacts-store 2 s3": refuses foreign, older or newer layouts
 //! PREFIX/blobs/ab/abcdef…         content, named by its hash, sharded by its first byte
 //! PREFIX/records/ab/abcdef…       8-byte little-endian version, then the core's record
+//! PREFIX/owners/1234…/abcdef…     an owner's index space (folder named by its owner
+//!                                 key): entries and its usage record, stored as records are
 //! PREFIX/locks/abcdef…/CLAIM      a claim on the record `abcdef…` (empty object)
+//! PREFIX/locks/1234…-abcdef…/CLAIM a claim on the entry `abcdef…` of owner `1234…`
 //! PREFIX/quarantine/abcdef…       damaged blobs moved aside by `verify --quarantine`
 //! PREFIX/staging/RANDOM           a large put's content, uploaded in parts, then copied
 //!                                 to its blob once hashed
@@ -66,7 +69,10 @@ use super::{
 use crate::{BackendError, Hash};
 
 /// The contents of `PREFIX/FORMAT` for this layout.
-pub const S3_FORMAT_MARKER: &str = "artifacts-store 1 s3\n";
+pub const S3_FORMAT_MARKER: &str = "artifacts-store 2 s3\n";
+/// The contents of `PREFIX/FORMAT` of the layout before owner indexes,
+/// which `artifacts migrate` brings to this one.
+pub const S3_FORMAT_MARKER_V1: &str = "artifacts-store 1 s3\n";
 
 /// By default, a claim this much older (by the server's clock) than a newer
 /// one is stale ([`S3Config::lease`]).
@@ -179,6 +185,8 @@ pub struct S3Backend {
     runtime: Option<tokio::runtime::Runtime>,
     location: String,
     lease: Duration,
+    /// Opened by `migrate`: a store of format 1 is accepted.
+    migrating: bool,
 }
 
 impl fmt::Debug for S3Backend {
@@ -213,6 +221,16 @@ fn millis(meta: &object_store::ObjectMeta) -> u64 {
 impl S3Backend {
     /// Connects to the bucket and checks (or writes) the format marker.
     pub fn open(config: &S3Config) -> Result<Self, BackendError> {
+        Self::open_mode(config, false)
+    }
+
+    /// Opens a store of this layout or the one before (format 1), for
+    /// [`migrate`](crate::ArtifactStore::migrate) only.
+    pub fn open_for_migration(config: &S3Config) -> Result<Self, BackendError> {
+        Self::open_mode(config, true)
+    }
+
+    fn open_mode(config: &S3Config, migrating: bool) -> Result<Self, BackendError> {
         let lease = config.lease.unwrap_or(LEASE);
         let client = |timeout: Duration, retry: Duration| {
             let mut builder = AmazonS3Builder::new()
@@ -261,6 +279,7 @@ impl S3Backend {
             runtime: Some(runtime),
             location,
             lease,
+            migrating,
         };
         this.check_format()?;
         Ok(this)
@@ -275,6 +294,15 @@ impl S3Backend {
         let marker = self.path("FORMAT");
         match self.get(&marker)? {
             Some(found) if found == S3_FORMAT_MARKER.as_bytes() => Ok(()),
+            Some(found) if found == S3_FORMAT_MARKER_V1.as_bytes() && self.migrating => Ok(()),
+            Some(found) if found == S3_FORMAT_MARKER_V1.as_bytes() => {
+                Err(BackendError::Io(format!(
+                    "{} is a store of format 1 (before per-owner indexes); run \
+                     `artifacts --s3 URL migrate` once, with nothing else using it, \
+                     to bring it to format 2",
+                    self.location
+                )))
+            }
             Some(found) => Err(BackendError::Io(format!(
                 "{} is not a store of this version (FORMAT says {:?})",
                 self.location,
@@ -441,10 +469,46 @@ impl S3Backend {
     }
 
     fn read_versioned(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError> {
-        let path = self.record_path(key);
-        self.get(&path)?
-            .map(|bytes| decode_record(&path, &bytes))
+        self.read_at(&self.record_path(key))
+    }
+
+    fn read_at(&self, path: &Path) -> Result<Option<VersionedRecord>, BackendError> {
+        self.get(path)?
+            .map(|bytes| decode_record(path, &bytes))
             .transpose()
+    }
+
+    fn entry_path(&self, owner: &Hash, key: &Hash) -> Path {
+        self.path(&format!("owners/{owner}/{key}"))
+    }
+
+    /// Compare-and-swap on the versioned object at `path`, under the lock `folder`.
+    fn swap_at(
+        &self,
+        folder: Path,
+        what: &str,
+        path: &Path,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError> {
+        let mut guard = self.lock_at(folder, what)?;
+        if self.read_at(path)?.map(|r| r.version) != expected {
+            return Ok(SwapOutcome::Conflict);
+        }
+        match new {
+            Some(data) => {
+                let version = new_version(expected);
+                let mut bytes = Vec::with_capacity(data.len().saturating_add(8));
+                bytes.extend_from_slice(&version.to_le_bytes());
+                bytes.extend_from_slice(data);
+                guard.write(|| self.put(path, bytes))?;
+                Ok(SwapOutcome::Written(version))
+            }
+            None => {
+                guard.write(|| self.delete(path))?;
+                Ok(SwapOutcome::Deleted)
+            }
+        }
     }
 
     /// Takes the lock on `key`'s record (see the module docs).
@@ -456,7 +520,11 @@ impl S3Backend {
     /// every other claimant withdraws, then waits for the folder to empty
     /// before claiming again.
     fn lock(&self, key: &Hash) -> Result<LockGuard<'_>, BackendError> {
-        let folder = self.path(&format!("locks/{key}"));
+        self.lock_at(self.path(&format!("locks/{key}")), key.as_str())
+    }
+
+    /// Takes the lock whose claims live in `folder` (see [`lock`](Self::lock)).
+    fn lock_at(&self, folder: Path, key: &str) -> Result<LockGuard<'_>, BackendError> {
         let started = Instant::now();
         let patience = LOCK_PATIENCE + self.lease;
         let mut attempt = 0u32;
@@ -796,25 +864,75 @@ impl Backend for S3Backend {
         expected: Option<u64>,
         new: Option<&[u8]>,
     ) -> Result<SwapOutcome, BackendError> {
-        let mut guard = self.lock(key)?;
-        if self.read_versioned(key)?.map(|r| r.version) != expected {
-            return Ok(SwapOutcome::Conflict);
-        }
-        let path = self.record_path(key);
-        match new {
-            Some(data) => {
-                let version = new_version(expected);
-                let mut bytes = Vec::with_capacity(data.len().saturating_add(8));
-                bytes.extend_from_slice(&version.to_le_bytes());
-                bytes.extend_from_slice(data);
-                guard.write(|| self.put(&path, bytes))?;
-                Ok(SwapOutcome::Written(version))
+        let folder = self.path(&format!("locks/{key}"));
+        self.swap_at(folder, key.as_str(), &self.record_path(key), expected, new)
+    }
+
+    fn read_entry(
+        &self,
+        owner: &Hash,
+        key: &Hash,
+    ) -> Result<Option<VersionedRecord>, BackendError> {
+        self.read_at(&self.entry_path(owner, key))
+    }
+
+    fn swap_entry(
+        &self,
+        owner: &Hash,
+        key: &Hash,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError> {
+        let folder = self.path(&format!("locks/{owner}-{key}"));
+        let what = format!("{owner}-{key}");
+        self.swap_at(folder, &what, &self.entry_path(owner, key), expected, new)
+    }
+
+    fn list_entries(
+        &self,
+        owner: &Hash,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
+        // One folder per owner: a listing of it never sees anyone else's.
+        let folder = self.path(&format!("owners/{owner}"));
+        let offset = after.map(|a| self.entry_path(owner, a));
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut out = Vec::new();
+        for meta in self.list(&folder, offset.as_ref(), limit)? {
+            let Some(name) = meta.location.filename() else {
+                continue;
+            };
+            let Ok(key) = Hash::from_hex(name) else {
+                continue;
+            };
+            // An entry deleted since the listing is simply gone.
+            if let Some(entry) = self.read_at(&meta.location)? {
+                out.push((key, entry));
             }
-            None => {
-                guard.write(|| self.delete(&path))?;
-                Ok(SwapOutcome::Deleted)
-            }
         }
+        Ok(out)
+    }
+
+    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError> {
+        let folder = self.path("owners");
+        let (store, f) = (self.store.clone(), folder.clone());
+        let listed = self
+            .run(async move { store.list_with_delimiter(Some(&f)).await })?
+            .map_err(|e| err("LIST", &folder, &e))?;
+        let mut owners: Vec<Hash> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().and_then(|n| Hash::from_hex(n).ok()))
+            .filter(|o| after.is_none_or(|a| o > a))
+            .collect();
+        owners.sort_unstable();
+        owners.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(owners)
+    }
+
+    fn finish_migration(&self) -> Result<(), BackendError> {
+        self.put(&self.path("FORMAT"), S3_FORMAT_MARKER.as_bytes().to_vec())
     }
 
     fn list_records(
