@@ -240,21 +240,38 @@ each_backend! {
     fn contains_and_stat_of_what_others_hold_time_like_absent_content(fx) {
         let store = fx.open();
         let rounds = if matches!(fx, Fixture::S3(_)) { 25 } else { 101 };
-        let trials: Vec<_> = (0..TRIALS).map(|t| contains_trial(&store, t, rounds)).collect();
-        let contains = median_f(trials.iter().map(|t| t.0).collect());
-        let stat = median_f(trials.iter().map(|t| t.1).collect());
-        eprintln!(
-            "{}: contains: held by another {:?}, absent {:?} (median per call); classifier accuracy: \
-             contains {contains:.2}, stat {stat:.2} (trials {:?})",
-            name(fx),
-            trials[0].2,
-            trials[0].3,
-            trials.iter().map(|t| (t.0, t.1)).collect::<Vec<_>>()
+        // A leak (before the index: 16/16 right every time) fails every
+        // attempt; a machine busy with other tests can tip one attempt's
+        // median past the bound, so up to three attempts are made.
+        let mut last = (0.0, 0.0);
+        for attempt in 1..=ATTEMPTS {
+            let trials: Vec<_> =
+                (0..TRIALS).map(|t| contains_trial(&store, t, rounds)).collect();
+            let contains = median_f(trials.iter().map(|t| t.0).collect());
+            let stat = median_f(trials.iter().map(|t| t.1).collect());
+            eprintln!(
+                "{} (attempt {attempt}): contains: held by another {:?}, absent {:?} (median per \
+                 call); classifier accuracy: contains {contains:.2}, stat {stat:.2} (trials {:?})",
+                name(fx),
+                trials[0].2,
+                trials[0].3,
+                trials.iter().map(|t| (t.0, t.1)).collect::<Vec<_>>()
+            );
+            last = (contains, stat);
+            if contains <= 0.6 && stat <= 0.6 {
+                return;
+            }
+        }
+        panic!(
+            "contains classifier {:.2}, stat classifier {:.2} in each of {ATTEMPTS} attempts",
+            last.0, last.1
         );
-        assert!(contains <= 0.6, "contains classifier {contains:.2}");
-        assert!(stat <= 0.6, "stat classifier {stat:.2}");
     }
 }
+
+/// How many times a timing classifier is measured before its bound counts
+/// as broken (see the tests).
+const ATTEMPTS: u32 = 3;
 
 /// One trial of the put and release classifiers: z puts (then releases) 32
 /// contents another owner holds and 32 fresh ones, alternately, one call each.
@@ -326,9 +343,18 @@ fn put_release_classifiers(fx: &Fixture, private: bool) -> (f64, f64) {
 
 each_backend! {
     fn private_dedup_makes_puts_and_releases_of_what_others_hold_time_like_fresh_content(fx) {
-        let (put, release) = put_release_classifiers(fx, true);
-        assert!(put <= 0.6, "put classifier under private dedup: {put:.2}");
-        assert!(release <= 0.6, "release classifier under private dedup: {release:.2}");
+        let mut last = (0.0, 0.0);
+        for _ in 0..ATTEMPTS {
+            last = put_release_classifiers(fx, true);
+            if last.0 <= 0.6 && last.1 <= 0.6 {
+                return;
+            }
+        }
+        panic!(
+            "under private dedup, put classifier {:.2}, release classifier {:.2} in each of \
+             {ATTEMPTS} attempts",
+            last.0, last.1
+        );
     }
 
     fn shared_dedup_leaks_through_put_and_release_timing_as_documented(fx) {
