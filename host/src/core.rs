@@ -133,13 +133,7 @@ impl wit::Host for CoreState {
 
     fn read_record(&mut self, key_: String) -> Result<Option<wit::VersionedRecord>, BackendError> {
         note_backend_work(1, 0);
-        Ok(self
-            .backend
-            .read_record(&key(&key_)?)?
-            .map(|r| wit::VersionedRecord {
-                version: r.version,
-                data: r.data,
-            }))
+        Ok(self.backend.read_record(&key(&key_)?)?.map(versioned))
     }
 
     fn swap_record(
@@ -149,16 +143,11 @@ impl wit::Host for CoreState {
         new: Option<Vec<u8>>,
     ) -> Result<wit::SwapOutcome, BackendError> {
         note_backend_work(1, 0);
-        Ok(
-            match self
-                .backend
-                .swap_record(&key(&key_)?, expected, new.as_deref())?
-            {
-                backend::SwapOutcome::Conflict => wit::SwapOutcome::Conflict,
-                backend::SwapOutcome::Written(v) => wit::SwapOutcome::Written(v),
-                backend::SwapOutcome::Deleted => wit::SwapOutcome::Deleted,
-            },
-        )
+        Ok(swap_outcome(self.backend.swap_record(
+            &key(&key_)?,
+            expected,
+            new.as_deref(),
+        )?))
     }
 
     fn list_records(
@@ -167,18 +156,7 @@ impl wit::Host for CoreState {
         limit: u32,
     ) -> Result<Vec<wit::KeyedRecord>, BackendError> {
         let after = after.as_deref().map(key).transpose()?;
-        let records = self.backend.list_records(after.as_ref(), limit)?;
-        note_backend_work(records.len() as u64, 0);
-        Ok(records
-            .into_iter()
-            .map(|(k, r)| wit::KeyedRecord {
-                key: k.as_str().to_owned(),
-                record: wit::VersionedRecord {
-                    version: r.version,
-                    data: r.data,
-                },
-            })
-            .collect())
+        Ok(keyed(self.backend.list_records(after.as_ref(), limit)?))
     }
 
     fn read_entry(
@@ -190,10 +168,7 @@ impl wit::Host for CoreState {
         Ok(self
             .backend
             .read_entry(&key(&owner)?, &key(&key_)?)?
-            .map(|r| wit::VersionedRecord {
-                version: r.version,
-                data: r.data,
-            }))
+            .map(versioned))
     }
 
     fn swap_entry(
@@ -204,16 +179,12 @@ impl wit::Host for CoreState {
         new: Option<Vec<u8>>,
     ) -> Result<wit::SwapOutcome, BackendError> {
         note_backend_work(1, 0);
-        Ok(
-            match self
-                .backend
-                .swap_entry(&key(&owner)?, &key(&key_)?, expected, new.as_deref())?
-            {
-                backend::SwapOutcome::Conflict => wit::SwapOutcome::Conflict,
-                backend::SwapOutcome::Written(v) => wit::SwapOutcome::Written(v),
-                backend::SwapOutcome::Deleted => wit::SwapOutcome::Deleted,
-            },
-        )
+        Ok(swap_outcome(self.backend.swap_entry(
+            &key(&owner)?,
+            &key(&key_)?,
+            expected,
+            new.as_deref(),
+        )?))
     }
 
     fn list_entries(
@@ -223,20 +194,11 @@ impl wit::Host for CoreState {
         limit: u32,
     ) -> Result<Vec<wit::KeyedRecord>, BackendError> {
         let after = after.as_deref().map(key).transpose()?;
-        let entries = self
-            .backend
-            .list_entries(&key(&owner)?, after.as_ref(), limit)?;
-        note_backend_work(entries.len() as u64, 0);
-        Ok(entries
-            .into_iter()
-            .map(|(k, r)| wit::KeyedRecord {
-                key: k.as_str().to_owned(),
-                record: wit::VersionedRecord {
-                    version: r.version,
-                    data: r.data,
-                },
-            })
-            .collect())
+        Ok(keyed(self.backend.list_entries(
+            &key(&owner)?,
+            after.as_ref(),
+            limit,
+        )?))
     }
 
     fn list_owners(
@@ -444,6 +406,36 @@ impl From<exports::Error> for Error {
             E::Contended(h) => Error::Contended(h),
             E::Backend(m) => Error::Backend(m),
         }
+    }
+}
+
+/// A backend record as the core's `backend` interface carries it.
+fn versioned(r: backend::VersionedRecord) -> wit::VersionedRecord {
+    wit::VersionedRecord {
+        version: r.version,
+        data: r.data,
+    }
+}
+
+/// A page of records (or index entries) as the core's `backend` interface
+/// carries it; each one read is host work the caller is charged for.
+fn keyed(records: Vec<(Hash, backend::VersionedRecord)>) -> Vec<wit::KeyedRecord> {
+    note_backend_work(records.len() as u64, 0);
+    records
+        .into_iter()
+        .map(|(k, r)| wit::KeyedRecord {
+            key: k.as_str().to_owned(),
+            record: versioned(r),
+        })
+        .collect()
+}
+
+/// A swap's outcome as the core's `backend` interface carries it.
+fn swap_outcome(outcome: backend::SwapOutcome) -> wit::SwapOutcome {
+    match outcome {
+        backend::SwapOutcome::Conflict => wit::SwapOutcome::Conflict,
+        backend::SwapOutcome::Written(v) => wit::SwapOutcome::Written(v),
+        backend::SwapOutcome::Deleted => wit::SwapOutcome::Deleted,
     }
 }
 
