@@ -95,15 +95,14 @@ impl CompileCache {
         }
     }
 
-    fn path(&self, engine: &Engine, hash: &Hash) -> PathBuf {
-        self.dir
-            .join(format!("{hash}.{}.cwasm", engine_fingerprint(engine)))
+    fn path(&self, fingerprint: &str, hash: &Hash) -> PathBuf {
+        self.dir.join(format!("{hash}.{fingerprint}.cwasm"))
     }
 
-    fn mac(&self, engine: &Engine, hash: &Hash, serialized: &[u8]) -> blake3::Hash {
+    fn mac(&self, fingerprint: &str, hash: &Hash, serialized: &[u8]) -> blake3::Hash {
         let mut h = blake3::Hasher::new_keyed(&self.key);
         h.update(hash.as_str().as_bytes())
-            .update(engine_fingerprint(engine).as_bytes())
+            .update(fingerprint.as_bytes())
             .update(serialized);
         h.finalize()
     }
@@ -111,16 +110,17 @@ impl CompileCache {
     /// Whether there is an entry for `hash` compiled by an engine configured
     /// like `engine` (sealed or not: [`get`](Self::get) checks).
     pub fn contains(&self, engine: &Engine, hash: &Hash) -> bool {
-        self.path(engine, hash).exists()
+        self.path(&engine_fingerprint(engine), hash).exists()
     }
 
     /// The cached component for `hash`, if there is a sealed entry made by
     /// an engine configured like `engine`.
     pub fn get(&self, engine: &Engine, hash: &Hash) -> Option<Component> {
-        let bytes = std::fs::read(self.path(engine, hash)).ok()?;
+        let fingerprint = engine_fingerprint(engine);
+        let bytes = std::fs::read(self.path(&fingerprint, hash)).ok()?;
         let (mac, serialized) = bytes.split_first_chunk::<32>()?;
         // blake3::Hash compares in constant time.
-        if self.mac(engine, hash, serialized) != blake3::Hash::from_bytes(*mac) {
+        if self.mac(&fingerprint, hash, serialized) != blake3::Hash::from_bytes(*mac) {
             return None;
         }
         deserialize(engine, serialized)
@@ -132,7 +132,8 @@ impl CompileCache {
         let Ok(serialized) = component.serialize() else {
             return;
         };
-        let mac = self.mac(engine, hash, &serialized);
+        let fingerprint = engine_fingerprint(engine);
+        let mac = self.mac(&fingerprint, hash, &serialized);
         if std::fs::create_dir_all(&self.dir).is_err() {
             return;
         }
@@ -142,7 +143,7 @@ impl CompileCache {
         let written = std::io::Write::write_all(&mut tmp, mac.as_bytes())
             .and_then(|()| std::io::Write::write_all(&mut tmp, &serialized));
         if written.is_ok() {
-            let _ = tmp.persist(self.path(engine, hash));
+            let _ = tmp.persist(self.path(&fingerprint, hash));
         }
     }
 }
