@@ -302,23 +302,27 @@ fn a_device_node_is_written_through_never_replaced() {
     assert!(leftovers(s.work.path()).is_empty());
 }
 
+/// A reader of the FIFO at `path`: opens it (waiting for a writer) and
+/// reads it to the end.
+fn read_in_background(path: &Path) -> std::thread::JoinHandle<Vec<u8>> {
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        let mut got = Vec::new();
+        fs::File::open(&path)
+            .unwrap()
+            .read_to_end(&mut got)
+            .unwrap();
+        got
+    })
+}
+
 #[test]
 fn a_fifo_gets_only_verified_content_and_is_never_replaced() {
     let s = Setup::new(70_000);
     let fifo = s.path("fifo");
     let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(made.success());
-    let reader = {
-        let fifo = fifo.clone();
-        std::thread::spawn(move || {
-            let mut got = Vec::new();
-            fs::File::open(&fifo)
-                .unwrap()
-                .read_to_end(&mut got)
-                .unwrap();
-            got
-        })
-    };
+    let reader = read_in_background(&fifo);
     let o = s.get_to(&fifo);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(reader.join().unwrap(), s.content);
@@ -326,17 +330,7 @@ fn a_fifo_gets_only_verified_content_and_is_never_replaced() {
 
     // A failed get never opens it: the reader sees only what we write next.
     s.damage();
-    let reader = {
-        let fifo = fifo.clone();
-        std::thread::spawn(move || {
-            let mut got = Vec::new();
-            fs::File::open(&fifo)
-                .unwrap()
-                .read_to_end(&mut got)
-                .unwrap();
-            got
-        })
-    };
+    let reader = read_in_background(&fifo);
     let o = s.get_to(&fifo);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
     assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo());
