@@ -460,19 +460,22 @@ fn a_hash_always_names_the_stored_app_never_a_file() {
     assert_eq!(stdout(&o), "");
 }
 
+/// The hostile test app's path, run once on the store at `dir` so that it
+/// is compiled and cached before a test times it.
+fn hostile_compiled(dir: &Path) -> String {
+    let hostile = test_apps().join("hostile.wasm");
+    let hostile = hostile.to_str().unwrap().to_string();
+    let o = artifacts(dir, &["run", &hostile, "--", "sleep", "0"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    hostile
+}
+
 #[test]
 fn run_stops_an_app_at_its_timeout_with_exit_125() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("store");
-    let hostile = test_apps().join("hostile.wasm");
-    let hostile = hostile.to_str().unwrap();
-    // Compiled (and cached) first, so the timings below are the app's.
-    assert_eq!(
-        artifacts(&dir, &["run", hostile, "--", "sleep", "0"])
-            .status
-            .code(),
-        Some(0)
-    );
+    let hostile = hostile_compiled(&dir);
+    let hostile = hostile.as_str();
     for mode in [&["sleep", "3600"][..], &["poll"], &["loop"]] {
         let started = std::time::Instant::now();
         let mut args = vec![
@@ -536,14 +539,8 @@ fn peak_kib(dir: &Path, args: &[&str]) -> Option<(u64, Option<i32>, Vec<u8>, Str
 fn run_caps_output_and_streams_it_in_bounded_memory() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("store");
-    let hostile = test_apps().join("hostile.wasm");
-    let hostile = hostile.to_str().unwrap();
-    assert_eq!(
-        artifacts(&dir, &["run", hostile, "--", "sleep", "0"])
-            .status
-            .code(),
-        Some(0)
-    );
+    let hostile = hostile_compiled(&dir);
+    let hostile = hostile.as_str();
 
     // 2 GiB asked for: stopped at the default 16 MiB, stdout and stderr together.
     let started = std::time::Instant::now();
@@ -684,14 +681,8 @@ fn app_output_to_a_terminal_has_its_control_sequences_escaped() {
 fn run_stops_an_app_whose_reader_stopped_reading() {
     let work = tempfile::tempdir().unwrap();
     let dir = work.path().join("store");
-    let hostile = test_apps().join("hostile.wasm");
-    let hostile = hostile.to_str().unwrap();
-    assert_eq!(
-        artifacts(&dir, &["run", hostile, "--", "sleep", "0"])
-            .status
-            .code(),
-        Some(0)
-    );
+    let hostile = hostile_compiled(&dir);
+    let hostile = hostile.as_str();
     // Standard output is a pipe nobody reads: it fills at 64 KiB and the app's next write waits.
     let started = std::time::Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_artifacts"))
