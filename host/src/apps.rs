@@ -30,7 +30,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use wasmtime::component::{Component, HasData, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Trap};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, PoolingAllocationConfig,
+    Trap,
+};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
@@ -402,6 +405,60 @@ impl Drop for AppRuntime {
     }
 }
 
+/// How many apps one [`AppHost`] runs at once, at most: the slots of its
+/// instance pool. A run past them fails with [`Error::Busy`] and the
+/// running apps carry on.
+pub const MAX_CONCURRENT_APPS: u32 = 64;
+
+/// The most elements any one table of an app may have: a component that
+/// declares a larger table is refused when loaded, and a table does not
+/// grow past it (4 Mi elements, which the default 64 MiB budget counts at
+/// [`TABLE_ELEMENT_BYTES`] apiece).
+pub const MAX_TABLE_ELEMENTS: usize = 4 << 20;
+
+/// The most linear memories and tables one core module of an app may
+/// define: a module with more is refused when loaded (the counts of
+/// [`AppLimits`] apply to the app as a whole, at run time).
+pub const MAX_MEMORIES_PER_MODULE: u32 = 16;
+/// See [`MAX_MEMORIES_PER_MODULE`].
+pub const MAX_TABLES_PER_MODULE: u32 = 128;
+
+/// Bytes of each pooled memory and fiber stack, and of each table, kept
+/// mapped and zeroed between runs, so that a warm run reuses them instead
+/// of mapping and faulting in fresh pages (what the on-demand allocator
+/// spent most of a warm start on). At most 64 KiB x (256 memories + 64
+/// stacks) + 4 KiB x 2048 tables, 28 MiB, stay resident however many apps
+/// have run.
+const KEEP_RESIDENT: usize = 64 << 10;
+/// See [`KEEP_RESIDENT`]: tables are many and small.
+const TABLE_KEEP_RESIDENT: usize = 4 << 10;
+
+/// The app engine's instance pool: every app's memories, tables, instances
+/// and fiber stack come from slots made once per host and reused, which is
+/// what makes a warm start cost tens of microseconds. Sized for
+/// [`MAX_CONCURRENT_APPS`] apps at the default [`AppLimits`] counts; each
+/// slot reserves address space, not memory (a memory slot 4 GiB, a table
+/// slot 32 MiB), and the budget ([`AppLimits::memory_bytes`]) still caps
+/// what an app may use of them.
+fn app_pool() -> PoolingAllocationConfig {
+    let d = AppLimits::default();
+    let per_app =
+        |n: usize| MAX_CONCURRENT_APPS.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX));
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(MAX_CONCURRENT_APPS)
+        .total_stacks(MAX_CONCURRENT_APPS)
+        .total_core_instances(per_app(d.max_instances))
+        .total_memories(per_app(d.max_memories))
+        .total_tables(per_app(d.max_tables))
+        .max_memories_per_module(MAX_MEMORIES_PER_MODULE)
+        .max_tables_per_module(MAX_TABLES_PER_MODULE)
+        .table_elements(MAX_TABLE_ELEMENTS)
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(TABLE_KEEP_RESIDENT)
+        .async_stack_keep_resident(KEEP_RESIDENT);
+    pool
+}
+
 /// How much fuel an app burns between yields to the host's executor, so
 /// that its wall clock can stop it even while it computes: about 0.5 ms of
 /// a tight loop on this project's machine (10^10 fuel took 0.54 s of CPU),
@@ -413,6 +470,7 @@ impl AppHost {
     pub fn new(store: ArtifactStore) -> Result<Self, Error> {
         let mut config = Config::new();
         config.wasm_component_model(true).consume_fuel(true);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(app_pool()));
         let engine = Engine::new(&config).map_err(|e| Error::Core(format!("app engine: {e:#}")))?;
         let mut linker = Linker::<AppState>::new(&engine);
         // Async WASI: an app that sleeps or waits in a poll is a pending
@@ -655,6 +713,11 @@ impl AppHost {
             Err(e) => {
                 if let Some(exit) = e.downcast_ref::<I32Exit>() {
                     exit.0
+                } else if e.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
+                    return Err(Error::Busy {
+                        app: config.id.clone(),
+                        limit: MAX_CONCURRENT_APPS,
+                    });
                 } else if budget.exceeded() {
                     return Err(Error::OutputLimit {
                         app: config.id.clone(),

@@ -46,7 +46,8 @@ pub enum Error {
     /// The content exceeds the store's size limit.
     #[error("artifact of {size} bytes exceeds this store's limit of {limit} bytes")]
     TooLarge {
-        /// The content's size.
+        /// The content's size, or as much of it as was read before it was
+        /// refused: always over `limit`.
         size: u64,
         /// The limit.
         limit: u64,
@@ -111,6 +112,15 @@ pub enum Error {
         app: String,
         /// The limit, in bytes.
         limit: u64,
+    },
+    /// The app host was already running as many apps as its pool holds
+    /// ([`crate::apps::MAX_CONCURRENT_APPS`]); nothing ran, try again.
+    #[error("app {app} did not start: the host is running its maximum of {limit} apps at once")]
+    Busy {
+        /// The app's id.
+        app: String,
+        /// How many apps the host runs at once.
+        limit: u32,
     },
     /// An app trapped.
     #[error("app {app} trapped: {message}")]

@@ -375,6 +375,49 @@ fn wall_clocks_hold_for_apps_run_at_once_and_from_async_code() {
     assert!((1.0..2.0).contains(&took), "took {took:.3} s");
 }
 
+/// The host's instance pool holds [`MAX_CONCURRENT_APPS`] runs: of one
+/// more started at the same time, exactly one is refused at once with
+/// `Busy`, the others are undisturbed, and a slot freed is used again.
+#[test]
+fn a_full_pool_refuses_one_more_app_and_the_rest_carry_on() {
+    use artifacts::apps::MAX_CONCURRENT_APPS;
+    let host = std::sync::Arc::new(AppHost::new(ArtifactStore::open_memory().unwrap()).unwrap());
+    let app = host.load_file(HOSTILE).unwrap();
+    let runs: Vec<_> = (0..=MAX_CONCURRENT_APPS)
+        .map(|_| {
+            let (host, app) = (host.clone(), app.clone());
+            std::thread::spawn(move || {
+                let started = std::time::Instant::now();
+                let result = host.run(&app, &config("hostile", &["sleep", "5"]));
+                (result, started.elapsed().as_secs_f64())
+            })
+        })
+        .collect();
+    let (mut slept, mut refused) = (0, 0);
+    for run in runs {
+        match run.join().unwrap() {
+            (Ok(out), _) => {
+                assert_eq!(text(&out.stdout), "slept 5 s\n");
+                slept += 1;
+            }
+            (Err(e), took) => {
+                assert_eq!(
+                    e,
+                    Error::Busy {
+                        app: "hostile".into(),
+                        limit: MAX_CONCURRENT_APPS
+                    }
+                );
+                assert!(took < 1.0, "refused after {took:.3} s");
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!((slept, refused), (MAX_CONCURRENT_APPS, 1));
+    let out = host.run(&app, &config("hostile", &["sleep", "0"])).unwrap();
+    assert_eq!(text(&out.stdout), "slept 0 s\n");
+}
+
 #[test]
 fn output_is_capped_for_stdout_and_stderr_together() {
     let host = AppHost::new(ArtifactStore::open_memory().unwrap()).unwrap();
