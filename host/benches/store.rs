@@ -94,7 +94,7 @@ fn stream_child(args: &[String]) {
     match (mode, args.get(2..)) {
         ("get", Some([hash, file])) => {
             let mut out = std::io::BufWriter::new(std::fs::File::create(file).unwrap());
-            store.get_to(hash, &mut out).unwrap();
+            store.get_to(&hash.parse().unwrap(), &mut out).unwrap();
         }
         ("put", Some([file])) => {
             let mut input = std::fs::File::open(file).unwrap();
@@ -475,7 +475,7 @@ fn peak_memory() {
     let (stream_time, stream_peak) = in_child(&[
         "get".as_ref(),
         dir.path().as_os_str(),
-        hash.as_str().as_ref(),
+        hash.to_hex().as_str().as_ref(),
         target.as_os_str(),
     ]);
     assert_eq!(std::fs::metadata(&target).unwrap().len(), GIB as u64);

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use crate::core::owner_exports;
+use crate::core_component::{Caller, HOST_OWNER};
 use crate::{ArtifactStore, ArtifactType, Error, Hash, Metadata};
 
 /// An app's limits on what it may keep in the store.
@@ -62,13 +62,6 @@ pub struct AppView {
     grants: HashSet<Hash>,
 }
 
-/// Calls an export of the core's `owners` interface for this app.
-macro_rules! call {
-    ($self:ident, $method:ident $(, $arg:expr)*) => {
-        $self.store.pool.with(|i| i.core.artifacts_store_owners().$method(&mut i.store, &$self.app $(, $arg)*))?
-    };
-}
-
 impl ArtifactStore {
     /// The store as the app `app` sees it. App ids are 1 to 64 ASCII
     /// letters, digits or `._:-`.
@@ -111,20 +104,27 @@ impl AppView {
         self.grants.insert(hash);
     }
 
-    fn granted(&self, hash: &str) -> bool {
-        Hash::from_hex(hash).is_ok_and(|h| self.grants.contains(&h))
+    fn granted(&self, hash: &Hash) -> bool {
+        self.grants.contains(hash)
+    }
+
+    /// This app, as the core's calls name it.
+    fn me(&self) -> Caller<'_> {
+        Caller::Owner(&self.app, self.quota)
+    }
+
+    /// The most entries one [`list_page`](Self::list_page) returns.
+    pub fn list_limit(&self) -> u32 {
+        self.store.list_limit()
     }
 
     /// Stores `content` for the app, within its quota.
     pub fn put(&self, content: &[u8], artifact_type: ArtifactType) -> Result<Hash, Error> {
         let size = content.len() as u64;
-        let limit = self.store.max_artifact_bytes();
-        if size > limit {
-            return Err(Error::TooLarge { size, limit });
-        }
+        // Refused before the content is copied into a core instance; the
+        // core makes the same checks (and decides).
+        self.store.check_size(size)?;
         let q = self.quota;
-        // The core's first check, made here too so that content over the
-        // limit is not copied into a core instance only to be refused.
         if size > q.max_artifact_bytes {
             return Err(Error::QuotaExceeded {
                 kind: crate::QuotaKind::ArtifactBytes,
@@ -132,64 +132,56 @@ impl AppView {
                 requested: size,
             });
         }
-        let quota = owner_exports::Quota {
-            max_bytes: q.max_bytes,
-            max_artifacts: q.max_artifacts,
-            max_artifact_bytes: q.max_artifact_bytes,
-        };
-        let hash = call!(self, call_put, quota, content, artifact_type.to_wit())?;
-        crate::store::core_hash(&hash)
+        self.store
+            .core
+            .with(|i| i.put(self.me(), content, artifact_type))
     }
 
     /// The verified content of an artifact the app references or was granted.
-    pub fn get(&self, hash: impl AsRef<str>) -> Result<Vec<u8>, Error> {
-        let hash = hash.as_ref();
+    pub fn get(&self, hash: &Hash) -> Result<Vec<u8>, Error> {
         if self.granted(hash) {
             return self.store.get(hash);
         }
-        Ok(call!(self, call_get, &hash.to_owned())?)
+        self.store.core.with(|i| i.get(self.me(), hash))
     }
 
     /// Whether the app references (or was granted) `hash`.
-    pub fn contains(&self, hash: impl AsRef<str>) -> Result<bool, Error> {
-        let hash = hash.as_ref();
+    pub fn contains(&self, hash: &Hash) -> Result<bool, Error> {
         if self.granted(hash) {
             return self.store.contains(hash);
         }
-        Ok(call!(self, call_contains, &hash.to_owned())?)
+        self.store.core.with(|i| i.contains(self.me(), hash))
     }
 
     /// Drops one of the app's references; returns how many it has left.
-    pub fn release(&self, hash: impl AsRef<str>) -> Result<u64, Error> {
-        Ok(call!(self, call_release, &hash.as_ref().to_owned())?)
+    pub fn release(&self, hash: &Hash) -> Result<u64, Error> {
+        self.store.core.with(|i| i.release(self.me(), hash))
     }
 
     /// Drops all of the app's references; the artifact stays while others hold any.
-    pub fn remove(&self, hash: impl AsRef<str>) -> Result<(), Error> {
-        Ok(call!(self, call_remove, &hash.as_ref().to_owned())?)
+    pub fn remove(&self, hash: &Hash) -> Result<(), Error> {
+        self.store.core.with(|i| i.remove(self.me(), hash))
     }
 
     /// Metadata as the app sees it: of its own first put (type, time) and
     /// its own reference count. For a grant it holds none of: see
     /// [`grant`](Self::grant).
-    pub fn stat(&self, hash: impl AsRef<str>) -> Result<Metadata, Error> {
-        let hash = hash.as_ref();
-        let own = call!(self, call_stat, &hash.to_owned());
+    pub fn stat(&self, hash: &Hash) -> Result<Metadata, Error> {
+        let own = self.store.core.with(|i| i.stat(self.me(), hash));
         if self.granted(hash) && own.is_err() {
             let meta = self.store.stat(hash)?;
             return self.as_granted(meta);
         }
-        Metadata::from_wit(own?)
+        own
     }
 
     /// Re-reads and checks an artifact the app references or was granted.
-    pub fn verify(&self, hash: impl AsRef<str>) -> Result<Metadata, Error> {
-        let hash = hash.as_ref();
-        if self.granted(hash) && !call!(self, call_contains, &hash.to_owned())? {
+    pub fn verify(&self, hash: &Hash) -> Result<Metadata, Error> {
+        if self.granted(hash) && !self.store.core.with(|i| i.contains(self.me(), hash))? {
             let meta = self.store.verify(hash)?;
             return self.as_granted(meta);
         }
-        Metadata::from_wit(call!(self, call_verify, &hash.to_owned())?)
+        self.store.core.with(|i| i.verify(self.me(), hash))
     }
 
     /// What a granted artifact the app holds none of shows it: its size,
@@ -197,16 +189,13 @@ impl AppView {
     /// the host holds it (the host granted it: what it shows is its own),
     /// else `generic` and 0. Never what another owner put or when.
     fn as_granted(&self, store_wide: Metadata) -> Result<Metadata, Error> {
-        let hash = store_wide.hash.as_str().to_owned();
-        let host = self.store.pool.with(|i| {
-            i.core
-                .artifacts_store_owners()
-                .call_stat(&mut i.store, crate::core::HOST_OWNER, &hash)
-        })?;
-        let (artifact_type, stored_at) = match host {
-            Ok(m) => (ArtifactType::from_wit(m.artifact_type), m.stored_at),
-            Err(_) => (ArtifactType::Generic, 0),
-        };
+        let host = Caller::Owner(HOST_OWNER, crate::Quota::UNLIMITED);
+        let (artifact_type, stored_at) =
+            match self.store.core.with(|i| i.stat(host, &store_wide.hash)) {
+                Ok(m) => (m.artifact_type, m.stored_at),
+                Err(Error::Core(e)) => return Err(Error::Core(e)),
+                Err(_) => (ArtifactType::Generic, 0),
+            };
         Ok(Metadata {
             artifact_type,
             stored_at,
@@ -217,28 +206,22 @@ impl AppView {
 
     /// How many artifacts the app references.
     pub fn count(&self) -> Result<u64, Error> {
-        Ok(call!(self, call_count)?)
+        self.store.core.with(|i| i.count(self.me()))
     }
 
     /// The total size of the artifacts the app references.
     pub fn total_bytes(&self) -> Result<u64, Error> {
-        Ok(call!(self, call_total_bytes)?)
+        self.store.core.with(|i| i.total_bytes(self.me()))
     }
 
-    /// One page of the artifacts the app references, in hash order.
-    pub fn list_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<Metadata>, Error> {
-        call!(self, call_list, after.map(str::to_owned).as_ref(), limit)?
-            .into_iter()
-            .map(Metadata::from_wit)
-            .collect()
+    /// One page of the artifacts the app references, in hash order: up to
+    /// `limit` (at most [`list_limit`](Self::list_limit)) after `after`.
+    pub fn list_page(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Metadata>, Error> {
+        self.store.core.with(|i| i.list(self.me(), after, limit))
     }
 
     /// What the app's artifacts add up to.
     pub fn usage(&self) -> Result<Usage, Error> {
-        let u = call!(self, call_usage)?;
-        Ok(Usage {
-            bytes: u.bytes,
-            artifacts: u.artifacts,
-        })
+        self.store.core.with(|i| i.usage(&self.app))
     }
 }

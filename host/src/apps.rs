@@ -29,7 +29,7 @@ use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use wasmtime::component::{Component, HasData, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, PoolingAllocationConfig,
     Trap,
@@ -45,20 +45,7 @@ pub use crate::app_output::terminal_safe;
 use crate::app_output::{AppOutput, OutputBudget, Sink};
 pub use crate::compile_cache::CompileCache;
 pub use crate::compile_check::{CodeStats, CompileLimits, check as check_component};
-use crate::{AppView, ArtifactStore, ArtifactType, Error, Hash, Quota};
-
-mod generated {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "app",
-        imports: { default: trappable },
-        trappable_error_type: {
-            "artifacts:store/types.error" => crate::Error,
-        },
-    });
-}
-
-use generated::artifacts::store::{store as wit_store, types as wit_types};
+use crate::{AppView, ArtifactStore, Error, Hash, Quota};
 
 /// An app's resource limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,88 +166,29 @@ impl AppStoreCtx {
     }
 }
 
-/// The [`HasData`] marker for [`add_to_linker`].
-struct AppStore;
-
-impl HasData for AppStore {
-    type Data<'a> = &'a mut AppStoreCtx;
-}
-
 /// Adds the WIT `store` interface (and its `types`) to `linker`, served by
 /// the [`AppStoreCtx`] that `get` finds in each store's data.
 pub fn add_to_linker<T: 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut AppStoreCtx,
 ) -> wasmtime::Result<()> {
-    wit_types::add_to_linker::<T, AppStore>(linker, get)?;
-    wit_store::add_to_linker::<T, AppStore>(linker, get)
+    crate::core_component::add_app_store_to_linker(linker, get)
 }
 
-impl wit_types::Host for AppStoreCtx {
-    fn convert_error(&mut self, err: Error) -> wasmtime::Result<wit_types::Error> {
-        use wit_types::Error as W;
-        Ok(match err {
-            Error::NotFound(h) => W::NotFound(h),
-            Error::InvalidHash(m) => W::InvalidHash(m),
-            Error::Integrity { expected, actual } => {
-                W::Integrity(wit_types::IntegrityFailure { expected, actual })
-            }
-            Error::MissingContent(h) => W::MissingContent(h),
-            Error::CorruptRecord(m) => W::CorruptRecord(m),
-            Error::TooLarge { limit, .. } => W::TooLarge(limit),
-            Error::Contended(h) => W::Contended(h),
-            Error::Backend(m) => W::Backend(m),
-            Error::InvalidOwner(m) => W::InvalidOwner(m),
-            Error::TooManyOwners(h) => W::TooManyOwners(h),
-            Error::QuotaExceeded {
-                kind,
-                limit,
-                requested,
-            } => W::QuotaExceeded(wit_types::QuotaFailure {
-                kind: match kind {
-                    crate::QuotaKind::Bytes => wit_types::QuotaKind::Bytes,
-                    crate::QuotaKind::Artifacts => wit_types::QuotaKind::Artifacts,
-                    crate::QuotaKind::ArtifactBytes => wit_types::QuotaKind::ArtifactBytes,
-                },
-                limit,
-                requested,
-            }),
-            // Out of fuel for the host's work: the same trap as out of fuel in wasm.
-            Error::OutOfFuel { .. } => return Err(Trap::OutOfFuel.into()),
-            // Host-side failures are not the app's to handle: they trap it.
-            other => return Err(wasmtime::Error::msg(other.to_string())),
-        })
-    }
-}
-
-fn artifact_type(t: wit_types::ArtifactType) -> ArtifactType {
-    match t {
-        wit_types::ArtifactType::WasmModule => ArtifactType::WasmModule,
-        wit_types::ArtifactType::AppManifest => ArtifactType::AppManifest,
-        wit_types::ArtifactType::ConfigBundle => ArtifactType::ConfigBundle,
-        wit_types::ArtifactType::Generic => ArtifactType::Generic,
-    }
-}
-
-fn metadata(m: crate::Metadata) -> wit_types::Metadata {
-    wit_types::Metadata {
-        hash: m.hash.to_string(),
-        size: m.size,
-        artifact_type: match m.artifact_type {
-            ArtifactType::WasmModule => wit_types::ArtifactType::WasmModule,
-            ArtifactType::AppManifest => wit_types::ArtifactType::AppManifest,
-            ArtifactType::ConfigBundle => wit_types::ArtifactType::ConfigBundle,
-            ArtifactType::Generic => wit_types::ArtifactType::Generic,
-        },
-        stored_at: m.stored_at,
-        reference_count: m.reference_count,
-    }
+/// A hash an app passed: parsed once, here, as part of its (charged) call.
+fn app_hash(text: &str) -> Result<Hash, Error> {
+    Hash::from_hex(text).map_err(|e| Error::InvalidHash(e.to_string()))
 }
 
 impl AppStoreCtx {
+    /// The app's view of the store.
+    pub(crate) fn view(&self) -> &AppView {
+        &self.view
+    }
+
     /// Runs one store call, charged (see [`HostWork`]): the base cost and
     /// `bytes` before the work, the backend records after.
-    fn charged<R>(
+    pub(crate) fn charged<R>(
         &mut self,
         bytes: u64,
         op: impl FnOnce(&AppView) -> Result<R, Error>,
@@ -272,69 +200,43 @@ impl AppStoreCtx {
         result
     }
 
+    /// A charged call about the artifact `hash` (text as the app sent it).
+    pub(crate) fn charged_hash<R>(
+        &mut self,
+        hash: &str,
+        op: impl FnOnce(&AppView, &Hash) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.charged(0, |view| op(view, &app_hash(hash)?))
+    }
+
+    /// A charged `list` page after `after` (text as the app sent it).
+    pub(crate) fn charged_list<R>(
+        &mut self,
+        after: Option<&str>,
+        op: impl FnOnce(&AppView, Option<&Hash>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.charged(0, |view| {
+            let after = after.map(app_hash).transpose()?;
+            op(view, after.as_ref())
+        })
+    }
+
     /// A get or verify of `hash`, charged for its size before the content
     /// is read (the size comes from its metadata; nothing is charged for
     /// content the app cannot see, whose call fails without reading any).
-    fn charged_read<R>(
+    pub(crate) fn charged_read<R>(
         &mut self,
         hash: &str,
-        op: impl FnOnce(&AppView, &str) -> Result<R, Error>,
+        op: impl FnOnce(&AppView, &Hash) -> Result<R, Error>,
     ) -> Result<R, Error> {
         self.work.begin()?;
-        let size = self.view.stat(hash).map_or(0, |m| m.size);
-        self.work.bytes(size)?;
-        let result = op(&self.view, hash);
+        let result = app_hash(hash).and_then(|hash| {
+            let size = self.view.stat(&hash).map_or(0, |m| m.size);
+            self.work.bytes(size)?;
+            op(&self.view, &hash)
+        });
         self.work.end()?;
         result
-    }
-}
-
-impl wit_store::Host for AppStoreCtx {
-    fn list_limit(&mut self) -> wasmtime::Result<u32> {
-        Ok(1000)
-    }
-    fn put(&mut self, content: Vec<u8>, t: wit_types::ArtifactType) -> Result<String, Error> {
-        let size = content.len() as u64;
-        self.charged(size, |view| {
-            Ok(view.put(&content, artifact_type(t))?.to_string())
-        })
-    }
-    fn get(&mut self, hash: String) -> Result<Vec<u8>, Error> {
-        self.charged_read(&hash, |view, hash| view.get(hash))
-    }
-    fn contains(&mut self, hash: String) -> Result<bool, Error> {
-        self.charged(0, |view| view.contains(&hash))
-    }
-    fn release(&mut self, hash: String) -> Result<u64, Error> {
-        self.charged(0, |view| view.release(&hash))
-    }
-    fn remove(&mut self, hash: String) -> Result<(), Error> {
-        self.charged(0, |view| view.remove(&hash))
-    }
-    fn stat(&mut self, hash: String) -> Result<wit_types::Metadata, Error> {
-        self.charged(0, |view| view.stat(&hash).map(metadata))
-    }
-    fn verify(&mut self, hash: String) -> Result<wit_types::Metadata, Error> {
-        self.charged_read(&hash, |view, hash| view.verify(hash).map(metadata))
-    }
-    fn count(&mut self) -> Result<u64, Error> {
-        self.charged(0, AppView::count)
-    }
-    fn total_bytes(&mut self) -> Result<u64, Error> {
-        self.charged(0, AppView::total_bytes)
-    }
-    fn list(
-        &mut self,
-        after: Option<String>,
-        limit: u32,
-    ) -> Result<Vec<wit_types::Metadata>, Error> {
-        self.charged(0, |view| {
-            Ok(view
-                .list_page(after.as_deref(), limit)?
-                .into_iter()
-                .map(metadata)
-                .collect())
-        })
     }
 }
 
@@ -373,7 +275,7 @@ impl App {
     /// content alone, so another component cannot take it by having the
     /// same file name, nor feasibly by its hash's prefix.
     pub fn default_id(&self) -> String {
-        format!("app-{}", self.hash.as_str().get(..32).unwrap_or_default())
+        format!("app-{}", self.hash.to_hex().get(..32).unwrap_or_default())
     }
 }
 
@@ -550,21 +452,12 @@ impl AppHost {
 
     /// Loads the app stored under `hash`: read and verified through the
     /// store, then compiled, unless a compiled copy is cached.
-    pub fn load(&self, hash: &str) -> Result<App, Error> {
-        let key = Hash::from_hex(hash).map_err(|e| Error::InvalidHash(e.to_string()))?;
-        if let Some(app) = self.cached(&key) {
+    pub fn load(&self, hash: &Hash) -> Result<App, Error> {
+        if let Some(app) = self.cached(hash) {
             return Ok(app);
         }
-        let meta = self.store.stat(hash)?;
-        let limit = self.compile_limits.max_component_bytes;
-        if meta.size > limit {
-            return Err(Error::InvalidApp(format!(
-                "{hash} is {} bytes, more than the {limit} a component may have",
-                meta.size
-            )));
-        }
-        let bytes = self.store.get(hash)?;
-        self.compile(key, &bytes)
+        let bytes = read_component(&self.store, hash, &self.compile_limits)?;
+        self.compile(*hash, &bytes)
     }
 
     /// Loads an app from bytes (not stored), compiled unless cached.
@@ -609,10 +502,7 @@ impl AppHost {
         let pre = CommandPre::new(pre).map_err(|e| {
             Error::InvalidApp(format!("not a command (no wasi:cli/run export): {e:#}"))
         })?;
-        let app = App {
-            hash: hash.clone(),
-            pre,
-        };
+        let app = App { hash, pre };
         self.cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -629,7 +519,7 @@ impl AppHost {
     pub fn run(&self, app: &App, config: &AppConfig) -> Result<AppOutcome, Error> {
         let mut view = self.store.app(&config.id, config.quota)?;
         for hash in &config.grants {
-            view.grant(hash.clone());
+            view.grant(*hash);
         }
         let mut wasi = WasiCtxBuilder::new();
         wasi.arg(&config.id)
@@ -776,9 +666,22 @@ fn first_line(e: &wasmtime::Error) -> String {
 pub fn load_component(
     store: &ArtifactStore,
     engine: &Engine,
-    hash: &str,
+    hash: &Hash,
     limits: &CompileLimits,
 ) -> Result<Component, Error> {
+    let bytes = read_component(store, hash, limits)?;
+    check_component(&bytes, limits)?;
+    Component::new(engine, &bytes)
+        .map_err(|e| Error::InvalidApp(format!("not a valid component: {}", first_line(&e))))
+}
+
+/// The verified bytes of the component stored under `hash`, if it is no
+/// larger than `limits` allow (checked from its metadata, before reading).
+fn read_component(
+    store: &ArtifactStore,
+    hash: &Hash,
+    limits: &CompileLimits,
+) -> Result<Vec<u8>, Error> {
     let size = store.stat(hash)?.size;
     if size > limits.max_component_bytes {
         return Err(Error::InvalidApp(format!(
@@ -786,10 +689,7 @@ pub fn load_component(
             limits.max_component_bytes
         )));
     }
-    let bytes = store.get(hash)?;
-    check_component(&bytes, limits)?;
-    Component::new(engine, &bytes)
-        .map_err(|e| Error::InvalidApp(format!("not a valid component: {}", first_line(&e))))
+    store.get(hash)
 }
 
 #[allow(dead_code)]

@@ -101,7 +101,7 @@ impl CompileCache {
 
     fn mac(&self, fingerprint: &str, hash: &Hash, serialized: &[u8]) -> blake3::Hash {
         let mut h = blake3::Hasher::new_keyed(&self.key);
-        h.update(hash.as_str().as_bytes())
+        h.update(hash.to_hex().as_bytes())
             .update(fingerprint.as_bytes())
             .update(serialized);
         h.finalize()

@@ -1,5 +1,7 @@
 //! The library's error type.
 
+use crate::Hash;
+
 /// Why a store operation failed.
 ///
 /// The first variants mirror the WIT `error` variant that the wasm core
@@ -9,7 +11,7 @@
 pub enum Error {
     /// No artifact is stored under this hash.
     #[error("no artifact {0}")]
-    NotFound(String),
+    NotFound(Hash),
     /// The text is not 64 lowercase hex digits.
     #[error("invalid hash: {0}")]
     InvalidHash(String),
@@ -17,9 +19,9 @@ pub enum Error {
     #[error("integrity failure: {expected} holds content that hashes to {actual}")]
     Integrity {
         /// The address the content was stored under.
-        expected: String,
+        expected: Hash,
         /// The hash of what was read back.
-        actual: String,
+        actual: Hash,
     },
     /// The owner (app) id is not 1 to 64 ASCII letters, digits or `._:-`.
     #[error("invalid app id: {0}")]
@@ -36,10 +38,10 @@ pub enum Error {
     },
     /// The artifact already has the most owners a record holds.
     #[error("artifact {0} already has the most owners a record holds")]
-    TooManyOwners(String),
+    TooManyOwners(Hash),
     /// The artifact's record exists but its content is gone.
     #[error("artifact {0} has a record but its content is missing")]
-    MissingContent(String),
+    MissingContent(Hash),
     /// A metadata record could not be decoded.
     #[error("corrupt record: {0}")]
     CorruptRecord(String),
@@ -54,7 +56,7 @@ pub enum Error {
     },
     /// Concurrent writers kept changing the record; nothing changed.
     #[error("too much contention on {0}; nothing was changed, try again")]
-    Contended(String),
+    Contended(Hash),
     /// The storage backend failed.
     #[error("backend failure: {0}")]
     Backend(String),
@@ -130,6 +132,13 @@ pub enum Error {
         /// What wasmtime said.
         message: String,
     },
+}
+
+impl From<BackendError> for Error {
+    /// A backend failure as the store reports it.
+    fn from(e: BackendError) -> Self {
+        Error::Backend(e.to_string())
+    }
 }
 
 /// Which limit of a quota an operation would have broken.

@@ -37,7 +37,7 @@ mod app_view;
 pub mod apps;
 mod compile_cache;
 mod compile_check;
-mod core;
+mod core_component;
 mod error;
 mod hash;
 mod store;
@@ -50,9 +50,9 @@ pub use backend::file::FileBackend;
 pub use backend::memory::MemoryBackend;
 pub use backend::s3::{S3Backend, S3Config};
 pub use backend::{Backend, BlobInfo, SwapOutcome, VersionedRecord};
-pub use core::CORE_COMPONENT;
+pub use core_component::CORE_COMPONENT;
 pub use error::{BackendError, Error, QuotaKind};
-pub use hash::{Hash, InvalidHash};
+pub use hash::{Hash, Hex, InvalidHash};
 pub use store::{
     ArtifactStore, ArtifactType, DEFAULT_GC_GRACE, DEFAULT_MAX_ARTIFACT_BYTES, GcReport,
     MAX_ARTIFACT_BYTES_LIMIT, Metadata, StoreBuilder,

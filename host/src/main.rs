@@ -236,15 +236,14 @@ enum AppSource<'a> {
     File(&'a Path),
 }
 
-/// The rule for `run APP`: 64 hex digits are always a stored app, never a
+/// The rule for `run APP`: 64 hex digits (or `blake3:` and them) are always a stored app, never a
 /// file (so a file named like a hash cannot stand in for the stored app);
 /// a file must be named by a path with a `/` or ending in `.wasm`, or be
 /// `-`; anything else is refused.
 fn app_source(app: &str) -> Result<AppSource<'_>, Failure> {
-    if app.len() == 64 && app.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Hash::from_hex(app)
-            .map(AppSource::Stored)
-            .map_err(|e| Error::InvalidHash(e.to_string()).into());
+    let hex = app.strip_prefix(Hash::PREFIX).unwrap_or(app);
+    if (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit())) || hex.len() < app.len() {
+        return hash_arg(app).map(AppSource::Stored);
     }
     if app == "-" || app.contains('/') || app.ends_with(".wasm") {
         return Ok(AppSource::File(Path::new(app)));
@@ -253,6 +252,12 @@ fn app_source(app: &str) -> Result<AppSource<'_>, Failure> {
         "{app:?} is not a hash (64 hex digits), and a component file must be named by a \
          path with a `/` or ending in .wasm: ./{app}"
     )))
+}
+
+/// A hash given on the command line: parsed once, here.
+fn hash_arg(text: &str) -> Result<Hash, Failure> {
+    text.parse::<Hash>()
+        .map_err(|e| Error::InvalidHash(e.to_string()).into())
 }
 
 fn io_context(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> Failure {
@@ -296,19 +301,19 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             writeln!(out, "{hash}").map_err(io_context("writing to standard output"))?;
         }
         Command::Get { hash, output } => match output {
-            Some(path) => get_to_file(&store, &hash, &path)?,
+            Some(path) => get_to_file(&store, &hash_arg(&hash)?, &path)?,
             None => {
                 // Verified before a byte goes out; large content waits in
                 // a temporary file, not in memory.
                 let mut held = Spill::default();
-                store.get_to(&hash, &mut held)?;
+                store.get_to(&hash_arg(&hash)?, &mut held)?;
                 held.copy_to(&mut out)
                     .and_then(|()| out.flush())
                     .map_err(io_context("writing to standard output"))?;
             }
         },
         Command::Stat { hash, json } => {
-            let meta = store.stat(&hash)?;
+            let meta = store.stat(&hash_arg(&hash)?)?;
             let text = if json {
                 serde_json::to_string_pretty(&meta).unwrap_or_default()
             } else {
@@ -336,10 +341,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             }
         }
         Command::Release { hash } => {
-            let left = store.release(&hash)?;
+            let left = store.release(&hash_arg(&hash)?)?;
             writeln!(out, "{left}").map_err(io_context("writing to standard output"))?;
         }
-        Command::Rm { hash } => store.remove(&hash)?,
+        Command::Rm { hash } => store.remove(&hash_arg(&hash)?)?,
         Command::Verify { quarantine } => return verify(&store, &mut out, quarantine),
         Command::Gc { grace, json } => {
             let r = store.gc(Duration::from_secs(grace))?;
@@ -379,7 +384,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 host = host.with_compile_cache(cache);
             }
             let loaded = match app_source(&app)? {
-                AppSource::Stored(hash) => host.load(hash.as_str())?,
+                AppSource::Stored(hash) => host.load(&hash)?,
                 AppSource::File(path) => {
                     let limit = AppLimits::default().max_component_bytes;
                     host.load_file(&read_input(path, limit)?)?
@@ -400,7 +405,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             };
             config.grants = grants
                 .iter()
-                .map(|g| Hash::from_hex(g).map_err(|e| Error::InvalidHash(e.to_string())))
+                .map(|g| hash_arg(g))
                 .collect::<Result<_, _>>()?;
             config.args = args;
             config.stdio = Stdio::Inherit;
@@ -485,7 +490,7 @@ fn read_input(file: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
 /// Streams the artifact to `path` by what `path` is (see `cli::output`):
 /// nothing but verified content ever appears there, and a failed get leaves
 /// it as it was.
-fn get_to_file(store: &ArtifactStore, hash: &str, path: &Path) -> Result<(), Failure> {
+fn get_to_file(store: &ArtifactStore, hash: &Hash, path: &Path) -> Result<(), Failure> {
     output::write_to(path, |out| store.get_to(hash, out).map(drop))
         .map_err(|r| match r.source {
             Some(e) => Failure::Io(r.what, e),

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::backend::{Backend, Staging, file::FileBackend, memory::MemoryBackend};
 use crate::compile_cache::CompileCache;
-use crate::core::{Pool, exports};
+use crate::core_component::{Caller, CoreClient};
 use crate::{BackendError, Error, Hash};
 
 /// The largest artifact a store accepts unless configured otherwise: 256 MiB.
@@ -49,24 +49,6 @@ impl ArtifactType {
             Self::Generic => "generic",
         }
     }
-
-    pub(crate) fn to_wit(self) -> exports::ArtifactType {
-        match self {
-            Self::WasmModule => exports::ArtifactType::WasmModule,
-            Self::AppManifest => exports::ArtifactType::AppManifest,
-            Self::ConfigBundle => exports::ArtifactType::ConfigBundle,
-            Self::Generic => exports::ArtifactType::Generic,
-        }
-    }
-
-    pub(crate) fn from_wit(t: exports::ArtifactType) -> Self {
-        match t {
-            exports::ArtifactType::WasmModule => Self::WasmModule,
-            exports::ArtifactType::AppManifest => Self::AppManifest,
-            exports::ArtifactType::ConfigBundle => Self::ConfigBundle,
-            exports::ArtifactType::Generic => Self::Generic,
-        }
-    }
 }
 
 impl fmt::Display for ArtifactType {
@@ -99,24 +81,6 @@ pub struct Metadata {
     pub stored_at: u64,
     /// Puts not yet released.
     pub reference_count: u64,
-}
-
-impl Metadata {
-    pub(crate) fn from_wit(m: exports::Metadata) -> Result<Self, Error> {
-        Ok(Self {
-            hash: core_hash(&m.hash)?,
-            size: m.size,
-            artifact_type: ArtifactType::from_wit(m.artifact_type),
-            stored_at: m.stored_at,
-            reference_count: m.reference_count,
-        })
-    }
-}
-
-/// A hash the core returned. The core only returns valid hashes, so a bad
-/// one is a fault in the core, not in the caller's input.
-pub(crate) fn core_hash(hex: &str) -> Result<Hash, Error> {
-    Hash::from_hex(hex).map_err(|e| Error::Core(format!("the core returned {e}")))
 }
 
 /// Configures and opens an [`ArtifactStore`].
@@ -196,13 +160,13 @@ impl StoreBuilder {
             .saturating_add(64 << 20);
         let memory_limit = usize::try_from(memory_limit.min(4 << 30)).unwrap_or(usize::MAX);
         Ok(ArtifactStore {
-            pool: Arc::new(Pool::new(
+            core: CoreClient::new(
                 backend,
                 memory_limit,
                 usize::try_from(self.max_artifact_bytes).unwrap_or(usize::MAX),
                 self.core_cache.as_ref(),
                 self.private_dedup,
-            )?),
+            )?,
             max_artifact_bytes: self.max_artifact_bytes,
             hash_workers: self.hash_workers,
         })
@@ -263,7 +227,7 @@ const STREAM_ABOVE_BYTES: u64 = 16 << 20;
 /// safe to use from many threads at once.
 #[derive(Clone)]
 pub struct ArtifactStore {
-    pub(crate) pool: Arc<Pool>,
+    pub(crate) core: CoreClient,
     max_artifact_bytes: u64,
     hash_workers: usize,
 }
@@ -274,13 +238,6 @@ impl fmt::Debug for ArtifactStore {
             .field("max_artifact_bytes", &self.max_artifact_bytes)
             .finish_non_exhaustive()
     }
-}
-
-/// Calls an export of the core's `store` interface on a pooled instance.
-macro_rules! call {
-    ($self:ident, $method:ident $(, $arg:expr)*) => {
-        $self.pool.with(|i| i.core.artifacts_store_store().$method(&mut i.store $(, $arg)*))?
-    };
 }
 
 impl ArtifactStore {
@@ -304,18 +261,33 @@ impl ArtifactStore {
         self.max_artifact_bytes
     }
 
-    /// Stores `content` and returns its hash. Known content is not stored
-    /// again; it gains one reference.
-    pub fn put(&self, content: &[u8], artifact_type: ArtifactType) -> Result<Hash, Error> {
-        let size = content.len() as u64;
+    /// Refuses content of `size` bytes over the store's limit before it is
+    /// read or copied anywhere (the core refuses it too).
+    pub(crate) fn check_size(&self, size: u64) -> Result<(), Error> {
         if size > self.max_artifact_bytes {
             return Err(Error::TooLarge {
                 size,
                 limit: self.max_artifact_bytes,
             });
         }
+        Ok(())
+    }
+
+    /// The most entries one [`list_page`](Self::list_page) returns (the
+    /// core's `list-limit`).
+    pub fn list_limit(&self) -> u32 {
+        self.core.list_limit()
+    }
+
+    /// Stores `content` and returns its hash. Known content is not stored
+    /// again; it gains one reference.
+    pub fn put(&self, content: &[u8], artifact_type: ArtifactType) -> Result<Hash, Error> {
+        let size = content.len() as u64;
+        self.check_size(size)?;
         if size < crate::tree::PARALLEL_HASH_BYTES {
-            return core_hash(&call!(self, call_put, content, artifact_type.to_wit())?);
+            return self
+                .core
+                .with(|i| i.put(Caller::Host, content, artifact_type));
         }
         // Large content never crosses into the core whole: core instances
         // hash its pieces (several at once), the backend stages it, and the
@@ -327,11 +299,10 @@ impl ArtifactStore {
                     backend.append_staged(staging, content)?;
                     backend.finish_staged(staging)
                 });
-                let hash = crate::tree::hash(&self.pool, content, self.hash_workers);
-                let staged = staged
-                    .join()
-                    .unwrap_or_else(|_| Err(BackendError::Io("a staging thread panicked".into())));
-                staged.map_err(|e| Error::Backend(e.to_string()))?;
+                let hash = crate::tree::hash(&self.core, content, self.hash_workers);
+                staged.join().unwrap_or_else(|_| {
+                    Err(BackendError::Io("a staging thread panicked".into()))
+                })?;
                 Ok((hash?, size))
             })
         })
@@ -358,7 +329,6 @@ impl ArtifactStore {
         if second.is_empty() {
             return self.put(&first, artifact_type);
         }
-        let limit = self.max_artifact_bytes;
         let mut read = [first, second].into_iter();
         let mut total = 0u64;
         let mut over = false;
@@ -371,17 +341,13 @@ impl ArtifactStore {
                 None => read_piece(reader, piece)?,
             };
             total += bytes.len() as u64;
-            if total > limit {
-                return Err(Error::TooLarge { size: total, limit });
-            }
+            self.check_size(total)?;
             over = (bytes.len() as u64) < piece;
             Ok((!bytes.is_empty()).then_some(bytes))
         };
         self.put_via_staging(artifact_type, |backend, staging| {
-            crate::tree::hash_pieces(&self.pool, self.hash_workers, next, |b| {
-                backend
-                    .append_staged(staging, b)
-                    .map_err(|e| Error::Backend(e.to_string()))
+            crate::tree::hash_pieces(&self.core, self.hash_workers, next, |b| {
+                Ok(backend.append_staged(staging, b)?)
             })
         })
     }
@@ -392,53 +358,26 @@ impl ArtifactStore {
     fn put_via_staging(
         &self,
         artifact_type: ArtifactType,
-        fill: impl FnOnce(&dyn Backend, &mut Staging) -> Result<(String, u64), Error>,
+        fill: impl FnOnce(&dyn Backend, &mut Staging) -> Result<(Hash, u64), Error>,
     ) -> Result<Hash, Error> {
-        let backend = &*self.pool.backend;
-        let mut staging = backend.stage().map_err(|e| Error::Backend(e.to_string()))?;
-        let result = fill(backend, &mut staging)
-            .and_then(|(hash, size)| self.store_staged(&mut staging, size, &hash, artifact_type));
+        let backend = &**self.core.backend();
+        let mut staging = backend.stage()?;
+        let result = fill(backend, &mut staging).and_then(|(hash, size)| {
+            self.core
+                .with(|i| i.put_staged(&mut staging, size, &hash, artifact_type))
+        });
         // Once the put is decided, a staging area left behind is only
         // clutter (gc removes it), not a reason to fail the put.
         let _ = backend.discard_staged(staging);
         result
     }
 
-    /// The core's `put-staged` with `staging` lent to the instance for the
-    /// call; it comes back even if the call traps (the pool then drops the
-    /// instance).
-    fn store_staged(
-        &self,
-        staging: &mut Staging,
-        size: u64,
-        hash: &str,
-        artifact_type: ArtifactType,
-    ) -> Result<Hash, Error> {
-        let key = Hash::from_hex(hash).map_err(|e| Error::Core(e.to_string()))?;
-        let hash = self.pool.with(|i| {
-            let placeholder = Staging::new(());
-            i.store.data_mut().staged = Some((std::mem::replace(staging, placeholder), key));
-            let result = i.core.artifacts_store_tree().call_put_staged(
-                &mut i.store,
-                size,
-                artifact_type.to_wit(),
-                &hash.to_owned(),
-            );
-            if let Some((staged, _)) = i.store.data_mut().staged.take() {
-                *staging = staged;
-            }
-            result
-        })??;
-        core_hash(&hash)
-    }
-
     /// The content stored under `hash`, verified against it.
-    pub fn get(&self, hash: impl AsRef<str>) -> Result<Vec<u8>, Error> {
-        let hash = hash.as_ref();
+    pub fn get(&self, hash: &Hash) -> Result<Vec<u8>, Error> {
         if let Some((_, content)) = self.verified_in_parallel(hash)? {
             return Ok(content);
         }
-        Ok(call!(self, call_get, &hash.to_owned())?)
+        self.core.with(|i| i.get(Caller::Host, hash))
     }
 
     /// Writes the artifact's content to `out` and returns its metadata,
@@ -449,12 +388,7 @@ impl ArtifactStore {
     /// CLI's `get -o FILE` writes to a temporary file and renames it only once
     /// verified.) Artifacts up to 16 MiB are verified whole before anything is
     /// written.
-    pub fn get_to(
-        &self,
-        hash: impl AsRef<str>,
-        out: &mut dyn std::io::Write,
-    ) -> Result<Metadata, Error> {
-        let hash = hash.as_ref();
+    pub fn get_to(&self, hash: &Hash, out: &mut dyn std::io::Write) -> Result<Metadata, Error> {
         let meta = self.stat(hash)?;
         let output = |e: std::io::Error| Error::Output(e.to_string());
         if meta.size <= STREAM_ABOVE_BYTES {
@@ -462,23 +396,18 @@ impl ArtifactStore {
             out.write_all(&content).map_err(output)?;
             return Ok(meta);
         }
-        let key = Hash::from_hex(hash).map_err(|e| Error::InvalidHash(e.to_string()))?;
-        let backend = &self.pool.backend;
+        let backend = self.core.backend();
         let actual = crate::tree::hash_streaming(
-            &self.pool,
+            &self.core,
             meta.size,
             self.hash_workers,
-            |offset, len| {
-                backend
-                    .read_blob_range(&key, offset, len)
-                    .map_err(|e| Error::Backend(e.to_string()))
-            },
+            |offset, len| Ok(backend.read_blob_range(hash, offset, len)?),
             |bytes| out.write_all(bytes).map_err(output),
         )?;
         match actual {
-            Some(actual) if actual == hash => Ok(meta),
+            Some(actual) if actual == *hash => Ok(meta),
             Some(actual) => Err(Error::Integrity {
-                expected: hash.to_owned(),
+                expected: *hash,
                 actual,
             }),
             // Missing or cut short: the core says exactly what is wrong. If it
@@ -486,7 +415,7 @@ impl ArtifactStore {
             // (removed and put again, say): what was written is not whole.
             None => Err(match self.verify(hash) {
                 Err(e) => e,
-                Ok(_) => Error::Contended(hash.to_owned()),
+                Ok(_) => Error::Contended(*hash),
             }),
         }
     }
@@ -499,85 +428,78 @@ impl ArtifactStore {
     /// `get` then reads again and reports exactly what is wrong.
     pub(crate) fn verified_in_parallel(
         &self,
-        hash: &str,
+        hash: &Hash,
     ) -> Result<Option<(Metadata, Vec<u8>)>, Error> {
         if self.hash_workers < 2 {
             return Ok(None);
         }
-        let Ok(key) = Hash::from_hex(hash) else {
-            return Ok(None);
-        };
-        if self
-            .pool
-            .backend
-            .size_hint(&key)
+        let backend = self.core.backend();
+        if backend
+            .size_hint(hash)
             .is_none_or(|size| size < crate::tree::PARALLEL_HASH_BYTES)
         {
             return Ok(None);
         }
         let meta = self.stat(hash)?;
-        let Ok(Some(content)) = self.pool.backend.read_blob(&key) else {
+        let Ok(Some(content)) = backend.read_blob(hash) else {
             return Ok(None);
         };
         // The hint only routed us here: the record's size decides.
         if content.len() as u64 != meta.size || meta.size < crate::tree::PARALLEL_HASH_BYTES {
             return Ok(None);
         }
-        let actual = crate::tree::hash(&self.pool, &content, self.hash_workers)?;
-        Ok((actual == hash).then_some((meta, content)))
+        let actual = crate::tree::hash(&self.core, &content, self.hash_workers)?;
+        Ok((actual == *hash).then_some((meta, content)))
     }
 
     /// Whether an artifact is stored under `hash`.
-    pub fn contains(&self, hash: impl AsRef<str>) -> Result<bool, Error> {
-        Ok(call!(self, call_contains, &hash.as_ref().to_owned())?)
+    pub fn contains(&self, hash: &Hash) -> Result<bool, Error> {
+        self.core.with(|i| i.contains(Caller::Host, hash))
     }
 
     /// Drops one reference and returns how many are left; at zero the
     /// artifact is deleted.
-    pub fn release(&self, hash: impl AsRef<str>) -> Result<u64, Error> {
-        Ok(call!(self, call_release, &hash.as_ref().to_owned())?)
+    pub fn release(&self, hash: &Hash) -> Result<u64, Error> {
+        self.core.with(|i| i.release(Caller::Host, hash))
     }
 
     /// Deletes the artifact whatever its reference count.
-    pub fn remove(&self, hash: impl AsRef<str>) -> Result<(), Error> {
-        Ok(call!(self, call_remove, &hash.as_ref().to_owned())?)
+    pub fn remove(&self, hash: &Hash) -> Result<(), Error> {
+        self.core.with(|i| i.remove(Caller::Host, hash))
     }
 
     /// The artifact's metadata.
-    pub fn stat(&self, hash: impl AsRef<str>) -> Result<Metadata, Error> {
-        Metadata::from_wit(call!(self, call_stat, &hash.as_ref().to_owned())?)
+    pub fn stat(&self, hash: &Hash) -> Result<Metadata, Error> {
+        self.core.with(|i| i.stat(Caller::Host, hash))
     }
 
     /// Re-reads the content and checks it against its hash and size.
-    pub fn verify(&self, hash: impl AsRef<str>) -> Result<Metadata, Error> {
-        let hash = hash.as_ref();
+    pub fn verify(&self, hash: &Hash) -> Result<Metadata, Error> {
         if let Some((meta, _)) = self.verified_in_parallel(hash)? {
             return Ok(meta);
         }
-        Metadata::from_wit(call!(self, call_verify, &hash.to_owned())?)
+        self.core.with(|i| i.verify(Caller::Host, hash))
     }
 
     /// How many artifacts are stored.
     pub fn count(&self) -> Result<u64, Error> {
-        Ok(call!(self, call_count)?)
+        self.core.with(|i| i.count(Caller::Host))
     }
 
     /// The total size of all stored content, each artifact counted once.
     pub fn total_bytes(&self) -> Result<u64, Error> {
-        Ok(call!(self, call_total_bytes)?)
+        self.core.with(|i| i.total_bytes(Caller::Host))
     }
 
-    /// One page of artifacts in hash order: up to `limit` (at most 1000)
-    /// with hashes after `after`.
-    pub fn list_page(&self, after: Option<&str>, limit: u32) -> Result<Vec<Metadata>, Error> {
-        call!(self, call_list, after.map(str::to_owned).as_ref(), limit)?
-            .into_iter()
-            .map(Metadata::from_wit)
-            .collect()
+    /// One page of artifacts in hash order: up to `limit` (at most
+    /// [`list_limit`](Self::list_limit)) with hashes after `after`.
+    pub fn list_page(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Metadata>, Error> {
+        self.core.with(|i| i.list(Caller::Host, after, limit))
     }
 
     /// Every artifact, in hash order, read a page at a time.
     pub fn list(&self) -> impl Iterator<Item = Result<Metadata, Error>> + '_ {
+        let limit = self.list_limit();
         let mut after: Option<Hash> = None;
         let mut page = std::vec::IntoIter::default();
         let mut done = false;
@@ -589,10 +511,10 @@ impl ArtifactStore {
                 if done {
                     return None;
                 }
-                match self.list_page(after.as_ref().map(Hash::as_str), LIST_PAGE) {
+                match self.list_page(after.as_ref(), limit) {
                     Ok(next) => {
-                        done = next.len() < LIST_PAGE as usize;
-                        after = next.last().map(|m: &Metadata| m.hash.clone());
+                        done = next.len() < limit as usize;
+                        after = next.last().map(|m: &Metadata| m.hash);
                         page = next.into_iter();
                     }
                     Err(e) => {
@@ -632,22 +554,10 @@ impl ArtifactStore {
     /// of the same content is safe as long as it takes less than `grace`.
     pub fn gc(&self, grace: std::time::Duration) -> Result<GcReport, Error> {
         let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
-        let r = self.pool.with(|i| {
-            i.core
-                .artifacts_store_maintenance()
-                .call_gc(&mut i.store, grace_ms)
-        })??;
-        let temporary_files_removed = self
-            .pool
-            .backend
-            .clean_temporary(grace_ms)
-            .map_err(|e| Error::Backend(e.to_string()))?;
+        let report = self.core.with(|i| i.gc(grace_ms))?;
         Ok(GcReport {
-            orphans_removed: r.orphans_removed,
-            bytes_freed: r.bytes_freed,
-            orphans_in_grace: r.orphans_in_grace,
-            deletions_finished: r.deletions_finished,
-            temporary_files_removed,
+            temporary_files_removed: self.core.backend().clean_temporary(grace_ms)?,
+            ..report
         })
     }
 
@@ -659,15 +569,8 @@ impl ArtifactStore {
     ///
     /// [`finish_migration`]: crate::backend::Backend::finish_migration
     pub fn migrate(&self) -> Result<u64, Error> {
-        let migrated = self.pool.with(|i| {
-            i.core
-                .artifacts_store_maintenance()
-                .call_migrate(&mut i.store)
-        })??;
-        self.pool
-            .backend
-            .finish_migration()
-            .map_err(|e| Error::Backend(e.to_string()))?;
+        let migrated = self.core.with(|i| i.migrate())?;
+        self.core.backend().finish_migration()?;
         Ok(migrated)
     }
 
@@ -675,14 +578,7 @@ impl ArtifactStore {
     /// it in `DIR/quarantine/`); its record stays, so `get` reports the
     /// content missing until a put of the right content stores it again.
     /// Returns whether there was content to move.
-    pub fn quarantine(&self, hash: impl AsRef<str>) -> Result<bool, Error> {
-        let hash = Hash::from_hex(hash.as_ref()).map_err(|e| Error::InvalidHash(e.to_string()))?;
-        self.pool
-            .backend
-            .quarantine_blob(&hash)
-            .map_err(|e| Error::Backend(e.to_string()))
+    pub fn quarantine(&self, hash: &Hash) -> Result<bool, Error> {
+        Ok(self.core.backend().quarantine_blob(hash)?)
     }
 }
-
-/// The page size [`ArtifactStore::list`] asks for.
-const LIST_PAGE: u32 = 1000;

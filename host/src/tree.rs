@@ -12,8 +12,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use blake3::hazmat::left_subtree_len;
 
-use crate::Error;
-use crate::core::{Instance, Pool};
+use crate::core_component::{CoreClient, Instance};
+use crate::{Error, Hash};
 
 /// Content at least this large is hashed by several instances at once.
 pub const PARALLEL_HASH_BYTES: u64 = 256 << 10;
@@ -43,25 +43,12 @@ fn split(offset: u64, len: u64, max_piece: u64, out: &mut Vec<(u64, u64)>) {
     split(offset + left, len - left, max_piece, out);
 }
 
-fn core_error(what: &str, msg: String) -> wasmtime::Error {
-    wasmtime::Error::msg(format!("the core's tree {what}: {msg}"))
-}
-
 /// The largest piece for `len` bytes over `workers` instances: a few pieces
 /// each, so that uneven splits balance, and never above `cap`.
 fn max_piece(len: u64, workers: usize, cap: u64) -> u64 {
     (len / (workers.max(1) as u64 * PIECES_PER_WORKER)).clamp(CHUNK_LEN, cap)
 }
 
-/// One instance's chaining value for the piece `bytes` at `offset`.
-fn subtree(i: &mut Instance, bytes: &[u8], offset: u64) -> wasmtime::Result<Vec<u8>> {
-    i.core
-        .artifacts_store_tree()
-        .call_subtree(&mut i.store, bytes, offset)?
-        .map_err(|m| core_error("subtree", m))
-}
-
-/// Waits for every hashing thread; the first error wins.
 fn join_all<'scope, T>(
     handles: impl IntoIterator<Item = std::thread::ScopedJoinHandle<'scope, Result<T, Error>>>,
 ) -> Result<Vec<T>, Error> {
@@ -81,24 +68,21 @@ fn node(
     len: u64,
     max_piece: u64,
     cvs: &mut impl Iterator<Item = Vec<u8>>,
-) -> wasmtime::Result<Vec<u8>> {
+) -> Result<Vec<u8>, Error> {
     if len <= max_piece || len <= CHUNK_LEN {
         return cvs
             .next()
-            .ok_or_else(|| wasmtime::Error::msg("a piece's chaining value is missing"));
+            .ok_or_else(|| Error::Core("a piece's chaining value is missing".into()));
     }
     let left = left_subtree_len(len);
     let l = node(i, left, max_piece, cvs)?;
     let r = node(i, len - left, max_piece, cvs)?;
-    i.core
-        .artifacts_store_tree()
-        .call_parent(&mut i.store, &l, &r)?
-        .map_err(|m| core_error("parent", m))
+    i.parent(&l, &r)
 }
 
 /// The BLAKE3 hash (lowercase hex) of `data`, computed by up to `workers`
 /// core instances at once. `data` must be longer than one chunk.
-pub(crate) fn hash(pool: &Pool, data: &[u8], workers: usize) -> Result<String, Error> {
+pub(crate) fn hash(core: &CoreClient, data: &[u8], workers: usize) -> Result<Hash, Error> {
     let len = data.len() as u64;
     let max_piece = max_piece(len, workers, MAX_PIECE);
     if len <= max_piece {
@@ -109,7 +93,7 @@ pub(crate) fn hash(pool: &Pool, data: &[u8], workers: usize) -> Result<String, E
     let cvs: Vec<OnceLock<Vec<u8>>> = pieces.iter().map(|_| OnceLock::new()).collect();
     let next = AtomicUsize::new(0);
     let work = || {
-        pool.with(|i| {
+        core.with(|i| {
             loop {
                 let k = next.fetch_add(1, Ordering::Relaxed);
                 let (Some(&(offset, piece_len)), Some(slot)) = (pieces.get(k), cvs.get(k)) else {
@@ -119,8 +103,8 @@ pub(crate) fn hash(pool: &Pool, data: &[u8], workers: usize) -> Result<String, E
                     .ok()
                     .zip(usize::try_from(offset + piece_len).ok())
                     .and_then(|(a, b)| data.get(a..b))
-                    .ok_or_else(|| wasmtime::Error::msg("a piece outside the input"))?;
-                let _ = slot.set(subtree(i, bytes, offset)?);
+                    .ok_or_else(|| Error::Core("a piece outside the input".into()))?;
+                let _ = slot.set(i.subtree(bytes, offset)?);
             }
             Ok(())
         })
@@ -137,20 +121,17 @@ pub(crate) fn hash(pool: &Pool, data: &[u8], workers: usize) -> Result<String, E
                 .ok_or_else(|| Error::Core("a piece was not hashed".into()))?,
         );
     }
-    root(pool, len, max_piece, values)
+    root(core, len, max_piece, values)
 }
 
 /// The hash of an input of `len` bytes from its pieces' chaining values.
-fn root(pool: &Pool, len: u64, max_piece: u64, values: Vec<Vec<u8>>) -> Result<String, Error> {
+fn root(core: &CoreClient, len: u64, max_piece: u64, values: Vec<Vec<u8>>) -> Result<Hash, Error> {
     let mut values = values.into_iter();
-    pool.with(|i| {
+    core.with(|i| {
         let left = left_subtree_len(len);
         let l = node(i, left, max_piece, &mut values)?;
         let r = node(i, len - left, max_piece, &mut values)?;
-        i.core
-            .artifacts_store_tree()
-            .call_root(&mut i.store, &l, &r)?
-            .map_err(|m| core_error("root", m))
+        i.root(&l, &r)
     })
 }
 
@@ -159,11 +140,11 @@ pub(crate) const STREAM_PIECE: u64 = 4 << 20;
 
 /// The chaining values of `pieces` (each at its offset), one instance per
 /// piece, each on its own thread.
-fn subtrees(pool: &Pool, pieces: &[(u64, &[u8])]) -> Result<Vec<Vec<u8>>, Error> {
+fn subtrees(core: &CoreClient, pieces: &[(u64, &[u8])]) -> Result<Vec<Vec<u8>>, Error> {
     std::thread::scope(|s| {
         let handles: Vec<_> = pieces
             .iter()
-            .map(|&(offset, bytes)| s.spawn(move || pool.with(|i| subtree(i, bytes, offset))))
+            .map(|&(offset, bytes)| s.spawn(move || core.with(|i| i.subtree(bytes, offset))))
             .collect();
         join_all(handles)
     })
@@ -176,12 +157,12 @@ fn subtrees(pool: &Pool, pieces: &[(u64, &[u8])]) -> Result<Vec<Vec<u8>>, Error>
 /// 4 MiB are held at a time. `None` if a piece is missing or shorter than
 /// asked for (the input is not `len` bytes long).
 pub(crate) fn hash_streaming(
-    pool: &Pool,
+    core: &CoreClient,
     len: u64,
     workers: usize,
     mut read: impl FnMut(u64, u64) -> Result<Option<Vec<u8>>, Error>,
     mut write: impl FnMut(&[u8]) -> Result<(), Error>,
-) -> Result<Option<String>, Error> {
+) -> Result<Option<Hash>, Error> {
     if len <= CHUNK_LEN {
         return Err(Error::Core(format!("{len} bytes are too few to split")));
     }
@@ -203,12 +184,12 @@ pub(crate) fn hash_streaming(
             .zip(&buffers)
             .map(|(&(offset, _), bytes)| (offset, bytes.as_slice()))
             .collect();
-        values.extend(subtrees(pool, &located)?);
+        values.extend(subtrees(core, &located)?);
         for bytes in &buffers {
             write(bytes)?;
         }
     }
-    root(pool, len, max_piece, values).map(Some)
+    root(core, len, max_piece, values).map(Some)
 }
 
 /// The BLAKE3 hash and length of an input of unknown length, longer than
@@ -219,11 +200,11 @@ pub(crate) fn hash_streaming(
 /// of one size, aligned to it, are subtrees of BLAKE3's tree whatever the
 /// final length, so each is hashed as soon as it is read.
 pub(crate) fn hash_pieces(
-    pool: &Pool,
+    core: &CoreClient,
     workers: usize,
     mut next: impl FnMut() -> Result<Option<Vec<u8>>, Error>,
     mut write: impl FnMut(&[u8]) -> Result<(), Error>,
-) -> Result<(String, u64), Error> {
+) -> Result<(Hash, u64), Error> {
     let mut len = 0u64;
     let mut values = Vec::new();
     let mut over = false;
@@ -248,7 +229,7 @@ pub(crate) fn hash_pieces(
             }
         }
         let located: Vec<(u64, &[u8])> = batch.iter().map(|(o, b)| (*o, b.as_slice())).collect();
-        values.extend(subtrees(pool, &located)?);
+        values.extend(subtrees(core, &located)?);
         for (_, bytes) in &batch {
             write(bytes)?;
         }
@@ -256,7 +237,7 @@ pub(crate) fn hash_pieces(
     if len <= STREAM_PIECE {
         return Err(Error::Core(format!("{len} bytes are too few to stream")));
     }
-    Ok((root(pool, len, STREAM_PIECE, values)?, len))
+    Ok((root(core, len, STREAM_PIECE, values)?, len))
 }
 
 #[cfg(test)]
@@ -270,16 +251,16 @@ mod tests {
         let store = ArtifactStore::builder().open(MemoryBackend::new()).unwrap();
         for len in [2049usize, 65_537, 262_144, (1 << 20) + 1025, (3 << 20) + 7] {
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
-            let expected = blake3::hash(&data).to_hex().to_string();
+            let expected = Hash::of(&data);
             for workers in [1, 2, 3, 4] {
                 assert_eq!(
-                    hash(&store.pool, &data, workers).unwrap(),
+                    hash(&store.core, &data, workers).unwrap(),
                     expected,
                     "{len} {workers}"
                 );
             }
         }
-        assert!(hash(&store.pool, &[0; 1024], 2).is_err());
+        assert!(hash(&store.core, &[0; 1024], 2).is_err());
     }
 
     /// Two stores over one memory backend: with two hashing instances, and one.
@@ -301,7 +282,7 @@ mod tests {
         for len in [(256usize << 10) - 1, 256 << 10, (1 << 20) + 1025] {
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let h = two.put(&data, ArtifactType::Generic).unwrap();
-            assert_eq!(h.as_str(), blake3::hash(&data).to_hex().as_str());
+            assert_eq!(h, Hash::of(&data));
             assert_eq!(one.put(&data, ArtifactType::Generic).unwrap(), h);
             assert_eq!(two.stat(&h).unwrap().reference_count, 2);
             assert_eq!(crate::Backend::read_blob(&backend, &h).unwrap(), Some(data));
@@ -314,15 +295,15 @@ mod tests {
         let (backend, two, one) = two_and_one();
         let data: Vec<u8> = (0..(1 << 20) + 3).map(|i| (i % 251) as u8).collect();
         let h = two.put(&data, ArtifactType::Generic).unwrap();
-        let (meta, content) = two.verified_in_parallel(h.as_str()).unwrap().unwrap();
+        let (meta, content) = two.verified_in_parallel(&h).unwrap().unwrap();
         assert_eq!((meta.size, content), (data.len() as u64, data.clone()));
-        assert_eq!(one.verified_in_parallel(h.as_str()).unwrap(), None);
+        assert_eq!(one.verified_in_parallel(&h).unwrap(), None);
         let small = two.put(b"small", ArtifactType::Generic).unwrap();
-        assert_eq!(two.verified_in_parallel(small.as_str()).unwrap(), None);
+        assert_eq!(two.verified_in_parallel(&small).unwrap(), None);
         let mut bad = data.clone();
         bad[7] ^= 1;
         crate::Backend::write_blob(&backend, &h, &bad).unwrap();
-        assert_eq!(two.verified_in_parallel(h.as_str()).unwrap(), None);
+        assert_eq!(two.verified_in_parallel(&h).unwrap(), None);
         assert!(matches!(two.get(&h), Err(crate::Error::Integrity { .. })));
         assert!(matches!(
             two.verify(&h),
@@ -340,7 +321,7 @@ mod tests {
                 let mut pieces = data.chunks(p).map(<[u8]>::to_vec);
                 let mut written = Vec::new();
                 let (hash, n) = hash_pieces(
-                    &store.pool,
+                    &store.core,
                     workers,
                     || Ok(pieces.next()),
                     |b| {
@@ -349,18 +330,14 @@ mod tests {
                     },
                 )
                 .unwrap();
-                assert_eq!(
-                    hash,
-                    blake3::hash(&data).to_hex().as_str(),
-                    "{len} {workers}"
-                );
+                assert_eq!(hash, Hash::of(&data), "{len} {workers}");
                 assert_eq!((n, written.len()), (len as u64, len));
             }
         }
         // One piece is not a tree of pieces; pieces are never empty or oversized.
         let one = |pieces: Vec<Vec<u8>>| {
             let mut pieces = pieces.into_iter();
-            hash_pieces(&store.pool, 2, || Ok(pieces.next()), |_| Ok(()))
+            hash_pieces(&store.core, 2, || Ok(pieces.next()), |_| Ok(()))
         };
         assert!(one(vec![vec![1; p]]).is_err());
         assert!(one(vec![vec![1; p], vec![]]).is_err());

@@ -2,7 +2,7 @@
 //! launches by hash; the hostile app's every attempt is refused or stopped.
 
 use artifacts::apps::{AppConfig, AppHost, AppLimits};
-use artifacts::{ArtifactStore, ArtifactType, Error, Quota, QuotaKind};
+use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Quota, QuotaKind};
 
 use crate::fixture::each_backend;
 
@@ -21,12 +21,12 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// Runs the installer; returns the plugin's hash it printed.
-fn install(host: &AppHost) -> String {
+fn install(host: &AppHost) -> Hash {
     let app = host.load_file(INSTALLER).unwrap();
     let out = host.run(&app, &config("installer", &[])).unwrap();
     assert_eq!(out.exit_code, 0, "installer failed: {}", text(&out.stderr));
-    let hash = text(&out.stdout).trim().to_string();
-    assert_eq!(hash, blake3::hash(PLUGIN).to_hex().as_str());
+    let hash: Hash = text(&out.stdout).trim().parse().unwrap();
+    assert_eq!(hash, Hash::of(PLUGIN));
     hash
 }
 
@@ -36,7 +36,7 @@ fn hostile(host: &AppHost, c: &AppConfig) -> Result<artifacts::apps::AppOutcome,
 }
 
 /// The installer's plugin is still there, whole, with its one reference.
-fn plugin_intact(store: &ArtifactStore, hash: &str) {
+fn plugin_intact(store: &ArtifactStore, hash: &Hash) {
     assert_eq!(store.verify(hash).unwrap().size, PLUGIN.len() as u64);
     let view = store.app("installer", Quota::default()).unwrap();
     assert_eq!(view.stat(hash).unwrap().reference_count, 1);
@@ -63,7 +63,7 @@ each_backend! {
         let again = host.load(&hash).unwrap();
         assert_eq!(host.compiled(), compiled, "no new compile");
         assert_eq!(host.run(&again, &config("plugin", &["--greet", "world"])).unwrap().exit_code, 0);
-        let config_hash = text(&out.stdout).trim().trim_start_matches("plugin ran; config ").to_string();
+        let config_hash: Hash = text(&out.stdout).trim().trim_start_matches("plugin ran; config ").parse().unwrap();
         assert_eq!(view.stat(&config_hash).unwrap().reference_count, 2, "same args, same config");
     }
 
@@ -80,7 +80,7 @@ each_backend! {
         let store = fx.open();
         let host = AppHost::new(store.clone()).unwrap();
         let hash = install(&host);
-        let out = hostile(&host, &config("hostile", &["other", &hash])).unwrap();
+        let out = hostile(&host, &config("hostile", &["other", hash.to_hex().as_str()])).unwrap();
         assert_eq!(out.exit_code, 0, "{}", text(&out.stderr));
         assert_eq!(text(&out.stdout).trim(), "other app's artifact invisible");
         plugin_intact(&store, &hash);
@@ -160,10 +160,7 @@ fn a_tampered_stored_app_is_refused_before_it_is_compiled() {
     evil[100] ^= 0xff;
     artifacts::Backend::write_blob(&backend, &hash, &evil).unwrap();
     let host = AppHost::new(store).unwrap();
-    assert!(matches!(
-        host.load(hash.as_str()),
-        Err(Error::Integrity { .. })
-    ));
+    assert!(matches!(host.load(&hash), Err(Error::Integrity { .. })));
     assert_eq!(host.compiled(), 0);
 }
 
@@ -172,10 +169,7 @@ fn things_that_are_not_apps_are_refused_clearly() {
     let store = ArtifactStore::open_memory().unwrap();
     let host = AppHost::new(store.clone()).unwrap();
     let text_hash = store.put(b"not wasm", ArtifactType::Generic).unwrap();
-    assert!(matches!(
-        host.load(text_hash.as_str()),
-        Err(Error::InvalidApp(_))
-    ));
+    assert!(matches!(host.load(&text_hash), Err(Error::InvalidApp(_))));
     assert!(
         matches!(
             host.load_file(b"\0asm\x01\0\0\0"),
@@ -184,13 +178,10 @@ fn things_that_are_not_apps_are_refused_clearly() {
         "a core module is not a command"
     );
     assert!(matches!(
-        host.load(&"0".repeat(64)),
+        host.load(&"0".repeat(64).parse().unwrap()),
         Err(Error::NotFound(_))
     ));
-    assert!(matches!(
-        host.load("../../etc/passwd"),
-        Err(Error::InvalidHash(_))
-    ));
+    assert!("../../etc/passwd".parse::<Hash>().is_err());
     let app = host.load_file(HOSTILE).unwrap();
     assert!(matches!(
         host.run(&app, &config("bad/id", &[])),
@@ -205,12 +196,12 @@ fn granted_artifacts_are_readable_but_not_releasable() {
         .put(b"shared config", ArtifactType::ConfigBundle)
         .unwrap();
     let mut view = store.app("reader", Quota::default()).unwrap();
-    assert_eq!(view.get(&h), Err(Error::NotFound(h.to_string())));
-    view.grant(h.clone());
+    assert_eq!(view.get(&h), Err(Error::NotFound(h)));
+    view.grant(h);
     assert_eq!(view.get(&h).unwrap(), b"shared config");
     assert_eq!(view.stat(&h).unwrap().reference_count, 0, "it holds none");
-    assert_eq!(view.release(&h), Err(Error::NotFound(h.to_string())));
-    assert_eq!(view.remove(&h), Err(Error::NotFound(h.to_string())));
+    assert_eq!(view.release(&h), Err(Error::NotFound(h)));
+    assert_eq!(view.remove(&h), Err(Error::NotFound(h)));
     assert_eq!(store.stat(&h).unwrap().reference_count, 1);
 }
 

@@ -72,6 +72,15 @@ fn put_get_stat_ls_release_rm_across_processes() {
     );
     assert_eq!(json["reference_count"], 2);
     assert!(json["stored_at"].as_u64().unwrap() > 1_600_000_000_000);
+    // The digest form names the same artifact; what is printed is bare hex.
+    let digest = format!("blake3:{hash}");
+    let o = artifacts(&dir, &["stat", &digest, "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["hash"], hash.as_str());
+    assert_eq!(artifacts(&dir, &["get", &digest]).stdout, content);
+    let o = artifacts(&dir, &["get", &format!("sha256:{hash}")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("invalid hash"), "{}", stderr(&o));
     let human = stdout(&artifacts(&dir, &["stat", &hash]));
     assert!(
         human.contains("reference_count: 2") && human.contains("type:            wasm-module"),
@@ -401,7 +410,7 @@ fn an_app_is_known_by_its_content_not_its_file_name() {
         .app(&plugin_id, artifacts::Quota::default())
         .unwrap();
     assert_eq!(
-        view.stat(&config).unwrap().reference_count,
+        view.stat(&config.parse().unwrap()).unwrap().reference_count,
         1,
         "the plugin's config is untouched"
     );
@@ -412,7 +421,7 @@ fn an_app_is_known_by_its_content_not_its_file_name() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o).trim(), format!("plugin ran; config {config}"));
     assert_eq!(
-        view.stat(&config).unwrap().reference_count,
+        view.stat(&config.parse().unwrap()).unwrap().reference_count,
         2,
         "same app, same config, one more reference"
     );

@@ -57,7 +57,7 @@ fn running_the_core_as_an_app_never_replaces_the_cores_own_entry() {
     assert!(
         names
             .iter()
-            .filter(|n| n.starts_with(core_hash.as_str()))
+            .filter(|n| n.starts_with(core_hash.to_hex().as_str()))
             .count()
             >= 1,
         "{names:?}"

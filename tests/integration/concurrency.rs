@@ -68,7 +68,7 @@ each_backend! {
                             if t % 2 == 0 {
                                 store.release(&h).unwrap();
                             } else {
-                                kept.push(h.clone());
+                                kept.push(h);
                                 assert_eq!(store.get(&h).unwrap(), *content);
                             }
                         }

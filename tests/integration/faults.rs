@@ -190,7 +190,7 @@ fn new() -> Vec<u8> {
 }
 
 fn assert_old_intact(store: &ArtifactStore) {
-    let h = blake3::hash(&old()).to_hex().to_string();
+    let h = artifacts::Hash::of(&old());
     assert_eq!(store.get(&h).unwrap(), old());
     assert_eq!(store.stat(&h).unwrap().reference_count, 1);
 }
@@ -200,7 +200,7 @@ fn assert_old_intact(store: &ArtifactStore) {
 /// to the host, the host's own count still 0: the put may or may not take
 /// effect); gc past the grace period then rolls it back, and the artifact
 /// is gone, or it stays held by the one reference.
-fn first_reference_or_under_way(s: &ArtifactStore, h: &str, ok: bool) {
+fn first_reference_or_under_way(s: &ArtifactStore, h: &artifacts::Hash, ok: bool) {
     match s.stat(h).unwrap().reference_count {
         1 => {}
         0 if !ok => {
@@ -226,12 +226,12 @@ fn failed_puts_lose_nothing_and_leave_no_visible_partial_artifact() {
             |s| s.put(&new(), ArtifactType::WasmModule).map(drop),
             |s, ok| {
                 assert_old_intact(s);
-                let h = blake3::hash(&new()).to_hex().to_string();
+                let h = artifacts::Hash::of(&new());
                 if ok || s.contains(&h).unwrap() {
                     assert_eq!(s.get(&h).unwrap(), new(), "a visible artifact verifies");
                     first_reference_or_under_way(s, &h, ok);
                 } else {
-                    assert_eq!(s.get(&h), Err(Error::NotFound(h.clone())));
+                    assert_eq!(s.get(&h), Err(Error::NotFound(h)));
                 }
             },
         );
@@ -261,7 +261,7 @@ fn failed_streamed_puts_lose_nothing_and_leave_no_visible_partial_artifact() {
             },
             |s, ok| {
                 assert_old_intact(s);
-                let h = blake3::hash(&streamed()).to_hex().to_string();
+                let h = artifacts::Hash::of(&streamed());
                 if ok || s.contains(&h).unwrap() {
                     assert_eq!(
                         s.get(&h).unwrap(),
@@ -270,7 +270,7 @@ fn failed_streamed_puts_lose_nothing_and_leave_no_visible_partial_artifact() {
                     );
                     first_reference_or_under_way(s, &h, ok);
                 } else {
-                    assert_eq!(s.get(&h), Err(Error::NotFound(h.clone())));
+                    assert_eq!(s.get(&h), Err(Error::NotFound(h)));
                 }
             },
         );
@@ -312,10 +312,10 @@ fn failed_releases_and_removes_keep_counts_consistent() {
                 s.put(&new(), ArtifactType::Generic).unwrap();
                 s.put(&new(), ArtifactType::Generic).unwrap();
             },
-            |s| s.release(blake3::hash(&new()).to_hex().as_str()).map(drop),
+            |s| s.release(&artifacts::Hash::of(&new())).map(drop),
             |s, ok| {
                 assert_old_intact(s);
-                let h = blake3::hash(&new()).to_hex().to_string();
+                let h = artifacts::Hash::of(&new());
                 let count = s.stat(&h).unwrap().reference_count;
                 assert!(
                     if ok {
@@ -335,10 +335,10 @@ fn failed_releases_and_removes_keep_counts_consistent() {
                 s.put(&old(), ArtifactType::Generic).unwrap();
                 s.put(&new(), ArtifactType::Generic).unwrap();
             },
-            |s| s.remove(blake3::hash(&new()).to_hex().as_str()),
+            |s| s.remove(&artifacts::Hash::of(&new())),
             |s, ok| {
                 assert_old_intact(s);
-                let h = blake3::hash(&new()).to_hex().to_string();
+                let h = artifacts::Hash::of(&new());
                 if ok {
                     assert!(!s.contains(&h).unwrap());
                 } else if s.contains(&h).unwrap() {

@@ -26,7 +26,8 @@ fn blobs_are_sharded_by_their_first_byte_and_records_sit_beside_them() {
     let dir = tempfile::tempdir().unwrap();
     let store = ArtifactStore::open_dir(dir.path()).unwrap();
     let h = store.put(&pattern(1024), ArtifactType::WasmModule).unwrap();
-    let hex = h.as_str();
+    let hex = h.to_string();
+    let hex = hex.as_str();
     let blob = dir.path().join("blobs").join(&hex[..2]).join(hex);
     let record = dir.path().join("records").join(&hex[..2]).join(hex);
     assert_eq!(
@@ -130,7 +131,7 @@ fn a_format_1_directory_is_refused_until_migrated_and_then_reads_as_before() {
         (&b"shared"[..], &[("@host", 2u64), ("app-1", 1)][..]),
         (b"mine", &[("app-1", 3)][..]),
     ] {
-        let h = blake3::hash(content).to_hex().to_string();
+        let h = artifacts::Hash::of(content).to_string();
         for (kind, bytes) in [
             ("blobs", content.to_vec()),
             (
@@ -146,7 +147,7 @@ fn a_format_1_directory_is_refused_until_migrated_and_then_reads_as_before() {
             std::fs::create_dir_all(&shard).unwrap();
             std::fs::write(shard.join(&h), bytes).unwrap();
         }
-        hashes.push(h);
+        hashes.push(h.parse::<artifacts::Hash>().unwrap());
     }
     std::fs::create_dir_all(root.join("tmp")).unwrap();
     let err = ArtifactStore::open_dir(root).unwrap_err().to_string();
@@ -198,7 +199,7 @@ fn stray_files_in_the_store_directory_are_ignored() {
     std::fs::write(
         dir.path()
             .join("records")
-            .join(&h.as_str()[..2])
+            .join(&h.to_hex().as_str()[..2])
             .join("README"),
         "hi",
     )

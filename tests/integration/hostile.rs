@@ -911,7 +911,7 @@ each_backend! {
         let app = host.load_file(SPENDER).unwrap();
         let mut c = AppConfig::new("spender");
         c.args = vec!["verify".into(), hash.to_string()];
-        c.grants = vec![hash.clone()];
+        c.grants = vec![hash];
         c.limits.fuel = 1_000_000_000;
         let start = Instant::now();
         let err = host.run(&app, &c).unwrap_err();

@@ -41,8 +41,8 @@ fn content(n: u8) -> Vec<u8> {
     c
 }
 
-fn hash(n: u8) -> String {
-    blake3::hash(&content(n)).to_hex().to_string()
+fn hash(n: u8) -> artifacts::Hash {
+    artifacts::Hash::of(&content(n))
 }
 
 fn who() -> impl Strategy<Value = Who> {
@@ -88,13 +88,13 @@ fn run(store: &ArtifactStore, ops: &[Op]) -> Result<(), TestCaseError> {
                     Who::App(a) => apps[usize::from(a)].put(&content(n), ArtifactType::Generic),
                 }
                 .unwrap();
-                prop_assert_eq!(h.to_string(), hash(n));
+                prop_assert_eq!(h, hash(n));
                 *model.0.entry(n).or_default().entry(who).or_default() += 1;
             }
             Op::Get(who, n) => {
                 let got = match who {
-                    Who::Host => store.get(hash(n)),
-                    Who::App(a) => apps[usize::from(a)].get(hash(n)),
+                    Who::Host => store.get(&hash(n)),
+                    Who::App(a) => apps[usize::from(a)].get(&hash(n)),
                 };
                 if model.sees(who, n) {
                     prop_assert_eq!(got.unwrap(), content(n));
@@ -104,8 +104,8 @@ fn run(store: &ArtifactStore, ops: &[Op]) -> Result<(), TestCaseError> {
             }
             Op::Stat(who, n) => {
                 let got = match who {
-                    Who::Host => store.stat(hash(n)),
-                    Who::App(a) => apps[usize::from(a)].stat(hash(n)),
+                    Who::Host => store.stat(&hash(n)),
+                    Who::App(a) => apps[usize::from(a)].stat(&hash(n)),
                 };
                 if model.sees(who, n) {
                     let owners = &model.0[&n];
@@ -121,8 +121,8 @@ fn run(store: &ArtifactStore, ops: &[Op]) -> Result<(), TestCaseError> {
             }
             Op::Release(who, n) => {
                 let got = match who {
-                    Who::Host => store.release(hash(n)),
-                    Who::App(a) => apps[usize::from(a)].release(hash(n)),
+                    Who::Host => store.release(&hash(n)),
+                    Who::App(a) => apps[usize::from(a)].release(&hash(n)),
                 };
                 let mine = model
                     .0
@@ -147,8 +147,8 @@ fn run(store: &ArtifactStore, ops: &[Op]) -> Result<(), TestCaseError> {
             }
             Op::Remove(who, n) => {
                 let got = match who {
-                    Who::Host => store.remove(hash(n)),
-                    Who::App(a) => apps[usize::from(a)].remove(hash(n)),
+                    Who::Host => store.remove(&hash(n)),
+                    Who::App(a) => apps[usize::from(a)].remove(&hash(n)),
                 };
                 if !model.sees(who, n) {
                     prop_assert_eq!(got, Err(Error::NotFound(hash(n))));
@@ -170,9 +170,13 @@ fn run(store: &ArtifactStore, ops: &[Op]) -> Result<(), TestCaseError> {
                     && text
                         .bytes()
                         .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-                let got = match who {
-                    Who::Host => store.get(&text),
-                    Who::App(a) => apps[usize::from(a)].get(&text),
+                // Text is parsed at the edge: what does not parse never reaches a call.
+                let got = match text.parse::<artifacts::Hash>() {
+                    Err(e) => Err(Error::InvalidHash(e.to_string())),
+                    Ok(h) => match who {
+                        Who::Host => store.get(&h),
+                        Who::App(a) => apps[usize::from(a)].get(&h),
+                    },
                 };
                 if valid {
                     prop_assert!(matches!(got, Err(Error::NotFound(_))), "{got:?}");
@@ -199,7 +203,7 @@ fn run(store: &ArtifactStore, ops: &[Op]) -> Result<(), TestCaseError> {
             let usage = app.usage().unwrap();
             prop_assert_eq!((usage.bytes, usage.artifacts), (bytes, mine.len() as u64));
             prop_assert_eq!(app.total_bytes().unwrap(), bytes);
-            let mut expected: Vec<String> = mine.iter().map(|n| hash(*n)).collect();
+            let mut expected: Vec<String> = mine.iter().map(|n| hash(*n).to_string()).collect();
             expected.sort();
             let listed: Vec<String> = app
                 .list_page(None, 1000)
@@ -211,7 +215,7 @@ fn run(store: &ArtifactStore, ops: &[Op]) -> Result<(), TestCaseError> {
         }
     }
     let listed: Vec<String> = store.list().map(|m| m.unwrap().hash.to_string()).collect();
-    let mut expected: Vec<String> = model.0.keys().map(|n| hash(*n)).collect();
+    let mut expected: Vec<String> = model.0.keys().map(|n| hash(*n).to_string()).collect();
     expected.sort();
     prop_assert_eq!(listed, expected);
     let total: u64 = model.0.keys().map(|n| content(*n).len() as u64).sum();

@@ -390,18 +390,18 @@ fn content(n: u8) -> &'static [u8] {
     &pool()[usize::from(n)].0
 }
 
-fn hash(n: u8) -> &'static str {
+fn hash(n: u8) -> &'static artifacts::Hash {
     &pool()[usize::from(n)].1
 }
 
 /// Every content number's bytes and hash, made once.
-fn pool() -> &'static [(Vec<u8>, String); 7] {
-    static POOL: std::sync::OnceLock<[(Vec<u8>, String); 7]> = std::sync::OnceLock::new();
+fn pool() -> &'static [(Vec<u8>, artifacts::Hash); 7] {
+    static POOL: std::sync::OnceLock<[(Vec<u8>, artifacts::Hash); 7]> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
         std::array::from_fn(|n| {
             let mut c = pattern([1, 1023, 1024, 1025, 2049, 256 << 10][n % 6]);
             c.push(n as u8);
-            let h = blake3::hash(&c).to_hex().to_string();
+            let h = artifacts::Hash::of(&c);
             (c, h)
         })
     })
@@ -559,7 +559,7 @@ fn index_agrees(b: &dyn artifacts::Backend) -> Result<(), String> {
             .finalize()
             .to_hex()
             .to_string();
-        let sums = if owner.as_str() == host {
+        let sums = if owner.to_hex().as_str() == host {
             (0, 0, 0)
         } else {
             (bytes, artifacts, 0)
@@ -575,7 +575,7 @@ fn index_agrees(b: &dyn artifacts::Backend) -> Result<(), String> {
         if u32_at(d, 72) != 0 {
             return Err(format!("{key}: marks left after gc"));
         }
-        let holders = held.get(key.as_str()).copied().unwrap_or(0);
+        let holders = held.get(key.to_hex().as_str()).copied().unwrap_or(0);
         if d[5] == 0 && u64_at(d, 24) != holders {
             return Err(format!(
                 "{key}: counts {} owners, {holders} hold it",

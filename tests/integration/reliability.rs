@@ -18,8 +18,8 @@ each_backend! {
         let released = store.put(&pattern(2049), ArtifactType::Generic).unwrap();
         store.release(&released).unwrap();
         // An orphan: a blob whose put never created its record (a crash, say).
-        let orphan = blake3::hash(b"orphan").to_hex().to_string();
-        fx.backend().write_blob(&orphan.parse().unwrap(), b"orphan").unwrap();
+        let orphan = artifacts::Hash::of(b"orphan");
+        fx.backend().write_blob(&orphan, b"orphan").unwrap();
         let young = store.gc(Duration::from_secs(3600)).unwrap();
         assert_eq!((young.orphans_removed, young.orphans_in_grace), (0, 1), "{young:?}");
         let old = store.gc(Duration::ZERO).unwrap();
@@ -91,7 +91,7 @@ fn several_processes_sharing_a_directory_keep_exact_counts() {
     let dir = work.path().join("store");
     let file = work.path().join("shared");
     std::fs::write(&file, pattern(1025)).unwrap();
-    let hash = blake3::hash(&pattern(1025)).to_hex().to_string();
+    let hash = artifacts::Hash::of(&pattern(1025)).to_string();
     const PROCESSES: usize = 8;
     const ROUNDS: usize = 4;
     for _ in 0..ROUNDS {
@@ -101,13 +101,14 @@ fn several_processes_sharing_a_directory_keep_exact_counts() {
         assert!(printed.iter().all(|h| *h == hash), "{printed:?}");
     }
     let store = ArtifactStore::open_dir(&dir).unwrap();
+    let hash: artifacts::Hash = hash.parse().unwrap();
     assert_eq!(
         store.stat(&hash).unwrap().reference_count,
         (PROCESSES * ROUNDS) as u64
     );
     // And releases from many processes at once: each count is printed exactly once.
     let mut left: Vec<u64> = run_at_once(PROCESSES * ROUNDS, || {
-        artifacts_cli(&dir, &["release", &hash])
+        artifacts_cli(&dir, &["release", hash.to_hex().as_str()])
     })
     .iter()
     .map(|n| n.parse().unwrap())
@@ -206,7 +207,7 @@ fn crash_writer_child() {
         {
             writeln!(out, "removing {prev}").unwrap();
             out.flush().unwrap();
-            store.remove(&prev).unwrap();
+            store.remove(&prev.parse().unwrap()).unwrap();
         }
         last = Some(h.to_string());
     }
@@ -267,9 +268,9 @@ fn kill_9_at_random_moments_loses_nothing_acknowledged() {
                 continue;
             }
             let check = if i >= acked_before {
-                reopened.verify(h)
+                reopened.verify(&h.parse().unwrap())
             } else {
-                reopened.stat(h)
+                reopened.stat(&h.parse().unwrap())
             };
             check.unwrap_or_else(|e| panic!("after kill {kill}: {h}: {e}"));
         }
@@ -280,7 +281,7 @@ fn kill_9_at_random_moments_loses_nothing_acknowledged() {
     let store = ArtifactStore::open_dir(dir).unwrap();
     for h in acked.iter().filter(|h| !removed.contains(*h)) {
         store
-            .verify(h)
+            .verify(&h.parse().unwrap())
             .unwrap_or_else(|e| panic!("at the end: {h}: {e}"));
     }
     for m in store.list() {

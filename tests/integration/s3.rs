@@ -76,7 +76,7 @@ fn several_host_processes_sharing_a_bucket_keep_exact_counts() {
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("shared");
     std::fs::write(&file, pattern(1025)).unwrap();
-    let hash = blake3::hash(&pattern(1025)).to_hex().to_string();
+    let hash = artifacts::Hash::of(&pattern(1025)).to_string();
     const PROCESSES: usize = 8;
     const ROUNDS: usize = 3;
     for _ in 0..ROUNDS {
@@ -178,7 +178,7 @@ fn three_node_cluster_keeps_serving_and_loses_nothing_when_a_node_is_killed() {
             assert_eq!(&store.get(hash).unwrap(), content);
         }
     }
-    let shared = blake3::hash(&pattern(4096)).to_hex().to_string();
+    let shared = artifacts::Hash::of(&pattern(4096));
     assert_eq!(hosts[1].stat(&shared).unwrap().reference_count, 12);
     eprintln!(
         "three-node cluster: {} puts and verified gets, {after_kill} after node 2 was killed",
@@ -196,7 +196,7 @@ fn bucket_layout_is_pinned_and_locks_leave_nothing_behind() {
     let hash = store.put(b"layout", ArtifactType::Generic).unwrap();
     store.put(b"layout", ArtifactType::Generic).unwrap();
     store.release(&hash).unwrap();
-    let h = hash.as_str();
+    let h = hash.to_string();
     let shard = &h[..2];
     let keys = object_keys(&config);
     assert_eq!(keys.first().map(String::as_str), Some("FORMAT"));
@@ -392,7 +392,10 @@ fn large_puts_upload_in_parts_and_leave_no_staging_behind() {
     let hash = store
         .put_from(&mut &content[..], ArtifactType::Generic)
         .unwrap();
-    assert_eq!(hash.as_str(), blake3::hash(&content).to_hex().as_str());
+    assert_eq!(
+        hash.to_hex().as_str(),
+        blake3::hash(&content).to_hex().as_str()
+    );
     let mut back = Vec::new();
     store.get_to(&hash, &mut back).unwrap();
     assert_eq!(back, content);

@@ -72,11 +72,11 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
         "blob_size is wrong"
     );
     ensure!(
-        keys(listed) == vec![k1.clone(), k3.clone()],
+        keys(listed) == vec![k1, k3],
         "list_blobs is not the ascending list of blob keys"
     );
     ensure!(
-        keys(call("list_blobs", b.list_blobs(Some(&k1), 10))?) == vec![k3.clone()],
+        keys(call("list_blobs", b.list_blobs(Some(&k1), 10))?) == vec![k3],
         "list_blobs ignores `after`"
     );
     ensure!(
@@ -161,15 +161,12 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
         .into_iter()
         .map(|(k, _)| k)
         .collect();
-    ensure!(
-        listed == vec![k1.clone(), k2.clone()],
-        "list_records gave {listed:?}"
-    );
+    ensure!(listed == vec![k1, k2], "list_records gave {listed:?}");
     let after: Vec<Hash> = call("list_records", b.list_records(Some(&k1), 10))?
         .into_iter()
         .map(|(k, _)| k)
         .collect();
-    ensure!(after == vec![k2.clone()], "list_records ignores `after`");
+    ensure!(after == vec![k2], "list_records ignores `after`");
 
     // Deleting records.
     ensure!(
@@ -285,16 +282,15 @@ fn check_entries(b: &dyn Backend) -> Result<(), String> {
     call("swap_entry", b.swap_entry(&bob, &k2, None, Some(b"b")))?;
     let keys = |v: Vec<(Hash, VersionedRecord)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
     ensure!(
-        keys(call("list_entries", b.list_entries(&alice, None, 10))?)
-            == vec![k1.clone(), k2.clone(), k3.clone()],
+        keys(call("list_entries", b.list_entries(&alice, None, 10))?) == vec![k1, k2, k3],
         "list_entries is not the space's entries in key order"
     );
     ensure!(
-        keys(call("list_entries", b.list_entries(&alice, Some(&k1), 1))?) == vec![k2.clone()],
+        keys(call("list_entries", b.list_entries(&alice, Some(&k1), 1))?) == vec![k2],
         "list_entries ignores `after` or `limit`"
     );
     ensure!(
-        keys(call("list_entries", b.list_entries(&bob, None, 10))?) == vec![k2.clone()],
+        keys(call("list_entries", b.list_entries(&bob, None, 10))?) == vec![k2],
         "list_entries shows another owner's entries"
     );
     let owners = call("list_owners", b.list_owners(None, 10))?;

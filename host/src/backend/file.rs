@@ -118,7 +118,7 @@ impl<F: Fs> FileBackend<F> {
 
     /// Where the blob for `key` lives: `blobs/ab/abcdef…`.
     pub fn blob_path(&self, key: &Hash) -> PathBuf {
-        self.root.join("blobs").join(key.shard()).join(key.as_str())
+        self.root.join("blobs").join(key.shard()).join(key.to_hex())
     }
 
     /// Where the record for `key` lives: `records/ab/abcdef…`.
@@ -126,19 +126,19 @@ impl<F: Fs> FileBackend<F> {
         self.root
             .join("records")
             .join(key.shard())
-            .join(key.as_str())
+            .join(key.to_hex())
     }
 
     /// Where the entry `key` of `owner`'s index space lives: `owners/12/1234…/abcdef…`.
     pub fn entry_path(&self, owner: &Hash, key: &Hash) -> PathBuf {
-        self.owner_dir(owner).join(key.as_str())
+        self.owner_dir(owner).join(key.to_hex())
     }
 
     fn owner_dir(&self, owner: &Hash) -> PathBuf {
         self.root
             .join("owners")
             .join(owner.shard())
-            .join(owner.as_str())
+            .join(owner.to_hex())
     }
 
     /// Reads a versioned record file (8-byte version, then the data).
@@ -369,7 +369,7 @@ struct FileStaging {
 
 impl<F: Fs> Backend for FileBackend<F> {
     fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
-        self.write_atomically(&self.blob_path(key), data, key.as_str())
+        self.write_atomically(&self.blob_path(key), data, &key.to_hex())
     }
 
     fn stage(&self) -> Result<Staging, BackendError> {
@@ -423,7 +423,7 @@ impl<F: Fs> Backend for FileBackend<F> {
         staged.stored = true;
         let from = &staged.path;
         let mut linked = None;
-        self.place(&self.blob_path(key), key.as_str(), |tmp| {
+        self.place(&self.blob_path(key), &key.to_hex(), |tmp| {
             linked = Some(tmp.to_path_buf());
             match self.fs.hard_link(from, tmp) {
                 Ok(()) => Ok(()),
@@ -560,7 +560,7 @@ impl<F: Fs> Backend for FileBackend<F> {
         expected: Option<u64>,
         new: Option<&[u8]>,
     ) -> Result<SwapOutcome, BackendError> {
-        self.swap_at(&self.record_path(key), key.as_str(), expected, new)
+        self.swap_at(&self.record_path(key), &key.to_hex(), expected, new)
     }
 
     fn read_entry(
@@ -584,7 +584,7 @@ impl<F: Fs> Backend for FileBackend<F> {
             let shard = self.root.join("owners").join(owner.shard());
             self.ensure_dir(&shard)?;
         }
-        self.swap_at(&self.entry_path(owner, key), key.as_str(), expected, new)
+        self.swap_at(&self.entry_path(owner, key), &key.to_hex(), expected, new)
     }
 
     fn list_entries(

@@ -40,7 +40,7 @@ impl MemoryBackend {
             .slots
             .iter()
             .filter(|e| has(e.value()) && after.is_none_or(|a| e.key() > a))
-            .map(|e| e.key().clone())
+            .map(|e| *e.key())
             .collect();
         keys.sort_unstable();
         keys
@@ -56,7 +56,7 @@ enum MemoryStaging {
 impl Backend for MemoryBackend {
     fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
         let now = self.now();
-        self.slots.entry(key.clone()).or_default().blob = Some((Arc::new(data.to_vec()), now));
+        self.slots.entry(*key).or_default().blob = Some((Arc::new(data.to_vec()), now));
         Ok(())
     }
 
@@ -90,7 +90,7 @@ impl Backend for MemoryBackend {
             }
         };
         let now = self.now();
-        self.slots.entry(key.clone()).or_default().blob = Some((shared, now));
+        self.slots.entry(*key).or_default().blob = Some((shared, now));
         Ok(())
     }
 
@@ -172,7 +172,7 @@ impl Backend for MemoryBackend {
         expected: Option<u64>,
         new: Option<&[u8]>,
     ) -> Result<SwapOutcome, BackendError> {
-        let mut slot = self.slots.entry(key.clone()).or_default();
+        let mut slot = self.slots.entry(*key).or_default();
         if slot.record.as_ref().map(|r| r.version) != expected {
             return Ok(SwapOutcome::Conflict);
         }
@@ -213,7 +213,7 @@ impl Backend for MemoryBackend {
         expected: Option<u64>,
         new: Option<&[u8]>,
     ) -> Result<SwapOutcome, BackendError> {
-        let mut space = self.entries.entry(owner.clone()).or_default();
+        let mut space = self.entries.entry(*owner).or_default();
         if space.get(key).map(|r| r.version) != expected {
             return Ok(SwapOutcome::Conflict);
         }
@@ -221,7 +221,7 @@ impl Backend for MemoryBackend {
             Some(data) => {
                 let version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
                 space.insert(
-                    key.clone(),
+                    *key,
                     VersionedRecord {
                         version,
                         data: data.to_vec(),
@@ -253,7 +253,7 @@ impl Backend for MemoryBackend {
         };
         Ok(range
             .take(limit as usize)
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (*k, v.clone()))
             .collect())
     }
 
@@ -261,7 +261,7 @@ impl Backend for MemoryBackend {
         let mut owners: Vec<Hash> = self
             .entries
             .iter()
-            .map(|e| e.key().clone())
+            .map(|e| *e.key())
             .filter(|o| after.is_none_or(|a| o > a))
             .collect();
         owners.sort_unstable();

@@ -520,7 +520,7 @@ impl S3Backend {
     /// every other claimant withdraws, then waits for the folder to empty
     /// before claiming again.
     fn lock(&self, key: &Hash) -> Result<LockGuard<'_>, BackendError> {
-        self.lock_at(self.path(&format!("locks/{key}")), key.as_str())
+        self.lock_at(self.path(&format!("locks/{key}")), &key.to_hex())
     }
 
     /// Takes the lock whose claims live in `folder` (see [`lock`](Self::lock)).
@@ -865,7 +865,7 @@ impl Backend for S3Backend {
         new: Option<&[u8]>,
     ) -> Result<SwapOutcome, BackendError> {
         let folder = self.path(&format!("locks/{key}"));
-        self.swap_at(folder, key.as_str(), &self.record_path(key), expected, new)
+        self.swap_at(folder, &key.to_hex(), &self.record_path(key), expected, new)
     }
 
     fn read_entry(

@@ -1,0 +1,79 @@
+//! The apps' `store` imports (world `app`), served by an [`AppStoreCtx`]:
+//! hashes parsed and types converted here, the work done by its typed calls.
+
+use wasmtime::component::{HasData, Linker};
+
+use super::bindings::{app_store, types};
+use super::convert::app_error;
+use crate::apps::AppStoreCtx;
+use crate::{AppView, Error};
+
+/// The [`HasData`] marker for [`add_app_store_to_linker`].
+struct AppStore;
+
+impl HasData for AppStore {
+    type Data<'a> = &'a mut AppStoreCtx;
+}
+
+/// Adds the WIT `store` interface (and its `types`) to `linker`, served by
+/// the [`AppStoreCtx`] that `get` finds in each store's data.
+pub(crate) fn add_app_store_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut AppStoreCtx,
+) -> wasmtime::Result<()> {
+    types::add_to_linker::<T, AppStore>(linker, get)?;
+    app_store::add_to_linker::<T, AppStore>(linker, get)
+}
+
+impl types::Host for AppStoreCtx {}
+
+/// A call's result as the app receives it (see [`app_error`]).
+fn answer<T>(result: Result<T, Error>) -> wasmtime::Result<Result<T, types::Error>> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(e) => app_error(e).map(Err),
+    }
+}
+
+type Answer<T> = wasmtime::Result<Result<T, types::Error>>;
+
+/// Each call charged by [`AppStoreCtx`] (which also parses the app's
+/// hashes), served by its [`AppView`].
+impl app_store::Host for AppStoreCtx {
+    fn list_limit(&mut self) -> wasmtime::Result<u32> {
+        Ok(self.view().list_limit())
+    }
+    fn put(&mut self, content: Vec<u8>, t: types::ArtifactType) -> Answer<String> {
+        let size = content.len() as u64;
+        let put = self.charged(size, |view| view.put(&content, t.into()));
+        answer(put.map(|h| h.to_string()))
+    }
+    fn get(&mut self, hash: String) -> Answer<Vec<u8>> {
+        answer(self.charged_read(&hash, AppView::get))
+    }
+    fn contains(&mut self, hash: String) -> Answer<bool> {
+        answer(self.charged_hash(&hash, AppView::contains))
+    }
+    fn release(&mut self, hash: String) -> Answer<u64> {
+        answer(self.charged_hash(&hash, AppView::release))
+    }
+    fn remove(&mut self, hash: String) -> Answer<()> {
+        answer(self.charged_hash(&hash, AppView::remove))
+    }
+    fn stat(&mut self, hash: String) -> Answer<types::Metadata> {
+        answer(self.charged_hash(&hash, AppView::stat).map(Into::into))
+    }
+    fn verify(&mut self, hash: String) -> Answer<types::Metadata> {
+        answer(self.charged_read(&hash, AppView::verify).map(Into::into))
+    }
+    fn count(&mut self) -> Answer<u64> {
+        answer(self.charged(0, AppView::count))
+    }
+    fn total_bytes(&mut self) -> Answer<u64> {
+        answer(self.charged(0, AppView::total_bytes))
+    }
+    fn list(&mut self, after: Option<String>, limit: u32) -> Answer<Vec<types::Metadata>> {
+        let page = self.charged_list(after.as_deref(), |view, after| view.list_page(after, limit));
+        answer(page.map(|page| page.into_iter().map(Into::into).collect()))
+    }
+}

@@ -1,0 +1,203 @@
+//! The core's exports as typed calls on one [`Instance`]: hashes and types
+//! in, the crate's types and errors out.
+
+use wasmtime::Store;
+
+use super::bindings::Core;
+use super::convert::{core_hash, metadata};
+use super::imports::CoreState;
+use super::pool::Instance;
+use crate::backend::Staging;
+use crate::{ArtifactType, Error, GcReport, Hash, Metadata, Quota, Usage};
+
+/// Whose view of the store a call takes: the host's own (the `store`
+/// interface: every artifact) or one owner's (the `owners` interface).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Caller<'a> {
+    /// The host: every artifact, store-wide counts.
+    Host,
+    /// One owner (an app, or the host's own `@host`), within its quota.
+    Owner(&'a str, Quota),
+}
+
+/// Calls the same function of the `store` interface, or of `owners` with the
+/// owner's id first, on `$i` for `$who`; the trap is the instance's, the
+/// error the caller's.
+macro_rules! either {
+    ($i:ident, $who:expr, $method:ident $(, $arg:expr)*) => {
+        match $who {
+            Caller::Host => $i.call(|c, s| c.artifacts_store_store().$method(s $(, $arg)*))?,
+            Caller::Owner(owner, _) => {
+                $i.call(|c, s| c.artifacts_store_owners().$method(s, owner $(, $arg)*))?
+            }
+        }
+    };
+}
+
+fn tree_error(what: &str) -> impl Fn(String) -> Error {
+    move |m| Error::Core(format!("the core's tree {what}: {m}"))
+}
+
+impl Instance {
+    /// Runs one call into the core. A trap (or any wasmtime failure) is the
+    /// core's fault, not the caller's: it poisons this instance.
+    fn call<T>(
+        &mut self,
+        f: impl FnOnce(&Core, &mut Store<CoreState>) -> wasmtime::Result<T>,
+    ) -> Result<T, Error> {
+        f(&self.core, &mut self.store).map_err(|e| {
+            self.poisoned = true;
+            Error::Core(format!("{e:#}"))
+        })
+    }
+
+    /// The most entries one `list` call returns.
+    pub(crate) fn list_limit(&mut self) -> Result<u32, Error> {
+        self.call(|c, s| c.artifacts_store_store().call_list_limit(s))
+    }
+
+    /// Stores `content`; a put over the store's size limit is refused by the
+    /// core and reported with its size.
+    pub(crate) fn put(
+        &mut self,
+        who: Caller<'_>,
+        content: &[u8],
+        artifact_type: ArtifactType,
+    ) -> Result<Hash, Error> {
+        let t = artifact_type.into();
+        let result = match who {
+            Caller::Host => self.call(|c, s| c.artifacts_store_store().call_put(s, content, t))?,
+            Caller::Owner(owner, quota) => self.call(|c, s| {
+                c.artifacts_store_owners()
+                    .call_put(s, owner, quota.into(), content, t)
+            })?,
+        };
+        core_hash(&result.map_err(|e| sized(e, content.len() as u64))?)
+    }
+
+    pub(crate) fn get(&mut self, who: Caller<'_>, hash: &Hash) -> Result<Vec<u8>, Error> {
+        let hash = hash.to_string();
+        Ok(either!(self, who, call_get, &hash)?)
+    }
+
+    pub(crate) fn contains(&mut self, who: Caller<'_>, hash: &Hash) -> Result<bool, Error> {
+        let hash = hash.to_string();
+        Ok(either!(self, who, call_contains, &hash)?)
+    }
+
+    pub(crate) fn release(&mut self, who: Caller<'_>, hash: &Hash) -> Result<u64, Error> {
+        let hash = hash.to_string();
+        Ok(either!(self, who, call_release, &hash)?)
+    }
+
+    pub(crate) fn remove(&mut self, who: Caller<'_>, hash: &Hash) -> Result<(), Error> {
+        let hash = hash.to_string();
+        Ok(either!(self, who, call_remove, &hash)?)
+    }
+
+    pub(crate) fn stat(&mut self, who: Caller<'_>, hash: &Hash) -> Result<Metadata, Error> {
+        let hash = hash.to_string();
+        metadata(either!(self, who, call_stat, &hash)?)
+    }
+
+    pub(crate) fn verify(&mut self, who: Caller<'_>, hash: &Hash) -> Result<Metadata, Error> {
+        let hash = hash.to_string();
+        metadata(either!(self, who, call_verify, &hash)?)
+    }
+
+    pub(crate) fn count(&mut self, who: Caller<'_>) -> Result<u64, Error> {
+        Ok(either!(self, who, call_count)?)
+    }
+
+    pub(crate) fn total_bytes(&mut self, who: Caller<'_>) -> Result<u64, Error> {
+        Ok(either!(self, who, call_total_bytes)?)
+    }
+
+    /// Up to `limit` artifacts with hashes after `after`, in hash order.
+    pub(crate) fn list(
+        &mut self,
+        who: Caller<'_>,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<Metadata>, Error> {
+        let after = after.map(Hash::to_string);
+        either!(self, who, call_list, after.as_ref(), limit)?
+            .into_iter()
+            .map(metadata)
+            .collect()
+    }
+
+    /// What an owner's artifacts add up to.
+    pub(crate) fn usage(&mut self, owner: &str) -> Result<Usage, Error> {
+        let usage = self.call(|c, s| c.artifacts_store_owners().call_usage(s, owner))??;
+        Ok(usage.into())
+    }
+
+    /// Stores the content staged in `staging` (of `size` bytes, hashing to
+    /// `hash` as the host computed it) with the put rules. `staging` is lent
+    /// to the instance for the call and comes back even if the call traps.
+    pub(crate) fn put_staged(
+        &mut self,
+        staging: &mut Staging,
+        size: u64,
+        hash: &Hash,
+        artifact_type: ArtifactType,
+    ) -> Result<Hash, Error> {
+        let placeholder = Staging::new(());
+        self.store.data_mut().staged = Some((std::mem::replace(staging, placeholder), *hash));
+        let hex = hash.to_string();
+        let result = self.call(|c, s| {
+            c.artifacts_store_tree()
+                .call_put_staged(s, size, artifact_type.into(), &hex)
+        });
+        if let Some((staged, _)) = self.store.data_mut().staged.take() {
+            *staging = staged;
+        }
+        core_hash(&result?.map_err(|e| sized(e, size))?)
+    }
+
+    /// The chaining value of the piece `bytes` at `offset` of an input.
+    pub(crate) fn subtree(&mut self, bytes: &[u8], offset: u64) -> Result<Vec<u8>, Error> {
+        self.call(|c, s| c.artifacts_store_tree().call_subtree(s, bytes, offset))?
+            .map_err(tree_error("subtree"))
+    }
+
+    /// The chaining value of two adjacent subtrees.
+    pub(crate) fn parent(&mut self, left: &[u8], right: &[u8]) -> Result<Vec<u8>, Error> {
+        self.call(|c, s| c.artifacts_store_tree().call_parent(s, left, right))?
+            .map_err(tree_error("parent"))
+    }
+
+    /// The hash of an input from its two top subtrees' chaining values.
+    pub(crate) fn root(&mut self, left: &[u8], right: &[u8]) -> Result<Hash, Error> {
+        let hex = self
+            .call(|c, s| c.artifacts_store_tree().call_root(s, left, right))?
+            .map_err(tree_error("root"))?;
+        core_hash(&hex)
+    }
+
+    /// The core's part of a gc (the backend's temporary files are the host's).
+    pub(crate) fn gc(&mut self, grace_ms: u64) -> Result<GcReport, Error> {
+        let r = self.call(|c, s| c.artifacts_store_maintenance().call_gc(s, grace_ms))??;
+        Ok(GcReport {
+            orphans_removed: r.orphans_removed,
+            bytes_freed: r.bytes_freed,
+            orphans_in_grace: r.orphans_in_grace,
+            deletions_finished: r.deletions_finished,
+            temporary_files_removed: 0,
+        })
+    }
+
+    /// Rewrites format 1 records as format 2; returns how many.
+    pub(crate) fn migrate(&mut self) -> Result<u64, Error> {
+        Ok(self.call(|c, s| c.artifacts_store_maintenance().call_migrate(s))??)
+    }
+}
+
+/// The core's error for a put of `size` bytes.
+fn sized(e: super::bindings::types::Error, size: u64) -> Error {
+    match Error::from(e) {
+        Error::TooLarge { limit, .. } => Error::TooLarge { size, limit },
+        other => other,
+    }
+}

@@ -1,0 +1,267 @@
+//! The core's imports: the `backend` interface over a [`Backend`], and the
+//! memory limit of one core instance.
+
+use std::sync::Arc;
+
+use wasmtime::ResourceLimiter;
+
+use super::bindings::{backend as wit, types as wit_types};
+use crate::app_limits::note_backend_work;
+use crate::backend::{self, Backend, Staging};
+use crate::{BackendError, Hash};
+
+/// Everything an instance of the core sees of its host.
+pub(crate) struct CoreState {
+    pub(super) backend: Arc<dyn Backend>,
+    /// What `write-staged-blob` stores, and the hash the host computed for
+    /// it: set by the host around a `put-staged` call.
+    pub(super) staged: Option<(Staging, Hash)>,
+    /// The store's dedup is private (see `StoreBuilder::private_dedup`).
+    pub(super) private_dedup: bool,
+    pub(super) memory_limit: usize,
+    pub(super) memory_used: usize,
+}
+
+impl ResourceLimiter for CoreState {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory_limit {
+            return Ok(false);
+        }
+        self.memory_used = desired;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 10_000)
+    }
+}
+
+fn key(text: &str) -> Result<Hash, BackendError> {
+    Hash::from_hex(text).map_err(|e| BackendError::InvalidKey(e.to_string()))
+}
+
+impl wit_types::Host for CoreState {}
+
+impl wit::Host for CoreState {
+    fn write_blob(&mut self, key_: String, data: Vec<u8>) -> Result<(), BackendError> {
+        note_backend_work(0, data.len() as u64);
+        self.backend.write_blob(&key(&key_)?, &data)
+    }
+
+    fn write_staged_blob(&mut self, key_: String) -> Result<(), BackendError> {
+        let key = key(&key_)?;
+        let (staging, hash) = self
+            .staged
+            .as_mut()
+            .ok_or_else(|| BackendError::Io("the host staged no blob for this call".into()))?;
+        if key != *hash {
+            return Err(BackendError::InvalidKey(format!(
+                "the staged content hashes to {hash}, not {key}"
+            )));
+        }
+        self.backend.write_staged(staging, &key)
+    }
+
+    fn read_blob(&mut self, key_: String) -> Result<Option<Vec<u8>>, BackendError> {
+        let blob = self.backend.read_blob(&key(&key_)?)?;
+        note_backend_work(0, blob.as_ref().map_or(0, |b| b.len() as u64));
+        Ok(blob)
+    }
+
+    fn blob_size(&mut self, key_: String) -> Result<Option<u64>, BackendError> {
+        self.backend.blob_size(&key(&key_)?)
+    }
+
+    fn delete_blob(
+        &mut self,
+        key_: String,
+        record_version: Option<u64>,
+    ) -> Result<bool, BackendError> {
+        self.backend.delete_blob(&key(&key_)?, record_version)
+    }
+
+    fn list_blobs(
+        &mut self,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<wit::BlobInfo>, BackendError> {
+        let after = after.as_deref().map(key).transpose()?;
+        Ok(self
+            .backend
+            .list_blobs(after.as_ref(), limit)?
+            .into_iter()
+            .map(|b| wit::BlobInfo {
+                key: b.key.to_string(),
+                size: b.size,
+                modified: b.modified,
+            })
+            .collect())
+    }
+
+    fn read_record(&mut self, key_: String) -> Result<Option<wit::VersionedRecord>, BackendError> {
+        note_backend_work(1, 0);
+        Ok(self.backend.read_record(&key(&key_)?)?.map(versioned))
+    }
+
+    fn swap_record(
+        &mut self,
+        key_: String,
+        expected: Option<u64>,
+        new: Option<Vec<u8>>,
+    ) -> Result<wit::SwapOutcome, BackendError> {
+        note_backend_work(1, 0);
+        Ok(swap_outcome(self.backend.swap_record(
+            &key(&key_)?,
+            expected,
+            new.as_deref(),
+        )?))
+    }
+
+    fn list_records(
+        &mut self,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<wit::KeyedRecord>, BackendError> {
+        let after = after.as_deref().map(key).transpose()?;
+        Ok(keyed(self.backend.list_records(after.as_ref(), limit)?))
+    }
+
+    fn read_entry(
+        &mut self,
+        owner: String,
+        key_: String,
+    ) -> Result<Option<wit::VersionedRecord>, BackendError> {
+        note_backend_work(1, 0);
+        Ok(self
+            .backend
+            .read_entry(&key(&owner)?, &key(&key_)?)?
+            .map(versioned))
+    }
+
+    fn swap_entry(
+        &mut self,
+        owner: String,
+        key_: String,
+        expected: Option<u64>,
+        new: Option<Vec<u8>>,
+    ) -> Result<wit::SwapOutcome, BackendError> {
+        note_backend_work(1, 0);
+        Ok(swap_outcome(self.backend.swap_entry(
+            &key(&owner)?,
+            &key(&key_)?,
+            expected,
+            new.as_deref(),
+        )?))
+    }
+
+    fn list_entries(
+        &mut self,
+        owner: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<wit::KeyedRecord>, BackendError> {
+        let after = after.as_deref().map(key).transpose()?;
+        Ok(keyed(self.backend.list_entries(
+            &key(&owner)?,
+            after.as_ref(),
+            limit,
+        )?))
+    }
+
+    fn list_owners(
+        &mut self,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<String>, BackendError> {
+        let after = after.as_deref().map(key).transpose()?;
+        Ok(self
+            .backend
+            .list_owners(after.as_ref(), limit)?
+            .into_iter()
+            .map(|k| k.to_string())
+            .collect())
+    }
+
+    fn private_dedup(&mut self) -> wasmtime::Result<bool> {
+        Ok(self.private_dedup)
+    }
+
+    fn now(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.backend.now())
+    }
+
+    fn convert_backend_error(&mut self, err: BackendError) -> wasmtime::Result<wit::BackendError> {
+        Ok(err.into())
+    }
+}
+
+/// A backend record as the core's `backend` interface carries it.
+fn versioned(r: backend::VersionedRecord) -> wit::VersionedRecord {
+    wit::VersionedRecord {
+        version: r.version,
+        data: r.data,
+    }
+}
+
+/// A page of records (or index entries) as the core's `backend` interface
+/// carries it; each one read is host work the caller is charged for.
+fn keyed(records: Vec<(Hash, backend::VersionedRecord)>) -> Vec<wit::KeyedRecord> {
+    note_backend_work(records.len() as u64, 0);
+    records
+        .into_iter()
+        .map(|(k, r)| wit::KeyedRecord {
+            key: k.to_string(),
+            record: versioned(r),
+        })
+        .collect()
+}
+
+/// A swap's outcome as the core's `backend` interface carries it.
+fn swap_outcome(outcome: backend::SwapOutcome) -> wit::SwapOutcome {
+    match outcome {
+        backend::SwapOutcome::Conflict => wit::SwapOutcome::Conflict,
+        backend::SwapOutcome::Written(v) => wit::SwapOutcome::Written(v),
+        backend::SwapOutcome::Deleted => wit::SwapOutcome::Deleted,
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::MemoryBackend;
+
+    #[test]
+    fn staged_content_is_stored_only_under_the_hash_the_host_staged() {
+        let backend = MemoryBackend::new();
+        let (a, b) = ("ab".repeat(32), "cd".repeat(32));
+        let mut staging = backend.stage().unwrap();
+        backend.append_staged(&mut staging, b"staged").unwrap();
+        let mut state = CoreState {
+            backend: Arc::new(backend.clone()),
+            staged: Some((staging, Hash::from_hex(&a).unwrap())),
+            private_dedup: false,
+            memory_limit: 0,
+            memory_used: 0,
+        };
+        assert!(matches!(
+            wit::Host::write_staged_blob(&mut state, b.clone()),
+            Err(BackendError::InvalidKey(_))
+        ));
+        wit::Host::write_staged_blob(&mut state, a.clone()).unwrap();
+        let read = |k: &str| backend.read_blob(&Hash::from_hex(k).unwrap()).unwrap();
+        assert_eq!((read(&a), read(&b)), (Some(b"staged".to_vec()), None));
+        state.staged = None;
+        assert!(wit::Host::write_staged_blob(&mut state, a).is_err());
+    }
+}

@@ -1,0 +1,79 @@
+//! The wasm core as the rest of the host sees it: the one place that runs
+//! `bindgen!` (for both worlds), converts WIT types, implements the core's
+//! `backend` imports and the apps' `store` imports, and pools instances.
+//! The rest of the crate calls the core through [`CoreClient`] and the typed
+//! calls of [`Instance`], with [`Hash`](crate::Hash)es and the crate's types.
+
+mod app_imports;
+mod bindings;
+mod calls;
+mod convert;
+mod imports;
+mod pool;
+
+use std::sync::Arc;
+
+pub(crate) use app_imports::add_app_store_to_linker;
+pub(crate) use calls::Caller;
+pub use pool::CORE_COMPONENT;
+pub(crate) use pool::Instance;
+
+use crate::Error;
+use crate::backend::Backend;
+use crate::compile_cache::CompileCache;
+
+/// The owner id under which the host holds its own references (the core's).
+pub(crate) const HOST_OWNER: &str = "@host";
+
+/// The core over one backend: a pool of instances, each call on one of them.
+/// Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct CoreClient {
+    pool: Arc<pool::Pool>,
+    list_limit: u32,
+}
+
+impl CoreClient {
+    /// Compiles the core (once per process, or loads it from `cache`) and
+    /// makes a pool of its instances over `backend`. The core's memory is
+    /// capped at `memory_limit`; one call to the backend may carry
+    /// `max_artifact_bytes` (plus room for the rest of the call).
+    pub(crate) fn new(
+        backend: Arc<dyn Backend>,
+        memory_limit: usize,
+        max_artifact_bytes: usize,
+        cache: Option<&CompileCache>,
+        private_dedup: bool,
+    ) -> Result<Self, Error> {
+        let pool = pool::Pool::new(
+            backend,
+            memory_limit,
+            max_artifact_bytes,
+            cache,
+            private_dedup,
+        )?;
+        let list_limit = pool.with(Instance::list_limit)?;
+        Ok(Self {
+            pool: Arc::new(pool),
+            list_limit,
+        })
+    }
+
+    /// Runs `f` on an idle instance (or a new one); see [`Instance`]'s calls.
+    pub(crate) fn with<R>(
+        &self,
+        f: impl FnOnce(&mut Instance) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.pool.with(f)
+    }
+
+    /// The backend the core stores in.
+    pub(crate) fn backend(&self) -> &Arc<dyn Backend> {
+        &self.pool.backend
+    }
+
+    /// The most entries one `list` call returns (the WIT's `list-limit`).
+    pub(crate) fn list_limit(&self) -> u32 {
+        self.list_limit
+    }
+}
