@@ -31,12 +31,10 @@
 //! threads run on a pool of core instances, and the backend's
 //! compare-and-swap keeps reference counts exact.
 
-mod app_limits;
-mod app_output;
 mod app_view;
 pub mod apps;
 mod compile_cache;
-mod compile_check;
+
 mod core_component;
 mod error;
 mod hash;

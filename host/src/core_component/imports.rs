@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wasmtime::ResourceLimiter;
 
 use super::bindings::{backend as wit, types as wit_types};
-use crate::app_limits::note_backend_work;
+use crate::apps::note_backend_work;
 use crate::backend::{self, Backend, Staging};
 use crate::{BackendError, Hash};
 

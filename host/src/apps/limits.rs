@@ -116,7 +116,7 @@ impl ResourceLimiter for Budget {
     }
 }
 
-/// The least [`hostcall_fuel`] gives, so that a put somewhat over an app's
+/// The least hostcall fuel gives, so that a put somewhat over an app's
 /// limit gets its `quota-exceeded` or `too-large` answer rather than a trap.
 pub const MIN_HOSTCALL_BYTES: usize = 16 << 20;
 

@@ -1,0 +1,373 @@
+//! Running untrusted app components against the store, sandboxed.
+//!
+//! An app is a wasm component that imports the WIT `store` interface (and,
+//! optionally, WASI command imports) and exports `wasi:cli/run`. Each app
+//! runs with its own identity ([`AppView`](crate::AppView)): it sees only its own
+//! artifacts, its quota is enforced, and it gets no filesystem, network or
+//! environment; its memory, CPU (fuel), wall-clock time and output are
+//! capped, and its output to a terminal has control characters escaped.
+//!
+//! ```no_run
+//! use artifacts::{ArtifactStore, apps::{AppConfig, AppHost}};
+//!
+//! # fn main() -> Result<(), artifacts::Error> {
+//! let store = ArtifactStore::open_dir(".artifacts")?;
+//! let host = AppHost::new(store)?;
+//! let app = host.load_file(&std::fs::read("app.wasm").expect("app"))?;
+//! let outcome = host.run(&app, &AppConfig::new("my-app"))?;
+//! println!("exit code {}", outcome.exit_code);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! To run apps in your own wasmtime setup, use [`add_to_linker`] with an
+//! [`AppStoreCtx`] in your store's data, and [`load_component`] to compile a
+//! stored component by hash.
+
+mod compile_check;
+mod config;
+mod escape;
+mod limits;
+mod load;
+mod output;
+mod pool;
+mod store_ctx;
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, Trap};
+use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+pub use self::compile_check::{CodeStats, CompileLimits, check as check_component};
+pub use self::config::{AppConfig, AppLimits, AppOutcome, Stdio};
+pub use self::escape::terminal_safe;
+use self::limits::{Budget, is_count_limit};
+pub use self::limits::{
+    FUEL_PER_BYTE, FUEL_PER_CALL, FUEL_PER_RECORD, HostWork, MIN_HOSTCALL_BYTES,
+    TABLE_ELEMENT_BYTES, charge_host_work,
+};
+pub(crate) use self::limits::{hostcall_fuel, note_backend_work};
+pub use self::load::load_component;
+use self::output::{AppOutput, OutputBudget, Sink};
+use self::pool::app_pool;
+pub use self::pool::{
+    MAX_CONCURRENT_APPS, MAX_MEMORIES_PER_MODULE, MAX_TABLE_ELEMENTS, MAX_TABLES_PER_MODULE,
+};
+pub use self::store_ctx::{AppStoreCtx, add_to_linker};
+pub use crate::compile_cache::CompileCache;
+use crate::{ArtifactStore, Error, Hash};
+
+/// Everything one running app owns.
+struct AppState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    store: AppStoreCtx,
+    limiter: Budget,
+}
+
+impl WasiView for AppState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A compiled, linked app, ready to start in microseconds.
+#[derive(Clone)]
+pub struct App {
+    hash: Hash,
+    pre: CommandPre<AppState>,
+}
+
+impl App {
+    /// The BLAKE3 hash of the app's component.
+    pub fn hash(&self) -> &Hash {
+        &self.hash
+    }
+
+    /// The identity the app runs under unless told otherwise: `app-` and
+    /// the first 32 hex digits (128 bits) of its hash. Derived from the
+    /// content alone, so another component cannot take it by having the
+    /// same file name, nor feasibly by its hash's prefix.
+    pub fn default_id(&self) -> String {
+        format!("app-{}", self.hash.to_hex().get(..32).unwrap_or_default())
+    }
+}
+
+/// Runs apps against one store; compiles each distinct component once.
+pub struct AppHost {
+    store: ArtifactStore,
+    engine: Engine,
+    linker: Linker<AppState>,
+    cache: Mutex<HashMap<Hash, App>>,
+    disk: Option<CompileCache>,
+    compilations: std::sync::atomic::AtomicUsize,
+    /// Drives apps' WASI calls (sleeps, polls, output) and wall clocks:
+    /// each run is polled on its caller's thread; the one worker thread
+    /// keeps time.
+    runtime: AppRuntime,
+    compile_limits: CompileLimits,
+}
+
+/// The apps' tokio runtime, shut down without waiting when dropped: a
+/// write to a reader that stopped reading may never finish, and must not
+/// hold up the host (tokio's own drop waits for blocking threads).
+struct AppRuntime(Option<tokio::runtime::Runtime>);
+
+impl Drop for AppRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// How much fuel an app burns between yields to the host's executor, so
+/// that its wall clock can stop it even while it computes: about 0.5 ms of
+/// a tight loop on this project's machine (10^10 fuel took 0.54 s of CPU),
+/// and a yield costs a fiber switch.
+const YIELD_FUEL: u64 = 10_000_000;
+
+impl AppHost {
+    /// An app host over `store`, with default component size limits.
+    pub fn new(store: ArtifactStore) -> Result<Self, Error> {
+        let mut config = Config::new();
+        config.wasm_component_model(true).consume_fuel(true);
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(app_pool()));
+        let engine = Engine::new(&config).map_err(|e| Error::Core(format!("app engine: {e:#}")))?;
+        let mut linker = Linker::<AppState>::new(&engine);
+        // Async WASI: an app that sleeps or waits in a poll is a pending
+        // future the wall clock can drop, where sync WASI would block the
+        // thread. The `store` imports stay synchronous.
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| add_to_linker(&mut linker, |s: &mut AppState| &mut s.store))
+            .map_err(|e| Error::Core(format!("linking app imports: {e:#}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("artifacts-apps")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Core(format!("starting the apps' runtime: {e}")))?;
+        Ok(Self {
+            store,
+            engine,
+            linker,
+            cache: Mutex::new(HashMap::new()),
+            disk: None,
+            compilations: std::sync::atomic::AtomicUsize::new(0),
+            compile_limits: CompileLimits::default(),
+            runtime: AppRuntime(Some(runtime)),
+        })
+    }
+
+    /// Runs `future` to completion on this host's runtime, blocking the
+    /// calling thread; from inside another tokio runtime (where tokio
+    /// forbids blocking), on a thread of its own.
+    fn block_on<F>(&self, future: F) -> Result<F::Output, Error>
+    where
+        F: Future + Send,
+        F::Output: Send,
+    {
+        let runtime = (self.runtime.0.as_ref())
+            .ok_or_else(|| Error::Core("the apps' runtime has shut down".into()))?;
+        // Out of tokio's cooperative budget: the app's `store` calls block
+        // inside this future, and a backend that waits on its own runtime
+        // from there (S3: a JoinHandle polled by a plain executor) would
+        // otherwise see the budget run out and spin, never yielding back.
+        let future = tokio::task::unconstrained(future);
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Ok(runtime.block_on(future));
+        }
+        Ok(std::thread::scope(|s| {
+            s.spawn(|| runtime.block_on(future))
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }))
+    }
+
+    /// Compiles only components within `limits` (default:
+    /// [`CompileLimits::default`]); the size limit of [`AppLimits`] plays
+    /// no part in loading.
+    pub fn with_compile_limits(mut self, limits: CompileLimits) -> Self {
+        self.compile_limits = limits;
+        self
+    }
+
+    /// Also keeps compiled components on disk, sealed (see [`CompileCache`]),
+    /// so a later process skips compiling them.
+    pub fn with_compile_cache(mut self, cache: CompileCache) -> Self {
+        self.disk = Some(cache);
+        self
+    }
+
+    /// The engine apps are compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// How many times this host has compiled a component (cache hits, in
+    /// memory or on disk, do not count).
+    pub fn compiled(&self) -> usize {
+        self.compilations.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Runs `app` to completion under `config`. An app that exits non-zero
+    /// is an [`AppOutcome`]; one that traps, runs out of fuel, memory, time
+    /// or output is an error. Either way the host and other apps carry on.
+    ///
+    /// This blocks the calling thread (apps run on it); called from async
+    /// code, it runs the app on a thread of its own and still blocks.
+    pub fn run(&self, app: &App, config: &AppConfig) -> Result<AppOutcome, Error> {
+        let mut view = self.store.app(&config.id, config.quota)?;
+        for hash in &config.grants {
+            view.grant(*hash);
+        }
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.arg(&config.id)
+            .args(&config.args)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        let budget = OutputBudget::new(config.limits.max_output);
+        let captured = (config.stdio == Stdio::Capture).then(|| {
+            (
+                Arc::new(Mutex::new(Vec::new())),
+                Arc::new(Mutex::new(Vec::new())),
+            )
+        });
+        let (stdout, stderr) = match &captured {
+            Some((out, err)) => (
+                AppOutput::new(Sink::Memory(out.clone()), false, budget.clone()),
+                AppOutput::new(Sink::Memory(err.clone()), false, budget.clone()),
+            ),
+            None => (
+                AppOutput::new(
+                    Sink::Stdout,
+                    std::io::stdout().is_terminal(),
+                    budget.clone(),
+                ),
+                AppOutput::new(
+                    Sink::Stderr,
+                    std::io::stderr().is_terminal(),
+                    budget.clone(),
+                ),
+            ),
+        };
+        wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        let state = AppState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            store: AppStoreCtx::new(view),
+            limiter: Budget::new(&config.limits),
+        };
+        let mut store = wasmtime::Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.call_hook(|cx, hook| charge_host_work(cx, hook, |s: &mut AppState| &mut s.store));
+        store.set_hostcall_fuel(hostcall_fuel(
+            &config.quota,
+            self.store.max_artifact_bytes(),
+        ));
+        store
+            .set_fuel(config.limits.fuel)
+            .and_then(|()| store.fuel_async_yield_interval(Some(YIELD_FUEL)))
+            .map_err(|e| Error::Core(format!("setting fuel: {e:#}")))?;
+        let limit = config.limits.wall_time;
+        let result = self.block_on(async {
+            let deadline = tokio::time::Instant::now() + limit;
+            let run = async {
+                let command = app.pre.instantiate_async(&mut store).await?;
+                command.wasi_cli_run().call_run(&mut store).await
+            };
+            let result = tokio::time::timeout_at(deadline, run).await;
+            if captured.is_none() {
+                // Let the output in flight go out (within the limit, or a
+                // moment after it) before the host says anything more.
+                let grace = tokio::time::Instant::now() + Duration::from_millis(100);
+                let finish = async { tokio::join!(stdout.finish(), stderr.finish()) };
+                let _ = tokio::time::timeout_at(deadline.max(grace), finish).await;
+            }
+            result
+        })?;
+        let fuel_used = config
+            .limits
+            .fuel
+            .saturating_sub(store.get_fuel().unwrap_or(0));
+        let Ok(result) = result else {
+            return Err(Error::Timeout {
+                app: config.id.clone(),
+                limit,
+            });
+        };
+        let exit_code = match result {
+            Ok(Ok(())) => 0,
+            Ok(Err(())) => 1,
+            Err(e) => {
+                if let Some(exit) = e.downcast_ref::<I32Exit>() {
+                    exit.0
+                } else if e.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
+                    return Err(Error::Busy {
+                        app: config.id.clone(),
+                        limit: MAX_CONCURRENT_APPS,
+                    });
+                } else if budget.exceeded() {
+                    return Err(Error::OutputLimit {
+                        app: config.id.clone(),
+                        limit: config.limits.max_output,
+                    });
+                } else if store.data().limiter.denied || is_count_limit(&e) {
+                    return Err(Error::OutOfMemory {
+                        app: config.id.clone(),
+                        limit: config.limits.memory_bytes,
+                    });
+                } else if e.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
+                    return Err(Error::OutOfFuel {
+                        app: config.id.clone(),
+                        fuel: config.limits.fuel,
+                    });
+                } else {
+                    return Err(Error::AppTrap {
+                        app: config.id.clone(),
+                        message: format!("{e:#}"),
+                    });
+                }
+            }
+        };
+        let (stdout, stderr) = captured
+            .map(|(out, err)| {
+                let take = |b: Arc<Mutex<Vec<u8>>>| {
+                    std::mem::take(&mut *b.lock().unwrap_or_else(|p| p.into_inner()))
+                };
+                (take(out), take(err))
+            })
+            .unwrap_or_default();
+        Ok(AppOutcome {
+            exit_code,
+            stdout,
+            stderr,
+            fuel_used,
+        })
+    }
+}
+
+/// The first line of an error and its causes (wasmtime's can run to a hex dump).
+fn first_line(e: &wasmtime::Error) -> String {
+    format!("{e:#}")
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[allow(dead_code)]
+fn _assert_send_sync() {
+    fn is<T: Send + Sync>() {}
+    is::<AppHost>();
+    is::<Arc<AppHost>>();
+}

@@ -1,0 +1,97 @@
+//! [`AppStoreCtx`]: what an app's `store` imports work on, each call
+//! charged in fuel for the host work it causes.
+
+use wasmtime::component::Linker;
+
+use super::HostWork;
+use crate::{AppView, Error, Hash};
+
+/// The state an app's `store` imports work on: the app's view of the store.
+pub struct AppStoreCtx {
+    view: AppView,
+    /// The fuel its calls cost (see [`charge_host_work`](super::charge_host_work)).
+    pub(crate) work: HostWork,
+}
+
+impl AppStoreCtx {
+    /// Serves the app's `store` imports from `view`. Its calls are charged
+    /// in fuel once the store has [`charge_host_work`](super::charge_host_work) as its call hook.
+    pub fn new(view: AppView) -> Self {
+        let work = HostWork::new(view.id());
+        Self { view, work }
+    }
+}
+
+/// Adds the WIT `store` interface (and its `types`) to `linker`, served by
+/// the [`AppStoreCtx`] that `get` finds in each store's data.
+pub fn add_to_linker<T: 'static>(
+    linker: &mut Linker<T>,
+    get: fn(&mut T) -> &mut AppStoreCtx,
+) -> wasmtime::Result<()> {
+    crate::core_component::add_app_store_to_linker(linker, get)
+}
+
+/// A hash an app passed: parsed once, here, as part of its (charged) call.
+fn app_hash(text: &str) -> Result<Hash, Error> {
+    Hash::from_hex(text).map_err(|e| Error::InvalidHash(e.to_string()))
+}
+
+impl AppStoreCtx {
+    /// The app's view of the store.
+    pub(crate) fn view(&self) -> &AppView {
+        &self.view
+    }
+
+    /// Runs one store call, charged (see [`HostWork`]): the base cost and
+    /// `bytes` before the work, the backend records after.
+    pub(crate) fn charged<R>(
+        &mut self,
+        bytes: u64,
+        op: impl FnOnce(&AppView) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.work.begin()?;
+        self.work.bytes(bytes)?;
+        let result = op(&self.view);
+        self.work.end()?;
+        result
+    }
+
+    /// A charged call about the artifact `hash` (text as the app sent it).
+    pub(crate) fn charged_hash<R>(
+        &mut self,
+        hash: &str,
+        op: impl FnOnce(&AppView, &Hash) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.charged(0, |view| op(view, &app_hash(hash)?))
+    }
+
+    /// A charged `list` page after `after` (text as the app sent it).
+    pub(crate) fn charged_list<R>(
+        &mut self,
+        after: Option<&str>,
+        op: impl FnOnce(&AppView, Option<&Hash>) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.charged(0, |view| {
+            let after = after.map(app_hash).transpose()?;
+            op(view, after.as_ref())
+        })
+    }
+
+    /// A get or verify of `hash`, charged for its size before the content
+    /// is read (the size comes from its metadata; nothing is charged for
+    /// content the app cannot see, whose call fails without reading any).
+    pub(crate) fn charged_read<R>(
+        &mut self,
+        hash: &str,
+        op: impl FnOnce(&AppView, &Hash) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        self.work.begin()?;
+        let result = app_hash(hash).and_then(|hash| {
+            let size = self.view.stat(&hash).map_or(0, |m| m.size);
+            self.work.bytes(size)?;
+            op(&self.view, &hash)
+        });
+        self.work.end()?;
+        result
+    }
+}
