@@ -39,7 +39,6 @@ mod core_component;
 mod error;
 mod hash;
 mod store;
-mod tree;
 
 pub mod backend;
 
@@ -51,6 +50,7 @@ pub use backend::{Backend, BlobInfo, SwapOutcome, VersionedRecord};
 pub use core_component::CORE_COMPONENT;
 pub use error::{BackendError, Error, QuotaKind};
 pub use hash::{Hash, Hex, InvalidHash};
+pub use store::pieces::STREAM_ABOVE_BYTES;
 pub use store::{
     ArtifactStore, ArtifactType, DEFAULT_GC_GRACE, DEFAULT_MAX_ARTIFACT_BYTES, GcReport,
     MAX_ARTIFACT_BYTES_LIMIT, Metadata, StoreBuilder,

@@ -1,4 +1,5 @@
-//! One large input hashed by several core instances at once.
+//! One large input hashed by several core instances at once, and the size
+//! plan that decides when.
 //!
 //! BLAKE3 is a tree: the hash of an input is the root over the chaining
 //! values of its subtrees, whatever computed them. A verified get of a large
@@ -17,6 +18,36 @@ use crate::{Error, Hash};
 
 /// Content at least this large is hashed by several instances at once.
 pub const PARALLEL_HASH_BYTES: u64 = 256 << 10;
+
+/// [`ArtifactStore::get_to`](crate::ArtifactStore::get_to) streams content
+/// larger than this (smaller content is verified whole before any of it is
+/// written; the CLI holds that much in memory before spilling to a file).
+pub const STREAM_ABOVE_BYTES: u64 = 16 << 20;
+
+/// How a call moves content of a given size: decided once per call, here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SizePlan {
+    /// Under [`PARALLEL_HASH_BYTES`]: one call into the core, content whole.
+    Whole,
+    /// Hashed in pieces by several core instances; puts are staged in the
+    /// backend, gets held in memory.
+    Pieces,
+    /// Over [`STREAM_ABOVE_BYTES`]: in pieces, and `get_to` streams it.
+    Streamed,
+}
+
+impl SizePlan {
+    /// The plan for content of `size` bytes.
+    pub(crate) fn of(size: u64) -> Self {
+        if size < PARALLEL_HASH_BYTES {
+            Self::Whole
+        } else if size <= STREAM_ABOVE_BYTES {
+            Self::Pieces
+        } else {
+            Self::Streamed
+        }
+    }
+}
 
 /// Pieces per instance, so that BLAKE3's uneven splits still balance.
 const PIECES_PER_WORKER: u64 = 4;

@@ -1,0 +1,157 @@
+//! Content too large to cross into the core whole: hashed in pieces by
+//! several core instances (see `pieces`), staged in the backend for puts,
+//! streamed for `put_from` and `get_to`.
+
+use super::pieces::{self, STREAM_PIECE, SizePlan};
+use super::{ArtifactStore, ArtifactType, Metadata};
+use crate::backend::{Backend, Staging};
+use crate::{Error, Hash};
+
+/// Up to `len` bytes from `reader`: fewer only at its end.
+fn read_piece(reader: &mut dyn std::io::Read, len: u64) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    reader
+        .take(len)
+        .read_to_end(&mut out)
+        .map_err(|e| Error::Input(e.to_string()))?;
+    Ok(out)
+}
+
+impl ArtifactStore {
+    /// Stores everything `reader` yields, like [`put`](Self::put), holding
+    /// only a few MiB at a time however large it is: content longer than
+    /// 4 MiB is read in 4 MiB pieces, hashed by core instances in parallel
+    /// and appended to a staging area of the backend (a temporary file in
+    /// the file backend; other backends may gather it in memory), which the
+    /// core then stores under the hash with the usual rules. Nothing is
+    /// stored if the reader fails or yields more than the store's limit.
+    pub fn put_from(
+        &self,
+        reader: &mut dyn std::io::Read,
+        artifact_type: ArtifactType,
+    ) -> Result<Hash, Error> {
+        let piece = STREAM_PIECE;
+        let first = read_piece(reader, piece)?;
+        if (first.len() as u64) < piece {
+            return self.put(&first, artifact_type);
+        }
+        let second = read_piece(reader, piece)?;
+        if second.is_empty() {
+            return self.put(&first, artifact_type);
+        }
+        let mut read = [first, second].into_iter();
+        let mut total = 0u64;
+        let mut over = false;
+        let next = || {
+            if over {
+                return Ok(None);
+            }
+            let bytes = match read.next() {
+                Some(bytes) => bytes,
+                None => read_piece(reader, piece)?,
+            };
+            total += bytes.len() as u64;
+            self.check_size(total)?;
+            over = (bytes.len() as u64) < piece;
+            Ok((!bytes.is_empty()).then_some(bytes))
+        };
+        self.put_via_staging(artifact_type, |backend, staging| {
+            pieces::hash_pieces(&self.core, self.hash_workers, next, |b| {
+                Ok(backend.append_staged(staging, b)?)
+            })
+        })
+    }
+
+    /// Starts a staging area in the backend, fills it with `fill` (which
+    /// returns the content's hash and size), has the core store it under
+    /// that hash with the put rules (`tree.put-staged`), and discards it.
+    pub(super) fn put_via_staging(
+        &self,
+        artifact_type: ArtifactType,
+        fill: impl FnOnce(&dyn Backend, &mut Staging) -> Result<(Hash, u64), Error>,
+    ) -> Result<Hash, Error> {
+        let backend = &**self.core.backend();
+        let mut staging = backend.stage()?;
+        let result = fill(backend, &mut staging).and_then(|(hash, size)| {
+            self.core
+                .with(|i| i.put_staged(&mut staging, size, &hash, artifact_type))
+        });
+        // Once the put is decided, a staging area left behind is only
+        // clutter (gc removes it), not a reason to fail the put.
+        let _ = backend.discard_staged(staging);
+        result
+    }
+
+    /// Writes the artifact's content to `out` and returns its metadata,
+    /// holding only a few MiB at a time however large it is: pieces are read
+    /// from the backend, hashed by core instances in parallel and written in
+    /// order. The hash is complete only after the last piece, so on an error
+    /// `out` may already hold part (or all) of the content: discard it. (The
+    /// CLI's `get -o FILE` writes to a temporary file and renames it only once
+    /// verified.) Artifacts up to 16 MiB are verified whole before anything is
+    /// written.
+    pub fn get_to(&self, hash: &Hash, out: &mut dyn std::io::Write) -> Result<Metadata, Error> {
+        let meta = self.stat(hash)?;
+        let output = |e: std::io::Error| Error::Output(e.to_string());
+        if SizePlan::of(meta.size) != SizePlan::Streamed {
+            let content = self.get(hash)?;
+            out.write_all(&content).map_err(output)?;
+            return Ok(meta);
+        }
+        let backend = self.core.backend();
+        let actual = pieces::hash_streaming(
+            &self.core,
+            meta.size,
+            self.hash_workers,
+            |offset, len| Ok(backend.read_blob_range(hash, offset, len)?),
+            |bytes| out.write_all(bytes).map_err(output),
+        )?;
+        match actual {
+            Some(actual) if actual == *hash => Ok(meta),
+            Some(actual) => Err(Error::Integrity {
+                expected: *hash,
+                actual,
+            }),
+            // Missing or cut short: the core says exactly what is wrong. If it
+            // finds nothing wrong now, the content changed under the read
+            // (removed and put again, say): what was written is not whole.
+            None => Err(match self.verify(hash) {
+                Err(e) => e,
+                Ok(_) => Error::Contended(*hash),
+            }),
+        }
+    }
+
+    /// A large artifact (with its metadata) verified by several core
+    /// instances at once. The core
+    /// still decides: its `stat` says whether the artifact may be read, its
+    /// `tree` functions compute the hash. Anything but a clean match (no blob,
+    /// wrong size, wrong hash, a read error) returns `None`, and the core's own
+    /// `get` then reads again and reports exactly what is wrong.
+    pub(crate) fn verified_in_parallel(
+        &self,
+        hash: &Hash,
+    ) -> Result<Option<(Metadata, Vec<u8>)>, Error> {
+        if self.hash_workers < 2 {
+            return Ok(None);
+        }
+        let backend = self.core.backend();
+        if backend
+            .size_hint(hash)
+            .is_none_or(|size| SizePlan::of(size) == SizePlan::Whole)
+        {
+            return Ok(None);
+        }
+        let meta = self.stat(hash)?;
+        let Ok(Some(content)) = backend.read_blob(hash) else {
+            return Ok(None);
+        };
+        // The hint only routed us here: the record's size decides.
+        if content.len() as u64 != meta.size || SizePlan::of(meta.size) == SizePlan::Whole {
+            return Ok(None);
+        }
+        let actual = pieces::hash(&self.core, &content, self.hash_workers)?;
+        Ok((actual == *hash).then_some((meta, content)))
+    }
+}

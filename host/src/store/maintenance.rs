@@ -1,0 +1,40 @@
+//! Upkeep: gc, migration between formats, quarantine.
+
+use super::{ArtifactStore, GcReport};
+use crate::{Error, Hash};
+
+impl ArtifactStore {
+    /// Deletes blobs that no artifact references and that are older than
+    /// `grace`, finishes abandoned deletions, and removes temporary files
+    /// older than `grace`. Never touches a referenced blob; a concurrent put
+    /// of the same content is safe as long as it takes less than `grace`.
+    pub fn gc(&self, grace: std::time::Duration) -> Result<GcReport, Error> {
+        let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
+        let report = self.core.with(|i| i.gc(grace_ms))?;
+        Ok(GcReport {
+            temporary_files_removed: self.core.backend().clean_temporary(grace_ms)?,
+            ..report
+        })
+    }
+
+    /// Brings a store of format 1 (artifact records listing every owner) to
+    /// format 2 (owner counts, per-owner index entries) in place, then marks
+    /// it as format 2 (the backend's [`finish_migration`]). Idempotent and
+    /// safe to interrupt: run it again. Run it with nothing else using the
+    /// store. Returns how many artifact records it rewrote.
+    ///
+    /// [`finish_migration`]: crate::backend::Backend::finish_migration
+    pub fn migrate(&self) -> Result<u64, Error> {
+        let migrated = self.core.with(|i| i.migrate())?;
+        self.core.backend().finish_migration()?;
+        Ok(migrated)
+    }
+
+    /// Moves the content of `hash` out of the store (the file backend keeps
+    /// it in `DIR/quarantine/`); its record stays, so `get` reports the
+    /// content missing until a put of the right content stores it again.
+    /// Returns whether there was content to move.
+    pub fn quarantine(&self, hash: &Hash) -> Result<bool, Error> {
+        Ok(self.core.backend().quarantine_blob(hash)?)
+    }
+}
