@@ -8,18 +8,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
 
+use crate::fake_backend::{Access, Data};
 use crate::hash::hash_hex;
 use crate::ops::*;
 use crate::record::{ArtifactType, Entry, EntryState, Record, State, Usage};
-
-#[derive(Default, Clone)]
-pub(crate) struct Data {
-    blobs: BTreeMap<String, (Vec<u8>, u64)>,
-    records: BTreeMap<String, Versioned>,
-    entries: BTreeMap<(String, String), Versioned>,
-    next_version: u64,
-    clock: u64,
-}
 
 #[derive(Default)]
 struct Turns {
@@ -35,14 +27,15 @@ struct World {
     cv: Condvar,
 }
 
+/// One thread's backend: the fake, each of whose calls waits for its turn.
 struct Scheduled {
     world: Arc<World>,
     me: usize,
 }
 
-impl Scheduled {
+impl Access for Scheduled {
     /// Waits for this thread's turn, runs `f` on the data, passes the turn on.
-    fn call<T>(&self, f: impl FnOnce(&mut Data) -> T) -> T {
+    fn turn<T>(&self, f: impl FnOnce(&mut Data) -> T) -> T {
         let mut turns = self.world.turns.lock().unwrap();
         loop {
             while turns.pos < turns.schedule.len() && turns.done[turns.schedule[turns.pos]] {
@@ -65,158 +58,15 @@ impl Scheduled {
         out
     }
 
-    fn finish(&self) {
-        self.world.turns.lock().unwrap().done[self.me] = true;
-        self.world.cv.notify_all();
+    fn peek<T>(&self, f: impl FnOnce(&Data) -> T) -> T {
+        f(&self.world.data.lock().unwrap())
     }
 }
 
-impl Backend for Scheduled {
-    fn write_blob(&self, key: &str, data: &[u8]) -> Result<(), String> {
-        self.call(|d| {
-            let now = d.clock;
-            d.blobs.insert(key.into(), (data.to_vec(), now));
-        });
-        Ok(())
-    }
-    fn read_blob(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
-        Ok(self.call(|d| d.blobs.get(key).map(|(b, _)| b.clone())))
-    }
-    fn blob_size(&self, key: &str) -> Result<Option<u64>, String> {
-        Ok(self.call(|d| d.blobs.get(key).map(|(b, _)| b.len() as u64)))
-    }
-    fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Result<bool, String> {
-        Ok(self.call(|d| {
-            d.records.get(key).map(|v| v.version) == record_version && d.blobs.remove(key).is_some()
-        }))
-    }
-    fn list_blobs(
-        &self,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<(String, u64, u64)>, String> {
-        Ok(self.call(|d| {
-            d.blobs
-                .iter()
-                .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
-                .take(limit as usize)
-                .map(|(k, (b, m))| (k.clone(), b.len() as u64, *m))
-                .collect()
-        }))
-    }
-    fn read_record(&self, key: &str) -> Result<Option<Versioned>, String> {
-        Ok(self.call(|d| d.records.get(key).cloned()))
-    }
-    fn swap_record(
-        &self,
-        key: &str,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<Swap, String> {
-        Ok(self.call(|d| {
-            if d.records.get(key).map(|v| v.version) != expected {
-                return Swap::Conflict;
-            }
-            match new {
-                None => {
-                    d.records.remove(key);
-                    Swap::Deleted
-                }
-                Some(data) => {
-                    d.next_version += 1;
-                    let version = d.next_version;
-                    d.records.insert(
-                        key.into(),
-                        Versioned {
-                            version,
-                            data: data.to_vec(),
-                        },
-                    );
-                    Swap::Written(version)
-                }
-            }
-        }))
-    }
-    fn list_records(
-        &self,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<(String, Versioned)>, String> {
-        Ok(self.call(|d| {
-            d.records
-                .iter()
-                .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
-                .take(limit as usize)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        }))
-    }
-    fn read_entry(&self, owner: &str, key: &str) -> Result<Option<Versioned>, String> {
-        Ok(self.call(|d| d.entries.get(&(owner.into(), key.into())).cloned()))
-    }
-    fn swap_entry(
-        &self,
-        owner: &str,
-        key: &str,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<Swap, String> {
-        Ok(self.call(|d| {
-            let k = (owner.to_string(), key.to_string());
-            if d.entries.get(&k).map(|v| v.version) != expected {
-                return Swap::Conflict;
-            }
-            match new {
-                None => {
-                    d.entries.remove(&k);
-                    Swap::Deleted
-                }
-                Some(data) => {
-                    d.next_version += 1;
-                    let version = d.next_version;
-                    d.entries.insert(
-                        k,
-                        Versioned {
-                            version,
-                            data: data.to_vec(),
-                        },
-                    );
-                    Swap::Written(version)
-                }
-            }
-        }))
-    }
-    fn list_entries(
-        &self,
-        owner: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<(String, Versioned)>, String> {
-        Ok(self.call(|d| {
-            d.entries
-                .iter()
-                .filter(|((o, k), _)| o == owner && after.is_none_or(|a| k.as_str() > a))
-                .take(limit as usize)
-                .map(|((_, k), v)| (k.clone(), v.clone()))
-                .collect()
-        }))
-    }
-    fn list_owners(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, String> {
-        Ok(self.call(|d| {
-            let mut owners: Vec<String> = d
-                .entries
-                .keys()
-                .map(|(o, _)| o.clone())
-                .filter(|o| after.is_none_or(|a| o.as_str() > a))
-                .collect();
-            owners.dedup();
-            owners.truncate(limit as usize);
-            owners
-        }))
-    }
-    fn now(&self) -> u64 {
-        // Not a scheduling point: reading the clock changes nothing.
-        self.world.data.lock().unwrap().clock
+impl Scheduled {
+    fn finish(&self) {
+        self.world.turns.lock().unwrap().done[self.me] = true;
+        self.world.cv.notify_all();
     }
 }
 
@@ -281,7 +131,7 @@ fn consistent(d: &Data) -> Result<(), String> {
         let rec = Record::decode(&v.data).map_err(|e| e.to_string())?;
         if rec.state == State::Live {
             match d.blobs.get(key) {
-                Some((b, _)) if hash_hex(b) == *key => {}
+                Some(b) if hash_hex(b) == *key => {}
                 Some(_) => return Err(format!("{key}: blob does not match")),
                 None => return Err(format!("{key}: live record without its blob")),
             }
@@ -294,7 +144,7 @@ fn consistent(d: &Data) -> Result<(), String> {
 /// live record counts exactly its owners' live entries, every live entry is
 /// counted in the live record of its origin, and every owner's usage is the
 /// sum of its live entries.
-pub(crate) fn index_agrees(d: &Data) -> Result<(), String> {
+fn index_agrees(d: &Data) -> Result<(), String> {
     let usage = usage_key();
     let mut owners_of: BTreeMap<String, u64> = BTreeMap::new();
     let mut usage_of: BTreeMap<String, (u64, u64)> = BTreeMap::new();
