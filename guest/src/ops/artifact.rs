@@ -76,7 +76,7 @@ pub(super) fn join(
                     finish_delete(b, hash, current.version)?;
                     continue;
                 }
-                if record.has_mark(true, &owner, v) {
+                if record.marks.has_mark(true, &owner, v) {
                     return Ok(Some(record.origin));
                 }
                 // Known content: nothing to write, unless its blob was lost or
@@ -137,7 +137,7 @@ pub(super) fn leave(
         if record.state == State::Deleting {
             return finish_delete(b, hash, current.version);
         }
-        if record.has_mark(false, &owner, v) {
+        if record.marks.has_mark(false, &owner, v) {
             return Ok(());
         }
         record.owners = record.owners.saturating_sub(1);
@@ -190,7 +190,7 @@ pub(super) fn unmark_artifact(
         // last leave's); clearing it changes its version, which makes a
         // finisher holding the old one do nothing, and the next finishes it.
         if (undo && record.state == State::Deleting)
-            || record.take_mark(join, &at.owner(), v).is_none()
+            || record.marks.take_mark(join, &at.owner(), v).is_none()
         {
             return Ok(());
         }

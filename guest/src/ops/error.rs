@@ -3,7 +3,7 @@
 
 use super::Caller;
 use crate::hash::validate;
-use crate::record::{Record, validate_owner};
+use crate::record::{Entry, Record, validate_owner};
 
 /// Which limit a put would have broken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,8 +61,30 @@ pub(super) fn checked_caller(caller: &Caller) -> Outcome<()> {
     validate_owner(caller.owner).map_err(Error::InvalidOwner)
 }
 
+/// Refuses a put that would make something `requested` while its quota is
+/// `limit`.
+pub(super) fn within(kind: QuotaKind, limit: u64, requested: u64) -> Outcome<()> {
+    if requested > limit {
+        return Err(Error::QuotaExceeded {
+            kind,
+            limit,
+            requested,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a key a backend listed that is not a valid hash.
+pub(super) fn listed(key: &str) -> Outcome<()> {
+    checked(key).map_err(|_| Error::Backend(format!("backend listed an invalid key {key:.80?}")))
+}
+
 pub(super) fn decode(hash: &str, data: &[u8]) -> Outcome<Record> {
     Record::decode(data).map_err(|why| Error::CorruptRecord(format!("record of {hash}: {why}")))
+}
+
+pub(super) fn decode_entry(hash: &str, data: &[u8]) -> Outcome<Entry> {
+    Entry::decode(data).map_err(|why| Error::CorruptRecord(format!("index entry of {hash}: {why}")))
 }
 
 pub(super) fn be<T>(r: Result<T, String>) -> Outcome<T> {

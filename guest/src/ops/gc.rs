@@ -4,12 +4,12 @@ use super::LIST_LIMIT;
 use super::artifact::{finish_delete, unmark_artifact};
 use super::backend::Backend;
 use super::caller::Caller;
-use super::error::{Error, Outcome, be, checked, decode};
-use super::index::{At, hash_of, usage_key};
+use super::error::{Outcome, be, checked, decode, listed};
+use super::index::{At, Progress, hash_of, usage_key};
 use super::list::pages;
 use super::transition::{finish_remove, roll_back};
 use super::usage::{read_usage, unmark_usage};
-use crate::record::{Entry, EntryState, Record, State};
+use crate::record::{Entry, EntryState, Mark, Record, State};
 
 /// What [`gc`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,6 +24,12 @@ pub struct GcReport {
     pub deletions_finished: u64,
 }
 
+/// Whether the change a mark made must be undone, its transition being
+/// over: a join whose entry never went live.
+fn undone(m: &Mark, p: Progress) -> bool {
+    m.join && p != Progress::Confirmed
+}
+
 /// Resolves an artifact's marks whose entries have moved on: a join whose
 /// entry never went live is undone; a finished one is only unmarked.
 fn sweep_record_marks(backend: &impl Backend, hash: &str, record: &Record) -> Outcome<()> {
@@ -33,15 +39,10 @@ fn sweep_record_marks(backend: &impl Backend, hash: &str, record: &Record) -> Ou
             space: &space,
             hash,
         };
-        let entry = at.entry(backend)?;
-        let under_way = entry.as_ref().is_some_and(|(v, _)| *v == m.version);
-        if under_way {
-            continue;
+        match at.progress(backend, m.version)? {
+            Progress::UnderWay => continue,
+            p => unmark_artifact(backend, at, m.version, m.join, undone(m, p))?,
         }
-        let confirmed = entry
-            .as_ref()
-            .is_some_and(|(_, e)| e.incarnation == m.version && e.state != EntryState::Adding);
-        unmark_artifact(backend, at, m.version, m.join, m.join && !confirmed)?;
     }
     Ok(())
 }
@@ -52,14 +53,10 @@ fn sweep_usage_marks(backend: &impl Backend, space: &str) -> Outcome<()> {
     for m in &u.marks {
         let hash = hash_of(&m.key);
         let at = At { space, hash: &hash };
-        let entry = at.entry(backend)?;
-        if entry.as_ref().is_some_and(|(v, _)| *v == m.version) {
-            continue;
+        match at.progress(backend, m.version)? {
+            Progress::UnderWay => continue,
+            p => unmark_usage(backend, at, m.version, m.join, undone(m, p))?,
         }
-        let confirmed = entry
-            .as_ref()
-            .is_some_and(|(_, e)| e.incarnation == m.version && e.state != EntryState::Adding);
-        unmark_usage(backend, at, m.version, m.join, m.join && !confirmed)?;
     }
     Ok(())
 }
@@ -143,9 +140,7 @@ pub fn gc(backend: &impl Backend, grace_ms: u64) -> Outcome<GcReport> {
         |(k, _, _)| k.clone(),
         |page| {
             for (key, size, modified) in page {
-                checked(&key).map_err(|_| {
-                    Error::Backend(format!("backend listed an invalid key {key:.80?}"))
-                })?;
+                listed(&key)?;
                 if be(backend.read_record(&key))?.is_some() {
                     continue;
                 }

@@ -1,8 +1,8 @@
 //! An owner's index space: its key, and the entry under a hash in it.
 
 use super::backend::{Backend, Swap};
-use super::error::{Error, Outcome, be};
-use crate::record::Entry;
+use super::error::{Outcome, be, decode_entry};
+use crate::record::{Entry, EntryState};
 
 /// The key of `owner`'s index space: a BLAKE3 key derivation of its id.
 pub fn owner_key(owner: &str) -> String {
@@ -38,6 +38,17 @@ pub(super) fn raw(hex: &str) -> [u8; 32] {
     out
 }
 
+/// Where a transition (named by the entry version it began at) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Progress {
+    /// The entry is still at that version.
+    UnderWay,
+    /// A first put that went live (the entry's incarnation).
+    Confirmed,
+    /// Rolled back, or finished and moved on.
+    Over,
+}
+
 /// An owner's index space and the hash an operation is about.
 #[derive(Clone, Copy)]
 pub(super) struct At<'a> {
@@ -50,9 +61,18 @@ impl At<'_> {
         let Some(v) = be(b.read_entry(self.space, self.hash))? else {
             return Ok(None);
         };
-        let e = Entry::decode(&v.data)
-            .map_err(|why| Error::CorruptRecord(format!("index entry of {}: {why}", self.hash)))?;
-        Ok(Some((v.version, e)))
+        Ok(Some((v.version, decode_entry(self.hash, &v.data)?)))
+    }
+
+    /// Where the transition that the entry began at version `v` stands.
+    pub(super) fn progress(&self, b: &impl Backend, v: u64) -> Outcome<Progress> {
+        Ok(match self.entry(b)? {
+            Some((version, _)) if version == v => Progress::UnderWay,
+            Some((_, e)) if e.incarnation == v && e.state != EntryState::Adding => {
+                Progress::Confirmed
+            }
+            _ => Progress::Over,
+        })
     }
 
     pub(super) fn swap_entry(

@@ -1,11 +1,11 @@
 //! Listing what a caller may see, and what it adds up to.
 
 use super::LIST_LIMIT;
-use super::backend::Backend;
+use super::backend::{Backend, Versioned};
 use super::caller::Caller;
-use super::error::{Error, Outcome, be, checked, checked_caller, decode};
+use super::error::{Outcome, be, checked, checked_caller, decode, decode_entry, listed};
 use super::index::{owner_key, usage_key};
-use super::read::{Metadata, held};
+use super::read::Metadata;
 use crate::record::{Entry, EntryState, Record, State};
 
 /// Up to `limit` artifacts the caller may see with hashes after `after`,
@@ -25,14 +25,7 @@ pub fn list(
     let mut out = Vec::new();
     if caller.admin {
         scan_shared(backend, after, limit, |key, record| {
-            let own = held(backend, caller, &key)?.map_or(0, |e| e.count);
-            out.push(Metadata {
-                hash: key,
-                size: record.size,
-                artifact_type: record.artifact_type,
-                stored_at: record.stored_at,
-                reference_count: own,
-            });
+            out.push(Metadata::of_record(backend, caller, &key, &record)?);
             Ok(())
         })?;
     } else {
@@ -49,29 +42,13 @@ fn scan_shared(
     backend: &impl Backend,
     after: Option<&str>,
     limit: usize,
-    mut each: impl FnMut(String, Record) -> Outcome<()>,
+    each: impl FnMut(String, Record) -> Outcome<()>,
 ) -> Outcome<()> {
-    let mut cursor = after.map(str::to_string);
-    let mut seen = 0;
-    while seen < limit {
-        let page = be(backend.list_records(cursor.as_deref(), LIST_LIMIT))?;
-        let Some((last, _)) = page.last() else { break };
-        cursor = Some(last.clone());
-        let full_page = page.len() as u32 >= LIST_LIMIT;
-        for (key, v) in page {
-            checked(&key)
-                .map_err(|_| Error::Backend(format!("backend listed an invalid key {key:.80?}")))?;
-            let record = decode(&key, &v.data)?;
-            if record.state == State::Live && seen < limit {
-                seen += 1;
-                each(key, record)?;
-            }
-        }
-        if !full_page {
-            break;
-        }
-    }
-    Ok(())
+    let list = |after: Option<&str>| be(backend.list_records(after, LIST_LIMIT));
+    scan(after, limit, list, each, |key, v| {
+        let record = decode(key, &v.data)?;
+        Ok((record.state == State::Live).then_some(record))
+    })
 }
 
 /// Calls `each` on up to `limit` of the caller's live entries after `after`.
@@ -80,28 +57,44 @@ fn scan_own(
     caller: &Caller,
     after: Option<&str>,
     limit: usize,
-    mut each: impl FnMut(String, Entry) -> Outcome<()>,
+    each: impl FnMut(String, Entry) -> Outcome<()>,
 ) -> Outcome<()> {
     let space = owner_key(caller.owner);
     let usage = usage_key();
+    let list = |after: Option<&str>| be(backend.list_entries(&space, after, LIST_LIMIT));
+    scan(after, limit, list, each, |key, v| {
+        if key == usage {
+            return Ok(None);
+        }
+        let e = decode_entry(key, &v.data)?;
+        Ok((e.state == EntryState::Live).then_some(e))
+    })
+}
+
+/// Calls `each` on up to `limit` live items after `after` of a paged
+/// listing (`list`), which stops once it has them. `live` decodes every
+/// item listed (an undecodable one fails the scan) and keeps the live ones.
+fn scan<T>(
+    after: Option<&str>,
+    limit: usize,
+    mut list: impl FnMut(Option<&str>) -> Outcome<Vec<(String, Versioned)>>,
+    mut each: impl FnMut(String, T) -> Outcome<()>,
+    mut live: impl FnMut(&str, &Versioned) -> Outcome<Option<T>>,
+) -> Outcome<()> {
     let mut cursor = after.map(str::to_string);
     let mut seen = 0;
     while seen < limit {
-        let page = be(backend.list_entries(&space, cursor.as_deref(), LIST_LIMIT))?;
+        let page = list(cursor.as_deref())?;
         let Some((last, _)) = page.last() else { break };
         cursor = Some(last.clone());
         let full_page = page.len() as u32 >= LIST_LIMIT;
         for (key, v) in page {
-            if key == usage {
-                continue;
-            }
-            checked(&key)
-                .map_err(|_| Error::Backend(format!("backend listed an invalid key {key:.80?}")))?;
-            let e = Entry::decode(&v.data)
-                .map_err(|why| Error::CorruptRecord(format!("index entry of {key}: {why}")))?;
-            if e.state == EntryState::Live && seen < limit {
+            listed(&key)?;
+            if let Some(item) = live(&key, &v)?
+                && seen < limit
+            {
                 seen += 1;
-                each(key, e)?;
+                each(key, item)?;
             }
         }
         if !full_page {

@@ -3,31 +3,40 @@
 use super::MAX_ATTEMPTS;
 use super::backend::{Backend, Swap};
 use super::caller::Caller;
-use super::error::{Error, Outcome, QuotaKind, be, checked, checked_caller};
+use super::error::{Error, Outcome, QuotaKind, be, checked, checked_caller, within};
 use super::index::{At, owner_key};
 use super::transition::{finish_add, finish_remove};
 use crate::hash::hash_hex;
 use crate::record::{ArtifactType, Entry, EntryState, Origin};
 
-/// What a put stores: bytes passed in, or bytes the host staged.
+/// What a put stores: bytes passed in (hashed here), or bytes the host
+/// staged and hashed.
 #[derive(Clone, Copy)]
 pub(super) enum Content<'a> {
     Bytes(&'a [u8]),
-    Staged(u64),
+    Staged { size: u64, hash: &'a str },
 }
 
 impl Content<'_> {
-    pub(super) fn size(self) -> u64 {
+    fn size(self) -> u64 {
         match self {
             Content::Bytes(b) => b.len() as u64,
-            Content::Staged(size) => size,
+            Content::Staged { size, .. } => size,
+        }
+    }
+
+    /// The content's hash: computed, or the host's checked.
+    fn hash(self) -> Outcome<String> {
+        match self {
+            Content::Bytes(b) => Ok(hash_hex(b)),
+            Content::Staged { hash, .. } => checked(hash).map(|()| hash.to_string()),
         }
     }
 
     pub(super) fn write(self, backend: &impl Backend, hash: &str) -> Outcome<()> {
         be(match self {
             Content::Bytes(b) => backend.write_blob(hash, b),
-            Content::Staged(_) => backend.write_staged_blob(hash),
+            Content::Staged { .. } => backend.write_staged_blob(hash),
         })
     }
 }
@@ -35,19 +44,8 @@ impl Content<'_> {
 /// Stores `content` for the caller and returns its hash; known content
 /// takes one more reference. A caller's first reference to an artifact is
 /// charged to its quota before anything is written.
-pub fn put(
-    backend: &impl Backend,
-    caller: &Caller,
-    content: &[u8],
-    artifact_type: ArtifactType,
-) -> Outcome<String> {
-    put_with(
-        backend,
-        caller,
-        Content::Bytes(content),
-        artifact_type,
-        || Ok(hash_hex(content)),
-    )
+pub fn put(b: &impl Backend, caller: &Caller, content: &[u8], ty: ArtifactType) -> Outcome<String> {
+    put_content(b, caller, Content::Bytes(content), ty)
 }
 
 /// [`put`] for a host that has already hashed the content with the `tree`
@@ -58,40 +56,31 @@ pub fn put(
 /// host may call this (it is not in the apps' interface), and it vouches
 /// that `hash` and `size` are the content's.
 pub fn put_staged(
-    backend: &impl Backend,
+    b: &impl Backend,
     caller: &Caller,
     size: u64,
-    artifact_type: ArtifactType,
+    ty: ArtifactType,
     hash: &str,
 ) -> Outcome<String> {
-    put_with(
-        backend,
-        caller,
-        Content::Staged(size),
-        artifact_type,
-        || checked(hash).map(|()| hash.to_string()),
-    )
+    put_content(b, caller, Content::Staged { size, hash }, ty)
 }
 
-/// The checks every put makes before touching the backend, then the put
-/// under the hash that `hash` gives (computed only once the checks pass).
-fn put_with(
+/// The checks every put makes before touching the backend (the content is
+/// hashed only once they pass), then the put.
+fn put_content(
     backend: &impl Backend,
     caller: &Caller,
     content: Content,
     artifact_type: ArtifactType,
-    hash: impl FnOnce() -> Outcome<String>,
 ) -> Outcome<String> {
     checked_caller(caller)?;
     let size = content.size();
-    if size > caller.quota.max_artifact_bytes {
-        return Err(Error::QuotaExceeded {
-            kind: QuotaKind::ArtifactBytes,
-            limit: caller.quota.max_artifact_bytes,
-            requested: size,
-        });
-    }
-    let hash = hash()?;
+    within(
+        QuotaKind::ArtifactBytes,
+        caller.quota.max_artifact_bytes,
+        size,
+    )?;
+    let hash = content.hash()?;
     let space = owner_key(caller.owner);
     let at = At {
         space: &space,

@@ -33,6 +33,22 @@ impl Metadata {
             reference_count: e.count,
         }
     }
+
+    /// The host's view: the shared record's, with its own reference count.
+    pub(super) fn of_record(
+        backend: &impl Backend,
+        caller: &Caller,
+        hash: &str,
+        record: &Record,
+    ) -> Outcome<Self> {
+        Ok(Self {
+            hash: hash.to_string(),
+            size: record.size,
+            artifact_type: record.artifact_type,
+            stored_at: record.stored_at,
+            reference_count: held(backend, caller, hash)?.map_or(0, |e| e.count),
+        })
+    }
 }
 
 /// The live shared record of `hash`, if any.
@@ -71,14 +87,7 @@ pub fn stat(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<Meta
     let Some(record) = shared(backend, hash)? else {
         return Err(Error::NotFound(hash.to_string()));
     };
-    let own = held(backend, caller, hash)?.map_or(0, |e| e.count);
-    Ok(Metadata {
-        hash: hash.to_string(),
-        size: record.size,
-        artifact_type: record.artifact_type,
-        stored_at: record.stored_at,
-        reference_count: own,
-    })
+    Metadata::of_record(backend, caller, hash, &record)
 }
 
 /// Whether an artifact the caller may see is stored under `hash`. An owner

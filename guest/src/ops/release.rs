@@ -5,6 +5,7 @@ use super::backend::{Backend, Swap};
 use super::caller::Caller;
 use super::error::{Error, Outcome, be, checked, checked_caller, decode};
 use super::index::{At, owner_key};
+use super::list::pages;
 use super::read::shared;
 use super::transition::finish_remove;
 use super::{LIST_LIMIT, MAX_ATTEMPTS};
@@ -73,11 +74,8 @@ pub fn remove(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<()
     if shared(backend, hash)?.is_none() {
         return Err(Error::NotFound(hash.to_string()));
     }
-    let mut after: Option<String> = None;
-    loop {
-        let owners = be(backend.list_owners(after.as_deref(), LIST_LIMIT))?;
-        let full = owners.len() as u32 >= LIST_LIMIT;
-        after = owners.last().cloned();
+    let owners = |after: Option<&str>| be(backend.list_owners(after, LIST_LIMIT));
+    pages(owners, String::clone, |owners| {
         for space in &owners {
             let at = At { space, hash };
             for _ in 0..MAX_ATTEMPTS {
@@ -97,10 +95,8 @@ pub fn remove(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<()
                 break;
             }
         }
-        if !full {
-            break;
-        }
-    }
+        Ok(())
+    })?;
     // What is left has no owner holding it (a count a crash left too high)
     // unless a first put is under way: then that put wins, as if after us.
     for _ in 0..MAX_ATTEMPTS {

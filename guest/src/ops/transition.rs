@@ -6,7 +6,7 @@ use super::artifact::{join, leave, unmark_artifact};
 use super::backend::{Backend, Swap};
 use super::caller::{Caller, Quota};
 use super::error::Outcome;
-use super::index::At;
+use super::index::{At, Progress};
 use super::put::Content;
 use super::usage::{account, unmark_usage};
 use crate::record::{Entry, EntryState};
@@ -54,16 +54,13 @@ pub(super) fn finish_add(
 /// it done; if it was rolled back (by gc, or a put refused its quota), undo
 /// what is ours and report that the put must start over.
 fn confirmed_or_undone(b: &impl Backend, at: At, v: u64) -> Outcome<bool> {
-    match at.entry(b)? {
-        Some((_, e)) if e.incarnation == v && e.state != EntryState::Adding => {
-            unmark_artifact(b, at, v, true, false)?;
-            unmark_usage(b, at, v, true, false)?;
-            Ok(true)
-        }
-        _ => {
-            undo_add(b, at, v)?;
-            Ok(false)
-        }
+    if at.progress(b, v)? == Progress::Confirmed {
+        unmark_artifact(b, at, v, true, false)?;
+        unmark_usage(b, at, v, true, false)?;
+        Ok(true)
+    } else {
+        undo_add(b, at, v)?;
+        Ok(false)
     }
 }
 
@@ -79,10 +76,7 @@ fn undo_add(b: &impl Backend, at: At, v: u64) -> Outcome<()> {
 /// entry first (so nobody confirms it any more), then undoes its marks.
 pub(super) fn roll_back(b: &impl Backend, at: At, v: u64) -> Outcome<()> {
     at.swap_entry(b, Some(v), None)?;
-    if let Some((_, e)) = at.entry(b)?
-        && e.incarnation == v
-        && e.state != EntryState::Adding
-    {
+    if at.progress(b, v)? == Progress::Confirmed {
         return Ok(()); // confirmed before we got to it
     }
     undo_add(b, at, v)

@@ -4,7 +4,7 @@
 use super::MAX_ATTEMPTS;
 use super::backend::{Backend, Swap};
 use super::caller::{Caller, HOST_OWNER, Quota};
-use super::error::{Error, Outcome, QuotaKind, be, checked_caller};
+use super::error::{Error, Outcome, QuotaKind, be, checked_caller, within};
 use super::index::{At, owner_key, usage_key};
 use crate::record::{Mark, Marks, Usage};
 
@@ -51,31 +51,15 @@ pub(super) fn account(
     join: bool,
     quota: Quota,
 ) -> Outcome<()> {
-    if untracked(at.space) {
-        return Ok(());
-    }
     let key = at.key();
-    for _ in 0..MAX_ATTEMPTS {
-        let (version, mut u) = read_usage(b, at.space)?;
-        if u.has_mark(join, &key, v) {
-            return Ok(());
+    update(b, at, |u| {
+        if u.marks.has_mark(join, &key, v) {
+            return Ok(false);
         }
         if join {
             let (bytes, artifacts) = (u.bytes.saturating_add(size), u.artifacts.saturating_add(1));
-            if bytes > quota.max_bytes {
-                return Err(Error::QuotaExceeded {
-                    kind: QuotaKind::Bytes,
-                    limit: quota.max_bytes,
-                    requested: bytes,
-                });
-            }
-            if artifacts > quota.max_artifacts {
-                return Err(Error::QuotaExceeded {
-                    kind: QuotaKind::Artifacts,
-                    limit: quota.max_artifacts,
-                    requested: artifacts,
-                });
-            }
+            within(QuotaKind::Bytes, quota.max_bytes, bytes)?;
+            within(QuotaKind::Artifacts, quota.max_artifacts, artifacts)?;
             (u.bytes, u.artifacts) = (bytes, artifacts);
         } else {
             u.bytes = u.bytes.saturating_sub(size);
@@ -88,14 +72,8 @@ pub(super) fn account(
             version: v,
             size,
         });
-        if !at.still_at(b, v)? {
-            return Ok(());
-        }
-        if write_usage(b, at.space, version, &u)? {
-            return Ok(());
-        }
-    }
-    Err(Error::Contended(at.hash.to_string()))
+        at.still_at(b, v)
+    })
 }
 
 /// Removes the usage mark of the transition `v`; with `undo`, also gives
@@ -107,19 +85,32 @@ pub(super) fn unmark_usage(
     join: bool,
     undo: bool,
 ) -> Outcome<()> {
-    if untracked(at.space) {
-        return Ok(());
-    }
-    for _ in 0..MAX_ATTEMPTS {
-        let (version, mut u) = read_usage(b, at.space)?;
-        let Some(mark) = u.take_mark(join, &at.key(), v) else {
-            return Ok(());
+    update(b, at, |u| {
+        let Some(mark) = u.marks.take_mark(join, &at.key(), v) else {
+            return Ok(false);
         };
         if undo {
             u.bytes = u.bytes.saturating_sub(mark.size);
             u.artifacts = u.artifacts.saturating_sub(1);
         }
-        if write_usage(b, at.space, version, &u)? {
+        Ok(true)
+    })
+}
+
+/// Changes the usage of the owner of `at` (none for the host, which has no
+/// quota) by compare-and-swap, retrying on conflict: `change` changes what
+/// it read and says whether to write it.
+fn update(
+    b: &impl Backend,
+    at: At,
+    mut change: impl FnMut(&mut Usage) -> Outcome<bool>,
+) -> Outcome<()> {
+    if untracked(at.space) {
+        return Ok(());
+    }
+    for _ in 0..MAX_ATTEMPTS {
+        let (version, mut u) = read_usage(b, at.space)?;
+        if !change(&mut u)? || write_usage(b, at.space, version, &u)? {
             return Ok(());
         }
     }

@@ -1,7 +1,7 @@
 //! The artifact record (`ARTR`): one per artifact, shared by its owners.
 
 use super::codec::{Reader, Writer};
-use super::{ArtifactType, FORMAT_VERSION, MAGIC, Mark, Marks, Origin};
+use super::{ArtifactType, FORMAT_VERSION, MAGIC, Mark, Origin};
 
 /// Where an artifact is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,15 +46,6 @@ pub struct Record {
     pub origin: Origin,
     /// Joins and leaves in flight, each applied to `owners` exactly once.
     pub marks: Vec<Mark>,
-}
-
-impl Marks for Record {
-    fn marks(&self) -> &[Mark] {
-        &self.marks
-    }
-    fn marks_mut(&mut self) -> &mut Vec<Mark> {
-        &mut self.marks
-    }
 }
 
 impl Record {

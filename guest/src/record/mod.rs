@@ -111,25 +111,24 @@ pub struct Mark {
     pub size: u64,
 }
 
-/// Marks kept as a set: finding, adding and removing one.
+/// A record's marks kept as a set of transitions: finding and removing one.
 pub trait Marks {
-    /// The marks.
-    fn marks(&self) -> &[Mark];
-    /// The marks, to change.
-    fn marks_mut(&mut self) -> &mut Vec<Mark>;
     /// Whether this exact transition is marked.
+    fn has_mark(&self, join: bool, key: &[u8; 32], version: u64) -> bool;
+    /// Removes this exact transition's mark, if it is there.
+    fn take_mark(&mut self, join: bool, key: &[u8; 32], version: u64) -> Option<Mark>;
+}
+
+impl Marks for Vec<Mark> {
     fn has_mark(&self, join: bool, key: &[u8; 32], version: u64) -> bool {
-        self.marks()
-            .iter()
+        self.iter()
             .any(|m| m.join == join && m.key == *key && m.version == version)
     }
-    /// Removes this exact transition's mark; returns whether it was there.
     fn take_mark(&mut self, join: bool, key: &[u8; 32], version: u64) -> Option<Mark> {
-        let marks = self.marks_mut();
-        let at = marks
+        let at = self
             .iter()
             .position(|m| m.join == join && m.key == *key && m.version == version)?;
-        Some(marks.remove(at))
+        Some(self.remove(at))
     }
 }
 

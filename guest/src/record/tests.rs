@@ -93,11 +93,14 @@ fn layout_is_pinned() {
 #[test]
 fn marks_are_a_set_of_transitions() {
     let mut r = sample();
-    assert!(r.has_mark(true, &[1; 32], 1 << 40));
-    assert!(!r.has_mark(false, &[1; 32], 1 << 40), "kind matters");
-    assert!(!r.has_mark(true, &[1; 32], 1), "version matters");
-    assert_eq!(r.take_mark(true, &[1; 32], 1 << 40), Some(mark(true, 1)));
-    assert_eq!(r.take_mark(true, &[1; 32], 1 << 40), None);
+    assert!(r.marks.has_mark(true, &[1; 32], 1 << 40));
+    assert!(!r.marks.has_mark(false, &[1; 32], 1 << 40), "kind matters");
+    assert!(!r.marks.has_mark(true, &[1; 32], 1), "version matters");
+    assert_eq!(
+        r.marks.take_mark(true, &[1; 32], 1 << 40),
+        Some(mark(true, 1))
+    );
+    assert_eq!(r.marks.take_mark(true, &[1; 32], 1 << 40), None);
     assert_eq!(r.marks, vec![mark(false, 2)]);
 }
 

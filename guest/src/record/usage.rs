@@ -2,7 +2,7 @@
 //! index space under [`usage_key`](crate::ops::usage_key).
 
 use super::codec::{Reader, Writer};
-use super::{FORMAT_VERSION, Mark, Marks, USAGE_MAGIC};
+use super::{FORMAT_VERSION, Mark, USAGE_MAGIC};
 
 /// What one owner's artifacts add up to, as its quota counts them.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -13,15 +13,6 @@ pub struct Usage {
     pub artifacts: u64,
     /// Charges (join) and refunds (leave) in flight, keyed by content hash.
     pub marks: Vec<Mark>,
-}
-
-impl Marks for Usage {
-    fn marks(&self) -> &[Mark] {
-        &self.marks
-    }
-    fn marks_mut(&mut self) -> &mut Vec<Mark> {
-        &mut self.marks
-    }
 }
 
 impl Usage {
