@@ -8,7 +8,9 @@ wit_bindgen::generate!({
     world: "core",
 });
 
-use artifacts::store::backend::{self as imports, BackendError, SwapOutcome};
+use artifacts::store::backend::{
+    self as imports, BackendError, KeyedRecord, SwapOutcome, VersionedRecord,
+};
 use artifacts::store::types::{ArtifactType, Error, IntegrityFailure, QuotaFailure, QuotaKind};
 use exports::artifacts::store::owners;
 use exports::artifacts::store::store::Guest;
@@ -22,6 +24,30 @@ fn text(e: BackendError) -> String {
         BackendError::Full(m) => format!("no space left: {m}"),
         BackendError::InvalidKey(m) => format!("invalid key: {m}"),
     }
+}
+
+impl From<VersionedRecord> for Versioned {
+    fn from(r: VersionedRecord) -> Self {
+        Self {
+            version: r.version,
+            data: r.data,
+        }
+    }
+}
+
+impl From<SwapOutcome> for Swap {
+    fn from(o: SwapOutcome) -> Self {
+        match o {
+            SwapOutcome::Conflict => Swap::Conflict,
+            SwapOutcome::Written(v) => Swap::Written(v),
+            SwapOutcome::Deleted => Swap::Deleted,
+        }
+    }
+}
+
+/// A listing of records or entries, as [`Backend`] gives it.
+fn keyed(list: Vec<KeyedRecord>) -> Vec<(String, Versioned)> {
+    list.into_iter().map(|k| (k.key, k.record.into())).collect()
 }
 
 impl Backend for Imported {
@@ -45,17 +71,16 @@ impl Backend for Imported {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<(String, u64, u64)>, String> {
-        Ok(imports::list_blobs(after, limit)
-            .map_err(text)?
+        let blobs = imports::list_blobs(after, limit).map_err(text)?;
+        Ok(blobs
             .into_iter()
             .map(|b| (b.key, b.size, b.modified))
             .collect())
     }
     fn read_record(&self, key: &str) -> Result<Option<Versioned>, String> {
-        Ok(imports::read_record(key).map_err(text)?.map(|r| Versioned {
-            version: r.version,
-            data: r.data,
-        }))
+        imports::read_record(key)
+            .map(|r| r.map(Versioned::from))
+            .map_err(text)
     }
     fn swap_record(
         &self,
@@ -63,40 +88,21 @@ impl Backend for Imported {
         expected: Option<u64>,
         new: Option<&[u8]>,
     ) -> Result<Swap, String> {
-        Ok(
-            match imports::swap_record(key, expected, new).map_err(text)? {
-                SwapOutcome::Conflict => Swap::Conflict,
-                SwapOutcome::Written(v) => Swap::Written(v),
-                SwapOutcome::Deleted => Swap::Deleted,
-            },
-        )
+        imports::swap_record(key, expected, new)
+            .map(Swap::from)
+            .map_err(text)
     }
     fn list_records(
         &self,
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<(String, Versioned)>, String> {
-        Ok(imports::list_records(after, limit)
-            .map_err(text)?
-            .into_iter()
-            .map(|k| {
-                (
-                    k.key,
-                    Versioned {
-                        version: k.record.version,
-                        data: k.record.data,
-                    },
-                )
-            })
-            .collect())
+        imports::list_records(after, limit).map(keyed).map_err(text)
     }
     fn read_entry(&self, owner: &str, key: &str) -> Result<Option<Versioned>, String> {
-        Ok(imports::read_entry(owner, key)
-            .map_err(text)?
-            .map(|r| Versioned {
-                version: r.version,
-                data: r.data,
-            }))
+        imports::read_entry(owner, key)
+            .map(|r| r.map(Versioned::from))
+            .map_err(text)
     }
     fn swap_entry(
         &self,
@@ -105,13 +111,9 @@ impl Backend for Imported {
         expected: Option<u64>,
         new: Option<&[u8]>,
     ) -> Result<Swap, String> {
-        Ok(
-            match imports::swap_entry(owner, key, expected, new).map_err(text)? {
-                SwapOutcome::Conflict => Swap::Conflict,
-                SwapOutcome::Written(v) => Swap::Written(v),
-                SwapOutcome::Deleted => Swap::Deleted,
-            },
-        )
+        imports::swap_entry(owner, key, expected, new)
+            .map(Swap::from)
+            .map_err(text)
     }
     fn list_entries(
         &self,
@@ -119,19 +121,9 @@ impl Backend for Imported {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<(String, Versioned)>, String> {
-        Ok(imports::list_entries(owner, after, limit)
-            .map_err(text)?
-            .into_iter()
-            .map(|k| {
-                (
-                    k.key,
-                    Versioned {
-                        version: k.record.version,
-                        data: k.record.data,
-                    },
-                )
-            })
-            .collect())
+        imports::list_entries(owner, after, limit)
+            .map(keyed)
+            .map_err(text)
     }
     fn list_owners(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, String> {
         imports::list_owners(after, limit).map_err(text)

@@ -202,6 +202,15 @@ fn index_agrees(d: &Data) -> Result<(), String> {
     Ok(())
 }
 
+/// After a run: the data is [`consistent`], and each `(owner, count)` holds
+/// `count` live references to `X`.
+fn holds(d: &Data, schedule: &[usize], counts: &[(&str, u64)]) {
+    consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
+    for (owner, count) in counts {
+        assert_eq!(count_of(d, owner, &hash_hex(X)), *count, "{schedule:?}");
+    }
+}
+
 /// The live references `owner` holds to `key`.
 fn count_of(d: &Data, owner: &str, key: &str) -> u64 {
     d.entries
@@ -223,10 +232,7 @@ fn a_put_racing_the_release_that_deletes_its_content_never_loses_it() {
         |b| {
             release(b, &H, &hash_hex(X)).unwrap();
         },
-        |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, HOST_OWNER, &hash_hex(X)), 1, "{schedule:?}");
-        },
+        |d, schedule| holds(d, schedule, &[(HOST_OWNER, 1)]),
     );
     assert_eq!(runs, 4096);
 }
@@ -248,10 +254,7 @@ fn a_put_racing_gc_never_loses_its_content() {
         |b| {
             gc(b, 60_000).unwrap();
         },
-        |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, HOST_OWNER, &hash_hex(X)), 1, "{schedule:?}");
-        },
+        |d, schedule| holds(d, schedule, &[(HOST_OWNER, 1)]),
     );
 }
 
@@ -263,10 +266,7 @@ fn two_puts_of_new_content_count_two() {
         12,
         |b| drop(put(b, &H, X, G).unwrap()),
         |b| drop(put(b, &H, X, G).unwrap()),
-        |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, HOST_OWNER, &hash_hex(X)), 2, "{schedule:?}");
-        },
+        |d, schedule| holds(d, schedule, &[(HOST_OWNER, 2)]),
     );
 }
 
@@ -308,11 +308,7 @@ fn two_owners_first_puts_of_one_content_count_two_owners() {
         14,
         |b| drop(put(b, &app("a"), X, G).unwrap()),
         |b| drop(put(b, &app("z"), X, G).unwrap()),
-        |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, "a", &hash_hex(X)), 1, "{schedule:?}");
-            assert_eq!(count_of(d, "z", &hash_hex(X)), 1, "{schedule:?}");
-        },
+        |d, schedule| holds(d, schedule, &[("a", 1), ("z", 1)]),
     );
 }
 
@@ -324,11 +320,7 @@ fn an_owner_leaving_while_another_joins_never_loses_the_content() {
         14,
         |b| assert_eq!(release(b, &app("a"), &hash_hex(X)).unwrap(), 0),
         |b| drop(put(b, &app("z"), X, G).unwrap()),
-        |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, "a", &hash_hex(X)), 0, "{schedule:?}");
-            assert_eq!(count_of(d, "z", &hash_hex(X)), 1, "{schedule:?}");
-        },
+        |d, schedule| holds(d, schedule, &[("a", 0), ("z", 1)]),
     );
 }
 
@@ -345,11 +337,7 @@ fn a_gc_rolling_back_a_first_put_under_way_leaves_it_whole_or_retried() {
         |b| {
             gc(b, 0).unwrap();
         },
-        |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, "a", &hash_hex(X)), 1, "{schedule:?}");
-            assert_eq!(count_of(d, "z", &hash_hex(X)), 1, "{schedule:?}");
-        },
+        |d, schedule| holds(d, schedule, &[("a", 1), ("z", 1)]),
     );
 }
 
@@ -367,11 +355,7 @@ fn a_last_release_finished_twice_counts_out_once() {
         |b| {
             gc(b, 60_000).unwrap();
         },
-        |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, "a", &hash_hex(X)), 0, "{schedule:?}");
-            assert_eq!(count_of(d, "z", &hash_hex(X)), 1, "{schedule:?}");
-        },
+        |d, schedule| holds(d, schedule, &[("a", 0), ("z", 1)]),
     );
 }
 
@@ -388,7 +372,7 @@ fn the_hosts_remove_racing_an_owners_release_deletes_once() {
         |b| drop(release(b, &app("a"), &hash_hex(X))),
         |b| remove(b, &H, &hash_hex(X)).unwrap(),
         |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
+            holds(d, schedule, &[]);
             assert!(d.records.is_empty() && d.blobs.is_empty(), "{schedule:?}");
         },
     );
@@ -408,9 +392,6 @@ fn under_private_dedup_a_last_leave_racing_a_join_never_loses_the_content() {
         13,
         |b| assert_eq!(release(b, &private("a"), &hash_hex(X)).unwrap(), 0),
         |b| drop(put(b, &private("z"), X, G).unwrap()),
-        |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, "z", &hash_hex(X)), 1, "{schedule:?}");
-        },
+        |d, schedule| holds(d, schedule, &[("z", 1)]),
     );
 }

@@ -51,13 +51,8 @@ pub struct Record {
 impl Record {
     /// Encodes the record in the current format.
     pub fn encode(&self) -> Vec<u8> {
-        let header = [
-            FORMAT_VERSION,
-            self.state.code(),
-            self.artifact_type.code(),
-            0,
-        ];
-        Writer::new(MAGIC, header, 80 + self.marks.len() * 49)
+        let (state, capacity) = (self.state.code(), 80 + self.marks.len() * 49);
+        Writer::typed(MAGIC, FORMAT_VERSION, state, self.artifact_type, capacity)
             .u64(self.size)
             .u64(self.stored_at)
             .u64(self.owners)

@@ -114,6 +114,17 @@ impl Writer {
         out.extend_from_slice(&header);
         Self(out)
     }
+    /// Starts a record whose header is a state, an artifact type and a
+    /// reserved zero (what [`Reader::typed_header`] reads).
+    pub(super) fn typed(
+        magic: [u8; 4],
+        version: u8,
+        state: u8,
+        artifact_type: ArtifactType,
+        capacity: usize,
+    ) -> Self {
+        Self::new(magic, [version, state, artifact_type.code(), 0], capacity)
+    }
     pub(super) fn bytes(&mut self, b: &[u8]) -> &mut Self {
         self.0.extend_from_slice(b);
         self

@@ -58,13 +58,8 @@ pub struct Entry {
 impl Entry {
     /// Encodes the entry.
     pub fn encode(&self) -> Vec<u8> {
-        let header = [
-            FORMAT_VERSION,
-            self.state.code(),
-            self.artifact_type.code(),
-            0,
-        ];
-        Writer::new(ENTRY_MAGIC, header, 80)
+        let state = self.state.code();
+        Writer::typed(ENTRY_MAGIC, FORMAT_VERSION, state, self.artifact_type, 80)
             .u64(self.size)
             .u64(self.stored_at)
             .u64(self.count)

@@ -28,8 +28,8 @@ impl RecordV1 {
 
     /// Encodes a format-1 record (for tests of migration).
     pub fn encode(&self) -> Vec<u8> {
-        let header = [FORMAT_V1, self.state.code(), self.artifact_type.code(), 0];
-        let mut out = Writer::new(MAGIC, header, 28 + self.owners.len() * 24);
+        let (state, capacity) = (self.state.code(), 28 + self.owners.len() * 24);
+        let mut out = Writer::typed(MAGIC, FORMAT_V1, state, self.artifact_type, capacity);
         out.u64(self.size)
             .u64(self.stored_at)
             .u32(self.owners.len() as u32);
