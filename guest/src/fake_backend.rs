@@ -7,7 +7,7 @@
 use std::cell::{Ref, RefCell, RefMut};
 use std::collections::BTreeMap;
 
-use crate::ops::{Backend, Swap, Versioned};
+use crate::ops::{Backend, Keyed, Reply, Swap, Versioned};
 use crate::record::{Record, State};
 
 /// What the fake backend holds, and what it was asked.
@@ -108,11 +108,11 @@ pub(crate) trait Access {
 }
 
 impl<A: Access> Backend for A {
-    fn write_blob(&self, key: &str, data: &[u8]) -> Result<(), String> {
+    fn write_blob(&self, key: &str, data: &[u8]) -> Reply<()> {
         self.call(|d| d.write_blob(key, data.to_vec()));
         Ok(())
     }
-    fn write_staged_blob(&self, key: &str) -> Result<(), String> {
+    fn write_staged_blob(&self, key: &str) -> Reply<()> {
         self.call(|d| {
             let data = d.staged.clone().ok_or("nothing staged")?;
             d.staged_writes += 1;
@@ -120,22 +120,18 @@ impl<A: Access> Backend for A {
             Ok(())
         })
     }
-    fn read_blob(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+    fn read_blob(&self, key: &str) -> Reply<Option<Vec<u8>>> {
         Ok(self.call(|d| d.blobs.get(key).cloned()))
     }
-    fn blob_size(&self, key: &str) -> Result<Option<u64>, String> {
+    fn blob_size(&self, key: &str) -> Reply<Option<u64>> {
         Ok(self.call(|d| d.blobs.get(key).map(|b| b.len() as u64)))
     }
-    fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Result<bool, String> {
+    fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Reply<bool> {
         Ok(self.call(|d| {
             d.records.get(key).map(|v| v.version) == record_version && d.blobs.remove(key).is_some()
         }))
     }
-    fn list_blobs(
-        &self,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<(String, u64, u64)>, String> {
+    fn list_blobs(&self, after: Option<&str>, limit: u32) -> Reply<Vec<(String, u64, u64)>> {
         Ok(self.call(|d| {
             let blobs = d.blobs.iter().map(|(k, b)| (k, b.len() as u64));
             page(blobs, after, limit)
@@ -147,18 +143,13 @@ impl<A: Access> Backend for A {
                 .collect()
         }))
     }
-    fn read_record(&self, key: &str) -> Result<Option<Versioned>, String> {
+    fn read_record(&self, key: &str) -> Reply<Option<Versioned>> {
         Ok(self.call(|d| {
             d.shared_reads += 1;
             d.records.get(key).cloned()
         }))
     }
-    fn swap_record(
-        &self,
-        key: &str,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<Swap, String> {
+    fn swap_record(&self, key: &str, expected: Option<u64>, new: Option<&[u8]>) -> Reply<Swap> {
         Ok(self.call(|d| {
             d.shared_reads += 1;
             swap(
@@ -170,17 +161,13 @@ impl<A: Access> Backend for A {
             )
         }))
     }
-    fn list_records(
-        &self,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<(String, Versioned)>, String> {
+    fn list_records(&self, after: Option<&str>, limit: u32) -> Reply<Vec<Keyed>> {
         Ok(self.call(|d| {
             d.shared_reads += 1;
             page(d.records.iter().map(|(k, v)| (k, v.clone())), after, limit)
         }))
     }
-    fn read_entry(&self, owner: &str, key: &str) -> Result<Option<Versioned>, String> {
+    fn read_entry(&self, owner: &str, key: &str) -> Reply<Option<Versioned>> {
         Ok(self.call(|d| {
             d.entry_reads += 1;
             d.entries
@@ -194,16 +181,11 @@ impl<A: Access> Backend for A {
         key: &str,
         expected: Option<u64>,
         new: Option<&[u8]>,
-    ) -> Result<Swap, String> {
+    ) -> Reply<Swap> {
         let key = (owner.to_string(), key.to_string());
         Ok(self.call(|d| swap(&mut d.entries, &mut d.next_version, key, expected, new)))
     }
-    fn list_entries(
-        &self,
-        owner: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<(String, Versioned)>, String> {
+    fn list_entries(&self, owner: &str, after: Option<&str>, limit: u32) -> Reply<Vec<Keyed>> {
         Ok(self.call(|d| {
             let space = d
                 .entries
@@ -215,7 +197,7 @@ impl<A: Access> Backend for A {
             out
         }))
     }
-    fn list_owners(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, String> {
+    fn list_owners(&self, after: Option<&str>, limit: u32) -> Reply<Vec<String>> {
         Ok(self.call(|d| {
             let mut owners: Vec<String> = d
                 .entries
