@@ -1,6 +1,6 @@
 //! The wasm adapter: WIT exports call [`crate::ops`] over the imported backend.
 
-use crate::ops::{self, Backend, Caller, Metadata, Quota, Swap, Versioned};
+use crate::ops::{self, Backend, Caller, Keyed, Metadata, Quota, Reply, Swap, Versioned};
 use crate::record;
 
 wit_bindgen::generate!({
@@ -8,7 +8,9 @@ wit_bindgen::generate!({
     world: "core",
 });
 
-use artifacts::store::backend::{self as imports, BackendError, SwapOutcome};
+use artifacts::store::backend::{
+    self as imports, BackendError, KeyedRecord, SwapOutcome, VersionedRecord,
+};
 use artifacts::store::types::{ArtifactType, Error, IntegrityFailure, QuotaFailure, QuotaKind};
 use exports::artifacts::store::owners;
 use exports::artifacts::store::store::Guest;
@@ -24,79 +26,70 @@ fn text(e: BackendError) -> String {
     }
 }
 
+impl From<VersionedRecord> for Versioned {
+    fn from(r: VersionedRecord) -> Self {
+        Self {
+            version: r.version,
+            data: r.data,
+        }
+    }
+}
+
+impl From<SwapOutcome> for Swap {
+    fn from(o: SwapOutcome) -> Self {
+        match o {
+            SwapOutcome::Conflict => Swap::Conflict,
+            SwapOutcome::Written(v) => Swap::Written(v),
+            SwapOutcome::Deleted => Swap::Deleted,
+        }
+    }
+}
+
+/// A listing of records or entries, as [`Backend`] gives it.
+fn keyed(list: Vec<KeyedRecord>) -> Vec<Keyed> {
+    list.into_iter().map(|k| (k.key, k.record.into())).collect()
+}
+
 impl Backend for Imported {
-    fn write_blob(&self, key: &str, data: &[u8]) -> Result<(), String> {
+    fn write_blob(&self, key: &str, data: &[u8]) -> Reply<()> {
         imports::write_blob(key, data).map_err(text)
     }
-    fn write_staged_blob(&self, key: &str) -> Result<(), String> {
+    fn write_staged_blob(&self, key: &str) -> Reply<()> {
         imports::write_staged_blob(key).map_err(text)
     }
-    fn read_blob(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+    fn read_blob(&self, key: &str) -> Reply<Option<Vec<u8>>> {
         imports::read_blob(key).map_err(text)
     }
-    fn blob_size(&self, key: &str) -> Result<Option<u64>, String> {
+    fn blob_size(&self, key: &str) -> Reply<Option<u64>> {
         imports::blob_size(key).map_err(text)
     }
-    fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Result<bool, String> {
+    fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Reply<bool> {
         imports::delete_blob(key, record_version).map_err(text)
     }
-    fn list_blobs(
-        &self,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<(String, u64, u64)>, String> {
-        Ok(imports::list_blobs(after, limit)
-            .map_err(text)?
+    fn list_blobs(&self, after: Option<&str>, limit: u32) -> Reply<Vec<(String, u64, u64)>> {
+        let blobs = imports::list_blobs(after, limit).map_err(text)?;
+        Ok(blobs
             .into_iter()
             .map(|b| (b.key, b.size, b.modified))
             .collect())
     }
-    fn read_record(&self, key: &str) -> Result<Option<Versioned>, String> {
-        Ok(imports::read_record(key).map_err(text)?.map(|r| Versioned {
-            version: r.version,
-            data: r.data,
-        }))
+    fn read_record(&self, key: &str) -> Reply<Option<Versioned>> {
+        imports::read_record(key)
+            .map(|r| r.map(Versioned::from))
+            .map_err(text)
     }
-    fn swap_record(
-        &self,
-        key: &str,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<Swap, String> {
-        Ok(
-            match imports::swap_record(key, expected, new).map_err(text)? {
-                SwapOutcome::Conflict => Swap::Conflict,
-                SwapOutcome::Written(v) => Swap::Written(v),
-                SwapOutcome::Deleted => Swap::Deleted,
-            },
-        )
+    fn swap_record(&self, key: &str, expected: Option<u64>, new: Option<&[u8]>) -> Reply<Swap> {
+        imports::swap_record(key, expected, new)
+            .map(Swap::from)
+            .map_err(text)
     }
-    fn list_records(
-        &self,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<(String, Versioned)>, String> {
-        Ok(imports::list_records(after, limit)
-            .map_err(text)?
-            .into_iter()
-            .map(|k| {
-                (
-                    k.key,
-                    Versioned {
-                        version: k.record.version,
-                        data: k.record.data,
-                    },
-                )
-            })
-            .collect())
+    fn list_records(&self, after: Option<&str>, limit: u32) -> Reply<Vec<Keyed>> {
+        imports::list_records(after, limit).map(keyed).map_err(text)
     }
-    fn read_entry(&self, owner: &str, key: &str) -> Result<Option<Versioned>, String> {
-        Ok(imports::read_entry(owner, key)
-            .map_err(text)?
-            .map(|r| Versioned {
-                version: r.version,
-                data: r.data,
-            }))
+    fn read_entry(&self, owner: &str, key: &str) -> Reply<Option<Versioned>> {
+        imports::read_entry(owner, key)
+            .map(|r| r.map(Versioned::from))
+            .map_err(text)
     }
     fn swap_entry(
         &self,
@@ -104,36 +97,17 @@ impl Backend for Imported {
         key: &str,
         expected: Option<u64>,
         new: Option<&[u8]>,
-    ) -> Result<Swap, String> {
-        Ok(
-            match imports::swap_entry(owner, key, expected, new).map_err(text)? {
-                SwapOutcome::Conflict => Swap::Conflict,
-                SwapOutcome::Written(v) => Swap::Written(v),
-                SwapOutcome::Deleted => Swap::Deleted,
-            },
-        )
+    ) -> Reply<Swap> {
+        imports::swap_entry(owner, key, expected, new)
+            .map(Swap::from)
+            .map_err(text)
     }
-    fn list_entries(
-        &self,
-        owner: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<(String, Versioned)>, String> {
-        Ok(imports::list_entries(owner, after, limit)
-            .map_err(text)?
-            .into_iter()
-            .map(|k| {
-                (
-                    k.key,
-                    Versioned {
-                        version: k.record.version,
-                        data: k.record.data,
-                    },
-                )
-            })
-            .collect())
+    fn list_entries(&self, owner: &str, after: Option<&str>, limit: u32) -> Reply<Vec<Keyed>> {
+        imports::list_entries(owner, after, limit)
+            .map(keyed)
+            .map_err(text)
     }
-    fn list_owners(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, String> {
+    fn list_owners(&self, after: Option<&str>, limit: u32) -> Reply<Vec<String>> {
         imports::list_owners(after, limit).map_err(text)
     }
     fn now(&self) -> u64 {

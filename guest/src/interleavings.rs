@@ -8,18 +8,10 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
 
+use crate::fake_backend::{Access, Data};
 use crate::hash::hash_hex;
 use crate::ops::*;
 use crate::record::{ArtifactType, Entry, EntryState, Record, State, Usage};
-
-#[derive(Default, Clone)]
-pub(crate) struct Data {
-    blobs: BTreeMap<String, (Vec<u8>, u64)>,
-    records: BTreeMap<String, Versioned>,
-    entries: BTreeMap<(String, String), Versioned>,
-    next_version: u64,
-    clock: u64,
-}
 
 #[derive(Default)]
 struct Turns {
@@ -35,14 +27,15 @@ struct World {
     cv: Condvar,
 }
 
+/// One thread's backend: the fake, each of whose calls waits for its turn.
 struct Scheduled {
     world: Arc<World>,
     me: usize,
 }
 
-impl Scheduled {
+impl Access for Scheduled {
     /// Waits for this thread's turn, runs `f` on the data, passes the turn on.
-    fn call<T>(&self, f: impl FnOnce(&mut Data) -> T) -> T {
+    fn turn<T>(&self, f: impl FnOnce(&mut Data) -> T) -> T {
         let mut turns = self.world.turns.lock().unwrap();
         loop {
             while turns.pos < turns.schedule.len() && turns.done[turns.schedule[turns.pos]] {
@@ -65,158 +58,15 @@ impl Scheduled {
         out
     }
 
-    fn finish(&self) {
-        self.world.turns.lock().unwrap().done[self.me] = true;
-        self.world.cv.notify_all();
+    fn peek<T>(&self, f: impl FnOnce(&Data) -> T) -> T {
+        f(&self.world.data.lock().unwrap())
     }
 }
 
-impl Backend for Scheduled {
-    fn write_blob(&self, key: &str, data: &[u8]) -> Result<(), String> {
-        self.call(|d| {
-            let now = d.clock;
-            d.blobs.insert(key.into(), (data.to_vec(), now));
-        });
-        Ok(())
-    }
-    fn read_blob(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
-        Ok(self.call(|d| d.blobs.get(key).map(|(b, _)| b.clone())))
-    }
-    fn blob_size(&self, key: &str) -> Result<Option<u64>, String> {
-        Ok(self.call(|d| d.blobs.get(key).map(|(b, _)| b.len() as u64)))
-    }
-    fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Result<bool, String> {
-        Ok(self.call(|d| {
-            d.records.get(key).map(|v| v.version) == record_version && d.blobs.remove(key).is_some()
-        }))
-    }
-    fn list_blobs(
-        &self,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<(String, u64, u64)>, String> {
-        Ok(self.call(|d| {
-            d.blobs
-                .iter()
-                .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
-                .take(limit as usize)
-                .map(|(k, (b, m))| (k.clone(), b.len() as u64, *m))
-                .collect()
-        }))
-    }
-    fn read_record(&self, key: &str) -> Result<Option<Versioned>, String> {
-        Ok(self.call(|d| d.records.get(key).cloned()))
-    }
-    fn swap_record(
-        &self,
-        key: &str,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<Swap, String> {
-        Ok(self.call(|d| {
-            if d.records.get(key).map(|v| v.version) != expected {
-                return Swap::Conflict;
-            }
-            match new {
-                None => {
-                    d.records.remove(key);
-                    Swap::Deleted
-                }
-                Some(data) => {
-                    d.next_version += 1;
-                    let version = d.next_version;
-                    d.records.insert(
-                        key.into(),
-                        Versioned {
-                            version,
-                            data: data.to_vec(),
-                        },
-                    );
-                    Swap::Written(version)
-                }
-            }
-        }))
-    }
-    fn list_records(
-        &self,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<(String, Versioned)>, String> {
-        Ok(self.call(|d| {
-            d.records
-                .iter()
-                .filter(|(k, _)| after.is_none_or(|a| k.as_str() > a))
-                .take(limit as usize)
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect()
-        }))
-    }
-    fn read_entry(&self, owner: &str, key: &str) -> Result<Option<Versioned>, String> {
-        Ok(self.call(|d| d.entries.get(&(owner.into(), key.into())).cloned()))
-    }
-    fn swap_entry(
-        &self,
-        owner: &str,
-        key: &str,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<Swap, String> {
-        Ok(self.call(|d| {
-            let k = (owner.to_string(), key.to_string());
-            if d.entries.get(&k).map(|v| v.version) != expected {
-                return Swap::Conflict;
-            }
-            match new {
-                None => {
-                    d.entries.remove(&k);
-                    Swap::Deleted
-                }
-                Some(data) => {
-                    d.next_version += 1;
-                    let version = d.next_version;
-                    d.entries.insert(
-                        k,
-                        Versioned {
-                            version,
-                            data: data.to_vec(),
-                        },
-                    );
-                    Swap::Written(version)
-                }
-            }
-        }))
-    }
-    fn list_entries(
-        &self,
-        owner: &str,
-        after: Option<&str>,
-        limit: u32,
-    ) -> Result<Vec<(String, Versioned)>, String> {
-        Ok(self.call(|d| {
-            d.entries
-                .iter()
-                .filter(|((o, k), _)| o == owner && after.is_none_or(|a| k.as_str() > a))
-                .take(limit as usize)
-                .map(|((_, k), v)| (k.clone(), v.clone()))
-                .collect()
-        }))
-    }
-    fn list_owners(&self, after: Option<&str>, limit: u32) -> Result<Vec<String>, String> {
-        Ok(self.call(|d| {
-            let mut owners: Vec<String> = d
-                .entries
-                .keys()
-                .map(|(o, _)| o.clone())
-                .filter(|o| after.is_none_or(|a| o.as_str() > a))
-                .collect();
-            owners.dedup();
-            owners.truncate(limit as usize);
-            owners
-        }))
-    }
-    fn now(&self) -> u64 {
-        // Not a scheduling point: reading the clock changes nothing.
-        self.world.data.lock().unwrap().clock
+impl Scheduled {
+    fn finish(&self) {
+        self.world.turns.lock().unwrap().done[self.me] = true;
+        self.world.cv.notify_all();
     }
 }
 
@@ -281,7 +131,7 @@ fn consistent(d: &Data) -> Result<(), String> {
         let rec = Record::decode(&v.data).map_err(|e| e.to_string())?;
         if rec.state == State::Live {
             match d.blobs.get(key) {
-                Some((b, _)) if hash_hex(b) == *key => {}
+                Some(b) if hash_hex(b) == *key => {}
                 Some(_) => return Err(format!("{key}: blob does not match")),
                 None => return Err(format!("{key}: live record without its blob")),
             }
@@ -294,7 +144,7 @@ fn consistent(d: &Data) -> Result<(), String> {
 /// live record counts exactly its owners' live entries, every live entry is
 /// counted in the live record of its origin, and every owner's usage is the
 /// sum of its live entries.
-pub(crate) fn index_agrees(d: &Data) -> Result<(), String> {
+fn index_agrees(d: &Data) -> Result<(), String> {
     let usage = usage_key();
     let mut owners_of: BTreeMap<String, u64> = BTreeMap::new();
     let mut usage_of: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -352,6 +202,15 @@ pub(crate) fn index_agrees(d: &Data) -> Result<(), String> {
     Ok(())
 }
 
+/// After a run: the data is [`consistent`], and each `(owner, count)` holds
+/// `count` live references to `X`.
+fn holds(d: &Data, schedule: &[usize], counts: &[(&str, u64)]) {
+    consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
+    for (owner, count) in counts {
+        assert_eq!(count_of(d, owner, &hash_hex(X)), *count, "{schedule:?}");
+    }
+}
+
 /// The live references `owner` holds to `key`.
 fn count_of(d: &Data, owner: &str, key: &str) -> u64 {
     d.entries
@@ -373,10 +232,7 @@ fn a_put_racing_the_release_that_deletes_its_content_never_loses_it() {
         |b| {
             release(b, &H, &hash_hex(X)).unwrap();
         },
-        |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, HOST_OWNER, &hash_hex(X)), 1, "{schedule:?}");
-        },
+        |d, schedule| holds(d, schedule, &[(HOST_OWNER, 1)]),
     );
     assert_eq!(runs, 4096);
 }
@@ -398,10 +254,7 @@ fn a_put_racing_gc_never_loses_its_content() {
         |b| {
             gc(b, 60_000).unwrap();
         },
-        |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, HOST_OWNER, &hash_hex(X)), 1, "{schedule:?}");
-        },
+        |d, schedule| holds(d, schedule, &[(HOST_OWNER, 1)]),
     );
 }
 
@@ -413,10 +266,7 @@ fn two_puts_of_new_content_count_two() {
         12,
         |b| drop(put(b, &H, X, G).unwrap()),
         |b| drop(put(b, &H, X, G).unwrap()),
-        |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, HOST_OWNER, &hash_hex(X)), 2, "{schedule:?}");
-        },
+        |d, schedule| holds(d, schedule, &[(HOST_OWNER, 2)]),
     );
 }
 
@@ -458,11 +308,7 @@ fn two_owners_first_puts_of_one_content_count_two_owners() {
         14,
         |b| drop(put(b, &app("a"), X, G).unwrap()),
         |b| drop(put(b, &app("z"), X, G).unwrap()),
-        |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, "a", &hash_hex(X)), 1, "{schedule:?}");
-            assert_eq!(count_of(d, "z", &hash_hex(X)), 1, "{schedule:?}");
-        },
+        |d, schedule| holds(d, schedule, &[("a", 1), ("z", 1)]),
     );
 }
 
@@ -474,11 +320,7 @@ fn an_owner_leaving_while_another_joins_never_loses_the_content() {
         14,
         |b| assert_eq!(release(b, &app("a"), &hash_hex(X)).unwrap(), 0),
         |b| drop(put(b, &app("z"), X, G).unwrap()),
-        |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, "a", &hash_hex(X)), 0, "{schedule:?}");
-            assert_eq!(count_of(d, "z", &hash_hex(X)), 1, "{schedule:?}");
-        },
+        |d, schedule| holds(d, schedule, &[("a", 0), ("z", 1)]),
     );
 }
 
@@ -495,11 +337,7 @@ fn a_gc_rolling_back_a_first_put_under_way_leaves_it_whole_or_retried() {
         |b| {
             gc(b, 0).unwrap();
         },
-        |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, "a", &hash_hex(X)), 1, "{schedule:?}");
-            assert_eq!(count_of(d, "z", &hash_hex(X)), 1, "{schedule:?}");
-        },
+        |d, schedule| holds(d, schedule, &[("a", 1), ("z", 1)]),
     );
 }
 
@@ -517,11 +355,7 @@ fn a_last_release_finished_twice_counts_out_once() {
         |b| {
             gc(b, 60_000).unwrap();
         },
-        |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, "a", &hash_hex(X)), 0, "{schedule:?}");
-            assert_eq!(count_of(d, "z", &hash_hex(X)), 1, "{schedule:?}");
-        },
+        |d, schedule| holds(d, schedule, &[("a", 0), ("z", 1)]),
     );
 }
 
@@ -538,7 +372,7 @@ fn the_hosts_remove_racing_an_owners_release_deletes_once() {
         |b| drop(release(b, &app("a"), &hash_hex(X))),
         |b| remove(b, &H, &hash_hex(X)).unwrap(),
         |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
+            holds(d, schedule, &[]);
             assert!(d.records.is_empty() && d.blobs.is_empty(), "{schedule:?}");
         },
     );
@@ -558,9 +392,6 @@ fn under_private_dedup_a_last_leave_racing_a_join_never_loses_the_content() {
         13,
         |b| assert_eq!(release(b, &private("a"), &hash_hex(X)).unwrap(), 0),
         |b| drop(put(b, &private("z"), X, G).unwrap()),
-        |d, schedule| {
-            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
-            assert_eq!(count_of(d, "z", &hash_hex(X)), 1, "{schedule:?}");
-        },
+        |d, schedule| holds(d, schedule, &[("z", 1)]),
     );
 }

@@ -1,0 +1,214 @@
+//! The artifact record's side of a transition: an owner joining (the
+//! record created with its blob, or counted up), leaving (counted down,
+//! deleted at zero), and the deletion protocol.
+
+use super::MAX_ATTEMPTS;
+use super::backend::{Backend, Swap};
+use super::caller::{Caller, Dedup};
+use super::error::{Error, Outcome, be, decode};
+use super::index::At;
+use super::put::Content;
+use crate::record::{Entry, Mark, Marks, Origin, Record, State};
+
+/// Finishes a deletion whose `Deleting` record has `version`. Idempotent:
+/// whoever comes second finds the version gone and does nothing.
+pub(super) fn finish_delete(backend: &impl Backend, hash: &str, version: u64) -> Outcome<()> {
+    be(backend.delete_blob(hash, Some(version)))?;
+    be(backend.swap_record(hash, Some(version), None))?;
+    Ok(())
+}
+
+/// Swaps the record to `Deleting` and deletes the artifact.
+/// Returns false if the version moved on meanwhile.
+pub(super) fn delete(
+    backend: &impl Backend,
+    hash: &str,
+    version: u64,
+    mut record: Record,
+) -> Outcome<bool> {
+    record.state = State::Deleting;
+    match be(backend.swap_record(hash, Some(version), Some(&record.encode())))? {
+        Swap::Written(deleting) => finish_delete(backend, hash, deleting).map(|()| true),
+        Swap::Conflict | Swap::Deleted => Ok(false),
+    }
+}
+
+/// Counts the owner of `at` into the artifact record (creating it, with its
+/// blob, if there is none), marked with the entry version `v`, once.
+/// Returns the origin of the record it is counted in, or `None` if the
+/// entry moved on meanwhile (someone else finished or rolled back the put).
+pub(super) fn join(
+    b: &impl Backend,
+    caller: &Caller,
+    at: At,
+    v: u64,
+    entry: &Entry,
+    content: Content,
+) -> Outcome<Option<Origin>> {
+    let (owner, hash, size) = (at.owner(), at.hash, entry.size);
+    let mark = Mark {
+        join: true,
+        key: owner,
+        version: v,
+        size,
+    };
+    for _ in 0..MAX_ATTEMPTS {
+        let (expected, record) = match be(b.read_record(hash))? {
+            None => {
+                content.write(b, hash)?;
+                let record = Record {
+                    state: State::Live,
+                    artifact_type: entry.artifact_type,
+                    size,
+                    stored_at: b.now(),
+                    owners: 1,
+                    origin: Origin {
+                        key: owner,
+                        version: v,
+                    },
+                    marks: vec![mark],
+                };
+                (None, record)
+            }
+            Some(current) => {
+                let mut record = decode(hash, &current.data)?;
+                if record.state == State::Deleting {
+                    finish_delete(b, hash, current.version)?;
+                    continue;
+                }
+                if record.marks.has_mark(true, &owner, v) {
+                    return Ok(Some(record.origin));
+                }
+                // Known content: nothing to write, unless its blob was lost or
+                // damaged to another size (this put repairs it), or the store
+                // keeps dedup private (a join does the work of a first put).
+                if caller.dedup == Dedup::Private || be(b.blob_size(hash))? != Some(record.size) {
+                    content.write(b, hash)?;
+                }
+                record.owners = record.owners.saturating_add(1);
+                record.marks.push(mark);
+                (Some(current.version), record)
+            }
+        };
+        if !at.still_at(b, v)? {
+            return Ok(None);
+        }
+        match be(b.swap_record(hash, expected, Some(&record.encode())))? {
+            Swap::Conflict => continue,
+            Swap::Written(_) | Swap::Deleted => {
+                // A new record: a gc that listed this content as an
+                // unreferenced blob before our record existed may have
+                // deleted the blob since (the interleaving iroh-blobs #247
+                // shipped). Now that the record exists no gc can delete it, so
+                // one look settles it.
+                // (Private dedup makes the same check after a join, so that
+                // joining costs what creating costs.)
+                let check = expected.is_none() || caller.dedup == Dedup::Private;
+                if check && be(b.blob_size(hash))? != Some(size) {
+                    content.write(b, hash)?;
+                }
+                return Ok(Some(record.origin));
+            }
+        }
+    }
+    Err(Error::Contended(hash.to_string()))
+}
+
+/// Counts the owner of `at` out of the artifact record (the incarnation
+/// `origin`), marked with the entry version `v`, once; deletes the artifact
+/// when no owner is left. Also drops the owner's stale join marks.
+pub(super) fn leave(
+    b: &impl Backend,
+    caller: &Caller,
+    at: At,
+    v: u64,
+    origin: &Origin,
+) -> Outcome<()> {
+    let (owner, hash) = (at.owner(), at.hash);
+    for _ in 0..MAX_ATTEMPTS {
+        let Some(current) = be(b.read_record(hash))? else {
+            return Ok(());
+        };
+        let mut record = decode(hash, &current.data)?;
+        if record.origin != *origin {
+            // That incarnation is gone: its last owner has left.
+            return Ok(());
+        }
+        if record.state == State::Deleting {
+            return finish_delete(b, hash, current.version);
+        }
+        if record.marks.has_mark(false, &owner, v) {
+            return Ok(());
+        }
+        record.owners = record.owners.saturating_sub(1);
+        record.marks.retain(|m| !(m.join && m.key == owner));
+        if !at.still_at(b, v)? {
+            return Ok(());
+        }
+        if record.owners == 0 && caller.dedup == Dedup::Shared {
+            if delete(b, hash, current.version, record)? {
+                return Ok(());
+            }
+            continue;
+        }
+        if record.owners == 0 {
+            // Private dedup: the last leave costs what any leave costs (one
+            // swap of the record); the deletion it starts is invisible at
+            // once and finished by the next gc or put of the content.
+            record.state = State::Deleting;
+        }
+        record.marks.push(Mark {
+            join: false,
+            key: owner,
+            version: v,
+            size: record.size,
+        });
+        match be(b.swap_record(hash, Some(current.version), Some(&record.encode())))? {
+            Swap::Conflict => continue,
+            Swap::Written(_) | Swap::Deleted => return Ok(()),
+        }
+    }
+    Err(Error::Contended(hash.to_string()))
+}
+
+/// Removes the artifact mark of the transition `v` (of owner `at.space`);
+/// with `undo`, also counts the owner back out (a join that never went live).
+pub(super) fn unmark_artifact(
+    b: &impl Backend,
+    at: At,
+    v: u64,
+    join: bool,
+    undo: bool,
+) -> Outcome<()> {
+    let hash = at.hash;
+    for _ in 0..MAX_ATTEMPTS {
+        let Some(current) = be(b.read_record(hash))? else {
+            return Ok(());
+        };
+        let mut record = decode(hash, &current.data)?;
+        // A deleting record keeps its marks only under private dedup (the
+        // last leave's); clearing it changes its version, which makes a
+        // finisher holding the old one do nothing, and the next finishes it.
+        if (undo && record.state == State::Deleting)
+            || record.marks.take_mark(join, &at.owner(), v).is_none()
+        {
+            return Ok(());
+        }
+        if undo {
+            record.owners = record.owners.saturating_sub(1);
+            if record.owners == 0 {
+                if delete(b, hash, current.version, record)? {
+                    return Ok(());
+                }
+                continue;
+            }
+        }
+        if !matches!(
+            be(b.swap_record(hash, Some(current.version), Some(&record.encode())))?,
+            Swap::Conflict
+        ) {
+            return Ok(());
+        }
+    }
+    Err(Error::Contended(hash.to_string()))
+}

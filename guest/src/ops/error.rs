@@ -1,0 +1,92 @@
+//! Why an operation failed, and the checks that refuse a call before it
+//! reaches the backend.
+
+use super::Caller;
+use crate::hash::validate;
+use crate::record::{Entry, Record, validate_owner};
+
+/// Which limit a put would have broken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaKind {
+    /// Total bytes of the owner's distinct artifacts.
+    Bytes,
+    /// Number of the owner's distinct artifacts.
+    Artifacts,
+    /// Size of one artifact.
+    ArtifactBytes,
+}
+
+/// Why an operation failed (mirrors the WIT `error` variant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// Nothing stored under this hash (or nothing this caller may see).
+    NotFound(String),
+    /// Not a valid hash.
+    InvalidHash(String),
+    /// Not a valid owner id.
+    InvalidOwner(String),
+    /// Content does not match its address.
+    Integrity {
+        /// The address.
+        expected: String,
+        /// The hash of what was read.
+        actual: String,
+    },
+    /// Record without content.
+    MissingContent(String),
+    /// Undecodable record.
+    CorruptRecord(String),
+    /// The put would break the caller's quota; nothing was written.
+    QuotaExceeded {
+        /// Which limit.
+        kind: QuotaKind,
+        /// The limit.
+        limit: u64,
+        /// What the put would have made it.
+        requested: u64,
+    },
+    /// Contention outlasted [`MAX_ATTEMPTS`](super::MAX_ATTEMPTS).
+    Contended(String),
+    /// The backend failed.
+    Backend(String),
+}
+
+pub(super) type Outcome<T> = Result<T, Error>;
+
+pub(super) fn checked(hash: &str) -> Outcome<()> {
+    validate(hash).map_err(|why| Error::InvalidHash(format!("{why}: {:.80?}", hash)))
+}
+
+pub(super) fn checked_caller(caller: &Caller) -> Outcome<()> {
+    validate_owner(caller.owner).map_err(Error::InvalidOwner)
+}
+
+/// Refuses a put that would make something `requested` while its quota is
+/// `limit`.
+pub(super) fn within(kind: QuotaKind, limit: u64, requested: u64) -> Outcome<()> {
+    if requested > limit {
+        return Err(Error::QuotaExceeded {
+            kind,
+            limit,
+            requested,
+        });
+    }
+    Ok(())
+}
+
+/// Refuses a key a backend listed that is not a valid hash.
+pub(super) fn listed(key: &str) -> Outcome<()> {
+    checked(key).map_err(|_| Error::Backend(format!("backend listed an invalid key {key:.80?}")))
+}
+
+pub(super) fn decode(hash: &str, data: &[u8]) -> Outcome<Record> {
+    Record::decode(data).map_err(|why| Error::CorruptRecord(format!("record of {hash}: {why}")))
+}
+
+pub(super) fn decode_entry(hash: &str, data: &[u8]) -> Outcome<Entry> {
+    Entry::decode(data).map_err(|why| Error::CorruptRecord(format!("index entry of {hash}: {why}")))
+}
+
+pub(super) fn be<T>(r: Result<T, String>) -> Outcome<T> {
+    r.map_err(Error::Backend)
+}

@@ -1,0 +1,107 @@
+//! An owner's index space: its key, and the entry under a hash in it.
+
+use super::backend::{Backend, Swap};
+use super::error::{Outcome, be, decode_entry};
+use crate::record::{Entry, EntryState};
+
+/// The key of `owner`'s index space: a BLAKE3 key derivation of its id.
+pub fn owner_key(owner: &str) -> String {
+    blake3::Hasher::new_derive_key("artifacts:store 2026 owner index v2")
+        .update(owner.as_bytes())
+        .finalize()
+        .to_hex()
+        .to_string()
+}
+
+/// The key of the usage record in every owner's index space: a BLAKE3 key
+/// derivation, which can never equal the plain BLAKE3 hash of any content.
+pub fn usage_key() -> String {
+    blake3::Hasher::new_derive_key("artifacts:store 2026 owner usage v2")
+        .finalize()
+        .to_hex()
+        .to_string()
+}
+
+/// The 32 bytes of a valid hash (or owner key).
+pub(super) fn raw(hex: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    for (i, pair) in hex.as_bytes().chunks(2).take(32).enumerate() {
+        let digit = |c: u8| match c {
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            _ => 0,
+        };
+        if let (Some(slot), [hi, lo]) = (out.get_mut(i), pair) {
+            *slot = digit(*hi) << 4 | digit(*lo);
+        }
+    }
+    out
+}
+
+/// Where a transition (named by the entry version it began at) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Progress {
+    /// The entry is still at that version.
+    UnderWay,
+    /// A first put that went live (the entry's incarnation).
+    Confirmed,
+    /// Rolled back, or finished and moved on.
+    Over,
+}
+
+/// An owner's index space and the hash an operation is about.
+#[derive(Clone, Copy)]
+pub(super) struct At<'a> {
+    pub(super) space: &'a str,
+    pub(super) hash: &'a str,
+}
+
+impl At<'_> {
+    pub(super) fn entry(&self, b: &impl Backend) -> Outcome<Option<(u64, Entry)>> {
+        let Some(v) = be(b.read_entry(self.space, self.hash))? else {
+            return Ok(None);
+        };
+        Ok(Some((v.version, decode_entry(self.hash, &v.data)?)))
+    }
+
+    /// Where the transition that the entry began at version `v` stands.
+    pub(super) fn progress(&self, b: &impl Backend, v: u64) -> Outcome<Progress> {
+        Ok(match self.entry(b)? {
+            Some((version, _)) if version == v => Progress::UnderWay,
+            Some((_, e)) if e.incarnation == v && e.state != EntryState::Adding => {
+                Progress::Confirmed
+            }
+            _ => Progress::Over,
+        })
+    }
+
+    pub(super) fn swap_entry(
+        &self,
+        b: &impl Backend,
+        expected: Option<u64>,
+        new: Option<&Entry>,
+    ) -> Outcome<Swap> {
+        let data = new.map(Entry::encode);
+        be(b.swap_entry(self.space, self.hash, expected, data.as_deref()))
+    }
+
+    /// Whether the entry is still at `version` (the transition it names is
+    /// still under way): checked after reading a record and before swapping
+    /// it, so that a marked change is never applied once it was finished.
+    pub(super) fn still_at(&self, b: &impl Backend, version: u64) -> Outcome<bool> {
+        Ok(be(b.read_entry(self.space, self.hash))?.is_some_and(|v| v.version == version))
+    }
+
+    pub(super) fn owner(&self) -> [u8; 32] {
+        raw(self.space)
+    }
+
+    pub(super) fn key(&self) -> [u8; 32] {
+        raw(self.hash)
+    }
+}
+
+/// The hex form of 32 raw bytes.
+pub(super) fn hash_of(raw: &[u8; 32]) -> String {
+    raw.iter().map(|b| format!("{b:02x}")).collect()
+}

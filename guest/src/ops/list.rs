@@ -1,0 +1,153 @@
+//! Listing what a caller may see, and what it adds up to.
+
+use super::LIST_LIMIT;
+use super::backend::{Backend, Versioned};
+use super::caller::Caller;
+use super::error::{Outcome, be, checked, checked_caller, decode, decode_entry, listed};
+use super::index::{owner_key, usage_key};
+use super::read::Metadata;
+use crate::record::{Entry, EntryState, Record, State};
+
+/// Up to `limit` artifacts the caller may see with hashes after `after`,
+/// ascending: an owner's from its own index (reading only its entries),
+/// the host's from the shared records.
+pub fn list(
+    backend: &impl Backend,
+    caller: &Caller,
+    after: Option<&str>,
+    limit: u32,
+) -> Outcome<Vec<Metadata>> {
+    checked_caller(caller)?;
+    if let Some(after) = after {
+        checked(after)?;
+    }
+    let limit = limit.min(LIST_LIMIT) as usize;
+    let mut out = Vec::new();
+    if caller.admin {
+        scan_shared(backend, after, limit, |key, record| {
+            out.push(Metadata::of_record(backend, caller, &key, &record)?);
+            Ok(())
+        })?;
+    } else {
+        scan_own(backend, caller, after, limit, |key, e| {
+            out.push(Metadata::of_entry(&key, &e));
+            Ok(())
+        })?;
+    }
+    Ok(out)
+}
+
+/// Calls `each` on up to `limit` live shared records after `after`.
+fn scan_shared(
+    backend: &impl Backend,
+    after: Option<&str>,
+    limit: usize,
+    each: impl FnMut(String, Record) -> Outcome<()>,
+) -> Outcome<()> {
+    let list = |after: Option<&str>| be(backend.list_records(after, LIST_LIMIT));
+    scan(after, limit, list, each, |key, v| {
+        let record = decode(key, &v.data)?;
+        Ok((record.state == State::Live).then_some(record))
+    })
+}
+
+/// Calls `each` on up to `limit` of the caller's live entries after `after`.
+fn scan_own(
+    backend: &impl Backend,
+    caller: &Caller,
+    after: Option<&str>,
+    limit: usize,
+    each: impl FnMut(String, Entry) -> Outcome<()>,
+) -> Outcome<()> {
+    let space = owner_key(caller.owner);
+    let usage = usage_key();
+    let list = |after: Option<&str>| be(backend.list_entries(&space, after, LIST_LIMIT));
+    scan(after, limit, list, each, |key, v| {
+        if key == usage {
+            return Ok(None);
+        }
+        let e = decode_entry(key, &v.data)?;
+        Ok((e.state == EntryState::Live).then_some(e))
+    })
+}
+
+/// Calls `each` on up to `limit` live items after `after` of a paged
+/// listing (`list`), which stops once it has them. `live` decodes every
+/// item listed (an undecodable one fails the scan) and keeps the live ones.
+fn scan<T>(
+    after: Option<&str>,
+    limit: usize,
+    mut list: impl FnMut(Option<&str>) -> Outcome<Vec<(String, Versioned)>>,
+    mut each: impl FnMut(String, T) -> Outcome<()>,
+    mut live: impl FnMut(&str, &Versioned) -> Outcome<Option<T>>,
+) -> Outcome<()> {
+    let mut cursor = after.map(str::to_string);
+    let mut seen = 0;
+    while seen < limit {
+        let page = list(cursor.as_deref())?;
+        let Some((last, _)) = page.last() else { break };
+        cursor = Some(last.clone());
+        let full_page = page.len() as u32 >= LIST_LIMIT;
+        for (key, v) in page {
+            listed(&key)?;
+            if let Some(item) = live(&key, &v)?
+                && seen < limit
+            {
+                seen += 1;
+                each(key, item)?;
+            }
+        }
+        if !full_page {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Calls `each` on the size of every artifact the caller may see.
+fn sizes(backend: &impl Backend, caller: &Caller, mut each: impl FnMut(u64)) -> Outcome<()> {
+    checked_caller(caller)?;
+    if caller.admin {
+        scan_shared(backend, None, usize::MAX, |_, r| {
+            each(r.size);
+            Ok(())
+        })
+    } else {
+        scan_own(backend, caller, None, usize::MAX, |_, e| {
+            each(e.size);
+            Ok(())
+        })
+    }
+}
+
+/// How many artifacts the caller may see: for an owner, a walk of its own index.
+pub fn count(backend: &impl Backend, caller: &Caller) -> Outcome<u64> {
+    let mut n = 0u64;
+    sizes(backend, caller, |_| n += 1)?;
+    Ok(n)
+}
+
+/// The total size of the content the caller may see.
+pub fn total_bytes(backend: &impl Backend, caller: &Caller) -> Outcome<u64> {
+    let mut total = 0u64;
+    sizes(backend, caller, |s| total = total.saturating_add(s))?;
+    Ok(total)
+}
+
+/// Calls `each` on every page of `list` (a paged listing) until a short page.
+pub(super) fn pages<T: Clone>(
+    mut list: impl FnMut(Option<&str>) -> Outcome<Vec<T>>,
+    key: impl Fn(&T) -> String,
+    mut each: impl FnMut(Vec<T>) -> Outcome<()>,
+) -> Outcome<()> {
+    let mut after: Option<String> = None;
+    loop {
+        let page = list(after.as_deref())?;
+        let full = page.len() as u32 >= LIST_LIMIT;
+        after = page.last().map(&key);
+        each(page)?;
+        if !full {
+            return Ok(());
+        }
+    }
+}

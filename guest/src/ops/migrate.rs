@@ -1,0 +1,119 @@
+//! Migration of a format-1 store in place.
+
+use super::LIST_LIMIT;
+use super::artifact::finish_delete;
+use super::backend::Backend;
+use super::error::{Error, Outcome, be, checked};
+use super::index::{owner_key, raw, usage_key};
+use super::list::pages;
+use super::usage::{untracked, write_usage};
+use crate::record::{Entry, EntryState, Origin, Record, RecordV1, State, Usage};
+
+/// Migrates a format-1 store in place: every format-1 artifact record
+/// becomes owner entries (one per owner, with its count) and a format-2
+/// record counting its owners; usage records are rebuilt from the entries;
+/// format-1 usage records are deleted. Idempotent and safe to interrupt:
+/// a format-1 record stays the truth until it is rewritten, and entries are
+/// written (overwritten) from it first. Run with no other writer. Returns
+/// how many artifact records were migrated.
+pub fn migrate(backend: &impl Backend) -> Outcome<u64> {
+    let mut migrated = 0u64;
+    pages(
+        |after| be(backend.list_records(after, LIST_LIMIT)),
+        |(k, _)| k.clone(),
+        |page| {
+            for (key, v) in page {
+                if checked(&key).is_err() || !RecordV1::is_v1(&v.data) {
+                    continue;
+                }
+                if Usage::is_usage(&v.data) {
+                    continue; // rebuilt below, deleted last
+                }
+                let old = RecordV1::decode(&v.data)
+                    .map_err(|why| Error::CorruptRecord(format!("record of {key}: {why}")))?;
+                if old.state == State::Deleting || old.owners.is_empty() {
+                    finish_delete(backend, &key, v.version)?;
+                    continue;
+                }
+                let first = old.owners.first().map_or("", |(o, _)| o.as_str());
+                let origin = Origin {
+                    key: raw(&owner_key(first)),
+                    version: v.version,
+                };
+                for (owner, count) in &old.owners {
+                    let space = owner_key(owner);
+                    let entry = Entry {
+                        state: EntryState::Live,
+                        artifact_type: old.artifact_type,
+                        size: old.size,
+                        stored_at: old.stored_at,
+                        count: *count,
+                        incarnation: v.version,
+                        origin,
+                    };
+                    let current = be(backend.read_entry(&space, &key))?.map(|c| c.version);
+                    be(backend.swap_entry(&space, &key, current, Some(&entry.encode())))?;
+                }
+                let record = Record {
+                    state: State::Live,
+                    artifact_type: old.artifact_type,
+                    size: old.size,
+                    stored_at: old.stored_at,
+                    owners: old.owners.len() as u64,
+                    origin,
+                    marks: Vec::new(),
+                };
+                be(backend.swap_record(&key, Some(v.version), Some(&record.encode())))?;
+                migrated += 1;
+            }
+            Ok(())
+        },
+    )?;
+    // Usage, exactly: the sum of every owner's live entries (all owners,
+    // since an interrupted run may have touched others).
+    let mut owners: Vec<String> = Vec::new();
+    pages(
+        |after| be(backend.list_owners(after, LIST_LIMIT)),
+        String::clone,
+        |page| {
+            owners.extend(page);
+            Ok(())
+        },
+    )?;
+    for space in owners.into_iter().filter(|s| !untracked(s)) {
+        let mut u = Usage::default();
+        pages(
+            |after| be(backend.list_entries(&space, after, LIST_LIMIT)),
+            |(k, _)| k.clone(),
+            |page| {
+                for (key, v) in page {
+                    if key == usage_key() {
+                        continue;
+                    }
+                    if let Ok(e) = Entry::decode(&v.data)
+                        && e.state == EntryState::Live
+                    {
+                        u.bytes = u.bytes.saturating_add(e.size);
+                        u.artifacts += 1;
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        let version = be(backend.read_entry(&space, &usage_key()))?.map(|v| v.version);
+        write_usage(backend, &space, version, &u)?;
+    }
+    pages(
+        |after| be(backend.list_records(after, LIST_LIMIT)),
+        |(k, _)| k.clone(),
+        |page| {
+            for (key, v) in page {
+                if Usage::is_usage(&v.data) && RecordV1::is_v1(&v.data) {
+                    be(backend.swap_record(&key, Some(v.version), None))?;
+                }
+            }
+            Ok(())
+        },
+    )?;
+    Ok(migrated)
+}

@@ -1,0 +1,139 @@
+//! Reading one artifact: its metadata, whether it is there, its content
+//! verified.
+
+use super::backend::Backend;
+use super::caller::Caller;
+use super::error::{Error, Outcome, be, checked, checked_caller, decode};
+use super::index::{At, owner_key};
+use crate::hash::hash_hex;
+use crate::record::{ArtifactType, Entry, EntryState, Record, State};
+
+/// An artifact's metadata as the caller sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    /// The content's address.
+    pub hash: String,
+    /// The content's length in bytes.
+    pub size: u64,
+    /// For an owner: the type of its own first put; for the host: the first in the store.
+    pub artifact_type: ArtifactType,
+    /// For an owner: the time of its own first put; for the host: the first in the store.
+    pub stored_at: u64,
+    /// The caller's own references.
+    pub reference_count: u64,
+}
+
+impl Metadata {
+    pub(super) fn of_entry(hash: &str, e: &Entry) -> Self {
+        Self {
+            hash: hash.to_string(),
+            size: e.size,
+            artifact_type: e.artifact_type,
+            stored_at: e.stored_at,
+            reference_count: e.count,
+        }
+    }
+
+    /// The host's view: the shared record's, with its own reference count.
+    pub(super) fn of_record(
+        backend: &impl Backend,
+        caller: &Caller,
+        hash: &str,
+        record: &Record,
+    ) -> Outcome<Self> {
+        Ok(Self {
+            hash: hash.to_string(),
+            size: record.size,
+            artifact_type: record.artifact_type,
+            stored_at: record.stored_at,
+            reference_count: held(backend, caller, hash)?.map_or(0, |e| e.count),
+        })
+    }
+}
+
+/// The live shared record of `hash`, if any.
+pub(super) fn shared(backend: &impl Backend, hash: &str) -> Outcome<Option<Record>> {
+    let Some(v) = be(backend.read_record(hash))? else {
+        return Ok(None);
+    };
+    let record = decode(hash, &v.data)?;
+    Ok((record.state == State::Live).then_some(record))
+}
+
+/// The caller's live entry for `hash`, if any (its own index only).
+pub(super) fn held(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<Option<Entry>> {
+    let space = owner_key(caller.owner);
+    let at = At {
+        space: &space,
+        hash,
+    };
+    Ok(at
+        .entry(backend)?
+        .map(|(_, e)| e)
+        .filter(|e| e.state == EntryState::Live))
+}
+
+/// The metadata of an artifact the caller may see: an owner's from its own
+/// entry; the host's from the shared record, with its own reference count.
+pub fn stat(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<Metadata> {
+    checked_caller(caller)?;
+    checked(hash)?;
+    if !caller.admin {
+        return match held(backend, caller, hash)? {
+            Some(e) => Ok(Metadata::of_entry(hash, &e)),
+            None => Err(Error::NotFound(hash.to_string())),
+        };
+    }
+    let Some(record) = shared(backend, hash)? else {
+        return Err(Error::NotFound(hash.to_string()));
+    };
+    Metadata::of_record(backend, caller, hash, &record)
+}
+
+/// Whether an artifact the caller may see is stored under `hash`. An owner
+/// reads only its own index entry.
+pub fn contains(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<bool> {
+    checked_caller(caller)?;
+    checked(hash)?;
+    if caller.admin {
+        return Ok(shared(backend, hash)?.is_some());
+    }
+    Ok(held(backend, caller, hash)?.is_some())
+}
+
+/// Reads the content and checks it against its address and recorded size.
+fn read_verified(
+    backend: &impl Backend,
+    caller: &Caller,
+    hash: &str,
+) -> Outcome<(Metadata, Vec<u8>)> {
+    let meta = stat(backend, caller, hash)?;
+    let Some(content) = be(backend.read_blob(hash))? else {
+        return Err(Error::MissingContent(hash.to_string()));
+    };
+    let actual = hash_hex(&content);
+    if actual != hash {
+        return Err(Error::Integrity {
+            expected: hash.to_string(),
+            actual,
+        });
+    }
+    if content.len() as u64 != meta.size {
+        return Err(Error::CorruptRecord(format!(
+            "record of {hash}: size {} but content has {} bytes",
+            meta.size,
+            content.len()
+        )));
+    }
+    Ok((meta, content))
+}
+
+/// The content under `hash`, verified.
+pub fn get(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<Vec<u8>> {
+    read_verified(backend, caller, hash).map(|(_, content)| content)
+}
+
+/// Verifies the content under `hash` without returning it.
+pub fn verify(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<Metadata> {
+    read_verified(backend, caller, hash).map(|(meta, _)| meta)
+}

@@ -1,0 +1,100 @@
+//! An owner's first put (`Adding`) and last release (`Removing`): the
+//! entry, the artifact record and the usage changed together, finished or
+//! rolled back by whoever meets them.
+
+use super::artifact::{join, leave, unmark_artifact};
+use super::backend::{Backend, Swap};
+use super::caller::{Caller, Quota};
+use super::error::Outcome;
+use super::index::{At, Progress};
+use super::put::Content;
+use super::usage::{account, unmark_usage};
+use crate::record::{Entry, EntryState};
+
+/// Finishes the first put whose entry is `Adding` at `v`: charge the
+/// owner's usage, count it into the artifact, confirm the entry, clear the
+/// marks. Returns false if the entry was rolled back meanwhile (the put
+/// starts over). A refused quota or a failure rolls the entry back.
+pub(super) fn finish_add(
+    b: &impl Backend,
+    caller: &Caller,
+    at: At,
+    v: u64,
+    entry: &Entry,
+    content: Content,
+) -> Outcome<bool> {
+    let applied = account(b, at, v, entry.size, true, caller.quota)
+        .and_then(|()| join(b, caller, at, v, entry, content));
+    let origin = match applied {
+        Ok(Some(origin)) => origin,
+        Ok(None) => return confirmed_or_undone(b, at, v),
+        Err(e) => {
+            // Best effort: what is left, gc rolls back after the grace period.
+            let _ = roll_back(b, at, v);
+            return Err(e);
+        }
+    };
+    let live = Entry {
+        state: EntryState::Live,
+        count: 1,
+        incarnation: v,
+        origin,
+        ..entry.clone()
+    };
+    if matches!(at.swap_entry(b, Some(v), Some(&live))?, Swap::Conflict) {
+        return confirmed_or_undone(b, at, v);
+    }
+    unmark_artifact(b, at, v, true, false)?;
+    unmark_usage(b, at, v, true, false)?;
+    Ok(true)
+}
+
+/// After the entry of a first put at `v` moved on under us: if someone
+/// else (a put of the same owner) confirmed it, clear the marks and report
+/// it done; if it was rolled back (by gc, or a put refused its quota), undo
+/// what is ours and report that the put must start over.
+fn confirmed_or_undone(b: &impl Backend, at: At, v: u64) -> Outcome<bool> {
+    if at.progress(b, v)? == Progress::Confirmed {
+        unmark_artifact(b, at, v, true, false)?;
+        unmark_usage(b, at, v, true, false)?;
+        Ok(true)
+    } else {
+        undo_add(b, at, v)?;
+        Ok(false)
+    }
+}
+
+/// Undoes whatever a first put at `v` applied (its entry is gone or moved on).
+fn undo_add(b: &impl Backend, at: At, v: u64) -> Outcome<()> {
+    // Both, even if one fails (a damaged artifact record must not keep the
+    // owner charged).
+    let usage = unmark_usage(b, at, v, true, true);
+    unmark_artifact(b, at, v, true, true).and(usage)
+}
+
+/// Rolls back the first put whose entry is `Adding` at `v`: deletes the
+/// entry first (so nobody confirms it any more), then undoes its marks.
+pub(super) fn roll_back(b: &impl Backend, at: At, v: u64) -> Outcome<()> {
+    at.swap_entry(b, Some(v), None)?;
+    if at.progress(b, v)? == Progress::Confirmed {
+        return Ok(()); // confirmed before we got to it
+    }
+    undo_add(b, at, v)
+}
+
+/// Finishes the last release whose entry is `Removing` at `v`: count the
+/// owner out of the artifact, refund its usage, delete the entry, clear the
+/// marks. Idempotent; anyone may finish it.
+pub(super) fn finish_remove(
+    b: &impl Backend,
+    caller: &Caller,
+    at: At,
+    v: u64,
+    entry: &Entry,
+) -> Outcome<()> {
+    leave(b, caller, at, v, &entry.origin)?;
+    account(b, at, v, entry.size, false, Quota::UNLIMITED)?;
+    at.swap_entry(b, Some(v), None)?;
+    unmark_artifact(b, at, v, false, false)?;
+    unmark_usage(b, at, v, false, false)
+}

@@ -1,0 +1,128 @@
+//! The owner's usage record: charges and refunds, each applied once, and
+//! the quota checked on a charge.
+
+use super::MAX_ATTEMPTS;
+use super::backend::{Backend, Swap};
+use super::caller::{Caller, HOST_OWNER, Quota};
+use super::error::{Error, Outcome, QuotaKind, be, checked_caller, within};
+use super::index::{At, owner_key, usage_key};
+use crate::record::{Mark, Marks, Usage};
+
+/// The owner's usage record and its version.
+pub(super) fn read_usage(b: &impl Backend, space: &str) -> Outcome<(Option<u64>, Usage)> {
+    match be(b.read_entry(space, &usage_key()))? {
+        Some(v) => Ok((
+            Some(v.version),
+            Usage::decode(&v.data)
+                .map_err(|why| Error::CorruptRecord(format!("usage record: {why}")))?,
+        )),
+        None => Ok((None, Usage::default())),
+    }
+}
+
+/// Writes the usage record (deleting it when it is empty). Returns false on a conflict.
+pub(super) fn write_usage(
+    b: &impl Backend,
+    space: &str,
+    expected: Option<u64>,
+    u: &Usage,
+) -> Outcome<bool> {
+    let new = (*u != Usage::default()).then(|| u.encode());
+    Ok(!matches!(
+        be(b.swap_entry(space, &usage_key(), expected, new.as_deref()))?,
+        Swap::Conflict
+    ))
+}
+
+/// Whether `space` is the host's index space, whose usage is not tracked
+/// (the host has no quota), which saves a first put two writes.
+pub(super) fn untracked(space: &str) -> bool {
+    space == owner_key(HOST_OWNER)
+}
+
+/// Charges (join) or refunds (leave) the artifact at `at` to the owner's
+/// usage, marked with the entry version `v`, once: checks the quota for a
+/// charge. A refund also drops the owner's stale join marks for this hash.
+pub(super) fn account(
+    b: &impl Backend,
+    at: At,
+    v: u64,
+    size: u64,
+    join: bool,
+    quota: Quota,
+) -> Outcome<()> {
+    let key = at.key();
+    update(b, at, |u| {
+        if u.marks.has_mark(join, &key, v) {
+            return Ok(false);
+        }
+        if join {
+            let (bytes, artifacts) = (u.bytes.saturating_add(size), u.artifacts.saturating_add(1));
+            within(QuotaKind::Bytes, quota.max_bytes, bytes)?;
+            within(QuotaKind::Artifacts, quota.max_artifacts, artifacts)?;
+            (u.bytes, u.artifacts) = (bytes, artifacts);
+        } else {
+            u.bytes = u.bytes.saturating_sub(size);
+            u.artifacts = u.artifacts.saturating_sub(1);
+            u.marks.retain(|m| !(m.join && m.key == key));
+        }
+        u.marks.push(Mark {
+            join,
+            key,
+            version: v,
+            size,
+        });
+        at.still_at(b, v)
+    })
+}
+
+/// Removes the usage mark of the transition `v`; with `undo`, also gives
+/// back what it charged (a join that never went live).
+pub(super) fn unmark_usage(
+    b: &impl Backend,
+    at: At,
+    v: u64,
+    join: bool,
+    undo: bool,
+) -> Outcome<()> {
+    update(b, at, |u| {
+        let Some(mark) = u.marks.take_mark(join, &at.key(), v) else {
+            return Ok(false);
+        };
+        if undo {
+            u.bytes = u.bytes.saturating_sub(mark.size);
+            u.artifacts = u.artifacts.saturating_sub(1);
+        }
+        Ok(true)
+    })
+}
+
+/// Changes the usage of the owner of `at` (none for the host, which has no
+/// quota) by compare-and-swap, retrying on conflict: `change` changes what
+/// it read and says whether to write it.
+fn update(
+    b: &impl Backend,
+    at: At,
+    mut change: impl FnMut(&mut Usage) -> Outcome<bool>,
+) -> Outcome<()> {
+    if untracked(at.space) {
+        return Ok(());
+    }
+    for _ in 0..MAX_ATTEMPTS {
+        let (version, mut u) = read_usage(b, at.space)?;
+        if !change(&mut u)? || write_usage(b, at.space, version, &u)? {
+            return Ok(());
+        }
+    }
+    Err(Error::Contended(at.hash.to_string()))
+}
+
+/// The owner's usage, as its quota counts it (first puts under way included).
+pub fn usage(backend: &impl Backend, caller: &Caller) -> Outcome<Usage> {
+    checked_caller(caller)?;
+    let (_, u) = read_usage(backend, &owner_key(caller.owner))?;
+    Ok(Usage {
+        marks: Vec::new(),
+        ..u
+    })
+}
