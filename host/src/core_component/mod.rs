@@ -25,6 +25,18 @@ use crate::compile_cache::CompileCache;
 /// The owner id under which the host holds its own references (the core's).
 pub(crate) const HOST_OWNER: &str = "@host";
 
+/// How the core's instances are set up.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CoreSettings {
+    /// The most linear memory one instance may have.
+    pub(crate) memory_limit: usize,
+    /// The largest artifact: one call from the core to the backend may
+    /// carry this much (plus room for the rest of the call).
+    pub(crate) max_artifact_bytes: usize,
+    /// The store's dedup is private (see `StoreBuilder::private_dedup`).
+    pub(crate) private_dedup: bool,
+}
+
 /// The core over one backend: a pool of instances, each call on one of them.
 /// Cheap to clone.
 #[derive(Clone)]
@@ -35,23 +47,13 @@ pub(crate) struct CoreClient {
 
 impl CoreClient {
     /// Compiles the core (once per process, or loads it from `cache`) and
-    /// makes a pool of its instances over `backend`. The core's memory is
-    /// capped at `memory_limit`; one call to the backend may carry
-    /// `max_artifact_bytes` (plus room for the rest of the call).
+    /// makes a pool of its instances over `backend`.
     pub(crate) fn new(
         backend: Arc<dyn Backend>,
-        memory_limit: usize,
-        max_artifact_bytes: usize,
+        settings: CoreSettings,
         cache: Option<&CompileCache>,
-        private_dedup: bool,
     ) -> Result<Self, Error> {
-        let pool = pool::Pool::new(
-            backend,
-            memory_limit,
-            max_artifact_bytes,
-            cache,
-            private_dedup,
-        )?;
+        let pool = pool::Pool::new(backend, settings, cache)?;
         let list_limit = pool.with(Instance::list_limit)?;
         Ok(Self {
             pool: Arc::new(pool),

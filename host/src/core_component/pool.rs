@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, ResourceLimiter};
 
+use super::CoreSettings;
 use super::bindings::{Core, CorePre};
 use super::imports::CoreState;
 use crate::backend::Backend;
@@ -93,24 +94,21 @@ pub(crate) const KEEP_MEMORY_BYTES: usize = 64 << 20;
 const MAX_IDLE: usize = 16;
 
 impl Pool {
-    /// `max_artifact_bytes` sets how much data one call from the core to the
-    /// backend may carry: wasmtime caps it (128 MiB by default), and a put
-    /// hands the whole artifact to `write-blob`.
+    /// The hostcall fuel follows `settings.max_artifact_bytes`: wasmtime caps
+    /// how much data one call from the core to the backend may carry (128
+    /// MiB by default), and a put hands the whole artifact to `write-blob`.
     pub(super) fn new(
         backend: Arc<dyn Backend>,
-        memory_limit: usize,
-        max_artifact_bytes: usize,
+        settings: CoreSettings,
         cache: Option<&CompileCache>,
-        private_dedup: bool,
     ) -> Result<Self, Error> {
         compiled(cache)?;
-        let hostcall_fuel = max_artifact_bytes.saturating_add(1 << 20);
         Ok(Self {
             backend,
             idle: Mutex::new(Vec::new()),
-            memory_limit,
-            hostcall_fuel,
-            private_dedup,
+            memory_limit: settings.memory_limit,
+            hostcall_fuel: settings.max_artifact_bytes.saturating_add(1 << 20),
+            private_dedup: settings.private_dedup,
         })
     }
 

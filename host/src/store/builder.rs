@@ -7,7 +7,7 @@ use super::{ArtifactStore, DEFAULT_MAX_ARTIFACT_BYTES, MAX_ARTIFACT_BYTES_LIMIT}
 use crate::Error;
 use crate::backend::{Backend, file::FileBackend, memory::MemoryBackend};
 use crate::compile_cache::CompileCache;
-use crate::core_component::CoreClient;
+use crate::core_component::{CoreClient, CoreSettings};
 
 /// Configures and opens an [`ArtifactStore`].
 #[derive(Debug)]
@@ -88,10 +88,13 @@ impl StoreBuilder {
         Ok(ArtifactStore {
             core: CoreClient::new(
                 backend,
-                memory_limit,
-                usize::try_from(self.max_artifact_bytes).unwrap_or(usize::MAX),
+                CoreSettings {
+                    memory_limit,
+                    max_artifact_bytes: usize::try_from(self.max_artifact_bytes)
+                        .unwrap_or(usize::MAX),
+                    private_dedup: self.private_dedup,
+                },
                 self.core_cache.as_ref(),
-                self.private_dedup,
             )?,
             max_artifact_bytes: self.max_artifact_bytes,
             hash_workers: self.hash_workers,
