@@ -47,6 +47,7 @@ pub use backend::file::FileBackend;
 pub use backend::memory::MemoryBackend;
 pub use backend::s3::{S3Backend, S3Config};
 pub use backend::{Backend, BlobInfo, SwapOutcome, VersionedRecord};
+pub use compile_cache::CompileCache;
 pub use core_component::CORE_COMPONENT;
 pub use error::{BackendError, Error, QuotaKind};
 pub use hash::{Hash, Hex, InvalidHash};

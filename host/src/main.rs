@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
-use artifacts::apps::{AppConfig, AppHost, AppLimits, CompileCache, Stdio};
-use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Metadata, Quota, S3Config};
+use artifacts::apps::{AppConfig, AppHost, AppLimits, Stdio};
+use artifacts::{
+    ArtifactStore, ArtifactType, CompileCache, Error, Hash, Metadata, Quota, S3Config,
+};
 use clap::{Parser, Subcommand};
 
 mod cli {

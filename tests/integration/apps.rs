@@ -211,7 +211,7 @@ fn compiled_apps_are_cached_on_disk_sealed_with_the_host_key() {
     let cache_dir = work.path().join("cache");
     let key = [7u8; 32];
     let store = ArtifactStore::open_memory().unwrap();
-    let cache = || artifacts::apps::CompileCache::new(&cache_dir, key);
+    let cache = || artifacts::CompileCache::new(&cache_dir, key);
 
     let first = AppHost::new(store.clone())
         .unwrap()
@@ -233,7 +233,7 @@ fn compiled_apps_are_cached_on_disk_sealed_with_the_host_key() {
     // An entry sealed with another key, or forged, is never deserialized: it is recompiled.
     let other_key = AppHost::new(store.clone())
         .unwrap()
-        .with_compile_cache(artifacts::apps::CompileCache::new(&cache_dir, [8u8; 32]));
+        .with_compile_cache(artifacts::CompileCache::new(&cache_dir, [8u8; 32]));
     other_key.load_file(HOSTILE).unwrap();
     assert_eq!(other_key.compiled(), 1);
     let entry = std::fs::read_dir(&cache_dir)
@@ -264,9 +264,9 @@ fn compiled_apps_are_cached_on_disk_sealed_with_the_host_key() {
 fn the_cache_key_is_created_once_and_kept_private() {
     let work = tempfile::tempdir().unwrap();
     let path = work.path().join("config/artifacts/cache-key");
-    let key = artifacts::apps::CompileCache::load_or_create_key(&path).unwrap();
+    let key = artifacts::CompileCache::load_or_create_key(&path).unwrap();
     assert_eq!(
-        artifacts::apps::CompileCache::load_or_create_key(&path).unwrap(),
+        artifacts::CompileCache::load_or_create_key(&path).unwrap(),
         key
     );
     use std::os::unix::fs::PermissionsExt;
@@ -275,7 +275,7 @@ fn the_cache_key_is_created_once_and_kept_private() {
         0o600
     );
     std::fs::write(&path, b"short").unwrap();
-    assert!(artifacts::apps::CompileCache::load_or_create_key(&path).is_err());
+    assert!(artifacts::CompileCache::load_or_create_key(&path).is_err());
 }
 
 /// Runs the hostile app in `mode` under a wall clock of `limit` (and fuel

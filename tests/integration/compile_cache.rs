@@ -4,7 +4,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-use artifacts::apps::{AppHost, CompileCache};
+use artifacts::CompileCache;
+use artifacts::apps::AppHost;
 use artifacts::{ArtifactStore, CORE_COMPONENT};
 
 fn entries(dir: &Path) -> Vec<String> {

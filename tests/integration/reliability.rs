@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use artifacts::apps::CompileCache;
+use artifacts::CompileCache;
 use artifacts::{ArtifactStore, ArtifactType, Backend, Error, FileBackend};
 
 use crate::fixture::{each_backend, pattern, run_at_once};

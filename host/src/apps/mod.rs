@@ -59,7 +59,7 @@ pub use self::pool::{
     MAX_CONCURRENT_APPS, MAX_MEMORIES_PER_MODULE, MAX_TABLE_ELEMENTS, MAX_TABLES_PER_MODULE,
 };
 pub use self::store_ctx::{AppStoreCtx, add_to_linker};
-pub use crate::compile_cache::CompileCache;
+use crate::CompileCache;
 use crate::{ArtifactStore, Error, Hash};
 
 /// Everything one running app owns.
