@@ -154,9 +154,17 @@ fn accuracy(held: &[Duration], fresh: &[Duration]) -> f64 {
     let mut all: Vec<Duration> = held.iter().chain(fresh).copied().collect();
     all.sort();
     let threshold = all[all.len() / 2];
-    let right = held.iter().filter(|t| **t >= threshold).count()
-        + fresh.iter().filter(|t| **t < threshold).count();
-    let slower = right as f64 / all.len() as f64;
+    // A time equal to the threshold says nothing either way: it counts half.
+    // (The clock's granularity makes such ties common, and counting them all
+    // as "slower" gave chance alone 0.6 and more.)
+    let score = |t: &Duration, slower: bool| match t.cmp(&threshold) {
+        std::cmp::Ordering::Equal => 0.5,
+        std::cmp::Ordering::Greater => f64::from(u8::from(slower)),
+        std::cmp::Ordering::Less => f64::from(u8::from(!slower)),
+    };
+    let right: f64 = held.iter().map(|t| score(t, true)).sum::<f64>()
+        + fresh.iter().map(|t| score(t, false)).sum::<f64>();
+    let slower = right / all.len() as f64;
     slower.max(1.0 - slower)
 }
 
@@ -242,7 +250,9 @@ each_backend! {
         let rounds = if matches!(fx, Fixture::S3(_)) { 25 } else { 101 };
         // A leak (before the index: 16/16 right every time) fails every
         // attempt; a machine busy with other tests can tip one attempt's
-        // median past the bound, so up to three attempts are made.
+        // median past the bound (measured on a 2-core VM at a load of 5-9:
+        // 0.6-0.7 now and then, on code that has no such path), so up to
+        // five attempts are made.
         let mut last = (0.0, 0.0);
         for attempt in 1..=ATTEMPTS {
             let trials: Vec<_> =
@@ -271,7 +281,7 @@ each_backend! {
 
 /// How many times a timing classifier is measured before its bound counts
 /// as broken (see the tests).
-const ATTEMPTS: u32 = 3;
+const ATTEMPTS: u32 = 5;
 
 /// One trial of the put and release classifiers: z puts (then releases) 32
 /// contents another owner holds and 32 fresh ones, alternately, one call each.
