@@ -63,8 +63,9 @@ pub struct AppView {
 }
 
 impl ArtifactStore {
-    /// The store as the app `app` sees it. App ids are 1 to 64 ASCII
-    /// letters, digits or `._:-`.
+    /// The store as the app `app` sees it. App ids are owner ids (1 to 64
+    /// ASCII letters, digits or `._:-`) without `@`: ids that start with
+    /// `@` are the host's (`types.wit`, `invalid-owner`).
     pub fn app(&self, app: &str, quota: Quota) -> Result<AppView, Error> {
         let valid = !app.is_empty()
             && app.len() <= 64
