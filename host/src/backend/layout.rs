@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use super::VersionedRecord;
+use super::{SwapOutcome, VersionedRecord, new_version};
 use crate::{BackendError, Hash};
 
 /// The name of the format marker, at the root of a store.
@@ -183,6 +183,32 @@ pub(crate) fn decode_record(
         version: u64::from_le_bytes(*version),
         data: data.to_vec(),
     })
+}
+
+/// Compare-and-swap on a stored record whose version is `current` (`None`:
+/// absent), for a backend that holds its lock: a conflict unless that is
+/// `expected`; else `apply` stores the encoded new record under a fresh
+/// version (`Some`) or deletes it (`None`: `new` is `None`).
+pub(crate) fn swap(
+    current: Option<u64>,
+    expected: Option<u64>,
+    new: Option<&[u8]>,
+    apply: impl FnOnce(Option<Vec<u8>>) -> Result<(), BackendError>,
+) -> Result<SwapOutcome, BackendError> {
+    if current != expected {
+        return Ok(SwapOutcome::Conflict);
+    }
+    match new {
+        Some(data) => {
+            let version = new_version(current);
+            apply(Some(encode_record(version, data)))?;
+            Ok(SwapOutcome::Written(version))
+        }
+        None => {
+            apply(None)?;
+            Ok(SwapOutcome::Deleted)
+        }
+    }
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 use super::fs::{Fs, StdFs};
 use super::layout::{self, FILE_FORMAT, Marker, OwnerDirs};
-use super::{Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord, millis, new_version};
+use super::{Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord, millis};
 use crate::{BackendError, Hash};
 
 mod atomic;
@@ -149,21 +149,10 @@ impl<F: Fs> FileBackend<F> {
     ) -> Result<SwapOutcome, BackendError> {
         let _guard = self.lock()?;
         let current = self.read_versioned(path)?.map(|r| r.version);
-        if current != expected {
-            return Ok(SwapOutcome::Conflict);
-        }
-        match new {
-            Some(data) => {
-                let version = new_version(current);
-                let bytes = layout::encode_record(version, data);
-                self.write_atomically(path, &bytes, &layout::name(key))?;
-                Ok(SwapOutcome::Written(version))
-            }
-            None => {
-                self.remove(path)?;
-                Ok(SwapOutcome::Deleted)
-            }
-        }
+        layout::swap(current, expected, new, |bytes| match bytes {
+            Some(bytes) => self.write_atomically(path, &bytes, &layout::name(key)),
+            None => self.remove(path).map(drop),
+        })
     }
 
     fn record_version(&self, key: &Hash) -> Result<Option<u64>, BackendError> {
@@ -185,7 +174,7 @@ impl<F: Fs> Backend for FileBackend<F> {
     }
 
     fn finish_staged(&self, staging: &mut Staging) -> Result<(), BackendError> {
-        self.sync_staging(staging)
+        self.sync_staging(staging).map(drop)
     }
 
     fn write_staged(&self, staging: &mut Staging, key: &Hash) -> Result<(), BackendError> {

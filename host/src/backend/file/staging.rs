@@ -11,7 +11,7 @@ use crate::{BackendError, Hash};
 /// A blob staged in `tmp/`: its path, whether it is synced as it stands,
 /// and whether it was stored (then it is also a stored blob's file, which
 /// must not grow).
-struct FileStaging {
+pub(super) struct FileStaging {
     path: std::path::PathBuf,
     synced: bool,
     stored: bool,
@@ -56,8 +56,12 @@ impl<F: Fs> FileBackend<F> {
             .at("appending to", &staged.path)
     }
 
-    /// [`Backend::finish_staged`](crate::Backend::finish_staged): syncs the file.
-    pub(super) fn sync_staging(&self, staging: &mut Staging) -> Result<(), BackendError> {
+    /// [`Backend::finish_staged`](crate::Backend::finish_staged): syncs the
+    /// file (once); gives the staging back.
+    pub(super) fn sync_staging<'s>(
+        &self,
+        staging: &'s mut Staging,
+    ) -> Result<&'s mut FileStaging, BackendError> {
         let staged = staged(staging)?;
         if !staged.synced {
             self.fs
@@ -65,7 +69,7 @@ impl<F: Fs> FileBackend<F> {
                 .at("syncing", &staged.path)?;
             staged.synced = true;
         }
-        Ok(())
+        Ok(staged)
     }
 
     /// [`Backend::write_staged`](crate::Backend::write_staged): links the
@@ -75,8 +79,7 @@ impl<F: Fs> FileBackend<F> {
         staging: &mut Staging,
         key: &Hash,
     ) -> Result<(), BackendError> {
-        self.sync_staging(staging)?;
-        let staged = staged(staging)?;
+        let staged = self.sync_staging(staging)?;
         staged.stored = true;
         let from = &staged.path;
         let mut linked = None;

@@ -65,7 +65,7 @@ use std::time::Duration;
 use object_store::path::Path;
 
 use super::layout::{self, Marker, OwnerDirs, S3_FORMAT};
-use super::{Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord, new_version};
+use super::{Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord};
 use crate::{BackendError, Hash};
 use bucket::{Bucket, Found, Lane, failed, millis};
 
@@ -181,21 +181,13 @@ impl S3Backend {
         new: Option<&[u8]>,
     ) -> Result<SwapOutcome, BackendError> {
         let mut guard = self.lock_at(folder, &what)?;
-        if self.read_at(path)?.map(|r| r.version) != expected {
-            return Ok(SwapOutcome::Conflict);
-        }
-        match new {
-            Some(data) => {
-                let version = new_version(expected);
-                let bytes = layout::encode_record(version, data);
-                guard.write(|| self.bucket.put(Lane::Short, path, bytes))?;
-                Ok(SwapOutcome::Written(version))
-            }
-            None => {
-                guard.write(|| self.bucket.delete(path))?;
-                Ok(SwapOutcome::Deleted)
-            }
-        }
+        let current = self.read_at(path)?.map(|r| r.version);
+        layout::swap(current, expected, new, |bytes| {
+            guard.write(|| match bytes {
+                Some(bytes) => self.bucket.put(Lane::Short, path, bytes),
+                None => self.bucket.delete(path),
+            })
+        })
     }
 }
 
@@ -218,7 +210,7 @@ impl Backend for S3Backend {
     }
 
     fn finish_staged(&self, staging: &mut Staging) -> Result<(), BackendError> {
-        self.complete_staging(staging)
+        self.complete_staging(staging).map(drop)
     }
 
     fn write_staged(&self, staging: &mut Staging, key: &Hash) -> Result<(), BackendError> {

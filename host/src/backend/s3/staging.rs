@@ -19,7 +19,7 @@ const PART: usize = 8 << 20;
 
 /// A large put's content: gathered in memory up to [`SINGLE_PUT_MAX`], else
 /// uploaded in parts to `path` as it comes.
-struct S3Staging {
+pub(super) struct S3Staging {
     path: Path,
     /// What is not yet uploaded.
     buffer: Vec<u8>,
@@ -78,12 +78,16 @@ impl S3Backend {
     }
 
     /// [`Backend::finish_staged`](crate::Backend::finish_staged): uploads
-    /// the last part and completes the upload, if there is one.
-    pub(super) fn complete_staging(&self, staging: &mut Staging) -> Result<(), BackendError> {
+    /// the last part and completes the upload, if there is one; gives the
+    /// staging back.
+    pub(super) fn complete_staging<'s>(
+        &self,
+        staging: &'s mut Staging,
+    ) -> Result<&'s mut S3Staging, BackendError> {
         let staged = staged(staging)?;
         if staged.upload.is_none() {
             // Small content stays in memory until it is stored with one PUT.
-            return Ok(());
+            return Ok(staged);
         }
         if !staged.buffer.is_empty() {
             let last = std::mem::take(&mut staged.buffer);
@@ -101,7 +105,7 @@ impl S3Backend {
             }
             staged.uploaded = true;
         }
-        Ok(())
+        Ok(staged)
     }
 
     /// [`Backend::write_staged`](crate::Backend::write_staged): one `PUT`
@@ -111,8 +115,7 @@ impl S3Backend {
         staging: &mut Staging,
         key: &Hash,
     ) -> Result<(), BackendError> {
-        self.complete_staging(staging)?;
-        let staged = staged(staging)?;
+        let staged = self.complete_staging(staging)?;
         staged.stored = true;
         let to = self.blob_path(key);
         if !staged.uploaded {
