@@ -45,6 +45,7 @@ pub mod backend;
 pub use app_view::{AppView, Quota, Usage};
 pub use backend::file::FileBackend;
 pub use backend::memory::MemoryBackend;
+#[cfg(feature = "s3")]
 pub use backend::s3::{S3Backend, S3Config};
 pub use backend::{Backend, BlobInfo, SwapOutcome, VersionedRecord};
 pub use compile_cache::CompileCache;

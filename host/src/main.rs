@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
+#[cfg(feature = "s3")]
+use artifacts::S3Config;
 use artifacts::apps::{AppConfig, AppHost, AppLimits, Stdio};
-use artifacts::{
-    ArtifactStore, ArtifactType, CompileCache, Error, Hash, Metadata, Quota, S3Config,
-};
+use artifacts::{ArtifactStore, ArtifactType, CompileCache, Error, Hash, Metadata, Quota};
 use clap::{Parser, Subcommand};
 
 mod cli {
@@ -266,6 +266,12 @@ fn io_context(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> Failure
     move |e| Failure::Io(what.to_string(), e)
 }
 
+/// `--s3` in a build without the `s3` feature.
+#[cfg(not(feature = "s3"))]
+fn no_s3() -> Failure {
+    Error::Open("this build has no S3 support (cargo feature `s3`)".into()).into()
+}
+
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
     let cache = compile_cache(&cli.dir);
     let mut builder = ArtifactStore::builder().private_dedup(cli.private_dedup);
@@ -274,6 +280,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
     }
     if let Command::Migrate = cli.command {
         let migrated = match &cli.s3 {
+            #[cfg(not(feature = "s3"))]
+            Some(_) => return Err(no_s3()),
+            #[cfg(feature = "s3")]
             Some(url) => builder.migrate_s3(
                 &S3Config::from_url_and_env(url).map_err(|e| Error::Open(e.to_string()))?,
             )?,
@@ -287,6 +296,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::SUCCESS);
     }
     let store = match &cli.s3 {
+        #[cfg(not(feature = "s3"))]
+        Some(_) => return Err(no_s3()),
+        #[cfg(feature = "s3")]
         Some(url) => {
             let config = S3Config::from_url_and_env(url).map_err(|e| Error::Open(e.to_string()))?;
             builder.open_s3(&config)?

@@ -20,6 +20,7 @@ fn file_backend_conforms() {
     assert!(left.is_empty(), "{left:?}");
 }
 
+#[cfg(feature = "s3")]
 #[test]
 fn s3_backend_conforms() {
     let Some(garage) = crate::garage::shared_or_skip("s3_backend_conforms") else {

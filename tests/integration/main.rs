@@ -3,9 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
 
+// Modules that run the CLI binary need the `cli` feature; Garage, `s3`.
 mod apps;
 mod blake3_reference;
+#[cfg(feature = "cli")]
 mod cli;
+#[cfg(feature = "cli")]
 mod compile_cache;
 mod concurrency;
 mod conformance;
@@ -13,11 +16,16 @@ mod containment;
 mod faults;
 mod file_layout;
 mod fixture;
+#[cfg(feature = "s3")]
 mod garage;
+#[cfg(feature = "cli")]
 mod hostile;
 mod model;
+#[cfg(feature = "cli")]
 mod output;
 mod powerloss;
+#[cfg(feature = "cli")]
 mod reliability;
+#[cfg(all(feature = "s3", feature = "cli"))]
 mod s3;
 mod store;

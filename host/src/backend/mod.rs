@@ -12,7 +12,9 @@ use crate::{BackendError, Hash};
 
 pub mod file;
 pub mod fs;
+mod layout;
 pub mod memory;
+#[cfg(feature = "s3")]
 pub mod s3;
 
 /// A record with the version that [`Backend::swap_record`] compares against.
@@ -223,10 +225,14 @@ pub trait Backend: Send + Sync + 'static {
     }
     /// Milliseconds since the Unix epoch.
     fn now(&self) -> u64 {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        millis(SystemTime::now())
     }
+}
+
+/// `t` in milliseconds since the Unix epoch (0 before it).
+pub(crate) fn millis(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The part of `data` from `offset`, at most `len` bytes, clamped to its end.

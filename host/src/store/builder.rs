@@ -114,6 +114,7 @@ impl StoreBuilder {
 
     /// Opens a store in an S3 bucket (see [`S3Backend`](crate::S3Backend)),
     /// which any number of hosts may share.
+    #[cfg(feature = "s3")]
     pub fn open_s3(self, config: &crate::S3Config) -> Result<ArtifactStore, Error> {
         let backend = crate::S3Backend::open(config).map_err(|e| Error::Open(e.to_string()))?;
         self.open(backend)
@@ -129,6 +130,7 @@ impl StoreBuilder {
 
     /// Migrates the store in an S3 bucket to the current layout (see
     /// [`ArtifactStore::migrate`]); returns how many artifacts it rewrote.
+    #[cfg(feature = "s3")]
     pub fn migrate_s3(self, config: &crate::S3Config) -> Result<u64, Error> {
         let backend =
             crate::S3Backend::open_for_migration(config).map_err(|e| Error::Open(e.to_string()))?;

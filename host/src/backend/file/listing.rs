@@ -1,0 +1,107 @@
+//! How the file backend lists: hash names in sharded directories
+//! (`blobs/`, `records/`, `owners/`) and in one owner's space.
+
+use std::path::Path;
+
+use super::{FileBackend, IoContext};
+use crate::backend::VersionedRecord;
+use crate::backend::fs::Fs;
+use crate::backend::layout;
+use crate::{BackendError, Hash};
+
+impl<F: Fs> FileBackend<F> {
+    /// Up to `limit` keys under `DIR/{kind}/*/` (`blobs` or `records`),
+    /// greater than `after`, ascending.
+    pub(super) fn list_keys(
+        &self,
+        kind: &str,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<Hash>, BackendError> {
+        let base = self.root.join(kind);
+        let shards = self.fs.list_dir(&base).at("listing", &base)?;
+        self.in_shards(&base, shards, after, limit)
+    }
+
+    /// Up to `limit` owner keys with a space under `DIR/owners/*/`, greater
+    /// than `after`, ascending (none if there is no `owners/`: format 1).
+    pub(super) fn list_owner_keys(
+        &self,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<Hash>, BackendError> {
+        let base = self.root.join(layout::OWNERS);
+        match self.fs.list_dir(&base).found_at("listing", &base)? {
+            Some(shards) => self.in_shards(&base, shards, after, limit),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Up to `limit` hash names in the `shards` of `base`, each in its right
+    /// shard, greater than `after`, ascending. Anything else is skipped.
+    fn in_shards(
+        &self,
+        base: &Path,
+        mut shards: Vec<String>,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<Hash>, BackendError> {
+        shards.retain(|s| layout::is_shard(s));
+        shards.sort_unstable();
+        let first = after.map(layout::shard);
+        let mut out = Vec::new();
+        for shard in shards {
+            if first.as_ref().is_some_and(|first| shard < *first) {
+                continue;
+            }
+            for key in self.hash_names(&base.join(&shard), after)? {
+                if layout::shard(&key) != shard {
+                    continue;
+                }
+                if out.len() >= limit as usize {
+                    return Ok(out);
+                }
+                out.push(key);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Valid hash names in `dir` (none if it is missing), greater than
+    /// `after`, ascending.
+    pub(super) fn hash_names(
+        &self,
+        dir: &Path,
+        after: Option<&Hash>,
+    ) -> Result<Vec<Hash>, BackendError> {
+        let names = self.fs.list_dir(dir).found_at("listing", dir)?;
+        let mut keys: Vec<Hash> = names
+            .iter()
+            .flatten()
+            .filter_map(|n| layout::parse_name(n))
+            .filter(|h| after.is_none_or(|a| h > a))
+            .collect();
+        keys.sort_unstable();
+        Ok(keys)
+    }
+
+    /// Up to `limit` of the listed `keys` with what `read` finds under them;
+    /// a key deleted since the listing is skipped.
+    pub(super) fn read_listed(
+        &self,
+        keys: Vec<Hash>,
+        limit: u32,
+        read: impl Fn(&Hash) -> Result<Option<VersionedRecord>, BackendError>,
+    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
+        let mut out = Vec::new();
+        for key in keys {
+            if out.len() >= limit as usize {
+                break;
+            }
+            if let Some(record) = read(&key)? {
+                out.push((key, record));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,320 @@
+//! [`FileBackend`]: blobs and records as files in a directory.
+//!
+//! ```text
+//! DIR/FORMAT                      "artifacts-store 2": refuses foreign, older or newer layouts
+//! DIR/lock                        flock'd around every record swap and guarded delete
+//! DIR/blobs/ab/abcdef…            content, named by its hash, sharded by its first byte
+//! DIR/records/ab/abcdef…          8-byte little-endian version, then the core's record
+//! DIR/owners/12/1234…/abcdef…     an owner's index space (the directory is its owner
+//!                                 key, sharded by its first byte): an entry per
+//!                                 artifact it holds and its usage record, stored as
+//!                                 records are
+//! DIR/tmp/                        files being written, renamed into place when complete,
+//!                                 and large puts staged while they stream in
+//! DIR/quarantine/                 damaged blobs moved aside by `verify --quarantine`
+//! DIR/cache/                      compiled code, sealed with a key kept elsewhere (CLI)
+//! ```
+//!
+//! Every file is written to `tmp/`, synced, renamed into place, and its
+//! directory synced, so a reader (or a reopen after a crash) sees a whole
+//! file or none. A staged blob (a large put, streamed in pieces) is appended
+//! to a file in `tmp/`, synced once, and hard-linked under a second
+//! temporary name that is renamed into place, so that it can be stored
+//! again (the core repairs a lost blob) until the put is done. Record swaps
+//! hold an exclusive lock on `DIR/lock`, which works across processes as
+//! well as threads.
+//!
+//! `FORMAT`, the shard paths and the record encoding are the layout the S3
+//! backend shares (`backend/layout.rs`).
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use super::fs::{Fs, StdFs};
+use super::layout::{self, FILE_FORMAT, Marker, OwnerDirs};
+use super::{Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord, millis};
+use crate::{BackendError, Hash};
+
+mod atomic;
+mod listing;
+mod staging;
+
+/// The contents of `DIR/FORMAT` for this layout.
+pub const FORMAT_MARKER: &str = FILE_FORMAT.current;
+/// The contents of `DIR/FORMAT` of the layout before owner indexes, which
+/// `artifacts migrate` brings to this one.
+pub const FORMAT_MARKER_V1: &str = FILE_FORMAT.v1;
+
+/// A backend in a directory; see the [module docs](self) for the layout.
+pub struct FileBackend<F: Fs = StdFs> {
+    root: PathBuf,
+    fs: F,
+}
+
+impl FileBackend<StdFs> {
+    /// Opens (creating if needed) a store directory on the real filesystem.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Self, BackendError> {
+        Self::open_with(root, StdFs)
+    }
+}
+
+/// An I/O result labelled with what was being done to which path.
+trait IoContext<T> {
+    /// The failure as a [`BackendError`] saying `doing` and `path`.
+    fn at(self, doing: &str, path: &Path) -> Result<T, BackendError>;
+    /// As [`at`](IoContext::at), with a missing file as `None`.
+    fn found_at(self, doing: &str, path: &Path) -> Result<Option<T>, BackendError>;
+}
+
+impl<T> IoContext<T> for io::Result<T> {
+    fn at(self, doing: &str, path: &Path) -> Result<T, BackendError> {
+        self.map_err(|e| BackendError::io(format_args!("{doing} {}", path.display()), &e))
+    }
+
+    fn found_at(self, doing: &str, path: &Path) -> Result<Option<T>, BackendError> {
+        match self {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            other => other.map(Some).at(doing, path),
+        }
+    }
+}
+
+impl<F: Fs> FileBackend<F> {
+    /// Opens (creating if needed) a store directory through `fs`.
+    pub fn open_with(root: impl Into<PathBuf>, fs: F) -> Result<Self, BackendError> {
+        Self::open_mode(root.into(), fs, false)
+    }
+
+    /// Opens a store directory of this layout or the one before (format 1),
+    /// for [`migrate`](crate::ArtifactStore::migrate) only.
+    pub fn open_for_migration(root: impl Into<PathBuf>, fs: F) -> Result<Self, BackendError> {
+        Self::open_mode(root.into(), fs, true)
+    }
+
+    fn open_mode(root: PathBuf, fs: F, migrating: bool) -> Result<Self, BackendError> {
+        let this = Self { root, fs };
+        this.ensure_dir(&this.root)?;
+        let marker = this.root.join(layout::FORMAT);
+        let found = this.fs.read(&marker).found_at("reading", &marker)?;
+        let shown = this.root.display();
+        let migrate = format!("artifacts migrate --dir {shown}");
+        match FILE_FORMAT.check(found.as_deref(), migrating, &shown, &migrate)? {
+            Marker::Current => {}
+            Marker::V1 => this.ensure_dir(&this.root.join(layout::OWNERS))?,
+            Marker::Absent => {
+                for sub in [layout::BLOBS, layout::RECORDS, layout::OWNERS, "tmp"] {
+                    this.ensure_dir(&this.root.join(sub))?;
+                }
+                this.write_atomically(&marker, FORMAT_MARKER.as_bytes(), layout::FORMAT)?;
+            }
+        }
+        Ok(this)
+    }
+
+    /// The store directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where the blob for `key` lives: `blobs/ab/abcdef…`.
+    pub fn blob_path(&self, key: &Hash) -> PathBuf {
+        self.root.join(layout::blob_key(key))
+    }
+
+    /// Where the record for `key` lives: `records/ab/abcdef…`.
+    pub fn record_path(&self, key: &Hash) -> PathBuf {
+        self.root.join(layout::record_key(key))
+    }
+
+    /// Where the entry `key` of `owner`'s index space lives: `owners/12/1234…/abcdef…`.
+    pub fn entry_path(&self, owner: &Hash, key: &Hash) -> PathBuf {
+        self.root.join(OwnerDirs::Sharded.entry(owner, key))
+    }
+
+    /// Reads a versioned record file (8-byte version, then the data).
+    fn read_versioned(&self, path: &Path) -> Result<Option<VersionedRecord>, BackendError> {
+        let Some(bytes) = self.fs.read(path).found_at("reading", path)? else {
+            return Ok(None);
+        };
+        layout::decode_record(&bytes, format_args!("record file {}", path.display())).map(Some)
+    }
+
+    /// Compare-and-swap on the versioned record file at `path`, under the lock.
+    fn swap_at(
+        &self,
+        path: &Path,
+        key: &Hash,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError> {
+        let _guard = self.lock()?;
+        let current = self.read_versioned(path)?.map(|r| r.version);
+        layout::swap(current, expected, new, |bytes| match bytes {
+            Some(bytes) => self.write_atomically(path, &bytes, &layout::name(key)),
+            None => self.remove(path).map(drop),
+        })
+    }
+
+    fn record_version(&self, key: &Hash) -> Result<Option<u64>, BackendError> {
+        Ok(self.read_record(key)?.map(|r| r.version))
+    }
+}
+
+impl<F: Fs> Backend for FileBackend<F> {
+    fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
+        self.write_atomically(&self.blob_path(key), data, &layout::name(key))
+    }
+
+    fn stage(&self) -> Result<Staging, BackendError> {
+        self.start_staging()
+    }
+
+    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> Result<(), BackendError> {
+        self.append_to_staging(staging, data)
+    }
+
+    fn finish_staged(&self, staging: &mut Staging) -> Result<(), BackendError> {
+        self.sync_staging(staging).map(drop)
+    }
+
+    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> Result<(), BackendError> {
+        self.store_staging(staging, key)
+    }
+
+    fn discard_staged(&self, staging: Staging) -> Result<(), BackendError> {
+        self.drop_staging(staging)
+    }
+
+    fn read_blob(&self, key: &Hash) -> Result<Option<Vec<u8>>, BackendError> {
+        let path = self.blob_path(key);
+        self.fs.read(&path).found_at("reading", &path)
+    }
+
+    fn read_blob_range(
+        &self,
+        key: &Hash,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<Vec<u8>>, BackendError> {
+        let path = self.blob_path(key);
+        self.fs
+            .read_range(&path, offset, len)
+            .found_at("reading", &path)
+    }
+
+    fn size_hint(&self, key: &Hash) -> Option<u64> {
+        self.blob_size(key).ok().flatten()
+    }
+    fn blob_size(&self, key: &Hash) -> Result<Option<u64>, BackendError> {
+        let path = self.blob_path(key);
+        let stat = self.fs.stat(&path).found_at("inspecting", &path)?;
+        Ok(stat.map(|(size, _)| size))
+    }
+
+    fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> Result<bool, BackendError> {
+        let _guard = self.lock()?;
+        if self.record_version(key)? != record_version {
+            return Ok(false);
+        }
+        self.remove(&self.blob_path(key))
+    }
+
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<BlobInfo>, BackendError> {
+        let mut out = Vec::new();
+        for key in self.list_keys(layout::BLOBS, after, limit)? {
+            let path = self.blob_path(&key);
+            // None: deleted since the listing.
+            if let Some((size, modified)) = self.fs.stat(&path).found_at("inspecting", &path)? {
+                out.push(BlobInfo {
+                    key,
+                    size,
+                    modified: millis(modified),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    fn clean_temporary(&self, older_than_ms: u64) -> Result<u64, BackendError> {
+        self.clean_tmp(older_than_ms)
+    }
+
+    fn quarantine_blob(&self, key: &Hash) -> Result<bool, BackendError> {
+        let dir = self.root.join("quarantine");
+        self.ensure_dir(&dir)?;
+        let dest = dir.join(format!("{}.{}", layout::name(key), self.now()));
+        let from = self.blob_path(key);
+        let moved = self
+            .fs
+            .rename(&from, &dest)
+            .found_at("quarantining", &from)?;
+        Ok(moved.is_some())
+    }
+
+    fn read_record(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError> {
+        self.read_versioned(&self.record_path(key))
+    }
+
+    fn swap_record(
+        &self,
+        key: &Hash,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError> {
+        self.swap_at(&self.record_path(key), key, expected, new)
+    }
+
+    fn read_entry(
+        &self,
+        owner: &Hash,
+        key: &Hash,
+    ) -> Result<Option<VersionedRecord>, BackendError> {
+        self.read_versioned(&self.entry_path(owner, key))
+    }
+
+    fn swap_entry(
+        &self,
+        owner: &Hash,
+        key: &Hash,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError> {
+        if new.is_some() {
+            // `owners/12/`, then (by the write) `owners/12/1234…/`: each
+            // created and its parent synced before anything goes in it.
+            let shard = self.root.join(layout::OWNERS).join(layout::shard(owner));
+            self.ensure_dir(&shard)?;
+        }
+        self.swap_at(&self.entry_path(owner, key), key, expected, new)
+    }
+
+    fn list_entries(
+        &self,
+        owner: &Hash,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
+        let dir = self.root.join(OwnerDirs::Sharded.dir(owner));
+        let keys = self.hash_names(&dir, after)?;
+        self.read_listed(keys, limit, |key| self.read_entry(owner, key))
+    }
+
+    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError> {
+        self.list_owner_keys(after, limit)
+    }
+
+    fn finish_migration(&self) -> Result<(), BackendError> {
+        self.ensure_dir(&self.root.join(layout::OWNERS))?;
+        let marker = self.root.join(layout::FORMAT);
+        self.write_atomically(&marker, FORMAT_MARKER.as_bytes(), layout::FORMAT)
+    }
+
+    fn list_records(
+        &self,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
+        let keys = self.list_keys(layout::RECORDS, after, limit)?;
+        self.read_listed(keys, limit, |key| self.read_record(key))
+    }
+}

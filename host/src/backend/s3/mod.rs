@@ -1,0 +1,366 @@
+//! [`S3Backend`]: blobs and records as objects in an S3 bucket (AWS S3,
+//! Garage, MinIO, Ceph RGW), shared by any number of host processes.
+//!
+//! ```text
+//! PREFIX/FORMAT                   "artifacts-store 2 s3": refuses foreign, older or newer layouts
+//! PREFIX/blobs/ab/abcdef…         content, named by its hash, sharded by its first byte
+//! PREFIX/records/ab/abcdef…       8-byte little-endian version, then the core's record
+//! PREFIX/owners/1234…/abcdef…     an owner's index space (folder named by its owner
+//!                                 key): entries and its usage record, stored as records are
+//! PREFIX/locks/abcdef…/CLAIM      a claim on the record `abcdef…` (empty object)
+//! PREFIX/locks/1234…-abcdef…/CLAIM a claim on the entry `abcdef…` of owner `1234…`
+//! PREFIX/quarantine/abcdef…       damaged blobs moved aside by `verify --quarantine`
+//! PREFIX/staging/RANDOM           a large put's content, uploaded in parts, then copied
+//!                                 to its blob once hashed
+//! ```
+//!
+//! # Why claims, not conditional writes
+//!
+//! A record is read, changed and written back, so two hosts changing it at
+//! once must not both succeed. S3 offers `If-Match` / `If-None-Match` on
+//! `PutObject` for that, but Garage (2.5) does not: it honours those headers
+//! on reads only, and a conditional put simply overwrites. So this backend
+//! needs nothing but what every S3 store gives: a `PUT` or `DELETE` that has
+//! returned is seen by every later `LIST` (Garage: quorum writes and reads).
+//!
+//! Every record swap and guarded blob delete holds a short per-record lock
+//! built from that alone. To take it, a host writes an empty claim object with
+//! a fresh random name under `locks/KEY/`, then lists that folder. If its claim
+//! is the only one, it holds the lock. Two hosts can never both hold it: each
+//! wrote before it listed, so the later lister sees the other's claim. If
+//! there are others, the oldest claim (by server time) stays and its host
+//! lists again until the others are gone; the rest withdraw their claims and
+//! wait for the folder to empty before claiming again, so a crowd of hosts
+//! does not keep colliding.
+//!
+//! A host that dies holding a lock leaves its claim behind. A claim whose
+//! server timestamp is more than [`LEASE`] older than a newer claim is stale
+//! and is deleted by whoever sees it. A holder therefore gives up (with an
+//! error, having written nothing) once it has held a lock for a quarter of
+//! the lease, and every request is bounded in time, so a write cannot
+//! land after its lease ran out. That is the one timing assumption here: the
+//! bucket's servers' clocks agree to within a few seconds (Garage needs that
+//! too) and no request takes longer than its timeout.
+//!
+//! Blobs are written without a lock: a `PUT` is atomic (readers see the old
+//! object, none, or the whole new one), and the content under a key never
+//! changes. So blob transfers (which may be large) go through a second
+//! client with generous time limits ([`BLOB_TIMEOUT`]); only the lock's
+//! requests need the short ones. Content over 16 MiB staged by a large put
+//! is uploaded as a multipart upload in 8 MiB parts to `staging/`, then
+//! copied to its blob on the server (`CopyObject`, atomic like a `PUT`).
+//! Every request is idempotent, so transport errors are retried (a bounded
+//! number of times); what still fails surfaces as [`BackendError::Io`]
+//! naming the operation and the object.
+//!
+//! `FORMAT`, the shard keys and the record encoding are the layout the file
+//! backend shares (`backend/layout.rs`); here, `config.rs` says where the
+//! bucket is, `bucket.rs` is the async bridge and its two clients,
+//! `lock.rs` the claim lock, `staging.rs` the multipart staging and
+//! `listing.rs` the listings.
+
+use std::fmt;
+use std::time::Duration;
+
+use object_store::path::Path;
+
+use super::layout::{self, Marker, OwnerDirs, S3_FORMAT};
+use super::{Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord};
+use crate::{BackendError, Hash};
+use bucket::{Bucket, Found, Lane, failed, millis};
+
+mod bucket;
+mod config;
+mod listing;
+mod lock;
+mod staging;
+
+pub use config::{BLOB_TIMEOUT, LEASE, S3Config};
+
+/// The contents of `PREFIX/FORMAT` for this layout.
+pub const S3_FORMAT_MARKER: &str = S3_FORMAT.current;
+/// The contents of `PREFIX/FORMAT` of the layout before owner indexes,
+/// which `artifacts migrate` brings to this one.
+pub const S3_FORMAT_MARKER_V1: &str = S3_FORMAT.v1;
+
+/// A backend in an S3 bucket; see the [module docs](self) for the layout and
+/// how several hosts share it safely.
+pub struct S3Backend {
+    bucket: Bucket,
+    location: String,
+    lease: Duration,
+}
+
+impl fmt::Debug for S3Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Backend")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Backend {
+    /// Connects to the bucket and checks (or writes) the format marker.
+    pub fn open(config: &S3Config) -> Result<Self, BackendError> {
+        Self::open_mode(config, false)
+    }
+
+    /// Opens a store of this layout or the one before (format 1), for
+    /// [`migrate`](crate::ArtifactStore::migrate) only.
+    pub fn open_for_migration(config: &S3Config) -> Result<Self, BackendError> {
+        Self::open_mode(config, true)
+    }
+
+    fn open_mode(config: &S3Config, migrating: bool) -> Result<Self, BackendError> {
+        let lease = config.effective_lease();
+        let this = Self {
+            bucket: Bucket::connect(config, lease)?,
+            location: config.location(),
+            lease,
+        };
+        let marker = this.bucket.path(layout::FORMAT);
+        let found = this.bucket.get(Lane::Short, &marker)?;
+        let migrate = "artifacts --s3 URL migrate";
+        match S3_FORMAT.check(found.as_deref(), migrating, &this.location, migrate)? {
+            Marker::Current | Marker::V1 => {}
+            Marker::Absent => this.write_format()?,
+        }
+        Ok(this)
+    }
+
+    /// Where this backend keeps its objects (no credentials).
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    fn write_format(&self) -> Result<(), BackendError> {
+        let marker = self.bucket.path(layout::FORMAT);
+        self.bucket
+            .put(Lane::Short, &marker, S3_FORMAT_MARKER.as_bytes().to_vec())
+    }
+
+    fn blob_path(&self, key: &Hash) -> Path {
+        self.bucket.path(&layout::blob_key(key))
+    }
+
+    fn record_path(&self, key: &Hash) -> Path {
+        self.bucket.path(&layout::record_key(key))
+    }
+
+    fn entry_path(&self, owner: &Hash, key: &Hash) -> Path {
+        self.bucket.path(&OwnerDirs::Flat.entry(owner, key))
+    }
+
+    /// The claim folder of the record `key`: `locks/abcdef…`.
+    fn record_lock(&self, key: &Hash) -> (Path, String) {
+        let what = layout::name(key);
+        (self.bucket.path(&format!("locks/{what}")), what)
+    }
+
+    /// The claim folder of the entry `key` of `owner`: `locks/1234…-abcdef…`.
+    fn entry_lock(&self, owner: &Hash, key: &Hash) -> (Path, String) {
+        let what = format!("{}-{}", layout::name(owner), layout::name(key));
+        (self.bucket.path(&format!("locks/{what}")), what)
+    }
+
+    /// The versioned object at `path`, or `None`.
+    fn read_at(&self, path: &Path) -> Result<Option<VersionedRecord>, BackendError> {
+        self.bucket
+            .get(Lane::Short, path)?
+            .map(|bytes| layout::decode_record(&bytes, format_args!("s3 record {path}")))
+            .transpose()
+    }
+
+    /// Compare-and-swap on the versioned object at `path`, under the lock
+    /// `(folder, what)`.
+    fn swap_at(
+        &self,
+        (folder, what): (Path, String),
+        path: &Path,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError> {
+        let mut guard = self.lock_at(folder, &what)?;
+        let current = self.read_at(path)?.map(|r| r.version);
+        layout::swap(current, expected, new, |bytes| {
+            guard.write(|| match bytes {
+                Some(bytes) => self.bucket.put(Lane::Short, path, bytes),
+                None => self.bucket.delete(path),
+            })
+        })
+    }
+}
+
+impl Backend for S3Backend {
+    fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
+        self.bucket
+            .put(Lane::Blob, &self.blob_path(key), data.to_vec())
+    }
+
+    fn read_blob(&self, key: &Hash) -> Result<Option<Vec<u8>>, BackendError> {
+        self.bucket.get(Lane::Blob, &self.blob_path(key))
+    }
+
+    fn stage(&self) -> Result<Staging, BackendError> {
+        Ok(self.start_staging())
+    }
+
+    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> Result<(), BackendError> {
+        self.append_to_staging(staging, data)
+    }
+
+    fn finish_staged(&self, staging: &mut Staging) -> Result<(), BackendError> {
+        self.complete_staging(staging).map(drop)
+    }
+
+    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> Result<(), BackendError> {
+        self.store_staging(staging, key)
+    }
+
+    fn discard_staged(&self, staging: Staging) -> Result<(), BackendError> {
+        self.drop_staging(staging)
+    }
+
+    fn read_blob_range(
+        &self,
+        key: &Hash,
+        offset: u64,
+        len: u64,
+    ) -> Result<Option<Vec<u8>>, BackendError> {
+        let path = self.blob_path(key);
+        let Some(meta) = self.bucket.head(&path)? else {
+            return Ok(None);
+        };
+        let end = offset.saturating_add(len).min(meta.size);
+        if offset >= end {
+            return Ok(Some(Vec::new()));
+        }
+        self.bucket.get_range(&path, offset..end)
+    }
+
+    fn blob_size(&self, key: &Hash) -> Result<Option<u64>, BackendError> {
+        Ok(self.bucket.head(&self.blob_path(key))?.map(|m| m.size))
+    }
+
+    fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> Result<bool, BackendError> {
+        let (folder, what) = self.record_lock(key);
+        let mut guard = self.lock_at(folder, &what)?;
+        if self.read_record(key)?.map(|r| r.version) != record_version {
+            return Ok(false);
+        }
+        let path = self.blob_path(key);
+        if self.bucket.head(&path)?.is_none() {
+            return Ok(false);
+        }
+        guard.write(|| self.bucket.delete(&path))?;
+        Ok(true)
+    }
+
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<BlobInfo>, BackendError> {
+        Ok(self
+            .list_keyed(layout::BLOBS, after, limit)?
+            .into_iter()
+            .map(|(key, meta)| BlobInfo {
+                key,
+                size: meta.size,
+                modified: millis(&meta),
+            })
+            .collect())
+    }
+
+    fn read_record(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError> {
+        self.read_at(&self.record_path(key))
+    }
+
+    fn swap_record(
+        &self,
+        key: &Hash,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError> {
+        self.swap_at(self.record_lock(key), &self.record_path(key), expected, new)
+    }
+
+    fn read_entry(
+        &self,
+        owner: &Hash,
+        key: &Hash,
+    ) -> Result<Option<VersionedRecord>, BackendError> {
+        self.read_at(&self.entry_path(owner, key))
+    }
+
+    fn swap_entry(
+        &self,
+        owner: &Hash,
+        key: &Hash,
+        expected: Option<u64>,
+        new: Option<&[u8]>,
+    ) -> Result<SwapOutcome, BackendError> {
+        let lock = self.entry_lock(owner, key);
+        self.swap_at(lock, &self.entry_path(owner, key), expected, new)
+    }
+
+    fn list_entries(
+        &self,
+        owner: &Hash,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
+        self.list_space(owner, after, limit)
+    }
+
+    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError> {
+        self.list_owner_keys(after, limit)
+    }
+
+    fn finish_migration(&self) -> Result<(), BackendError> {
+        self.write_format()
+    }
+
+    fn list_records(
+        &self,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
+        self.list_record_keys(after, limit)
+    }
+
+    fn clean_temporary(&self, older_than_ms: u64) -> Result<u64, BackendError> {
+        // Claims left by hosts that died holding a lock, aged by the servers'
+        // clock (a probe object's timestamp), never this host's.
+        let now = self.server_now()?;
+        let lease_ms = u64::try_from(self.lease.as_millis()).unwrap_or(u64::MAX);
+        let mut removed = 0;
+        // Staged uploads of puts that never finished (a completed upload is
+        // an object; an interrupted one is invisible here, and the bucket's
+        // own clean-up of incomplete uploads removes its parts).
+        for (folder, min_age) in [
+            ("locks", older_than_ms.max(lease_ms.saturating_mul(2))),
+            ("staging", older_than_ms),
+        ] {
+            for meta in self
+                .bucket
+                .list(&self.bucket.path(folder), None, usize::MAX)?
+            {
+                if now.saturating_sub(millis(&meta)) > min_age {
+                    self.bucket.delete(&meta.location)?;
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    fn quarantine_blob(&self, key: &Hash) -> Result<bool, BackendError> {
+        let from = self.blob_path(key);
+        let to = self
+            .bucket
+            .path(&format!("quarantine/{}", layout::name(key)));
+        let copied = self.bucket.copy(&from, &to)?.found();
+        if copied.map_err(|e| failed("COPY", &from, &e))?.is_none() {
+            return Ok(false);
+        }
+        let version = self.read_record(key)?.map(|r| r.version);
+        self.delete_blob(key, version)
+    }
+}

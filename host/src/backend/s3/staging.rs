@@ -1,0 +1,180 @@
+//! A large put staged by the S3 backend: gathered in memory up to
+//! [`SINGLE_PUT_MAX`] and stored with one `PUT`; beyond it, uploaded in
+//! parts of [`PART`] to `staging/RANDOM` as it comes, then copied to its blob
+//! on the server (`CopyObject`, atomic like a `PUT`).
+
+use object_store::path::Path;
+use object_store::{MultipartUpload, PutPayload};
+
+use super::S3Backend;
+use super::bucket::{Lane, failed};
+use crate::backend::{Staging, foreign_staging, new_version};
+use crate::{BackendError, Hash};
+
+/// Staged content up to this size is kept in memory and written with one
+/// `PUT`; beyond it, it is uploaded in parts of [`PART`] as it comes.
+const SINGLE_PUT_MAX: usize = 16 << 20;
+/// The part size of a staged upload (S3 wants at least 5 MiB but the last).
+const PART: usize = 8 << 20;
+
+/// A large put's content: gathered in memory up to [`SINGLE_PUT_MAX`], else
+/// uploaded in parts to `path` as it comes.
+pub(super) struct S3Staging {
+    path: Path,
+    /// What is not yet uploaded.
+    buffer: Vec<u8>,
+    /// Small content, once stored by a single `PUT`.
+    whole: Option<PutPayload>,
+    /// The multipart upload, from the first part until it is completed.
+    upload: Option<Box<dyn MultipartUpload>>,
+    /// Whether `path` holds the whole content (the upload completed).
+    uploaded: bool,
+    /// Whether it was stored as a blob (after which it must not grow).
+    stored: bool,
+}
+
+fn staged(staging: &mut Staging) -> Result<&mut S3Staging, BackendError> {
+    staging.state_mut::<S3Staging>().ok_or_else(foreign_staging)
+}
+
+impl S3Backend {
+    /// [`Backend::stage`](crate::Backend::stage): nothing sent yet.
+    pub(super) fn start_staging(&self) -> Staging {
+        Staging::new(S3Staging {
+            path: self
+                .bucket
+                .path(&format!("staging/{:016x}", new_version(None))),
+            buffer: Vec::new(),
+            whole: None,
+            upload: None,
+            uploaded: false,
+            stored: false,
+        })
+    }
+
+    /// [`Backend::append_staged`](crate::Backend::append_staged).
+    pub(super) fn append_to_staging(
+        &self,
+        staging: &mut Staging,
+        data: &[u8],
+    ) -> Result<(), BackendError> {
+        let staged = staged(staging)?;
+        if staged.stored || staged.uploaded {
+            return Err(BackendError::Io(format!(
+                "{} was already uploaded: it cannot grow",
+                staged.path
+            )));
+        }
+        if staged.upload.is_none() {
+            if staged.buffer.len().saturating_add(data.len()) <= SINGLE_PUT_MAX {
+                staged.buffer.extend_from_slice(data);
+                return Ok(());
+            }
+            staged.upload = Some(self.bucket.upload(&staged.path)?);
+            let gathered = std::mem::take(&mut staged.buffer);
+            self.feed_parts(staged, &gathered)?;
+        }
+        self.feed_parts(staged, data)
+    }
+
+    /// [`Backend::finish_staged`](crate::Backend::finish_staged): uploads
+    /// the last part and completes the upload, if there is one; gives the
+    /// staging back.
+    pub(super) fn complete_staging<'s>(
+        &self,
+        staging: &'s mut Staging,
+    ) -> Result<&'s mut S3Staging, BackendError> {
+        let staged = staged(staging)?;
+        if staged.upload.is_none() {
+            // Small content stays in memory until it is stored with one PUT.
+            return Ok(staged);
+        }
+        if !staged.buffer.is_empty() {
+            let last = std::mem::take(&mut staged.buffer);
+            self.upload_part(staged, last)?;
+        }
+        if let Some(mut upload) = staged.upload.take() {
+            let (mut upload, result) = self.bucket.run(async move {
+                let result = upload.complete().await;
+                (upload, result)
+            })?;
+            if let Err(e) = result {
+                // Not completed: abort it, so its parts do not linger.
+                let _ = self.bucket.run(async move { upload.abort().await });
+                return Err(failed("completing the upload of", &staged.path, &e));
+            }
+            staged.uploaded = true;
+        }
+        Ok(staged)
+    }
+
+    /// [`Backend::write_staged`](crate::Backend::write_staged): one `PUT`
+    /// of small content, else a server-side copy of the upload.
+    pub(super) fn store_staging(
+        &self,
+        staging: &mut Staging,
+        key: &Hash,
+    ) -> Result<(), BackendError> {
+        let staged = self.complete_staging(staging)?;
+        staged.stored = true;
+        let to = self.blob_path(key);
+        if !staged.uploaded {
+            // Kept as one payload, so that storing it again copies nothing.
+            let payload = match &staged.whole {
+                Some(payload) => payload.clone(),
+                None => {
+                    let payload = PutPayload::from(std::mem::take(&mut staged.buffer));
+                    staged.whole = Some(payload.clone());
+                    payload
+                }
+            };
+            return self.bucket.put(Lane::Blob, &to, payload);
+        }
+        self.bucket
+            .copy(&staged.path, &to)?
+            .map_err(|e| failed("COPY to", &to, &e))
+    }
+
+    /// [`Backend::discard_staged`](crate::Backend::discard_staged): aborts
+    /// an upload under way, deletes a completed one.
+    pub(super) fn drop_staging(&self, staging: Staging) -> Result<(), BackendError> {
+        let mut staged = staging
+            .into_state::<S3Staging>()
+            .ok_or_else(foreign_staging)?;
+        if let Some(mut upload) = staged.upload.take() {
+            let result = self.bucket.run(async move { upload.abort().await })?;
+            result.map_err(|e| failed("aborting the upload of", &staged.path, &e))?;
+        }
+        if staged.uploaded {
+            self.bucket.delete(&staged.path)?;
+        }
+        Ok(())
+    }
+
+    /// Fills the buffer up to a part and uploads it, as often as `data`
+    /// allows: every byte is copied once, at most a part is held.
+    fn feed_parts(&self, staged: &mut S3Staging, data: &[u8]) -> Result<(), BackendError> {
+        let mut rest = data;
+        while !rest.is_empty() {
+            let room = PART.saturating_sub(staged.buffer.len());
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            staged.buffer.extend_from_slice(now);
+            rest = later;
+            if staged.buffer.len() >= PART {
+                let part = std::mem::replace(&mut staged.buffer, Vec::with_capacity(PART));
+                self.upload_part(staged, part)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn upload_part(&self, staged: &mut S3Staging, part: Vec<u8>) -> Result<(), BackendError> {
+        let upload = staged.upload.as_mut().ok_or_else(|| {
+            BackendError::Io(format!("no upload in progress for {}", staged.path))
+        })?;
+        let sending = upload.put_part(PutPayload::from(part));
+        self.bucket
+            .run(sending)?
+            .map_err(|e| failed("uploading a part of", &staged.path, &e))
+    }
+}
