@@ -1,0 +1,49 @@
+//! Timing, content, rows and peak memory: what every scenario measures with.
+
+use std::time::{Duration, Instant};
+
+/// Runs `f` until `budget` is spent (at least `min` times); returns seconds per call.
+pub fn time(budget: Duration, min: u32, mut f: impl FnMut(u64)) -> f64 {
+    f(0); // warm up
+    let start = Instant::now();
+    let mut n = 0u64;
+    while n < u64::from(min) || start.elapsed() < budget {
+        n += 1;
+        f(n);
+    }
+    start.elapsed().as_secs_f64() / n as f64
+}
+
+pub fn content(len: usize, salt: u64) -> Vec<u8> {
+    let mut v: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+    if let Some(first) = v.first_mut() {
+        *first = salt as u8;
+    }
+    v.extend_from_slice(&salt.to_le_bytes());
+    v
+}
+
+pub fn mbps(bytes: usize, secs: f64) -> f64 {
+    bytes as f64 / secs / 1e6
+}
+
+pub fn row(what: &str, bytes: usize, native: f64, ours: f64) {
+    println!(
+        "| {what:<28} | {:>10.1} | {:>10.1} | {:>5.2} |",
+        mbps(bytes, native),
+        mbps(bytes, ours),
+        native / ours
+    );
+}
+
+/// The process's peak resident memory so far (VmHWM), in bytes.
+pub fn peak_rss() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
