@@ -32,6 +32,7 @@
 //! compare-and-swap keeps reference counts exact.
 
 mod app_view;
+#[cfg(feature = "apps")]
 pub mod apps;
 mod compile_cache;
 

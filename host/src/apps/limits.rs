@@ -2,11 +2,10 @@
 //! memories and tables ([`Budget`]), and fuel charged for the work its store
 //! calls make the host do ([`HostWork`], [`charge_host_work`]).
 
-use std::cell::Cell;
-
 use wasmtime::{CallHook, ResourceLimiter, StoreContextMut};
 
 use crate::Error;
+use crate::core_component::backend_work;
 
 /// What the budget counts per table element, in bytes. wasmtime 48 stores
 /// a funcref element in 8 bytes and an externref in 4 (a continuation in
@@ -138,25 +137,6 @@ pub(crate) fn hostcall_fuel(quota: &crate::Quota, store_max: u64) -> usize {
 pub(crate) fn is_count_limit(err: &wasmtime::Error) -> bool {
     err.chain()
         .any(|e| e.to_string().contains("resource limit exceeded"))
-}
-
-thread_local! {
-    /// Backend records and bytes the core has read or written on this thread.
-    static BACKEND_WORK: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
-}
-
-/// Counts backend work done by the core on the current thread (called by
-/// the core's backend imports), so that an app's store call can be charged
-/// for it.
-pub(crate) fn note_backend_work(records: u64, bytes: u64) {
-    BACKEND_WORK.with(|w| {
-        let (r, b) = w.get();
-        w.set((r.saturating_add(records), b.saturating_add(bytes)));
-    });
-}
-
-fn backend_work() -> (u64, u64) {
-    BACKEND_WORK.with(Cell::get)
 }
 
 /// The fuel an app's store calls cost, kept in its store's data: each call

@@ -46,12 +46,12 @@ use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 pub use self::compile_check::{CodeStats, CompileLimits, check as check_component};
 pub use self::config::{AppConfig, AppLimits, AppOutcome, Stdio};
 pub use self::escape::terminal_safe;
+use self::limits::hostcall_fuel;
 use self::limits::{Budget, is_count_limit};
 pub use self::limits::{
     FUEL_PER_BYTE, FUEL_PER_CALL, FUEL_PER_RECORD, HostWork, MIN_HOSTCALL_BYTES,
     TABLE_ELEMENT_BYTES, charge_host_work,
 };
-pub(crate) use self::limits::{hostcall_fuel, note_backend_work};
 pub use self::load::load_component;
 use self::output::{AppOutput, OutputBudget, Sink};
 use self::pool::app_pool;

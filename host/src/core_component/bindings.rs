@@ -14,6 +14,7 @@ pub(crate) mod core_world {
     });
 }
 
+#[cfg(feature = "apps")]
 /// World `app`: what apps import. Its `types` are the core world's, so each
 /// WIT type has one Rust type and one conversion.
 pub(crate) mod app_world {
@@ -27,6 +28,7 @@ pub(crate) mod app_world {
     });
 }
 
+#[cfg(feature = "apps")]
 pub(crate) use app_world::artifacts::store::store as app_store;
 pub(crate) use core_world::Core;
 pub(crate) use core_world::CorePre;

@@ -133,6 +133,7 @@ impl From<types::Error> for Error {
 /// handles; running out of fuel for the host's work is the same trap as
 /// running out in wasm; any other failure of the host traps the app (it is
 /// not the app's to handle).
+#[cfg(feature = "apps")]
 pub(crate) fn app_error(err: Error) -> wasmtime::Result<types::Error> {
     use types::Error as W;
     Ok(match err {

@@ -1,12 +1,12 @@
 //! The core's imports: the `backend` interface over a [`Backend`], and the
 //! memory limit of one core instance.
 
+use std::cell::Cell;
 use std::sync::Arc;
 
 use wasmtime::ResourceLimiter;
 
 use super::bindings::{backend as wit, types as wit_types};
-use crate::apps::note_backend_work;
 use crate::backend::{self, Backend, Staging};
 use crate::{BackendError, Hash};
 
@@ -48,6 +48,27 @@ impl ResourceLimiter for CoreState {
 
 fn key(text: &str) -> Result<Hash, BackendError> {
     Hash::from_hex(text).map_err(|e| BackendError::InvalidKey(e.to_string()))
+}
+
+thread_local! {
+    /// Backend records and bytes the core has read or written on this thread.
+    static BACKEND_WORK: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Counts backend work done by the core on the current thread (called by
+/// the core's backend imports), so that an app's store call can be charged
+/// for it.
+fn note_backend_work(records: u64, bytes: u64) {
+    BACKEND_WORK.with(|w| {
+        let (r, b) = w.get();
+        w.set((r.saturating_add(records), b.saturating_add(bytes)));
+    });
+}
+
+/// Backend records and bytes counted on this thread so far.
+#[cfg(feature = "apps")]
+pub(crate) fn backend_work() -> (u64, u64) {
+    BACKEND_WORK.with(Cell::get)
 }
 
 impl wit_types::Host for CoreState {}

@@ -4,6 +4,7 @@
 //! The rest of the crate calls the core through [`CoreClient`] and the typed
 //! calls of [`Instance`], with [`Hash`](crate::Hash)es and the crate's types.
 
+#[cfg(feature = "apps")]
 mod app_imports;
 mod bindings;
 mod calls;
@@ -13,8 +14,11 @@ mod pool;
 
 use std::sync::Arc;
 
+#[cfg(feature = "apps")]
 pub(crate) use app_imports::add_app_store_to_linker;
 pub(crate) use calls::Caller;
+#[cfg(feature = "apps")]
+pub(crate) use imports::backend_work;
 pub use pool::CORE_COMPONENT;
 pub(crate) use pool::Instance;
 
