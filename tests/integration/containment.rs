@@ -255,8 +255,11 @@ each_backend! {
         // five attempts are made.
         let mut last = (0.0, 0.0);
         for attempt in 1..=ATTEMPTS {
-            let trials: Vec<_> =
-                (0..TRIALS).map(|t| contains_trial(&store, t, rounds)).collect();
+            // Fresh hashes each attempt, so that attempts are independent.
+            let first = (attempt - 1) * TRIALS;
+            let trials: Vec<_> = (first..first + TRIALS)
+                .map(|t| contains_trial(&store, t, rounds))
+                .collect();
             let contains = median_f(trials.iter().map(|t| t.0).collect());
             let stat = median_f(trials.iter().map(|t| t.1).collect());
             eprintln!(
