@@ -1,0 +1,77 @@
+//! Files the CLI reads (`put FILE`, `run FILE`) and writes (`get -o`).
+
+use std::io::{self, Read};
+use std::path::Path;
+
+use artifacts::{ArtifactStore, ArtifactType, Error, Hash};
+
+use super::output;
+use crate::{Failure, io_context};
+
+/// Opens `file` (`-`: standard input) for reading.
+pub(crate) fn open_input(file: &Path) -> Result<Box<dyn Read>, Failure> {
+    Ok(if file.as_os_str() == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        let name = file.display();
+        Box::new(std::fs::File::open(file).map_err(io_context(format!("opening {name}")))?)
+    })
+}
+
+/// Streams `file` into the store (a few MiB held at a time, however large).
+/// Without a type, content starting with wasm's magic is a wasm module.
+pub(crate) fn put_file(
+    store: &ArtifactStore,
+    file: &Path,
+    artifact_type: Option<ArtifactType>,
+) -> Result<Hash, Failure> {
+    let name = file.display();
+    let mut reader = open_input(file)?;
+    let mut head = Vec::with_capacity(4);
+    (&mut reader)
+        .take(4)
+        .read_to_end(&mut head)
+        .map_err(io_context(format!("reading {name}")))?;
+    let artifact_type = artifact_type.unwrap_or(if head == b"\0asm" {
+        ArtifactType::WasmModule
+    } else {
+        ArtifactType::Generic
+    });
+    store
+        .put_from(&mut head.as_slice().chain(reader), artifact_type)
+        .map_err(|e| match e {
+            Error::Input(why) => Failure::Io(format!("reading {name}"), io::Error::other(why)),
+            other => other.into(),
+        })
+}
+
+pub(crate) fn read_input(file: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
+    let name = file.display().to_string();
+    let mut content = Vec::new();
+    let reader = open_input(file)?;
+    // Read one byte past the limit, so an oversized input is refused without reading it all.
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut content)
+        .map_err(io_context(format!("reading {name}")))?;
+    if content.len() as u64 > limit {
+        return Err(Error::TooLarge {
+            size: content.len() as u64,
+            limit,
+        }
+        .into());
+    }
+    Ok(content)
+}
+
+/// Streams the artifact to `path` by what `path` is (see `cli::output`):
+/// nothing but verified content ever appears there, and a failed get leaves
+/// it as it was.
+pub(crate) fn get_to_file(store: &ArtifactStore, hash: &Hash, path: &Path) -> Result<(), Failure> {
+    output::write_to(path, |out| store.get_to(hash, out).map(drop))
+        .map_err(|r| match r.source {
+            Some(e) => Failure::Io(r.what, e),
+            None => Failure::Output(r.what),
+        })?
+        .map_err(Failure::from)
+}
