@@ -200,22 +200,22 @@ fn name(fx: &Fixture) -> &'static str {
 }
 
 /// One trial of the contains/stat classifier: 32 hashes another owner
-/// holds, 32 no one holds, probed alternately, `rounds` times each.
-fn contains_trial(
-    store: &ArtifactStore,
-    trial: u32,
-    rounds: usize,
-) -> (f64, f64, Duration, Duration) {
+/// holds, 32 no one holds and 32 more no one holds (the control), probed in
+/// rotating order, `rounds` times each. Returns, per probe (contains,
+/// stat), the classifier's accuracy telling held from absent and telling
+/// the control from absent: the second is what chance looks like on this
+/// machine now (measured: up to 0.8 at times, on two sets of absent hashes
+/// that nothing distinguishes), and a leak shows as the first far above it.
+fn contains_trial(store: &ArtifactStore, trial: u32, rounds: usize) -> Trial {
     let other = store.app("other", Quota::UNLIMITED).unwrap();
     let z = store.app("z", Quota::UNLIMITED).unwrap();
     let content = |kind: u8, i: usize| format!("{trial}-{kind}-{i}").into_bytes();
     let held: Vec<Hash> = (0..HASHES)
         .map(|i| other.put(&content(0, i), G).unwrap())
         .collect();
-    let absent: Vec<Hash> = (0..HASHES)
-        .map(|i| Hash::from_hex(blake3::hash(&content(1, i)).to_hex().as_str()).unwrap())
-        .collect();
-    let mut results = Vec::new();
+    let unheld = |kind| -> Vec<Hash> { (0..HASHES).map(|i| Hash::of(&content(kind, i))).collect() };
+    let kinds = [held, unheld(1), unheld(2)];
+    let mut trial = Trial::default();
     for probe in [0, 1] {
         let call = |h: &Hash| {
             if probe == 0 {
@@ -224,24 +224,40 @@ fn contains_trial(
                 assert!(z.stat(h).is_err());
             }
         };
-        let (mut th, mut ta) = (vec![vec![]; HASHES], vec![vec![]; HASHES]);
-        // Pairs in alternating order, so that neither kind always goes first.
+        let mut times = vec![vec![vec![]; HASHES]; 3];
         for round in 0..rounds {
             for i in 0..HASHES {
-                if (round + i) % 2 == 0 {
-                    th[i].push(timed(|| call(&held[i])));
-                    ta[i].push(timed(|| call(&absent[i])));
-                } else {
-                    ta[i].push(timed(|| call(&absent[i])));
-                    th[i].push(timed(|| call(&held[i])));
+                // Rotating order, so that no kind always goes first.
+                for k in 0..3 {
+                    let kind = (round + i + k) % 3;
+                    times[kind][i].push(timed(|| call(&kinds[kind][i])));
                 }
             }
         }
-        let th: Vec<Duration> = th.into_iter().map(median).collect();
-        let ta: Vec<Duration> = ta.into_iter().map(median).collect();
-        results.push((accuracy(&th, &ta), median(th), median(ta)));
+        let medians: Vec<Vec<Duration>> = times
+            .into_iter()
+            .map(|t| t.into_iter().map(median).collect())
+            .collect();
+        trial.leak[probe] = accuracy(&medians[0], &medians[1]);
+        trial.chance[probe] = accuracy(&medians[2], &medians[1]);
+        if probe == 0 {
+            trial.held = median(medians[0].clone());
+            trial.absent = median(medians[1].clone());
+        }
     }
-    (results[0].0, results[1].0, results[0].1, results[0].2)
+    trial
+}
+
+/// What one trial of the contains/stat classifier measured.
+#[derive(Debug, Default, Clone, Copy)]
+struct Trial {
+    /// Accuracy telling held from absent, for contains and for stat.
+    leak: [f64; 2],
+    /// Accuracy telling two sets of absent hashes apart (chance, here).
+    chance: [f64; 2],
+    /// Median contains time of a held and of an absent hash.
+    held: Duration,
+    absent: Duration,
 }
 
 each_backend! {
@@ -249,35 +265,39 @@ each_backend! {
         let store = fx.open();
         let rounds = if matches!(fx, Fixture::S3(_)) { 25 } else { 101 };
         // A leak (before the index: 16/16 right every time) fails every
-        // attempt; a machine busy with other tests can tip one attempt's
-        // median past the bound (measured on a 2-core VM at a load of 5-9:
-        // 0.6-0.7 now and then, on code that has no such path), so up to
-        // five attempts are made.
-        let mut last = (0.0, 0.0);
+        // attempt. Chance is measured beside it: held hashes must be told
+        // from absent ones no better than 0.6, or than the control set is
+        // told from them plus 0.1. A busy machine can tip one attempt, so
+        // up to five are made, each on fresh hashes.
+        let mut last = [0.0; 2];
         for attempt in 1..=ATTEMPTS {
-            // Fresh hashes each attempt, so that attempts are independent.
             let first = (attempt - 1) * TRIALS;
-            let trials: Vec<_> = (first..first + TRIALS)
+            let trials: Vec<Trial> = (first..first + TRIALS)
                 .map(|t| contains_trial(&store, t, rounds))
                 .collect();
-            let contains = median_f(trials.iter().map(|t| t.0).collect());
-            let stat = median_f(trials.iter().map(|t| t.1).collect());
+            let of = |f: &dyn Fn(&Trial) -> f64| median_f(trials.iter().map(f).collect());
+            let leak = [of(&|t| t.leak[0]), of(&|t| t.leak[1])];
+            let chance = [of(&|t| t.chance[0]), of(&|t| t.chance[1])];
             eprintln!(
-                "{} (attempt {attempt}): contains: held by another {:?}, absent {:?} (median per \
-                 call); classifier accuracy: contains {contains:.2}, stat {stat:.2} (trials {:?})",
+                "{} (attempt {attempt}): contains: held by another {:?}, absent {:?} (median \
+                 per call); classifier accuracy: contains {:.2} (chance {:.2}), stat {:.2} \
+                 (chance {:.2})",
                 name(fx),
-                trials[0].2,
-                trials[0].3,
-                trials.iter().map(|t| (t.0, t.1)).collect::<Vec<_>>()
+                trials[0].held,
+                trials[0].absent,
+                leak[0],
+                chance[0],
+                leak[1],
+                chance[1],
             );
-            last = (contains, stat);
-            if contains <= 0.6 && stat <= 0.6 {
+            last = leak;
+            if (0..2).all(|p| leak[p] <= 0.6 || leak[p] <= chance[p] + 0.1) {
                 return;
             }
         }
         panic!(
             "contains classifier {:.2}, stat classifier {:.2} in each of {ATTEMPTS} attempts",
-            last.0, last.1
+            last[0], last[1]
         );
     }
 }
