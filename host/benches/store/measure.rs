@@ -2,6 +2,14 @@
 
 use std::time::{Duration, Instant};
 
+/// The sizes the throughput rows measure.
+pub const SIZES: [(&str, usize); 4] = [
+    ("1 KiB", 1 << 10),
+    ("64 KiB", 64 << 10),
+    ("1 MiB", 1 << 20),
+    ("16 MiB", 16 << 20),
+];
+
 /// Runs `f` until `budget` is spent (at least `min` times); returns seconds per call.
 pub fn time(budget: Duration, min: u32, mut f: impl FnMut(u64)) -> f64 {
     f(0); // warm up

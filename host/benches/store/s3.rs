@@ -7,7 +7,7 @@ use artifacts::{ArtifactStore, ArtifactType};
 use object_store::ObjectStoreExt;
 
 use super::garage;
-use super::measure::{content, row, time};
+use super::measure::{SIZES, content, row, time};
 
 /// S3 backend on a local one-node Garage server, against a native baseline
 /// doing the same requests with the same client (`object_store`): put = hash,
@@ -44,12 +44,7 @@ pub fn rows(budget: Duration) {
         });
         hex
     };
-    for (label, len) in [
-        ("1 KiB", 1 << 10),
-        ("64 KiB", 64 << 10),
-        ("1 MiB", 1 << 20),
-        ("16 MiB", 16 << 20),
-    ] {
+    for (label, len) in SIZES {
         let native_put_t = time(budget, 3, |i| {
             native_put(&content(len, i));
         });

@@ -9,7 +9,7 @@ use std::time::Duration;
 use artifacts::{ArtifactStore, ArtifactType};
 use dashmap::DashMap;
 
-use super::measure::{content, row, time};
+use super::measure::{SIZES, content, row, time};
 
 pub fn native_file_put(dir: &Path, data: &[u8]) {
     let hash = blake3::hash(data).to_hex();
@@ -38,12 +38,7 @@ pub fn memory(budget: Duration) -> ArtifactStore {
         .max_artifact_bytes(64 << 20)
         .open_memory()
         .unwrap();
-    for (label, len) in [
-        ("1 KiB", 1 << 10),
-        ("64 KiB", 64 << 10),
-        ("1 MiB", 1 << 20),
-        ("16 MiB", 16 << 20),
-    ] {
+    for (label, len) in SIZES {
         let map: DashMap<blake3::Hash, Vec<u8>> = DashMap::new();
         let data = content(len, 0);
         let native_put = time(budget, 3, |i| {
@@ -91,12 +86,7 @@ pub fn file(budget: Duration) {
         .max_artifact_bytes(64 << 20)
         .open_dir(dir.path())
         .unwrap();
-    for (label, len) in [
-        ("1 KiB", 1 << 10),
-        ("64 KiB", 64 << 10),
-        ("1 MiB", 1 << 20),
-        ("16 MiB", 16 << 20),
-    ] {
+    for (label, len) in SIZES {
         let native_put = time(budget, 3, |i| {
             native_file_put(native_dir.path(), &content(len, i))
         });
