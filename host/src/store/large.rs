@@ -5,6 +5,7 @@
 use super::pieces::{self, STREAM_PIECE, SizePlan};
 use super::{ArtifactStore, ArtifactType, Metadata};
 use crate::backend::{Backend, Staging};
+use crate::core_component::Caller;
 use crate::{Error, Hash};
 
 /// Up to `len` bytes from `reader`: fewer only at its end.
@@ -95,7 +96,11 @@ impl ArtifactStore {
         let meta = self.stat(hash)?;
         let output = |e: std::io::Error| Error::Output(e.to_string());
         if SizePlan::of(meta.size) != SizePlan::Streamed {
-            let content = self.get(hash)?;
+            // The metadata is in hand: read and verify without a second stat.
+            let content = match self.read_in_parallel(hash, &meta)? {
+                Some(content) => content,
+                None => self.core.with(|i| i.get(Caller::Host, hash))?,
+            };
             out.write_all(&content).map_err(output)?;
             return Ok(meta);
         }
@@ -144,14 +149,26 @@ impl ArtifactStore {
             return Ok(None);
         }
         let meta = self.stat(hash)?;
-        let Ok(Some(content)) = backend.read_blob(hash) else {
+        Ok(self
+            .read_in_parallel(hash, &meta)?
+            .map(|content| (meta, content)))
+    }
+
+    /// The content of `hash`, whose metadata is `meta`, verified by several
+    /// core instances at once; `None` unless the plan calls for pieces and
+    /// the read is clean (see [`verified_in_parallel`](Self::verified_in_parallel)).
+    fn read_in_parallel(&self, hash: &Hash, meta: &Metadata) -> Result<Option<Vec<u8>>, Error> {
+        if self.hash_workers < 2 || SizePlan::of(meta.size) == SizePlan::Whole {
+            return Ok(None);
+        }
+        let Ok(Some(content)) = self.core.backend().read_blob(hash) else {
             return Ok(None);
         };
-        // The hint only routed us here: the record's size decides.
-        if content.len() as u64 != meta.size || SizePlan::of(meta.size) == SizePlan::Whole {
+        // A size hint may have routed us here: the record's size decides.
+        if content.len() as u64 != meta.size {
             return Ok(None);
         }
         let actual = pieces::hash(&self.core, &content, self.hash_workers)?;
-        Ok((actual == *hash).then_some((meta, content)))
+        Ok((actual == *hash).then_some(content))
     }
 }
