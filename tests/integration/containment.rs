@@ -33,7 +33,7 @@ fn an_apps_calls_read_only_its_own_index_whatever_others_hold() {
     let store = ArtifactStore::builder().open(backend.clone()).unwrap();
     let z = store.app("z", Quota::UNLIMITED).unwrap();
     let other = store.app("other", Quota::UNLIMITED).unwrap();
-    let absent = Hash::from_hex(blake3::hash(b"no one has this").to_hex().as_str()).unwrap();
+    let absent = Hash::of(b"no one has this");
     let probe = |held_by_other: &Hash| {
         [
             reads(&backend, || assert_eq!(z.count().unwrap(), 0)),
@@ -423,8 +423,8 @@ each_backend! {
         // Records of format 1 written behind the store's back (the layout
         // marker is the backend's own business: see file_layout.rs).
         let raw = fx.backend();
-        let shared = Hash::from_hex(blake3::hash(b"shared").to_hex().as_str()).unwrap();
-        let mine = Hash::from_hex(blake3::hash(b"mine").to_hex().as_str()).unwrap();
+        let shared = Hash::of(b"shared");
+        let mine = Hash::of(b"mine");
         raw.write_blob(&shared, b"shared").unwrap();
         raw.write_blob(&mine, b"mine").unwrap();
         raw.swap_record(&shared, None, Some(&v1_record(6, &[("@host", 2), ("app-1", 1)])))

@@ -771,7 +771,7 @@ fn a_staged_blob_is_whole_or_absent_after_any_crash_and_there_once_stored() {
         *s = durable;
     }
     let data = pattern(3000);
-    let key = Hash::from_hex(blake3::hash(&data).to_hex().as_str()).unwrap();
+    let key = Hash::of(&data);
     fs.record();
     let mut staging = backend.stage().unwrap();
     for piece in data.chunks(1024) {

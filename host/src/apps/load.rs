@@ -21,8 +21,7 @@ impl AppHost {
 
     /// Loads an app from bytes (not stored), compiled unless cached.
     pub fn load_file(&self, bytes: &[u8]) -> Result<App, Error> {
-        let key = Hash::from_hex(blake3::hash(bytes).to_hex().as_str())
-            .map_err(|e| Error::Core(e.to_string()))?;
+        let key = Hash::of(bytes);
         if let Some(app) = self.cached(&key) {
             return Ok(app);
         }

@@ -38,8 +38,7 @@ fn compiled(cache: Option<&CompileCache>) -> Result<&'static Compiled, Error> {
                 config.profiler(wasmtime::ProfilingStrategy::PerfMap);
             }
             let engine = Engine::new(&config).map_err(|e| format!("creating the engine: {e:#}"))?;
-            let key = Hash::from_hex(blake3::hash(CORE_COMPONENT).to_hex().as_str())
-                .map_err(|e| e.to_string())?;
+            let key = Hash::of(CORE_COMPONENT);
             let component = match cache.and_then(|c| c.get(&engine, &key)) {
                 Some(component) => component,
                 None => Component::new(&engine, CORE_COMPONENT)
