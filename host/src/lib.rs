@@ -48,7 +48,9 @@ pub use backend::file::FileBackend;
 pub use backend::memory::MemoryBackend;
 #[cfg(feature = "s3")]
 pub use backend::s3::{S3Backend, S3Config};
-pub use backend::{Backend, BlobInfo, SwapOutcome, VersionedRecord};
+pub use backend::{
+    Backend, BackendResult, BlobInfo, Listed, Space, Swap, SwapOutcome, VersionedRecord,
+};
 pub use compile_cache::CompileCache;
 pub use core_component::CORE_COMPONENT;
 pub use error::{BackendError, Error, QuotaKind};

@@ -10,7 +10,7 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Quota, StoreBuilder};
+use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Quota, Space, StoreBuilder, Swap};
 
 use crate::fixture::{Counting, Fixture, each_backend};
 
@@ -427,9 +427,9 @@ each_backend! {
         let mine = Hash::of(b"mine");
         raw.write_blob(&shared, b"shared").unwrap();
         raw.write_blob(&mine, b"mine").unwrap();
-        raw.swap_record(&shared, None, Some(&v1_record(6, &[("@host", 2), ("app-1", 1)])))
+        raw.swap_record(Space::Shared, &shared, Swap::new(None, Some(&v1_record(6, &[("@host", 2), ("app-1", 1)]))))
             .unwrap();
-        raw.swap_record(&mine, None, Some(&v1_record(4, &[("app-1", 3)]))).unwrap();
+        raw.swap_record(Space::Shared, &mine, Swap::new(None, Some(&v1_record(4, &[("app-1", 3)])))).unwrap();
         let store = fx.open();
         assert!(
             matches!(store.count(), Err(Error::CorruptRecord(ref m)) if m.contains("artifacts migrate")),

@@ -1,6 +1,6 @@
 //! The file backend's on-disk layout, and what survives a reopen.
 
-use artifacts::{ArtifactStore, ArtifactType, FileBackend};
+use artifacts::{ArtifactStore, ArtifactType, FileBackend, Space};
 
 use crate::fixture::pattern;
 
@@ -213,7 +213,9 @@ fn a_truncated_record_file_is_an_error_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let store = ArtifactStore::open_dir(dir.path()).unwrap();
     let h = store.put(b"x", ArtifactType::Generic).unwrap();
-    let path = FileBackend::open(dir.path()).unwrap().record_path(&h);
+    let path = FileBackend::open(dir.path())
+        .unwrap()
+        .record_path(Space::Shared, &h);
     for damage in [
         &b""[..],
         b"1234",

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use artifacts::{
-    ArtifactStore, Backend, BackendError, BlobInfo, FileBackend, Hash, MemoryBackend, StoreBuilder,
-    SwapOutcome, VersionedRecord,
+    ArtifactStore, Backend, BackendResult, BlobInfo, FileBackend, Hash, Listed, MemoryBackend,
+    Space, StoreBuilder, Swap, SwapOutcome, VersionedRecord,
 };
 #[cfg(feature = "s3")]
 use artifacts::{S3Backend, S3Config};
@@ -21,7 +21,7 @@ struct S3Backend;
 
 #[cfg(not(feature = "s3"))]
 impl S3Backend {
-    fn open(config: &S3Config) -> Result<MemoryBackend, BackendError> {
+    fn open(config: &S3Config) -> BackendResult<MemoryBackend> {
         match *config {}
     }
 }
@@ -151,7 +151,7 @@ impl Fixture {
     pub fn lose_blob(&self, hash: &Hash) {
         match self {
             Self::Memory(b) => {
-                let version = b.read_record(hash).unwrap().unwrap().version;
+                let version = b.read_record(Space::Shared, hash).unwrap().unwrap().version;
                 assert!(b.delete_blob(hash, Some(version)).unwrap());
             }
             Self::File(dir) => {
@@ -160,7 +160,7 @@ impl Fixture {
             }
             Self::S3(_) => {
                 let b = self.backend();
-                let version = b.read_record(hash).unwrap().unwrap().version;
+                let version = b.read_record(Space::Shared, hash).unwrap().unwrap().version;
                 assert!(b.delete_blob(hash, Some(version)).unwrap());
             }
         }
@@ -206,87 +206,54 @@ impl Counting {
     fn tick(&self) {
         self.calls.fetch_add(1, Ordering::SeqCst);
     }
+
+    fn count_read(&self, space: Space, records: u64) {
+        let counter = match space {
+            Space::Shared => &self.shared_read,
+            Space::Owner(_) => &self.entries_read,
+        };
+        counter.fetch_add(records, Ordering::SeqCst);
+    }
 }
 
 impl Backend for Counting {
-    fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
+    fn write_blob(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
         self.tick();
         self.inner.write_blob(key, data)
     }
-    fn read_blob(&self, key: &Hash) -> Result<Option<Vec<u8>>, BackendError> {
+    fn read_blob(&self, key: &Hash) -> BackendResult<Option<Vec<u8>>> {
         self.tick();
         self.inner.read_blob(key)
     }
-    fn blob_size(&self, key: &Hash) -> Result<Option<u64>, BackendError> {
+    fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
         self.tick();
         self.inner.blob_size(key)
     }
-    fn delete_blob(&self, key: &Hash, v: Option<u64>) -> Result<bool, BackendError> {
+    fn delete_blob(&self, key: &Hash, v: Option<u64>) -> BackendResult<bool> {
         self.tick();
         self.inner.delete_blob(key, v)
     }
-    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<BlobInfo>, BackendError> {
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
         self.tick();
         self.inner.list_blobs(after, limit)
     }
-    fn read_record(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError> {
+    fn read_record(&self, space: Space, key: &Hash) -> BackendResult<Option<VersionedRecord>> {
         self.tick();
-        self.shared_read.fetch_add(1, Ordering::SeqCst);
-        self.inner.read_record(key)
+        self.count_read(space, 1);
+        self.inner.read_record(space, key)
     }
-    fn read_entry(
-        &self,
-        owner: &Hash,
-        key: &Hash,
-    ) -> Result<Option<VersionedRecord>, BackendError> {
+    fn swap_record(&self, space: Space, key: &Hash, swap: Swap<'_>) -> BackendResult<SwapOutcome> {
         self.tick();
-        self.entries_read.fetch_add(1, Ordering::SeqCst);
-        self.inner.read_entry(owner, key)
+        self.inner.swap_record(space, key, swap)
     }
-    fn swap_entry(
-        &self,
-        owner: &Hash,
-        key: &Hash,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<SwapOutcome, BackendError> {
+    fn list_records(&self, space: Space, after: Option<&Hash>, limit: u32) -> Listed {
         self.tick();
-        self.inner.swap_entry(owner, key, expected, new)
-    }
-    fn list_entries(
-        &self,
-        owner: &Hash,
-        after: Option<&Hash>,
-        limit: u32,
-    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
-        self.tick();
-        let out = self.inner.list_entries(owner, after, limit)?;
-        self.entries_read
-            .fetch_add(out.len() as u64, Ordering::SeqCst);
+        let out = self.inner.list_records(space, after, limit)?;
+        self.count_read(space, out.len() as u64);
         Ok(out)
     }
-    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError> {
+    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<Hash>> {
         self.tick();
         self.inner.list_owners(after, limit)
-    }
-    fn swap_record(
-        &self,
-        key: &Hash,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<SwapOutcome, BackendError> {
-        self.tick();
-        self.inner.swap_record(key, expected, new)
-    }
-    fn list_records(
-        &self,
-        after: Option<&Hash>,
-        limit: u32,
-    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
-        self.tick();
-        let out = self.inner.list_records(after, limit)?;
-        self.shared_read
-            .fetch_add(out.len() as u64, Ordering::SeqCst);
-        Ok(out)
     }
 }

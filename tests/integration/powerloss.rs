@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use artifacts::backend::fs::Fs;
-use artifacts::{ArtifactStore, ArtifactType, Error, FileBackend};
+use artifacts::{ArtifactStore, ArtifactType, Error, FileBackend, Space};
 
 use crate::fixture::pattern;
 
@@ -526,13 +526,15 @@ fn check(store: &ArtifactStore, acked: &[Step], in_flight: Option<Step>, what: &
 fn index_agrees(b: &dyn artifacts::Backend) -> Result<(), String> {
     let u64_at = |d: &[u8], at: usize| u64::from_le_bytes(d[at..at + 8].try_into().unwrap());
     let u32_at = |d: &[u8], at: usize| u32::from_le_bytes(d[at..at + 4].try_into().unwrap());
-    let records = b.list_records(None, u32::MAX).map_err(|e| e.to_string())?;
+    let records = b
+        .list_records(Space::Shared, None, u32::MAX)
+        .map_err(|e| e.to_string())?;
     let mut held: BTreeMap<String, u64> = BTreeMap::new();
     for owner in b.list_owners(None, u32::MAX).map_err(|e| e.to_string())? {
         let (mut bytes, mut artifacts) = (0u64, 0u64);
         let mut usage = None;
         for (key, v) in b
-            .list_entries(&owner, None, u32::MAX)
+            .list_records(Space::Owner(owner), None, u32::MAX)
             .map_err(|e| e.to_string())?
         {
             let d = &v.data;

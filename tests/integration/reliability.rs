@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use artifacts::CompileCache;
-use artifacts::{ArtifactStore, ArtifactType, Backend, Error, FileBackend};
+use artifacts::{ArtifactStore, ArtifactType, Backend, Error, FileBackend, Space};
 
 use crate::fixture::{each_backend, pattern, run_at_once};
 
@@ -299,7 +299,10 @@ fn kill_9_at_random_moments_loses_nothing_acknowledged() {
     store.gc(Duration::ZERO).unwrap();
     let backend = FileBackend::open(dir).unwrap();
     let blobs = backend.list_blobs(None, u32::MAX).unwrap().len();
-    let records = backend.list_records(None, u32::MAX).unwrap().len();
+    let records = backend
+        .list_records(Space::Shared, None, u32::MAX)
+        .unwrap()
+        .len();
     assert_eq!(
         blobs, records,
         "no orphan blobs or blobless records after gc"

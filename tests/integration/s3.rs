@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use artifacts::{ArtifactStore, ArtifactType, Backend, Hash, S3Backend, S3Config, SwapOutcome};
+use artifacts::{
+    ArtifactStore, ArtifactType, Backend, Hash, S3Backend, S3Config, Space, Swap, SwapOutcome,
+};
 use futures::TryStreamExt;
 use object_store::ObjectStore;
 
@@ -237,8 +239,16 @@ fn a_live_claim_excludes_other_hosts_and_a_dead_hosts_claim_expires() {
     raw_put(&config, &format!("locks/{key}/00000000deadbeef"), b"");
     let started = Instant::now();
     assert_eq!(
-        backend.swap_record(&key, None, Some(b"mine")).unwrap(),
-        SwapOutcome::Written(backend.read_record(&key).unwrap().unwrap().version)
+        backend
+            .swap_record(Space::Shared, &key, Swap::new(None, Some(b"mine")))
+            .unwrap(),
+        SwapOutcome::Written(
+            backend
+                .read_record(Space::Shared, &key)
+                .unwrap()
+                .unwrap()
+                .version
+        )
     );
     let waited = started.elapsed();
     assert!(

@@ -24,6 +24,7 @@
 //! [`AppStoreCtx`] in your store's data, and [`load_component`] to compile a
 //! stored component by hash.
 
+mod budget;
 mod compile_check;
 mod config;
 mod escape;
@@ -43,6 +44,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitE
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use self::budget::OutputBudget;
 pub use self::compile_check::{CodeStats, CompileLimits, check as check_component};
 pub use self::config::{AppConfig, AppLimits, AppOutcome, Stdio};
 pub use self::escape::terminal_safe;
@@ -53,7 +55,7 @@ pub use self::limits::{
     TABLE_ELEMENT_BYTES, charge_host_work,
 };
 pub use self::load::load_component;
-use self::output::{AppOutput, OutputBudget, Sink};
+use self::output::{AppOutput, Sink};
 use self::pool::app_pool;
 pub use self::pool::{
     MAX_CONCURRENT_APPS, MAX_MEMORIES_PER_MODULE, MAX_TABLE_ELEMENTS, MAX_TABLES_PER_MODULE,

@@ -22,56 +22,16 @@
 //! limit.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
+use super::budget::{OutputBudget, OutputLimitReached};
 use super::escape::{escape, push_byte_escape};
 
 /// The most one `write` may carry (what `check-write` grants).
 const PERMIT: usize = 64 << 10;
-
-/// How many bytes the apps of one run may still write, stdout and stderr together.
-#[derive(Debug)]
-pub(crate) struct OutputBudget {
-    limit: u64,
-    used: AtomicU64,
-    exceeded: AtomicBool,
-}
-
-impl OutputBudget {
-    pub(crate) fn new(limit: u64) -> Arc<Self> {
-        Arc::new(Self {
-            limit,
-            used: AtomicU64::new(0),
-            exceeded: AtomicBool::new(false),
-        })
-    }
-
-    /// Takes up to `want` bytes of the budget; returns how many it got.
-    /// Getting fewer marks the budget exceeded.
-    fn take(&self, want: usize) -> usize {
-        let want = want as u64;
-        let mut got = 0;
-        let _ = self
-            .used
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
-                got = want.min(self.limit.saturating_sub(used));
-                Some(used + got)
-            });
-        if got < want {
-            self.exceeded.store(true, Ordering::Release);
-        }
-        usize::try_from(got).unwrap_or(usize::MAX)
-    }
-
-    /// Whether an app tried to write past the limit.
-    pub(crate) fn exceeded(&self) -> bool {
-        self.exceeded.load(Ordering::Acquire)
-    }
-}
 
 /// Where a stream's bytes end up.
 #[derive(Clone)]
@@ -364,18 +324,6 @@ impl Stream {
         Ok(())
     }
 }
-
-/// The trap an app gets for writing past its output limit.
-#[derive(Debug)]
-pub(crate) struct OutputLimitReached;
-
-impl std::fmt::Display for OutputLimitReached {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the app wrote more output than its limit allows")
-    }
-}
-
-impl std::error::Error for OutputLimitReached {}
 
 #[cfg(test)]
 mod tests {

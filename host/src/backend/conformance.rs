@@ -4,7 +4,7 @@
 //! fresh, empty backend to test one (the project runs it on every backend it
 //! ships). It returns the first broken rule as text.
 
-use super::{Backend, SwapOutcome, VersionedRecord};
+use super::{Backend, Space, Swap, SwapOutcome, VersionedRecord};
 use crate::Hash;
 
 fn key(n: u8) -> Hash {
@@ -21,7 +21,7 @@ macro_rules! ensure {
     };
 }
 
-fn call<T>(what: &str, r: Result<T, crate::BackendError>) -> Result<T, String> {
+fn call<T>(what: &str, r: super::BackendResult<T>) -> Result<T, String> {
     r.map_err(|e| format!("{what} failed: {e}"))
 }
 
@@ -86,15 +86,18 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
 
     // Records: create, conflict, update, versions.
     ensure!(
-        call("read_record", b.read_record(&k2))?.is_none(),
+        call("read_record", b.read_record(Space::Shared, &k2))?.is_none(),
         "empty backend has a record"
     );
-    let SwapOutcome::Written(v1) = call("swap_record", b.swap_record(&k2, None, Some(b"one")))?
+    let SwapOutcome::Written(v1) = call(
+        "swap_record",
+        b.swap_record(Space::Shared, &k2, Swap::new(None, Some(b"one"))),
+    )?
     else {
         return Err("creating a record did not report Written".into());
     };
     ensure!(
-        call("read_record", b.read_record(&k2))?
+        call("read_record", b.read_record(Space::Shared, &k2))?
             == Some(VersionedRecord {
                 version: v1,
                 data: b"one".to_vec()
@@ -102,23 +105,34 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
         "record did not round-trip"
     );
     ensure!(
-        call("swap_record", b.swap_record(&k2, None, Some(b"x")))? == SwapOutcome::Conflict,
+        call(
+            "swap_record",
+            b.swap_record(Space::Shared, &k2, Swap::new(None, Some(b"x")))
+        )? == SwapOutcome::Conflict,
         "creating over an existing record did not conflict"
     );
     ensure!(
         call(
             "swap_record",
-            b.swap_record(&k2, Some(v1.wrapping_add(1)), Some(b"x"))
+            b.swap_record(
+                Space::Shared,
+                &k2,
+                Swap::new(Some(v1.wrapping_add(1)), Some(b"x"))
+            )
         )? == SwapOutcome::Conflict,
         "a wrong version did not conflict"
     );
-    let SwapOutcome::Written(v2) = call("swap_record", b.swap_record(&k2, Some(v1), Some(b"two")))?
+    let SwapOutcome::Written(v2) = call(
+        "swap_record",
+        b.swap_record(Space::Shared, &k2, Swap::new(Some(v1), Some(b"two"))),
+    )?
     else {
         return Err("updating with the right version did not report Written".into());
     };
     ensure!(v2 != v1, "an update reused the version");
     ensure!(
-        call("read_record", b.read_record(&k2))?.map(|r| r.data) == Some(b"two".to_vec()),
+        call("read_record", b.read_record(Space::Shared, &k2))?.map(|r| r.data)
+            == Some(b"two".to_vec()),
         "update not visible"
     );
 
@@ -156,13 +170,16 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
     );
 
     // Listing records.
-    call("swap_record", b.swap_record(&k1, None, Some(b"r1")))?;
-    let listed: Vec<Hash> = call("list_records", b.list_records(None, 10))?
+    call(
+        "swap_record",
+        b.swap_record(Space::Shared, &k1, Swap::new(None, Some(b"r1"))),
+    )?;
+    let listed: Vec<Hash> = call("list_records", b.list_records(Space::Shared, None, 10))?
         .into_iter()
         .map(|(k, _)| k)
         .collect();
     ensure!(listed == vec![k1, k2], "list_records gave {listed:?}");
-    let after: Vec<Hash> = call("list_records", b.list_records(Some(&k1), 10))?
+    let after: Vec<Hash> = call("list_records", b.list_records(Space::Shared, Some(&k1), 10))?
         .into_iter()
         .map(|(k, _)| k)
         .collect();
@@ -170,18 +187,27 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
 
     // Deleting records.
     ensure!(
-        call("swap_record", b.swap_record(&k2, Some(v1), None))? == SwapOutcome::Conflict,
+        call(
+            "swap_record",
+            b.swap_record(Space::Shared, &k2, Swap::new(Some(v1), None))
+        )? == SwapOutcome::Conflict,
         "deleting with a stale version did not conflict"
     );
     ensure!(
-        call("swap_record", b.swap_record(&k2, Some(v2), None))? == SwapOutcome::Deleted,
+        call(
+            "swap_record",
+            b.swap_record(Space::Shared, &k2, Swap::new(Some(v2), None))
+        )? == SwapOutcome::Deleted,
         "deleting with the current version did not report Deleted"
     );
     ensure!(
-        call("read_record", b.read_record(&k2))?.is_none(),
+        call("read_record", b.read_record(Space::Shared, &k2))?.is_none(),
         "deleted record still readable"
     );
-    let SwapOutcome::Written(v3) = call("swap_record", b.swap_record(&k2, None, Some(b"again")))?
+    let SwapOutcome::Written(v3) = call(
+        "swap_record",
+        b.swap_record(Space::Shared, &k2, Swap::new(None, Some(b"again"))),
+    )?
     else {
         return Err("re-creating a deleted record did not report Written".into());
     };
@@ -239,20 +265,25 @@ fn check_entries(b: &dyn Backend) -> Result<(), String> {
     let (alice, bob) = (key(0x0a), key(0xb0));
     let (k1, k2, k3) = (key(0x01), key(0xab), key(0xfe));
     ensure!(
-        call("read_entry", b.read_entry(&alice, &k1))?.is_none(),
+        call("read_record", b.read_record(Space::Owner(alice), &k1))?.is_none(),
         "empty space has an entry"
     );
-    let SwapOutcome::Written(v1) =
-        call("swap_entry", b.swap_entry(&alice, &k1, None, Some(b"e1")))?
+    let SwapOutcome::Written(v1) = call(
+        "swap_record",
+        b.swap_record(Space::Owner(alice), &k1, Swap::new(None, Some(b"e1"))),
+    )?
     else {
         return Err("creating an entry did not report Written".into());
     };
     ensure!(
-        call("swap_entry", b.swap_entry(&alice, &k1, None, Some(b"x")))? == SwapOutcome::Conflict,
+        call(
+            "swap_record",
+            b.swap_record(Space::Owner(alice), &k1, Swap::new(None, Some(b"x")))
+        )? == SwapOutcome::Conflict,
         "creating an existing entry did not conflict"
     );
     ensure!(
-        call("read_entry", b.read_entry(&alice, &k1))?
+        call("read_record", b.read_record(Space::Owner(alice), &k1))?
             == Some(VersionedRecord {
                 version: v1,
                 data: b"e1".to_vec()
@@ -260,37 +291,52 @@ fn check_entries(b: &dyn Backend) -> Result<(), String> {
         "entry did not round-trip"
     );
     ensure!(
-        call("read_entry", b.read_entry(&bob, &k1))?.is_none(),
+        call("read_record", b.read_record(Space::Owner(bob), &k1))?.is_none(),
         "an entry shows in another owner's space"
     );
-    let shared = call("read_record", b.read_record(&k1))?;
+    let shared = call("read_record", b.read_record(Space::Shared, &k1))?;
     ensure!(
         shared.is_none_or(|r| r.data != b"e1"),
         "an entry shows in the shared records"
     );
     let SwapOutcome::Written(v2) = call(
-        "swap_entry",
-        b.swap_entry(&alice, &k1, Some(v1), Some(b"e1'")),
+        "swap_record",
+        b.swap_record(Space::Owner(alice), &k1, Swap::new(Some(v1), Some(b"e1'"))),
     )?
     else {
         return Err("updating an entry did not report Written".into());
     };
     ensure!(v2 != v1, "an entry update kept its version");
     for k in [&k3, &k2] {
-        call("swap_entry", b.swap_entry(&alice, k, None, Some(b"e")))?;
+        call(
+            "swap_record",
+            b.swap_record(Space::Owner(alice), k, Swap::new(None, Some(b"e"))),
+        )?;
     }
-    call("swap_entry", b.swap_entry(&bob, &k2, None, Some(b"b")))?;
+    call(
+        "swap_record",
+        b.swap_record(Space::Owner(bob), &k2, Swap::new(None, Some(b"b"))),
+    )?;
     let keys = |v: Vec<(Hash, VersionedRecord)>| v.into_iter().map(|(k, _)| k).collect::<Vec<_>>();
     ensure!(
-        keys(call("list_entries", b.list_entries(&alice, None, 10))?) == vec![k1, k2, k3],
+        keys(call(
+            "list_records",
+            b.list_records(Space::Owner(alice), None, 10)
+        )?) == vec![k1, k2, k3],
         "list_entries is not the space's entries in key order"
     );
     ensure!(
-        keys(call("list_entries", b.list_entries(&alice, Some(&k1), 1))?) == vec![k2],
+        keys(call(
+            "list_records",
+            b.list_records(Space::Owner(alice), Some(&k1), 1)
+        )?) == vec![k2],
         "list_entries ignores `after` or `limit`"
     );
     ensure!(
-        keys(call("list_entries", b.list_entries(&bob, None, 10))?) == vec![k2],
+        keys(call(
+            "list_records",
+            b.list_records(Space::Owner(bob), None, 10)
+        )?) == vec![k2],
         "list_entries shows another owner's entries"
     );
     let owners = call("list_owners", b.list_owners(None, 10))?;
@@ -303,18 +349,28 @@ fn check_entries(b: &dyn Backend) -> Result<(), String> {
         "list_owners ignores `after`"
     );
     ensure!(
-        call("swap_entry", b.swap_entry(&alice, &k1, Some(v1), None))? == SwapOutcome::Conflict,
+        call(
+            "swap_record",
+            b.swap_record(Space::Owner(alice), &k1, Swap::new(Some(v1), None))
+        )? == SwapOutcome::Conflict,
         "deleting an entry with a stale version did not conflict"
     );
     for (owner, k) in [(&alice, &k1), (&alice, &k2), (&alice, &k3), (&bob, &k2)] {
-        let v = call("read_entry", b.read_entry(owner, k))?.map(|r| r.version);
+        let v = call("read_record", b.read_record(Space::Owner(*owner), k))?.map(|r| r.version);
         ensure!(
-            call("swap_entry", b.swap_entry(owner, k, v, None))? == SwapOutcome::Deleted,
+            call(
+                "swap_record",
+                b.swap_record(Space::Owner(*owner), k, Swap::new(v, None))
+            )? == SwapOutcome::Deleted,
             "deleting an entry did not report Deleted"
         );
     }
     ensure!(
-        call("list_entries", b.list_entries(&alice, None, 10))?.is_empty(),
+        call(
+            "list_records",
+            b.list_records(Space::Owner(alice), None, 10)
+        )?
+        .is_empty(),
         "deleted entries still listed"
     );
     Ok(())

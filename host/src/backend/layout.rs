@@ -16,7 +16,7 @@
 
 use std::fmt;
 
-use super::{SwapOutcome, VersionedRecord, new_version};
+use super::{BackendResult, Swap, SwapOutcome, VersionedRecord, new_version};
 use crate::{BackendError, Hash};
 
 /// The name of the format marker, at the root of a store.
@@ -73,7 +73,7 @@ impl Format {
         migrating: bool,
         location: impl fmt::Display,
         migrate: &str,
-    ) -> Result<Marker, BackendError> {
+    ) -> BackendResult<Marker> {
         match found {
             None => Ok(Marker::Absent),
             Some(found) if found == self.current.as_bytes() => Ok(Marker::Current),
@@ -175,7 +175,7 @@ pub(crate) fn encode_record(version: u64, data: &[u8]) -> Vec<u8> {
 pub(crate) fn decode_record(
     bytes: &[u8],
     what: impl fmt::Display,
-) -> Result<VersionedRecord, BackendError> {
+) -> BackendResult<VersionedRecord> {
     let (version, data) = bytes
         .split_first_chunk::<8>()
         .ok_or_else(|| BackendError::Io(format!("{what} is truncated ({} bytes)", bytes.len())))?;
@@ -187,18 +187,17 @@ pub(crate) fn decode_record(
 
 /// Compare-and-swap on a stored record whose version is `current` (`None`:
 /// absent), for a backend that holds its lock: a conflict unless that is
-/// `expected`; else `apply` stores the encoded new record under a fresh
-/// version (`Some`) or deletes it (`None`: `new` is `None`).
+/// `swap.expected`; else `apply` stores the encoded new record under a fresh
+/// version (`Some`) or deletes it (`None`: `swap.new` is `None`).
 pub(crate) fn swap(
     current: Option<u64>,
-    expected: Option<u64>,
-    new: Option<&[u8]>,
-    apply: impl FnOnce(Option<Vec<u8>>) -> Result<(), BackendError>,
-) -> Result<SwapOutcome, BackendError> {
-    if current != expected {
+    swap: Swap<'_>,
+    apply: impl FnOnce(Option<Vec<u8>>) -> BackendResult<()>,
+) -> BackendResult<SwapOutcome> {
+    if current != swap.expected {
         return Ok(SwapOutcome::Conflict);
     }
-    match new {
+    match swap.new {
         Some(data) => {
             let version = new_version(current);
             apply(Some(encode_record(version, data)))?;

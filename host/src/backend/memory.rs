@@ -1,12 +1,15 @@
 //! [`MemoryBackend`]: everything in a concurrent map, gone when dropped.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
 
-use super::{Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord, foreign_staging};
+use super::{
+    Backend, BackendResult, BlobInfo, Listed, Space, Staging, Swap, SwapOutcome, VersionedRecord,
+};
 use crate::{BackendError, Hash};
 
 /// A backend in memory: a [`DashMap`] from hash to blob and record, and
@@ -35,6 +38,20 @@ impl MemoryBackend {
         Self::default()
     }
 
+    /// Compare-and-swap on one record under its map's lock.
+    fn swap_value(&self, record: &mut Option<VersionedRecord>, swap: Swap<'_>) -> SwapOutcome {
+        if record.as_ref().map(|r| r.version) != swap.expected {
+            return SwapOutcome::Conflict;
+        }
+        *record = swap.new.map(|data| VersionedRecord {
+            version: self.versions.fetch_add(1, Ordering::Relaxed) + 1,
+            data: data.to_vec(),
+        });
+        record
+            .as_ref()
+            .map_or(SwapOutcome::Deleted, |r| SwapOutcome::Written(r.version))
+    }
+
     fn sorted_keys(&self, after: Option<&Hash>, has: impl Fn(&Slot) -> bool) -> Vec<Hash> {
         let mut keys: Vec<Hash> = self
             .slots
@@ -54,33 +71,27 @@ enum MemoryStaging {
 }
 
 impl Backend for MemoryBackend {
-    fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
+    fn write_blob(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
         let now = self.now();
         self.slots.entry(*key).or_default().blob = Some((Arc::new(data.to_vec()), now));
         Ok(())
     }
 
-    fn stage(&self) -> Result<Staging, BackendError> {
+    fn stage(&self) -> BackendResult<Staging> {
         Ok(Staging::new(MemoryStaging::Open(Vec::new())))
     }
 
-    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> Result<(), BackendError> {
-        match staging.state_mut::<MemoryStaging>() {
-            Some(MemoryStaging::Open(bytes)) => {
-                bytes.extend_from_slice(data);
-                Ok(())
-            }
-            Some(MemoryStaging::Stored(_)) => Err(BackendError::Io(
-                "appending to staged content that was already stored".into(),
-            )),
-            None => Err(foreign_staging()),
+    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> BackendResult<()> {
+        match staging.to_append::<MemoryStaging>()? {
+            MemoryStaging::Open(bytes) => bytes.extend_from_slice(data),
+            // Shared only once stored, which `to_append` refuses.
+            MemoryStaging::Stored(_) => return Err(BackendError::Io("staging was stored".into())),
         }
+        Ok(())
     }
 
-    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> Result<(), BackendError> {
-        let state = staging
-            .state_mut::<MemoryStaging>()
-            .ok_or_else(foreign_staging)?;
+    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> BackendResult<()> {
+        let state = staging.to_store::<MemoryStaging>()?;
         let shared = match state {
             MemoryStaging::Stored(shared) => shared.clone(),
             MemoryStaging::Open(bytes) => {
@@ -94,19 +105,14 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
-    fn read_blob(&self, key: &Hash) -> Result<Option<Vec<u8>>, BackendError> {
+    fn read_blob(&self, key: &Hash) -> BackendResult<Option<Vec<u8>>> {
         Ok(self
             .slots
             .get(key)
             .and_then(|s| s.blob.as_ref().map(|(b, _)| b.to_vec())))
     }
 
-    fn read_blob_range(
-        &self,
-        key: &Hash,
-        offset: u64,
-        len: u64,
-    ) -> Result<Option<Vec<u8>>, BackendError> {
+    fn read_blob_range(&self, key: &Hash, offset: u64, len: u64) -> BackendResult<Option<Vec<u8>>> {
         Ok(self.slots.get(key).and_then(|s| {
             s.blob
                 .as_ref()
@@ -117,14 +123,14 @@ impl Backend for MemoryBackend {
     fn size_hint(&self, key: &Hash) -> Option<u64> {
         self.blob_size(key).ok().flatten()
     }
-    fn blob_size(&self, key: &Hash) -> Result<Option<u64>, BackendError> {
+    fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
         Ok(self
             .slots
             .get(key)
             .and_then(|s| s.blob.as_ref().map(|(b, _)| b.len() as u64)))
     }
 
-    fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> Result<bool, BackendError> {
+    fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> BackendResult<bool> {
         let Some(mut slot) = self.slots.get_mut(key) else {
             return Ok(false);
         };
@@ -141,7 +147,7 @@ impl Backend for MemoryBackend {
         Ok(deleted)
     }
 
-    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<BlobInfo>, BackendError> {
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
         Ok(self
             .sorted_keys(after, |s| s.blob.is_some())
             .into_iter()
@@ -162,102 +168,55 @@ impl Backend for MemoryBackend {
             .collect())
     }
 
-    fn read_record(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError> {
-        Ok(self.slots.get(key).and_then(|s| s.record.clone()))
-    }
-
-    fn swap_record(
-        &self,
-        key: &Hash,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<SwapOutcome, BackendError> {
-        let mut slot = self.slots.entry(*key).or_default();
-        if slot.record.as_ref().map(|r| r.version) != expected {
-            return Ok(SwapOutcome::Conflict);
-        }
-        Ok(match new {
-            Some(data) => {
-                let version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
-                slot.record = Some(VersionedRecord {
-                    version,
-                    data: data.to_vec(),
-                });
-                SwapOutcome::Written(version)
-            }
-            None => {
-                slot.record = None;
-                let empty = slot.blob.is_none();
-                drop(slot);
-                if empty {
-                    self.slots
-                        .remove_if(key, |_, s| s.blob.is_none() && s.record.is_none());
-                }
-                SwapOutcome::Deleted
-            }
+    fn read_record(&self, space: Space, key: &Hash) -> BackendResult<Option<VersionedRecord>> {
+        Ok(match space {
+            Space::Shared => self.slots.get(key).and_then(|s| s.record.clone()),
+            Space::Owner(owner) => self.entries.get(&owner).and_then(|s| s.get(key).cloned()),
         })
     }
 
-    fn read_entry(
-        &self,
-        owner: &Hash,
-        key: &Hash,
-    ) -> Result<Option<VersionedRecord>, BackendError> {
-        Ok(self.entries.get(owner).and_then(|s| s.get(key).cloned()))
-    }
-
-    fn swap_entry(
-        &self,
-        owner: &Hash,
-        key: &Hash,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<SwapOutcome, BackendError> {
-        let mut space = self.entries.entry(*owner).or_default();
-        if space.get(key).map(|r| r.version) != expected {
-            return Ok(SwapOutcome::Conflict);
+    fn swap_record(&self, space: Space, key: &Hash, swap: Swap<'_>) -> BackendResult<SwapOutcome> {
+        let Space::Owner(owner) = space else {
+            let mut slot = self.slots.entry(*key).or_default();
+            let outcome = self.swap_value(&mut slot.record, swap);
+            let empty = slot.blob.is_none() && slot.record.is_none();
+            drop(slot);
+            if empty {
+                self.slots
+                    .remove_if(key, |_, s| s.blob.is_none() && s.record.is_none());
+            }
+            return Ok(outcome);
+        };
+        let mut space = self.entries.entry(owner).or_default();
+        let mut record = space.remove(key);
+        let outcome = self.swap_value(&mut record, swap);
+        if let Some(record) = record {
+            space.insert(*key, record);
         }
-        Ok(match new {
-            Some(data) => {
-                let version = self.versions.fetch_add(1, Ordering::Relaxed) + 1;
-                space.insert(
-                    *key,
-                    VersionedRecord {
-                        version,
-                        data: data.to_vec(),
-                    },
-                );
-                SwapOutcome::Written(version)
-            }
-            None => {
-                space.remove(key);
-                SwapOutcome::Deleted
-            }
-        })
+        Ok(outcome)
     }
 
-    fn list_entries(
-        &self,
-        owner: &Hash,
-        after: Option<&Hash>,
-        limit: u32,
-    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
-        let Some(space) = self.entries.get(owner) else {
+    fn list_records(&self, space: Space, after: Option<&Hash>, limit: u32) -> Listed {
+        let Space::Owner(owner) = space else {
+            return Ok(self
+                .sorted_keys(after, |s| s.record.is_some())
+                .into_iter()
+                .filter_map(|k| Some((k, self.slots.get(&k)?.record.clone()?)))
+                .take(limit as usize)
+                .collect());
+        };
+        let Some(space) = self.entries.get(&owner) else {
             return Ok(Vec::new());
         };
-        let range = match after {
-            Some(a) => {
-                space.range::<Hash, _>((std::ops::Bound::Excluded(a), std::ops::Bound::Unbounded))
-            }
-            None => space.range::<Hash, _>(..),
-        };
-        Ok(range
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(space
+            .range::<Hash, _>((from, Bound::Unbounded))
             .take(limit as usize)
             .map(|(k, v)| (*k, v.clone()))
             .collect())
     }
 
-    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError> {
+    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<Hash>> {
         let mut owners: Vec<Hash> = self
             .entries
             .iter()
@@ -267,21 +226,5 @@ impl Backend for MemoryBackend {
         owners.sort_unstable();
         owners.truncate(limit as usize);
         Ok(owners)
-    }
-
-    fn list_records(
-        &self,
-        after: Option<&Hash>,
-        limit: u32,
-    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
-        Ok(self
-            .sorted_keys(after, |s| s.record.is_some())
-            .into_iter()
-            .filter_map(|k| {
-                let record = self.slots.get(&k)?.record.clone()?;
-                Some((k, record))
-            })
-            .take(limit as usize)
-            .collect())
     }
 }

@@ -17,6 +17,24 @@ pub mod memory;
 #[cfg(feature = "s3")]
 pub mod s3;
 
+/// What a backend call returns.
+pub type BackendResult<T> = Result<T, BackendError>;
+
+/// Keyed records, as [`Backend::list_records`] returns them.
+pub type Listed = BackendResult<Vec<(Hash, VersionedRecord)>>;
+
+/// Where a record lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Space {
+    /// The store's records: one per artifact, beside its blob (the core's
+    /// reference counts and sizes).
+    Shared,
+    /// One owner's index space (an owner key the core derives): an entry
+    /// per artifact the owner holds, and its usage. Each owner's space is
+    /// separate, and [`Backend::list_owners`] enumerates them.
+    Owner(Hash),
+}
+
 /// A record with the version that [`Backend::swap_record`] compares against.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VersionedRecord {
@@ -37,6 +55,24 @@ pub struct BlobInfo {
     pub modified: u64,
 }
 
+/// A compare-and-swap of one record ([`Backend::swap_record`]): the version
+/// it must have, and what to put in its place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Swap<'a> {
+    /// The version the record must have (`None`: there must be none).
+    pub expected: Option<u64>,
+    /// The new data (`None`: delete the record).
+    pub new: Option<&'a [u8]>,
+}
+
+impl<'a> Swap<'a> {
+    /// If the record has version `expected` (`None`: absent), replace it
+    /// with `new` (`None`: delete it).
+    pub fn new(expected: Option<u64>, new: Option<&'a [u8]>) -> Self {
+        Self { expected, new }
+    }
+}
+
 /// What [`Backend::swap_record`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SwapOutcome {
@@ -51,8 +87,12 @@ pub enum SwapOutcome {
 /// A blob being written in pieces before its key is known: what
 /// [`Backend::stage`] returns and the other `*_staged` methods take. Its
 /// state is the backend's own (a temporary file, an upload, a buffer).
+///
+/// Once stored under a key, staged content is that blob's content and must
+/// not change: [`to_append`](Staging::to_append) refuses it from then on.
 pub struct Staging {
     state: Box<dyn Any + Send>,
+    stored: bool,
 }
 
 impl Staging {
@@ -60,28 +100,53 @@ impl Staging {
     pub fn new(state: impl Any + Send) -> Self {
         Self {
             state: Box::new(state),
+            stored: false,
         }
     }
 
-    /// The backend's state, if it is a `T`.
-    pub fn state_mut<T: Any>(&mut self) -> Option<&mut T> {
-        self.state.downcast_mut()
+    /// The backend's state, if it is a `T` (else the staging is another
+    /// backend's).
+    pub fn state_mut<T: Any>(&mut self) -> BackendResult<&mut T> {
+        self.state.downcast_mut().ok_or_else(foreign_staging)
+    }
+
+    /// The state, to append to: refused once the content was stored.
+    pub fn to_append<T: Any>(&mut self) -> BackendResult<&mut T> {
+        if self.stored {
+            return Err(BackendError::Io(
+                "staged content was already stored: appending would change a stored blob".into(),
+            ));
+        }
+        self.state_mut()
+    }
+
+    /// The state, to store under a key: from now on it cannot grow.
+    pub fn to_store<T: Any>(&mut self) -> BackendResult<&mut T> {
+        if self.state.is::<T>() {
+            self.stored = true;
+        }
+        self.state_mut()
     }
 
     /// The backend's state, taken back, if it is a `T`.
-    pub fn into_state<T: Any>(self) -> Option<T> {
-        self.state.downcast().ok().map(|b| *b)
+    pub fn into_state<T: Any>(self) -> BackendResult<T> {
+        self.state
+            .downcast()
+            .map(|b| *b)
+            .map_err(|_| foreign_staging())
     }
 }
 
 impl std::fmt::Debug for Staging {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Staging").finish_non_exhaustive()
+        f.debug_struct("Staging")
+            .field("stored", &self.stored)
+            .finish_non_exhaustive()
     }
 }
 
 /// The error for a [`Staging`] that another backend started.
-pub(crate) fn foreign_staging() -> BackendError {
+fn foreign_staging() -> BackendError {
     BackendError::Io("staging that this backend did not start".into())
 }
 
@@ -91,76 +156,42 @@ pub(crate) fn foreign_staging() -> BackendError {
 /// shared storage, many processes) at once.
 pub trait Backend: Send + Sync + 'static {
     /// Stores a blob, replacing any blob there; readers never see part of it.
-    fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError>;
+    fn write_blob(&self, key: &Hash, data: &[u8]) -> BackendResult<()>;
     /// Reads a blob, or `None` if there is none.
-    fn read_blob(&self, key: &Hash) -> Result<Option<Vec<u8>>, BackendError>;
+    fn read_blob(&self, key: &Hash) -> BackendResult<Option<Vec<u8>>>;
     /// The size of the blob, or `None` if there is none.
-    fn blob_size(&self, key: &Hash) -> Result<Option<u64>, BackendError>;
+    fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>>;
     /// Up to `len` bytes of the blob from `offset` (fewer at its end), or
     /// `None` if there is no blob. By default reads the whole blob.
-    fn read_blob_range(
-        &self,
-        key: &Hash,
-        offset: u64,
-        len: u64,
-    ) -> Result<Option<Vec<u8>>, BackendError> {
+    fn read_blob_range(&self, key: &Hash, offset: u64, len: u64) -> BackendResult<Option<Vec<u8>>> {
         Ok(self
             .read_blob(key)?
             .map(|all| range_of(&all, offset, len).to_vec()))
     }
-    /// Deletes the blob if, and only if, the record under the same key has
-    /// `record_version` (`None`: there is no record); atomic with respect to
-    /// `swap_record`.
-    fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> Result<bool, BackendError>;
+    /// Deletes the blob if, and only if, the record under the same key in
+    /// [`Space::Shared`] has `record_version` (`None`: there is no record);
+    /// atomic with respect to `swap_record`.
+    fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> BackendResult<bool>;
     /// Up to `limit` blobs with keys greater than `after`, ascending.
-    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<BlobInfo>, BackendError>;
-    /// Reads a record, or `None` if there is none.
-    fn read_record(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError>;
-    /// If the record's version is `expected` (`None`: absent), replaces it
-    /// with `new` (`None`: deletes it).
-    fn swap_record(
-        &self,
-        key: &Hash,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<SwapOutcome, BackendError>;
-    /// Up to `limit` records with keys greater than `after`, ascending.
-    fn list_records(
-        &self,
-        after: Option<&Hash>,
-        limit: u32,
-    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError>;
-    /// Reads the entry under `key` in the index space of `owner` (an owner
-    /// key the core derives), or `None`. Index spaces hold versioned records
-    /// exactly like the shared one, one space per owner.
-    fn read_entry(&self, owner: &Hash, key: &Hash)
-    -> Result<Option<VersionedRecord>, BackendError>;
-    /// Compare-and-swap on an entry of `owner`'s index space, as
-    /// [`swap_record`](Backend::swap_record) (atomic with respect to every
-    /// other swap of the same entry).
-    fn swap_entry(
-        &self,
-        owner: &Hash,
-        key: &Hash,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<SwapOutcome, BackendError>;
-    /// Up to `limit` entries of `owner`'s index space with keys greater than
-    /// `after`, ascending. Must cost what that space holds, not what the
-    /// store holds: this is what makes an app's `count` and `list` cheap.
-    fn list_entries(
-        &self,
-        owner: &Hash,
-        after: Option<&Hash>,
-        limit: u32,
-    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError>;
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>>;
+    /// Reads the record under `key` in `space`, or `None` if there is none.
+    fn read_record(&self, space: Space, key: &Hash) -> BackendResult<Option<VersionedRecord>>;
+    /// If the record's version is `swap.expected` (`None`: absent), replaces
+    /// it with `swap.new` (`None`: deletes it); atomic with respect to every other
+    /// swap of the same record (and, in [`Space::Shared`], to `delete_blob`).
+    fn swap_record(&self, space: Space, key: &Hash, swap: Swap<'_>) -> BackendResult<SwapOutcome>;
+    /// Up to `limit` records of `space` with keys greater than `after`,
+    /// ascending. Listing an owner's space must cost what that space holds,
+    /// not what the store holds: this is what makes an app's `count` and
+    /// `list` cheap.
+    fn list_records(&self, space: Space, after: Option<&Hash>, limit: u32) -> Listed;
     /// Up to `limit` owner keys greater than `after` that have an index space
     /// (possibly empty), ascending. Only gc and the host's `remove` list them.
-    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError>;
+    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<Hash>>;
     /// Marks a store that [`migrate`](crate::ArtifactStore::migrate) has
     /// brought to the current layout (the file and S3 backends rewrite their
     /// `FORMAT` marker). By default nothing.
-    fn finish_migration(&self) -> Result<(), BackendError> {
+    fn finish_migration(&self) -> BackendResult<()> {
         Ok(())
     }
     /// The blob's size if the backend can tell cheaply (no network round
@@ -172,15 +203,15 @@ pub trait Backend: Send + Sync + 'static {
     }
     /// Removes leftovers of interrupted writes (temporary files) older than
     /// `older_than_ms`; returns how many. Backends without any have nothing to do.
-    fn clean_temporary(&self, older_than_ms: u64) -> Result<u64, BackendError> {
+    fn clean_temporary(&self, older_than_ms: u64) -> BackendResult<u64> {
         let _ = older_than_ms;
         Ok(0)
     }
     /// Moves a damaged blob out of the way (somewhere an operator can look at
     /// it), so a later put of the right content can store it again. Returns
     /// whether there was a blob to move. By default the blob is deleted.
-    fn quarantine_blob(&self, key: &Hash) -> Result<bool, BackendError> {
-        let version = self.read_record(key)?.map(|r| r.version);
+    fn quarantine_blob(&self, key: &Hash) -> BackendResult<bool> {
+        let version = self.read_record(Space::Shared, key)?.map(|r| r.version);
         self.delete_blob(key, version)
     }
     /// Starts a blob to be written in pieces ([`append_staged`]) and stored
@@ -192,34 +223,31 @@ pub trait Backend: Send + Sync + 'static {
     /// [`append_staged`]: Backend::append_staged
     /// [`write_staged`]: Backend::write_staged
     /// [`write_blob`]: Backend::write_blob
-    fn stage(&self) -> Result<Staging, BackendError> {
+    fn stage(&self) -> BackendResult<Staging> {
         Ok(Staging::new(Vec::<u8>::new()))
     }
     /// Appends `data` to the staged blob.
-    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> Result<(), BackendError> {
-        staging
-            .state_mut::<Vec<u8>>()
-            .ok_or_else(foreign_staging)?
-            .extend_from_slice(data);
+    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> BackendResult<()> {
+        staging.to_append::<Vec<u8>>()?.extend_from_slice(data);
         Ok(())
     }
     /// Says that every piece is in: a backend may make them durable now
     /// (the file backend syncs its file), so that this overlaps the
     /// hashing; [`write_staged`](Backend::write_staged) does whatever is
     /// left. By default nothing.
-    fn finish_staged(&self, staging: &mut Staging) -> Result<(), BackendError> {
+    fn finish_staged(&self, staging: &mut Staging) -> BackendResult<()> {
         let _ = staging;
         Ok(())
     }
     /// Stores the staged bytes under `key` as [`write_blob`](Backend::write_blob)
     /// does (atomically, replacing any blob there). May be called more than
     /// once; the staging stays as it was.
-    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> Result<(), BackendError> {
-        let data = staging.state_mut::<Vec<u8>>().ok_or_else(foreign_staging)?;
+    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> BackendResult<()> {
+        let data = staging.to_store::<Vec<u8>>()?;
         self.write_blob(key, data)
     }
     /// Drops the staged bytes (stored or not), freeing what they hold.
-    fn discard_staged(&self, staging: Staging) -> Result<(), BackendError> {
+    fn discard_staged(&self, staging: Staging) -> BackendResult<()> {
         drop(staging);
         Ok(())
     }

@@ -173,3 +173,41 @@ impl From<BackendError> for backend::BackendError {
         }
     }
 }
+
+impl From<crate::VersionedRecord> for backend::VersionedRecord {
+    fn from(r: crate::VersionedRecord) -> Self {
+        Self {
+            version: r.version,
+            data: r.data,
+        }
+    }
+}
+
+impl From<(Hash, crate::VersionedRecord)> for backend::KeyedRecord {
+    fn from((key, record): (Hash, crate::VersionedRecord)) -> Self {
+        Self {
+            key: key.to_string(),
+            record: record.into(),
+        }
+    }
+}
+
+impl From<crate::SwapOutcome> for backend::SwapOutcome {
+    fn from(outcome: crate::SwapOutcome) -> Self {
+        match outcome {
+            crate::SwapOutcome::Conflict => Self::Conflict,
+            crate::SwapOutcome::Written(v) => Self::Written(v),
+            crate::SwapOutcome::Deleted => Self::Deleted,
+        }
+    }
+}
+
+impl From<crate::BlobInfo> for backend::BlobInfo {
+    fn from(b: crate::BlobInfo) -> Self {
+        Self {
+            key: b.key.to_string(),
+            size: b.size,
+            modified: b.modified,
+        }
+    }
+}

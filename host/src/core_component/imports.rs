@@ -7,7 +7,7 @@ use std::sync::Arc;
 use wasmtime::ResourceLimiter;
 
 use super::bindings::{backend as wit, types as wit_types};
-use crate::backend::{self, Backend, Staging};
+use crate::backend::{Backend, Space, Staging, Swap};
 use crate::{BackendError, Hash};
 
 /// Everything an instance of the core sees of its host.
@@ -121,17 +121,12 @@ impl wit::Host for CoreState {
             .backend
             .list_blobs(after.as_ref(), limit)?
             .into_iter()
-            .map(|b| wit::BlobInfo {
-                key: b.key.to_string(),
-                size: b.size,
-                modified: b.modified,
-            })
+            .map(Into::into)
             .collect())
     }
 
     fn read_record(&mut self, key_: String) -> Result<Option<wit::VersionedRecord>, BackendError> {
-        note_backend_work(1, 0);
-        Ok(self.backend.read_record(&key(&key_)?)?.map(versioned))
+        self.read_in(Space::Shared, &key_)
     }
 
     fn swap_record(
@@ -140,12 +135,7 @@ impl wit::Host for CoreState {
         expected: Option<u64>,
         new: Option<Vec<u8>>,
     ) -> Result<wit::SwapOutcome, BackendError> {
-        note_backend_work(1, 0);
-        Ok(swap_outcome(self.backend.swap_record(
-            &key(&key_)?,
-            expected,
-            new.as_deref(),
-        )?))
+        self.swap_in(Space::Shared, &key_, expected, new)
     }
 
     fn list_records(
@@ -153,8 +143,7 @@ impl wit::Host for CoreState {
         after: Option<String>,
         limit: u32,
     ) -> Result<Vec<wit::KeyedRecord>, BackendError> {
-        let after = after.as_deref().map(key).transpose()?;
-        Ok(keyed(self.backend.list_records(after.as_ref(), limit)?))
+        self.list_in(Space::Shared, after, limit)
     }
 
     fn read_entry(
@@ -162,11 +151,7 @@ impl wit::Host for CoreState {
         owner: String,
         key_: String,
     ) -> Result<Option<wit::VersionedRecord>, BackendError> {
-        note_backend_work(1, 0);
-        Ok(self
-            .backend
-            .read_entry(&key(&owner)?, &key(&key_)?)?
-            .map(versioned))
+        self.read_in(Space::Owner(key(&owner)?), &key_)
     }
 
     fn swap_entry(
@@ -176,13 +161,7 @@ impl wit::Host for CoreState {
         expected: Option<u64>,
         new: Option<Vec<u8>>,
     ) -> Result<wit::SwapOutcome, BackendError> {
-        note_backend_work(1, 0);
-        Ok(swap_outcome(self.backend.swap_entry(
-            &key(&owner)?,
-            &key(&key_)?,
-            expected,
-            new.as_deref(),
-        )?))
+        self.swap_in(Space::Owner(key(&owner)?), &key_, expected, new)
     }
 
     fn list_entries(
@@ -191,12 +170,7 @@ impl wit::Host for CoreState {
         after: Option<String>,
         limit: u32,
     ) -> Result<Vec<wit::KeyedRecord>, BackendError> {
-        let after = after.as_deref().map(key).transpose()?;
-        Ok(keyed(self.backend.list_entries(
-            &key(&owner)?,
-            after.as_ref(),
-            limit,
-        )?))
+        self.list_in(Space::Owner(key(&owner)?), after, limit)
     }
 
     fn list_owners(
@@ -226,33 +200,38 @@ impl wit::Host for CoreState {
     }
 }
 
-/// A backend record as the core's `backend` interface carries it.
-fn versioned(r: backend::VersionedRecord) -> wit::VersionedRecord {
-    wit::VersionedRecord {
-        version: r.version,
-        data: r.data,
+/// The record calls of the core's `backend` interface, for either space.
+impl CoreState {
+    fn read_in(&self, space: Space, k: &str) -> Result<Option<wit::VersionedRecord>, BackendError> {
+        note_backend_work(1, 0);
+        Ok(self.backend.read_record(space, &key(k)?)?.map(Into::into))
     }
-}
 
-/// A page of records (or index entries) as the core's `backend` interface
-/// carries it; each one read is host work the caller is charged for.
-fn keyed(records: Vec<(Hash, backend::VersionedRecord)>) -> Vec<wit::KeyedRecord> {
-    note_backend_work(records.len() as u64, 0);
-    records
-        .into_iter()
-        .map(|(k, r)| wit::KeyedRecord {
-            key: k.to_string(),
-            record: versioned(r),
-        })
-        .collect()
-}
+    fn swap_in(
+        &self,
+        space: Space,
+        k: &str,
+        expected: Option<u64>,
+        new: Option<Vec<u8>>,
+    ) -> Result<wit::SwapOutcome, BackendError> {
+        note_backend_work(1, 0);
+        let outcome =
+            self.backend
+                .swap_record(space, &key(k)?, Swap::new(expected, new.as_deref()))?;
+        Ok(outcome.into())
+    }
 
-/// A swap's outcome as the core's `backend` interface carries it.
-fn swap_outcome(outcome: backend::SwapOutcome) -> wit::SwapOutcome {
-    match outcome {
-        backend::SwapOutcome::Conflict => wit::SwapOutcome::Conflict,
-        backend::SwapOutcome::Written(v) => wit::SwapOutcome::Written(v),
-        backend::SwapOutcome::Deleted => wit::SwapOutcome::Deleted,
+    fn list_in(
+        &self,
+        space: Space,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<wit::KeyedRecord>, BackendError> {
+        let after = after.as_deref().map(key).transpose()?;
+        let records = self.backend.list_records(space, after.as_ref(), limit)?;
+        // Each record read is host work the caller is charged for.
+        note_backend_work(records.len() as u64, 0);
+        Ok(records.into_iter().map(Into::into).collect())
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use blake3::hazmat::left_subtree_len;
 
-use crate::core_component::{CoreClient, Instance};
+use crate::core_component::CoreClient;
 use crate::{Error, Hash};
 
 /// Content at least this large is hashed by several instances at once.
@@ -95,7 +95,7 @@ fn join_all<'scope, T>(
 /// The chaining value of a subtree of `len` bytes, merging its pieces'
 /// values (taken in order from `cvs`) as the split made them.
 fn node(
-    i: &mut Instance,
+    parent: &mut impl FnMut(&[u8], &[u8]) -> Result<Vec<u8>, Error>,
     len: u64,
     max_piece: u64,
     cvs: &mut impl Iterator<Item = Vec<u8>>,
@@ -106,9 +106,9 @@ fn node(
             .ok_or_else(|| Error::Core("a piece's chaining value is missing".into()));
     }
     let left = left_subtree_len(len);
-    let l = node(i, left, max_piece, cvs)?;
-    let r = node(i, len - left, max_piece, cvs)?;
-    i.parent(&l, &r)
+    let l = node(parent, left, max_piece, cvs)?;
+    let r = node(parent, len - left, max_piece, cvs)?;
+    parent(&l, &r)
 }
 
 /// The BLAKE3 hash (lowercase hex) of `data`, computed by up to `workers`
@@ -160,8 +160,9 @@ fn root(core: &CoreClient, len: u64, max_piece: u64, values: Vec<Vec<u8>>) -> Re
     let mut values = values.into_iter();
     core.with(|i| {
         let left = left_subtree_len(len);
-        let l = node(i, left, max_piece, &mut values)?;
-        let r = node(i, len - left, max_piece, &mut values)?;
+        let mut parent = |l: &[u8], r: &[u8]| i.parent(l, r);
+        let l = node(&mut parent, left, max_piece, &mut values)?;
+        let r = node(&mut parent, len - left, max_piece, &mut values)?;
         i.root(&l, &r)
     })
 }

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use super::{FileBackend, IoContext};
 use crate::BackendError;
 use crate::backend::fs::Fs;
-use crate::backend::{Backend, millis, new_version};
+use crate::backend::{Backend, BackendResult, millis, new_version};
 
 impl<F: Fs> FileBackend<F> {
     /// Creates `dir` if it is missing, and then syncs its parent.
-    pub(super) fn ensure_dir(&self, dir: &Path) -> Result<(), BackendError> {
+    pub(super) fn ensure_dir(&self, dir: &Path) -> BackendResult<()> {
         let created = self.fs.create_dir(dir).at("creating directory", dir)?;
         if created && let Some(parent) = dir.parent() {
             let parent = if parent.as_os_str().is_empty() {
@@ -23,7 +23,7 @@ impl<F: Fs> FileBackend<F> {
         Ok(())
     }
 
-    fn sync_dir(&self, dir: &Path) -> Result<(), BackendError> {
+    fn sync_dir(&self, dir: &Path) -> BackendResult<()> {
         self.fs.sync_dir(dir).at("syncing directory", dir)
     }
 
@@ -42,7 +42,7 @@ impl<F: Fs> FileBackend<F> {
         dest: &Path,
         data: &[u8],
         tag: &str,
-    ) -> Result<(), BackendError> {
+    ) -> BackendResult<()> {
         self.place(dest, tag, |tmp| {
             self.fs.write_new_synced(tmp, data).at("writing", tmp)
         })
@@ -55,8 +55,8 @@ impl<F: Fs> FileBackend<F> {
         &self,
         dest: &Path,
         tag: &str,
-        make: impl FnOnce(&Path) -> Result<(), BackendError>,
-    ) -> Result<(), BackendError> {
+        make: impl FnOnce(&Path) -> BackendResult<()>,
+    ) -> BackendResult<()> {
         let parent = dest
             .parent()
             .ok_or_else(|| BackendError::Io(format!("{} has no parent", dest.display())))?;
@@ -73,7 +73,7 @@ impl<F: Fs> FileBackend<F> {
     }
 
     /// Copies `from` to the new file `to` in 4 MiB pieces, and syncs it.
-    pub(super) fn copy_synced(&self, from: &Path, to: &Path) -> Result<(), BackendError> {
+    pub(super) fn copy_synced(&self, from: &Path, to: &Path) -> BackendResult<()> {
         const PIECE: u64 = 4 << 20;
         self.fs.create_new(to).at("creating", to)?;
         let mut offset = 0;
@@ -92,13 +92,13 @@ impl<F: Fs> FileBackend<F> {
     }
 
     /// Takes `DIR/lock`, which every record swap and guarded delete holds.
-    pub(super) fn lock(&self) -> Result<Box<dyn Send>, BackendError> {
+    pub(super) fn lock(&self) -> BackendResult<Box<dyn Send>> {
         let path = self.root.join("lock");
         self.fs.lock(&path).at("locking", &path)
     }
 
     /// Removes a file and syncs its directory; `false` if there was none.
-    pub(super) fn remove(&self, path: &Path) -> Result<bool, BackendError> {
+    pub(super) fn remove(&self, path: &Path) -> BackendResult<bool> {
         if self
             .fs
             .remove_file(path)
@@ -114,7 +114,7 @@ impl<F: Fs> FileBackend<F> {
     }
 
     /// Removes files in `tmp/` older than `older_than_ms`; returns how many.
-    pub(super) fn clean_tmp(&self, older_than_ms: u64) -> Result<u64, BackendError> {
+    pub(super) fn clean_tmp(&self, older_than_ms: u64) -> BackendResult<u64> {
         let dir = self.root.join("tmp");
         let cutoff = self.now().saturating_sub(older_than_ms);
         let mut removed = 0;

@@ -4,10 +4,10 @@
 use std::path::Path;
 
 use super::{FileBackend, IoContext};
-use crate::backend::VersionedRecord;
+use crate::Hash;
 use crate::backend::fs::Fs;
 use crate::backend::layout;
-use crate::{BackendError, Hash};
+use crate::backend::{BackendResult, VersionedRecord};
 
 impl<F: Fs> FileBackend<F> {
     /// Up to `limit` keys under `DIR/{kind}/*/` (`blobs` or `records`),
@@ -17,7 +17,7 @@ impl<F: Fs> FileBackend<F> {
         kind: &str,
         after: Option<&Hash>,
         limit: u32,
-    ) -> Result<Vec<Hash>, BackendError> {
+    ) -> BackendResult<Vec<Hash>> {
         let base = self.root.join(kind);
         let shards = self.fs.list_dir(&base).at("listing", &base)?;
         self.in_shards(&base, shards, after, limit)
@@ -29,7 +29,7 @@ impl<F: Fs> FileBackend<F> {
         &self,
         after: Option<&Hash>,
         limit: u32,
-    ) -> Result<Vec<Hash>, BackendError> {
+    ) -> BackendResult<Vec<Hash>> {
         let base = self.root.join(layout::OWNERS);
         match self.fs.list_dir(&base).found_at("listing", &base)? {
             Some(shards) => self.in_shards(&base, shards, after, limit),
@@ -45,7 +45,7 @@ impl<F: Fs> FileBackend<F> {
         mut shards: Vec<String>,
         after: Option<&Hash>,
         limit: u32,
-    ) -> Result<Vec<Hash>, BackendError> {
+    ) -> BackendResult<Vec<Hash>> {
         shards.retain(|s| layout::is_shard(s));
         shards.sort_unstable();
         let first = after.map(layout::shard);
@@ -69,11 +69,7 @@ impl<F: Fs> FileBackend<F> {
 
     /// Valid hash names in `dir` (none if it is missing), greater than
     /// `after`, ascending.
-    pub(super) fn hash_names(
-        &self,
-        dir: &Path,
-        after: Option<&Hash>,
-    ) -> Result<Vec<Hash>, BackendError> {
+    pub(super) fn hash_names(&self, dir: &Path, after: Option<&Hash>) -> BackendResult<Vec<Hash>> {
         let names = self.fs.list_dir(dir).found_at("listing", dir)?;
         let mut keys: Vec<Hash> = names
             .iter()
@@ -91,8 +87,8 @@ impl<F: Fs> FileBackend<F> {
         &self,
         keys: Vec<Hash>,
         limit: u32,
-        read: impl Fn(&Hash) -> Result<Option<VersionedRecord>, BackendError>,
-    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
+        read: impl Fn(&Hash) -> BackendResult<Option<VersionedRecord>>,
+    ) -> BackendResult<Vec<(Hash, VersionedRecord)>> {
         let mut out = Vec::new();
         for key in keys {
             if out.len() >= limit as usize {

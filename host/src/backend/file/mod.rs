@@ -32,7 +32,10 @@ use std::path::{Path, PathBuf};
 
 use super::fs::{Fs, StdFs};
 use super::layout::{self, FILE_FORMAT, Marker, OwnerDirs};
-use super::{Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord, millis};
+use super::{
+    Backend, BackendResult, BlobInfo, Listed, Space, Staging, Swap, SwapOutcome, VersionedRecord,
+    millis,
+};
 use crate::{BackendError, Hash};
 
 mod atomic;
@@ -53,7 +56,7 @@ pub struct FileBackend<F: Fs = StdFs> {
 
 impl FileBackend<StdFs> {
     /// Opens (creating if needed) a store directory on the real filesystem.
-    pub fn open(root: impl Into<PathBuf>) -> Result<Self, BackendError> {
+    pub fn open(root: impl Into<PathBuf>) -> BackendResult<Self> {
         Self::open_with(root, StdFs)
     }
 }
@@ -61,17 +64,17 @@ impl FileBackend<StdFs> {
 /// An I/O result labelled with what was being done to which path.
 trait IoContext<T> {
     /// The failure as a [`BackendError`] saying `doing` and `path`.
-    fn at(self, doing: &str, path: &Path) -> Result<T, BackendError>;
+    fn at(self, doing: &str, path: &Path) -> BackendResult<T>;
     /// As [`at`](IoContext::at), with a missing file as `None`.
-    fn found_at(self, doing: &str, path: &Path) -> Result<Option<T>, BackendError>;
+    fn found_at(self, doing: &str, path: &Path) -> BackendResult<Option<T>>;
 }
 
 impl<T> IoContext<T> for io::Result<T> {
-    fn at(self, doing: &str, path: &Path) -> Result<T, BackendError> {
+    fn at(self, doing: &str, path: &Path) -> BackendResult<T> {
         self.map_err(|e| BackendError::io(format_args!("{doing} {}", path.display()), &e))
     }
 
-    fn found_at(self, doing: &str, path: &Path) -> Result<Option<T>, BackendError> {
+    fn found_at(self, doing: &str, path: &Path) -> BackendResult<Option<T>> {
         match self {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             other => other.map(Some).at(doing, path),
@@ -81,17 +84,17 @@ impl<T> IoContext<T> for io::Result<T> {
 
 impl<F: Fs> FileBackend<F> {
     /// Opens (creating if needed) a store directory through `fs`.
-    pub fn open_with(root: impl Into<PathBuf>, fs: F) -> Result<Self, BackendError> {
+    pub fn open_with(root: impl Into<PathBuf>, fs: F) -> BackendResult<Self> {
         Self::open_mode(root.into(), fs, false)
     }
 
     /// Opens a store directory of this layout or the one before (format 1),
     /// for [`migrate`](crate::ArtifactStore::migrate) only.
-    pub fn open_for_migration(root: impl Into<PathBuf>, fs: F) -> Result<Self, BackendError> {
+    pub fn open_for_migration(root: impl Into<PathBuf>, fs: F) -> BackendResult<Self> {
         Self::open_mode(root.into(), fs, true)
     }
 
-    fn open_mode(root: PathBuf, fs: F, migrating: bool) -> Result<Self, BackendError> {
+    fn open_mode(root: PathBuf, fs: F, migrating: bool) -> BackendResult<Self> {
         let this = Self { root, fs };
         this.ensure_dir(&this.root)?;
         let marker = this.root.join(layout::FORMAT);
@@ -121,18 +124,17 @@ impl<F: Fs> FileBackend<F> {
         self.root.join(layout::blob_key(key))
     }
 
-    /// Where the record for `key` lives: `records/ab/abcdef…`.
-    pub fn record_path(&self, key: &Hash) -> PathBuf {
-        self.root.join(layout::record_key(key))
-    }
-
-    /// Where the entry `key` of `owner`'s index space lives: `owners/12/1234…/abcdef…`.
-    pub fn entry_path(&self, owner: &Hash, key: &Hash) -> PathBuf {
-        self.root.join(OwnerDirs::Sharded.entry(owner, key))
+    /// Where the record `key` of `space` lives: `records/ab/abcdef…`, or
+    /// `owners/12/1234…/abcdef…` in the owner `1234…`'s index space.
+    pub fn record_path(&self, space: Space, key: &Hash) -> PathBuf {
+        self.root.join(match space {
+            Space::Shared => layout::record_key(key),
+            Space::Owner(owner) => OwnerDirs::Sharded.entry(&owner, key),
+        })
     }
 
     /// Reads a versioned record file (8-byte version, then the data).
-    fn read_versioned(&self, path: &Path) -> Result<Option<VersionedRecord>, BackendError> {
+    fn read_versioned(&self, path: &Path) -> BackendResult<Option<VersionedRecord>> {
         let Some(bytes) = self.fs.read(path).found_at("reading", path)? else {
             return Ok(None);
         };
@@ -140,62 +142,51 @@ impl<F: Fs> FileBackend<F> {
     }
 
     /// Compare-and-swap on the versioned record file at `path`, under the lock.
-    fn swap_at(
-        &self,
-        path: &Path,
-        key: &Hash,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<SwapOutcome, BackendError> {
+    fn swap_at(&self, path: &Path, key: &Hash, swap: Swap<'_>) -> BackendResult<SwapOutcome> {
         let _guard = self.lock()?;
         let current = self.read_versioned(path)?.map(|r| r.version);
-        layout::swap(current, expected, new, |bytes| match bytes {
+        layout::swap(current, swap, |bytes| match bytes {
             Some(bytes) => self.write_atomically(path, &bytes, &layout::name(key)),
             None => self.remove(path).map(drop),
         })
     }
 
-    fn record_version(&self, key: &Hash) -> Result<Option<u64>, BackendError> {
-        Ok(self.read_record(key)?.map(|r| r.version))
+    fn record_version(&self, key: &Hash) -> BackendResult<Option<u64>> {
+        Ok(self.read_record(Space::Shared, key)?.map(|r| r.version))
     }
 }
 
 impl<F: Fs> Backend for FileBackend<F> {
-    fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
+    fn write_blob(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
         self.write_atomically(&self.blob_path(key), data, &layout::name(key))
     }
 
-    fn stage(&self) -> Result<Staging, BackendError> {
+    fn stage(&self) -> BackendResult<Staging> {
         self.start_staging()
     }
 
-    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> Result<(), BackendError> {
+    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> BackendResult<()> {
         self.append_to_staging(staging, data)
     }
 
-    fn finish_staged(&self, staging: &mut Staging) -> Result<(), BackendError> {
-        self.sync_staging(staging).map(drop)
+    fn finish_staged(&self, staging: &mut Staging) -> BackendResult<()> {
+        self.sync_staging(staging)
     }
 
-    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> Result<(), BackendError> {
+    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> BackendResult<()> {
         self.store_staging(staging, key)
     }
 
-    fn discard_staged(&self, staging: Staging) -> Result<(), BackendError> {
+    fn discard_staged(&self, staging: Staging) -> BackendResult<()> {
         self.drop_staging(staging)
     }
 
-    fn read_blob(&self, key: &Hash) -> Result<Option<Vec<u8>>, BackendError> {
+    fn read_blob(&self, key: &Hash) -> BackendResult<Option<Vec<u8>>> {
         let path = self.blob_path(key);
         self.fs.read(&path).found_at("reading", &path)
     }
 
-    fn read_blob_range(
-        &self,
-        key: &Hash,
-        offset: u64,
-        len: u64,
-    ) -> Result<Option<Vec<u8>>, BackendError> {
+    fn read_blob_range(&self, key: &Hash, offset: u64, len: u64) -> BackendResult<Option<Vec<u8>>> {
         let path = self.blob_path(key);
         self.fs
             .read_range(&path, offset, len)
@@ -205,13 +196,13 @@ impl<F: Fs> Backend for FileBackend<F> {
     fn size_hint(&self, key: &Hash) -> Option<u64> {
         self.blob_size(key).ok().flatten()
     }
-    fn blob_size(&self, key: &Hash) -> Result<Option<u64>, BackendError> {
+    fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
         let path = self.blob_path(key);
         let stat = self.fs.stat(&path).found_at("inspecting", &path)?;
         Ok(stat.map(|(size, _)| size))
     }
 
-    fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> Result<bool, BackendError> {
+    fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> BackendResult<bool> {
         let _guard = self.lock()?;
         if self.record_version(key)? != record_version {
             return Ok(false);
@@ -219,7 +210,7 @@ impl<F: Fs> Backend for FileBackend<F> {
         self.remove(&self.blob_path(key))
     }
 
-    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<BlobInfo>, BackendError> {
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
         let mut out = Vec::new();
         for key in self.list_keys(layout::BLOBS, after, limit)? {
             let path = self.blob_path(&key);
@@ -235,11 +226,11 @@ impl<F: Fs> Backend for FileBackend<F> {
         Ok(out)
     }
 
-    fn clean_temporary(&self, older_than_ms: u64) -> Result<u64, BackendError> {
+    fn clean_temporary(&self, older_than_ms: u64) -> BackendResult<u64> {
         self.clean_tmp(older_than_ms)
     }
 
-    fn quarantine_blob(&self, key: &Hash) -> Result<bool, BackendError> {
+    fn quarantine_blob(&self, key: &Hash) -> BackendResult<bool> {
         let dir = self.root.join("quarantine");
         self.ensure_dir(&dir)?;
         let dest = dir.join(format!("{}.{}", layout::name(key), self.now()));
@@ -251,70 +242,38 @@ impl<F: Fs> Backend for FileBackend<F> {
         Ok(moved.is_some())
     }
 
-    fn read_record(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError> {
-        self.read_versioned(&self.record_path(key))
+    fn read_record(&self, space: Space, key: &Hash) -> BackendResult<Option<VersionedRecord>> {
+        self.read_versioned(&self.record_path(space, key))
     }
 
-    fn swap_record(
-        &self,
-        key: &Hash,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<SwapOutcome, BackendError> {
-        self.swap_at(&self.record_path(key), key, expected, new)
-    }
-
-    fn read_entry(
-        &self,
-        owner: &Hash,
-        key: &Hash,
-    ) -> Result<Option<VersionedRecord>, BackendError> {
-        self.read_versioned(&self.entry_path(owner, key))
-    }
-
-    fn swap_entry(
-        &self,
-        owner: &Hash,
-        key: &Hash,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<SwapOutcome, BackendError> {
-        if new.is_some() {
+    fn swap_record(&self, space: Space, key: &Hash, swap: Swap<'_>) -> BackendResult<SwapOutcome> {
+        if let (Space::Owner(owner), Some(_)) = (space, swap.new) {
             // `owners/12/`, then (by the write) `owners/12/1234…/`: each
             // created and its parent synced before anything goes in it.
-            let shard = self.root.join(layout::OWNERS).join(layout::shard(owner));
+            let shard = self.root.join(layout::OWNERS).join(layout::shard(&owner));
             self.ensure_dir(&shard)?;
         }
-        self.swap_at(&self.entry_path(owner, key), key, expected, new)
+        self.swap_at(&self.record_path(space, key), key, swap)
     }
 
-    fn list_entries(
-        &self,
-        owner: &Hash,
-        after: Option<&Hash>,
-        limit: u32,
-    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
-        let dir = self.root.join(OwnerDirs::Sharded.dir(owner));
-        let keys = self.hash_names(&dir, after)?;
-        self.read_listed(keys, limit, |key| self.read_entry(owner, key))
+    fn list_records(&self, space: Space, after: Option<&Hash>, limit: u32) -> Listed {
+        let keys = match space {
+            Space::Shared => self.list_keys(layout::RECORDS, after, limit)?,
+            Space::Owner(owner) => {
+                let dir = self.root.join(OwnerDirs::Sharded.dir(&owner));
+                self.hash_names(&dir, after)?
+            }
+        };
+        self.read_listed(keys, limit, |key| self.read_record(space, key))
     }
 
-    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError> {
+    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<Hash>> {
         self.list_owner_keys(after, limit)
     }
 
-    fn finish_migration(&self) -> Result<(), BackendError> {
+    fn finish_migration(&self) -> BackendResult<()> {
         self.ensure_dir(&self.root.join(layout::OWNERS))?;
         let marker = self.root.join(layout::FORMAT);
         self.write_atomically(&marker, FORMAT_MARKER.as_bytes(), layout::FORMAT)
-    }
-
-    fn list_records(
-        &self,
-        after: Option<&Hash>,
-        limit: u32,
-    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
-        let keys = self.list_keys(layout::RECORDS, after, limit)?;
-        self.read_listed(keys, limit, |key| self.read_record(key))
     }
 }

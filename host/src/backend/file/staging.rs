@@ -4,34 +4,24 @@
 use std::io;
 
 use super::{FileBackend, IoContext};
+use crate::Hash;
 use crate::backend::fs::Fs;
-use crate::backend::{Staging, foreign_staging, layout};
-use crate::{BackendError, Hash};
+use crate::backend::{BackendResult, Staging, layout};
 
-/// A blob staged in `tmp/`: its path, whether it is synced as it stands,
-/// and whether it was stored (then it is also a stored blob's file, which
-/// must not grow).
+/// A blob staged in `tmp/`: its path, and whether it is synced as it stands.
 pub(super) struct FileStaging {
     path: std::path::PathBuf,
     synced: bool,
-    stored: bool,
-}
-
-fn staged(staging: &mut Staging) -> Result<&mut FileStaging, BackendError> {
-    staging
-        .state_mut::<FileStaging>()
-        .ok_or_else(foreign_staging)
 }
 
 impl<F: Fs> FileBackend<F> {
     /// [`Backend::stage`](crate::Backend::stage): a fresh file in `tmp/`.
-    pub(super) fn start_staging(&self) -> Result<Staging, BackendError> {
+    pub(super) fn start_staging(&self) -> BackendResult<Staging> {
         let path = self.temporary("staged");
         self.fs.create_new(&path).at("creating", &path)?;
         Ok(Staging::new(FileStaging {
             path,
             synced: false,
-            stored: false,
         }))
     }
 
@@ -40,14 +30,8 @@ impl<F: Fs> FileBackend<F> {
         &self,
         staging: &mut Staging,
         data: &[u8],
-    ) -> Result<(), BackendError> {
-        let staged = staged(staging)?;
-        if staged.stored {
-            return Err(BackendError::Io(format!(
-                "{} was already stored: appending would change a stored blob",
-                staged.path.display()
-            )));
-        }
+    ) -> BackendResult<()> {
+        let staged = staging.to_append::<FileStaging>()?;
         staged.synced = false;
         // Never re-created: if a gc removed the file of a put stalled past
         // its grace period, the put fails rather than store a tail.
@@ -58,29 +42,25 @@ impl<F: Fs> FileBackend<F> {
 
     /// [`Backend::finish_staged`](crate::Backend::finish_staged): syncs the
     /// file (once); gives the staging back.
-    pub(super) fn sync_staging<'s>(
-        &self,
-        staging: &'s mut Staging,
-    ) -> Result<&'s mut FileStaging, BackendError> {
-        let staged = staged(staging)?;
+    pub(super) fn sync_staging(&self, staging: &mut Staging) -> BackendResult<()> {
+        self.sync_staged(staging.state_mut()?)
+    }
+
+    fn sync_staged(&self, staged: &mut FileStaging) -> BackendResult<()> {
         if !staged.synced {
             self.fs
                 .sync_file(&staged.path)
                 .at("syncing", &staged.path)?;
             staged.synced = true;
         }
-        Ok(staged)
+        Ok(())
     }
 
     /// [`Backend::write_staged`](crate::Backend::write_staged): links the
     /// synced file to a temporary name and renames that into place.
-    pub(super) fn store_staging(
-        &self,
-        staging: &mut Staging,
-        key: &Hash,
-    ) -> Result<(), BackendError> {
-        let staged = self.sync_staging(staging)?;
-        staged.stored = true;
+    pub(super) fn store_staging(&self, staging: &mut Staging, key: &Hash) -> BackendResult<()> {
+        let staged = staging.to_store::<FileStaging>()?;
+        self.sync_staged(staged)?;
         let from = &staged.path;
         let mut linked = None;
         self.place(&self.blob_path(key), &layout::name(key), |tmp| {
@@ -108,10 +88,8 @@ impl<F: Fs> FileBackend<F> {
     }
 
     /// [`Backend::discard_staged`](crate::Backend::discard_staged): removes the file.
-    pub(super) fn drop_staging(&self, staging: Staging) -> Result<(), BackendError> {
-        let staged = staging
-            .into_state::<FileStaging>()
-            .ok_or_else(foreign_staging)?;
+    pub(super) fn drop_staging(&self, staging: Staging) -> BackendResult<()> {
+        let staged = staging.into_state::<FileStaging>()?;
         self.fs
             .remove_file(&staged.path)
             .found_at("removing", &staged.path)

@@ -17,6 +17,7 @@ use object_store::{
 
 use super::config::{BLOB_TIMEOUT, S3Config, request_timeout, retry_timeout};
 use crate::BackendError;
+use crate::backend::BackendResult;
 
 /// An object fetched by [`Bucket::get_many`]: its path and its bytes, if any.
 pub(super) type Fetched = (Path, Option<Vec<u8>>);
@@ -72,7 +73,7 @@ pub(super) fn millis(meta: &ObjectMeta) -> u64 {
     u64::try_from(meta.last_modified.timestamp_millis()).unwrap_or(0)
 }
 
-fn client(config: &S3Config, timeout: Duration, retry: Duration) -> Result<AmazonS3, BackendError> {
+fn client(config: &S3Config, timeout: Duration, retry: Duration) -> BackendResult<AmazonS3> {
     let mut builder = AmazonS3Builder::new()
         .with_bucket_name(&config.bucket)
         .with_region(&config.region)
@@ -101,7 +102,7 @@ fn client(config: &S3Config, timeout: Duration, retry: Duration) -> Result<Amazo
 
 impl Bucket {
     /// The two clients and the runtime, for `config` with `lease`.
-    pub(super) fn connect(config: &S3Config, lease: Duration) -> Result<Self, BackendError> {
+    pub(super) fn connect(config: &S3Config, lease: Duration) -> BackendResult<Self> {
         let short = client(config, request_timeout(lease), retry_timeout(lease))?;
         let blob = client(config, BLOB_TIMEOUT, BLOB_TIMEOUT)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -132,7 +133,7 @@ impl Bucket {
     pub(super) fn run<T: Send + 'static>(
         &self,
         fut: impl Future<Output = T> + Send + 'static,
-    ) -> Result<T, BackendError> {
+    ) -> BackendResult<T> {
         let rt = self
             .runtime
             .as_ref()
@@ -156,7 +157,7 @@ impl Bucket {
         op: &str,
         path: &Path,
         request: impl FnOnce(Arc<AmazonS3>, Path) -> F,
-    ) -> Result<T, BackendError>
+    ) -> BackendResult<T>
     where
         T: Send + 'static,
         F: Future<Output = object_store::Result<T>> + Send + 'static,
@@ -166,7 +167,7 @@ impl Bucket {
     }
 
     /// The whole object, or `None` if there is none.
-    pub(super) fn get(&self, lane: Lane, path: &Path) -> Result<Option<Vec<u8>>, BackendError> {
+    pub(super) fn get(&self, lane: Lane, path: &Path) -> BackendResult<Option<Vec<u8>>> {
         let got = self.request(lane, "GET", path, |s, p| async move {
             match s.get(&p).await.found()? {
                 Some(r) => r.bytes().await.map(Some),
@@ -181,7 +182,7 @@ impl Bucket {
         &self,
         path: &Path,
         range: Range<u64>,
-    ) -> Result<Option<Vec<u8>>, BackendError> {
+    ) -> BackendResult<Option<Vec<u8>>> {
         let got = self.request(Lane::Blob, "GET range", path, |s, p| async move {
             s.get_range(&p, range).await.found()
         })?;
@@ -189,7 +190,7 @@ impl Bucket {
     }
 
     /// The object's metadata, or `None` if there is none.
-    pub(super) fn head(&self, path: &Path) -> Result<Option<ObjectMeta>, BackendError> {
+    pub(super) fn head(&self, path: &Path) -> BackendResult<Option<ObjectMeta>> {
         self.request(Lane::Short, "HEAD", path, |s, p| async move {
             s.head(&p).await.found()
         })
@@ -201,7 +202,7 @@ impl Bucket {
         lane: Lane,
         path: &Path,
         data: impl Into<PutPayload>,
-    ) -> Result<(), BackendError> {
+    ) -> BackendResult<()> {
         let payload = data.into();
         self.request(lane, "PUT", path, |s, p| async move {
             s.put(&p, payload).await.map(drop)
@@ -209,7 +210,7 @@ impl Bucket {
     }
 
     /// Deletes the object (there being none is fine).
-    pub(super) fn delete(&self, path: &Path) -> Result<(), BackendError> {
+    pub(super) fn delete(&self, path: &Path) -> BackendResult<()> {
         self.request(Lane::Short, "DELETE", path, |s, p| async move {
             s.delete(&p).await.found().map(drop)
         })
@@ -217,17 +218,13 @@ impl Bucket {
 
     /// Copies `from` to `to` on the server (atomic, like a `PUT`); the
     /// request's own result, for the caller to name.
-    pub(super) fn copy(
-        &self,
-        from: &Path,
-        to: &Path,
-    ) -> Result<object_store::Result<()>, BackendError> {
+    pub(super) fn copy(&self, from: &Path, to: &Path) -> BackendResult<object_store::Result<()>> {
         let (s, f, t) = (self.client(Lane::Blob), from.clone(), to.clone());
         self.run(async move { s.copy(&f, &t).await })
     }
 
     /// Starts a multipart upload to `path`.
-    pub(super) fn upload(&self, path: &Path) -> Result<Box<dyn MultipartUpload>, BackendError> {
+    pub(super) fn upload(&self, path: &Path) -> BackendResult<Box<dyn MultipartUpload>> {
         self.request(Lane::Blob, "multipart upload of", path, |s, p| async move {
             s.put_multipart(&p).await
         })
@@ -239,7 +236,7 @@ impl Bucket {
         folder: &Path,
         offset: Option<&Path>,
         limit: usize,
-    ) -> Result<Vec<ObjectMeta>, BackendError> {
+    ) -> BackendResult<Vec<ObjectMeta>> {
         let offset = offset.cloned();
         let mut metas = self.request(Lane::Short, "LIST", folder, |s, f| async move {
             let stream = match &offset {
@@ -253,7 +250,7 @@ impl Bucket {
     }
 
     /// The folders directly under `folder`.
-    pub(super) fn list_folders(&self, folder: &Path) -> Result<Vec<Path>, BackendError> {
+    pub(super) fn list_folders(&self, folder: &Path) -> BackendResult<Vec<Path>> {
         let listed = self.request(Lane::Short, "LIST", folder, |s, f| async move {
             s.list_with_delimiter(Some(&f)).await
         })?;
@@ -266,7 +263,7 @@ impl Bucket {
         &self,
         paths: Vec<Path>,
         concurrency: usize,
-    ) -> Result<Vec<Fetched>, BackendError> {
+    ) -> BackendResult<Vec<Fetched>> {
         let store = self.client(Lane::Short);
         let fetched = self.run(async move {
             futures::stream::iter(paths)

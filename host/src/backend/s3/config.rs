@@ -4,6 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::BackendError;
+use crate::backend::BackendResult;
 
 /// By default, a claim this much older (by the server's clock) than a newer
 /// one is stale ([`S3Config::lease`]).
@@ -67,7 +68,7 @@ impl S3Config {
     /// Parses `s3://BUCKET[/PREFIX]` and takes the rest from the standard
     /// environment: `AWS_ENDPOINT_URL` (or `AWS_ENDPOINT`), `AWS_REGION`
     /// (default `garage`), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`.
-    pub fn from_url_and_env(url: &str) -> Result<Self, BackendError> {
+    pub fn from_url_and_env(url: &str) -> BackendResult<Self> {
         let rest = url.strip_prefix("s3://").ok_or_else(|| {
             BackendError::Io(format!("{url:?} is not an s3://BUCKET[/PREFIX] address"))
         })?;

@@ -5,40 +5,70 @@
 use object_store::ObjectMeta;
 
 use super::S3Backend;
-use crate::backend::VersionedRecord;
+use crate::Hash;
 use crate::backend::layout::{self, OwnerDirs};
-use crate::{BackendError, Hash};
+use crate::backend::{BackendResult, Listed, Space};
 
 /// How many records `list_records` fetches at once.
 const RECORD_FETCH_CONCURRENCY: usize = 16;
 
+/// A folder whose objects are named by hashes.
+#[derive(Clone, Copy)]
+pub(super) enum Folder {
+    /// `blobs/` or `records/`, sharded by each key's first byte.
+    Sharded(&'static str),
+    /// `owners/1234…/`: one owner's index space.
+    Owner(Hash),
+}
+
+impl Folder {
+    /// The folder of `space`'s records.
+    pub(super) fn of(space: Space) -> Self {
+        match space {
+            Space::Shared => Self::Sharded(layout::RECORDS),
+            Space::Owner(owner) => Self::Owner(owner),
+        }
+    }
+
+    fn root(self) -> String {
+        match self {
+            Self::Sharded(kind) => kind.to_owned(),
+            Self::Owner(owner) => OwnerDirs::Flat.dir(&owner),
+        }
+    }
+
+    /// Where `key` lives in this folder.
+    pub(super) fn key(self, key: &Hash) -> String {
+        match self {
+            Self::Sharded(kind) => layout::key_in(kind, key),
+            Self::Owner(owner) => OwnerDirs::Flat.entry(&owner, key),
+        }
+    }
+}
+
 impl S3Backend {
-    /// The keys under a `blobs/` or `records/` folder, skipping anything
-    /// that is not named by a valid hash in its right shard.
+    /// Up to `limit` keys in `folder` after `after`, ascending, skipping
+    /// anything that is not named by a valid hash in its right place.
     pub(super) fn list_keyed(
         &self,
-        kind: &str,
+        folder: Folder,
         after: Option<&Hash>,
         limit: u32,
-    ) -> Result<Vec<(Hash, ObjectMeta)>, BackendError> {
-        let folder = self.bucket.path(kind);
-        let mut cursor = after.map(|h| self.bucket.path(&layout::key_in(kind, h)));
+    ) -> BackendResult<Vec<(Hash, ObjectMeta)>> {
+        let root = self.bucket.path(&folder.root());
+        let mut cursor = after.map(|h| self.bucket.path(&folder.key(h)));
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
         let mut out = Vec::new();
         // Foreign objects are skipped, so keep listing until `limit` keys.
         loop {
             let want = limit.saturating_sub(out.len());
-            let page = self.bucket.list(&folder, cursor.as_ref(), want)?;
+            let page = self.bucket.list(&root, cursor.as_ref(), want)?;
             let Some(last) = page.last() else { break };
             cursor = Some(last.location.clone());
             let full = page.len() == want;
             for meta in page {
-                let mut parts = meta.location.parts().collect::<Vec<_>>().into_iter().rev();
-                let (Some(name), Some(shard)) = (parts.next(), parts.next()) else {
-                    continue;
-                };
-                if let Some(key) = layout::parse_name(name.as_ref())
-                    && layout::shard(&key) == shard.as_ref()
+                if let Some(key) = meta.location.filename().and_then(layout::parse_name)
+                    && meta.location == self.bucket.path(&folder.key(&key))
                 {
                     out.push((key, meta));
                 }
@@ -50,15 +80,13 @@ impl S3Backend {
         Ok(out)
     }
 
-    /// [`Backend::list_records`](crate::Backend::list_records): a listing,
-    /// then the records fetched [`RECORD_FETCH_CONCURRENCY`] at a time.
-    pub(super) fn list_record_keys(
-        &self,
-        after: Option<&Hash>,
-        limit: u32,
-    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
+    /// [`Backend::list_records`](crate::Backend::list_records): a listing
+    /// (an owner's space is its own folder, so a listing of it never sees
+    /// anyone else's), then the records fetched [`RECORD_FETCH_CONCURRENCY`]
+    /// at a time.
+    pub(super) fn list_space(&self, space: Space, after: Option<&Hash>, limit: u32) -> Listed {
         let (keys, paths): (Vec<Hash>, Vec<_>) = self
-            .list_keyed(layout::RECORDS, after, limit)?
+            .list_keyed(Folder::of(space), after, limit)?
             .into_iter()
             .map(|(key, meta)| (key, meta.location))
             .unzip();
@@ -74,37 +102,13 @@ impl S3Backend {
         Ok(out)
     }
 
-    /// [`Backend::list_entries`](crate::Backend::list_entries): one folder
-    /// per owner, so a listing of it never sees anyone else's.
-    pub(super) fn list_space(
-        &self,
-        owner: &Hash,
-        after: Option<&Hash>,
-        limit: u32,
-    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
-        let folder = self.bucket.path(&OwnerDirs::Flat.dir(owner));
-        let offset = after.map(|a| self.entry_path(owner, a));
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let mut out = Vec::new();
-        for meta in self.bucket.list(&folder, offset.as_ref(), limit)? {
-            let Some(key) = meta.location.filename().and_then(layout::parse_name) else {
-                continue;
-            };
-            // An entry deleted since the listing is simply gone.
-            if let Some(entry) = self.read_at(&meta.location)? {
-                out.push((key, entry));
-            }
-        }
-        Ok(out)
-    }
-
     /// [`Backend::list_owners`](crate::Backend::list_owners): the folders
     /// under `owners/` named by a hash.
     pub(super) fn list_owner_keys(
         &self,
         after: Option<&Hash>,
         limit: u32,
-    ) -> Result<Vec<Hash>, BackendError> {
+    ) -> BackendResult<Vec<Hash>> {
         let folders = self
             .bucket
             .list_folders(&self.bucket.path(layout::OWNERS))?;

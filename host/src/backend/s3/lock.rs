@@ -8,7 +8,7 @@ use object_store::path::Path;
 use super::S3Backend;
 use super::bucket::{Bucket, Lane, millis};
 use crate::BackendError;
-use crate::backend::new_version;
+use crate::backend::{BackendResult, new_version};
 
 /// How long to keep trying to take a contended lock, beyond one lease
 /// (a dead host's claim can only be broken a lease after it was written).
@@ -24,7 +24,7 @@ impl S3Backend {
     /// then name) is kept while its host re-lists until the others withdraw;
     /// every other claimant withdraws, then waits for the folder to empty
     /// before claiming again.
-    pub(super) fn lock_at(&self, folder: Path, what: &str) -> Result<LockGuard<'_>, BackendError> {
+    pub(super) fn lock_at(&self, folder: Path, what: &str) -> BackendResult<LockGuard<'_>> {
         let bucket = &self.bucket;
         let started = Instant::now();
         let patience = LOCK_PATIENCE + self.lease;
@@ -91,7 +91,7 @@ impl S3Backend {
 
     /// The servers' current time, from the timestamp of a probe object
     /// (claims are aged by it, never by this host's clock).
-    pub(super) fn server_now(&self) -> Result<u64, BackendError> {
+    pub(super) fn server_now(&self) -> BackendResult<u64> {
         let probe = self
             .bucket
             .path(&format!("clock/{:016x}", new_version(None)));
@@ -124,10 +124,7 @@ impl LockGuard<'_> {
     /// write fails, the claim stays until it goes stale: a request that
     /// timed out here may still be applied by the server, and no other host
     /// may write this record before that can no longer happen.
-    pub(super) fn write<T>(
-        &mut self,
-        f: impl FnOnce() -> Result<T, BackendError>,
-    ) -> Result<T, BackendError> {
+    pub(super) fn write<T>(&mut self, f: impl FnOnce() -> BackendResult<T>) -> BackendResult<T> {
         self.check()?;
         let result = f();
         self.keep |= result.is_err();
@@ -135,7 +132,7 @@ impl LockGuard<'_> {
     }
 
     /// Fails (before any write) once the lock has been held too long.
-    fn check(&self) -> Result<(), BackendError> {
+    fn check(&self) -> BackendResult<()> {
         let limit = self.lease / 4;
         if self.taken.elapsed() > limit {
             return Err(BackendError::Io(format!(

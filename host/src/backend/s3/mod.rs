@@ -50,7 +50,7 @@
 //! is uploaded as a multipart upload in 8 MiB parts to `staging/`, then
 //! copied to its blob on the server (`CopyObject`, atomic like a `PUT`).
 //! Every request is idempotent, so transport errors are retried (a bounded
-//! number of times); what still fails surfaces as [`BackendError::Io`]
+//! number of times); what still fails surfaces as [`BackendError::Io`](crate::BackendError::Io)
 //! naming the operation and the object.
 //!
 //! `FORMAT`, the shard keys and the record encoding are the layout the file
@@ -64,10 +64,13 @@ use std::time::Duration;
 
 use object_store::path::Path;
 
-use super::layout::{self, Marker, OwnerDirs, S3_FORMAT};
-use super::{Backend, BlobInfo, Staging, SwapOutcome, VersionedRecord};
-use crate::{BackendError, Hash};
+use super::layout::{self, Marker, S3_FORMAT};
+use super::{
+    Backend, BackendResult, BlobInfo, Listed, Space, Staging, Swap, SwapOutcome, VersionedRecord,
+};
+use crate::Hash;
 use bucket::{Bucket, Found, Lane, failed, millis};
+use listing::Folder;
 
 mod bucket;
 mod config;
@@ -101,17 +104,17 @@ impl fmt::Debug for S3Backend {
 
 impl S3Backend {
     /// Connects to the bucket and checks (or writes) the format marker.
-    pub fn open(config: &S3Config) -> Result<Self, BackendError> {
+    pub fn open(config: &S3Config) -> BackendResult<Self> {
         Self::open_mode(config, false)
     }
 
     /// Opens a store of this layout or the one before (format 1), for
     /// [`migrate`](crate::ArtifactStore::migrate) only.
-    pub fn open_for_migration(config: &S3Config) -> Result<Self, BackendError> {
+    pub fn open_for_migration(config: &S3Config) -> BackendResult<Self> {
         Self::open_mode(config, true)
     }
 
-    fn open_mode(config: &S3Config, migrating: bool) -> Result<Self, BackendError> {
+    fn open_mode(config: &S3Config, migrating: bool) -> BackendResult<Self> {
         let lease = config.effective_lease();
         let this = Self {
             bucket: Bucket::connect(config, lease)?,
@@ -133,7 +136,7 @@ impl S3Backend {
         &self.location
     }
 
-    fn write_format(&self) -> Result<(), BackendError> {
+    fn write_format(&self) -> BackendResult<()> {
         let marker = self.bucket.path(layout::FORMAT);
         self.bucket
             .put(Lane::Short, &marker, S3_FORMAT_MARKER.as_bytes().to_vec())
@@ -143,28 +146,22 @@ impl S3Backend {
         self.bucket.path(&layout::blob_key(key))
     }
 
-    fn record_path(&self, key: &Hash) -> Path {
-        self.bucket.path(&layout::record_key(key))
+    fn record_path(&self, space: Space, key: &Hash) -> Path {
+        self.bucket.path(&Folder::of(space).key(key))
     }
 
-    fn entry_path(&self, owner: &Hash, key: &Hash) -> Path {
-        self.bucket.path(&OwnerDirs::Flat.entry(owner, key))
-    }
-
-    /// The claim folder of the record `key`: `locks/abcdef…`.
-    fn record_lock(&self, key: &Hash) -> (Path, String) {
-        let what = layout::name(key);
-        (self.bucket.path(&format!("locks/{what}")), what)
-    }
-
-    /// The claim folder of the entry `key` of `owner`: `locks/1234…-abcdef…`.
-    fn entry_lock(&self, owner: &Hash, key: &Hash) -> (Path, String) {
-        let what = format!("{}-{}", layout::name(owner), layout::name(key));
+    /// The claim folder of the record `key` of `space`: `locks/abcdef…`, or
+    /// `locks/1234…-abcdef…` in the owner `1234…`'s space.
+    fn record_lock(&self, space: Space, key: &Hash) -> (Path, String) {
+        let what = match space {
+            Space::Shared => layout::name(key),
+            Space::Owner(owner) => format!("{}-{}", layout::name(&owner), layout::name(key)),
+        };
         (self.bucket.path(&format!("locks/{what}")), what)
     }
 
     /// The versioned object at `path`, or `None`.
-    fn read_at(&self, path: &Path) -> Result<Option<VersionedRecord>, BackendError> {
+    fn read_at(&self, path: &Path) -> BackendResult<Option<VersionedRecord>> {
         self.bucket
             .get(Lane::Short, path)?
             .map(|bytes| layout::decode_record(&bytes, format_args!("s3 record {path}")))
@@ -177,12 +174,11 @@ impl S3Backend {
         &self,
         (folder, what): (Path, String),
         path: &Path,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<SwapOutcome, BackendError> {
+        swap: Swap<'_>,
+    ) -> BackendResult<SwapOutcome> {
         let mut guard = self.lock_at(folder, &what)?;
         let current = self.read_at(path)?.map(|r| r.version);
-        layout::swap(current, expected, new, |bytes| {
+        layout::swap(current, swap, |bytes| {
             guard.write(|| match bytes {
                 Some(bytes) => self.bucket.put(Lane::Short, path, bytes),
                 None => self.bucket.delete(path),
@@ -192,41 +188,36 @@ impl S3Backend {
 }
 
 impl Backend for S3Backend {
-    fn write_blob(&self, key: &Hash, data: &[u8]) -> Result<(), BackendError> {
+    fn write_blob(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
         self.bucket
             .put(Lane::Blob, &self.blob_path(key), data.to_vec())
     }
 
-    fn read_blob(&self, key: &Hash) -> Result<Option<Vec<u8>>, BackendError> {
+    fn read_blob(&self, key: &Hash) -> BackendResult<Option<Vec<u8>>> {
         self.bucket.get(Lane::Blob, &self.blob_path(key))
     }
 
-    fn stage(&self) -> Result<Staging, BackendError> {
+    fn stage(&self) -> BackendResult<Staging> {
         Ok(self.start_staging())
     }
 
-    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> Result<(), BackendError> {
+    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> BackendResult<()> {
         self.append_to_staging(staging, data)
     }
 
-    fn finish_staged(&self, staging: &mut Staging) -> Result<(), BackendError> {
-        self.complete_staging(staging).map(drop)
+    fn finish_staged(&self, staging: &mut Staging) -> BackendResult<()> {
+        self.complete_staging(staging.state_mut()?)
     }
 
-    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> Result<(), BackendError> {
+    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> BackendResult<()> {
         self.store_staging(staging, key)
     }
 
-    fn discard_staged(&self, staging: Staging) -> Result<(), BackendError> {
+    fn discard_staged(&self, staging: Staging) -> BackendResult<()> {
         self.drop_staging(staging)
     }
 
-    fn read_blob_range(
-        &self,
-        key: &Hash,
-        offset: u64,
-        len: u64,
-    ) -> Result<Option<Vec<u8>>, BackendError> {
+    fn read_blob_range(&self, key: &Hash, offset: u64, len: u64) -> BackendResult<Option<Vec<u8>>> {
         let path = self.blob_path(key);
         let Some(meta) = self.bucket.head(&path)? else {
             return Ok(None);
@@ -238,14 +229,14 @@ impl Backend for S3Backend {
         self.bucket.get_range(&path, offset..end)
     }
 
-    fn blob_size(&self, key: &Hash) -> Result<Option<u64>, BackendError> {
+    fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
         Ok(self.bucket.head(&self.blob_path(key))?.map(|m| m.size))
     }
 
-    fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> Result<bool, BackendError> {
-        let (folder, what) = self.record_lock(key);
+    fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> BackendResult<bool> {
+        let (folder, what) = self.record_lock(Space::Shared, key);
         let mut guard = self.lock_at(folder, &what)?;
-        if self.read_record(key)?.map(|r| r.version) != record_version {
+        if self.read_record(Space::Shared, key)?.map(|r| r.version) != record_version {
             return Ok(false);
         }
         let path = self.blob_path(key);
@@ -256,9 +247,9 @@ impl Backend for S3Backend {
         Ok(true)
     }
 
-    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<BlobInfo>, BackendError> {
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
         Ok(self
-            .list_keyed(layout::BLOBS, after, limit)?
+            .list_keyed(Folder::Sharded(layout::BLOBS), after, limit)?
             .into_iter()
             .map(|(key, meta)| BlobInfo {
                 key,
@@ -268,64 +259,28 @@ impl Backend for S3Backend {
             .collect())
     }
 
-    fn read_record(&self, key: &Hash) -> Result<Option<VersionedRecord>, BackendError> {
-        self.read_at(&self.record_path(key))
+    fn read_record(&self, space: Space, key: &Hash) -> BackendResult<Option<VersionedRecord>> {
+        self.read_at(&self.record_path(space, key))
     }
 
-    fn swap_record(
-        &self,
-        key: &Hash,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<SwapOutcome, BackendError> {
-        self.swap_at(self.record_lock(key), &self.record_path(key), expected, new)
+    fn swap_record(&self, space: Space, key: &Hash, swap: Swap<'_>) -> BackendResult<SwapOutcome> {
+        let lock = self.record_lock(space, key);
+        self.swap_at(lock, &self.record_path(space, key), swap)
     }
 
-    fn read_entry(
-        &self,
-        owner: &Hash,
-        key: &Hash,
-    ) -> Result<Option<VersionedRecord>, BackendError> {
-        self.read_at(&self.entry_path(owner, key))
+    fn list_records(&self, space: Space, after: Option<&Hash>, limit: u32) -> Listed {
+        self.list_space(space, after, limit)
     }
 
-    fn swap_entry(
-        &self,
-        owner: &Hash,
-        key: &Hash,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Result<SwapOutcome, BackendError> {
-        let lock = self.entry_lock(owner, key);
-        self.swap_at(lock, &self.entry_path(owner, key), expected, new)
-    }
-
-    fn list_entries(
-        &self,
-        owner: &Hash,
-        after: Option<&Hash>,
-        limit: u32,
-    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
-        self.list_space(owner, after, limit)
-    }
-
-    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Hash>, BackendError> {
+    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<Hash>> {
         self.list_owner_keys(after, limit)
     }
 
-    fn finish_migration(&self) -> Result<(), BackendError> {
+    fn finish_migration(&self) -> BackendResult<()> {
         self.write_format()
     }
 
-    fn list_records(
-        &self,
-        after: Option<&Hash>,
-        limit: u32,
-    ) -> Result<Vec<(Hash, VersionedRecord)>, BackendError> {
-        self.list_record_keys(after, limit)
-    }
-
-    fn clean_temporary(&self, older_than_ms: u64) -> Result<u64, BackendError> {
+    fn clean_temporary(&self, older_than_ms: u64) -> BackendResult<u64> {
         // Claims left by hosts that died holding a lock, aged by the servers'
         // clock (a probe object's timestamp), never this host's.
         let now = self.server_now()?;
@@ -351,7 +306,7 @@ impl Backend for S3Backend {
         Ok(removed)
     }
 
-    fn quarantine_blob(&self, key: &Hash) -> Result<bool, BackendError> {
+    fn quarantine_blob(&self, key: &Hash) -> BackendResult<bool> {
         let from = self.blob_path(key);
         let to = self
             .bucket
@@ -360,7 +315,7 @@ impl Backend for S3Backend {
         if copied.map_err(|e| failed("COPY", &from, &e))?.is_none() {
             return Ok(false);
         }
-        let version = self.read_record(key)?.map(|r| r.version);
+        let version = self.read_record(Space::Shared, key)?.map(|r| r.version);
         self.delete_blob(key, version)
     }
 }

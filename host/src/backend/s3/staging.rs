@@ -8,7 +8,7 @@ use object_store::{MultipartUpload, PutPayload};
 
 use super::S3Backend;
 use super::bucket::{Lane, failed};
-use crate::backend::{Staging, foreign_staging, new_version};
+use crate::backend::{BackendResult, Staging, new_version};
 use crate::{BackendError, Hash};
 
 /// Staged content up to this size is kept in memory and written with one
@@ -29,12 +29,6 @@ pub(super) struct S3Staging {
     upload: Option<Box<dyn MultipartUpload>>,
     /// Whether `path` holds the whole content (the upload completed).
     uploaded: bool,
-    /// Whether it was stored as a blob (after which it must not grow).
-    stored: bool,
-}
-
-fn staged(staging: &mut Staging) -> Result<&mut S3Staging, BackendError> {
-    staging.state_mut::<S3Staging>().ok_or_else(foreign_staging)
 }
 
 impl S3Backend {
@@ -48,7 +42,6 @@ impl S3Backend {
             whole: None,
             upload: None,
             uploaded: false,
-            stored: false,
         })
     }
 
@@ -57,9 +50,9 @@ impl S3Backend {
         &self,
         staging: &mut Staging,
         data: &[u8],
-    ) -> Result<(), BackendError> {
-        let staged = staged(staging)?;
-        if staged.stored || staged.uploaded {
+    ) -> BackendResult<()> {
+        let staged = staging.to_append::<S3Staging>()?;
+        if staged.uploaded {
             return Err(BackendError::Io(format!(
                 "{} was already uploaded: it cannot grow",
                 staged.path
@@ -80,14 +73,10 @@ impl S3Backend {
     /// [`Backend::finish_staged`](crate::Backend::finish_staged): uploads
     /// the last part and completes the upload, if there is one; gives the
     /// staging back.
-    pub(super) fn complete_staging<'s>(
-        &self,
-        staging: &'s mut Staging,
-    ) -> Result<&'s mut S3Staging, BackendError> {
-        let staged = staged(staging)?;
+    pub(super) fn complete_staging(&self, staged: &mut S3Staging) -> BackendResult<()> {
         if staged.upload.is_none() {
             // Small content stays in memory until it is stored with one PUT.
-            return Ok(staged);
+            return Ok(());
         }
         if !staged.buffer.is_empty() {
             let last = std::mem::take(&mut staged.buffer);
@@ -105,18 +94,14 @@ impl S3Backend {
             }
             staged.uploaded = true;
         }
-        Ok(staged)
+        Ok(())
     }
 
     /// [`Backend::write_staged`](crate::Backend::write_staged): one `PUT`
     /// of small content, else a server-side copy of the upload.
-    pub(super) fn store_staging(
-        &self,
-        staging: &mut Staging,
-        key: &Hash,
-    ) -> Result<(), BackendError> {
-        let staged = self.complete_staging(staging)?;
-        staged.stored = true;
+    pub(super) fn store_staging(&self, staging: &mut Staging, key: &Hash) -> BackendResult<()> {
+        let staged = staging.to_store::<S3Staging>()?;
+        self.complete_staging(staged)?;
         let to = self.blob_path(key);
         if !staged.uploaded {
             // Kept as one payload, so that storing it again copies nothing.
@@ -137,10 +122,8 @@ impl S3Backend {
 
     /// [`Backend::discard_staged`](crate::Backend::discard_staged): aborts
     /// an upload under way, deletes a completed one.
-    pub(super) fn drop_staging(&self, staging: Staging) -> Result<(), BackendError> {
-        let mut staged = staging
-            .into_state::<S3Staging>()
-            .ok_or_else(foreign_staging)?;
+    pub(super) fn drop_staging(&self, staging: Staging) -> BackendResult<()> {
+        let mut staged = staging.into_state::<S3Staging>()?;
         if let Some(mut upload) = staged.upload.take() {
             let result = self.bucket.run(async move { upload.abort().await })?;
             result.map_err(|e| failed("aborting the upload of", &staged.path, &e))?;
@@ -153,7 +136,7 @@ impl S3Backend {
 
     /// Fills the buffer up to a part and uploads it, as often as `data`
     /// allows: every byte is copied once, at most a part is held.
-    fn feed_parts(&self, staged: &mut S3Staging, data: &[u8]) -> Result<(), BackendError> {
+    fn feed_parts(&self, staged: &mut S3Staging, data: &[u8]) -> BackendResult<()> {
         let mut rest = data;
         while !rest.is_empty() {
             let room = PART.saturating_sub(staged.buffer.len());
@@ -168,7 +151,7 @@ impl S3Backend {
         Ok(())
     }
 
-    fn upload_part(&self, staged: &mut S3Staging, part: Vec<u8>) -> Result<(), BackendError> {
+    fn upload_part(&self, staged: &mut S3Staging, part: Vec<u8>) -> BackendResult<()> {
         let upload = staged.upload.as_mut().ok_or_else(|| {
             BackendError::Io(format!("no upload in progress for {}", staged.path))
         })?;
