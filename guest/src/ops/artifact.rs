@@ -3,7 +3,7 @@
 //! deleted at zero), and the deletion protocol.
 
 use super::MAX_ATTEMPTS;
-use super::backend::{Backend, Swap};
+use super::backend::{Backend, Space, Swap};
 use super::caller::{Caller, Dedup};
 use super::error::{Error, Outcome, be, decode};
 use super::index::At;
@@ -14,7 +14,7 @@ use crate::record::{Entry, Mark, Marks, Origin, Record, State};
 /// whoever comes second finds the version gone and does nothing.
 pub(super) fn finish_delete(backend: &impl Backend, hash: &str, version: u64) -> Outcome<()> {
     be(backend.delete_blob(hash, Some(version)))?;
-    be(backend.swap_record(hash, Some(version), None))?;
+    be(backend.swap_record(Space::Shared.at(hash), Some(version), None))?;
     Ok(())
 }
 
@@ -27,7 +27,11 @@ pub(super) fn delete(
     mut record: Record,
 ) -> Outcome<bool> {
     record.state = State::Deleting;
-    match be(backend.swap_record(hash, Some(version), Some(&record.encode())))? {
+    match be(backend.swap_record(
+        Space::Shared.at(hash),
+        Some(version),
+        Some(&record.encode()),
+    ))? {
         Swap::Written(deleting) => finish_delete(backend, hash, deleting).map(|()| true),
         Swap::Conflict | Swap::Deleted => Ok(false),
     }
@@ -53,7 +57,7 @@ pub(super) fn join(
         size,
     };
     for _ in 0..MAX_ATTEMPTS {
-        let (expected, record) = match be(b.read_record(hash))? {
+        let (expected, record) = match be(b.read_record(Space::Shared.at(hash)))? {
             None => {
                 content.write(b, hash)?;
                 let record = Record {
@@ -93,7 +97,7 @@ pub(super) fn join(
         if !at.still_at(b, v)? {
             return Ok(None);
         }
-        match be(b.swap_record(hash, expected, Some(&record.encode())))? {
+        match be(b.swap_record(Space::Shared.at(hash), expected, Some(&record.encode())))? {
             Swap::Conflict => continue,
             Swap::Written(_) | Swap::Deleted => {
                 // A new record: a gc that listed this content as an
@@ -126,7 +130,7 @@ pub(super) fn leave(
 ) -> Outcome<()> {
     let (owner, hash) = (at.owner(), at.hash);
     for _ in 0..MAX_ATTEMPTS {
-        let Some(current) = be(b.read_record(hash))? else {
+        let Some(current) = be(b.read_record(Space::Shared.at(hash)))? else {
             return Ok(());
         };
         let mut record = decode(hash, &current.data)?;
@@ -163,7 +167,11 @@ pub(super) fn leave(
             version: v,
             size: record.size,
         });
-        match be(b.swap_record(hash, Some(current.version), Some(&record.encode())))? {
+        match be(b.swap_record(
+            Space::Shared.at(hash),
+            Some(current.version),
+            Some(&record.encode()),
+        ))? {
             Swap::Conflict => continue,
             Swap::Written(_) | Swap::Deleted => return Ok(()),
         }
@@ -182,7 +190,7 @@ pub(super) fn unmark_artifact(
 ) -> Outcome<()> {
     let hash = at.hash;
     for _ in 0..MAX_ATTEMPTS {
-        let Some(current) = be(b.read_record(hash))? else {
+        let Some(current) = be(b.read_record(Space::Shared.at(hash)))? else {
             return Ok(());
         };
         let mut record = decode(hash, &current.data)?;
@@ -204,7 +212,11 @@ pub(super) fn unmark_artifact(
             }
         }
         if !matches!(
-            be(b.swap_record(hash, Some(current.version), Some(&record.encode())))?,
+            be(b.swap_record(
+                Space::Shared.at(hash),
+                Some(current.version),
+                Some(&record.encode())
+            ))?,
             Swap::Conflict
         ) {
             return Ok(());

@@ -2,7 +2,7 @@
 
 use super::LIST_LIMIT;
 use super::artifact::{finish_delete, unmark_artifact};
-use super::backend::Backend;
+use super::backend::{Backend, Space};
 use super::caller::Caller;
 use super::error::{Outcome, be, checked, decode, listed};
 use super::index::{At, Progress, hash_of, usage_key};
@@ -76,7 +76,7 @@ pub fn gc(backend: &impl Backend, grace_ms: u64) -> Outcome<GcReport> {
         |owners| {
             for space in owners {
                 pages(
-                    |after| be(backend.list_entries(&space, after, LIST_LIMIT)),
+                    |after| be(backend.list_records(Space::Owner(&space), after, LIST_LIMIT)),
                     |(k, _)| k.clone(),
                     |page| {
                         for (key, v) in page {
@@ -114,7 +114,7 @@ pub fn gc(backend: &impl Backend, grace_ms: u64) -> Outcome<GcReport> {
     // a deletion is idempotent and guarded by the record's version, so a
     // deleter still at work loses nothing.
     pages(
-        |after| be(backend.list_records(after, LIST_LIMIT)),
+        |after| be(backend.list_records(Space::Shared, after, LIST_LIMIT)),
         |(k, _)| k.clone(),
         |page| {
             for (key, v) in page {
@@ -141,7 +141,7 @@ pub fn gc(backend: &impl Backend, grace_ms: u64) -> Outcome<GcReport> {
         |page| {
             for (key, size, modified) in page {
                 listed(&key)?;
-                if be(backend.read_record(&key))?.is_some() {
+                if be(backend.read_record(Space::Shared.at(&key)))?.is_some() {
                     continue;
                 }
                 if modified > cutoff {

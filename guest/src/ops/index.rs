@@ -1,6 +1,6 @@
 //! An owner's index space: its key, and the entry under a hash in it.
 
-use super::backend::{Backend, Swap};
+use super::backend::{Backend, Place, Space, Swap};
 use super::error::{Outcome, be, decode_entry};
 use crate::record::{Entry, EntryState};
 
@@ -56,9 +56,9 @@ pub(super) struct At<'a> {
     pub(super) hash: &'a str,
 }
 
-impl At<'_> {
+impl<'a> At<'a> {
     pub(super) fn entry(&self, b: &impl Backend) -> Outcome<Option<(u64, Entry)>> {
-        let Some(v) = be(b.read_entry(self.space, self.hash))? else {
+        let Some(v) = be(b.read_record(self.place()))? else {
             return Ok(None);
         };
         Ok(Some((v.version, decode_entry(self.hash, &v.data)?)))
@@ -82,14 +82,19 @@ impl At<'_> {
         new: Option<&Entry>,
     ) -> Outcome<Swap> {
         let data = new.map(Entry::encode);
-        be(b.swap_entry(self.space, self.hash, expected, data.as_deref()))
+        be(b.swap_record(self.place(), expected, data.as_deref()))
     }
 
     /// Whether the entry is still at `version` (the transition it names is
     /// still under way): checked after reading a record and before swapping
     /// it, so that a marked change is never applied once it was finished.
     pub(super) fn still_at(&self, b: &impl Backend, version: u64) -> Outcome<bool> {
-        Ok(be(b.read_entry(self.space, self.hash))?.is_some_and(|v| v.version == version))
+        Ok(be(b.read_record(self.place()))?.is_some_and(|v| v.version == version))
+    }
+
+    /// Where the entry is.
+    pub(super) fn place(&self) -> Place<'a> {
+        Space::Owner(self.space).at(self.hash)
     }
 
     pub(super) fn owner(&self) -> [u8; 32] {

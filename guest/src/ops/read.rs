@@ -1,7 +1,7 @@
 //! Reading one artifact: its metadata, whether it is there, its content
 //! verified.
 
-use super::backend::Backend;
+use super::backend::{Backend, Space};
 use super::caller::Caller;
 use super::error::{Error, Outcome, be, checked, checked_caller, decode};
 use super::index::{At, owner_key};
@@ -53,7 +53,7 @@ impl Metadata {
 
 /// The live shared record of `hash`, if any.
 pub(super) fn shared(backend: &impl Backend, hash: &str) -> Outcome<Option<Record>> {
-    let Some(v) = be(backend.read_record(hash))? else {
+    let Some(v) = be(backend.read_record(Space::Shared.at(hash)))? else {
         return Ok(None);
     };
     let record = decode(hash, &v.data)?;

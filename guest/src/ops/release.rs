@@ -1,7 +1,7 @@
 //! Dropping references: an owner's release and remove, the host's remove.
 
 use super::artifact::{delete, finish_delete};
-use super::backend::{Backend, Swap};
+use super::backend::{Backend, Space, Swap};
 use super::caller::Caller;
 use super::error::{Error, Outcome, be, checked, checked_caller, decode};
 use super::index::{At, owner_key};
@@ -100,7 +100,7 @@ pub fn remove(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<()
     // What is left has no owner holding it (a count a crash left too high)
     // unless a first put is under way: then that put wins, as if after us.
     for _ in 0..MAX_ATTEMPTS {
-        let Some(current) = be(backend.read_record(hash))? else {
+        let Some(current) = be(backend.read_record(Space::Shared.at(hash)))? else {
             return Ok(());
         };
         let record = decode(hash, &current.data)?;

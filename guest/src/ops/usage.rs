@@ -2,7 +2,7 @@
 //! the quota checked on a charge.
 
 use super::MAX_ATTEMPTS;
-use super::backend::{Backend, Swap};
+use super::backend::{Backend, Space, Swap};
 use super::caller::{Caller, HOST_OWNER, Quota};
 use super::error::{Error, Outcome, QuotaKind, be, checked_caller, within};
 use super::index::{At, owner_key, usage_key};
@@ -10,7 +10,7 @@ use crate::record::{Mark, Marks, Usage};
 
 /// The owner's usage record and its version.
 pub(super) fn read_usage(b: &impl Backend, space: &str) -> Outcome<(Option<u64>, Usage)> {
-    match be(b.read_entry(space, &usage_key()))? {
+    match be(b.read_record(Space::Owner(space).at(&usage_key())))? {
         Some(v) => Ok((
             Some(v.version),
             Usage::decode(&v.data)
@@ -29,7 +29,11 @@ pub(super) fn write_usage(
 ) -> Outcome<bool> {
     let new = (*u != Usage::default()).then(|| u.encode());
     Ok(!matches!(
-        be(b.swap_entry(space, &usage_key(), expected, new.as_deref()))?,
+        be(b.swap_record(
+            Space::Owner(space).at(&usage_key()),
+            expected,
+            new.as_deref()
+        ))?,
         Swap::Conflict
     ))
 }
