@@ -10,11 +10,30 @@ use super::index::At;
 use super::put::Content;
 use crate::record::{Entry, Mark, Marks, Origin, Record, State};
 
+/// The artifact record of `hash` and its version, if there is one.
+pub(super) fn read_artifact(b: &impl Backend, hash: &str) -> Outcome<Option<(u64, Record)>> {
+    let Some(v) = be(b.read_record(Space::Shared.at(hash)))? else {
+        return Ok(None);
+    };
+    Ok(Some((v.version, decode(hash, &v.data)?)))
+}
+
+/// Compare-and-swap on the artifact record of `hash` (`None` deletes it).
+pub(super) fn swap_artifact(
+    b: &impl Backend,
+    hash: &str,
+    expected: Option<u64>,
+    new: Option<&Record>,
+) -> Outcome<Swap> {
+    let data = new.map(Record::encode);
+    be(b.swap_record(Space::Shared.at(hash), expected, data.as_deref()))
+}
+
 /// Finishes a deletion whose `Deleting` record has `version`. Idempotent:
 /// whoever comes second finds the version gone and does nothing.
 pub(super) fn finish_delete(backend: &impl Backend, hash: &str, version: u64) -> Outcome<()> {
     be(backend.delete_blob(hash, Some(version)))?;
-    be(backend.swap_record(Space::Shared.at(hash), Some(version), None))?;
+    swap_artifact(backend, hash, Some(version), None)?;
     Ok(())
 }
 
@@ -27,11 +46,7 @@ pub(super) fn delete(
     mut record: Record,
 ) -> Outcome<bool> {
     record.state = State::Deleting;
-    match be(backend.swap_record(
-        Space::Shared.at(hash),
-        Some(version),
-        Some(&record.encode()),
-    ))? {
+    match swap_artifact(backend, hash, Some(version), Some(&record))? {
         Swap::Written(deleting) => finish_delete(backend, hash, deleting).map(|()| true),
         Swap::Conflict | Swap::Deleted => Ok(false),
     }
@@ -57,7 +72,7 @@ pub(super) fn join(
         size,
     };
     for _ in 0..MAX_ATTEMPTS {
-        let (expected, record) = match be(b.read_record(Space::Shared.at(hash)))? {
+        let (expected, record) = match read_artifact(b, hash)? {
             None => {
                 content.write(b, hash)?;
                 let record = Record {
@@ -74,10 +89,9 @@ pub(super) fn join(
                 };
                 (None, record)
             }
-            Some(current) => {
-                let mut record = decode(hash, &current.data)?;
+            Some((version, mut record)) => {
                 if record.state == State::Deleting {
-                    finish_delete(b, hash, current.version)?;
+                    finish_delete(b, hash, version)?;
                     continue;
                 }
                 if record.marks.has_mark(true, &owner, v) {
@@ -91,13 +105,13 @@ pub(super) fn join(
                 }
                 record.owners = record.owners.saturating_add(1);
                 record.marks.push(mark);
-                (Some(current.version), record)
+                (Some(version), record)
             }
         };
         if !at.still_at(b, v)? {
             return Ok(None);
         }
-        match be(b.swap_record(Space::Shared.at(hash), expected, Some(&record.encode())))? {
+        match swap_artifact(b, hash, expected, Some(&record))? {
             Swap::Conflict => continue,
             Swap::Written(_) | Swap::Deleted => {
                 // A new record: a gc that listed this content as an
@@ -130,16 +144,15 @@ pub(super) fn leave(
 ) -> Outcome<()> {
     let (owner, hash) = (at.owner(), at.hash);
     for _ in 0..MAX_ATTEMPTS {
-        let Some(current) = be(b.read_record(Space::Shared.at(hash)))? else {
+        let Some((version, mut record)) = read_artifact(b, hash)? else {
             return Ok(());
         };
-        let mut record = decode(hash, &current.data)?;
         if record.origin != *origin {
             // That incarnation is gone: its last owner has left.
             return Ok(());
         }
         if record.state == State::Deleting {
-            return finish_delete(b, hash, current.version);
+            return finish_delete(b, hash, version);
         }
         if record.marks.has_mark(false, &owner, v) {
             return Ok(());
@@ -150,7 +163,7 @@ pub(super) fn leave(
             return Ok(());
         }
         if record.owners == 0 && caller.dedup == Dedup::Shared {
-            if delete(b, hash, current.version, record)? {
+            if delete(b, hash, version, record)? {
                 return Ok(());
             }
             continue;
@@ -167,11 +180,7 @@ pub(super) fn leave(
             version: v,
             size: record.size,
         });
-        match be(b.swap_record(
-            Space::Shared.at(hash),
-            Some(current.version),
-            Some(&record.encode()),
-        ))? {
+        match swap_artifact(b, hash, Some(version), Some(&record))? {
             Swap::Conflict => continue,
             Swap::Written(_) | Swap::Deleted => return Ok(()),
         }
@@ -190,10 +199,9 @@ pub(super) fn unmark_artifact(
 ) -> Outcome<()> {
     let hash = at.hash;
     for _ in 0..MAX_ATTEMPTS {
-        let Some(current) = be(b.read_record(Space::Shared.at(hash)))? else {
+        let Some((version, mut record)) = read_artifact(b, hash)? else {
             return Ok(());
         };
-        let mut record = decode(hash, &current.data)?;
         // A deleting record keeps its marks only under private dedup (the
         // last leave's); clearing it changes its version, which makes a
         // finisher holding the old one do nothing, and the next finishes it.
@@ -205,18 +213,14 @@ pub(super) fn unmark_artifact(
         if undo {
             record.owners = record.owners.saturating_sub(1);
             if record.owners == 0 {
-                if delete(b, hash, current.version, record)? {
+                if delete(b, hash, version, record)? {
                     return Ok(());
                 }
                 continue;
             }
         }
         if !matches!(
-            be(b.swap_record(
-                Space::Shared.at(hash),
-                Some(current.version),
-                Some(&record.encode())
-            ))?,
+            swap_artifact(b, hash, Some(version), Some(&record))?,
             Swap::Conflict
         ) {
             return Ok(());

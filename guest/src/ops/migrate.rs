@@ -1,7 +1,7 @@
 //! Migration of a format-1 store in place.
 
 use super::LIST_LIMIT;
-use super::artifact::finish_delete;
+use super::artifact::{finish_delete, swap_artifact};
 use super::backend::{Backend, Space};
 use super::error::{Error, Outcome, be, checked};
 use super::index::{owner_key, raw, usage_key};
@@ -64,11 +64,7 @@ pub fn migrate(backend: &impl Backend) -> Outcome<u64> {
                     origin,
                     marks: Vec::new(),
                 };
-                be(backend.swap_record(
-                    Space::Shared.at(&key),
-                    Some(v.version),
-                    Some(&record.encode()),
-                ))?;
+                swap_artifact(backend, &key, Some(v.version), Some(&record))?;
                 migrated += 1;
             }
             Ok(())
