@@ -4,9 +4,9 @@
 
 use super::MAX_ATTEMPTS;
 use super::backend::{Backend, Space, Swap};
-use super::caller::{Caller, Dedup};
+use super::caller::Dedup;
 use super::error::{Error, Outcome, be, decode};
-use super::index::At;
+use super::index::{At, Unmark};
 use super::put::Content;
 use crate::record::{Entry, Mark, Marks, Origin, Record, State};
 
@@ -58,7 +58,7 @@ pub(super) fn delete(
 /// entry moved on meanwhile (someone else finished or rolled back the put).
 pub(super) fn join(
     b: &impl Backend,
-    caller: &Caller,
+    dedup: Dedup,
     at: At,
     v: u64,
     entry: &Entry,
@@ -100,7 +100,7 @@ pub(super) fn join(
                 // Known content: nothing to write, unless its blob was lost or
                 // damaged to another size (this put repairs it), or the store
                 // keeps dedup private (a join does the work of a first put).
-                if caller.dedup == Dedup::Private || be(b.blob_size(hash))? != Some(record.size) {
+                if dedup == Dedup::Private || be(b.blob_size(hash))? != Some(record.size) {
                     content.write(b, hash)?;
                 }
                 record.owners = record.owners.saturating_add(1);
@@ -121,7 +121,7 @@ pub(super) fn join(
                 // one look settles it.
                 // (Private dedup makes the same check after a join, so that
                 // joining costs what creating costs.)
-                let check = expected.is_none() || caller.dedup == Dedup::Private;
+                let check = expected.is_none() || dedup == Dedup::Private;
                 if check && be(b.blob_size(hash))? != Some(size) {
                     content.write(b, hash)?;
                 }
@@ -137,7 +137,7 @@ pub(super) fn join(
 /// when no owner is left. Also drops the owner's stale join marks.
 pub(super) fn leave(
     b: &impl Backend,
-    caller: &Caller,
+    dedup: Dedup,
     at: At,
     v: u64,
     origin: &Origin,
@@ -162,7 +162,7 @@ pub(super) fn leave(
         if !at.still_at(b, v)? {
             return Ok(());
         }
-        if record.owners == 0 && caller.dedup == Dedup::Shared {
+        if record.owners == 0 && dedup == Dedup::Shared {
             if delete(b, hash, version, record)? {
                 return Ok(());
             }
@@ -189,15 +189,9 @@ pub(super) fn leave(
 }
 
 /// Removes the artifact mark of the transition `v` (of owner `at.space`);
-/// with `undo`, also counts the owner back out (a join that never went live).
-pub(super) fn unmark_artifact(
-    b: &impl Backend,
-    at: At,
-    v: u64,
-    join: bool,
-    undo: bool,
-) -> Outcome<()> {
-    let hash = at.hash;
+/// [`Unmark::UndoJoin`] also counts the owner back out.
+pub(super) fn unmark_artifact(b: &impl Backend, at: At, v: u64, how: Unmark) -> Outcome<()> {
+    let (hash, undo) = (at.hash, how == Unmark::UndoJoin);
     for _ in 0..MAX_ATTEMPTS {
         let Some((version, mut record)) = read_artifact(b, hash)? else {
             return Ok(());
@@ -206,7 +200,7 @@ pub(super) fn unmark_artifact(
         // last leave's); clearing it changes its version, which makes a
         // finisher holding the old one do nothing, and the next finishes it.
         if (undo && record.state == State::Deleting)
-            || record.marks.take_mark(join, &at.owner(), v).is_none()
+            || record.marks.take_mark(how.join(), &at.owner(), v).is_none()
         {
             return Ok(());
         }

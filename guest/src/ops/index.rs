@@ -49,6 +49,35 @@ pub(super) enum Progress {
     Over,
 }
 
+/// How to clear the mark a transition left on a record (the artifact
+/// record or the owner's usage) once the transition is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unmark {
+    /// A join that went live: only its mark goes.
+    Joined,
+    /// A join that never went live: its change is undone too.
+    UndoJoin,
+    /// A leave: only its mark goes (a leave is never undone).
+    Left,
+}
+
+impl Unmark {
+    /// How to clear the mark of a join (or leave) whose transition stands
+    /// at `p`, over: a join whose entry never went live is undone.
+    pub(super) fn after(join: bool, p: Progress) -> Self {
+        match (join, p) {
+            (false, _) => Self::Left,
+            (true, Progress::Confirmed) => Self::Joined,
+            (true, _) => Self::UndoJoin,
+        }
+    }
+
+    /// Whether the mark is a join's.
+    pub(super) fn join(self) -> bool {
+        self != Self::Left
+    }
+}
+
 /// An owner's index space and the hash an operation is about.
 #[derive(Clone, Copy)]
 pub(super) struct At<'a> {
