@@ -1,6 +1,8 @@
 //! The wasm adapter: WIT exports call [`crate::ops`] over the imported backend.
 
-use crate::ops::{self, Backend, Caller, Keyed, Metadata, Quota, Reply, Swap, Versioned};
+use crate::ops::{
+    self, Backend, Caller, Keyed, Metadata, Place, Quota, Reply, Space, Swap, Versioned,
+};
 use crate::record;
 
 wit_bindgen::generate!({
@@ -45,7 +47,7 @@ impl From<SwapOutcome> for Swap {
     }
 }
 
-/// A listing of records or entries, as [`Backend`] gives it.
+/// A listing of a record space, as [`Backend`] gives it.
 fn keyed(list: Vec<KeyedRecord>) -> Vec<Keyed> {
     list.into_iter().map(|k| (k.key, k.record.into())).collect()
 }
@@ -73,39 +75,29 @@ impl Backend for Imported {
             .map(|b| (b.key, b.size, b.modified))
             .collect())
     }
-    fn read_record(&self, key: &str) -> Reply<Option<Versioned>> {
-        imports::read_record(key)
-            .map(|r| r.map(Versioned::from))
-            .map_err(text)
+    fn read_record(&self, at: Place) -> Reply<Option<Versioned>> {
+        match at.space {
+            Space::Shared => imports::read_record(at.key),
+            Space::Owner(owner) => imports::read_entry(owner, at.key),
+        }
+        .map(|r| r.map(Versioned::from))
+        .map_err(text)
     }
-    fn swap_record(&self, key: &str, expected: Option<u64>, new: Option<&[u8]>) -> Reply<Swap> {
-        imports::swap_record(key, expected, new)
-            .map(Swap::from)
-            .map_err(text)
+    fn swap_record(&self, at: Place, expected: Option<u64>, new: Option<&[u8]>) -> Reply<Swap> {
+        match at.space {
+            Space::Shared => imports::swap_record(at.key, expected, new),
+            Space::Owner(owner) => imports::swap_entry(owner, at.key, expected, new),
+        }
+        .map(Swap::from)
+        .map_err(text)
     }
-    fn list_records(&self, after: Option<&str>, limit: u32) -> Reply<Vec<Keyed>> {
-        imports::list_records(after, limit).map(keyed).map_err(text)
-    }
-    fn read_entry(&self, owner: &str, key: &str) -> Reply<Option<Versioned>> {
-        imports::read_entry(owner, key)
-            .map(|r| r.map(Versioned::from))
-            .map_err(text)
-    }
-    fn swap_entry(
-        &self,
-        owner: &str,
-        key: &str,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Reply<Swap> {
-        imports::swap_entry(owner, key, expected, new)
-            .map(Swap::from)
-            .map_err(text)
-    }
-    fn list_entries(&self, owner: &str, after: Option<&str>, limit: u32) -> Reply<Vec<Keyed>> {
-        imports::list_entries(owner, after, limit)
-            .map(keyed)
-            .map_err(text)
+    fn list_records(&self, space: Space, after: Option<&str>, limit: u32) -> Reply<Vec<Keyed>> {
+        match space {
+            Space::Shared => imports::list_records(after, limit),
+            Space::Owner(owner) => imports::list_entries(owner, after, limit),
+        }
+        .map(keyed)
+        .map_err(text)
     }
     fn list_owners(&self, after: Option<&str>, limit: u32) -> Reply<Vec<String>> {
         imports::list_owners(after, limit).map_err(text)

@@ -7,7 +7,7 @@
 use std::cell::{Ref, RefCell, RefMut};
 use std::collections::BTreeMap;
 
-use crate::ops::{Backend, Keyed, Reply, Swap, Versioned};
+use crate::ops::{Backend, Keyed, Place, Reply, Space, Swap, Versioned};
 use crate::record::{Record, State};
 
 /// What the fake backend holds, and what it was asked.
@@ -50,6 +50,11 @@ impl Data {
     pub fn record(&self, key: &str) -> Option<Record> {
         Record::decode(&self.records.get(key)?.data).ok()
     }
+}
+
+/// Where [`Data::entries`] keeps the entry `key` of the index space `owner`.
+fn entry_key(owner: &str, key: &str) -> (String, String) {
+    (owner.into(), key.into())
 }
 
 /// A compare-and-swap on one map of versioned records (the shared records
@@ -143,58 +148,52 @@ impl<A: Access> Backend for A {
                 .collect()
         }))
     }
-    fn read_record(&self, key: &str) -> Reply<Option<Versioned>> {
-        Ok(self.call(|d| {
-            d.shared_reads += 1;
-            d.records.get(key).cloned()
+    fn read_record(&self, at: Place) -> Reply<Option<Versioned>> {
+        Ok(self.call(|d| match at.space {
+            Space::Shared => {
+                d.shared_reads += 1;
+                d.records.get(at.key).cloned()
+            }
+            Space::Owner(owner) => {
+                d.entry_reads += 1;
+                d.entries.get(&entry_key(owner, at.key)).cloned()
+            }
         }))
     }
-    fn swap_record(&self, key: &str, expected: Option<u64>, new: Option<&[u8]>) -> Reply<Swap> {
+    fn swap_record(&self, at: Place, expected: Option<u64>, new: Option<&[u8]>) -> Reply<Swap> {
         Ok(self.call(|d| {
-            d.shared_reads += 1;
-            swap(
-                &mut d.records,
-                &mut d.next_version,
-                key.to_string(),
-                expected,
-                new,
-            )
+            let next = &mut d.next_version;
+            match at.space {
+                Space::Shared => {
+                    d.shared_reads += 1;
+                    swap(&mut d.records, next, at.key.into(), expected, new)
+                }
+                Space::Owner(owner) => swap(
+                    &mut d.entries,
+                    next,
+                    entry_key(owner, at.key),
+                    expected,
+                    new,
+                ),
+            }
         }))
     }
-    fn list_records(&self, after: Option<&str>, limit: u32) -> Reply<Vec<Keyed>> {
-        Ok(self.call(|d| {
-            d.shared_reads += 1;
-            page(d.records.iter().map(|(k, v)| (k, v.clone())), after, limit)
-        }))
-    }
-    fn read_entry(&self, owner: &str, key: &str) -> Reply<Option<Versioned>> {
-        Ok(self.call(|d| {
-            d.entry_reads += 1;
-            d.entries
-                .get(&(owner.to_string(), key.to_string()))
-                .cloned()
-        }))
-    }
-    fn swap_entry(
-        &self,
-        owner: &str,
-        key: &str,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Reply<Swap> {
-        let key = (owner.to_string(), key.to_string());
-        Ok(self.call(|d| swap(&mut d.entries, &mut d.next_version, key, expected, new)))
-    }
-    fn list_entries(&self, owner: &str, after: Option<&str>, limit: u32) -> Reply<Vec<Keyed>> {
-        Ok(self.call(|d| {
-            let space = d
-                .entries
-                .range((owner.to_string(), String::new())..)
-                .take_while(|((o, _), _)| o == owner)
-                .map(|((_, k), v)| (k, v.clone()));
-            let out = page(space, after, limit);
-            d.entry_reads += 1 + out.len() as u64;
-            out
+    fn list_records(&self, space: Space, after: Option<&str>, limit: u32) -> Reply<Vec<Keyed>> {
+        Ok(self.call(|d| match space {
+            Space::Shared => {
+                d.shared_reads += 1;
+                page(d.records.iter().map(|(k, v)| (k, v.clone())), after, limit)
+            }
+            Space::Owner(owner) => {
+                let space = d
+                    .entries
+                    .range(entry_key(owner, "")..)
+                    .take_while(|((o, _), _)| o == owner)
+                    .map(|((_, k), v)| (k, v.clone()));
+                let out = page(space, after, limit);
+                d.entry_reads += 1 + out.len() as u64;
+                out
+            }
         }))
     }
     fn list_owners(&self, after: Option<&str>, limit: u32) -> Reply<Vec<String>> {
@@ -253,7 +252,9 @@ impl Fake {
         rec.state = State::Deleting;
         rec.owners = 0;
         let v = self.data().records.get(key).map(|r| r.version);
-        let Ok(Swap::Written(deleting)) = self.swap_record(key, v, Some(&rec.encode())) else {
+        let Ok(Swap::Written(deleting)) =
+            self.swap_record(Space::Shared.at(key), v, Some(&rec.encode()))
+        else {
             panic!("swap failed")
         };
         deleting

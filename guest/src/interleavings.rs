@@ -220,18 +220,41 @@ fn count_of(d: &Data, owner: &str, key: &str) -> u64 {
         .map_or(0, |e| e.count)
 }
 
+/// `caller` puts `X`.
+fn put_x(b: &Scheduled, caller: &Caller) {
+    put(b, caller, X, G).unwrap();
+}
+
+/// `caller` releases a reference to `X`.
+fn release_x(b: &Scheduled, caller: &Caller) {
+    release(b, caller, &hash_hex(X)).unwrap();
+}
+
+/// `caller` releases its last reference to `X`.
+fn release_last_x(b: &Scheduled, caller: &Caller) {
+    assert_eq!(release(b, caller, &hash_hex(X)).unwrap(), 0);
+}
+
+/// A gc with a grace period of `grace_ms`.
+fn run_gc(b: &Scheduled, grace_ms: u64) {
+    gc(b, grace_ms).unwrap();
+}
+
+/// After a run that deleted `X`: no record and no blob are left.
+fn gone(d: &Data, schedule: &[usize]) {
+    assert!(d.records.is_empty() && d.blobs.is_empty(), "{schedule:?}");
+}
+
 #[test]
 fn a_put_racing_the_release_that_deletes_its_content_never_loses_it() {
     // git's freshening bug: a put that finds the object present while a
     // delete of it is under way.
-    let initial = start(1000, |b| drop(put(b, &H, X, G).unwrap()));
+    let initial = start(1000, |b| put_x(b, &H));
     let runs = explore(
         &initial,
         12,
-        |b| drop(put(b, &H, X, G).unwrap()),
-        |b| {
-            release(b, &H, &hash_hex(X)).unwrap();
-        },
+        |b| put_x(b, &H),
+        |b| release_x(b, &H),
         |d, schedule| holds(d, schedule, &[(HOST_OWNER, 1)]),
     );
     assert_eq!(runs, 4096);
@@ -250,10 +273,8 @@ fn a_put_racing_gc_never_loses_its_content() {
     explore(
         &initial,
         12,
-        |b| drop(put(b, &H, X, G).unwrap()),
-        |b| {
-            gc(b, 60_000).unwrap();
-        },
+        |b| put_x(b, &H),
+        |b| run_gc(b, 60_000),
         |d, schedule| holds(d, schedule, &[(HOST_OWNER, 1)]),
     );
 }
@@ -261,34 +282,17 @@ fn a_put_racing_gc_never_loses_its_content() {
 #[test]
 fn two_puts_of_new_content_count_two() {
     let initial = start(1000, |_| {});
-    explore(
-        &initial,
-        12,
-        |b| drop(put(b, &H, X, G).unwrap()),
-        |b| drop(put(b, &H, X, G).unwrap()),
-        |d, schedule| holds(d, schedule, &[(HOST_OWNER, 2)]),
-    );
+    let put_h: Op = |b| put_x(b, &H);
+    explore(&initial, 12, put_h, put_h, |d, schedule| {
+        holds(d, schedule, &[(HOST_OWNER, 2)])
+    });
 }
 
 #[test]
 fn two_releases_to_zero_delete_exactly_once() {
-    let initial = start(1000, |b| {
-        put(b, &H, X, G).unwrap();
-        put(b, &H, X, G).unwrap();
-    });
-    explore(
-        &initial,
-        12,
-        |b| {
-            release(b, &H, &hash_hex(X)).unwrap();
-        },
-        |b| {
-            release(b, &H, &hash_hex(X)).unwrap();
-        },
-        |d, schedule| {
-            assert!(d.records.is_empty() && d.blobs.is_empty(), "{schedule:?}");
-        },
-    );
+    let initial = start(1000, |b| (0..2).for_each(|_| put_x(b, &H)));
+    let release_h: Op = |b| release_x(b, &H);
+    explore(&initial, 12, release_h, release_h, gone);
 }
 
 fn app(owner: &str) -> Caller<'_> {
@@ -306,20 +310,20 @@ fn two_owners_first_puts_of_one_content_count_two_owners() {
     explore(
         &initial,
         14,
-        |b| drop(put(b, &app("a"), X, G).unwrap()),
-        |b| drop(put(b, &app("z"), X, G).unwrap()),
+        |b| put_x(b, &app("a")),
+        |b| put_x(b, &app("z")),
         |d, schedule| holds(d, schedule, &[("a", 1), ("z", 1)]),
     );
 }
 
 #[test]
 fn an_owner_leaving_while_another_joins_never_loses_the_content() {
-    let initial = start(1000, |b| drop(put(b, &app("a"), X, G).unwrap()));
+    let initial = start(1000, |b| put_x(b, &app("a")));
     explore(
         &initial,
         14,
-        |b| assert_eq!(release(b, &app("a"), &hash_hex(X)).unwrap(), 0),
-        |b| drop(put(b, &app("z"), X, G).unwrap()),
+        |b| release_last_x(b, &app("a")),
+        |b| put_x(b, &app("z")),
         |d, schedule| holds(d, schedule, &[("a", 0), ("z", 1)]),
     );
 }
@@ -329,14 +333,12 @@ fn a_gc_rolling_back_a_first_put_under_way_leaves_it_whole_or_retried() {
     // Grace 0: gc takes the put's `Adding` entry for an abandoned one and
     // rolls it back at every point of the put; the put must notice, undo
     // what is its own and start over, and end holding its reference.
-    let initial = start(1000, |b| drop(put(b, &app("z"), X, G).unwrap()));
+    let initial = start(1000, |b| put_x(b, &app("z")));
     explore(
         &initial,
         14,
-        |b| drop(put(b, &app("a"), X, G).unwrap()),
-        |b| {
-            gc(b, 0).unwrap();
-        },
+        |b| put_x(b, &app("a")),
+        |b| run_gc(b, 0),
         |d, schedule| holds(d, schedule, &[("a", 1), ("z", 1)]),
     );
 }
@@ -344,17 +346,12 @@ fn a_gc_rolling_back_a_first_put_under_way_leaves_it_whole_or_retried() {
 #[test]
 fn a_last_release_finished_twice_counts_out_once() {
     // gc finishes a `Removing` entry while its own release is still at it.
-    let initial = start(1000, |b| {
-        put(b, &app("a"), X, G).unwrap();
-        put(b, &app("z"), X, G).unwrap();
-    });
+    let initial = start(1000, |b| ["a", "z"].iter().for_each(|o| put_x(b, &app(o))));
     explore(
         &initial,
         14,
-        |b| assert_eq!(release(b, &app("a"), &hash_hex(X)).unwrap(), 0),
-        |b| {
-            gc(b, 60_000).unwrap();
-        },
+        |b| release_last_x(b, &app("a")),
+        |b| run_gc(b, 60_000),
         |d, schedule| holds(d, schedule, &[("a", 0), ("z", 1)]),
     );
 }
@@ -362,9 +359,7 @@ fn a_last_release_finished_twice_counts_out_once() {
 #[test]
 fn the_hosts_remove_racing_an_owners_release_deletes_once() {
     let initial = start(1000, |b| {
-        put(b, &app("a"), X, G).unwrap();
-        put(b, &app("a"), X, G).unwrap();
-        put(b, &app("z"), X, G).unwrap();
+        ["a", "a", "z"].iter().for_each(|o| put_x(b, &app(o)))
     });
     explore(
         &initial,
@@ -373,7 +368,7 @@ fn the_hosts_remove_racing_an_owners_release_deletes_once() {
         |b| remove(b, &H, &hash_hex(X)).unwrap(),
         |d, schedule| {
             holds(d, schedule, &[]);
-            assert!(d.records.is_empty() && d.blobs.is_empty(), "{schedule:?}");
+            gone(d, schedule);
         },
     );
 }
@@ -386,12 +381,12 @@ fn under_private_dedup_a_last_leave_racing_a_join_never_loses_the_content() {
             ..app(owner)
         }
     }
-    let initial = start(1000, |b| drop(put(b, &private("a"), X, G).unwrap()));
+    let initial = start(1000, |b| put_x(b, &private("a")));
     explore(
         &initial,
         13,
-        |b| assert_eq!(release(b, &private("a"), &hash_hex(X)).unwrap(), 0),
-        |b| drop(put(b, &private("z"), X, G).unwrap()),
+        |b| release_last_x(b, &private("a")),
+        |b| put_x(b, &private("z")),
         |d, schedule| holds(d, schedule, &[("z", 1)]),
     );
 }

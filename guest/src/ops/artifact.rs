@@ -3,18 +3,37 @@
 //! deleted at zero), and the deletion protocol.
 
 use super::MAX_ATTEMPTS;
-use super::backend::{Backend, Swap};
-use super::caller::{Caller, Dedup};
+use super::backend::{Backend, Space, Swap};
+use super::caller::Dedup;
 use super::error::{Error, Outcome, be, decode};
-use super::index::At;
+use super::index::{At, Unmark};
 use super::put::Content;
 use crate::record::{Entry, Mark, Marks, Origin, Record, State};
+
+/// The artifact record of `hash` and its version, if there is one.
+pub(super) fn read_artifact(b: &impl Backend, hash: &str) -> Outcome<Option<(u64, Record)>> {
+    let Some(v) = be(b.read_record(Space::Shared.at(hash)))? else {
+        return Ok(None);
+    };
+    Ok(Some((v.version, decode(hash, &v.data)?)))
+}
+
+/// Compare-and-swap on the artifact record of `hash` (`None` deletes it).
+pub(super) fn swap_artifact(
+    b: &impl Backend,
+    hash: &str,
+    expected: Option<u64>,
+    new: Option<&Record>,
+) -> Outcome<Swap> {
+    let data = new.map(Record::encode);
+    be(b.swap_record(Space::Shared.at(hash), expected, data.as_deref()))
+}
 
 /// Finishes a deletion whose `Deleting` record has `version`. Idempotent:
 /// whoever comes second finds the version gone and does nothing.
 pub(super) fn finish_delete(backend: &impl Backend, hash: &str, version: u64) -> Outcome<()> {
     be(backend.delete_blob(hash, Some(version)))?;
-    be(backend.swap_record(hash, Some(version), None))?;
+    swap_artifact(backend, hash, Some(version), None)?;
     Ok(())
 }
 
@@ -27,7 +46,7 @@ pub(super) fn delete(
     mut record: Record,
 ) -> Outcome<bool> {
     record.state = State::Deleting;
-    match be(backend.swap_record(hash, Some(version), Some(&record.encode())))? {
+    match swap_artifact(backend, hash, Some(version), Some(&record))? {
         Swap::Written(deleting) => finish_delete(backend, hash, deleting).map(|()| true),
         Swap::Conflict | Swap::Deleted => Ok(false),
     }
@@ -39,7 +58,7 @@ pub(super) fn delete(
 /// entry moved on meanwhile (someone else finished or rolled back the put).
 pub(super) fn join(
     b: &impl Backend,
-    caller: &Caller,
+    dedup: Dedup,
     at: At,
     v: u64,
     entry: &Entry,
@@ -53,7 +72,7 @@ pub(super) fn join(
         size,
     };
     for _ in 0..MAX_ATTEMPTS {
-        let (expected, record) = match be(b.read_record(hash))? {
+        let (expected, record) = match read_artifact(b, hash)? {
             None => {
                 content.write(b, hash)?;
                 let record = Record {
@@ -70,10 +89,9 @@ pub(super) fn join(
                 };
                 (None, record)
             }
-            Some(current) => {
-                let mut record = decode(hash, &current.data)?;
+            Some((version, mut record)) => {
                 if record.state == State::Deleting {
-                    finish_delete(b, hash, current.version)?;
+                    finish_delete(b, hash, version)?;
                     continue;
                 }
                 if record.marks.has_mark(true, &owner, v) {
@@ -82,18 +100,18 @@ pub(super) fn join(
                 // Known content: nothing to write, unless its blob was lost or
                 // damaged to another size (this put repairs it), or the store
                 // keeps dedup private (a join does the work of a first put).
-                if caller.dedup == Dedup::Private || be(b.blob_size(hash))? != Some(record.size) {
+                if dedup == Dedup::Private || be(b.blob_size(hash))? != Some(record.size) {
                     content.write(b, hash)?;
                 }
                 record.owners = record.owners.saturating_add(1);
                 record.marks.push(mark);
-                (Some(current.version), record)
+                (Some(version), record)
             }
         };
         if !at.still_at(b, v)? {
             return Ok(None);
         }
-        match be(b.swap_record(hash, expected, Some(&record.encode())))? {
+        match swap_artifact(b, hash, expected, Some(&record))? {
             Swap::Conflict => continue,
             Swap::Written(_) | Swap::Deleted => {
                 // A new record: a gc that listed this content as an
@@ -103,7 +121,7 @@ pub(super) fn join(
                 // one look settles it.
                 // (Private dedup makes the same check after a join, so that
                 // joining costs what creating costs.)
-                let check = expected.is_none() || caller.dedup == Dedup::Private;
+                let check = expected.is_none() || dedup == Dedup::Private;
                 if check && be(b.blob_size(hash))? != Some(size) {
                     content.write(b, hash)?;
                 }
@@ -119,23 +137,22 @@ pub(super) fn join(
 /// when no owner is left. Also drops the owner's stale join marks.
 pub(super) fn leave(
     b: &impl Backend,
-    caller: &Caller,
+    dedup: Dedup,
     at: At,
     v: u64,
     origin: &Origin,
 ) -> Outcome<()> {
     let (owner, hash) = (at.owner(), at.hash);
     for _ in 0..MAX_ATTEMPTS {
-        let Some(current) = be(b.read_record(hash))? else {
+        let Some((version, mut record)) = read_artifact(b, hash)? else {
             return Ok(());
         };
-        let mut record = decode(hash, &current.data)?;
         if record.origin != *origin {
             // That incarnation is gone: its last owner has left.
             return Ok(());
         }
         if record.state == State::Deleting {
-            return finish_delete(b, hash, current.version);
+            return finish_delete(b, hash, version);
         }
         if record.marks.has_mark(false, &owner, v) {
             return Ok(());
@@ -145,8 +162,8 @@ pub(super) fn leave(
         if !at.still_at(b, v)? {
             return Ok(());
         }
-        if record.owners == 0 && caller.dedup == Dedup::Shared {
-            if delete(b, hash, current.version, record)? {
+        if record.owners == 0 && dedup == Dedup::Shared {
+            if delete(b, hash, version, record)? {
                 return Ok(());
             }
             continue;
@@ -163,7 +180,7 @@ pub(super) fn leave(
             version: v,
             size: record.size,
         });
-        match be(b.swap_record(hash, Some(current.version), Some(&record.encode())))? {
+        match swap_artifact(b, hash, Some(version), Some(&record))? {
             Swap::Conflict => continue,
             Swap::Written(_) | Swap::Deleted => return Ok(()),
         }
@@ -172,39 +189,32 @@ pub(super) fn leave(
 }
 
 /// Removes the artifact mark of the transition `v` (of owner `at.space`);
-/// with `undo`, also counts the owner back out (a join that never went live).
-pub(super) fn unmark_artifact(
-    b: &impl Backend,
-    at: At,
-    v: u64,
-    join: bool,
-    undo: bool,
-) -> Outcome<()> {
-    let hash = at.hash;
+/// [`Unmark::UndoJoin`] also counts the owner back out.
+pub(super) fn unmark_artifact(b: &impl Backend, at: At, v: u64, how: Unmark) -> Outcome<()> {
+    let (hash, undo) = (at.hash, how == Unmark::UndoJoin);
     for _ in 0..MAX_ATTEMPTS {
-        let Some(current) = be(b.read_record(hash))? else {
+        let Some((version, mut record)) = read_artifact(b, hash)? else {
             return Ok(());
         };
-        let mut record = decode(hash, &current.data)?;
         // A deleting record keeps its marks only under private dedup (the
         // last leave's); clearing it changes its version, which makes a
         // finisher holding the old one do nothing, and the next finishes it.
         if (undo && record.state == State::Deleting)
-            || record.marks.take_mark(join, &at.owner(), v).is_none()
+            || record.marks.take_mark(how.join(), &at.owner(), v).is_none()
         {
             return Ok(());
         }
         if undo {
             record.owners = record.owners.saturating_sub(1);
             if record.owners == 0 {
-                if delete(b, hash, current.version, record)? {
+                if delete(b, hash, version, record)? {
                     return Ok(());
                 }
                 continue;
             }
         }
         if !matches!(
-            be(b.swap_record(hash, Some(current.version), Some(&record.encode())))?,
+            swap_artifact(b, hash, Some(version), Some(&record))?,
             Swap::Conflict
         ) {
             return Ok(());

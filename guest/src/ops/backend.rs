@@ -26,11 +26,36 @@ pub enum Swap {
     Deleted,
 }
 
+/// A record space: the shared records, or one owner's index space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Space<'a> {
+    /// The shared records (the WIT `*-record` functions).
+    Shared,
+    /// The index space of this owner key (the WIT `*-entry` functions).
+    Owner(&'a str),
+}
+
+/// Where a record is: its space, and its key there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Place<'a> {
+    /// The record's space.
+    pub space: Space<'a>,
+    /// The record's key in that space.
+    pub key: &'a str,
+}
+
+impl<'a> Space<'a> {
+    /// The record under `key` in this space.
+    pub fn at(self, key: &'a str) -> Place<'a> {
+        Place { space: self, key }
+    }
+}
+
 /// The storage contract (mirrors the WIT `backend` interface). Errors are
 /// already rendered as text: the core passes them on as [`Error::Backend`](super::Error::Backend).
 ///
-/// Records live in two kinds of space: the shared one (`*_record`), and
-/// one index space per owner key (`*_entry`), listed on its own.
+/// Records live in [`Space`]s: the shared one, and one index space per
+/// owner key, each listed on its own.
 pub trait Backend {
     /// Stores a blob atomically.
     fn write_blob(&self, key: &str, data: &[u8]) -> Reply<()>;
@@ -43,28 +68,18 @@ pub trait Backend {
     fn read_blob(&self, key: &str) -> Reply<Option<Vec<u8>>>;
     /// The size of a blob, if there is one.
     fn blob_size(&self, key: &str) -> Reply<Option<u64>>;
-    /// Deletes a blob if the record under `key` has `record_version` (`None`: there is none).
+    /// Deletes a blob if the shared record under `key` has `record_version`
+    /// (`None`: there is none).
     fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Reply<bool>;
     /// Lists blobs (key, size, modified) with keys after `after`, ascending.
     fn list_blobs(&self, after: Option<&str>, limit: u32) -> Reply<Vec<(String, u64, u64)>>;
-    /// Reads a record.
-    fn read_record(&self, key: &str) -> Reply<Option<Versioned>>;
-    /// Compare-and-swap on a record.
-    fn swap_record(&self, key: &str, expected: Option<u64>, new: Option<&[u8]>) -> Reply<Swap>;
-    /// Lists records with keys after `after`, ascending.
-    fn list_records(&self, after: Option<&str>, limit: u32) -> Reply<Vec<Keyed>>;
-    /// Reads the entry `key` in the index space of `owner` (an owner key).
-    fn read_entry(&self, owner: &str, key: &str) -> Reply<Option<Versioned>>;
-    /// Compare-and-swap on an entry of `owner`'s index space.
-    fn swap_entry(
-        &self,
-        owner: &str,
-        key: &str,
-        expected: Option<u64>,
-        new: Option<&[u8]>,
-    ) -> Reply<Swap>;
-    /// Lists the entries of `owner`'s index space with keys after `after`, ascending.
-    fn list_entries(&self, owner: &str, after: Option<&str>, limit: u32) -> Reply<Vec<Keyed>>;
+    /// Reads the record at `at`.
+    fn read_record(&self, at: Place) -> Reply<Option<Versioned>>;
+    /// Compare-and-swap on the record at `at`: writes `new` (deletes it if
+    /// `None`) if its version is `expected` (`None`: there is no record).
+    fn swap_record(&self, at: Place, expected: Option<u64>, new: Option<&[u8]>) -> Reply<Swap>;
+    /// Lists the records of `space` with keys after `after`, ascending.
+    fn list_records(&self, space: Space, after: Option<&str>, limit: u32) -> Reply<Vec<Keyed>>;
     /// Lists the owner keys that have an index space, after `after`, ascending.
     fn list_owners(&self, after: Option<&str>, limit: u32) -> Reply<Vec<String>>;
     /// Milliseconds since the Unix epoch.

@@ -2,14 +2,14 @@
 
 use super::LIST_LIMIT;
 use super::artifact::{finish_delete, unmark_artifact};
-use super::backend::Backend;
+use super::backend::{Backend, Space};
 use super::caller::Caller;
 use super::error::{Outcome, be, checked, decode, listed};
-use super::index::{At, Progress, hash_of, usage_key};
+use super::index::{At, Progress, Unmark, hash_of, usage_key};
 use super::list::pages;
 use super::transition::{finish_remove, roll_back};
 use super::usage::{read_usage, unmark_usage};
-use crate::record::{Entry, EntryState, Mark, Record, State};
+use crate::record::{Entry, EntryState, Record, State};
 
 /// What [`gc`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,12 +24,6 @@ pub struct GcReport {
     pub deletions_finished: u64,
 }
 
-/// Whether the change a mark made must be undone, its transition being
-/// over: a join whose entry never went live.
-fn undone(m: &Mark, p: Progress) -> bool {
-    m.join && p != Progress::Confirmed
-}
-
 /// Resolves an artifact's marks whose entries have moved on: a join whose
 /// entry never went live is undone; a finished one is only unmarked.
 fn sweep_record_marks(backend: &impl Backend, hash: &str, record: &Record) -> Outcome<()> {
@@ -41,7 +35,7 @@ fn sweep_record_marks(backend: &impl Backend, hash: &str, record: &Record) -> Ou
         };
         match at.progress(backend, m.version)? {
             Progress::UnderWay => continue,
-            p => unmark_artifact(backend, at, m.version, m.join, undone(m, p))?,
+            p => unmark_artifact(backend, at, m.version, Unmark::after(m.join, p))?,
         }
     }
     Ok(())
@@ -55,7 +49,7 @@ fn sweep_usage_marks(backend: &impl Backend, space: &str) -> Outcome<()> {
         let at = At { space, hash: &hash };
         match at.progress(backend, m.version)? {
             Progress::UnderWay => continue,
-            p => unmark_usage(backend, at, m.version, m.join, undone(m, p))?,
+            p => unmark_usage(backend, at, m.version, Unmark::after(m.join, p))?,
         }
     }
     Ok(())
@@ -76,7 +70,7 @@ pub fn gc(backend: &impl Backend, grace_ms: u64) -> Outcome<GcReport> {
         |owners| {
             for space in owners {
                 pages(
-                    |after| be(backend.list_entries(&space, after, LIST_LIMIT)),
+                    |after| be(backend.list_records(Space::Owner(&space), after, LIST_LIMIT)),
                     |(k, _)| k.clone(),
                     |page| {
                         for (key, v) in page {
@@ -114,7 +108,7 @@ pub fn gc(backend: &impl Backend, grace_ms: u64) -> Outcome<GcReport> {
     // a deletion is idempotent and guarded by the record's version, so a
     // deleter still at work loses nothing.
     pages(
-        |after| be(backend.list_records(after, LIST_LIMIT)),
+        |after| be(backend.list_records(Space::Shared, after, LIST_LIMIT)),
         |(k, _)| k.clone(),
         |page| {
             for (key, v) in page {
@@ -141,7 +135,7 @@ pub fn gc(backend: &impl Backend, grace_ms: u64) -> Outcome<GcReport> {
         |page| {
             for (key, size, modified) in page {
                 listed(&key)?;
-                if be(backend.read_record(&key))?.is_some() {
+                if be(backend.read_record(Space::Shared.at(&key)))?.is_some() {
                     continue;
                 }
                 if modified > cutoff {

@@ -1,6 +1,6 @@
 //! An owner's index space: its key, and the entry under a hash in it.
 
-use super::backend::{Backend, Swap};
+use super::backend::{Backend, Place, Space, Swap};
 use super::error::{Outcome, be, decode_entry};
 use crate::record::{Entry, EntryState};
 
@@ -49,6 +49,35 @@ pub(super) enum Progress {
     Over,
 }
 
+/// How to clear the mark a transition left on a record (the artifact
+/// record or the owner's usage) once the transition is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Unmark {
+    /// A join that went live: only its mark goes.
+    Joined,
+    /// A join that never went live: its change is undone too.
+    UndoJoin,
+    /// A leave: only its mark goes (a leave is never undone).
+    Left,
+}
+
+impl Unmark {
+    /// How to clear the mark of a join (or leave) whose transition stands
+    /// at `p`, over: a join whose entry never went live is undone.
+    pub(super) fn after(join: bool, p: Progress) -> Self {
+        match (join, p) {
+            (false, _) => Self::Left,
+            (true, Progress::Confirmed) => Self::Joined,
+            (true, _) => Self::UndoJoin,
+        }
+    }
+
+    /// Whether the mark is a join's.
+    pub(super) fn join(self) -> bool {
+        self != Self::Left
+    }
+}
+
 /// An owner's index space and the hash an operation is about.
 #[derive(Clone, Copy)]
 pub(super) struct At<'a> {
@@ -56,9 +85,9 @@ pub(super) struct At<'a> {
     pub(super) hash: &'a str,
 }
 
-impl At<'_> {
+impl<'a> At<'a> {
     pub(super) fn entry(&self, b: &impl Backend) -> Outcome<Option<(u64, Entry)>> {
-        let Some(v) = be(b.read_entry(self.space, self.hash))? else {
+        let Some(v) = be(b.read_record(self.place()))? else {
             return Ok(None);
         };
         Ok(Some((v.version, decode_entry(self.hash, &v.data)?)))
@@ -82,14 +111,19 @@ impl At<'_> {
         new: Option<&Entry>,
     ) -> Outcome<Swap> {
         let data = new.map(Entry::encode);
-        be(b.swap_entry(self.space, self.hash, expected, data.as_deref()))
+        be(b.swap_record(self.place(), expected, data.as_deref()))
     }
 
     /// Whether the entry is still at `version` (the transition it names is
     /// still under way): checked after reading a record and before swapping
     /// it, so that a marked change is never applied once it was finished.
     pub(super) fn still_at(&self, b: &impl Backend, version: u64) -> Outcome<bool> {
-        Ok(be(b.read_entry(self.space, self.hash))?.is_some_and(|v| v.version == version))
+        Ok(be(b.read_record(self.place()))?.is_some_and(|v| v.version == version))
+    }
+
+    /// Where the entry is.
+    pub(super) fn place(&self) -> Place<'a> {
+        Space::Owner(self.space).at(self.hash)
     }
 
     pub(super) fn owner(&self) -> [u8; 32] {

@@ -1,7 +1,7 @@
 //! Listing what a caller may see, and what it adds up to.
 
 use super::LIST_LIMIT;
-use super::backend::{Backend, Versioned};
+use super::backend::{Backend, Space, Versioned};
 use super::caller::Caller;
 use super::error::{Outcome, be, checked, checked_caller, decode, decode_entry, listed};
 use super::index::{owner_key, usage_key};
@@ -44,7 +44,7 @@ fn scan_shared(
     limit: usize,
     each: impl FnMut(String, Record) -> Outcome<()>,
 ) -> Outcome<()> {
-    let list = |after: Option<&str>| be(backend.list_records(after, LIST_LIMIT));
+    let list = |after: Option<&str>| be(backend.list_records(Space::Shared, after, LIST_LIMIT));
     scan(after, limit, list, each, |key, v| {
         let record = decode(key, &v.data)?;
         Ok((record.state == State::Live).then_some(record))
@@ -61,7 +61,8 @@ fn scan_own(
 ) -> Outcome<()> {
     let space = owner_key(caller.owner);
     let usage = usage_key();
-    let list = |after: Option<&str>| be(backend.list_entries(&space, after, LIST_LIMIT));
+    let list =
+        |after: Option<&str>| be(backend.list_records(Space::Owner(&space), after, LIST_LIMIT));
     scan(after, limit, list, each, |key, v| {
         if key == usage {
             return Ok(None);

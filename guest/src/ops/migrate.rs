@@ -1,8 +1,8 @@
 //! Migration of a format-1 store in place.
 
 use super::LIST_LIMIT;
-use super::artifact::finish_delete;
-use super::backend::Backend;
+use super::artifact::{finish_delete, swap_artifact};
+use super::backend::{Backend, Space};
 use super::error::{Error, Outcome, be, checked};
 use super::index::{owner_key, raw, usage_key};
 use super::list::pages;
@@ -19,7 +19,7 @@ use crate::record::{Entry, EntryState, Origin, Record, RecordV1, State, Usage};
 pub fn migrate(backend: &impl Backend) -> Outcome<u64> {
     let mut migrated = 0u64;
     pages(
-        |after| be(backend.list_records(after, LIST_LIMIT)),
+        |after| be(backend.list_records(Space::Shared, after, LIST_LIMIT)),
         |(k, _)| k.clone(),
         |page| {
             for (key, v) in page {
@@ -51,8 +51,9 @@ pub fn migrate(backend: &impl Backend) -> Outcome<u64> {
                         incarnation: v.version,
                         origin,
                     };
-                    let current = be(backend.read_entry(&space, &key))?.map(|c| c.version);
-                    be(backend.swap_entry(&space, &key, current, Some(&entry.encode())))?;
+                    let at = Space::Owner(&space).at(&key);
+                    let current = be(backend.read_record(at))?.map(|c| c.version);
+                    be(backend.swap_record(at, current, Some(&entry.encode())))?;
                 }
                 let record = Record {
                     state: State::Live,
@@ -63,7 +64,7 @@ pub fn migrate(backend: &impl Backend) -> Outcome<u64> {
                     origin,
                     marks: Vec::new(),
                 };
-                be(backend.swap_record(&key, Some(v.version), Some(&record.encode())))?;
+                swap_artifact(backend, &key, Some(v.version), Some(&record))?;
                 migrated += 1;
             }
             Ok(())
@@ -83,7 +84,7 @@ pub fn migrate(backend: &impl Backend) -> Outcome<u64> {
     for space in owners.into_iter().filter(|s| !untracked(s)) {
         let mut u = Usage::default();
         pages(
-            |after| be(backend.list_entries(&space, after, LIST_LIMIT)),
+            |after| be(backend.list_records(Space::Owner(&space), after, LIST_LIMIT)),
             |(k, _)| k.clone(),
             |page| {
                 for (key, v) in page {
@@ -100,16 +101,17 @@ pub fn migrate(backend: &impl Backend) -> Outcome<u64> {
                 Ok(())
             },
         )?;
-        let version = be(backend.read_entry(&space, &usage_key()))?.map(|v| v.version);
+        let version =
+            be(backend.read_record(Space::Owner(&space).at(&usage_key())))?.map(|v| v.version);
         write_usage(backend, &space, version, &u)?;
     }
     pages(
-        |after| be(backend.list_records(after, LIST_LIMIT)),
+        |after| be(backend.list_records(Space::Shared, after, LIST_LIMIT)),
         |(k, _)| k.clone(),
         |page| {
             for (key, v) in page {
                 if Usage::is_usage(&v.data) && RecordV1::is_v1(&v.data) {
-                    be(backend.swap_record(&key, Some(v.version), None))?;
+                    be(backend.swap_record(Space::Shared.at(&key), Some(v.version), None))?;
                 }
             }
             Ok(())

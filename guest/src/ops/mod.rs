@@ -49,7 +49,7 @@ mod release;
 mod transition;
 mod usage;
 
-pub use backend::{Backend, Keyed, Reply, Swap, Versioned};
+pub use backend::{Backend, Keyed, Place, Reply, Space, Swap, Versioned};
 pub use caller::{Caller, Dedup, HOST_OWNER, Quota};
 pub use error::{Error, QuotaKind};
 pub use gc::{GcReport, gc};

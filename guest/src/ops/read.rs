@@ -1,9 +1,10 @@
 //! Reading one artifact: its metadata, whether it is there, its content
 //! verified.
 
+use super::artifact::read_artifact;
 use super::backend::Backend;
 use super::caller::Caller;
-use super::error::{Error, Outcome, be, checked, checked_caller, decode};
+use super::error::{Error, Outcome, be, checked, checked_caller};
 use super::index::{At, owner_key};
 use crate::hash::hash_hex;
 use crate::record::{ArtifactType, Entry, EntryState, Record, State};
@@ -53,11 +54,8 @@ impl Metadata {
 
 /// The live shared record of `hash`, if any.
 pub(super) fn shared(backend: &impl Backend, hash: &str) -> Outcome<Option<Record>> {
-    let Some(v) = be(backend.read_record(hash))? else {
-        return Ok(None);
-    };
-    let record = decode(hash, &v.data)?;
-    Ok((record.state == State::Live).then_some(record))
+    let record = read_artifact(backend, hash)?.map(|(_, record)| record);
+    Ok(record.filter(|r| r.state == State::Live))
 }
 
 /// The caller's live entry for `hash`, if any (its own index only).

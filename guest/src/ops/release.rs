@@ -1,9 +1,9 @@
 //! Dropping references: an owner's release and remove, the host's remove.
 
-use super::artifact::{delete, finish_delete};
+use super::artifact::{delete, finish_delete, read_artifact};
 use super::backend::{Backend, Swap};
 use super::caller::Caller;
-use super::error::{Error, Outcome, be, checked, checked_caller, decode};
+use super::error::{Error, Outcome, be, checked, checked_caller};
 use super::index::{At, owner_key};
 use super::list::pages;
 use super::read::shared;
@@ -100,17 +100,16 @@ pub fn remove(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<()
     // What is left has no owner holding it (a count a crash left too high)
     // unless a first put is under way: then that put wins, as if after us.
     for _ in 0..MAX_ATTEMPTS {
-        let Some(current) = be(backend.read_record(hash))? else {
+        let Some((version, record)) = read_artifact(backend, hash)? else {
             return Ok(());
         };
-        let record = decode(hash, &current.data)?;
         if record.state == State::Deleting {
-            return finish_delete(backend, hash, current.version);
+            return finish_delete(backend, hash, version);
         }
         if record.marks.iter().any(|m| m.join) {
             return Ok(());
         }
-        if delete(backend, hash, current.version, record)? {
+        if delete(backend, hash, version, record)? {
             return Ok(());
         }
     }

@@ -6,7 +6,7 @@ use super::artifact::{join, leave, unmark_artifact};
 use super::backend::{Backend, Swap};
 use super::caller::{Caller, Quota};
 use super::error::Outcome;
-use super::index::{At, Progress};
+use super::index::{At, Progress, Unmark};
 use super::put::Content;
 use super::usage::{account, unmark_usage};
 use crate::record::{Entry, EntryState};
@@ -24,7 +24,7 @@ pub(super) fn finish_add(
     content: Content,
 ) -> Outcome<bool> {
     let applied = account(b, at, v, entry.size, true, caller.quota)
-        .and_then(|()| join(b, caller, at, v, entry, content));
+        .and_then(|()| join(b, caller.dedup, at, v, entry, content));
     let origin = match applied {
         Ok(Some(origin)) => origin,
         Ok(None) => return confirmed_or_undone(b, at, v),
@@ -44,8 +44,8 @@ pub(super) fn finish_add(
     if matches!(at.swap_entry(b, Some(v), Some(&live))?, Swap::Conflict) {
         return confirmed_or_undone(b, at, v);
     }
-    unmark_artifact(b, at, v, true, false)?;
-    unmark_usage(b, at, v, true, false)?;
+    unmark_artifact(b, at, v, Unmark::Joined)?;
+    unmark_usage(b, at, v, Unmark::Joined)?;
     Ok(true)
 }
 
@@ -55,8 +55,8 @@ pub(super) fn finish_add(
 /// what is ours and report that the put must start over.
 fn confirmed_or_undone(b: &impl Backend, at: At, v: u64) -> Outcome<bool> {
     if at.progress(b, v)? == Progress::Confirmed {
-        unmark_artifact(b, at, v, true, false)?;
-        unmark_usage(b, at, v, true, false)?;
+        unmark_artifact(b, at, v, Unmark::Joined)?;
+        unmark_usage(b, at, v, Unmark::Joined)?;
         Ok(true)
     } else {
         undo_add(b, at, v)?;
@@ -68,8 +68,8 @@ fn confirmed_or_undone(b: &impl Backend, at: At, v: u64) -> Outcome<bool> {
 fn undo_add(b: &impl Backend, at: At, v: u64) -> Outcome<()> {
     // Both, even if one fails (a damaged artifact record must not keep the
     // owner charged).
-    let usage = unmark_usage(b, at, v, true, true);
-    unmark_artifact(b, at, v, true, true).and(usage)
+    let usage = unmark_usage(b, at, v, Unmark::UndoJoin);
+    unmark_artifact(b, at, v, Unmark::UndoJoin).and(usage)
 }
 
 /// Rolls back the first put whose entry is `Adding` at `v`: deletes the
@@ -92,9 +92,9 @@ pub(super) fn finish_remove(
     v: u64,
     entry: &Entry,
 ) -> Outcome<()> {
-    leave(b, caller, at, v, &entry.origin)?;
+    leave(b, caller.dedup, at, v, &entry.origin)?;
     account(b, at, v, entry.size, false, Quota::UNLIMITED)?;
     at.swap_entry(b, Some(v), None)?;
-    unmark_artifact(b, at, v, false, false)?;
-    unmark_usage(b, at, v, false, false)
+    unmark_artifact(b, at, v, Unmark::Left)?;
+    unmark_usage(b, at, v, Unmark::Left)
 }

@@ -2,15 +2,15 @@
 //! the quota checked on a charge.
 
 use super::MAX_ATTEMPTS;
-use super::backend::{Backend, Swap};
+use super::backend::{Backend, Space, Swap};
 use super::caller::{Caller, HOST_OWNER, Quota};
 use super::error::{Error, Outcome, QuotaKind, be, checked_caller, within};
-use super::index::{At, owner_key, usage_key};
+use super::index::{At, Unmark, owner_key, usage_key};
 use crate::record::{Mark, Marks, Usage};
 
 /// The owner's usage record and its version.
 pub(super) fn read_usage(b: &impl Backend, space: &str) -> Outcome<(Option<u64>, Usage)> {
-    match be(b.read_entry(space, &usage_key()))? {
+    match be(b.read_record(Space::Owner(space).at(&usage_key())))? {
         Some(v) => Ok((
             Some(v.version),
             Usage::decode(&v.data)
@@ -29,7 +29,11 @@ pub(super) fn write_usage(
 ) -> Outcome<bool> {
     let new = (*u != Usage::default()).then(|| u.encode());
     Ok(!matches!(
-        be(b.swap_entry(space, &usage_key(), expected, new.as_deref()))?,
+        be(b.swap_record(
+            Space::Owner(space).at(&usage_key()),
+            expected,
+            new.as_deref()
+        ))?,
         Swap::Conflict
     ))
 }
@@ -76,20 +80,14 @@ pub(super) fn account(
     })
 }
 
-/// Removes the usage mark of the transition `v`; with `undo`, also gives
-/// back what it charged (a join that never went live).
-pub(super) fn unmark_usage(
-    b: &impl Backend,
-    at: At,
-    v: u64,
-    join: bool,
-    undo: bool,
-) -> Outcome<()> {
+/// Removes the usage mark of the transition `v`; [`Unmark::UndoJoin`]
+/// also gives back what it charged.
+pub(super) fn unmark_usage(b: &impl Backend, at: At, v: u64, how: Unmark) -> Outcome<()> {
     update(b, at, |u| {
-        let Some(mark) = u.marks.take_mark(join, &at.key(), v) else {
+        let Some(mark) = u.marks.take_mark(how.join(), &at.key(), v) else {
             return Ok(false);
         };
-        if undo {
+        if how == Unmark::UndoJoin {
             u.bytes = u.bytes.saturating_sub(mark.size);
             u.artifacts = u.artifacts.saturating_sub(1);
         }

@@ -63,19 +63,19 @@ impl Record {
 
     /// Decodes a record, rejecting anything not written by [`Record::encode`].
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        let mut r = Reader(bytes);
-        let (state, artifact_type) =
-            r.typed_header(MAGIC, FORMAT_VERSION, "record", State::from_code)?;
-        let record = Self {
-            state,
-            artifact_type,
-            size: r.u64()?,
-            stored_at: r.u64()?,
-            owners: r.u64()?,
-            origin: r.origin()?,
-            marks: r.marks()?,
-        };
-        r.end()?;
+        let record = Reader::whole(bytes, |r| {
+            let (state, artifact_type) =
+                r.typed_header(MAGIC, FORMAT_VERSION, "record", State::from_code)?;
+            Ok(Self {
+                state,
+                artifact_type,
+                size: r.u64()?,
+                stored_at: r.u64()?,
+                owners: r.u64()?,
+                origin: r.origin()?,
+                marks: r.marks()?,
+            })
+        })?;
         if record.state == State::Live && record.owners == 0 {
             return Err("live record has no owners".into());
         }

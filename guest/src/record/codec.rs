@@ -5,9 +5,19 @@
 use super::{ArtifactType, MAX_MARKS, Mark, Origin};
 
 /// A little-endian reader over untrusted bytes.
-pub(super) struct Reader<'a>(pub(super) &'a [u8]);
+pub(super) struct Reader<'a>(&'a [u8]);
 
 impl<'a> Reader<'a> {
+    /// Reads a whole record with `read`: any bytes it leaves are an error.
+    pub(super) fn whole<T>(
+        bytes: &'a [u8],
+        read: impl FnOnce(&mut Self) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let mut r = Self(bytes);
+        let out = read(&mut r)?;
+        r.end()?;
+        Ok(out)
+    }
     pub(super) fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         if self.0.len() < n {
             return Err("record is truncated".into());
@@ -93,7 +103,7 @@ impl<'a> Reader<'a> {
         }
         Ok(marks)
     }
-    pub(super) fn end(&self) -> Result<(), String> {
+    fn end(&self) -> Result<(), String> {
         if self.0.is_empty() {
             Ok(())
         } else {

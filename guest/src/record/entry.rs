@@ -70,19 +70,19 @@ impl Entry {
 
     /// Decodes an entry.
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        let mut r = Reader(bytes);
-        let (state, artifact_type) =
-            r.typed_header(ENTRY_MAGIC, FORMAT_VERSION, "entry", EntryState::from_code)?;
-        let entry = Self {
-            state,
-            artifact_type,
-            size: r.u64()?,
-            stored_at: r.u64()?,
-            count: r.u64()?,
-            incarnation: r.u64()?,
-            origin: r.origin()?,
-        };
-        r.end()?;
+        let entry = Reader::whole(bytes, |r| {
+            let (state, artifact_type) =
+                r.typed_header(ENTRY_MAGIC, FORMAT_VERSION, "entry", EntryState::from_code)?;
+            Ok(Self {
+                state,
+                artifact_type,
+                size: r.u64()?,
+                stored_at: r.u64()?,
+                count: r.u64()?,
+                incarnation: r.u64()?,
+                origin: r.origin()?,
+            })
+        })?;
         if entry.state == EntryState::Live && entry.count == 0 {
             return Err("live entry holds no references".into());
         }

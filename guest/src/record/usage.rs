@@ -33,16 +33,15 @@ impl Usage {
 
     /// Decodes a usage record.
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        let mut r = Reader(bytes);
-        if r.header(USAGE_MAGIC, FORMAT_VERSION)? != [0, 0, 0] {
-            return Err("usage record has non-zero reserved bytes".into());
-        }
-        let usage = Self {
-            bytes: r.u64()?,
-            artifacts: r.u64()?,
-            marks: r.marks()?,
-        };
-        r.end()?;
-        Ok(usage)
+        Reader::whole(bytes, |r| {
+            if r.header(USAGE_MAGIC, FORMAT_VERSION)? != [0, 0, 0] {
+                return Err("usage record has non-zero reserved bytes".into());
+            }
+            Ok(Self {
+                bytes: r.u64()?,
+                artifacts: r.u64()?,
+                marks: r.marks()?,
+            })
+        })
     }
 }

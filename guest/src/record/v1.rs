@@ -43,36 +43,36 @@ impl RecordV1 {
 
     /// Decodes a format-1 artifact record.
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
-        let mut r = Reader(bytes);
-        let (state, artifact_type) =
-            r.typed_header(MAGIC, FORMAT_V1, "record", State::from_code)?;
-        let size = r.u64()?;
-        let stored_at = r.u64()?;
-        let n = r.u32()? as usize;
-        if n > MAX_OWNERS_V1 {
-            return Err(format!(
-                "record lists {n} owners, more than {MAX_OWNERS_V1}"
-            ));
-        }
-        let mut owners: Vec<(String, u64)> = Vec::with_capacity(n);
-        for _ in 0..n {
-            let len = r.u8()? as usize;
-            let owner = std::str::from_utf8(r.take(len)?)
-                .map_err(|_| "record has an owner id that is not UTF-8".to_string())?;
-            validate_owner(owner).map_err(|why| format!("record has a bad owner: {why}"))?;
-            let count = r.u64()?;
-            if count == 0 || owners.iter().any(|(o, _)| o == owner) {
-                return Err(format!("record has a zero or repeated entry for {owner:?}"));
+        Reader::whole(bytes, |r| {
+            let (state, artifact_type) =
+                r.typed_header(MAGIC, FORMAT_V1, "record", State::from_code)?;
+            let size = r.u64()?;
+            let stored_at = r.u64()?;
+            let n = r.u32()? as usize;
+            if n > MAX_OWNERS_V1 {
+                return Err(format!(
+                    "record lists {n} owners, more than {MAX_OWNERS_V1}"
+                ));
             }
-            owners.push((owner.to_string(), count));
-        }
-        r.end()?;
-        Ok(Self {
-            state,
-            artifact_type,
-            size,
-            stored_at,
-            owners,
+            let mut owners: Vec<(String, u64)> = Vec::with_capacity(n);
+            for _ in 0..n {
+                let len = r.u8()? as usize;
+                let owner = std::str::from_utf8(r.take(len)?)
+                    .map_err(|_| "record has an owner id that is not UTF-8".to_string())?;
+                validate_owner(owner).map_err(|why| format!("record has a bad owner: {why}"))?;
+                let count = r.u64()?;
+                if count == 0 || owners.iter().any(|(o, _)| o == owner) {
+                    return Err(format!("record has a zero or repeated entry for {owner:?}"));
+                }
+                owners.push((owner.to_string(), count));
+            }
+            Ok(Self {
+                state,
+                artifact_type,
+                size,
+                stored_at,
+                owners,
+            })
         })
     }
 }

@@ -64,7 +64,9 @@ fn a_crashed_first_put_is_finished_by_the_next_put_or_rolled_back_by_gc() {
         incarnation: 0,
         origin: crate::record::Origin::default(),
     };
-    let Ok(Swap::Written(v)) = b.swap_entry(&space, &h, None, Some(&adding.encode())) else {
+    let Ok(Swap::Written(v)) =
+        b.swap_record(Space::Owner(&space).at(&h), None, Some(&adding.encode()))
+    else {
         panic!()
     };
     let charged = Usage {
@@ -91,7 +93,7 @@ fn a_crashed_first_put_is_finished_by_the_next_put_or_rolled_back_by_gc() {
     assert!(b.data().entries.is_empty());
     // The same crash again; this time the owner's next put finishes it and
     // takes its own reference too: the crashed put took effect.
-    b.swap_entry(&space, &h, None, Some(&adding.encode()))
+    b.swap_record(Space::Owner(&space).at(&h), None, Some(&adding.encode()))
         .unwrap();
     put(&b, &a, b"x", G).unwrap();
     assert_eq!(stat(&b, &a, &h).unwrap().reference_count, 2);
@@ -124,7 +126,10 @@ fn migrate_turns_format_1_records_into_entries_and_counts() {
             .map(|(o, n)| (o.to_string(), n))
             .collect(),
     };
-    let write = |k: &str, data: Vec<u8>| b.swap_record(k, None, Some(&data)).unwrap();
+    let write = |k: &str, data: Vec<u8>| {
+        b.swap_record(Space::Shared.at(k), None, Some(&data))
+            .unwrap()
+    };
     write(&h1, v1(vec![("@host", 2), ("a", 1)], State::Live).encode());
     write(&h2, v1(vec![("a", 3)], State::Live).encode());
     write(&h3, v1(vec![], State::Deleting).encode());
