@@ -69,7 +69,8 @@ if [ "$mode" = install ]; then cp "$out_dir/plugin.wasm" "$plugin_committed"; fi
 build_app installer
 build_app hostile
 build_app spender
-built+=(plugin.wasm:tests/apps/plugin.wasm installer.wasm:tests/apps/installer.wasm hostile.wasm:tests/apps/hostile.wasm spender.wasm:tests/apps/spender.wasm)
+build_app librarian
+built+=(plugin.wasm:tests/apps/plugin.wasm installer.wasm:tests/apps/installer.wasm hostile.wasm:tests/apps/hostile.wasm spender.wasm:tests/apps/spender.wasm librarian.wasm:tests/apps/librarian.wasm)
 
 status=0
 for pair in "${built[@]}"; do

@@ -13,7 +13,9 @@ wit_bindgen::generate!({
 use artifacts::store::backend::{
     self as imports, BackendError, KeyedRecord, SwapOutcome, VersionedRecord,
 };
-use artifacts::store::types::{ArtifactType, Error, IntegrityFailure, QuotaFailure, QuotaKind};
+use artifacts::store::types::{
+    ArtifactType, Error, IntegrityFailure, QuotaFailure, QuotaKind, Tag,
+};
 use exports::artifacts::store::owners;
 use exports::artifacts::store::store::Guest;
 
@@ -134,6 +136,7 @@ impl From<ops::Error> for Error {
                     ops::QuotaKind::Bytes => QuotaKind::Bytes,
                     ops::QuotaKind::Artifacts => QuotaKind::Artifacts,
                     ops::QuotaKind::ArtifactBytes => QuotaKind::ArtifactBytes,
+                    ops::QuotaKind::Names => QuotaKind::Names,
                 },
                 limit,
                 requested,
@@ -142,6 +145,9 @@ impl From<ops::Error> for Error {
             ops::Error::CorruptRecord(m) => Error::CorruptRecord(m),
             ops::Error::Contended(h) => Error::Contended(h),
             ops::Error::Backend(m) => Error::Backend(m),
+            ops::Error::InvalidName(m) => Error::InvalidName(m),
+            ops::Error::NameConflict(current) => Error::NameConflict(current),
+            ops::Error::Named(h) => Error::Named(h),
         }
     }
 }
@@ -311,6 +317,48 @@ impl owners::Guest for Core {
             bytes: u.bytes,
             artifacts: u.artifacts,
         })
+    }
+}
+
+impl exports::artifacts::store::owner_names::Guest for Core {
+    fn name_limit() -> u32 {
+        record::MAX_NAMES as u32
+    }
+    fn tag_set(owner: String, name: String, hash: String) -> Result<Option<String>, Error> {
+        Ok(ops::tag_set(&Imported, &app(&owner), &name, &hash)?)
+    }
+    fn tag_get(owner: String, name: String) -> Result<Option<String>, Error> {
+        Ok(ops::tag_get(&Imported, &app(&owner), &name)?)
+    }
+    fn tag_delete(owner: String, name: String) -> Result<Option<String>, Error> {
+        Ok(ops::tag_delete(&Imported, &app(&owner), &name)?)
+    }
+    fn tag_replace(
+        owner: String,
+        name: String,
+        expected: Option<String>,
+        new: String,
+    ) -> Result<(), Error> {
+        let expected = expected.as_deref();
+        Ok(ops::tag_replace(
+            &Imported,
+            &app(&owner),
+            &name,
+            expected,
+            &new,
+        )?)
+    }
+    fn tag_list(
+        owner: String,
+        prefix: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<Tag>, Error> {
+        let listed = ops::tag_list(&Imported, &app(&owner), &prefix, after.as_deref(), limit)?;
+        Ok(listed
+            .into_iter()
+            .map(|(name, hash)| Tag { name, hash })
+            .collect())
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use crate::fake_backend::{Access, Data};
 use crate::hash::hash_hex;
 use crate::ops::*;
-use crate::record::{ArtifactType, Entry, EntryState, Record, State, Usage};
+use crate::record::{ArtifactType, Entry, EntryState, Names, Record, State, Usage};
 
 #[derive(Default)]
 struct Turns {
@@ -145,14 +145,28 @@ fn consistent(d: &Data) -> Result<(), String> {
 /// counted in the live record of its origin, and every owner's usage is the
 /// sum of its live entries.
 fn index_agrees(d: &Data) -> Result<(), String> {
-    let usage = usage_key();
+    let (usage, names) = (usage_key(), names_key());
     let mut owners_of: BTreeMap<String, u64> = BTreeMap::new();
     let mut usage_of: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    // References names hold, by (space, hash): as the entries count them,
+    // and as the names records do. Nothing crashes here, so they agree.
+    let mut named: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut naming: BTreeMap<(String, String), u64> = BTreeMap::new();
     for ((space, key), v) in &d.entries {
         if *key == usage {
             continue;
         }
+        if *key == names {
+            let record = Names::decode(&v.data)?;
+            for (_, target) in record.listed("", None) {
+                *naming.entry((space.clone(), hash_of(target))).or_default() += 1;
+            }
+            continue;
+        }
         let e = Entry::decode(&v.data).map_err(|e| e.to_string())?;
+        if e.named > 0 {
+            named.insert((space.clone(), key.clone()), e.named);
+        }
         if e.state != EntryState::Live {
             return Err(format!("{space}/{key}: entry left {:?}", e.state));
         }
@@ -199,7 +213,17 @@ fn index_agrees(d: &Data) -> Result<(), String> {
             return Err(format!("{space}: no usage record for {sum:?}"));
         }
     }
+    if named != naming {
+        return Err(format!(
+            "entries hold {named:?} for names, the names point at {naming:?}"
+        ));
+    }
     Ok(())
+}
+
+/// The hex form of 32 raw bytes.
+fn hash_of(raw: &[u8; 32]) -> String {
+    raw.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// After a run: the data is [`consistent`], and each `(owner, count)` holds
@@ -388,5 +412,98 @@ fn under_private_dedup_a_last_leave_racing_a_join_never_loses_the_content() {
         |b| release_last_x(b, &private("a")),
         |b| put_x(b, &private("z")),
         |d, schedule| holds(d, schedule, &[("z", 1)]),
+    );
+}
+
+const Y: &[u8] = b"the other content";
+
+/// What `owner`'s name `n` points at.
+fn name_of(d: &Data, owner: &str) -> Option<String> {
+    let v = d.entries.get(&(owner_key(owner), names_key()))?;
+    Names::decode(&v.data).ok()?.get("n").map(|h| hash_of(&h))
+}
+
+#[test]
+fn two_moves_of_one_name_leave_it_on_one_target_holding_once() {
+    let initial = start(1000, |b| {
+        put_x(b, &app("a"));
+        put(b, &app("a"), Y, G).unwrap();
+    });
+    explore(
+        &initial,
+        14,
+        |b| drop(tag_set(b, &app("a"), "n", &hash_hex(X)).unwrap()),
+        |b| drop(tag_set(b, &app("a"), "n", &hash_hex(Y)).unwrap()),
+        |d, schedule| {
+            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
+            let on = name_of(d, "a");
+            assert!(
+                on == Some(hash_hex(X)) || on == Some(hash_hex(Y)),
+                "{schedule:?}"
+            );
+        },
+    );
+}
+
+#[test]
+fn a_name_set_racing_the_last_release_never_points_at_nothing() {
+    let initial = start(1000, |b| put_x(b, &app("a")));
+    explore(
+        &initial,
+        14,
+        |b| match tag_set(b, &app("a"), "n", &hash_hex(X)) {
+            Ok(_) | Err(Error::NotFound(_)) => {}
+            Err(e) => panic!("{e:?}"),
+        },
+        |b| release_last_x(b, &app("a")),
+        |d, schedule| {
+            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
+            match name_of(d, "a") {
+                Some(_) => assert_eq!(count_of(d, "a", &hash_hex(X)), 1, "{schedule:?}"),
+                None => gone(d, schedule),
+            }
+        },
+    );
+}
+
+#[test]
+fn a_name_deleted_while_it_is_moved_ends_moved_or_gone_and_holds_right() {
+    let initial = start(1000, |b| {
+        put_x(b, &app("a"));
+        put(b, &app("a"), Y, G).unwrap();
+        tag_set(b, &app("a"), "n", &hash_hex(X)).unwrap();
+    });
+    explore(
+        &initial,
+        14,
+        |b| drop(tag_delete(b, &app("a"), "n").unwrap()),
+        |b| drop(tag_set(b, &app("a"), "n", &hash_hex(Y)).unwrap()),
+        |d, schedule| {
+            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
+            let on = name_of(d, "a");
+            assert!(
+                on.is_none() || on == Some(hash_hex(Y)),
+                "{schedule:?}: {on:?}"
+            );
+        },
+    );
+}
+
+#[test]
+fn the_hosts_remove_racing_a_name_set_leaves_no_name_behind() {
+    let initial = start(1000, |b| put_x(b, &app("a")));
+    explore(
+        &initial,
+        15,
+        |b| match tag_set(b, &app("a"), "n", &hash_hex(X)) {
+            Ok(_) | Err(Error::NotFound(_)) => {}
+            Err(e) => panic!("{e:?}"),
+        },
+        |b| remove(b, &H, &hash_hex(X)).unwrap(),
+        |d, schedule| {
+            consistent(d).unwrap_or_else(|e| panic!("{schedule:?}: {e}"));
+            gone(d, schedule);
+            assert_eq!(name_of(d, "a"), None, "{schedule:?}");
+        },
     );
 }

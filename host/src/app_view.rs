@@ -105,6 +105,11 @@ impl AppView {
         self.grants.insert(hash);
     }
 
+    /// The store this view is of.
+    pub(crate) fn store(&self) -> &ArtifactStore {
+        &self.store
+    }
+
     fn granted(&self, hash: &Hash) -> bool {
         self.grants.contains(hash)
     }

@@ -57,6 +57,20 @@ pub enum Error {
     /// Concurrent writers kept changing the record; nothing changed.
     #[error("too much contention on {0}; nothing was changed, try again")]
     Contended(Hash),
+    /// A name is empty, longer than 255 bytes or holds a control character.
+    #[error("invalid name: {0}")]
+    InvalidName(String),
+    /// [`Names::replace`](crate::Names::replace) found the name
+    /// pointing elsewhere (`None`: it does not exist); nothing changed.
+    #[error("the name points at {}, not at what was expected; nothing was changed", show_target(.current))]
+    NameConflict {
+        /// What the name points at now.
+        current: Option<Hash>,
+    },
+    /// A release found only the caller's names holding the artifact: delete
+    /// or move them to drop their references.
+    #[error("artifact {0} is held only by names: delete or move them to release it")]
+    Named(Hash),
     /// The storage backend failed.
     #[error("backend failure: {0}")]
     Backend(String),
@@ -134,6 +148,10 @@ pub enum Error {
     },
 }
 
+fn show_target(target: &Option<Hash>) -> String {
+    target.map_or_else(|| "nothing".to_owned(), |h| h.to_string())
+}
+
 impl From<BackendError> for Error {
     /// A backend failure as the store reports it.
     fn from(e: BackendError) -> Self {
@@ -150,6 +168,8 @@ pub enum QuotaKind {
     Artifacts,
     /// The size of one artifact.
     ArtifactBytes,
+    /// The number of the app's names.
+    Names,
 }
 
 impl std::fmt::Display for QuotaKind {
@@ -158,6 +178,7 @@ impl std::fmt::Display for QuotaKind {
             Self::Bytes => "total bytes",
             Self::Artifacts => "artifact count",
             Self::ArtifactBytes => "artifact size",
+            Self::Names => "name count",
         })
     }
 }

@@ -39,6 +39,7 @@ mod compile_cache;
 mod core_component;
 mod error;
 mod hash;
+mod names;
 mod store;
 
 pub mod backend;
@@ -55,6 +56,7 @@ pub use compile_cache::CompileCache;
 pub use core_component::CORE_COMPONENT;
 pub use error::{BackendError, Error, QuotaKind};
 pub use hash::{Hash, Hex, InvalidHash};
+pub use names::{Names, Tag};
 pub use store::pieces::STREAM_ABOVE_BYTES;
 pub use store::{
     ArtifactStore, ArtifactType, DEFAULT_GC_GRACE, DEFAULT_MAX_ARTIFACT_BYTES, GcReport,

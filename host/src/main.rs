@@ -15,6 +15,7 @@ mod cli {
     pub mod args;
     pub mod files;
     pub mod output;
+    pub mod tag;
 }
 use cli::args::{Cli, Command};
 use cli::files::{get_to_file, put_file};
@@ -35,7 +36,7 @@ fn main() -> ExitCode {
         Err(e) => {
             say(&e.to_string());
             ExitCode::from(match e {
-                Failure::Store(Error::NotFound(_)) => EXIT_NOT_FOUND,
+                Failure::Store(Error::NotFound(_)) | Failure::NoName(_) => EXIT_NOT_FOUND,
                 Failure::Store(
                     Error::Integrity { .. } | Error::MissingContent(_) | Error::CorruptRecord(_),
                 ) => EXIT_DAMAGED,
@@ -80,6 +81,9 @@ enum Failure {
     Output(String),
     #[error("{0}")]
     Usage(String),
+    /// `tag get` or `tag rm` of a name that does not exist.
+    #[error("no name {0:?}")]
+    NoName(String),
 }
 
 /// A `--timeout`: seconds, decimals allowed, more than 0.
@@ -117,7 +121,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         };
         writeln!(
             io::stdout(),
-            "migrated {migrated} artifacts; the store is format 2"
+            "migrated {migrated} artifacts; the store is format 3"
         )
         .map_err(io_context("writing to standard output"))?;
         return Ok(ExitCode::SUCCESS);
@@ -203,6 +207,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             };
             writeln!(out, "{text}").map_err(io_context("writing to standard output"))?;
         }
+        Command::Tag(command) => cli::tag::run_tag(&store, command, &mut out)?,
         // Handled before the store is opened.
         Command::Migrate => {}
         Command::Run(run) => {

@@ -9,6 +9,7 @@ use crate::fixture::each_backend;
 const INSTALLER: &[u8] = include_bytes!("../apps/installer.wasm");
 const HOSTILE: &[u8] = include_bytes!("../apps/hostile.wasm");
 const PLUGIN: &[u8] = include_bytes!("../apps/plugin.wasm");
+const LIBRARIAN: &[u8] = include_bytes!("../apps/librarian.wasm");
 
 fn config(id: &str, args: &[&str]) -> AppConfig {
     let mut c = AppConfig::new(id);
@@ -44,6 +45,37 @@ fn plugin_intact(store: &ArtifactStore, hash: &Hash) {
 }
 
 each_backend! {
+    fn an_app_finds_its_named_plugins_again_on_its_next_runs_and_only_its_own(fx) {
+        let store = fx.open();
+        let host = AppHost::new(store.clone()).unwrap();
+        let librarian = host.load_file(LIBRARIAN).unwrap();
+        let run = |id: &str, args: &[&str]| {
+            let out = host.run(&librarian, &config(id, args)).unwrap();
+            assert_eq!(out.exit_code, 0, "{args:?}: {}", text(&out.stderr));
+            text(&out.stdout).trim().to_string()
+        };
+        assert_eq!(run("lib-a", &["latest"]), "none");
+        let v1: Hash = run("lib-a", &["install", "1"]).parse().unwrap();
+        assert_eq!(run("lib-a", &["latest"]), "plugin 1", "found again on the next run");
+        let v2: Hash = run("lib-a", &["install", "2"]).parse().unwrap();
+        assert_eq!(run("lib-a", &["latest"]), "plugin 2", "the name moved");
+        assert_eq!(
+            run("lib-a", &["list"]),
+            format!("plugin@1 {v1}\nplugin@2 {v2}\nplugin@latest {v2}")
+        );
+        // Another app has names of its own, and none of these.
+        assert_eq!(run("lib-b", &["latest"]), "none");
+        assert_eq!(run("lib-b", &["list"]), "");
+        // The names hold the plugins the app released: retiring a version
+        // deletes it once nothing else holds it.
+        let view = store.app("lib-a", Quota::default()).unwrap();
+        assert_eq!(view.stat(&v1).unwrap().reference_count, 1, "held by plugin@1 alone");
+        assert_eq!(run("lib-a", &["retire", "1"]), v1.to_string());
+        assert!(!store.contains(&v1).unwrap(), "v1 went with its last name");
+        assert_eq!(run("lib-a", &["latest"]), "plugin 2");
+        assert_eq!(view.usage().unwrap().artifacts, 1);
+    }
+
     fn installer_stores_a_plugin_that_the_host_launches_by_hash(fx) {
         let store = fx.open();
         let host = AppHost::new(store.clone()).unwrap();

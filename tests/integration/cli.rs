@@ -731,3 +731,62 @@ fn run_stops_an_app_whose_reader_stopped_reading() {
     eprintln!("stalled reader: the CLI exited after {took:.3} s (limit 1 s)");
     assert!(took < 2.5, "took {took:.3} s");
 }
+
+#[test]
+fn tag_sets_moves_lists_and_removes_names_across_processes() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("store");
+    let (f1, f2) = (work.path().join("v1"), work.path().join("v2"));
+    std::fs::write(&f1, b"plugin v1").unwrap();
+    std::fs::write(&f2, b"plugin v2").unwrap();
+    let (v1, v2) = (put(&dir, &f1, &[]), put(&dir, &f2, &[]));
+    let ok = |args: &[&str]| {
+        let o = artifacts(&dir, args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(ok(&["tag", "set", "plugin@latest", &v1]), "");
+    assert_eq!(ok(&["tag", "get", "plugin@latest"]), format!("{v1}\n"));
+    // Compare-and-swap: refused from the wrong place, nothing changed.
+    let o = artifacts(&dir, &["tag", "set", "plugin@latest", &v2, "--expect", &v2]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("points at {v1}")),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(ok(&["tag", "get", "plugin@latest"]), format!("{v1}\n"));
+    assert_eq!(
+        ok(&["tag", "set", "plugin@latest", &v2, "--expect", &v1]),
+        ""
+    );
+    assert_eq!(ok(&["tag", "set", "plugin@1", &format!("blake3:{v1}")]), "");
+    assert_eq!(
+        ok(&["tag", "set", "plugin@1", &v1]),
+        format!("{v1}\n"),
+        "prints what it pointed at"
+    );
+    assert_eq!(
+        ok(&["tag", "ls", "plugin@"]),
+        format!("plugin@1  {v1}\nplugin@latest  {v2}\n")
+    );
+    let json: serde_json::Value = serde_json::from_str(&ok(&["tag", "ls", "--json"])).unwrap();
+    assert_eq!(json[1]["name"], "plugin@latest");
+    assert_eq!(json[1]["hash"], v2.as_str());
+    // A named artifact outlives its release; its last name takes it.
+    assert_eq!(ok(&["release", &v2]), "0\n");
+    assert_eq!(ok(&["get", &v2]).as_bytes(), b"plugin v2");
+    assert_eq!(ok(&["tag", "rm", "plugin@latest"]), format!("{v2}\n"));
+    let o = artifacts(&dir, &["get", &v2]);
+    assert_eq!(o.status.code(), Some(3), "deleted with its last name");
+    let o = artifacts(&dir, &["tag", "get", "plugin@latest"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(
+        stderr(&o).contains("no name \"plugin@latest\""),
+        "{}",
+        stderr(&o)
+    );
+    let o = artifacts(&dir, &["tag", "set", "bad\u{7}name", &v1]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("invalid name"), "{}", stderr(&o));
+}

@@ -92,7 +92,7 @@ fn blobs_are_sharded_by_their_first_byte_and_records_sit_beside_them() {
     assert_eq!(&rec[32..40], &2u64.to_le_bytes(), "two owners now");
     assert_eq!(
         std::fs::read_to_string(dir.path().join("FORMAT")).unwrap(),
-        "artifacts-store 2\n"
+        "artifacts-store 3\n"
     );
     assert_eq!(
         std::fs::read_dir(dir.path().join("tmp")).unwrap().count(),
@@ -155,7 +155,7 @@ fn a_format_1_directory_is_refused_until_migrated_and_then_reads_as_before() {
     assert_eq!(ArtifactStore::builder().migrate_dir(root).unwrap(), 2);
     assert_eq!(
         std::fs::read_to_string(root.join("FORMAT")).unwrap(),
-        "artifacts-store 2\n"
+        "artifacts-store 3\n"
     );
     assert_eq!(
         ArtifactStore::builder().migrate_dir(root).unwrap(),

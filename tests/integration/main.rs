@@ -22,6 +22,7 @@ mod garage;
 #[cfg(feature = "cli")]
 mod hostile;
 mod model;
+mod names;
 #[cfg(feature = "cli")]
 mod output;
 mod powerloss;

@@ -379,6 +379,15 @@ enum Step {
     AppPut(u8),
     /// The app `app-a` releases one of its references to content `n`.
     AppRelease(u8),
+    /// The app names content `n` `slot-k` (moving the name if it exists).
+    AppName(u8, u8),
+    /// The app deletes its name `slot-k`.
+    AppUnname(u8),
+}
+
+/// The app's name number `k`.
+fn slot(k: u8) -> String {
+    format!("slot-{k}")
 }
 
 /// The app of the workload's `AppPut` and `AppRelease` steps.
@@ -407,7 +416,24 @@ fn pool() -> &'static [(Vec<u8>, artifacts::Hash); 7] {
     })
 }
 
-/// Reference counts after the acknowledged steps: the host's and the app's.
+/// What the app's names point at after the acknowledged steps (slot to
+/// content number).
+fn model_names(steps: &[Step]) -> BTreeMap<u8, u8> {
+    let mut names = BTreeMap::new();
+    for step in steps {
+        match *step {
+            Step::AppName(k, n) => drop(names.insert(k, n)),
+            Step::AppUnname(k) => drop(names.remove(&k)),
+            // The host's remove deletes the artifact and the names on it.
+            Step::Remove(n) => names.retain(|_, m| *m != n),
+            _ => {}
+        }
+    }
+    names
+}
+
+/// Reference counts after the acknowledged steps: the host's and the app's
+/// own (its puts; its names hold theirs apart, see [`model_names`]).
 fn model(steps: &[Step]) -> [BTreeMap<u8, u64>; 2] {
     let mut m = [BTreeMap::new(), BTreeMap::new()];
     let release = |m: &mut BTreeMap<u8, u64>, n: u8| {
@@ -429,7 +455,7 @@ fn model(steps: &[Step]) -> [BTreeMap<u8, u64>; 2] {
                 m[0].remove(&n);
                 m[1].remove(&n);
             }
-            Step::Gc => {}
+            Step::Gc | Step::AppName(..) | Step::AppUnname(_) => {}
         }
     }
     m
@@ -437,8 +463,9 @@ fn model(steps: &[Step]) -> [BTreeMap<u8, u64>; 2] {
 
 fn workload(len: usize, seed: u64) -> Vec<Step> {
     let mut rng = seed | 1;
-    // Who holds what: [host, app].
+    // Who holds what: [host, app]; and the app's names.
     let mut held: [BTreeMap<u8, u64>; 2] = [BTreeMap::new(), BTreeMap::new()];
+    let mut names: BTreeMap<u8, u8> = BTreeMap::new();
     (0..len)
         .map(|_| {
             rng ^= rng << 13;
@@ -452,7 +479,16 @@ fn workload(len: usize, seed: u64) -> Vec<Step> {
             } else {
                 (Step::AppPut(n), Step::AppRelease(n))
             };
-            match rng % 10 {
+            let k = ((rng >> 40) % 3) as u8;
+            match rng % 13 {
+                10 if held[1].contains_key(&n) || names.values().any(|m| *m == n) => {
+                    names.insert(k, n);
+                    Step::AppName(k, n)
+                }
+                11 if names.contains_key(&k) => {
+                    names.remove(&k);
+                    Step::AppUnname(k)
+                }
                 5..=7 if held[who].contains_key(&n) => {
                     let c = held[who].get_mut(&n).unwrap();
                     *c -= 1;
@@ -464,6 +500,7 @@ fn workload(len: usize, seed: u64) -> Vec<Step> {
                 8 if held.iter().any(|h| h.contains_key(&n)) => {
                     held[0].remove(&n);
                     held[1].remove(&n);
+                    names.retain(|_, m| *m != n);
                     Step::Remove(n)
                 }
                 9 => Step::Gc,
@@ -510,6 +547,27 @@ fn check(store: &ArtifactStore, acked: &[Step], in_flight: Option<Step>, what: &
             );
         }
     }
+    // Every acknowledged name points where it was set (unless the step in
+    // flight moves it), and no name points at content that is gone.
+    let removing = match in_flight {
+        Some(Step::Remove(m)) => Some(*hash(m)),
+        _ => None,
+    };
+    let expected = model_names(acked);
+    for k in 0..3 {
+        let got = app.names().get(&slot(k)).unwrap();
+        let moving = matches!(in_flight, Some(Step::AppName(j, _) | Step::AppUnname(j)) if j == k);
+        let want = expected.get(&k).map(|n| *hash(*n));
+        if !moving && got != want && !(removing.is_some() && want == removing) {
+            panic!("{what}: name {k} points at {got:?}, acknowledged {want:?}");
+        }
+        if let Some(h) = got
+            && Some(h) != removing
+            && let Err(e) = app.get(&h)
+        {
+            panic!("{what}: name {k} points at {h}, which is lost: {e}");
+        }
+    }
     for m in store.list() {
         let m = m.unwrap();
         if let Err(e) = store.verify(&m.hash) {
@@ -533,6 +591,9 @@ fn index_agrees(b: &dyn artifacts::Backend) -> Result<(), String> {
     for owner in b.list_owners(None, u32::MAX).map_err(|e| e.to_string())? {
         let (mut bytes, mut artifacts) = (0u64, 0u64);
         let mut usage = None;
+        // Names per target, and the references entries hold for names.
+        let (mut names, mut named): (BTreeMap<Vec<u8>, u64>, BTreeMap<Vec<u8>, u64>) =
+            (BTreeMap::new(), BTreeMap::new());
         for (key, v) in b
             .list_records(Space::Owner(owner), None, u32::MAX)
             .map_err(|e| e.to_string())?
@@ -542,8 +603,21 @@ fn index_agrees(b: &dyn artifacts::Backend) -> Result<(), String> {
                 usage = Some((u64_at(d, 8), u64_at(d, 16), u32_at(d, 24)));
                 continue;
             }
-            if !d.starts_with(b"ARTE\x02") || d[5] != 1 {
+            if d.starts_with(b"ARTN\x03") {
+                let mut at = 12;
+                for _ in 0..u32_at(d, 8) {
+                    at += 1 + usize::from(d[at]);
+                    *names.entry(d[at..at + 32].to_vec()).or_default() += 1;
+                    at += 32;
+                }
+                continue;
+            }
+            let version = d.get(4).copied();
+            if !d.starts_with(b"ARTE") || !matches!(version, Some(2 | 3)) || d[5] != 1 {
                 return Err(format!("{owner}/{key}: entry not live: {:?}", &d[..8]));
+            }
+            if version == Some(3) {
+                named.insert(key.as_bytes().to_vec(), u64_at(d, 80));
             }
             let Some((_, rec)) = records.iter().find(|(k, _)| *k == key) else {
                 return Err(format!("{owner}/{key}: live entry without a record"));
@@ -554,6 +628,16 @@ fn index_agrees(b: &dyn artifacts::Backend) -> Result<(), String> {
             *held.entry(key.to_string()).or_default() += 1;
             bytes += u64_at(d, 8);
             artifacts += 1;
+        }
+        // A name's reference is never missing (one a crash left without its
+        // name is kept, not lost).
+        for (target, n) in &names {
+            let have = named.get(target).copied().unwrap_or(0);
+            if have < *n {
+                return Err(format!(
+                    "{owner}: {n} names point at an entry holding {have} for names"
+                ));
+            }
         }
         // The host has no quota, so no usage record.
         let host = blake3::Hasher::new_derive_key("artifacts:store 2026 owner index v2")
@@ -682,6 +766,8 @@ fn every_crash_state_of_every_operation_keeps_the_guarantees() {
             Step::Gc => drop(store.gc(Duration::ZERO).unwrap()),
             Step::AppPut(n) => drop(app.put(content(n), ArtifactType::Generic).unwrap()),
             Step::AppRelease(n) => drop(app.release(hash(n)).unwrap()),
+            Step::AppName(k, n) => drop(app.names().set(&slot(k), hash(n)).unwrap()),
+            Step::AppUnname(k) => drop(app.names().delete(&slot(k)).unwrap()),
         }
         acks.push(fs.taken());
     }
@@ -754,6 +840,14 @@ fn every_crash_state_of_every_operation_keeps_the_guarantees() {
         steps.len(),
         snapshots.len()
     );
+    // The workload names and unnames (it must: the names' guarantees are
+    // checked only where it does).
+    let naming = steps
+        .iter()
+        .filter(|s| matches!(s, Step::AppName(..) | Step::AppUnname(_)))
+        .count();
+    eprintln!("{naming} of the steps set or delete names");
+    assert!(naming * 40 >= steps.len(), "only {naming} naming steps");
     let floor = if steps.len() >= 3000 {
         10_000
     } else {

@@ -14,6 +14,8 @@ pub enum QuotaKind {
     Artifacts,
     /// Size of one artifact.
     ArtifactBytes,
+    /// Number of the owner's names.
+    Names,
 }
 
 /// Why an operation failed (mirrors the WIT `error` variant).
@@ -49,6 +51,12 @@ pub enum Error {
     Contended(String),
     /// The backend failed.
     Backend(String),
+    /// Not a valid name; the text says why.
+    InvalidName(String),
+    /// `tag-replace` found the name pointing elsewhere (`None`: absent).
+    NameConflict(Option<String>),
+    /// A release found only the caller's names holding the artifact.
+    Named(String),
 }
 
 pub(super) type Outcome<T> = Result<T, Error>;

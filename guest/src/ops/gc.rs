@@ -7,6 +7,7 @@ use super::caller::Caller;
 use super::error::{Outcome, be, checked, decode, listed};
 use super::index::{At, Progress, Unmark, hash_of, usage_key};
 use super::list::pages;
+use super::names::names_key;
 use super::transition::{finish_remove, roll_back};
 use super::usage::{read_usage, unmark_usage};
 use crate::record::{Entry, EntryState, Record, State};
@@ -74,7 +75,7 @@ pub fn gc(backend: &impl Backend, grace_ms: u64) -> Outcome<GcReport> {
                     |(k, _)| k.clone(),
                     |page| {
                         for (key, v) in page {
-                            if key == usage_key() || checked(&key).is_err() {
+                            if key == usage_key() || key == names_key() || checked(&key).is_err() {
                                 continue;
                             }
                             let Ok(e) = Entry::decode(&v.data) else {

@@ -5,6 +5,7 @@ use super::backend::{Backend, Space, Versioned};
 use super::caller::Caller;
 use super::error::{Outcome, be, checked, checked_caller, decode, decode_entry, listed};
 use super::index::{owner_key, usage_key};
+use super::names::names_key;
 use super::read::Metadata;
 use crate::record::{Entry, EntryState, Record, State};
 
@@ -60,11 +61,11 @@ fn scan_own(
     each: impl FnMut(String, Entry) -> Outcome<()>,
 ) -> Outcome<()> {
     let space = owner_key(caller.owner);
-    let usage = usage_key();
+    let (usage, names) = (usage_key(), names_key());
     let list =
         |after: Option<&str>| be(backend.list_records(Space::Owner(&space), after, LIST_LIMIT));
     scan(after, limit, list, each, |key, v| {
-        if key == usage {
+        if key == usage || key == names {
             return Ok(None);
         }
         let e = decode_entry(key, &v.data)?;

@@ -50,6 +50,7 @@ pub fn migrate(backend: &impl Backend) -> Outcome<u64> {
                         count: *count,
                         incarnation: v.version,
                         origin,
+                        named: 0,
                     };
                     let at = Space::Owner(&space).at(&key);
                     let current = be(backend.read_record(at))?.map(|c| c.version);

@@ -97,6 +97,7 @@ fn put_content(
                     count: 0,
                     incarnation: 0,
                     origin: Origin::default(),
+                    named: 0,
                 };
                 if let Swap::Written(v) = at.swap_entry(backend, None, Some(&adding))?
                     && finish_add(backend, caller, at, v, &adding, content)?

@@ -9,41 +9,36 @@ use super::list::pages;
 use super::read::shared;
 use super::transition::finish_remove;
 use super::{LIST_LIMIT, MAX_ATTEMPTS};
-use crate::record::{EntryState, State};
+use crate::record::{Entry, EntryState, State};
 
-/// Sets the caller's references to `hash` with `update(current) -> new`;
-/// at 0 the caller leaves the artifact (deleted when no owner is left).
-/// Returns the caller's new count.
+/// Changes the caller's references at `at` with `update`, which gives the
+/// entry's new `(count, named)` (`None`: no change); at a count of 0 the
+/// caller leaves the artifact (deleted when no owner is left). Returns the
+/// references left that are not names' (`count - named`).
 fn drop_references(
     backend: &impl Backend,
     caller: &Caller,
-    hash: &str,
-    update: impl Fn(u64) -> u64,
+    at: At,
+    update: impl Fn(&Entry) -> Outcome<Option<(u64, u64)>>,
 ) -> Outcome<u64> {
-    checked_caller(caller)?;
-    checked(hash)?;
-    let space = owner_key(caller.owner);
-    let at = At {
-        space: &space,
-        hash,
-    };
+    let gone = || Error::NotFound(at.hash.to_string());
     for _ in 0..MAX_ATTEMPTS {
         let (v, mut e) = match at.entry(backend)? {
-            None => return Err(Error::NotFound(hash.to_string())),
+            None => return Err(gone()),
             Some((v, e)) if e.state == EntryState::Removing => {
                 finish_remove(backend, caller, at, v, &e)?;
-                return Err(Error::NotFound(hash.to_string()));
+                return Err(gone());
             }
-            Some((_, e)) if e.state == EntryState::Adding => {
-                return Err(Error::NotFound(hash.to_string()));
-            }
+            Some((_, e)) if e.state == EntryState::Adding => return Err(gone()),
             Some(found) => found,
         };
-        let left = update(e.count);
-        if left > 0 {
-            e.count = left;
+        let Some((count, named)) = update(&e)? else {
+            return Ok(e.count - e.named);
+        };
+        (e.count, e.named) = (count, named);
+        if count > 0 {
             if !matches!(at.swap_entry(backend, Some(v), Some(&e))?, Swap::Conflict) {
-                return Ok(left);
+                return Ok(count - named);
             }
             continue;
         }
@@ -53,22 +48,57 @@ fn drop_references(
             return Ok(0);
         }
     }
-    Err(Error::Contended(hash.to_string()))
+    Err(Error::Contended(at.hash.to_string()))
 }
 
-/// Drops one of the caller's references; returns how many it has left.
-/// When no owner has any left, the artifact is deleted.
+/// The caller's entry of `hash`, checked.
+fn own<'a>(caller: &Caller, space: &'a str, hash: &'a str) -> Outcome<At<'a>> {
+    checked_caller(caller)?;
+    checked(hash)?;
+    Ok(At { space, hash })
+}
+
+/// Drops one of the caller's own references (not one a name holds);
+/// returns how many it has left. When no owner has any left, the artifact
+/// is deleted. With only names' references left: `Named`.
 pub fn release(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<u64> {
-    drop_references(backend, caller, hash, |n| n - 1)
+    let space = owner_key(caller.owner);
+    let at = own(caller, &space, hash)?;
+    drop_references(backend, caller, at, |e| {
+        if e.count == e.named {
+            return Err(Error::Named(hash.to_string()));
+        }
+        Ok(Some((e.count - 1, e.named)))
+    })
 }
 
-/// Drops all of the caller's references, deleting the artifact if no other
-/// owner has any. For an admin, deletes the artifact whatever its owners:
-/// every owner's references are dropped (an admin-only cost of one read
-/// per owner in the store).
+/// Drops the reference a name of the owner at `at` held (see
+/// `ops::names`); nothing if the entry is gone or no name holds it (the
+/// host's remove deleted it meanwhile).
+pub(super) fn drop_named(backend: &impl Backend, caller: &Caller, at: At) -> Outcome<()> {
+    let dropped = drop_references(backend, caller, at, |e| {
+        Ok((e.named > 0).then(|| (e.count - 1, e.named - 1)))
+    });
+    match dropped {
+        Ok(_) | Err(Error::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Drops all of the caller's own references (names keep theirs), deleting
+/// the artifact if no other owner has any. For an admin, deletes the
+/// artifact whatever its owners and names: every owner's names on it and
+/// references are dropped (an admin-only cost of a few reads per owner in
+/// the store).
 pub fn remove(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<()> {
     if !caller.admin {
-        return drop_references(backend, caller, hash, |_| 0).map(drop);
+        // Its own references; what names hold stays.
+        let space = owner_key(caller.owner);
+        let at = own(caller, &space, hash)?;
+        return drop_references(backend, caller, at, |e| {
+            Ok((e.count > e.named).then_some((e.named, e.named)))
+        })
+        .map(drop);
     }
     checked(hash)?;
     if shared(backend, hash)?.is_none() {

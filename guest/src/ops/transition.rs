@@ -7,6 +7,7 @@ use super::backend::{Backend, Swap};
 use super::caller::{Caller, Quota};
 use super::error::Outcome;
 use super::index::{At, Progress, Unmark};
+use super::names::forget;
 use super::put::Content;
 use super::usage::{account, unmark_usage};
 use crate::record::{Entry, EntryState};
@@ -92,6 +93,11 @@ pub(super) fn finish_remove(
     v: u64,
     entry: &Entry,
 ) -> Outcome<()> {
+    if entry.named > 0 {
+        // Only the host's remove takes an entry that names hold: the names
+        // go first, so that none is left pointing at a deleted artifact.
+        forget(b, at.space, at.hash)?;
+    }
     leave(b, caller.dedup, at, v, &entry.origin)?;
     account(b, at, v, entry.size, false, Quota::UNLIMITED)?;
     at.swap_entry(b, Some(v), None)?;

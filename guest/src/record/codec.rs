@@ -71,7 +71,7 @@ impl<'a> Reader<'a> {
         }
         Ok((state, artifact_type))
     }
-    fn key(&mut self) -> Result<[u8; 32], String> {
+    pub(super) fn key(&mut self) -> Result<[u8; 32], String> {
         let mut k = [0u8; 32];
         k.copy_from_slice(self.take(32)?);
         Ok(k)

@@ -2,7 +2,7 @@
 //! owner's index space.
 
 use super::codec::{Reader, Writer};
-use super::{ArtifactType, ENTRY_MAGIC, FORMAT_VERSION, Origin};
+use super::{ArtifactType, ENTRY_MAGIC, FORMAT_VERSION, NAMES_VERSION, Origin};
 
 /// Where an owner's entry is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,26 +53,42 @@ pub struct Entry {
     pub incarnation: u64,
     /// The origin of the artifact record it is counted in (zero while adding).
     pub origin: Origin,
+    /// How many of `count` the owner's names hold (see `ops::names`): its
+    /// own `release` and `remove` leave these.
+    pub named: u64,
 }
 
 impl Entry {
-    /// Encodes the entry.
+    /// Encodes the entry: format 2 while no name holds it (byte for byte
+    /// what a core before names wrote), else format 3, which adds `named`
+    /// (so a core before names refuses it rather than drop the names'
+    /// references).
     pub fn encode(&self) -> Vec<u8> {
         let state = self.state.code();
-        Writer::typed(ENTRY_MAGIC, FORMAT_VERSION, state, self.artifact_type, 80)
-            .u64(self.size)
+        let version = if self.named > 0 {
+            NAMES_VERSION
+        } else {
+            FORMAT_VERSION
+        };
+        let mut w = Writer::typed(ENTRY_MAGIC, version, state, self.artifact_type, 88);
+        w.u64(self.size)
             .u64(self.stored_at)
             .u64(self.count)
             .u64(self.incarnation)
-            .origin(&self.origin)
-            .finish()
+            .origin(&self.origin);
+        if self.named > 0 {
+            w.u64(self.named);
+        }
+        w.finish()
     }
 
     /// Decodes an entry.
     pub fn decode(bytes: &[u8]) -> Result<Self, String> {
+        let named = bytes.get(4) == Some(&NAMES_VERSION);
+        let version = if named { NAMES_VERSION } else { FORMAT_VERSION };
         let entry = Reader::whole(bytes, |r| {
             let (state, artifact_type) =
-                r.typed_header(ENTRY_MAGIC, FORMAT_VERSION, "entry", EntryState::from_code)?;
+                r.typed_header(ENTRY_MAGIC, version, "entry", EntryState::from_code)?;
             Ok(Self {
                 state,
                 artifact_type,
@@ -81,10 +97,17 @@ impl Entry {
                 count: r.u64()?,
                 incarnation: r.u64()?,
                 origin: r.origin()?,
+                named: if named { r.u64()? } else { 0 },
             })
         })?;
         if entry.state == EntryState::Live && entry.count == 0 {
             return Err("live entry holds no references".into());
+        }
+        if named && !(1..=entry.count).contains(&entry.named) {
+            return Err(format!(
+                "entry holds {} references for names of its {}",
+                entry.named, entry.count
+            ));
         }
         Ok(entry)
     }

@@ -11,6 +11,10 @@
 //! - an **owner entry** (`ARTE`), one per (owner, hash) in that owner's index
 //!   space: the owner's own type, stored-at and reference count, the entry's
 //!   incarnation and the origin of the artifact it counts in;
+//! - a **names record** (`ARTN`, format 3), at most one per owner in its
+//!   index space under [`names_key`](crate::ops::names_key): the owner's
+//!   names, sorted, each with the hash it points at; an entry that names
+//!   hold is written as format 3 with how many of its references they hold;
 //! - a **usage record** (`ARTU`), one per owner in its index space under
 //!   [`usage_key`](crate::ops::usage_key): bytes and artifacts charged, and
 //!   the marks of charges and refunds in flight.
@@ -21,17 +25,20 @@
 //! listing every owner) is decoded only by [`RecordV1::decode`], for
 //! migration. Anything else decodes to an error, never a panic.
 //!
-//! One file per kind of record (`artifact`, `entry`, `usage`, and `v1` for
-//! migration); `codec` holds the byte-level reading and writing they share.
+//! One file per kind of record (`artifact`, `entry`, `names`, `usage`, and
+//! `v1` for migration); `codec` holds the byte-level reading and writing
+//! they share.
 
 mod artifact;
 mod codec;
 mod entry;
+mod names;
 mod usage;
 mod v1;
 
 pub use artifact::{Record, State};
 pub use entry::{Entry, EntryState};
+pub use names::{MAX_NAME_LEN, MAX_NAMES, NAMES_VERSION, Names, check_name};
 pub use usage::Usage;
 pub use v1::RecordV1;
 
@@ -41,6 +48,8 @@ pub const MAGIC: [u8; 4] = *b"ARTR";
 pub const ENTRY_MAGIC: [u8; 4] = *b"ARTE";
 /// The first bytes of every usage record.
 pub const USAGE_MAGIC: [u8; 4] = *b"ARTU";
+/// The first bytes of every names record.
+pub const NAMES_MAGIC: [u8; 4] = *b"ARTN";
 /// The record format this core writes.
 pub const FORMAT_VERSION: u8 = 2;
 /// The format of stores written before owner indexes (migrated by `migrate`).

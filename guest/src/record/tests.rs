@@ -38,6 +38,7 @@ fn entry() -> Entry {
             key: [3; 32],
             version: 4,
         },
+        named: 0,
     }
 }
 
@@ -170,4 +171,66 @@ fn owner_ids_are_checked() {
     for bad in ["", "a/b", "a b", "é", &"a".repeat(65), "../x"] {
         assert!(validate_owner(bad).is_err(), "{bad}");
     }
+}
+
+#[test]
+fn an_entry_is_format_2_until_names_hold_it_then_format_3() {
+    let plain = entry().encode();
+    assert_eq!(plain[4], 2, "byte for byte what a core before names wrote");
+    assert_eq!(plain.len(), 80);
+    let named = Entry {
+        named: 2,
+        ..entry()
+    };
+    let bytes = named.encode();
+    assert_eq!((bytes[4], bytes.len()), (3, 88));
+    assert_eq!(&bytes[80..], &2u64.to_le_bytes());
+    assert_eq!(Entry::decode(&bytes), Ok(named.clone()));
+    // More names' references than references, none, or a format-2 entry
+    // with a tail: refused.
+    let over = Entry {
+        named: 3,
+        ..entry()
+    };
+    assert!(Entry::decode(&over.encode()).is_err());
+    let mut zero = bytes.clone();
+    zero[80..].copy_from_slice(&0u64.to_le_bytes());
+    assert!(Entry::decode(&zero).is_err());
+    let mut tail = plain.clone();
+    tail.extend_from_slice(&1u64.to_le_bytes());
+    assert!(Entry::decode(&tail).is_err());
+    assert!(Entry::decode(&bytes[..80]).is_err(), "format 3 cut short");
+}
+
+#[test]
+fn names_records_round_trip_sorted_and_refuse_anything_malformed() {
+    let mut names = Names::default();
+    assert_eq!(names.set("b", [2; 32]), None);
+    assert_eq!(names.set("a", [1; 32]), None);
+    assert_eq!(names.set("é", [3; 32]), None);
+    assert_eq!(names.set("a", [4; 32]), Some([1; 32]));
+    let bytes = names.encode();
+    assert_eq!(&bytes[..8], b"ARTN\x03\0\0\0");
+    let back = Names::decode(&bytes).unwrap();
+    assert_eq!(back, names);
+    let listed: Vec<&str> = back.listed("", None).map(|(n, _)| n).collect();
+    assert_eq!(listed, ["a", "b", "é"]);
+    assert_eq!(back.listed("", Some("a")).count(), 2);
+    assert_eq!(back.listed("b", None).count(), 1);
+    assert_eq!(back.listed("a", Some("zz")).count(), 0);
+    for cut in 0..bytes.len() {
+        assert!(Names::decode(&bytes[..cut]).is_err(), "cut at {cut}");
+    }
+    // Out of order, a control character, not UTF-8.
+    let mut swapped = bytes.clone();
+    swapped[13] = b'c';
+    assert!(Names::decode(&swapped).is_err());
+    let mut control = bytes.clone();
+    control[13] = 0x07;
+    assert!(Names::decode(&control).is_err());
+    let mut not_utf8 = bytes.clone();
+    not_utf8[13] = 0xff;
+    assert!(Names::decode(&not_utf8).is_err());
+    assert!(check_name("").is_err() && check_name(&"x".repeat(256)).is_err());
+    assert!(check_name(&"x".repeat(255)).is_ok() && check_name("plugin@latest").is_ok());
 }

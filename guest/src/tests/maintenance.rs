@@ -63,6 +63,7 @@ fn a_crashed_first_put_is_finished_by_the_next_put_or_rolled_back_by_gc() {
         count: 0,
         incarnation: 0,
         origin: crate::record::Origin::default(),
+        named: 0,
     };
     let Ok(Swap::Written(v)) =
         b.swap_record(Space::Owner(&space).at(&h), None, Some(&adding.encode()))

@@ -60,6 +60,7 @@ use self::pool::app_pool;
 pub use self::pool::{
     MAX_CONCURRENT_APPS, MAX_MEMORIES_PER_MODULE, MAX_TABLE_ELEMENTS, MAX_TABLES_PER_MODULE,
 };
+pub(crate) use self::store_ctx::app_hash;
 pub use self::store_ctx::{AppStoreCtx, add_to_linker};
 use crate::CompileCache;
 use crate::{ArtifactStore, Error, Hash};

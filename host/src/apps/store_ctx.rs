@@ -32,7 +32,7 @@ pub fn add_to_linker<T: 'static>(
 }
 
 /// A hash an app passed: parsed once, here, as part of its (charged) call.
-fn app_hash(text: &str) -> Result<Hash, Error> {
+pub(crate) fn app_hash(text: &str) -> Result<Hash, Error> {
     Hash::from_hex(text).map_err(|e| Error::InvalidHash(e.to_string()))
 }
 

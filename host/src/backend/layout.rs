@@ -30,23 +30,29 @@ pub(crate) const OWNERS: &str = "owners";
 
 /// The file backend's `FORMAT` for this layout.
 pub const FILE_FORMAT: Format = Format {
-    current: "artifacts-store 2\n",
+    current: "artifacts-store 3\n",
+    v2: "artifacts-store 2\n",
     v1: "artifacts-store 1\n",
 };
 
 /// The S3 backend's `FORMAT` for this layout.
 #[cfg_attr(not(feature = "s3"), allow(dead_code))]
 pub const S3_FORMAT: Format = Format {
-    current: "artifacts-store 2 s3\n",
+    current: "artifacts-store 3 s3\n",
+    v2: "artifacts-store 2 s3\n",
     v1: "artifacts-store 1 s3\n",
 };
 
-/// A backend's `FORMAT` markers: this layout's, and the one before owner
-/// indexes (format 1), which `artifacts migrate` brings to this one.
+/// A backend's `FORMAT` markers: this layout's (format 3, which may hold
+/// names), the one before names (format 2: read and written as it is, and
+/// marked format 3 before the first name is written), and the one before
+/// owner indexes (format 1), which `artifacts migrate` brings to this one.
 #[derive(Debug, Clone, Copy)]
 pub struct Format {
-    /// The marker of this layout (format 2).
+    /// The marker of this layout (format 3).
     pub current: &'static str,
+    /// The marker of format 2.
+    pub v2: &'static str,
     /// The marker of format 1.
     pub v1: &'static str,
 }
@@ -56,6 +62,9 @@ pub struct Format {
 pub(crate) enum Marker {
     /// This layout.
     Current,
+    /// Format 2: this layout without names, used as it is until the first
+    /// name is written (then the backend's `finish_migration` marks it format 3).
+    V2,
     /// Format 1, accepted because the store is opened to be migrated.
     V1,
     /// No marker: a new store, which the backend marks as this layout.
@@ -77,10 +86,11 @@ impl Format {
         match found {
             None => Ok(Marker::Absent),
             Some(found) if found == self.current.as_bytes() => Ok(Marker::Current),
+            Some(found) if found == self.v2.as_bytes() => Ok(Marker::V2),
             Some(found) if found == self.v1.as_bytes() && migrating => Ok(Marker::V1),
             Some(found) if found == self.v1.as_bytes() => Err(BackendError::Io(format!(
                 "{location} is a store of format 1 (before per-owner indexes); run \
-                 `{migrate}` once, with nothing else using it, to bring it to format 2"
+                 `{migrate}` once, with nothing else using it, to bring it to format 3"
             ))),
             Some(found) => Err(BackendError::Io(format!(
                 "{location} is not a store of this version (FORMAT says {:?})",
@@ -227,9 +237,11 @@ mod tests {
     /// a new format.
     #[test]
     fn the_layout_is_pinned() {
-        assert_eq!(FILE_FORMAT.current, "artifacts-store 2\n");
+        assert_eq!(FILE_FORMAT.current, "artifacts-store 3\n");
+        assert_eq!(FILE_FORMAT.v2, "artifacts-store 2\n");
         assert_eq!(FILE_FORMAT.v1, "artifacts-store 1\n");
-        assert_eq!(S3_FORMAT.current, "artifacts-store 2 s3\n");
+        assert_eq!(S3_FORMAT.current, "artifacts-store 3 s3\n");
+        assert_eq!(S3_FORMAT.v2, "artifacts-store 2 s3\n");
         assert_eq!(S3_FORMAT.v1, "artifacts-store 1 s3\n");
         assert_eq!(FORMAT, "FORMAT");
         let (a, b) = (hash(A), hash(B));
@@ -269,8 +281,12 @@ mod tests {
         };
         assert_eq!(check(None, false).unwrap(), Marker::Absent);
         assert_eq!(
-            check(Some(b"artifacts-store 2\n"), false).unwrap(),
+            check(Some(b"artifacts-store 3\n"), false).unwrap(),
             Marker::Current
+        );
+        assert_eq!(
+            check(Some(b"artifacts-store 2\n"), false).unwrap(),
+            Marker::V2
         );
         assert_eq!(
             check(Some(b"artifacts-store 1\n"), true).unwrap(),
@@ -283,7 +299,7 @@ mod tests {
             err.contains("run `artifacts migrate --dir DIR` once"),
             "{err}"
         );
-        for other in [&b"artifacts-store 3\n"[..], b"artifacts-store 2 s3\n", b""] {
+        for other in [&b"artifacts-store 4\n"[..], b"artifacts-store 2 s3\n", b""] {
             let err = check(Some(other), true).unwrap_err().to_string();
             assert!(
                 err.starts_with("DIR is not a store of this version"),

@@ -188,9 +188,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Up to `limit` owner keys greater than `after` that have an index space
     /// (possibly empty), ascending. Only gc and the host's `remove` list them.
     fn list_owners(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<Hash>>;
-    /// Marks a store that [`migrate`](crate::ArtifactStore::migrate) has
-    /// brought to the current layout (the file and S3 backends rewrite their
-    /// `FORMAT` marker). By default nothing.
+    /// Marks the store as of the current layout (the file and S3 backends
+    /// rewrite their `FORMAT` marker, atomically): called once
+    /// [`migrate`](crate::ArtifactStore::migrate) has brought a store to it,
+    /// and before the first name is written into a store of format 2, so
+    /// that an older host refuses it rather than misread it. Must be cheap
+    /// to call again. By default nothing.
     fn finish_migration(&self) -> BackendResult<()> {
         Ok(())
     }

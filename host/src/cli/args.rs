@@ -95,7 +95,10 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Bring a store of format 1 to format 2 (per-owner indexes), in place.
+    /// The host's names for artifacts: set, get, rm, ls.
+    #[command(subcommand)]
+    Tag(crate::cli::tag::TagCommand),
+    /// Bring a store of format 1 to format 3 (per-owner indexes), in place.
     /// Safe to interrupt and run again; run it with nothing else using the store.
     Migrate,
     /// Run an app component, sandboxed, with its own view of the store.

@@ -1,9 +1,10 @@
-//! The apps' `store` imports (world `app`), served by an [`AppStoreCtx`]:
-//! hashes parsed and types converted here, the work done by its typed calls.
+//! The apps' `store` and `names` imports (world `app`), served by an
+//! [`AppStoreCtx`]: hashes parsed and types converted here, the work done by
+//! its typed calls.
 
 use wasmtime::component::{HasData, Linker};
 
-use super::bindings::{app_store, types};
+use super::bindings::{app_names, app_store, types};
 use super::convert::app_error;
 use crate::apps::AppStoreCtx;
 use crate::{AppView, Error};
@@ -15,14 +16,15 @@ impl HasData for AppStore {
     type Data<'a> = &'a mut AppStoreCtx;
 }
 
-/// Adds the WIT `store` interface (and its `types`) to `linker`, served by
-/// the [`AppStoreCtx`] that `get` finds in each store's data.
+/// Adds the WIT `store` and `names` interfaces (and their `types`) to
+/// `linker`, served by the [`AppStoreCtx`] that `get` finds in each store's data.
 pub(crate) fn add_app_store_to_linker<T: 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut AppStoreCtx,
 ) -> wasmtime::Result<()> {
     types::add_to_linker::<T, AppStore>(linker, get)?;
-    app_store::add_to_linker::<T, AppStore>(linker, get)
+    app_store::add_to_linker::<T, AppStore>(linker, get)?;
+    app_names::add_to_linker::<T, AppStore>(linker, get)
 }
 
 impl types::Host for AppStoreCtx {}
@@ -74,6 +76,43 @@ impl app_store::Host for AppStoreCtx {
     }
     fn list(&mut self, after: Option<String>, limit: u32) -> Answer<Vec<types::Metadata>> {
         let page = self.charged_list(after.as_deref(), |view, after| view.list_page(after, limit));
+        answer(page.map(|page| page.into_iter().map(Into::into).collect()))
+    }
+}
+
+/// The app's names (see [`Names`](crate::Names)), each call charged like a
+/// store call; a name is text the core checks, a hash is parsed here.
+impl app_names::Host for AppStoreCtx {
+    fn name_limit(&mut self) -> wasmtime::Result<u32> {
+        Ok(self.view().names().limit())
+    }
+    fn tag_set(&mut self, name: String, hash: String) -> Answer<Option<String>> {
+        let before = self.charged_hash(&hash, |view, hash| view.names().set(&name, hash));
+        answer(before.map(|h| h.map(|h| h.to_string())))
+    }
+    fn tag_get(&mut self, name: String) -> Answer<Option<String>> {
+        let found = self.charged(0, |view| view.names().get(&name));
+        answer(found.map(|h| h.map(|h| h.to_string())))
+    }
+    fn tag_delete(&mut self, name: String) -> Answer<Option<String>> {
+        let before = self.charged(0, |view| view.names().delete(&name));
+        answer(before.map(|h| h.map(|h| h.to_string())))
+    }
+    fn tag_replace(&mut self, name: String, expected: Option<String>, new: String) -> Answer<()> {
+        answer(self.charged_hash(&new, |view, new| {
+            let expected = expected.as_deref().map(crate::apps::app_hash).transpose()?;
+            view.names().replace(&name, expected.as_ref(), new)
+        }))
+    }
+    fn tag_list(
+        &mut self,
+        prefix: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> Answer<Vec<types::Tag>> {
+        let page = self.charged(0, |view| {
+            view.names().list_page(&prefix, after.as_deref(), limit)
+        });
         answer(page.map(|page| page.into_iter().map(Into::into).collect()))
     }
 }

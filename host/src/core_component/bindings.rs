@@ -29,6 +29,8 @@ pub(crate) mod app_world {
 }
 
 #[cfg(feature = "apps")]
+pub(crate) use app_world::artifacts::store::names as app_names;
+#[cfg(feature = "apps")]
 pub(crate) use app_world::artifacts::store::store as app_store;
 pub(crate) use core_world::Core;
 pub(crate) use core_world::CorePre;

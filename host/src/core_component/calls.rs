@@ -41,7 +41,7 @@ fn tree_error(what: &str) -> impl Fn(String) -> Error {
 impl Instance {
     /// Runs one call into the core. A trap (or any wasmtime failure) is the
     /// core's fault, not the caller's: it poisons this instance.
-    fn call<T>(
+    pub(super) fn call<T>(
         &mut self,
         f: impl FnOnce(&Core, &mut Store<CoreState>) -> wasmtime::Result<T>,
     ) -> Result<T, Error> {

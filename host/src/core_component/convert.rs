@@ -37,6 +37,7 @@ impl From<QuotaKind> for types::QuotaKind {
             QuotaKind::Bytes => Self::Bytes,
             QuotaKind::Artifacts => Self::Artifacts,
             QuotaKind::ArtifactBytes => Self::ArtifactBytes,
+            QuotaKind::Names => Self::Names,
         }
     }
 }
@@ -47,6 +48,7 @@ impl From<types::QuotaKind> for QuotaKind {
             types::QuotaKind::Bytes => Self::Bytes,
             types::QuotaKind::Artifacts => Self::Artifacts,
             types::QuotaKind::ArtifactBytes => Self::ArtifactBytes,
+            types::QuotaKind::Names => Self::Names,
         }
     }
 }
@@ -125,6 +127,12 @@ impl From<types::Error> for Error {
             },
             E::Contended(h) => hashed(h, Error::Contended),
             E::Backend(m) => Error::Backend(m),
+            E::InvalidName(m) => Error::InvalidName(m),
+            E::NameConflict(current) => match current.as_deref().map(core_hash).transpose() {
+                Ok(current) => Error::NameConflict { current },
+                Err(e) => e,
+            },
+            E::Named(h) => hashed(h, Error::Named),
         }
     }
 }
@@ -149,6 +157,9 @@ pub(crate) fn app_error(err: Error) -> wasmtime::Result<types::Error> {
         Error::Contended(h) => W::Contended(h.to_string()),
         Error::Backend(m) => W::Backend(m),
         Error::InvalidOwner(m) => W::InvalidOwner(m),
+        Error::InvalidName(m) => W::InvalidName(m),
+        Error::NameConflict { current } => W::NameConflict(current.map(|h| h.to_string())),
+        Error::Named(h) => W::Named(h.to_string()),
         Error::TooManyOwners(h) => W::TooManyOwners(h.to_string()),
         Error::QuotaExceeded {
             kind,
@@ -208,6 +219,15 @@ impl From<crate::BlobInfo> for backend::BlobInfo {
             key: b.key.to_string(),
             size: b.size,
             modified: b.modified,
+        }
+    }
+}
+
+impl From<crate::Tag> for types::Tag {
+    fn from(t: crate::Tag) -> Self {
+        Self {
+            name: t.name,
+            hash: t.hash.to_string(),
         }
     }
 }

@@ -10,9 +10,11 @@ mod bindings;
 mod calls;
 mod convert;
 mod imports;
+mod names;
 mod pool;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[cfg(feature = "apps")]
 pub(crate) use app_imports::add_app_store_to_linker;
@@ -47,6 +49,10 @@ pub(crate) struct CoreSettings {
 pub(crate) struct CoreClient {
     pool: Arc<pool::Pool>,
     list_limit: u32,
+    name_limit: u32,
+    /// Whether the backend was marked as of the current format (names may
+    /// be written) since this client was made.
+    marked_current: Arc<AtomicBool>,
 }
 
 impl CoreClient {
@@ -58,10 +64,12 @@ impl CoreClient {
         cache: Option<&CompileCache>,
     ) -> Result<Self, Error> {
         let pool = pool::Pool::new(backend, settings, cache)?;
-        let list_limit = pool.with(Instance::list_limit)?;
+        let (list_limit, name_limit) = pool.with(|i| Ok((i.list_limit()?, i.name_limit()?)))?;
         Ok(Self {
             pool: Arc::new(pool),
             list_limit,
+            name_limit,
+            marked_current: Arc::new(AtomicBool::new(false)),
         })
     }
 
@@ -81,5 +89,25 @@ impl CoreClient {
     /// The most entries one `list` call returns (the WIT's `list-limit`).
     pub(crate) fn list_limit(&self) -> u32 {
         self.list_limit
+    }
+
+    /// The most names one owner keeps (the WIT's `name-limit`).
+    pub(crate) fn name_limit(&self) -> u32 {
+        self.name_limit
+    }
+
+    /// As [`with`](Self::with), for a call that may write names: a store of
+    /// format 2 (before names) is first marked as of the current format, so
+    /// that an older host refuses it rather than misread it (once per
+    /// client; marking again is harmless).
+    pub(crate) fn names_write<R>(
+        &self,
+        f: impl FnOnce(&mut Instance) -> Result<R, Error>,
+    ) -> Result<R, Error> {
+        if !self.marked_current.load(Ordering::Acquire) {
+            self.backend().finish_migration()?;
+            self.marked_current.store(true, Ordering::Release);
+        }
+        self.pool.with(f)
     }
 }

@@ -1,7 +1,8 @@
 //! [`FileBackend`]: blobs and records as files in a directory.
 //!
 //! ```text
-//! DIR/FORMAT                      "artifacts-store 2": refuses foreign, older or newer layouts
+//! DIR/FORMAT                      "artifacts-store 3" (or 2, before any name was written):
+//!                                 refuses foreign, older or newer layouts
 //! DIR/lock                        flock'd around every record swap and guarded delete
 //! DIR/blobs/ab/abcdef…            content, named by its hash, sharded by its first byte
 //! DIR/records/ab/abcdef…          8-byte little-endian version, then the core's record
@@ -44,6 +45,9 @@ mod staging;
 
 /// The contents of `DIR/FORMAT` for this layout.
 pub const FORMAT_MARKER: &str = FILE_FORMAT.current;
+/// The contents of `DIR/FORMAT` of the layout before names, used as it is
+/// until the first name is written.
+pub const FORMAT_MARKER_V2: &str = FILE_FORMAT.v2;
 /// The contents of `DIR/FORMAT` of the layout before owner indexes, which
 /// `artifacts migrate` brings to this one.
 pub const FORMAT_MARKER_V1: &str = FILE_FORMAT.v1;
@@ -102,7 +106,7 @@ impl<F: Fs> FileBackend<F> {
         let shown = this.root.display();
         let migrate = format!("artifacts migrate --dir {shown}");
         match FILE_FORMAT.check(found.as_deref(), migrating, &shown, &migrate)? {
-            Marker::Current => {}
+            Marker::Current | Marker::V2 => {}
             Marker::V1 => this.ensure_dir(&this.root.join(layout::OWNERS))?,
             Marker::Absent => {
                 for sub in [layout::BLOBS, layout::RECORDS, layout::OWNERS, "tmp"] {

@@ -2,7 +2,8 @@
 //! Garage, MinIO, Ceph RGW), shared by any number of host processes.
 //!
 //! ```text
-//! PREFIX/FORMAT                   "artifacts-store 2 s3": refuses foreign, older or newer layouts
+//! PREFIX/FORMAT                   "artifacts-store 3 s3" (or 2, before any name was written):
+//!                                 refuses foreign, older or newer layouts
 //! PREFIX/blobs/ab/abcdef…         content, named by its hash, sharded by its first byte
 //! PREFIX/records/ab/abcdef…       8-byte little-endian version, then the core's record
 //! PREFIX/owners/1234…/abcdef…     an owner's index space (folder named by its owner
@@ -82,6 +83,9 @@ pub use config::{BLOB_TIMEOUT, LEASE, S3Config};
 
 /// The contents of `PREFIX/FORMAT` for this layout.
 pub const S3_FORMAT_MARKER: &str = S3_FORMAT.current;
+/// The contents of `PREFIX/FORMAT` of the layout before names, used as it
+/// is until the first name is written.
+pub const S3_FORMAT_MARKER_V2: &str = S3_FORMAT.v2;
 /// The contents of `PREFIX/FORMAT` of the layout before owner indexes,
 /// which `artifacts migrate` brings to this one.
 pub const S3_FORMAT_MARKER_V1: &str = S3_FORMAT.v1;
@@ -125,7 +129,7 @@ impl S3Backend {
         let found = this.bucket.get(Lane::Short, &marker)?;
         let migrate = "artifacts --s3 URL migrate";
         match S3_FORMAT.check(found.as_deref(), migrating, &this.location, migrate)? {
-            Marker::Current | Marker::V1 => {}
+            Marker::Current | Marker::V2 | Marker::V1 => {}
             Marker::Absent => this.write_format()?,
         }
         Ok(this)

@@ -93,6 +93,7 @@ fn quota() {
                     QuotaKind::Bytes => "bytes",
                     QuotaKind::Artifacts => "artifacts",
                     QuotaKind::ArtifactBytes => "artifact-bytes",
+                    QuotaKind::Names => "names",
                 };
                 println!("stored {i} then quota-exceeded {kind} limit {}", q.limit);
                 return;

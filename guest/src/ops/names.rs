@@ -1,0 +1,257 @@
+//! Names: an owner's labels for artifacts it holds, in one record in its
+//! index space (see [`crate::record::Names`]).
+//!
+//! A name holds a reference to what it points at: its entry's `count`
+//! includes it and `named` counts it, so the last-release protocol needs
+//! nothing new, and an owner's own `release` and `remove` drop only the
+//! references that are not names'. Moving a name takes the new target's
+//! reference first (a compare-and-swap on its entry), then swaps the names
+//! record, then drops the old target's; so a crash between the steps can
+//! leave a reference that no name holds (the artifact is kept, never lost)
+//! but never a name without its reference.
+
+use super::backend::{Backend, Space, Swap};
+use super::caller::Caller;
+use super::error::{Error, Outcome, QuotaKind, be, checked, checked_caller};
+use super::index::{At, hash_of, owner_key, raw};
+use super::release::drop_named;
+use super::{LIST_LIMIT, MAX_ATTEMPTS};
+use crate::record::{EntryState, MAX_NAMES, Names, check_name};
+
+/// The key of the names record in every owner's index space: a BLAKE3 key
+/// derivation, which can never equal the plain BLAKE3 hash of any content.
+pub fn names_key() -> String {
+    blake3::Hasher::new_derive_key("artifacts:store 2026 owner names v3")
+        .finalize()
+        .to_hex()
+        .to_string()
+}
+
+/// The owner's names record and its version (`None`: it has none yet).
+fn read(b: &impl Backend, space: &str) -> Outcome<(Option<u64>, Names)> {
+    let key = names_key();
+    match be(b.read_record(Space::Owner(space).at(&key)))? {
+        None => Ok((None, Names::default())),
+        Some(v) => Names::decode(&v.data)
+            .map(|names| (Some(v.version), names))
+            .map_err(|why| Error::CorruptRecord(format!("names record: {why}"))),
+    }
+}
+
+fn checked_name(name: &str) -> Outcome<()> {
+    check_name(name).map_err(Error::InvalidName)
+}
+
+/// Takes one reference to the artifact for a name: only on a live entry
+/// (the owner holds it), else `NotFound`. Returns the entry's incarnation.
+fn hold(b: &impl Backend, at: At) -> Outcome<u64> {
+    for _ in 0..MAX_ATTEMPTS {
+        let (v, mut e) = match at.entry(b)? {
+            Some((v, e)) if e.state == EntryState::Live => (v, e),
+            _ => return Err(Error::NotFound(at.hash.to_string())),
+        };
+        e.count = e.count.saturating_add(1);
+        e.named = e.named.saturating_add(1);
+        if !matches!(at.swap_entry(b, Some(v), Some(&e))?, Swap::Conflict) {
+            return Ok(e.incarnation);
+        }
+    }
+    Err(Error::Contended(at.hash.to_string()))
+}
+
+/// Whether the entry at `at` is still the live one of `incarnation`: a name
+/// written after the host's remove took it (and forgot its names) must not
+/// stay.
+fn still_held(b: &impl Backend, at: At, incarnation: u64) -> Outcome<bool> {
+    Ok(at
+        .entry(b)?
+        .is_some_and(|(_, e)| e.state == EntryState::Live && e.incarnation == incarnation))
+}
+
+/// What a change of one name requires of its current target.
+#[derive(Clone, Copy)]
+enum Expect {
+    /// Whatever it points at (or nothing).
+    Any,
+    /// Exactly this (`None`: that the name does not exist).
+    Exactly(Option<[u8; 32]>),
+}
+
+/// Points `name` at `new` (`None`: removes it) if its target is as
+/// `expect`ed; returns what it pointed at before.
+fn change(
+    b: &impl Backend,
+    caller: &Caller,
+    name: &str,
+    expect: Expect,
+    new: Option<&str>,
+) -> Outcome<Option<String>> {
+    checked_caller(caller)?;
+    checked_name(name)?;
+    if let Some(hash) = new {
+        checked(hash)?;
+    }
+    let space = owner_key(caller.owner);
+    let at = |hash| At {
+        space: &space,
+        hash,
+    };
+    let held = match new {
+        Some(hash) => Some((hash, hold(b, at(hash))?)),
+        None => None,
+    };
+    let previous = match swap_names(b, &space, name, expect, new.map(raw)) {
+        Ok(previous) => previous,
+        Err(e) => {
+            // Give back the reference taken for the name (if this fails
+            // too, the artifact stays held: kept, not lost).
+            if let Some(hash) = new {
+                let _ = drop_named(b, caller, at(hash));
+            }
+            return Err(e);
+        }
+    };
+    if let Some((hash, incarnation)) = held
+        && !still_held(b, at(hash), incarnation)?
+    {
+        // The host removed it meanwhile: put the name back as it was (its
+        // old target kept its reference), or remove it if that was this
+        // artifact too; unless someone moved it since.
+        let ours = raw(hash);
+        let back = previous.filter(|p| *p != ours);
+        match swap_names(b, &space, name, Expect::Exactly(Some(ours)), back) {
+            Ok(_) | Err(Error::NameConflict(_)) => {}
+            Err(e) => return Err(e),
+        }
+        return Err(Error::NotFound(hash.to_string()));
+    }
+    let previous = previous.map(|h| hash_of(&h));
+    if let Some(old) = &previous {
+        drop_named(b, caller, at(old))?;
+    }
+    Ok(previous)
+}
+
+/// The compare-and-swap on the names record for [`change`].
+fn swap_names(
+    b: &impl Backend,
+    space: &str,
+    name: &str,
+    expect: Expect,
+    new: Option<[u8; 32]>,
+) -> Outcome<Option<[u8; 32]>> {
+    let key = names_key();
+    for _ in 0..MAX_ATTEMPTS {
+        let (version, mut names) = read(b, space)?;
+        let current = names.get(name);
+        if let Expect::Exactly(expected) = expect
+            && expected != current
+        {
+            return Err(Error::NameConflict(current.map(|h| hash_of(&h))));
+        }
+        if current.is_none() && new.is_some() && names.len() >= MAX_NAMES {
+            return Err(Error::QuotaExceeded {
+                kind: QuotaKind::Names,
+                limit: MAX_NAMES as u64,
+                requested: MAX_NAMES as u64 + 1,
+            });
+        }
+        let previous = match new {
+            Some(hash) => names.set(name, hash),
+            None => names.remove(name),
+        };
+        if new.is_none() && previous.is_none() {
+            return Ok(None);
+        }
+        let data = (!names.is_empty()).then(|| names.encode());
+        let at = Space::Owner(space).at(&key);
+        if !matches!(
+            be(b.swap_record(at, version, data.as_deref()))?,
+            Swap::Conflict
+        ) {
+            return Ok(previous);
+        }
+    }
+    Err(Error::Contended(names_key()))
+}
+
+/// Points `name` at `hash` (which the caller must hold), whatever it
+/// pointed at; returns that.
+pub fn tag_set(
+    b: &impl Backend,
+    caller: &Caller,
+    name: &str,
+    hash: &str,
+) -> Outcome<Option<String>> {
+    change(b, caller, name, Expect::Any, Some(hash))
+}
+
+/// Points `name` at `new` only if it points at `expected` now (`None`:
+/// only if it does not exist); else `NameConflict`, and nothing changes.
+pub fn tag_replace(
+    b: &impl Backend,
+    caller: &Caller,
+    name: &str,
+    expected: Option<&str>,
+    new: &str,
+) -> Outcome<()> {
+    if let Some(e) = expected {
+        checked(e)?;
+    }
+    let expect = Expect::Exactly(expected.map(raw));
+    change(b, caller, name, expect, Some(new)).map(drop)
+}
+
+/// Removes `name`; returns what it pointed at.
+pub fn tag_delete(b: &impl Backend, caller: &Caller, name: &str) -> Outcome<Option<String>> {
+    change(b, caller, name, Expect::Any, None)
+}
+
+/// What `name` points at.
+pub fn tag_get(b: &impl Backend, caller: &Caller, name: &str) -> Outcome<Option<String>> {
+    checked_caller(caller)?;
+    checked_name(name)?;
+    let (_, names) = read(b, &owner_key(caller.owner))?;
+    Ok(names.get(name).map(|h| hash_of(&h)))
+}
+
+/// Up to `limit` (at most [`LIST_LIMIT`]) names that start with `prefix`
+/// and sort after `after`, with what they point at.
+pub fn tag_list(
+    b: &impl Backend,
+    caller: &Caller,
+    prefix: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> Outcome<Vec<(String, String)>> {
+    checked_caller(caller)?;
+    let (_, names) = read(b, &owner_key(caller.owner))?;
+    Ok(names
+        .listed(prefix, after)
+        .take(limit.min(LIST_LIMIT) as usize)
+        .map(|(n, h)| (n.to_string(), hash_of(h)))
+        .collect())
+}
+
+/// Removes every name of the owner `space` that points at `hash` (the
+/// host's remove deletes the artifact whatever points at it); the names'
+/// references go with the entry.
+pub(super) fn forget(b: &impl Backend, space: &str, hash: &str) -> Outcome<()> {
+    let key = names_key();
+    let target = raw(hash);
+    for _ in 0..MAX_ATTEMPTS {
+        let (version, mut names) = read(b, space)?;
+        if names.remove_pointing_at(&target) == 0 {
+            return Ok(());
+        }
+        let data = (!names.is_empty()).then(|| names.encode());
+        let at = Space::Owner(space).at(&key);
+        if !matches!(
+            be(b.swap_record(at, version, data.as_deref()))?,
+            Swap::Conflict
+        ) {
+            return Ok(());
+        }
+    }
+    Err(Error::Contended(hash.to_string()))
+}

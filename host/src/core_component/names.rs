@@ -1,0 +1,86 @@
+//! The core's `owner-names` export as typed calls on one [`Instance`].
+
+use super::convert::core_hash;
+use super::pool::Instance;
+use crate::{Error, Hash, Tag};
+
+impl Instance {
+    /// The most names one owner keeps (the WIT's `name-limit`).
+    pub(crate) fn name_limit(&mut self) -> Result<u32, Error> {
+        self.call(|c, s| c.artifacts_store_owner_names().call_name_limit(s))
+    }
+
+    /// Points `owner`'s `name` at `hash`; returns what it pointed at before.
+    pub(crate) fn tag_set(
+        &mut self,
+        owner: &str,
+        name: &str,
+        hash: &Hash,
+    ) -> Result<Option<Hash>, Error> {
+        let hash = hash.to_string();
+        let before = self.call(|c, s| {
+            c.artifacts_store_owner_names()
+                .call_tag_set(s, owner, name, &hash)
+        })??;
+        before.as_deref().map(core_hash).transpose()
+    }
+
+    /// What `owner`'s `name` points at.
+    pub(crate) fn tag_get(&mut self, owner: &str, name: &str) -> Result<Option<Hash>, Error> {
+        let found =
+            self.call(|c, s| c.artifacts_store_owner_names().call_tag_get(s, owner, name))??;
+        found.as_deref().map(core_hash).transpose()
+    }
+
+    /// Removes `owner`'s `name`; returns what it pointed at.
+    pub(crate) fn tag_delete(&mut self, owner: &str, name: &str) -> Result<Option<Hash>, Error> {
+        let before = self.call(|c, s| {
+            c.artifacts_store_owner_names()
+                .call_tag_delete(s, owner, name)
+        })??;
+        before.as_deref().map(core_hash).transpose()
+    }
+
+    /// Points `owner`'s `name` at `new` if it points at `expected` now.
+    pub(crate) fn tag_replace(
+        &mut self,
+        owner: &str,
+        name: &str,
+        expected: Option<&Hash>,
+        new: &Hash,
+    ) -> Result<(), Error> {
+        let expected = expected.map(Hash::to_string);
+        let new = new.to_string();
+        Ok(self.call(|c, s| {
+            c.artifacts_store_owner_names().call_tag_replace(
+                s,
+                owner,
+                name,
+                expected.as_ref(),
+                &new,
+            )
+        })??)
+    }
+
+    /// Up to `limit` of `owner`'s names that start with `prefix`, after `after`.
+    pub(crate) fn tag_list(
+        &mut self,
+        owner: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Tag>, Error> {
+        let page = self.call(|c, s| {
+            c.artifacts_store_owner_names()
+                .call_tag_list(s, owner, prefix, after, limit)
+        })??;
+        page.into_iter()
+            .map(|t| {
+                Ok(Tag {
+                    hash: core_hash(&t.hash)?,
+                    name: t.name,
+                })
+            })
+            .collect()
+    }
+}
