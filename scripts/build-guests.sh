@@ -70,7 +70,8 @@ build_app installer
 build_app hostile
 build_app spender
 build_app librarian
-built+=(plugin.wasm:tests/apps/plugin.wasm installer.wasm:tests/apps/installer.wasm hostile.wasm:tests/apps/hostile.wasm spender.wasm:tests/apps/spender.wasm librarian.wasm:tests/apps/librarian.wasm)
+build_app streamer
+built+=(plugin.wasm:tests/apps/plugin.wasm installer.wasm:tests/apps/installer.wasm hostile.wasm:tests/apps/hostile.wasm spender.wasm:tests/apps/spender.wasm librarian.wasm:tests/apps/librarian.wasm streamer.wasm:tests/apps/streamer.wasm)
 
 status=0
 for pair in "${built[@]}"; do

@@ -252,6 +252,14 @@ fn app(owner: &str) -> Caller<'_> {
     }
 }
 
+fn quota_of(quota: owners::Quota) -> Quota {
+    Quota {
+        max_bytes: quota.max_bytes,
+        max_artifacts: quota.max_artifacts,
+        max_artifact_bytes: quota.max_artifact_bytes,
+    }
+}
+
 impl owners::Guest for Core {
     fn put(
         owner: String,
@@ -259,13 +267,8 @@ impl owners::Guest for Core {
         content: Vec<u8>,
         artifact_type: ArtifactType,
     ) -> Result<String, Error> {
-        let quota = Quota {
-            max_bytes: quota.max_bytes,
-            max_artifacts: quota.max_artifacts,
-            max_artifact_bytes: quota.max_artifact_bytes,
-        };
         let caller = Caller {
-            quota,
+            quota: quota_of(quota),
             ..app(&owner)
         };
         Ok(ops::put(
@@ -310,6 +313,20 @@ impl owners::Guest for Core {
             after.as_deref(),
             limit,
         )?))
+    }
+    fn put_staged(
+        owner: String,
+        quota: owners::Quota,
+        size: u64,
+        artifact_type: ArtifactType,
+        hash: String,
+    ) -> Result<String, Error> {
+        let caller = Caller {
+            quota: quota_of(quota),
+            ..app(&owner)
+        };
+        let ty = from_wit_type(artifact_type);
+        Ok(ops::put_staged(&Imported, &caller, size, ty, &hash)?)
     }
     fn usage(owner: String) -> Result<owners::UsageTotals, Error> {
         let u = ops::usage(&Imported, &app(&owner))?;

@@ -115,7 +115,7 @@ impl AppView {
     }
 
     /// This app, as the core's calls name it.
-    fn me(&self) -> Caller<'_> {
+    pub(crate) fn me(&self) -> Caller<'_> {
         Caller::Owner(&self.app, self.quota)
     }
 
@@ -124,20 +124,25 @@ impl AppView {
         self.store.list_limit()
     }
 
-    /// Stores `content` for the app, within its quota.
-    pub fn put(&self, content: &[u8], artifact_type: ArtifactType) -> Result<Hash, Error> {
-        let size = content.len() as u64;
-        // Refused before the content is copied into a core instance; the
-        // core makes the same checks (and decides).
+    /// Refuses content of `size` bytes that the store or the app's quota
+    /// would refuse, before it is copied anywhere (the core makes the same
+    /// checks, and decides).
+    pub(crate) fn check_size(&self, size: u64) -> Result<(), Error> {
         self.store.check_size(size)?;
-        let q = self.quota;
-        if size > q.max_artifact_bytes {
+        let limit = self.quota.max_artifact_bytes;
+        if size > limit {
             return Err(Error::QuotaExceeded {
                 kind: crate::QuotaKind::ArtifactBytes,
-                limit: q.max_artifact_bytes,
+                limit,
                 requested: size,
             });
         }
+        Ok(())
+    }
+
+    /// Stores `content` for the app, within its quota.
+    pub fn put(&self, content: &[u8], artifact_type: ArtifactType) -> Result<Hash, Error> {
+        self.check_size(content.len() as u64)?;
         self.store
             .core
             .with(|i| i.put(self.me(), content, artifact_type))

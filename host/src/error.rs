@@ -170,6 +170,8 @@ pub enum QuotaKind {
     ArtifactBytes,
     /// The number of the app's names.
     Names,
+    /// The number of streams (uploads, downloads) an app has open at once.
+    Streams,
 }
 
 impl std::fmt::Display for QuotaKind {
@@ -179,6 +181,7 @@ impl std::fmt::Display for QuotaKind {
             Self::Artifacts => "artifact count",
             Self::ArtifactBytes => "artifact size",
             Self::Names => "name count",
+            Self::Streams => "open streams",
         })
     }
 }

@@ -59,6 +59,6 @@ pub use hash::{Hash, Hex, InvalidHash};
 pub use names::{Names, Tag};
 pub use store::pieces::STREAM_ABOVE_BYTES;
 pub use store::{
-    ArtifactStore, ArtifactType, DEFAULT_GC_GRACE, DEFAULT_MAX_ARTIFACT_BYTES, GcReport,
-    MAX_ARTIFACT_BYTES_LIMIT, Metadata, StoreBuilder,
+    ArtifactStore, ArtifactType, DEFAULT_GC_GRACE, DEFAULT_MAX_ARTIFACT_BYTES, Download, GcReport,
+    MAX_ARTIFACT_BYTES_LIMIT, Metadata, StoreBuilder, Upload,
 };

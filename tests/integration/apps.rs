@@ -10,6 +10,7 @@ const INSTALLER: &[u8] = include_bytes!("../apps/installer.wasm");
 const HOSTILE: &[u8] = include_bytes!("../apps/hostile.wasm");
 const PLUGIN: &[u8] = include_bytes!("../apps/plugin.wasm");
 const LIBRARIAN: &[u8] = include_bytes!("../apps/librarian.wasm");
+const STREAMER: &[u8] = include_bytes!("../apps/streamer.wasm");
 
 fn config(id: &str, args: &[&str]) -> AppConfig {
     let mut c = AppConfig::new(id);
@@ -45,6 +46,62 @@ fn plugin_intact(store: &ArtifactStore, hash: &Hash) {
 }
 
 each_backend! {
+    fn an_app_with_16_mib_of_memory_stores_and_reads_back_256_mib(fx) {
+        let store = fx.open();
+        let host = AppHost::new(store.clone()).unwrap();
+        let streamer = host.load_file(STREAMER).unwrap();
+        let run = |args: &[&str]| {
+            let mut c = config("streamer", args);
+            c.limits.memory_bytes = 16 << 20;
+            c.limits.fuel = 200_000_000_000;
+            c.limits.wall_time = std::time::Duration::from_secs(300);
+            let out = host.run(&streamer, &c).unwrap();
+            assert_eq!(out.exit_code, 0, "{args:?}: {}", text(&out.stderr));
+            text(&out.stdout).trim().to_string()
+        };
+        let size = 256usize << 20;
+        let expected = {
+            let mut h = blake3::Hasher::new();
+            let mut buf = vec![0u8; 1 << 20];
+            for start in (0..size).step_by(buf.len()) {
+                for (k, b) in buf.iter_mut().enumerate() {
+                    let i = (start + k) as u64;
+                    *b = (i.wrapping_mul(7).wrapping_add(i / 4093) % 251) as u8;
+                }
+                h.update(&buf);
+            }
+            h.finalize().to_hex().to_string()
+        };
+        let quota = Quota { max_bytes: 1 << 30, max_artifacts: 10, max_artifact_bytes: 1 << 30 };
+        let view = store.app("streamer", quota).unwrap();
+        // The app's default quota is 64 MiB an artifact: refused as it passes it.
+        let out = host.run(&streamer, &{
+            let mut c = config("streamer", &["put", &size.to_string()]);
+            c.limits.memory_bytes = 16 << 20;
+            c
+        });
+        assert!(out.is_err() || out.unwrap().exit_code != 0, "over the default quota");
+        assert_eq!(view.count().unwrap(), 0, "nothing stored");
+        let run_big = |args: &[&str]| {
+            let mut c = config("streamer", args);
+            c.quota = quota;
+            c.limits.memory_bytes = 16 << 20;
+            c.limits.fuel = 200_000_000_000;
+            c.limits.wall_time = std::time::Duration::from_secs(300);
+            let out = host.run(&streamer, &c).unwrap();
+            assert_eq!(out.exit_code, 0, "{args:?}: {}", text(&out.stderr));
+            text(&out.stdout).trim().to_string()
+        };
+        let hash = run_big(&["put", &size.to_string()]);
+        assert_eq!(hash, expected, "the store's hash of what the app wrote");
+        assert_eq!(run_big(&["get", &hash]), format!("read {size}"));
+        assert_eq!(view.usage().unwrap().bytes, size as u64);
+        // Unfinished, nothing is stored; at most 4 streams at once.
+        assert_eq!(run(&["abandon", &(9usize << 20).to_string()]), "holds 1");
+        assert_eq!(run(&["too-many"]), "refused after 4 streams, limit 4");
+        assert!(fx.temporary_files().is_empty(), "no staging left");
+    }
+
     fn an_app_finds_its_named_plugins_again_on_its_next_runs_and_only_its_own(fx) {
         let store = fx.open();
         let host = AppHost::new(store.clone()).unwrap();

@@ -31,3 +31,4 @@ mod reliability;
 #[cfg(all(feature = "s3", feature = "cli"))]
 mod s3;
 mod store;
+mod streams;

@@ -61,6 +61,14 @@ pub use self::pool::{
     MAX_CONCURRENT_APPS, MAX_MEMORIES_PER_MODULE, MAX_TABLE_ELEMENTS, MAX_TABLES_PER_MODULE,
 };
 pub(crate) use self::store_ctx::app_hash;
+
+/// The most uploads and downloads (the WIT `streams` interface) an app has
+/// open at once; one more is `quota-exceeded` of kind `streams`.
+pub const MAX_OPEN_STREAMS: u32 = 4;
+
+/// The most bytes an app's upload `write` takes, and a download `read`
+/// returns, at once: the host holds at most this much per open stream.
+pub const STREAM_PIECE_BYTES: u32 = 4 << 20;
 pub use self::store_ctx::{AppStoreCtx, add_to_linker};
 use crate::CompileCache;
 use crate::{ArtifactStore, Error, Hash};

@@ -1,7 +1,7 @@
 //! [`AppStoreCtx`]: what an app's `store` imports work on, each call
 //! charged in fuel for the host work it causes.
 
-use wasmtime::component::Linker;
+use wasmtime::component::{Linker, ResourceTable};
 
 use super::HostWork;
 use crate::{AppView, Error, Hash};
@@ -11,6 +11,10 @@ pub struct AppStoreCtx {
     view: AppView,
     /// The fuel its calls cost (see [`charge_host_work`](super::charge_host_work)).
     pub(crate) work: HostWork,
+    /// The app's open uploads and downloads (the WIT `streams` resources).
+    pub(crate) streams: ResourceTable,
+    /// How many of them are open.
+    pub(crate) open_streams: u32,
 }
 
 impl AppStoreCtx {
@@ -18,7 +22,12 @@ impl AppStoreCtx {
     /// in fuel once the store has [`charge_host_work`](super::charge_host_work) as its call hook.
     pub fn new(view: AppView) -> Self {
         let work = HostWork::new(view.id());
-        Self { view, work }
+        Self {
+            view,
+            work,
+            streams: ResourceTable::new(),
+            open_streams: 0,
+        }
     }
 }
 

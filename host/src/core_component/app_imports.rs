@@ -24,20 +24,21 @@ pub(crate) fn add_app_store_to_linker<T: 'static>(
 ) -> wasmtime::Result<()> {
     types::add_to_linker::<T, AppStore>(linker, get)?;
     app_store::add_to_linker::<T, AppStore>(linker, get)?;
-    app_names::add_to_linker::<T, AppStore>(linker, get)
+    app_names::add_to_linker::<T, AppStore>(linker, get)?;
+    super::bindings::app_streams::add_to_linker::<T, AppStore>(linker, get)
 }
 
 impl types::Host for AppStoreCtx {}
 
 /// A call's result as the app receives it (see [`app_error`]).
-fn answer<T>(result: Result<T, Error>) -> wasmtime::Result<Result<T, types::Error>> {
+pub(super) fn answer<T>(result: Result<T, Error>) -> wasmtime::Result<Result<T, types::Error>> {
     match result {
         Ok(value) => Ok(Ok(value)),
         Err(e) => app_error(e).map(Err),
     }
 }
 
-type Answer<T> = wasmtime::Result<Result<T, types::Error>>;
+pub(super) type Answer<T> = wasmtime::Result<Result<T, types::Error>>;
 
 /// Each call charged by [`AppStoreCtx`] (which also parses the app's
 /// hashes), served by its [`AppView`].

@@ -24,6 +24,8 @@ pub(crate) mod app_world {
         imports: { default: trappable },
         with: {
             "artifacts:store/types": super::core_world::artifacts::store::types,
+            "artifacts:store/streams.upload": crate::Upload,
+            "artifacts:store/streams.download": crate::Download,
         },
     });
 }
@@ -32,6 +34,8 @@ pub(crate) mod app_world {
 pub(crate) use app_world::artifacts::store::names as app_names;
 #[cfg(feature = "apps")]
 pub(crate) use app_world::artifacts::store::store as app_store;
+#[cfg(feature = "apps")]
+pub(crate) use app_world::artifacts::store::streams as app_streams;
 pub(crate) use core_world::Core;
 pub(crate) use core_world::CorePre;
 pub(crate) use core_world::artifacts::store::backend;

@@ -134,10 +134,12 @@ impl Instance {
     }
 
     /// Stores the content staged in `staging` (of `size` bytes, hashing to
-    /// `hash` as the host computed it) with the put rules. `staging` is lent
-    /// to the instance for the call and comes back even if the call traps.
+    /// `hash` as the host computed it) with the put rules, for `who`.
+    /// `staging` is lent to the instance for the call and comes back even
+    /// if the call traps.
     pub(crate) fn put_staged(
         &mut self,
+        who: Caller<'_>,
         staging: &mut Staging,
         size: u64,
         hash: &Hash,
@@ -146,10 +148,16 @@ impl Instance {
         let placeholder = Staging::new(());
         self.store.data_mut().staged = Some((std::mem::replace(staging, placeholder), *hash));
         let hex = hash.to_string();
-        let result = self.call(|c, s| {
-            c.artifacts_store_tree()
-                .call_put_staged(s, size, artifact_type.into(), &hex)
-        });
+        let t = artifact_type.into();
+        let result = match who {
+            Caller::Host => {
+                self.call(|c, s| c.artifacts_store_tree().call_put_staged(s, size, t, &hex))
+            }
+            Caller::Owner(owner, quota) => self.call(|c, s| {
+                c.artifacts_store_owners()
+                    .call_put_staged(s, owner, quota.into(), size, t, &hex)
+            }),
+        };
         if let Some((staged, _)) = self.store.data_mut().staged.take() {
             *staging = staged;
         }

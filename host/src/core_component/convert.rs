@@ -38,6 +38,7 @@ impl From<QuotaKind> for types::QuotaKind {
             QuotaKind::Artifacts => Self::Artifacts,
             QuotaKind::ArtifactBytes => Self::ArtifactBytes,
             QuotaKind::Names => Self::Names,
+            QuotaKind::Streams => Self::Streams,
         }
     }
 }
@@ -49,6 +50,7 @@ impl From<types::QuotaKind> for QuotaKind {
             types::QuotaKind::Artifacts => Self::Artifacts,
             types::QuotaKind::ArtifactBytes => Self::ArtifactBytes,
             types::QuotaKind::Names => Self::Names,
+            types::QuotaKind::Streams => Self::Streams,
         }
     }
 }

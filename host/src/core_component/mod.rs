@@ -6,6 +6,8 @@
 
 #[cfg(feature = "apps")]
 mod app_imports;
+#[cfg(feature = "apps")]
+mod app_streams;
 mod bindings;
 mod calls;
 mod convert;

@@ -3,6 +3,7 @@
 //! streamed for `put_from` and `get_to`.
 
 use super::pieces::{self, STREAM_PIECE, SizePlan};
+use super::streaming;
 use super::{ArtifactStore, ArtifactType, Metadata};
 use crate::backend::{Backend, Staging};
 use crate::core_component::Caller;
@@ -57,8 +58,8 @@ impl ArtifactStore {
             over = (bytes.len() as u64) < piece;
             Ok((!bytes.is_empty()).then_some(bytes))
         };
-        self.put_via_staging(artifact_type, |backend, staging| {
-            pieces::hash_pieces(&self.core, self.hash_workers, next, |b| {
+        self.put_via_staging(Caller::Host, artifact_type, |backend, staging| {
+            streaming::hash_pieces(&self.core, self.hash_workers, next, |b| {
                 Ok(backend.append_staged(staging, b)?)
             })
         })
@@ -66,9 +67,11 @@ impl ArtifactStore {
 
     /// Starts a staging area in the backend, fills it with `fill` (which
     /// returns the content's hash and size), has the core store it under
-    /// that hash with the put rules (`tree.put-staged`), and discards it.
-    pub(super) fn put_via_staging(
+    /// that hash with the put rules (`tree.put-staged`, or `owners.put-staged`
+    /// for an owner), and discards it.
+    pub(crate) fn put_via_staging(
         &self,
+        who: Caller<'_>,
         artifact_type: ArtifactType,
         fill: impl FnOnce(&dyn Backend, &mut Staging) -> Result<(Hash, u64), Error>,
     ) -> Result<Hash, Error> {
@@ -76,7 +79,7 @@ impl ArtifactStore {
         let mut staging = backend.stage()?;
         let result = fill(backend, &mut staging).and_then(|(hash, size)| {
             self.core
-                .with(|i| i.put_staged(&mut staging, size, &hash, artifact_type))
+                .with(|i| i.put_staged(who, &mut staging, size, &hash, artifact_type))
         });
         // Once the put is decided, a staging area left behind is only
         // clutter (gc removes it), not a reason to fail the put.
@@ -105,7 +108,7 @@ impl ArtifactStore {
             return Ok(meta);
         }
         let backend = self.core.backend();
-        let actual = pieces::hash_streaming(
+        let actual = streaming::hash_streaming(
             &self.core,
             meta.size,
             self.hash_workers,

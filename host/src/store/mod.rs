@@ -5,6 +5,8 @@ mod builder;
 mod large;
 mod maintenance;
 pub(crate) mod pieces;
+mod streaming;
+mod streams;
 mod types;
 
 use std::fmt;
@@ -12,6 +14,7 @@ use std::path::PathBuf;
 
 pub use self::builder::StoreBuilder;
 use self::pieces::SizePlan;
+pub use self::streams::{Download, Upload};
 pub use self::types::{
     ArtifactType, DEFAULT_GC_GRACE, DEFAULT_MAX_ARTIFACT_BYTES, GcReport, MAX_ARTIFACT_BYTES_LIMIT,
     Metadata,
@@ -91,7 +94,7 @@ impl ArtifactStore {
         // hash its pieces (several at once), the backend stages it, and the
         // core stores the staged blob under the hash with the put rules.
         // The staging (a write and a sync, for files) runs beside the hashing.
-        self.put_via_staging(artifact_type, |backend, staging| {
+        self.put_via_staging(Caller::Host, artifact_type, |backend, staging| {
             std::thread::scope(|s| {
                 let staged = s.spawn(|| {
                     backend.append_staged(staging, content)?;

@@ -56,7 +56,7 @@ const PIECES_PER_WORKER: u64 = 4;
 /// grows past what the pool keeps (64 MiB) however large the artifact.
 const MAX_PIECE: u64 = 16 << 20;
 
-const CHUNK_LEN: u64 = blake3::CHUNK_LEN as u64;
+pub(super) const CHUNK_LEN: u64 = blake3::CHUNK_LEN as u64;
 
 /// How many instances hash at once by default: the machine's cores, up to 4.
 pub fn default_workers() -> usize {
@@ -64,7 +64,7 @@ pub fn default_workers() -> usize {
 }
 
 /// The leaves of the split, in input order: `(offset, len)`.
-fn split(offset: u64, len: u64, max_piece: u64, out: &mut Vec<(u64, u64)>) {
+pub(super) fn split(offset: u64, len: u64, max_piece: u64, out: &mut Vec<(u64, u64)>) {
     if len <= max_piece || len <= CHUNK_LEN {
         out.push((offset, len));
         return;
@@ -76,7 +76,7 @@ fn split(offset: u64, len: u64, max_piece: u64, out: &mut Vec<(u64, u64)>) {
 
 /// The largest piece for `len` bytes over `workers` instances: a few pieces
 /// each, so that uneven splits balance, and never above `cap`.
-fn max_piece(len: u64, workers: usize, cap: u64) -> u64 {
+pub(super) fn max_piece(len: u64, workers: usize, cap: u64) -> u64 {
     (len / (workers.max(1) as u64 * PIECES_PER_WORKER)).clamp(CHUNK_LEN, cap)
 }
 
@@ -156,7 +156,12 @@ pub(crate) fn hash(core: &CoreClient, data: &[u8], workers: usize) -> Result<Has
 }
 
 /// The hash of an input of `len` bytes from its pieces' chaining values.
-fn root(core: &CoreClient, len: u64, max_piece: u64, values: Vec<Vec<u8>>) -> Result<Hash, Error> {
+pub(super) fn root(
+    core: &CoreClient,
+    len: u64,
+    max_piece: u64,
+    values: Vec<Vec<u8>>,
+) -> Result<Hash, Error> {
     let mut values = values.into_iter();
     core.with(|i| {
         let left = left_subtree_len(len);
@@ -172,7 +177,7 @@ pub(crate) const STREAM_PIECE: u64 = 4 << 20;
 
 /// The chaining values of `pieces` (each at its offset), one instance per
 /// piece, each on its own thread.
-fn subtrees(core: &CoreClient, pieces: &[(u64, &[u8])]) -> Result<Vec<Vec<u8>>, Error> {
+pub(super) fn subtrees(core: &CoreClient, pieces: &[(u64, &[u8])]) -> Result<Vec<Vec<u8>>, Error> {
     std::thread::scope(|s| {
         let handles: Vec<_> = pieces
             .iter()
@@ -182,99 +187,10 @@ fn subtrees(core: &CoreClient, pieces: &[(u64, &[u8])]) -> Result<Vec<Vec<u8>>, 
     })
 }
 
-/// The BLAKE3 hash of an input of `len` bytes that is not held in memory:
-/// `read(offset, len)` supplies each piece in order, up to `workers` core
-/// instances hash a batch of pieces at once, and `write` receives every
-/// piece, in order, once it has been hashed. At most `workers` pieces of
-/// 4 MiB are held at a time. `None` if a piece is missing or shorter than
-/// asked for (the input is not `len` bytes long).
-pub(crate) fn hash_streaming(
-    core: &CoreClient,
-    len: u64,
-    workers: usize,
-    mut read: impl FnMut(u64, u64) -> Result<Option<Vec<u8>>, Error>,
-    mut write: impl FnMut(&[u8]) -> Result<(), Error>,
-) -> Result<Option<Hash>, Error> {
-    if len <= CHUNK_LEN {
-        return Err(Error::Core(format!("{len} bytes are too few to split")));
-    }
-    let workers = workers.max(1);
-    let max_piece = max_piece(len, workers, STREAM_PIECE);
-    let mut pieces = Vec::new();
-    split(0, len, max_piece, &mut pieces);
-    let mut values = Vec::with_capacity(pieces.len());
-    for batch in pieces.chunks(workers) {
-        let mut buffers = Vec::with_capacity(batch.len());
-        for &(offset, piece_len) in batch {
-            match read(offset, piece_len)? {
-                Some(bytes) if bytes.len() as u64 == piece_len => buffers.push(bytes),
-                _ => return Ok(None),
-            }
-        }
-        let located: Vec<(u64, &[u8])> = batch
-            .iter()
-            .zip(&buffers)
-            .map(|(&(offset, _), bytes)| (offset, bytes.as_slice()))
-            .collect();
-        values.extend(subtrees(core, &located)?);
-        for bytes in &buffers {
-            write(bytes)?;
-        }
-    }
-    root(core, len, max_piece, values).map(Some)
-}
-
-/// The BLAKE3 hash and length of an input of unknown length, longer than
-/// one [`STREAM_PIECE`]: `next` supplies it in pieces of exactly
-/// `STREAM_PIECE` bytes but the last (shorter, or `None` once it is over),
-/// up to `workers` core instances hash a batch of pieces at once, and
-/// `write` receives every piece, in order, once it has been hashed. Pieces
-/// of one size, aligned to it, are subtrees of BLAKE3's tree whatever the
-/// final length, so each is hashed as soon as it is read.
-pub(crate) fn hash_pieces(
-    core: &CoreClient,
-    workers: usize,
-    mut next: impl FnMut() -> Result<Option<Vec<u8>>, Error>,
-    mut write: impl FnMut(&[u8]) -> Result<(), Error>,
-) -> Result<(Hash, u64), Error> {
-    let mut len = 0u64;
-    let mut values = Vec::new();
-    let mut over = false;
-    while !over {
-        let mut batch = Vec::with_capacity(workers.max(1));
-        while batch.len() < workers.max(1) {
-            let Some(piece) = next()? else {
-                over = true;
-                break;
-            };
-            let piece_len = piece.len() as u64;
-            if piece_len == 0 || piece_len > STREAM_PIECE {
-                return Err(Error::Core(format!(
-                    "a streamed piece of {piece_len} bytes"
-                )));
-            }
-            batch.push((len, piece));
-            len += piece_len;
-            if piece_len < STREAM_PIECE {
-                over = true;
-                break;
-            }
-        }
-        let located: Vec<(u64, &[u8])> = batch.iter().map(|(o, b)| (*o, b.as_slice())).collect();
-        values.extend(subtrees(core, &located)?);
-        for (_, bytes) in &batch {
-            write(bytes)?;
-        }
-    }
-    if len <= STREAM_PIECE {
-        return Err(Error::Core(format!("{len} bytes are too few to stream")));
-    }
-    Ok((root(core, len, STREAM_PIECE, values)?, len))
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
+    use super::super::streaming::hash_pieces;
     use super::*;
     use crate::{ArtifactStore, ArtifactType, MemoryBackend};
 

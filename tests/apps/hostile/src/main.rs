@@ -94,6 +94,7 @@ fn quota() {
                     QuotaKind::Artifacts => "artifacts",
                     QuotaKind::ArtifactBytes => "artifact-bytes",
                     QuotaKind::Names => "names",
+                    QuotaKind::Streams => "streams",
                 };
                 println!("stored {i} then quota-exceeded {kind} limit {}", q.limit);
                 return;

@@ -1,0 +1,124 @@
+//! The apps' `streams` imports: uploads and downloads as resources in the
+//! app's own table, each call charged like a store call (its bytes
+//! included), at most [`MAX_OPEN_STREAMS`](crate::apps::MAX_OPEN_STREAMS) open at once.
+
+use wasmtime::component::Resource;
+
+use super::app_imports::{Answer, answer};
+use super::bindings::{app_streams, types};
+use crate::apps::{
+    AppStoreCtx, MAX_OPEN_STREAMS as STREAM_LIMIT, STREAM_PIECE_BYTES as PIECE_LIMIT,
+};
+use crate::{Download, Error, QuotaKind, Upload};
+
+impl AppStoreCtx {
+    /// Counts one more open stream, if the app may have one.
+    fn open_one(&mut self) -> Result<(), Error> {
+        if self.open_streams >= STREAM_LIMIT {
+            return Err(Error::QuotaExceeded {
+                kind: QuotaKind::Streams,
+                limit: u64::from(STREAM_LIMIT),
+                requested: u64::from(STREAM_LIMIT) + 1,
+            });
+        }
+        self.open_streams += 1;
+        Ok(())
+    }
+
+    /// Puts a new stream in the app's table.
+    fn keep<T: Send + 'static>(&mut self, stream: T) -> wasmtime::Result<Resource<T>> {
+        Ok(self.streams.push(stream)?)
+    }
+
+    /// Takes a stream out of the table for good.
+    fn close<T: Send + 'static>(&mut self, handle: Resource<T>) -> wasmtime::Result<T> {
+        self.open_streams = self.open_streams.saturating_sub(1);
+        Ok(self.streams.delete(handle)?)
+    }
+}
+
+impl app_streams::Host for AppStoreCtx {
+    fn start_upload(&mut self, t: types::ArtifactType) -> Answer<Resource<Upload>> {
+        let upload = self.charged(0, |view| Ok(view.upload(t.into())));
+        match upload.and_then(|u| self.open_one().map(|()| u)) {
+            Ok(upload) => Ok(Ok(self.keep(upload)?)),
+            Err(e) => answer(Err(e)),
+        }
+    }
+
+    fn open_download(&mut self, hash: String) -> Answer<Resource<Download>> {
+        if let Err(e) = self.open_one() {
+            return answer(Err(e));
+        }
+        // Charged for its size: a large artifact is read and hashed once
+        // here (then again, piece by piece, as it is read).
+        match self.charged_read(&hash, |view, hash| view.download(hash)) {
+            Ok(download) => Ok(Ok(self.keep(download)?)),
+            Err(e) => {
+                self.open_streams -= 1;
+                answer(Err(e))
+            }
+        }
+    }
+
+    fn piece_limit(&mut self) -> wasmtime::Result<u32> {
+        Ok(PIECE_LIMIT)
+    }
+
+    fn stream_limit(&mut self) -> wasmtime::Result<u32> {
+        Ok(STREAM_LIMIT)
+    }
+}
+
+impl app_streams::HostUpload for AppStoreCtx {
+    fn write(&mut self, upload: Resource<Upload>, piece: Vec<u8>) -> Answer<()> {
+        if piece.len() > PIECE_LIMIT as usize {
+            return answer(Err(Error::Input(format!(
+                "a write of {} bytes: at most {PIECE_LIMIT} at once",
+                piece.len()
+            ))));
+        }
+        let size = piece.len() as u64;
+        self.work.begin()?;
+        self.work.bytes(size)?;
+        let written = self.streams.get_mut(&upload)?.write(&piece);
+        self.work.end()?;
+        answer(written)
+    }
+
+    fn finish(&mut self, upload: Resource<Upload>) -> Answer<String> {
+        self.work.begin()?;
+        let stored = self.streams.get_mut(&upload)?.finish_now();
+        self.work.end()?;
+        answer(stored.map(|h| h.to_string()))
+    }
+
+    fn drop(&mut self, upload: Resource<Upload>) -> wasmtime::Result<()> {
+        // Unfinished: its staging is discarded, nothing is stored.
+        drop(self.close(upload)?);
+        Ok(())
+    }
+}
+
+impl app_streams::HostDownload for AppStoreCtx {
+    fn size(&mut self, download: Resource<Download>) -> wasmtime::Result<u64> {
+        Ok(self.streams.get(&download)?.size())
+    }
+
+    fn read(&mut self, download: Resource<Download>, max: u32) -> Answer<Option<Vec<u8>>> {
+        let want = u64::from(max.min(PIECE_LIMIT));
+        self.work.begin()?;
+        self.work.bytes(want)?;
+        let read = self.streams.get_mut(&download)?.read(want as usize);
+        self.work.end()?;
+        answer(read)
+    }
+
+    fn drop(&mut self, download: Resource<Download>) -> wasmtime::Result<()> {
+        drop(self.close(download)?);
+        Ok(())
+    }
+}
+
+// The host's pieces are what it lets an app write and read at once.
+const _: () = assert!(PIECE_LIMIT as u64 == crate::store::pieces::STREAM_PIECE);

@@ -1,0 +1,369 @@
+//! [`Upload`] and [`Download`]: artifacts larger than memory, a piece at a
+//! time, for the host and (through the WIT `streams` interface) for apps.
+//!
+//! An upload hashes each 4 MiB piece in a core instance as it fills
+//! (pieces aligned to 4 MiB are subtrees of BLAKE3's tree) and appends it
+//! to a backend staging area; `finish` merges the pieces' chaining values
+//! into the hash and has the core store the staged content with the put
+//! rules. A download of more than 16 MiB first reads the artifact once,
+//! keeping each piece's chaining value and checking that they merge into
+//! its hash; then every piece read again is hashed and compared with its
+//! value before any byte of it is handed over. Either way at most one
+//! piece is held per stream.
+
+use super::pieces::{STREAM_PIECE, SizePlan, root};
+use super::streaming::{PieceHasher, piece_values};
+use super::{ArtifactStore, ArtifactType};
+use crate::backend::Staging;
+use crate::core_component::Caller;
+use crate::{AppView, Error, Hash, Metadata};
+
+/// Whose stream it is: the host's, or an app's (its quota, references and
+/// grants).
+#[derive(Clone)]
+enum Who {
+    Host(ArtifactStore),
+    App(AppView),
+}
+
+impl Who {
+    fn store(&self) -> &ArtifactStore {
+        match self {
+            Who::Host(store) => store,
+            Who::App(view) => view.store(),
+        }
+    }
+
+    fn caller(&self) -> Caller<'_> {
+        match self {
+            Who::Host(_) => Caller::Host,
+            Who::App(view) => view.me(),
+        }
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), Error> {
+        match self {
+            Who::Host(store) => store.check_size(size),
+            Who::App(view) => view.check_size(size),
+        }
+    }
+
+    fn put(&self, content: &[u8], artifact_type: ArtifactType) -> Result<Hash, Error> {
+        match self {
+            Who::Host(store) => store.put(content, artifact_type),
+            Who::App(view) => view.put(content, artifact_type),
+        }
+    }
+
+    fn stat(&self, hash: &Hash) -> Result<Metadata, Error> {
+        match self {
+            Who::Host(store) => store.stat(hash),
+            Who::App(view) => view.stat(hash),
+        }
+    }
+
+    fn get(&self, hash: &Hash) -> Result<Vec<u8>, Error> {
+        match self {
+            Who::Host(store) => store.get(hash),
+            Who::App(view) => view.get(hash),
+        }
+    }
+}
+
+/// An artifact being stored a piece at a time: [`write`](Self::write) the
+/// content, then [`finish`](Self::finish). Dropped unfinished, nothing is
+/// stored. Holds at most one 4 MiB piece.
+pub struct Upload {
+    who: Who,
+    artifact_type: ArtifactType,
+    /// The piece filling up (flushed once full and more comes).
+    piece: Vec<u8>,
+    hasher: PieceHasher,
+    staging: Option<Staging>,
+    spent: bool,
+}
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload")
+            .field("written", &self.written())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Upload {
+    fn new(who: Who, artifact_type: ArtifactType) -> Self {
+        Self {
+            who,
+            artifact_type,
+            piece: Vec::new(),
+            hasher: PieceHasher::default(),
+            staging: None,
+            spent: false,
+        }
+    }
+
+    /// How many bytes were written so far.
+    pub fn written(&self) -> u64 {
+        self.hasher.len() + self.piece.len() as u64
+    }
+
+    /// Appends `bytes`. Fails as soon as the content passes the store's
+    /// (or the app's) limit on one artifact, and the upload is then spent.
+    pub fn write(&mut self, mut bytes: &[u8]) -> Result<(), Error> {
+        if self.spent {
+            return Err(Error::Input("the upload failed or was finished".into()));
+        }
+        let checked = self.who.check_size(self.written() + bytes.len() as u64);
+        if let Err(e) = checked {
+            self.abandon();
+            return Err(e);
+        }
+        let piece_len = STREAM_PIECE as usize;
+        while !bytes.is_empty() {
+            if self.piece.len() == piece_len
+                && let Err(e) = self.flush()
+            {
+                self.abandon();
+                return Err(e);
+            }
+            let room = piece_len - self.piece.len();
+            let (now, later) = bytes.split_at(room.min(bytes.len()));
+            self.piece.extend_from_slice(now);
+            bytes = later;
+        }
+        Ok(())
+    }
+
+    /// Hashes the piece in hand and appends it to the staging area.
+    fn flush(&mut self) -> Result<(), Error> {
+        let store = self.who.store().clone();
+        let backend = store.core.backend();
+        let staging = match &mut self.staging {
+            Some(staging) => staging,
+            None => self.staging.insert(backend.stage()?),
+        };
+        self.hasher.add(&store.core, &[&self.piece])?;
+        backend.append_staged(staging, &self.piece)?;
+        self.piece.clear();
+        Ok(())
+    }
+
+    fn abandon(&mut self) {
+        self.spent = true;
+        self.piece = Vec::new();
+        if let Some(staging) = self.staging.take() {
+            let _ = self.who.store().core.backend().discard_staged(staging);
+        }
+    }
+
+    /// Stores what was written, with the put rules, and returns its hash.
+    pub fn finish(mut self) -> Result<Hash, Error> {
+        self.finish_now()
+    }
+
+    /// [`finish`](Self::finish), leaving the upload spent.
+    pub(crate) fn finish_now(&mut self) -> Result<Hash, Error> {
+        if self.spent {
+            return Err(Error::Input("the upload failed or was finished".into()));
+        }
+        self.spent = true;
+        if self.staging.is_none() {
+            // One piece at most: an ordinary put.
+            return self.who.put(&self.piece, self.artifact_type);
+        }
+        let result = self.store_staged();
+        self.abandon();
+        result
+    }
+
+    fn store_staged(&mut self) -> Result<Hash, Error> {
+        self.flush()?;
+        let store = self.who.store().clone();
+        let backend = store.core.backend();
+        let hasher = std::mem::take(&mut self.hasher);
+        let (hash, size) = hasher.finish(&store.core)?;
+        let staging = self
+            .staging
+            .as_mut()
+            .ok_or_else(|| Error::Core("an upload lost its staging".into()))?;
+        backend.finish_staged(staging)?;
+        let ty = self.artifact_type;
+        let who = self.who.caller();
+        store
+            .core
+            .with(|i| i.put_staged(who, staging, size, &hash, ty))
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}
+
+/// An artifact being read a piece at a time: every byte
+/// [`read`](Self::read) returns was checked against the hash first.
+pub struct Download {
+    store: ArtifactStore,
+    hash: Hash,
+    size: u64,
+    state: Pieces,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Download")
+            .field("hash", &self.hash)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a download holds: the verified piece in hand and where it is in it.
+struct Pieces {
+    /// Each piece's chaining value, checked to merge into the hash (empty
+    /// when the whole content is in `current`).
+    values: Vec<Vec<u8>>,
+    next: usize,
+    current: Vec<u8>,
+    pos: usize,
+}
+
+impl Download {
+    fn open(who: &Who, hash: &Hash) -> Result<Self, Error> {
+        let meta = who.stat(hash)?;
+        let store = who.store().clone();
+        let mut state = Pieces {
+            values: Vec::new(),
+            next: 0,
+            current: Vec::new(),
+            pos: 0,
+        };
+        if SizePlan::of(meta.size) == SizePlan::Streamed {
+            state.values = store.piece_values_of(hash, meta.size)?;
+        } else {
+            state.current = who.get(hash)?;
+        }
+        Ok(Self {
+            store,
+            hash: *hash,
+            size: meta.size,
+            state,
+        })
+    }
+
+    /// The artifact's size in bytes.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Up to `max` bytes (at most 4 MiB), verified, or `None` at the end. A
+    /// piece that no longer hashes to its place fails with
+    /// [`Error::Integrity`] (or the core's verdict, if it is gone), and
+    /// nothing of it is returned.
+    pub fn read(&mut self, max: usize) -> Result<Option<Vec<u8>>, Error> {
+        let s = &mut self.state;
+        if s.pos == s.current.len() {
+            if s.next >= s.values.len() {
+                return Ok(None);
+            }
+            s.current = self
+                .store
+                .verified_piece(&self.hash, self.size, &s.values, s.next)?;
+            s.next += 1;
+            s.pos = 0;
+        }
+        let take = max.min(STREAM_PIECE as usize).min(s.current.len() - s.pos);
+        let out = s.current.get(s.pos..s.pos + take).unwrap_or_default().to_vec();
+        s.pos += take;
+        Ok(Some(out))
+    }
+}
+
+impl ArtifactStore {
+    /// Starts storing an artifact a piece at a time (see [`Upload`]).
+    pub fn upload(&self, artifact_type: ArtifactType) -> Upload {
+        Upload::new(Who::Host(self.clone()), artifact_type)
+    }
+
+    /// Starts reading an artifact a piece at a time (see [`Download`]).
+    pub fn download(&self, hash: &Hash) -> Result<Download, Error> {
+        Download::open(&Who::Host(self.clone()), hash)
+    }
+
+    /// The chaining values of the 4 MiB pieces of `hash` (`size` bytes),
+    /// read once and checked to merge into the hash.
+    fn piece_values_of(&self, hash: &Hash, size: u64) -> Result<Vec<Vec<u8>>, Error> {
+        let backend = self.core.backend();
+        let read = |offset, len| Ok(backend.read_blob_range(hash, offset, len)?);
+        let values = piece_values(
+            &self.core,
+            size,
+            STREAM_PIECE,
+            self.hash_workers,
+            read,
+            |_| Ok(()),
+        )?;
+        let Some(values) = values else {
+            return Err(self.what_is_wrong(hash));
+        };
+        let actual = root(&self.core, size, STREAM_PIECE, values.clone())?;
+        if actual != *hash {
+            return Err(Error::Integrity {
+                expected: *hash,
+                actual,
+            });
+        }
+        Ok(values)
+    }
+
+    /// Piece `k` of `hash`, read again and checked against its chaining value.
+    fn verified_piece(
+        &self,
+        hash: &Hash,
+        size: u64,
+        values: &[Vec<u8>],
+        k: usize,
+    ) -> Result<Vec<u8>, Error> {
+        let offset = k as u64 * STREAM_PIECE;
+        let len = STREAM_PIECE.min(size - offset);
+        let bytes = match self.core.backend().read_blob_range(hash, offset, len)? {
+            Some(bytes) if bytes.len() as u64 == len => bytes,
+            _ => return Err(self.what_is_wrong(hash)),
+        };
+        let value = self.core.with(|i| i.subtree(&bytes, offset))?;
+        if values.get(k) != Some(&value) {
+            let mut now = values.to_vec();
+            if let Some(slot) = now.get_mut(k) {
+                *slot = value;
+            }
+            return Err(Error::Integrity {
+                expected: *hash,
+                actual: root(&self.core, size, STREAM_PIECE, now)?,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// Why content could not be read whole: the core's verdict, or, if it
+    /// finds nothing wrong now, that it changed under the read.
+    fn what_is_wrong(&self, hash: &Hash) -> Error {
+        match self.verify(hash) {
+            Err(e) => e,
+            Ok(_) => Error::Contended(*hash),
+        }
+    }
+}
+
+impl AppView {
+    /// Starts storing an artifact for the app a piece at a time (its quota).
+    pub fn upload(&self, artifact_type: ArtifactType) -> Upload {
+        Upload::new(Who::App(self.clone()), artifact_type)
+    }
+
+    /// Starts reading an artifact the app holds or was granted, a piece at a time.
+    pub fn download(&self, hash: &Hash) -> Result<Download, Error> {
+        Download::open(&Who::App(self.clone()), hash)
+    }
+}

@@ -1,0 +1,84 @@
+//! The streamer: stores and reads back artifacts larger than its own memory
+//! through the `streams` interface, a MiB at a time.
+//!
+//! - `put SIZE`: uploads SIZE bytes of a pattern and prints the hash;
+//! - `get HASH`: downloads HASH, checks every byte against the pattern and
+//!   prints how many it read;
+//! - `abandon SIZE`: writes SIZE bytes and drops the upload unfinished,
+//!   then prints how many artifacts it holds;
+//! - `too-many`: opens uploads until refused and prints the refusal.
+
+wit_bindgen::generate!({ path: "../../../wit", world: "app" });
+
+use artifacts::store::store;
+use artifacts::store::streams;
+use artifacts::store::types::{ArtifactType, Error, QuotaKind};
+
+const STEP: usize = 1 << 20;
+
+/// The pattern's byte at `i`: not periodic in any power of two.
+fn byte(i: u64) -> u8 {
+    (i.wrapping_mul(7).wrapping_add(i / 4093) % 251) as u8
+}
+
+fn arg(n: usize) -> String {
+    std::env::args().nth(n).unwrap_or_default()
+}
+
+fn upload(size: u64) -> streams::Upload {
+    let up = streams::start_upload(ArtifactType::Generic).expect("start-upload");
+    let mut piece = vec![0u8; STEP];
+    let mut done = 0u64;
+    while done < size {
+        let n = STEP.min((size - done) as usize);
+        for (k, b) in piece[..n].iter_mut().enumerate() {
+            *b = byte(done + k as u64);
+        }
+        up.write(&piece[..n]).expect("write");
+        done += n as u64;
+    }
+    up
+}
+
+fn main() {
+    match arg(1).as_str() {
+        "put" => {
+            let up = upload(arg(2).parse().expect("SIZE"));
+            println!("{}", up.finish().expect("finish"));
+        }
+        "get" => {
+            let down = streams::open_download(&arg(2)).expect("open-download");
+            let mut at = 0u64;
+            while let Some(bytes) = down.read(STEP as u32).expect("read") {
+                for (k, b) in bytes.iter().enumerate() {
+                    assert_eq!(*b, byte(at + k as u64), "byte {}", at + k as u64);
+                }
+                at += bytes.len() as u64;
+            }
+            assert_eq!(at, down.size());
+            println!("read {at}");
+        }
+        "abandon" => {
+            drop(upload(arg(2).parse().expect("SIZE")));
+            println!("holds {}", store::count().expect("count"));
+        }
+        "too-many" => {
+            let mut open = Vec::new();
+            loop {
+                match streams::start_upload(ArtifactType::Generic) {
+                    Ok(up) => open.push(up),
+                    Err(Error::QuotaExceeded(q)) => {
+                        assert!(matches!(q.kind, QuotaKind::Streams));
+                        println!("refused after {} streams, limit {}", open.len(), q.limit);
+                        return;
+                    }
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+        }
+        other => {
+            eprintln!("streamer: unknown command {other:?}");
+            std::process::exit(2);
+        }
+    }
+}
