@@ -24,6 +24,8 @@ mod s3;
 mod small;
 #[path = "store/startup.rs"]
 mod startup;
+#[path = "store/streamed.rs"]
+mod streamed;
 #[path = "store/throughput.rs"]
 mod throughput;
 
@@ -41,7 +43,15 @@ fn main() {
         return startup::app_start(Duration::from_millis(2000));
     }
     let quick = std::env::args().any(|a| a == "--quick");
+    // `--streamed`: only the 256 MiB upload and download rows.
+    if args.iter().any(|a| a == "--streamed") {
+        return streamed::rows(Duration::from_millis(700));
+    }
     let budget = Duration::from_millis(if quick { 100 } else { 700 });
+    println!(
+        "Native BLAKE3 here: {}; the core's wasm SIMD: 4 chunks at once.\n",
+        measure::native_simd()
+    );
     println!(
         "Throughput in MB/s; ratio = this store / native (higher is better, 1.00 = parity).\n"
     );
@@ -50,6 +60,7 @@ fn main() {
 
     let store = throughput::memory(budget);
     throughput::file(budget);
+    streamed::rows(budget);
     s3::rows(budget);
     small::operations(budget, &store);
     startup::core(budget);

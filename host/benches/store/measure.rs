@@ -55,3 +55,25 @@ pub fn peak_rss() -> u64 {
         })
         .map_or(0, |kb| kb * 1024)
 }
+
+/// Which SIMD the native BLAKE3 baseline hashes with on this CPU (the
+/// blake3 crate picks the widest it detects), so that tables from
+/// different machines can be read side by side.
+pub fn native_simd() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512vl") {
+            return "AVX-512 (16 chunks at once)";
+        }
+        if std::is_x86_feature_detected!("avx2") {
+            return "AVX2 (8 chunks at once)";
+        }
+        if std::is_x86_feature_detected!("sse4.1") {
+            return "SSE4.1 (4 chunks at once)";
+        }
+        if std::is_x86_feature_detected!("sse2") {
+            return "SSE2 (4 chunks at once)";
+        }
+    }
+    "portable (no SIMD)"
+}

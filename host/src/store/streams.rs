@@ -275,7 +275,11 @@ impl Download {
             s.pos = 0;
         }
         let take = max.min(STREAM_PIECE as usize).min(s.current.len() - s.pos);
-        let out = s.current.get(s.pos..s.pos + take).unwrap_or_default().to_vec();
+        let out = s
+            .current
+            .get(s.pos..s.pos + take)
+            .unwrap_or_default()
+            .to_vec();
         s.pos += take;
         Ok(Some(out))
     }
