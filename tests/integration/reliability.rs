@@ -187,6 +187,11 @@ fn crash_writer_child() {
         .open_dir(&dir)
         .unwrap();
     let mut out = std::io::stdout().lock();
+    // The kill's random moment counts from here: from the first write, not
+    // from the process's start-up (slower in a debug build, or on a loaded
+    // machine), so that kills land among the writes.
+    writeln!(out, "ready").unwrap();
+    out.flush().unwrap();
     let shared = pattern(3000);
     let mut last: Option<String> = None;
     for i in 0u64.. {
@@ -248,11 +253,17 @@ fn kill_9_at_random_moments_loses_nothing_acknowledged() {
             .spawn()
             .unwrap();
         let acked_before = acked.len();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        // Wait until it writes (its "ready" follows the harness's "test … ").
+        let ready = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .any(|l| l.ends_with("ready"));
+        assert!(ready, "the writer did not start");
         std::thread::sleep(Duration::from_millis(20 + rng % 120));
         child.kill().unwrap(); // SIGKILL
-        let stdout = child.stdout.take().unwrap();
         child.wait().unwrap();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in lines.map_while(Result::ok) {
             if let Some(h) = line.strip_prefix("ack put ") {
                 acked.push(h.to_string());
             } else if let Some(h) = line.strip_prefix("removing ") {
