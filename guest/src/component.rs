@@ -14,7 +14,7 @@ use artifacts::store::backend::{
     self as imports, BackendError, KeyedRecord, SwapOutcome, VersionedRecord,
 };
 use artifacts::store::types::{
-    ArtifactType, Error, IntegrityFailure, QuotaFailure, QuotaKind, Tag,
+    ArtifactType, Error, IntegrityFailure, NameError, QuotaFailure, QuotaKind, Tag,
 };
 use exports::artifacts::store::owners;
 use exports::artifacts::store::store::Guest;
@@ -136,7 +136,8 @@ impl From<ops::Error> for Error {
                     ops::QuotaKind::Bytes => QuotaKind::Bytes,
                     ops::QuotaKind::Artifacts => QuotaKind::Artifacts,
                     ops::QuotaKind::ArtifactBytes => QuotaKind::ArtifactBytes,
-                    ops::QuotaKind::Names => QuotaKind::Names,
+                    // Only names calls refuse this, as `name-error`.
+                    ops::QuotaKind::Names => return Error::Backend("too many names".into()),
                 },
                 limit,
                 requested,
@@ -145,10 +146,24 @@ impl From<ops::Error> for Error {
             ops::Error::CorruptRecord(m) => Error::CorruptRecord(m),
             ops::Error::Contended(h) => Error::Contended(h),
             ops::Error::Backend(m) => Error::Backend(m),
-            ops::Error::InvalidName(m) => Error::InvalidName(m),
-            ops::Error::NameConflict(current) => Error::NameConflict(current),
-            ops::Error::Named(h) => Error::Named(h),
+            // Only names calls fail so, as `name-error`.
+            ops::Error::InvalidName(m) => Error::Backend(format!("invalid name: {m}")),
+            ops::Error::NameConflict(_) => Error::Backend("name conflict".into()),
         }
+    }
+}
+
+/// A names call's error: its own cases, else the store's.
+fn name_error(e: ops::Error) -> NameError {
+    match e {
+        ops::Error::InvalidName(m) => NameError::InvalidName(m),
+        ops::Error::NameConflict(current) => NameError::NameConflict(current),
+        ops::Error::QuotaExceeded {
+            kind: ops::QuotaKind::Names,
+            limit,
+            ..
+        } => NameError::TooManyNames(u32::try_from(limit).unwrap_or(u32::MAX)),
+        other => NameError::Store(other.into()),
     }
 }
 
@@ -341,37 +356,32 @@ impl exports::artifacts::store::owner_names::Guest for Core {
     fn name_limit() -> u32 {
         record::MAX_NAMES as u32
     }
-    fn tag_set(owner: String, name: String, hash: String) -> Result<Option<String>, Error> {
-        Ok(ops::tag_set(&Imported, &app(&owner), &name, &hash)?)
+    fn tag_set(owner: String, name: String, hash: String) -> Result<Option<String>, NameError> {
+        ops::tag_set(&Imported, &app(&owner), &name, &hash).map_err(name_error)
     }
-    fn tag_get(owner: String, name: String) -> Result<Option<String>, Error> {
-        Ok(ops::tag_get(&Imported, &app(&owner), &name)?)
+    fn tag_get(owner: String, name: String) -> Result<Option<String>, NameError> {
+        ops::tag_get(&Imported, &app(&owner), &name).map_err(name_error)
     }
-    fn tag_delete(owner: String, name: String) -> Result<Option<String>, Error> {
-        Ok(ops::tag_delete(&Imported, &app(&owner), &name)?)
+    fn tag_delete(owner: String, name: String) -> Result<Option<String>, NameError> {
+        ops::tag_delete(&Imported, &app(&owner), &name).map_err(name_error)
     }
     fn tag_replace(
         owner: String,
         name: String,
         expected: Option<String>,
         new: String,
-    ) -> Result<(), Error> {
+    ) -> Result<(), NameError> {
         let expected = expected.as_deref();
-        Ok(ops::tag_replace(
-            &Imported,
-            &app(&owner),
-            &name,
-            expected,
-            &new,
-        )?)
+        ops::tag_replace(&Imported, &app(&owner), &name, expected, &new).map_err(name_error)
     }
     fn tag_list(
         owner: String,
         prefix: String,
         after: Option<String>,
         limit: u32,
-    ) -> Result<Vec<Tag>, Error> {
-        let listed = ops::tag_list(&Imported, &app(&owner), &prefix, after.as_deref(), limit)?;
+    ) -> Result<Vec<Tag>, NameError> {
+        let listed = ops::tag_list(&Imported, &app(&owner), &prefix, after.as_deref(), limit)
+            .map_err(name_error)?;
         Ok(listed
             .into_iter()
             .map(|(name, hash)| Tag { name, hash })

@@ -67,10 +67,6 @@ pub enum Error {
         /// What the name points at now.
         current: Option<Hash>,
     },
-    /// A release found only the caller's names holding the artifact: delete
-    /// or move them to drop their references.
-    #[error("artifact {0} is held only by names: delete or move them to release it")]
-    Named(Hash),
     /// The storage backend failed.
     #[error("backend failure: {0}")]
     Backend(String),

@@ -11,6 +11,9 @@ const HOSTILE: &[u8] = include_bytes!("../apps/hostile.wasm");
 const PLUGIN: &[u8] = include_bytes!("../apps/plugin.wasm");
 const LIBRARIAN: &[u8] = include_bytes!("../apps/librarian.wasm");
 const STREAMER: &[u8] = include_bytes!("../apps/streamer.wasm");
+/// The installer as built before names and streams (stop 21): apps built
+/// against the WIT of an earlier release must still link and run.
+const OLD_INSTALLER: &[u8] = include_bytes!("../apps/compat/installer-before-names.wasm");
 
 fn config(id: &str, args: &[&str]) -> AppConfig {
     let mut c = AppConfig::new(id);
@@ -43,6 +46,20 @@ fn plugin_intact(store: &ArtifactStore, hash: &Hash) {
     let view = store.app("installer", Quota::default()).unwrap();
     assert_eq!(view.stat(hash).unwrap().reference_count, 1);
     assert_eq!(view.get(hash).unwrap(), PLUGIN);
+}
+
+#[test]
+fn an_app_built_against_the_wit_before_names_and_streams_still_runs() {
+    let store = ArtifactStore::open_memory().unwrap();
+    let host = AppHost::new(store.clone()).unwrap();
+    let app = host.load_file(OLD_INSTALLER).unwrap();
+    let out = host.run(&app, &config("installer", &[])).unwrap();
+    assert_eq!(out.exit_code, 0, "{}", text(&out.stderr));
+    let hash: Hash = text(&out.stdout).trim().parse().unwrap();
+    assert_eq!(
+        store.stat(&hash).unwrap().artifact_type,
+        ArtifactType::WasmModule
+    );
 }
 
 each_backend! {
@@ -99,6 +116,7 @@ each_backend! {
         // Unfinished, nothing is stored; at most 4 streams at once.
         assert_eq!(run(&["abandon", &(9usize << 20).to_string()]), "holds 1");
         assert_eq!(run(&["too-many"]), "refused after 4 streams, limit 4");
+        assert_eq!(run_big(&["misuse"]), "handled", "(with room in its quota)");
         assert!(fx.temporary_files().is_empty(), "no staging left");
     }
 

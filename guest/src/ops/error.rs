@@ -55,8 +55,6 @@ pub enum Error {
     InvalidName(String),
     /// `tag-replace` found the name pointing elsewhere (`None`: absent).
     NameConflict(Option<String>),
-    /// A release found only the caller's names holding the artifact.
-    Named(String),
 }
 
 pub(super) type Outcome<T> = Result<T, Error>;

@@ -103,9 +103,15 @@ fn change(
     let previous = match swap_names(b, &space, name, expect, new.map(raw)) {
         Ok(previous) => previous,
         Err(e) => {
-            // Give back the reference taken for the name (if this fails
-            // too, the artifact stays held: kept, not lost).
-            if let Some(hash) = new {
+            // Refused before anything was written: give back the reference
+            // taken for the name (if this fails too, the artifact stays
+            // held: kept, not lost). A backend failure may have come after
+            // the write landed: then the reference stays with the name.
+            let refused = matches!(
+                e,
+                Error::NameConflict(_) | Error::QuotaExceeded { .. } | Error::Contended(_)
+            );
+            if let (true, Some(hash)) = (refused, new) {
                 let _ = drop_named(b, caller, at(hash));
             }
             return Err(e);
@@ -120,7 +126,14 @@ fn change(
         let ours = raw(hash);
         let back = previous.filter(|p| *p != ours);
         match swap_names(b, &space, name, Expect::Exactly(Some(ours)), back) {
-            Ok(_) | Err(Error::NameConflict(_)) => {}
+            Ok(_) => {}
+            // Forgotten with our target, or moved since: the old target's
+            // name is gone either way, and so must its reference be.
+            Err(Error::NameConflict(_)) => {
+                if let Some(old) = back {
+                    drop_named(b, caller, at(&hash_of(&old)))?;
+                }
+            }
             Err(e) => return Err(e),
         }
         return Err(Error::NotFound(hash.to_string()));

@@ -60,15 +60,13 @@ fn own<'a>(caller: &Caller, space: &'a str, hash: &'a str) -> Outcome<At<'a>> {
 
 /// Drops one of the caller's own references (not one a name holds);
 /// returns how many it has left. When no owner has any left, the artifact
-/// is deleted. With only names' references left: `Named`.
+/// is deleted. With only names' references left, nothing changes and the
+/// answer is 0: the names keep it.
 pub fn release(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<u64> {
     let space = owner_key(caller.owner);
     let at = own(caller, &space, hash)?;
     drop_references(backend, caller, at, |e| {
-        if e.count == e.named {
-            return Err(Error::Named(hash.to_string()));
-        }
-        Ok(Some((e.count - 1, e.named)))
+        Ok((e.count > e.named).then(|| (e.count - 1, e.named)))
     })
 }
 

@@ -93,9 +93,10 @@ pub(super) fn finish_remove(
     v: u64,
     entry: &Entry,
 ) -> Outcome<()> {
-    if entry.named > 0 {
+    if entry.named > 0 && at.still_at(b, v)? {
         // Only the host's remove takes an entry that names hold: the names
-        // go first, so that none is left pointing at a deleted artifact.
+        // go first, so that none is left pointing at a deleted artifact
+        // (unless this finisher is stale: a newer entry has names of its own).
         forget(b, at.space, at.hash)?;
     }
     leave(b, caller.dedup, at, v, &entry.origin)?;

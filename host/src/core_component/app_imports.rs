@@ -5,7 +5,7 @@
 use wasmtime::component::{HasData, Linker};
 
 use super::bindings::{app_names, app_store, types};
-use super::convert::app_error;
+use super::convert::{app_error, app_name_error};
 use crate::apps::AppStoreCtx;
 use crate::{AppView, Error};
 
@@ -31,14 +31,14 @@ pub(crate) fn add_app_store_to_linker<T: 'static>(
 impl types::Host for AppStoreCtx {}
 
 /// A call's result as the app receives it (see [`app_error`]).
-pub(super) fn answer<T>(result: Result<T, Error>) -> wasmtime::Result<Result<T, types::Error>> {
+fn answer<T>(result: Result<T, Error>) -> wasmtime::Result<Result<T, types::Error>> {
     match result {
         Ok(value) => Ok(Ok(value)),
         Err(e) => app_error(e).map(Err),
     }
 }
 
-pub(super) type Answer<T> = wasmtime::Result<Result<T, types::Error>>;
+type Answer<T> = wasmtime::Result<Result<T, types::Error>>;
 
 /// Each call charged by [`AppStoreCtx`] (which also parses the app's
 /// hashes), served by its [`AppView`].
@@ -81,26 +81,41 @@ impl app_store::Host for AppStoreCtx {
     }
 }
 
+/// A names call's result as the app receives it.
+fn named<T>(result: Result<T, Error>) -> NameAnswer<T> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(e) => app_name_error(e).map(Err),
+    }
+}
+
+type NameAnswer<T> = wasmtime::Result<Result<T, types::NameError>>;
+
 /// The app's names (see [`Names`](crate::Names)), each call charged like a
 /// store call; a name is text the core checks, a hash is parsed here.
 impl app_names::Host for AppStoreCtx {
     fn name_limit(&mut self) -> wasmtime::Result<u32> {
         Ok(self.view().names().limit())
     }
-    fn tag_set(&mut self, name: String, hash: String) -> Answer<Option<String>> {
+    fn tag_set(&mut self, name: String, hash: String) -> NameAnswer<Option<String>> {
         let before = self.charged_hash(&hash, |view, hash| view.names().set(&name, hash));
-        answer(before.map(|h| h.map(|h| h.to_string())))
+        named(before.map(|h| h.map(|h| h.to_string())))
     }
-    fn tag_get(&mut self, name: String) -> Answer<Option<String>> {
+    fn tag_get(&mut self, name: String) -> NameAnswer<Option<String>> {
         let found = self.charged(0, |view| view.names().get(&name));
-        answer(found.map(|h| h.map(|h| h.to_string())))
+        named(found.map(|h| h.map(|h| h.to_string())))
     }
-    fn tag_delete(&mut self, name: String) -> Answer<Option<String>> {
+    fn tag_delete(&mut self, name: String) -> NameAnswer<Option<String>> {
         let before = self.charged(0, |view| view.names().delete(&name));
-        answer(before.map(|h| h.map(|h| h.to_string())))
+        named(before.map(|h| h.map(|h| h.to_string())))
     }
-    fn tag_replace(&mut self, name: String, expected: Option<String>, new: String) -> Answer<()> {
-        answer(self.charged_hash(&new, |view, new| {
+    fn tag_replace(
+        &mut self,
+        name: String,
+        expected: Option<String>,
+        new: String,
+    ) -> NameAnswer<()> {
+        named(self.charged_hash(&new, |view, new| {
             let expected = expected.as_deref().map(crate::apps::app_hash).transpose()?;
             view.names().replace(&name, expected.as_ref(), new)
         }))
@@ -110,10 +125,10 @@ impl app_names::Host for AppStoreCtx {
         prefix: String,
         after: Option<String>,
         limit: u32,
-    ) -> Answer<Vec<types::Tag>> {
+    ) -> NameAnswer<Vec<types::Tag>> {
         let page = self.charged(0, |view| {
             view.names().list_page(&prefix, after.as_deref(), limit)
         });
-        answer(page.map(|page| page.into_iter().map(Into::into).collect()))
+        named(page.map(|page| page.into_iter().map(Into::into).collect()))
     }
 }

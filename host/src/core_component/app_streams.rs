@@ -4,12 +4,22 @@
 
 use wasmtime::component::Resource;
 
-use super::app_imports::{Answer, answer};
 use super::bindings::{app_streams, types};
+use super::convert::app_stream_error;
 use crate::apps::{
     AppStoreCtx, MAX_OPEN_STREAMS as STREAM_LIMIT, STREAM_PIECE_BYTES as PIECE_LIMIT,
 };
 use crate::{Download, Error, QuotaKind, Upload};
+
+/// A streams call's result as the app receives it.
+fn answer<T>(result: Result<T, Error>) -> Answer<T> {
+    match result {
+        Ok(value) => Ok(Ok(value)),
+        Err(e) => app_stream_error(e).map(Err),
+    }
+}
+
+type Answer<T> = wasmtime::Result<Result<T, types::StreamError>>;
 
 impl AppStoreCtx {
     /// Counts one more open stream, if the app may have one.
@@ -73,10 +83,7 @@ impl app_streams::Host for AppStoreCtx {
 impl app_streams::HostUpload for AppStoreCtx {
     fn write(&mut self, upload: Resource<Upload>, piece: Vec<u8>) -> Answer<()> {
         if piece.len() > PIECE_LIMIT as usize {
-            return answer(Err(Error::Input(format!(
-                "a write of {} bytes: at most {PIECE_LIMIT} at once",
-                piece.len()
-            ))));
+            return Ok(Err(types::StreamError::PieceTooLarge(PIECE_LIMIT)));
         }
         let size = piece.len() as u64;
         self.work.begin()?;

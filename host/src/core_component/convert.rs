@@ -37,8 +37,8 @@ impl From<QuotaKind> for types::QuotaKind {
             QuotaKind::Bytes => Self::Bytes,
             QuotaKind::Artifacts => Self::Artifacts,
             QuotaKind::ArtifactBytes => Self::ArtifactBytes,
-            QuotaKind::Names => Self::Names,
-            QuotaKind::Streams => Self::Streams,
+            // Names and streams refuse with errors of their own.
+            QuotaKind::Names | QuotaKind::Streams => Self::Artifacts,
         }
     }
 }
@@ -49,8 +49,6 @@ impl From<types::QuotaKind> for QuotaKind {
             types::QuotaKind::Bytes => Self::Bytes,
             types::QuotaKind::Artifacts => Self::Artifacts,
             types::QuotaKind::ArtifactBytes => Self::ArtifactBytes,
-            types::QuotaKind::Names => Self::Names,
-            types::QuotaKind::Streams => Self::Streams,
         }
     }
 }
@@ -129,12 +127,6 @@ impl From<types::Error> for Error {
             },
             E::Contended(h) => hashed(h, Error::Contended),
             E::Backend(m) => Error::Backend(m),
-            E::InvalidName(m) => Error::InvalidName(m),
-            E::NameConflict(current) => match current.as_deref().map(core_hash).transpose() {
-                Ok(current) => Error::NameConflict { current },
-                Err(e) => e,
-            },
-            E::Named(h) => hashed(h, Error::Named),
         }
     }
 }
@@ -159,9 +151,6 @@ pub(crate) fn app_error(err: Error) -> wasmtime::Result<types::Error> {
         Error::Contended(h) => W::Contended(h.to_string()),
         Error::Backend(m) => W::Backend(m),
         Error::InvalidOwner(m) => W::InvalidOwner(m),
-        Error::InvalidName(m) => W::InvalidName(m),
-        Error::NameConflict { current } => W::NameConflict(current.map(|h| h.to_string())),
-        Error::Named(h) => W::Named(h.to_string()),
         Error::TooManyOwners(h) => W::TooManyOwners(h.to_string()),
         Error::QuotaExceeded {
             kind,
@@ -232,4 +221,55 @@ impl From<crate::Tag> for types::Tag {
             hash: t.hash.to_string(),
         }
     }
+}
+
+/// What a `names` call's error means for the host's caller.
+impl From<types::NameError> for Error {
+    fn from(e: types::NameError) -> Self {
+        use types::NameError as N;
+        match e {
+            N::Store(e) => e.into(),
+            N::InvalidName(m) => Error::InvalidName(m),
+            N::NameConflict(current) => match current.as_deref().map(core_hash).transpose() {
+                Ok(current) => Error::NameConflict { current },
+                Err(e) => e,
+            },
+            N::TooManyNames(limit) => Error::QuotaExceeded {
+                kind: QuotaKind::Names,
+                limit: limit.into(),
+                requested: u64::from(limit) + 1,
+            },
+        }
+    }
+}
+
+/// A `names` error as an app sees it (see [`app_error`]).
+#[cfg(feature = "apps")]
+pub(crate) fn app_name_error(err: Error) -> wasmtime::Result<types::NameError> {
+    use types::NameError as N;
+    Ok(match err {
+        Error::InvalidName(m) => N::InvalidName(m),
+        Error::NameConflict { current } => N::NameConflict(current.map(|h| h.to_string())),
+        Error::QuotaExceeded {
+            kind: QuotaKind::Names,
+            limit,
+            ..
+        } => N::TooManyNames(u32::try_from(limit).unwrap_or(u32::MAX)),
+        other => N::Store(app_error(other)?),
+    })
+}
+
+/// A `streams` error as an app sees it (see [`app_error`]).
+#[cfg(feature = "apps")]
+pub(crate) fn app_stream_error(err: Error) -> wasmtime::Result<types::StreamError> {
+    use types::StreamError as S;
+    Ok(match err {
+        Error::QuotaExceeded {
+            kind: QuotaKind::Streams,
+            limit,
+            ..
+        } => S::TooManyStreams(u32::try_from(limit).unwrap_or(u32::MAX)),
+        Error::Input(_) => S::Spent,
+        other => S::Store(app_error(other)?),
+    })
 }

@@ -18,10 +18,12 @@ impl Instance {
         hash: &Hash,
     ) -> Result<Option<Hash>, Error> {
         let hash = hash.to_string();
-        let before = self.call(|c, s| {
-            c.artifacts_store_owner_names()
-                .call_tag_set(s, owner, name, &hash)
-        })??;
+        let before = self
+            .call(|c, s| {
+                c.artifacts_store_owner_names()
+                    .call_tag_set(s, owner, name, &hash)
+            })?
+            .map_err(Error::from)?;
         before.as_deref().map(core_hash).transpose()
     }
 
@@ -34,10 +36,12 @@ impl Instance {
 
     /// Removes `owner`'s `name`; returns what it pointed at.
     pub(crate) fn tag_delete(&mut self, owner: &str, name: &str) -> Result<Option<Hash>, Error> {
-        let before = self.call(|c, s| {
-            c.artifacts_store_owner_names()
-                .call_tag_delete(s, owner, name)
-        })??;
+        let before = self
+            .call(|c, s| {
+                c.artifacts_store_owner_names()
+                    .call_tag_delete(s, owner, name)
+            })?
+            .map_err(Error::from)?;
         before.as_deref().map(core_hash).transpose()
     }
 
@@ -70,10 +74,12 @@ impl Instance {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Tag>, Error> {
-        let page = self.call(|c, s| {
-            c.artifacts_store_owner_names()
-                .call_tag_list(s, owner, prefix, after, limit)
-        })??;
+        let page = self
+            .call(|c, s| {
+                c.artifacts_store_owner_names()
+                    .call_tag_list(s, owner, prefix, after, limit)
+            })?
+            .map_err(Error::from)?;
         page.into_iter()
             .map(|t| {
                 Ok(Tag {

@@ -19,7 +19,7 @@ impl ArtifactStore {
 
     /// Brings a store of format 1 (artifact records listing every owner) to
     /// format 2 (owner counts, per-owner index entries) in place, then marks
-    /// it as format 2 (the backend's [`finish_migration`]). Idempotent and
+    /// it as this version's format, 3 (the backend's [`finish_migration`]). Idempotent and
     /// safe to interrupt: run it again. Run it with nothing else using the
     /// store. Returns how many artifact records it rewrote.
     ///

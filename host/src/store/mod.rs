@@ -122,8 +122,10 @@ impl ArtifactStore {
         self.core.with(|i| i.contains(Caller::Host, hash))
     }
 
-    /// Drops one reference and returns how many are left; at zero the
-    /// artifact is deleted.
+    /// Drops one of the host's own references and returns how many are
+    /// left; at zero the artifact is deleted, unless one of the host's
+    /// [names](Self::names) (or another owner) still holds it. With only
+    /// names left, nothing is dropped and the answer is 0.
     pub fn release(&self, hash: &Hash) -> Result<u64, Error> {
         self.core.with(|i| i.release(Caller::Host, hash))
     }

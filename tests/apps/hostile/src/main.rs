@@ -93,8 +93,6 @@ fn quota() {
                     QuotaKind::Bytes => "bytes",
                     QuotaKind::Artifacts => "artifacts",
                     QuotaKind::ArtifactBytes => "artifact-bytes",
-                    QuotaKind::Names => "names",
-                    QuotaKind::Streams => "streams",
                 };
                 println!("stored {i} then quota-exceeded {kind} limit {}", q.limit);
                 return;

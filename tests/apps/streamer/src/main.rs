@@ -12,7 +12,7 @@ wit_bindgen::generate!({ path: "../../../wit", world: "app" });
 
 use artifacts::store::store;
 use artifacts::store::streams;
-use artifacts::store::types::{ArtifactType, Error, QuotaKind};
+use artifacts::store::types::{ArtifactType, StreamError};
 
 const STEP: usize = 1 << 20;
 
@@ -62,14 +62,27 @@ fn main() {
             drop(upload(arg(2).parse().expect("SIZE")));
             println!("holds {}", store::count().expect("count"));
         }
+        // A write over the piece limit, and calls on a spent upload, are
+        // errors the app handles (no trap).
+        "misuse" => {
+            let up = streams::start_upload(ArtifactType::Generic).expect("start-upload");
+            let big = vec![0u8; streams::piece_limit() as usize + 1];
+            assert!(matches!(up.write(&big), Err(StreamError::PieceTooLarge(_))));
+            up.write(b"ok").expect("a small write still works");
+            let again = streams::start_upload(ArtifactType::Generic).expect("start-upload");
+            again.write(b"x").expect("write");
+            again.finish().expect("finish");
+            assert!(matches!(again.finish(), Err(StreamError::Spent)));
+            assert!(matches!(again.write(b"y"), Err(StreamError::Spent)));
+            println!("handled");
+        }
         "too-many" => {
             let mut open = Vec::new();
             loop {
                 match streams::start_upload(ArtifactType::Generic) {
                     Ok(up) => open.push(up),
-                    Err(Error::QuotaExceeded(q)) => {
-                        assert!(matches!(q.kind, QuotaKind::Streams));
-                        println!("refused after {} streams, limit {}", open.len(), q.limit);
+                    Err(StreamError::TooManyStreams(limit)) => {
+                        println!("refused after {} streams, limit {limit}", open.len());
                         return;
                     }
                     Err(e) => panic!("{e:?}"),
