@@ -67,8 +67,10 @@ each_backend! {
         let store = fx.open();
         let host = AppHost::new(store.clone()).unwrap();
         let streamer = host.load_file(STREAMER).unwrap();
-        let run = |args: &[&str]| {
+        // The streamer in 16 MiB of memory, within `quota`.
+        let run = |quota: Quota, args: &[&str]| {
             let mut c = config("streamer", args);
+            c.quota = quota;
             c.limits.memory_bytes = 16 << 20;
             c.limits.fuel = 200_000_000_000;
             c.limits.wall_time = std::time::Duration::from_secs(300);
@@ -99,24 +101,14 @@ each_backend! {
         });
         assert!(out.is_err() || out.unwrap().exit_code != 0, "over the default quota");
         assert_eq!(view.count().unwrap(), 0, "nothing stored");
-        let run_big = |args: &[&str]| {
-            let mut c = config("streamer", args);
-            c.quota = quota;
-            c.limits.memory_bytes = 16 << 20;
-            c.limits.fuel = 200_000_000_000;
-            c.limits.wall_time = std::time::Duration::from_secs(300);
-            let out = host.run(&streamer, &c).unwrap();
-            assert_eq!(out.exit_code, 0, "{args:?}: {}", text(&out.stderr));
-            text(&out.stdout).trim().to_string()
-        };
-        let hash = run_big(&["put", &size.to_string()]);
+        let hash = run(quota, &["put", &size.to_string()]);
         assert_eq!(hash, expected, "the store's hash of what the app wrote");
-        assert_eq!(run_big(&["get", &hash]), format!("read {size}"));
+        assert_eq!(run(quota, &["get", &hash]), format!("read {size}"));
         assert_eq!(view.usage().unwrap().bytes, size as u64);
         // Unfinished, nothing is stored; at most 4 streams at once.
-        assert_eq!(run(&["abandon", &(9usize << 20).to_string()]), "holds 1");
-        assert_eq!(run(&["too-many"]), "refused after 4 streams, limit 4");
-        assert_eq!(run_big(&["misuse"]), "handled", "(with room in its quota)");
+        assert_eq!(run(Quota::default(), &["abandon", &(9usize << 20).to_string()]), "holds 1");
+        assert_eq!(run(Quota::default(), &["too-many"]), "refused after 4 streams, limit 4");
+        assert_eq!(run(quota, &["misuse"]), "handled", "(with room in its quota)");
         assert!(fx.temporary_files().is_empty(), "no staging left");
     }
 

@@ -121,13 +121,8 @@ impl ArtifactStore {
                 expected: *hash,
                 actual,
             }),
-            // Missing or cut short: the core says exactly what is wrong. If it
-            // finds nothing wrong now, the content changed under the read
-            // (removed and put again, say): what was written is not whole.
-            None => Err(match self.verify(hash) {
-                Err(e) => e,
-                Ok(_) => Error::Contended(*hash),
-            }),
+            // Missing or cut short: what was written is not whole.
+            None => Err(self.what_is_wrong(hash)),
         }
     }
 

@@ -351,8 +351,9 @@ impl ArtifactStore {
     }
 
     /// Why content could not be read whole: the core's verdict, or, if it
-    /// finds nothing wrong now, that it changed under the read.
-    fn what_is_wrong(&self, hash: &Hash) -> Error {
+    /// finds nothing wrong now, that it changed under the read (removed and
+    /// put again, say).
+    pub(super) fn what_is_wrong(&self, hash: &Hash) -> Error {
         match self.verify(hash) {
             Err(e) => e,
             Ok(_) => Error::Contended(*hash),
