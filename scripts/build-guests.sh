@@ -71,6 +71,19 @@ build_app hostile
 build_app spender
 build_app librarian
 build_app streamer
+# The launcher includes both versions of the launchee: build them first.
+build_bin() {
+    local package=$1 bin=$2
+    CARGO_TARGET_DIR="$apps_target" RUSTFLAGS="$remap" \
+        cargo build --locked --release --manifest-path "$root/tests/apps/Cargo.toml" \
+        -p "$package" --bin "$bin" --target wasm32-wasip2
+    cp "$apps_target/wasm32-wasip2/release/$bin.wasm" "$out_dir/$bin.wasm"
+    if [ "$mode" = install ]; then cp "$out_dir/$bin.wasm" "$root/tests/apps/$bin.wasm"; fi
+}
+build_bin launchee launchee-v1
+build_bin launchee launchee-v2
+build_app launcher
+built+=(launchee-v1.wasm:tests/apps/launchee-v1.wasm launchee-v2.wasm:tests/apps/launchee-v2.wasm launcher.wasm:tests/apps/launcher.wasm)
 built+=(plugin.wasm:tests/apps/plugin.wasm installer.wasm:tests/apps/installer.wasm hostile.wasm:tests/apps/hostile.wasm spender.wasm:tests/apps/spender.wasm librarian.wasm:tests/apps/librarian.wasm streamer.wasm:tests/apps/streamer.wasm)
 
 status=0

@@ -84,6 +84,20 @@ impl ArtifactStore {
     }
 }
 
+impl ArtifactStore {
+    /// The view of a launched app, `PARENT/NAME` (an id `app` refuses:
+    /// only launches make ids with `/`).
+    #[cfg(feature = "apps")]
+    pub(crate) fn child_app(&self, id: String, quota: Quota) -> AppView {
+        AppView {
+            store: self.clone(),
+            app: id,
+            quota,
+            grants: HashSet::new(),
+        }
+    }
+}
+
 impl AppView {
     /// The app's id.
     pub fn id(&self) -> &str {

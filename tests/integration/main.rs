@@ -21,6 +21,7 @@ mod fixture;
 mod garage;
 #[cfg(feature = "cli")]
 mod hostile;
+mod launch;
 mod model;
 mod names;
 #[cfg(feature = "cli")]

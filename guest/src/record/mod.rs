@@ -141,7 +141,9 @@ impl Marks for Vec<Mark> {
     }
 }
 
-/// Checks an owner id: 1 to 64 bytes of ASCII letters, digits and `._:@-`.
+/// Checks an owner id: 1 to 64 bytes of ASCII letters, digits and `._:@-/`.
+/// (Ids are hashed before they name anything in the backend; `/` joins a
+/// launched app's id to its parent's, `PARENT/NAME`.)
 pub fn validate_owner(owner: &str) -> Result<(), String> {
     if owner.is_empty() || owner.len() > MAX_OWNER_LEN {
         return Err(format!(
@@ -151,7 +153,7 @@ pub fn validate_owner(owner: &str) -> Result<(), String> {
     }
     if let Some(c) = owner
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || "._:@-".contains(*c)))
+        .find(|c| !(c.is_ascii_alphanumeric() || "._:@-/".contains(*c)))
     {
         return Err(format!("owner id may not contain {c:?}"));
     }

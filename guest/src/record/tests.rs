@@ -165,10 +165,25 @@ fn usage_is_told_apart() {
 
 #[test]
 fn owner_ids_are_checked() {
-    for ok in ["@host", "app-1", "a", "x.y:z_9", &"a".repeat(64)] {
+    for ok in [
+        "@host",
+        "app-1",
+        "a",
+        "x.y:z_9",
+        "a/b",
+        "app-1/plugin/x",
+        &"a".repeat(64),
+    ] {
         assert!(validate_owner(ok).is_ok(), "{ok}");
     }
-    for bad in ["", "a/b", "a b", "é", &"a".repeat(65), "../x"] {
+    for bad in [
+        "",
+        "a b",
+        "é",
+        "a\\b",
+        &"a".repeat(65),
+        &format!("{}/b", "a".repeat(63)),
+    ] {
         assert!(validate_owner(bad).is_err(), "{bad}");
     }
 }

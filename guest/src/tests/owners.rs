@@ -151,7 +151,8 @@ fn quotas_are_enforced_before_anything_is_written() {
 #[test]
 fn invalid_owner_ids_are_refused() {
     let b = Fake::default();
-    for owner in ["", "a/b", "../x", "with space"] {
+    let long = "a".repeat(65);
+    for owner in ["", "a\\b", "é", "with space", &long] {
         let c = app(owner, NO_LIMIT);
         assert!(
             matches!(put(&b, &c, b"x", G), Err(Error::InvalidOwner(_))),

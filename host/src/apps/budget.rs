@@ -23,7 +23,7 @@ impl OutputBudget {
 
     /// Takes up to `want` bytes of the budget; returns how many it got.
     /// Getting fewer marks the budget exceeded.
-    pub(super) fn take(&self, want: usize) -> usize {
+    pub(crate) fn take(&self, want: usize) -> usize {
         let want = want as u64;
         let mut got = 0;
         let _ = self
@@ -36,6 +36,11 @@ impl OutputBudget {
             self.exceeded.store(true, Ordering::Release);
         }
         usize::try_from(got).unwrap_or(usize::MAX)
+    }
+
+    /// Bytes not written yet.
+    pub(crate) fn left(&self) -> u64 {
+        self.limit.saturating_sub(self.used.load(Ordering::Acquire))
     }
 
     /// Whether an app tried to write past the limit.

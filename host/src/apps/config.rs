@@ -78,11 +78,18 @@ pub struct AppConfig {
     pub grants: Vec<Hash>,
     /// Where its output goes.
     pub stdio: Stdio,
+    /// Its standard input (empty: end of input at once).
+    pub stdin: Vec<u8>,
+    /// Whether it may run stored components (the WIT `launch` interface;
+    /// without it every launch is `not-allowed`). Its children draw every
+    /// limit from what it has left, and may launch in turn if it lets them,
+    /// up to [`MAX_LAUNCH_DEPTH`](super::MAX_LAUNCH_DEPTH).
+    pub allow_launch: bool,
 }
 
 impl AppConfig {
     /// Defaults for the app `id`: default quota and limits, no arguments,
-    /// no grants, output captured.
+    /// no grants, no input, output captured, no launching.
     pub fn new(id: impl Into<String>) -> Self {
         Self {
             id: id.into(),
@@ -91,6 +98,8 @@ impl AppConfig {
             args: Vec::new(),
             grants: Vec::new(),
             stdio: Stdio::Capture,
+            stdin: Vec::new(),
+            allow_launch: false,
         }
     }
 }

@@ -62,6 +62,11 @@ impl Budget {
         self.used
     }
 
+    /// Bytes of the budget not used yet.
+    pub(crate) fn left(&self) -> usize {
+        self.limit.saturating_sub(self.used)
+    }
+
     fn grow(&mut self, more: Option<usize>) -> bool {
         match more
             .and_then(|m| self.used.checked_add(m))
@@ -202,6 +207,17 @@ impl HostWork {
                 .saturating_mul(FUEL_PER_RECORD)
                 .saturating_add(bytes.saturating_mul(FUEL_PER_BYTE)),
         )
+    }
+
+    /// Charges `fuel` the call spent otherwise (a launched child's).
+    pub(crate) fn fuel(&mut self, fuel: u64) -> Result<(), Error> {
+        self.charge(fuel)
+    }
+
+    /// The fuel the app has left, less what the current call was charged
+    /// so far (0 if not known: see [`charge_host_work`]).
+    pub(crate) fn fuel_available(&self) -> u64 {
+        self.fuel_left.unwrap_or(0).saturating_sub(self.pending)
     }
 
     fn charge(&mut self, fuel: u64) -> Result<(), Error> {

@@ -19,6 +19,26 @@ impl AppHost {
         self.compile(*hash, &bytes)
     }
 
+    /// Loads the component stored under `hash` for an app that launches it:
+    /// visible to `view` (held or granted, else `NotFound`), no larger than
+    /// the compile limits, read and verified through `view` (`charge` is
+    /// told its size first) unless it is compiled already.
+    pub(crate) fn load_for(
+        &self,
+        view: &crate::AppView,
+        hash: &Hash,
+        charge: impl FnOnce(u64) -> Result<(), Error>,
+    ) -> Result<App, Error> {
+        let size = view.stat(hash)?.size;
+        if let Some(app) = self.cached(hash) {
+            return Ok(app);
+        }
+        too_large(hash, size, &self.compile_limits)?;
+        charge(size)?;
+        let bytes = view.get(hash)?;
+        self.compile(*hash, &bytes)
+    }
+
     /// Loads an app from bytes (not stored), compiled unless cached.
     pub fn load_file(&self, bytes: &[u8]) -> Result<App, Error> {
         let key = Hash::of(bytes);
@@ -94,12 +114,17 @@ fn read_component(
     hash: &Hash,
     limits: &CompileLimits,
 ) -> Result<Vec<u8>, Error> {
-    let size = store.stat(hash)?.size;
+    too_large(hash, store.stat(hash)?.size, limits)?;
+    store.get(hash)
+}
+
+/// Refuses a component of `size` bytes that `limits` do not let compile.
+fn too_large(hash: &Hash, size: u64, limits: &CompileLimits) -> Result<(), Error> {
     if size > limits.max_component_bytes {
         return Err(Error::InvalidApp(format!(
             "{hash} is {size} bytes, more than the {} a component may have",
             limits.max_component_bytes
         )));
     }
-    store.get(hash)
+    Ok(())
 }

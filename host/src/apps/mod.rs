@@ -28,6 +28,7 @@ mod budget;
 mod compile_check;
 mod config;
 mod escape;
+mod launch;
 mod limits;
 mod load;
 mod output;
@@ -48,6 +49,9 @@ use self::budget::OutputBudget;
 pub use self::compile_check::{CodeStats, CompileLimits, check as check_component};
 pub use self::config::{AppConfig, AppLimits, AppOutcome, Stdio};
 pub use self::escape::terminal_safe;
+use self::launch::Lineage;
+pub(crate) use self::launch::{ChildLimits, ChildRequest, LaunchError, Launching};
+pub use self::launch::{MAX_CHILD_NAME, MAX_LAUNCH_DEPTH};
 use self::limits::hostcall_fuel;
 use self::limits::{Budget, is_count_limit};
 pub use self::limits::{
@@ -71,7 +75,10 @@ pub const MAX_OPEN_STREAMS: u32 = 4;
 pub const STREAM_PIECE_BYTES: u32 = 4 << 20;
 pub use self::store_ctx::{AppStoreCtx, add_to_linker};
 use crate::CompileCache;
-use crate::{ArtifactStore, Error, Hash};
+use crate::{AppView, ArtifactStore, Error, Hash};
+
+/// Output kept for [`Stdio::Capture`].
+type Captured = Arc<Mutex<Vec<u8>>>;
 
 /// Everything one running app owns.
 struct AppState {
@@ -79,6 +86,18 @@ struct AppState {
     table: ResourceTable,
     store: AppStoreCtx,
     limiter: Budget,
+    lineage: Lineage,
+}
+
+impl AppState {
+    /// What its `launch` imports work on.
+    fn launching(&mut self) -> Launching<'_> {
+        Launching {
+            lineage: &self.lineage,
+            memory_left: self.limiter.left() as u64,
+            store: &mut self.store,
+        }
+    }
 }
 
 impl WasiView for AppState {
@@ -113,17 +132,19 @@ impl App {
 }
 
 /// Runs apps against one store; compiles each distinct component once.
+/// Clones share everything (what apps launch runs on a clone).
+#[derive(Clone)]
 pub struct AppHost {
     store: ArtifactStore,
     engine: Engine,
-    linker: Linker<AppState>,
-    cache: Mutex<HashMap<Hash, App>>,
-    disk: Option<CompileCache>,
-    compilations: std::sync::atomic::AtomicUsize,
+    linker: Arc<Linker<AppState>>,
+    cache: Arc<Mutex<HashMap<Hash, App>>>,
+    disk: Option<Arc<CompileCache>>,
+    compilations: Arc<std::sync::atomic::AtomicUsize>,
     /// Drives apps' WASI calls (sleeps, polls, output) and wall clocks:
     /// each run is polled on its caller's thread; the one worker thread
     /// keeps time.
-    runtime: AppRuntime,
+    runtime: Arc<AppRuntime>,
     compile_limits: CompileLimits,
 }
 
@@ -159,6 +180,9 @@ impl AppHost {
         // thread. The `store` imports stay synchronous.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| add_to_linker(&mut linker, |s: &mut AppState| &mut s.store))
+            .and_then(|()| {
+                crate::core_component::add_launch_to_linker(&mut linker, AppState::launching)
+            })
             .map_err(|e| Error::Core(format!("linking app imports: {e:#}")))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -169,12 +193,12 @@ impl AppHost {
         Ok(Self {
             store,
             engine,
-            linker,
-            cache: Mutex::new(HashMap::new()),
+            linker: Arc::new(linker),
+            cache: Arc::new(Mutex::new(HashMap::new())),
             disk: None,
-            compilations: std::sync::atomic::AtomicUsize::new(0),
+            compilations: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             compile_limits: CompileLimits::default(),
-            runtime: AppRuntime(Some(runtime)),
+            runtime: Arc::new(AppRuntime(Some(runtime))),
         })
     }
 
@@ -214,7 +238,7 @@ impl AppHost {
     /// Also keeps compiled components on disk, sealed (see [`CompileCache`]),
     /// so a later process skips compiling them.
     pub fn with_compile_cache(mut self, cache: CompileCache) -> Self {
-        self.disk = Some(cache);
+        self.disk = Some(Arc::new(cache));
         self
     }
 
@@ -236,7 +260,19 @@ impl AppHost {
     /// This blocks the calling thread (apps run on it); called from async
     /// code, it runs the app on a thread of its own and still blocks.
     pub fn run(&self, app: &App, config: &AppConfig) -> Result<AppOutcome, Error> {
-        let mut view = self.store.app(&config.id, config.quota)?;
+        let view = self.store.app(&config.id, config.quota)?;
+        self.run_in(app, config, view, 0).0
+    }
+
+    /// Runs `app` as `view`'s owner, `depth` launches deep; also returns
+    /// the fuel it used, however it ended.
+    pub(crate) fn run_in(
+        &self,
+        app: &App,
+        config: &AppConfig,
+        mut view: AppView,
+        depth: u32,
+    ) -> (Result<AppOutcome, Error>, u64) {
         for hash in &config.grants {
             view.grant(*hash);
         }
@@ -246,6 +282,12 @@ impl AppHost {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
+        if !config.stdin.is_empty() {
+            wasi.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(
+                config.stdin.clone(),
+            ));
+        }
+        let deadline = std::time::Instant::now() + config.limits.wall_time;
         let budget = OutputBudget::new(config.limits.max_output);
         let captured = (config.stdio == Stdio::Capture).then(|| {
             (
@@ -277,8 +319,42 @@ impl AppHost {
             table: ResourceTable::new(),
             store: AppStoreCtx::new(view),
             limiter: Budget::new(&config.limits),
+            lineage: Lineage {
+                host: self.clone(),
+                allowed: config.allow_launch,
+                depth,
+                deadline,
+                output: budget.clone(),
+                limits: config.limits,
+            },
         };
         let mut store = wasmtime::Store::new(&self.engine, state);
+        let result = self.drive(
+            app,
+            config,
+            &mut store,
+            deadline,
+            captured,
+            (stdout, stderr),
+        );
+        let fuel_used = config
+            .limits
+            .fuel
+            .saturating_sub(store.get_fuel().unwrap_or(0));
+        (result, fuel_used)
+    }
+
+    /// Runs the app in `store` until it exits, fails, or `deadline`.
+    fn drive(
+        &self,
+        app: &App,
+        config: &AppConfig,
+        store: &mut wasmtime::Store<AppState>,
+        deadline: std::time::Instant,
+        captured: Option<(Captured, Captured)>,
+        (stdout, stderr): (AppOutput, AppOutput),
+    ) -> Result<AppOutcome, Error> {
+        let budget = store.data().lineage.output.clone();
         store.limiter(|s| &mut s.limiter);
         store.call_hook(|cx, hook| charge_host_work(cx, hook, |s: &mut AppState| &mut s.store));
         store.set_hostcall_fuel(hostcall_fuel(
@@ -291,10 +367,10 @@ impl AppHost {
             .map_err(|e| Error::Core(format!("setting fuel: {e:#}")))?;
         let limit = config.limits.wall_time;
         let result = self.block_on(async {
-            let deadline = tokio::time::Instant::now() + limit;
+            let deadline = tokio::time::Instant::from_std(deadline);
             let run = async {
-                let command = app.pre.instantiate_async(&mut store).await?;
-                command.wasi_cli_run().call_run(&mut store).await
+                let command = app.pre.instantiate_async(&mut *store).await?;
+                command.wasi_cli_run().call_run(&mut *store).await
             };
             let result = tokio::time::timeout_at(deadline, run).await;
             if captured.is_none() {

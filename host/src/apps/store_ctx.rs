@@ -51,6 +51,11 @@ impl AppStoreCtx {
         &self.view
     }
 
+    /// The view, and the work its calls are charged to.
+    pub(crate) fn parts(&mut self) -> (&AppView, &mut HostWork) {
+        (&self.view, &mut self.work)
+    }
+
     /// Runs one store call, charged (see [`HostWork`]): the base cost and
     /// `bytes` before the work, the backend records after.
     pub(crate) fn charged<R>(

@@ -31,6 +31,8 @@ pub(crate) mod app_world {
 }
 
 #[cfg(feature = "apps")]
+pub(crate) use app_world::artifacts::store::launch as app_launch;
+#[cfg(feature = "apps")]
 pub(crate) use app_world::artifacts::store::names as app_names;
 #[cfg(feature = "apps")]
 pub(crate) use app_world::artifacts::store::store as app_store;

@@ -273,3 +273,82 @@ pub(crate) fn app_stream_error(err: Error) -> wasmtime::Result<types::StreamErro
         other => S::Store(app_error(other)?),
     })
 }
+
+#[cfg(feature = "apps")]
+mod launch {
+    use super::super::bindings::app_launch as wit;
+    use super::app_error;
+    use crate::apps::app_hash;
+    use crate::apps::{AppOutcome, ChildLimits, ChildRequest, LaunchError};
+
+    impl From<wit::Limits> for ChildLimits {
+        fn from(l: wit::Limits) -> Self {
+            Self {
+                fuel: l.fuel,
+                memory_bytes: l.memory_bytes,
+                wall_time_ms: l.wall_time_ms,
+                max_output: l.max_output,
+                max_bytes: l.max_bytes,
+                max_artifacts: l.max_artifacts,
+            }
+        }
+    }
+
+    impl From<ChildLimits> for wit::Limits {
+        fn from(l: ChildLimits) -> Self {
+            Self {
+                fuel: l.fuel,
+                memory_bytes: l.memory_bytes,
+                wall_time_ms: l.wall_time_ms,
+                max_output: l.max_output,
+                max_bytes: l.max_bytes,
+                max_artifacts: l.max_artifacts,
+            }
+        }
+    }
+
+    /// A parent's request, its hashes parsed (an invalid one is `invalid-hash`).
+    pub(crate) fn child_request(c: wit::Child) -> Result<ChildRequest, LaunchError> {
+        Ok(ChildRequest {
+            component: app_hash(&c.component)?,
+            grants: (c.grants.iter().map(|h| app_hash(h))).collect::<Result<Vec<_>, _>>()?,
+            name: c.name,
+            args: c.args,
+            stdin: c.stdin,
+            limits: c.limits.into(),
+            allow_launch: c.allow_launch,
+        })
+    }
+
+    impl From<AppOutcome> for wit::Outcome {
+        fn from(o: AppOutcome) -> Self {
+            Self {
+                exit_code: o.exit_code,
+                stdout: o.stdout,
+                stderr: o.stderr,
+                fuel_used: o.fuel_used,
+            }
+        }
+    }
+
+    /// A launch error as the parent receives it; the parent's own failures
+    /// (out of fuel for the call) trap it, as in its other store calls.
+    pub(crate) fn launch_error(err: LaunchError) -> wasmtime::Result<wit::LaunchError> {
+        use wit::LaunchError as W;
+        Ok(match err {
+            LaunchError::NotAllowed => W::NotAllowed,
+            LaunchError::TooDeep(n) => W::TooDeep(n),
+            LaunchError::InvalidName(why) => W::InvalidName(why),
+            LaunchError::Store(e) => W::Store(app_error(e)?),
+            LaunchError::InvalidComponent(why) => W::InvalidComponent(why),
+            LaunchError::OutOfFuel(n) => W::OutOfFuel(n),
+            LaunchError::OutOfMemory(n) => W::OutOfMemory(n),
+            LaunchError::Timeout(t) => W::Timeout(u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            LaunchError::OutputLimit(n) => W::OutputLimit(n),
+            LaunchError::Trapped(why) => W::Trapped(why),
+            LaunchError::Busy => W::Busy,
+        })
+    }
+}
+#[cfg(feature = "apps")]
+pub(crate) use launch::{child_request, launch_error};

@@ -7,6 +7,8 @@
 #[cfg(feature = "apps")]
 mod app_imports;
 #[cfg(feature = "apps")]
+mod app_launch;
+#[cfg(feature = "apps")]
 mod app_streams;
 mod bindings;
 mod calls;
@@ -20,6 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 #[cfg(feature = "apps")]
 pub(crate) use app_imports::add_app_store_to_linker;
+#[cfg(feature = "apps")]
+pub(crate) use app_launch::add_launch_to_linker;
 pub(crate) use calls::Caller;
 #[cfg(feature = "apps")]
 pub(crate) use imports::backend_work;

@@ -1,0 +1,239 @@
+//! Apps that launch stored components (the WIT `launch` interface): the
+//! child's identity, the limits it draws from its parent, and the parent
+//! paying for it. The WIT glue is `core_component::app_launch`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::budget::OutputBudget;
+use super::{AppConfig, AppHost, AppLimits, AppOutcome, Stdio};
+use crate::{AppView, Error, Hash, Quota};
+
+/// How many launches deep apps may go: an app the host runs is at depth 0,
+/// the children it launches at 1, and an app at this depth may not launch.
+pub const MAX_LAUNCH_DEPTH: u32 = 4;
+
+/// The longest child name, in bytes.
+pub const MAX_CHILD_NAME: usize = 32;
+
+/// What a child may use (the WIT `launch.limits`), each capped by what its
+/// parent has left; `u64::MAX` asks for all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChildLimits {
+    pub fuel: u64,
+    pub memory_bytes: u64,
+    pub wall_time_ms: u64,
+    pub max_output: u64,
+    pub max_bytes: u64,
+    pub max_artifacts: u64,
+}
+
+impl ChildLimits {
+    /// Everything the parent has left.
+    pub const MAX: Self = Self {
+        fuel: u64::MAX,
+        memory_bytes: u64::MAX,
+        wall_time_ms: u64::MAX,
+        max_output: u64::MAX,
+        max_bytes: u64::MAX,
+        max_artifacts: u64::MAX,
+    };
+}
+
+/// A parent's `run` (the WIT `launch.child`), its hashes parsed.
+#[derive(Debug, Clone)]
+pub(crate) struct ChildRequest {
+    pub component: Hash,
+    pub name: String,
+    pub args: Vec<String>,
+    pub stdin: Vec<u8>,
+    pub limits: ChildLimits,
+    pub grants: Vec<Hash>,
+    pub allow_launch: bool,
+}
+
+/// Why a child did not run to an exit (the WIT `launch-error`).
+#[derive(Debug)]
+pub(crate) enum LaunchError {
+    NotAllowed,
+    TooDeep(u32),
+    InvalidName(String),
+    /// Reading the component or a grant; also the parent's own failures
+    /// (out of fuel for the call), which the glue turns into traps.
+    Store(Error),
+    InvalidComponent(String),
+    OutOfFuel(u64),
+    OutOfMemory(u64),
+    Timeout(Duration),
+    OutputLimit(u64),
+    Trapped(String),
+    Busy,
+}
+
+impl From<Error> for LaunchError {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::InvalidApp(why) => Self::InvalidComponent(why),
+            other => Self::Store(other),
+        }
+    }
+}
+
+/// Where a running app stands among launches, kept in its store's data:
+/// the host that runs it, whether and how deep it may launch, and what it
+/// has to give (its deadline and output allowance; its fuel, memory and
+/// quota are read when it launches).
+pub(crate) struct Lineage {
+    pub(super) host: AppHost,
+    pub(super) allowed: bool,
+    pub(super) depth: u32,
+    pub(super) deadline: Instant,
+    pub(super) output: Arc<OutputBudget>,
+    pub(super) limits: AppLimits,
+}
+
+/// A parent's launch, as its `launch` imports see it: its lineage, its
+/// memory left and its store context (which charges the call and knows
+/// its fuel).
+pub(crate) struct Launching<'a> {
+    pub(super) lineage: &'a Lineage,
+    pub(super) memory_left: u64,
+    pub(crate) store: &'a mut super::AppStoreCtx,
+}
+
+impl Launching<'_> {
+    /// Runs `child` to completion for this parent, charged to it.
+    pub(crate) fn run(&mut self, child: ChildRequest) -> Result<AppOutcome, LaunchError> {
+        let lineage = self.lineage;
+        if !lineage.allowed {
+            return Err(LaunchError::NotAllowed);
+        }
+        if lineage.depth >= MAX_LAUNCH_DEPTH {
+            return Err(LaunchError::TooDeep(MAX_LAUNCH_DEPTH));
+        }
+        let id = child_id(self.store.view(), &child.name)?;
+        self.store.work.begin()?;
+        let result = self.launch(&child, id);
+        self.store.work.end()?;
+        result
+    }
+
+    fn launch(&mut self, child: &ChildRequest, id: String) -> Result<AppOutcome, LaunchError> {
+        let lineage = self.lineage;
+        let (parent, work) = self.store.parts();
+        // Read through the parent's view: what it cannot see is
+        // `not-found`, as for its own gets.
+        let app = (lineage.host).load_for(parent, &child.component, |n| work.bytes(n))?;
+        for grant in &child.grants {
+            parent.stat(grant)?;
+        }
+        let config = self.child_config(child, id)?;
+        let view = (self.store.view().store()).child_app(config.id.clone(), config.quota);
+        // A child starts with nothing (a host that died during an earlier
+        // run of it may have left something) and ends with nothing.
+        drop_everything(&view)?;
+        let (result, fuel_used) =
+            (lineage.host).run_in(&app, &config, view.clone(), lineage.depth + 1);
+        let dropped = drop_everything(&view);
+        let out = result
+            .as_ref()
+            .map_or(0, |o| (o.stdout.len() + o.stderr.len()) as u64);
+        lineage
+            .output
+            .take(usize::try_from(out).unwrap_or(usize::MAX));
+        self.store.work.fuel(fuel_used)?;
+        self.store.work.bytes(out)?;
+        dropped?;
+        result.map_err(|e| child_error(e, &config))
+    }
+
+    /// The child's configuration: its limits, each the least of what was
+    /// asked and what the parent has left.
+    fn child_config(&self, child: &ChildRequest, id: String) -> Result<AppConfig, Error> {
+        let lineage = self.lineage;
+        let asked = &child.limits;
+        let parent = self.store.view();
+        let usage = parent.usage()?;
+        let quota = parent.quota();
+        let bytes_left = quota.max_bytes.saturating_sub(usage.bytes);
+        let wall_left = lineage.deadline.saturating_duration_since(Instant::now());
+        let limits = AppLimits {
+            memory_bytes: usize::try_from(asked.memory_bytes.min(self.memory_left))
+                .unwrap_or(usize::MAX),
+            fuel: asked.fuel.min(self.store.work.fuel_available()),
+            wall_time: Duration::from_millis(asked.wall_time_ms).min(wall_left),
+            max_output: asked.max_output.min(lineage.output.left()),
+            ..lineage.limits
+        };
+        Ok(AppConfig {
+            id,
+            quota: Quota {
+                max_bytes: asked.max_bytes.min(bytes_left),
+                max_artifacts: (asked.max_artifacts)
+                    .min(quota.max_artifacts.saturating_sub(usage.artifacts)),
+                max_artifact_bytes: quota.max_artifact_bytes.min(bytes_left),
+            },
+            limits,
+            args: child.args.clone(),
+            grants: child.grants.clone(),
+            stdio: Stdio::Capture,
+            stdin: child.stdin.clone(),
+            allow_launch: child.allow_launch,
+        })
+    }
+}
+
+/// The identity of `parent`'s child `name`: `PARENT/NAME`.
+fn child_id(parent: &AppView, name: &str) -> Result<String, LaunchError> {
+    let valid = (1..=MAX_CHILD_NAME).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+    if !valid {
+        return Err(LaunchError::InvalidName(format!(
+            "{name:.40?} is not 1 to {MAX_CHILD_NAME} ASCII letters, digits or ._-"
+        )));
+    }
+    let id = format!("{}/{name}", parent.id());
+    if id.len() > 64 {
+        return Err(LaunchError::InvalidName(format!(
+            "the child's identity {id:?} would be {} bytes, more than 64",
+            id.len()
+        )));
+    }
+    Ok(id)
+}
+
+/// Drops everything `view`'s owner holds: its names, then its references
+/// (so that what a child stored lasts only for its run).
+fn drop_everything(view: &AppView) -> Result<(), Error> {
+    let names = view.names();
+    for tag in names.list("")? {
+        names.delete(&tag.name)?;
+    }
+    loop {
+        let page = view.list_page(None, view.list_limit())?;
+        if page.is_empty() {
+            return Ok(());
+        }
+        for artifact in &page {
+            match view.remove(&artifact.hash) {
+                Ok(()) | Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+/// A child's failure, as its parent hears of it.
+fn child_error(e: Error, config: &AppConfig) -> LaunchError {
+    match e {
+        Error::OutOfFuel { .. } => LaunchError::OutOfFuel(config.limits.fuel),
+        Error::OutOfMemory { limit, .. } => LaunchError::OutOfMemory(limit as u64),
+        Error::Timeout { limit, .. } => LaunchError::Timeout(limit),
+        Error::OutputLimit { limit, .. } => LaunchError::OutputLimit(limit),
+        Error::AppTrap { message, .. } => LaunchError::Trapped(message),
+        Error::Busy { .. } => LaunchError::Busy,
+        other => LaunchError::from(other),
+    }
+}

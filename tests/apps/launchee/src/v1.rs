@@ -1,0 +1,3 @@
+//! Version 1 of the plugin the launcher runs (see `plugin.rs`).
+const VERSION: u32 = 1;
+include!("plugin.rs");

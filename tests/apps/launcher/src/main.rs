@@ -1,0 +1,130 @@
+//! The launcher: a plugin host inside the sandbox. It installs two
+//! versions of a plugin (it carries them), names them, launches
+//! `plugin@latest`, moves the name, launches again, and then tries every
+//! way a plugin could take more than it was given or see what it was not.
+//! Each step prints one line the host's test checks.
+//!
+//! - `demo`: all of it;
+//! - `try`: one launch, printing how it ended (for a host that does not
+//!   let it launch);
+//! - `spin-all`, `sleep-all`: a child that spins or sleeps with all the
+//!   launcher has left.
+
+wit_bindgen::generate!({ path: "../../../wit", world: "app" });
+
+use artifacts::store::launch::{self, Child, LaunchError, Limits};
+use artifacts::store::names;
+use artifacts::store::store;
+use artifacts::store::types::ArtifactType;
+
+const V1: &[u8] = include_bytes!("../../launchee-v1.wasm");
+const V2: &[u8] = include_bytes!("../../launchee-v2.wasm");
+
+fn child(component: &str, args: &[&str], limits: Limits) -> Child {
+    Child {
+        component: component.to_string(),
+        name: "plugin".into(),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        stdin: Vec::new(),
+        limits,
+        grants: Vec::new(),
+        allow_launch: false,
+    }
+}
+
+/// The launch's result, one line: `exit N: STDOUT` or the error.
+fn report(what: &str, child: &Child) {
+    match launch::run(child) {
+        Ok(o) => println!(
+            "{what}: exit {}: {}",
+            o.exit_code,
+            String::from_utf8_lossy(&o.stdout).trim_end()
+        ),
+        Err(e) => println!("{what}: {e:?}"),
+    }
+}
+
+fn install(content: &[u8], version: &str) -> String {
+    let hash = store::put(content, ArtifactType::WasmModule).expect("put plugin");
+    names::tag_set(&format!("plugin@{version}"), &hash).expect("tag-set");
+    hash
+}
+
+fn main() {
+    let max = launch::limits_max();
+    let small = Limits {
+        fuel: 2_000_000_000,
+        memory_bytes: 8 << 20,
+        wall_time_ms: 10_000,
+        max_output: 1 << 20,
+        max_bytes: 1 << 20,
+        max_artifacts: 10,
+    };
+    match std::env::args().nth(1).as_deref() {
+        Some("try") => {
+            let v1 = install(V1, "1");
+            report("try", &child(&v1, &["hello"], small));
+        }
+        Some("spin-all") => {
+            let v1 = install(V1, "1");
+            report("spin all", &child(&v1, &["spin"], max));
+            // The child burned all the fuel the launcher had: it never gets here.
+            println!("still running");
+        }
+        Some("sleep-all") => {
+            let v1 = install(V1, "1");
+            report("sleep all", &child(&v1, &["sleep"], max));
+            // The launcher's own deadline has passed: it is stopped here.
+            let mut x = 0u64;
+            loop {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
+        Some("demo") => {
+            let v1 = install(V1, "1");
+            let v2 = install(V2, "2");
+            names::tag_set("plugin@latest", &v1).expect("tag-set latest");
+            let secret = store::put(b"the launcher's secret", ArtifactType::Generic)
+                .expect("put secret");
+
+            let latest = names::tag_get("plugin@latest").expect("get").expect("latest");
+            let mut hello = child(&latest, &["hello"], small);
+            hello.stdin = b"hi".to_vec();
+            report("latest", &hello);
+            names::tag_replace("plugin@latest", Some(&v1), &v2).expect("move latest");
+            hello.component = names::tag_get("plugin@latest").expect("get").expect("latest");
+            report("latest", &hello);
+            // What it stored went with its run: it starts with nothing again.
+            report("again", &hello);
+
+            report("peek", &child(&v2, &["peek", &secret], small));
+            let mut granted = child(&v2, &["peek", &secret], small);
+            granted.grants = vec![secret.clone()];
+            report("peek granted", &granted);
+
+            report("hog", &child(&v2, &["hog"], small));
+            report("hog all", &child(&v2, &["hog"], max));
+            report("spin", &child(&v2, &["spin"], Limits { fuel: 50_000_000, ..small }));
+            report("sleep", &child(&v2, &["sleep"], Limits { wall_time_ms: 300, ..small }));
+            report("shout", &child(&v2, &["shout", "100000"], Limits { max_output: 1000, ..small }));
+            report("fill", &child(&v2, &["fill", "2000000"], small));
+            report("fill all", &child(&v2, &["fill", "5000000"], max));
+
+            let mut nest = child(&v2, &["nest", &v2], max);
+            nest.grants = vec![v2.clone()];
+            nest.allow_launch = true;
+            report("nest", &nest);
+
+            let mut bad = child(&v2, &["hello"], small);
+            bad.name = "a/b".into();
+            let named = matches!(launch::run(&bad), Err(LaunchError::InvalidName(_)));
+            println!("bad name refused: {named}");
+            report("not held", &child(&"0".repeat(64), &["hello"], small));
+            println!("the launcher sees {} artifact(s)", store::count().expect("count"));
+        }
+        _ => {
+            eprintln!("usage: launcher demo|try|spin-all|sleep-all");
+            std::process::exit(2);
+        }
+    }
+}
