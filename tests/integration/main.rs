@@ -21,6 +21,7 @@ mod fixture;
 mod garage;
 #[cfg(feature = "cli")]
 mod hostile;
+#[cfg(feature = "apps")]
 mod launch;
 mod model;
 mod names;
