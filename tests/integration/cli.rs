@@ -790,3 +790,24 @@ fn tag_sets_moves_lists_and_removes_names_across_processes() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("invalid name"), "{}", stderr(&o));
 }
+
+#[test]
+fn run_lets_an_app_launch_only_with_allow_launch() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("store");
+    let launcher = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/apps/launcher.wasm");
+    let run = |extra: &[&str]| {
+        let mut args = vec!["run", launcher.to_str().unwrap(), "--app-id", "host-app"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["--", "try"]);
+        let o = artifacts(&dir, &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    assert_eq!(run(&[]).trim(), "try: LaunchError::NotAllowed");
+    let out = run(&["--allow-launch"]);
+    assert!(
+        out.starts_with("try: exit 0: v1 as host-app/plugin: stdin \"\""),
+        "{out}"
+    );
+}

@@ -106,6 +106,10 @@ each_backend! {
         assert!(out.contains("launcher/plugin/n ran a child\nlauncher/plugin ran a child\n"), "{out}");
         assert_eq!(line("bad name refused: "), "bad name refused: true");
         assert_eq!(line("not held: "), format!("not held: LaunchError::Store(Error::NotFound(\"{}\"))", "0".repeat(64)));
+        assert!(
+            line("not a component: ").starts_with("not a component: LaunchError::InvalidComponent("),
+            "{out}"
+        );
         assert_eq!(line("the launcher sees"), "the launcher sees 3 artifact(s)");
 
         // What the children stored went with their runs: the store holds

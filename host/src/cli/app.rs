@@ -54,6 +54,7 @@ pub(crate) fn run_app(
         quota_artifacts,
         quota_artifact_bytes,
         grants,
+        allow_launch,
         no_compile_cache,
         args,
     } = run;
@@ -86,6 +87,7 @@ pub(crate) fn run_app(
         .map(|g| hash_arg(g))
         .collect::<Result<_, _>>()?;
     config.args = args;
+    config.allow_launch = allow_launch;
     config.stdio = Stdio::Inherit;
     let outcome = host.run(&loaded, &config)?;
     Ok(ExitCode::from(u8::try_from(outcome.exit_code).unwrap_or(1)))

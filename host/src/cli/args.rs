@@ -149,6 +149,11 @@ pub(crate) struct RunArgs {
     /// Let the app read this artifact without holding a reference (repeatable).
     #[arg(long = "grant")]
     pub(crate) grants: Vec<String>,
+    /// Let the app run stored components it holds or was granted (the WIT
+    /// `launch` interface); each child draws every limit from what the app
+    /// has left.
+    #[arg(long)]
+    pub(crate) allow_launch: bool,
     /// Do not keep compiled code in DIR/cache (sealed with the key in
     /// ~/.config/artifacts/cache-key) for the next run.
     #[arg(long)]

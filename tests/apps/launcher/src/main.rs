@@ -120,6 +120,7 @@ fn main() {
             let named = matches!(launch::run(&bad), Err(LaunchError::InvalidName(_)));
             println!("bad name refused: {named}");
             report("not held", &child(&"0".repeat(64), &["hello"], small));
+            report("not a component", &child(&secret, &["hello"], small));
             println!("the launcher sees {} artifact(s)", store::count().expect("count"));
         }
         _ => {
