@@ -26,6 +26,7 @@ use crate::fixture::each_backend;
 const SPENDER: &[u8] = include_bytes!("../apps/spender.wasm");
 const HOSTILE: &[u8] = include_bytes!("../apps/hostile.wasm");
 const INSTALLER: &[u8] = include_bytes!("../apps/installer.wasm");
+const LAUNCHER: &[u8] = include_bytes!("../apps/launcher.wasm");
 const PLUGIN: &[u8] = include_bytes!("../apps/plugin.wasm");
 
 const MIB: u64 = 1 << 20;
@@ -506,6 +507,44 @@ fn generated_apps_run_and_are_measured_against_the_budget() {
     );
     assert_eq!(m.code, Some(0), "{}", m.stderr);
     assert!(m.peak_mib <= base + 64.0 + STATED_OVERHEAD_MIB);
+}
+
+/// Apps launching apps launching apps, each holding half of what its
+/// parent held and the deepest allocating until it cannot: the family's
+/// peak stays within the first app's one budget (128 MiB), where children
+/// with budgets of their own would hold 250 MiB and more.
+#[test]
+fn a_family_of_launched_apps_shares_its_ancestors_memory_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = baseline(dir.path());
+    let budget = 128u64 << 20;
+    let m = cli_run(
+        dir.path(),
+        LAUNCHER,
+        &[
+            "--allow-launch",
+            "--memory",
+            &budget.to_string(),
+            "--",
+            "nest-hog",
+            "64",
+        ],
+    );
+    println!(
+        "nest-hog: exit {:?}, peak {:.1} MiB (baseline {base:.1}), {:.2} s: {}",
+        m.code, m.peak_mib, m.seconds, m.stdout
+    );
+    assert_eq!(m.code, Some(0), "{}", m.stderr);
+    let depth = artifacts::apps::MAX_LAUNCH_DEPTH as usize;
+    let deepest = format!("/plugin{}", "/n".repeat(depth - 2));
+    assert!(
+        m.stdout
+            .contains(&format!("{deepest}: LaunchError::OutOfMemory(")),
+        "the deepest ran out of what was left: {}",
+        m.stdout
+    );
+    assert!(m.stdout.contains("/plugin/n held 32 MiB"), "{}", m.stdout);
+    assert!(m.peak_mib <= base + 128.0 + STATED_OVERHEAD_MIB);
 }
 
 /// The attacks of the issue, each refused with exit 125 and the budget's

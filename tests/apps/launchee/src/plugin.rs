@@ -10,7 +10,10 @@
 // - `shout N`: writes N bytes (its output limit);
 // - `fill N`: stores N bytes and prints how the store answered;
 // - `nest HASH`: launches HASH (itself, granted) with `nest HASH`, as deep
-//   as it may, and prints how deep it got.
+//   as it may, and prints how deep it got;
+// - `nest-hog HASH MIB`: holds MIB MiB, then launches HASH with
+//   `nest-hog HASH MIB/2` and all it has left; the one too deep to launch
+//   allocates until its memory runs out.
 
 wit_bindgen::generate!({ path: "../../../wit", world: "app" });
 
@@ -88,6 +91,32 @@ fn main() {
                 }
                 Err(e) => println!("{me}: {e:?}"),
             }
+        }
+        "nest-hog" => {
+            let (hash, mib): (String, usize) = (arg(2), arg(3).parse().expect("MIB"));
+            let held = vec![1u8; mib << 20];
+            std::hint::black_box(&held);
+            let child = launch::Child {
+                component: hash.clone(),
+                name: "n".into(),
+                args: vec!["nest-hog".into(), hash.clone(), (mib / 2).to_string()],
+                stdin: Vec::new(),
+                limits: launch::limits_max(),
+                grants: vec![hash],
+                allow_launch: true,
+            };
+            match launch::run(&child) {
+                Ok(outcome) => print!("{}", String::from_utf8_lossy(&outcome.stdout)),
+                Err(launch::LaunchError::TooDeep(_)) => {
+                    let mut more: Vec<Vec<u8>> = Vec::new();
+                    loop {
+                        more.push(vec![1; 1 << 20]);
+                        std::hint::black_box(&more);
+                    }
+                }
+                Err(e) => println!("{me}: {e:?}"),
+            }
+            println!("{me} held {mib} MiB");
         }
         other => {
             eprintln!("unknown command {other:?}");

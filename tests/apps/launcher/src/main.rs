@@ -8,7 +8,10 @@
 //! - `try`: one launch, printing how it ended (for a host that does not
 //!   let it launch);
 //! - `spin-all`, `sleep-all`: a child that spins or sleeps with all the
-//!   launcher has left.
+//!   launcher has left;
+//! - `nest-hog MIB`: children launching children, each holding half of
+//!   what its parent held (MIB first), the deepest allocating until it
+//!   cannot: together they never hold more than the launcher's budget.
 
 wit_bindgen::generate!({ path: "../../../wit", world: "app" });
 
@@ -80,6 +83,14 @@ fn main() {
                 x = std::hint::black_box(x.wrapping_add(1));
             }
         }
+        Some("nest-hog") => {
+            let v2 = install(V2, "2");
+            let mib = std::env::args().nth(2).expect("MIB");
+            let mut nest = child(&v2, &["nest-hog", &v2, &mib], max);
+            nest.grants = vec![v2.clone()];
+            nest.allow_launch = true;
+            report("nest hog", &nest);
+        }
         Some("demo") => {
             let v1 = install(V1, "1");
             let v2 = install(V2, "2");
@@ -124,7 +135,7 @@ fn main() {
             println!("the launcher sees {} artifact(s)", store::count().expect("count"));
         }
         _ => {
-            eprintln!("usage: launcher demo|try|spin-all|sleep-all");
+            eprintln!("usage: launcher demo|try|spin-all|sleep-all|nest-hog MIB");
             std::process::exit(2);
         }
     }
