@@ -34,6 +34,14 @@ fn main() {
     if let Some(at) = args.iter().position(|a| a == "--stream-child") {
         return peak::stream_child(&args[at + 1..]);
     }
+    if args.iter().any(|a| a == "--first-open") {
+        return startup::first_open_child();
+    }
+    // `--startup`: only the starting-up rows.
+    if args.iter().any(|a| a == "--startup") {
+        startup::core(Duration::from_millis(700));
+        return startup::app_start(Duration::from_millis(700));
+    }
     // `--peak`: only the 1 GiB peak-memory rows.
     if args.iter().any(|a| a == "--peak") {
         return peak::peak_memory();
