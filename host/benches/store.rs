@@ -14,6 +14,8 @@ use std::time::Duration;
 #[path = "../../tests/integration/garage.rs"]
 mod garage;
 
+#[path = "store/cli.rs"]
+mod cli;
 #[path = "store/measure.rs"]
 mod measure;
 #[path = "store/peak.rs"]
@@ -41,6 +43,10 @@ fn main() {
     if args.iter().any(|a| a == "--startup") {
         startup::core(Duration::from_millis(700));
         return startup::app_start(Duration::from_millis(700));
+    }
+    // `--cli`: only the whole-process rows.
+    if args.iter().any(|a| a == "--cli") {
+        return cli::rows();
     }
     // `--peak`: only the 1 GiB peak-memory rows.
     if args.iter().any(|a| a == "--peak") {
@@ -73,5 +79,6 @@ fn main() {
     small::operations(budget, &store);
     startup::core(budget);
     startup::app_start(budget);
+    cli::rows();
     peak::peak_memory();
 }

@@ -19,7 +19,7 @@ pub fn operations(budget: Duration, store: &ArtifactStore) {
     let h = blake3::hash(&data);
     map.insert(h, (data.clone(), 1));
     let hash = store.put(&data, ArtifactType::Generic).unwrap();
-    let ops: [(&str, f64, f64); 3] = [
+    let ops: [(&str, f64, f64); 4] = [
         (
             "put",
             time(budget, 100, |i| {
@@ -41,6 +41,17 @@ pub fn operations(budget: Duration, store: &ArtifactStore) {
             }),
         ),
         (
+            // The floor: what any call costs before it does anything (the
+            // native side: one lookup, as for stat).
+            "empty call",
+            time(budget, 100, |_| {
+                black_box(map.get(&h).unwrap().1);
+            }),
+            time(budget, 100, |_| {
+                black_box(store.empty_core_call().unwrap());
+            }),
+        ),
+        (
             "stat",
             time(budget, 100, |_| {
                 black_box(map.get(&h).unwrap().1);
@@ -58,4 +69,12 @@ pub fn operations(budget: Duration, store: &ArtifactStore) {
             native / ours
         );
     }
+    let floor = ops[2].2;
+    let stat = ops[3].2;
+    println!(
+        "\nstat takes {:.2}x an empty call into the core ({:.1} us against {:.1} us).",
+        stat / floor,
+        stat * 1e6,
+        floor * 1e6
+    );
 }
