@@ -106,9 +106,34 @@ each_backend! {
         assert_eq!(run(quota, &["get", &hash]), format!("read {size}"));
         assert_eq!(view.usage().unwrap().bytes, size as u64);
         // Unfinished, nothing is stored; at most 4 streams at once.
-        assert_eq!(run(Quota::default(), &["abandon", &(9usize << 20).to_string()]), "holds 1");
+        assert_eq!(run(quota, &["abandon", &(9usize << 20).to_string()]), "holds 1");
         assert_eq!(run(Quota::default(), &["too-many"]), "refused after 4 streams, limit 4");
         assert_eq!(run(quota, &["misuse"]), "handled", "(with room in its quota)");
+        // Open uploads count against the quota's total as they grow, not
+        // only when they finish: four uploads of 12 MiB (each within the
+        // 16 MiB an artifact may have) are refused at the 20 MiB total.
+        let small = Quota { max_bytes: 20 << 20, max_artifacts: 10, max_artifact_bytes: 16 << 20 };
+        let held = store.app("streamer-2", small).unwrap();
+        assert_eq!(held.put(b"held", artifacts::ArtifactType::Generic).map(|_| ()), Ok(()));
+        let out = {
+            let mut c = config("streamer-2", &["parallel", "4", &(12usize << 20).to_string()]);
+            c.quota = small;
+            c.limits.memory_bytes = 16 << 20;
+            let out = host.run(&streamer, &c).unwrap();
+            assert_eq!(out.exit_code, 0, "{}", text(&out.stderr));
+            text(&out.stdout).trim().to_string()
+        };
+        assert_eq!(
+            out,
+            format!(
+                "refused after {} bytes in all: Error::QuotaExceeded(QuotaFailure {{ kind: QuotaKind::Bytes, limit: {}, requested: {} }})",
+                19 << 20,
+                20 << 20,
+                (20 << 20) + 4
+            ),
+            "the 20th MiB would pass the total (4 bytes held already)"
+        );
+        assert_eq!(held.count().unwrap(), 1, "nothing more stored");
         assert!(fx.temporary_files().is_empty(), "no staging left");
     }
 

@@ -15,6 +15,9 @@ pub struct AppStoreCtx {
     pub(crate) streams: ResourceTable,
     /// How many of them are open.
     pub(crate) open_streams: u32,
+    /// Bytes written so far to each open upload (by its resource's rep):
+    /// together with what the app holds, no more than its quota's total.
+    pub(crate) staged: std::collections::HashMap<u32, u64>,
 }
 
 impl AppStoreCtx {
@@ -27,6 +30,7 @@ impl AppStoreCtx {
             work,
             streams: ResourceTable::new(),
             open_streams: 0,
+            staged: std::collections::HashMap::new(),
         }
     }
 }

@@ -40,6 +40,30 @@ impl AppStoreCtx {
         Ok(self.streams.push(stream)?)
     }
 
+    /// Refuses `more` bytes for an upload if what the app holds and what
+    /// its open uploads hold would then pass its quota's total: uploads
+    /// are checked as they grow, not only when they finish (an upload of
+    /// content the app already holds is counted too, though its finish
+    /// would cost nothing).
+    fn check_upload_room(&self, more: u64) -> Result<(), Error> {
+        let limit = self.view().quota().max_bytes;
+        if limit == u64::MAX {
+            return Ok(());
+        }
+        let staged: u64 = self.staged.values().sum();
+        let requested = (self.view().usage()?.bytes)
+            .saturating_add(staged)
+            .saturating_add(more);
+        if requested > limit {
+            return Err(Error::QuotaExceeded {
+                kind: QuotaKind::Bytes,
+                limit,
+                requested,
+            });
+        }
+        Ok(())
+    }
+
     /// Takes a stream out of the table for good.
     fn close<T: Send + 'static>(&mut self, handle: Resource<T>) -> wasmtime::Result<T> {
         self.open_streams = self.open_streams.saturating_sub(1);
@@ -88,12 +112,23 @@ impl app_streams::HostUpload for AppStoreCtx {
         let size = piece.len() as u64;
         self.work.begin()?;
         self.work.bytes(size)?;
-        let written = self.streams.get_mut(&upload)?.write(&piece);
+        let written = match self.check_upload_room(size) {
+            Ok(()) => self.streams.get_mut(&upload)?.write(&piece),
+            Err(e) => {
+                self.streams.get_mut(&upload)?.abandon();
+                Err(e)
+            }
+        };
+        match written {
+            Ok(()) => *self.staged.entry(upload.rep()).or_default() += size,
+            Err(_) => drop(self.staged.remove(&upload.rep())),
+        }
         self.work.end()?;
         answer(written)
     }
 
     fn finish(&mut self, upload: Resource<Upload>) -> Answer<String> {
+        self.staged.remove(&upload.rep());
         self.work.begin()?;
         let stored = self.streams.get_mut(&upload)?.finish_now();
         self.work.end()?;
@@ -102,6 +137,7 @@ impl app_streams::HostUpload for AppStoreCtx {
 
     fn drop(&mut self, upload: Resource<Upload>) -> wasmtime::Result<()> {
         // Unfinished: its staging is discarded, nothing is stored.
+        self.staged.remove(&upload.rep());
         drop(self.close(upload)?);
         Ok(())
     }

@@ -149,7 +149,8 @@ impl Upload {
         Ok(())
     }
 
-    fn abandon(&mut self) {
+    /// Gives the upload up (its staging discarded; later calls are refused).
+    pub(crate) fn abandon(&mut self) {
         self.spent = true;
         self.piece = Vec::new();
         if let Some(staging) = self.staging.take() {

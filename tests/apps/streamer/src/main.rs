@@ -6,7 +6,10 @@
 //!   prints how many it read;
 //! - `abandon SIZE`: writes SIZE bytes and drops the upload unfinished,
 //!   then prints how many artifacts it holds;
-//! - `too-many`: opens uploads until refused and prints the refusal.
+//! - `too-many`: opens uploads until refused and prints the refusal;
+//! - `parallel N SIZE`: writes SIZE bytes to each of N open uploads, a MiB
+//!   to each in turn, and prints how much it had written in all when it was
+//!   refused (or that it was not).
 
 wit_bindgen::generate!({ path: "../../../wit", world: "app" });
 
@@ -88,6 +91,27 @@ fn main() {
                     Err(e) => panic!("{e:?}"),
                 }
             }
+        }
+        "parallel" => {
+            let (n, size): (usize, u64) = (arg(2).parse().expect("N"), arg(3).parse().expect("SIZE"));
+            let open: Vec<_> = (0..n)
+                .map(|_| streams::start_upload(ArtifactType::Generic).expect("start-upload"))
+                .collect();
+            let piece = vec![7u8; STEP];
+            let mut total = 0u64;
+            for _ in (0..size).step_by(STEP) {
+                for up in &open {
+                    match up.write(&piece) {
+                        Ok(()) => total += STEP as u64,
+                        Err(StreamError::Store(e)) => {
+                            println!("refused after {total} bytes in all: {e:?}");
+                            return;
+                        }
+                        Err(e) => panic!("{e:?}"),
+                    }
+                }
+            }
+            println!("wrote {total} bytes in all");
         }
         other => {
             eprintln!("streamer: unknown command {other:?}");
