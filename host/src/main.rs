@@ -18,7 +18,7 @@ mod cli {
     pub mod tag;
 }
 use cli::args::{Cli, Command};
-use cli::files::{get_to_file, put_file};
+use cli::files::{get_into, get_to_file, put_file};
 use cli::output::Spill;
 
 /// Exit codes: 1 for errors in general, and these for the ones scripts may want to tell apart.
@@ -151,7 +151,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 // Verified before a byte goes out; large content waits in
                 // a temporary file, not in memory.
                 let mut held = Spill::default();
-                store.get_to(&hash_arg(&hash)?, &mut held)?;
+                get_into(&store, &hash_arg(&hash)?, &mut held)?;
                 held.copy_to(&mut out)
                     .and_then(|()| out.flush())
                     .map_err(io_context("writing to standard output"))?;

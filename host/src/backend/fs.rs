@@ -44,13 +44,47 @@ pub trait Fs: Send + Sync + 'static {
     fn lock(&self, path: &Path) -> io::Result<Box<dyn Send>>;
 }
 
+/// An empty buffer with room for `len` bytes. From 4 MiB up, asks Linux to
+/// back it with transparent huge pages where it may (`MADV_HUGEPAGE`; the
+/// default `madvise` mode gives them only to who asks): a fresh process
+/// reading a 16 MiB blob then takes 8 page faults instead of 4096.
+pub(crate) fn large_buffer(len: usize) -> Vec<u8> {
+    let buffer: Vec<u8> = Vec::with_capacity(len);
+    #[cfg(target_os = "linux")]
+    if len >= 4 << 20 {
+        const HUGE: usize = 2 << 20;
+        let start = buffer.as_ptr() as usize;
+        let aligned = start.next_multiple_of(HUGE);
+        let end = (start + len) / HUGE * HUGE;
+        if end > aligned {
+            // SAFETY: advice about pages inside this Vec's own allocation,
+            // which it neither reads nor frees; the kernel ignores what it
+            // cannot do.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::madvise(
+                    aligned as *mut libc::c_void,
+                    end - aligned,
+                    libc::MADV_HUGEPAGE,
+                );
+            }
+        }
+    }
+    buffer
+}
+
 /// [`Fs`] over `std::fs`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StdFs;
 
 impl Fs for StdFs {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        fs::read(path)
+        use std::io::Read;
+        let mut file = File::open(path)?;
+        let len = file.metadata()?.len();
+        let mut out = large_buffer(usize::try_from(len).unwrap_or(0));
+        file.read_to_end(&mut out)?;
+        Ok(out)
     }
 
     fn read_range(&self, path: &Path, offset: u64, len: u64) -> io::Result<Vec<u8>> {

@@ -68,10 +68,26 @@ pub(crate) fn read_input(file: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
 /// nothing but verified content ever appears there, and a failed get leaves
 /// it as it was.
 pub(crate) fn get_to_file(store: &ArtifactStore, hash: &Hash, path: &Path) -> Result<(), Failure> {
-    output::write_to(path, |out| store.get_to(hash, out).map(drop))
+    output::write_to(path, |out| get_into(store, hash, out))
         .map_err(|r| match r.source {
             Some(e) => Failure::Io(r.what, e),
             None => Failure::Output(r.what),
         })?
         .map_err(Failure::from)
+}
+
+/// Writes the verified content of `hash` to `out`: content that a get holds
+/// whole anyway (up to what [`Spill`](output::Spill) keeps in memory) is
+/// handed over as it is, not copied; larger content streams
+/// ([`ArtifactStore::get_to`]).
+pub(crate) fn get_into(
+    store: &ArtifactStore,
+    hash: &Hash,
+    out: &mut dyn output::Out,
+) -> Result<(), Error> {
+    if store.stat(hash)?.size <= output::Spill::IN_MEMORY as u64 {
+        let content = store.get(hash)?;
+        return out.hold(content).map_err(|e| Error::Output(e.to_string()));
+    }
+    store.get_to(hash, out).map(drop)
 }

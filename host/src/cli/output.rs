@@ -146,7 +146,7 @@ fn directory_of(path: &Path) -> &Path {
 /// the writer's own I/O errors as `Err(Err(..))`.
 pub fn write_to<E>(
     path: &Path,
-    produce: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+    produce: impl FnOnce(&mut dyn Out) -> Result<(), E>,
 ) -> Result<Result<(), E>, Refused> {
     match classify(path)? {
         Target::New(file) => replace(&file, None, produce),
@@ -159,7 +159,7 @@ pub fn write_to<E>(
 fn replace<E>(
     file: &Path,
     old: Option<fs::Metadata>,
-    produce: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+    produce: impl FnOnce(&mut dyn Out) -> Result<(), E>,
 ) -> Result<Result<(), E>, Refused> {
     let shown = file.display();
     let dir = directory_of(file);
@@ -198,7 +198,7 @@ fn replace<E>(
 /// Verified content held aside, then written into the existing `file`.
 fn write_through<E>(
     file: &Path,
-    produce: impl FnOnce(&mut dyn Write) -> Result<(), E>,
+    produce: impl FnOnce(&mut dyn Out) -> Result<(), E>,
 ) -> Result<Result<(), E>, Refused> {
     let shown = file.display();
     let mut held = Spill::default();
@@ -217,6 +217,29 @@ fn write_through<E>(
         .and_then(|()| out.flush())
         .map_err(|e| refused(format!("cannot write {shown}"), Some(e)))?;
     Ok(Ok(()))
+}
+
+/// Where a get writes: a writer that can also take verified content whole.
+pub trait Out: Write {
+    /// Takes `content`, verified whole: by default written, but a [`Spill`]
+    /// that holds nothing yet keeps the buffer itself (no copy).
+    fn hold(&mut self, content: Vec<u8>) -> io::Result<()> {
+        self.write_all(&content)
+    }
+}
+
+impl<W: Write> Out for io::BufWriter<W> {}
+
+impl Out for Spill {
+    fn hold(&mut self, content: Vec<u8>) -> io::Result<()> {
+        match self {
+            Spill::Memory(held) if held.is_empty() && content.len() <= Self::IN_MEMORY => {
+                *held = content;
+                Ok(())
+            }
+            _ => self.write_all(&content),
+        }
+    }
 }
 
 /// A writer that keeps what it is given in memory up to 16 MiB, then in an
