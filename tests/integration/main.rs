@@ -23,6 +23,8 @@ mod garage;
 mod hostile;
 #[cfg(feature = "apps")]
 mod launch;
+#[cfg(feature = "apps")]
+mod launch_attacks;
 mod model;
 mod names;
 #[cfg(feature = "cli")]

@@ -79,7 +79,7 @@ pub struct AppConfig {
     /// Where its output goes.
     pub stdio: Stdio,
     /// Its standard input (empty: end of input at once).
-    pub stdin: Vec<u8>,
+    pub stdin: bytes::Bytes,
     /// Whether it may run stored components (the WIT `launch` interface;
     /// without it every launch is `not-allowed`). Its children draw every
     /// limit from what it has left, and may launch in turn if it lets them,
@@ -98,7 +98,7 @@ impl AppConfig {
             args: Vec::new(),
             grants: Vec::new(),
             stdio: Stdio::Capture,
-            stdin: Vec::new(),
+            stdin: bytes::Bytes::new(),
             allow_launch: false,
         }
     }

@@ -16,6 +16,24 @@ pub const MAX_LAUNCH_DEPTH: u32 = 4;
 /// The longest child name, in bytes.
 pub const MAX_CHILD_NAME: usize = 32;
 
+/// The most artifacts a launched child may hold (whatever its parent has
+/// left): what it holds is dropped when its run ends, on its parent's
+/// time, so this bounds that clean-up.
+pub const MAX_CHILD_ARTIFACTS: u64 = 64;
+
+/// The most names a launched child may keep (see [`MAX_CHILD_ARTIFACTS`]).
+pub const MAX_CHILD_NAMES: u32 = 64;
+
+/// The most components that one run's apps (an app and everything it
+/// launches) may make the host compile: components already compiled (by
+/// anyone) do not count.
+pub const MAX_FAMILY_COMPILES: u32 = 8;
+
+/// Fuel a launch is charged per byte of a component the host compiles for
+/// it (about what compiling costs the host: 1 to 2 microseconds a byte,
+/// where wasm runs about 1,000 fuel a microsecond).
+pub const FUEL_PER_COMPILED_BYTE: u64 = 1_000;
+
 /// What a child may use (the WIT `launch.limits`), each capped by what its
 /// parent has left; `u64::MAX` asks for all of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +64,7 @@ pub(crate) struct ChildRequest {
     pub component: Hash,
     pub name: String,
     pub args: Vec<String>,
-    pub stdin: Vec<u8>,
+    pub stdin: bytes::Bytes,
     pub limits: ChildLimits,
     pub grants: Vec<Hash>,
     pub allow_launch: bool,
@@ -90,6 +108,7 @@ pub(crate) struct Lineage {
     pub(super) deadline: Instant,
     pub(super) output: Arc<OutputBudget>,
     pub(super) limits: AppLimits,
+    pub(super) family: Arc<Family>,
 }
 
 /// A parent's launch, as its `launch` imports see it: its lineage, its
@@ -102,7 +121,21 @@ pub(crate) struct Launching<'a> {
 }
 
 impl Launching<'_> {
-    /// Runs `child` to completion for this parent, charged to it.
+    /// Starts a launch call: charged like a store call handing over
+    /// `request_bytes` (its name, arguments, input and grants), before
+    /// anything else, whether the launch is then refused or not.
+    pub(crate) fn begin(&mut self, request_bytes: u64) -> Result<(), Error> {
+        self.store.work.begin()?;
+        self.store.work.bytes(request_bytes)
+    }
+
+    /// Ends a launch call: the backend records it made are charged.
+    pub(crate) fn end(&mut self) -> Result<(), Error> {
+        self.store.work.end()
+    }
+
+    /// Runs `child` to completion for this parent, charged to it (between
+    /// [`begin`](Self::begin) and [`end`](Self::end)).
     pub(crate) fn run(&mut self, child: ChildRequest) -> Result<AppOutcome, LaunchError> {
         let lineage = self.lineage;
         if !lineage.allowed {
@@ -112,18 +145,27 @@ impl Launching<'_> {
             return Err(LaunchError::TooDeep(MAX_LAUNCH_DEPTH));
         }
         let id = child_id(self.store.view(), &child.name)?;
-        self.store.work.begin()?;
-        let result = self.launch(&child, id);
-        self.store.work.end()?;
-        result
-    }
-
-    fn launch(&mut self, child: &ChildRequest, id: String) -> Result<AppOutcome, LaunchError> {
-        let lineage = self.lineage;
         let (parent, work) = self.store.parts();
-        // Read through the parent's view: what it cannot see is
-        // `not-found`, as for its own gets.
-        let app = (lineage.host).load_for(parent, &child.component, |n| work.bytes(n))?;
+        // Read through the parent's view (what it cannot see is
+        // `not-found`, as for its own gets), and compiled only within the
+        // family's compile allowance, before the parent's deadline, at the
+        // compile's price.
+        let app = (lineage.host).load_for(parent, &child.component, |size| {
+            if Instant::now() >= lineage.deadline {
+                return Err(Error::Timeout {
+                    app: parent.id().to_string(),
+                    limit: lineage.limits.wall_time,
+                });
+            }
+            lineage.family.compile()?;
+            work.bytes(size)?;
+            work.fuel(size.saturating_mul(FUEL_PER_COMPILED_BYTE))
+        });
+        // Past the parent's deadline, the child gets no time at all.
+        let app = app.map_err(|e| match e {
+            Error::Timeout { .. } => LaunchError::Timeout(Duration::ZERO),
+            other => other.into(),
+        })?;
         for grant in &child.grants {
             parent.stat(grant)?;
         }
@@ -132,8 +174,13 @@ impl Launching<'_> {
         // A child starts with nothing (a host that died during an earlier
         // run of it may have left something) and ends with nothing.
         drop_everything(&view)?;
-        let (result, fuel_used) =
-            (lineage.host).run_in(&app, &config, view.clone(), lineage.depth + 1);
+        let (result, fuel_used) = (lineage.host).run_in(
+            &app,
+            &config,
+            view.clone(),
+            lineage.depth + 1,
+            lineage.family.clone(),
+        );
         let dropped = drop_everything(&view);
         let out = result
             .as_ref()
@@ -149,7 +196,7 @@ impl Launching<'_> {
 
     /// The child's configuration: its limits, each the least of what was
     /// asked and what the parent has left.
-    fn child_config(&self, child: &ChildRequest, id: String) -> Result<AppConfig, Error> {
+    fn child_config(&self, child: ChildRequest, id: String) -> Result<AppConfig, Error> {
         let lineage = self.lineage;
         let asked = &child.limits;
         let parent = self.store.view();
@@ -157,9 +204,16 @@ impl Launching<'_> {
         let quota = parent.quota();
         let bytes_left = quota.max_bytes.saturating_sub(usage.bytes);
         let wall_left = lineage.deadline.saturating_duration_since(Instant::now());
+        // The host holds the child's input and arguments while it runs:
+        // they come out of the memory the child may have.
+        let held = (child.stdin.len() as u64)
+            .saturating_add(child.args.iter().map(|a| a.len() as u64).sum());
+        let memory = asked
+            .memory_bytes
+            .min(self.memory_left.saturating_sub(held));
+        let max_bytes = asked.max_bytes.min(bytes_left);
         let limits = AppLimits {
-            memory_bytes: usize::try_from(asked.memory_bytes.min(self.memory_left))
-                .unwrap_or(usize::MAX),
+            memory_bytes: usize::try_from(memory).unwrap_or(usize::MAX),
             fuel: asked.fuel.min(self.store.work.fuel_available()),
             wall_time: Duration::from_millis(asked.wall_time_ms).min(wall_left),
             max_output: asked.max_output.min(lineage.output.left()),
@@ -168,18 +222,47 @@ impl Launching<'_> {
         Ok(AppConfig {
             id,
             quota: Quota {
-                max_bytes: asked.max_bytes.min(bytes_left),
+                max_bytes,
                 max_artifacts: (asked.max_artifacts)
-                    .min(quota.max_artifacts.saturating_sub(usage.artifacts)),
-                max_artifact_bytes: quota.max_artifact_bytes.min(bytes_left),
+                    .min(quota.max_artifacts.saturating_sub(usage.artifacts))
+                    .min(MAX_CHILD_ARTIFACTS),
+                max_artifact_bytes: quota.max_artifact_bytes.min(max_bytes),
             },
             limits,
-            args: child.args.clone(),
-            grants: child.grants.clone(),
+            args: child.args,
+            grants: child.grants,
             stdio: Stdio::Capture,
-            stdin: child.stdin.clone(),
+            stdin: child.stdin,
             allow_launch: child.allow_launch,
         })
+    }
+}
+
+/// What one family of launches (an app the host runs and everything it
+/// launches, however deep) may still make the host compile.
+#[derive(Debug)]
+pub(crate) struct Family {
+    compiles_left: std::sync::atomic::AtomicU32,
+}
+
+impl Family {
+    pub(crate) fn new() -> Arc<Self> {
+        Arc::new(Self {
+            compiles_left: std::sync::atomic::AtomicU32::new(MAX_FAMILY_COMPILES),
+        })
+    }
+
+    /// Takes one compile of the family's allowance.
+    fn compile(&self) -> Result<(), Error> {
+        use std::sync::atomic::Ordering;
+        self.compiles_left
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+            .map(drop)
+            .map_err(|_| {
+                Error::InvalidApp(format!(
+                    "this run's apps already made the host compile {MAX_FAMILY_COMPILES} components, the most a run may"
+                ))
+            })
     }
 }
 
@@ -190,8 +273,10 @@ fn child_id(parent: &AppView, name: &str) -> Result<String, LaunchError> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
     if !valid {
+        let shown: String = name.chars().take(40).collect();
         return Err(LaunchError::InvalidName(format!(
-            "{name:.40?} is not 1 to {MAX_CHILD_NAME} ASCII letters, digits or ._-"
+            "{shown:?}{} is not 1 to {MAX_CHILD_NAME} ASCII letters, digits or ._-",
+            if shown.len() < name.len() { "..." } else { "" }
         )));
     }
     let id = format!("{}/{name}", parent.id());

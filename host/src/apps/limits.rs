@@ -168,7 +168,23 @@ pub struct HostWork {
     prepaid: u64,
     /// The app's id, for the error.
     app: String,
+    /// When the app's wall clock runs out, if it has one: a host call
+    /// that returns after it stops the app ([`DeadlinePassed`]).
+    pub(crate) deadline: Option<std::time::Instant>,
 }
+
+/// The trap that stops an app whose host call returned after its wall
+/// clock ran out; the host reports it as [`Error::Timeout`].
+#[derive(Debug)]
+pub(crate) struct DeadlinePassed;
+
+impl std::fmt::Display for DeadlinePassed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the app ran past its wall-clock limit")
+    }
+}
+
+impl std::error::Error for DeadlinePassed {}
 
 impl HostWork {
     pub(crate) fn new(app: &str) -> Self {
@@ -246,15 +262,26 @@ pub fn charge_host_work<T>(
 ) -> wasmtime::Result<()> {
     match hook {
         CallHook::CallingHost => {
+            // What is pending stays: a host call can be entered inside
+            // another (the app's `cabi_realloc` runs while a result is
+            // lowered, and may yield), and the outer call's charge must
+            // not be dropped; every return takes what is pending.
             let fuel = cx.get_fuel().ok();
-            let work = &mut get(cx.data_mut()).work;
-            work.fuel_left = fuel;
-            work.pending = 0;
+            get(cx.data_mut()).work.fuel_left = fuel;
         }
         CallHook::ReturningFromHost => {
             let work = &mut get(cx.data_mut()).work;
             let pending = std::mem::take(&mut work.pending);
             work.fuel_left = None;
+            // Fuel-driven yields, where the wall clock is checked, restart
+            // their count at every charge: an app calling the store in a
+            // loop never reaches one, so its calls check the clock.
+            if work
+                .deadline
+                .is_some_and(|d| std::time::Instant::now() >= d)
+            {
+                return Err(DeadlinePassed.into());
+            }
             if pending > 0 {
                 let fuel = cx.get_fuel()?;
                 cx.set_fuel(fuel.saturating_sub(pending))?;

@@ -16,27 +16,29 @@ impl AppHost {
             return Ok(app);
         }
         let bytes = read_component(&self.store, hash, &self.compile_limits)?;
-        self.compile(*hash, &bytes)
+        self.compile_as(*hash, &bytes, true)
     }
 
     /// Loads the component stored under `hash` for an app that launches it:
-    /// visible to `view` (held or granted, else `NotFound`), no larger than
-    /// the compile limits, read and verified through `view` (`charge` is
-    /// told its size first) unless it is compiled already.
+    /// visible to `view` (held or granted, else `NotFound`) and, unless it
+    /// is compiled already, no larger than the compile limits, allowed by
+    /// `before_compile` (told its size: it charges the compile or refuses
+    /// it), read and verified through `view`, and compiled (kept in memory,
+    /// not in the disk cache: what apps launch is theirs to choose).
     pub(crate) fn load_for(
         &self,
         view: &crate::AppView,
         hash: &Hash,
-        charge: impl FnOnce(u64) -> Result<(), Error>,
+        before_compile: impl FnOnce(u64) -> Result<(), Error>,
     ) -> Result<App, Error> {
         let size = view.stat(hash)?.size;
         if let Some(app) = self.cached(hash) {
             return Ok(app);
         }
         too_large(hash, size, &self.compile_limits)?;
-        charge(size)?;
+        before_compile(size)?;
         let bytes = view.get(hash)?;
-        self.compile(*hash, &bytes)
+        self.compile_as(*hash, &bytes, false)
     }
 
     /// Loads an app from bytes (not stored), compiled unless cached.
@@ -45,19 +47,23 @@ impl AppHost {
         if let Some(app) = self.cached(&key) {
             return Ok(app);
         }
-        self.compile(key, bytes)
+        self.compile_as(key, bytes, true)
     }
 
     fn cached(&self, key: &Hash) -> Option<App> {
         self.cache
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+            .map
             .get(key)
             .cloned()
     }
 
-    fn compile(&self, hash: Hash, bytes: &[u8]) -> Result<App, Error> {
-        let cached = self.disk.as_ref().and_then(|d| d.get(&self.engine, &hash));
+    /// Compiles `bytes` (or loads them compiled from the disk cache, and
+    /// keeps them there if `persist`).
+    fn compile_as(&self, hash: Hash, bytes: &[u8], persist: bool) -> Result<App, Error> {
+        let disk = self.disk.as_ref().filter(|_| persist);
+        let cached = disk.and_then(|d| d.get(&self.engine, &hash));
         let component = match cached {
             Some(component) => component,
             None => {
@@ -67,7 +73,7 @@ impl AppHost {
                 let component = Component::new(&self.engine, bytes).map_err(|e| {
                     Error::InvalidApp(format!("not a valid component: {}", first_line(&e)))
                 })?;
-                if let Some(disk) = &self.disk {
+                if let Some(disk) = disk {
                     disk.put(&self.engine, &hash, &component);
                 }
                 component
@@ -86,6 +92,30 @@ impl AppHost {
             .unwrap_or_else(|p| p.into_inner())
             .insert(hash, app.clone());
         Ok(app)
+    }
+}
+
+/// The most compiled apps a host keeps in memory (each some hundreds of
+/// KiB); past it the longest kept goes first.
+pub const MAX_CACHED_APPS: usize = 256;
+
+/// Compiled apps by hash, at most [`MAX_CACHED_APPS`].
+#[derive(Default)]
+pub(super) struct AppCache {
+    map: std::collections::HashMap<Hash, App>,
+    order: std::collections::VecDeque<Hash>,
+}
+
+impl AppCache {
+    fn insert(&mut self, hash: Hash, app: App) {
+        if self.map.insert(hash, app).is_none() {
+            self.order.push_back(hash);
+        }
+        while self.order.len() > MAX_CACHED_APPS {
+            if let Some(oldest) = self.order.pop_front() {
+                self.map.remove(&oldest);
+            }
+        }
     }
 }
 

@@ -35,7 +35,6 @@ mod output;
 mod pool;
 mod store_ctx;
 
-use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -49,16 +48,19 @@ use self::budget::OutputBudget;
 pub use self::compile_check::{CodeStats, CompileLimits, check as check_component};
 pub use self::config::{AppConfig, AppLimits, AppOutcome, Stdio};
 pub use self::escape::terminal_safe;
-use self::launch::Lineage;
 pub(crate) use self::launch::{ChildLimits, ChildRequest, LaunchError, Launching};
-pub use self::launch::{MAX_CHILD_NAME, MAX_LAUNCH_DEPTH};
-use self::limits::hostcall_fuel;
+pub use self::launch::{
+    FUEL_PER_COMPILED_BYTE, MAX_CHILD_ARTIFACTS, MAX_CHILD_NAME, MAX_CHILD_NAMES,
+    MAX_FAMILY_COMPILES, MAX_LAUNCH_DEPTH,
+};
+use self::launch::{Family, Lineage};
 use self::limits::{Budget, is_count_limit};
+use self::limits::{DeadlinePassed, hostcall_fuel};
 pub use self::limits::{
     FUEL_PER_BYTE, FUEL_PER_CALL, FUEL_PER_RECORD, HostWork, MIN_HOSTCALL_BYTES,
     TABLE_ELEMENT_BYTES, charge_host_work,
 };
-pub use self::load::load_component;
+pub use self::load::{MAX_CACHED_APPS, load_component};
 use self::output::{AppOutput, Sink};
 use self::pool::app_pool;
 pub use self::pool::{
@@ -138,7 +140,7 @@ pub struct AppHost {
     store: ArtifactStore,
     engine: Engine,
     linker: Arc<Linker<AppState>>,
-    cache: Arc<Mutex<HashMap<Hash, App>>>,
+    cache: Arc<Mutex<load::AppCache>>,
     disk: Option<Arc<CompileCache>>,
     compilations: Arc<std::sync::atomic::AtomicUsize>,
     /// Drives apps' WASI calls (sleeps, polls, output) and wall clocks:
@@ -164,7 +166,11 @@ impl Drop for AppRuntime {
 /// How much fuel an app burns between yields to the host's executor, so
 /// that its wall clock can stop it even while it computes: about 0.5 ms of
 /// a tight loop on this project's machine (10^10 fuel took 0.54 s of CPU),
-/// and a yield costs a fiber switch.
+/// and a yield costs a fiber switch. (A store call sets the fuel anew,
+/// which restarts this count: an app that calls the store in a loop is
+/// stopped by [`charge_host_work`], which checks the deadline on every
+/// call. Epoch interruption would not need that, but wasmtime 48 then
+/// loses fuel that a host call takes: the charges came out short.)
 const YIELD_FUEL: u64 = 10_000_000;
 
 impl AppHost {
@@ -190,11 +196,12 @@ impl AppHost {
             .enable_all()
             .build()
             .map_err(|e| Error::Core(format!("starting the apps' runtime: {e}")))?;
+
         Ok(Self {
             store,
             engine,
             linker: Arc::new(linker),
-            cache: Arc::new(Mutex::new(HashMap::new())),
+            cache: Arc::new(Mutex::new(load::AppCache::default())),
             disk: None,
             compilations: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             compile_limits: CompileLimits::default(),
@@ -261,17 +268,18 @@ impl AppHost {
     /// code, it runs the app on a thread of its own and still blocks.
     pub fn run(&self, app: &App, config: &AppConfig) -> Result<AppOutcome, Error> {
         let view = self.store.app(&config.id, config.quota)?;
-        self.run_in(app, config, view, 0).0
+        self.run_in(app, config, view, 0, Family::new()).0
     }
 
-    /// Runs `app` as `view`'s owner, `depth` launches deep; also returns
-    /// the fuel it used, however it ended.
+    /// Runs `app` as `view`'s owner, `depth` launches deep in `family`;
+    /// also returns the fuel it used, however it ended.
     pub(crate) fn run_in(
         &self,
         app: &App,
         config: &AppConfig,
         mut view: AppView,
         depth: u32,
+        family: Arc<Family>,
     ) -> (Result<AppOutcome, Error>, u64) {
         for hash in &config.grants {
             view.grant(*hash);
@@ -288,6 +296,11 @@ impl AppHost {
             ));
         }
         let deadline = std::time::Instant::now() + config.limits.wall_time;
+        let mut store_ctx = AppStoreCtx::new(view);
+        store_ctx.work.deadline = Some(deadline);
+        if depth > 0 {
+            store_ctx.max_names = Some(MAX_CHILD_NAMES);
+        }
         let budget = OutputBudget::new(config.limits.max_output);
         let captured = (config.stdio == Stdio::Capture).then(|| {
             (
@@ -317,7 +330,7 @@ impl AppHost {
         let state = AppState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
-            store: AppStoreCtx::new(view),
+            store: store_ctx,
             limiter: Budget::new(&config.limits),
             lineage: Lineage {
                 host: self.clone(),
@@ -326,6 +339,7 @@ impl AppHost {
                 deadline,
                 output: budget.clone(),
                 limits: config.limits,
+                family,
             },
         };
         let mut store = wasmtime::Store::new(&self.engine, state);
@@ -363,7 +377,9 @@ impl AppHost {
         ));
         store
             .set_fuel(config.limits.fuel)
-            .and_then(|()| store.fuel_async_yield_interval(Some(YIELD_FUEL)))
+            .map_err(|e| Error::Core(format!("setting fuel: {e:#}")))?;
+        store
+            .fuel_async_yield_interval(Some(YIELD_FUEL))
             .map_err(|e| Error::Core(format!("setting fuel: {e:#}")))?;
         let limit = config.limits.wall_time;
         let result = self.block_on(async {
@@ -386,11 +402,12 @@ impl AppHost {
             .limits
             .fuel
             .saturating_sub(store.get_fuel().unwrap_or(0));
+        let timed_out = Error::Timeout {
+            app: config.id.clone(),
+            limit,
+        };
         let Ok(result) = result else {
-            return Err(Error::Timeout {
-                app: config.id.clone(),
-                limit,
-            });
+            return Err(timed_out);
         };
         let exit_code = match result {
             Ok(Ok(())) => 0,
@@ -398,6 +415,8 @@ impl AppHost {
             Err(e) => {
                 if let Some(exit) = e.downcast_ref::<I32Exit>() {
                     exit.0
+                } else if e.downcast_ref::<DeadlinePassed>().is_some() {
+                    return Err(timed_out);
                 } else if e.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
                     return Err(Error::Busy {
                         app: config.id.clone(),

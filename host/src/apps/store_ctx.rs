@@ -18,6 +18,9 @@ pub struct AppStoreCtx {
     /// Bytes written so far to each open upload (by its resource's rep):
     /// together with what the app holds, no more than its quota's total.
     pub(crate) staged: std::collections::HashMap<u32, u64>,
+    /// The most names it may keep, if less than the store's limit (a
+    /// launched child's, [`MAX_CHILD_NAMES`](super::MAX_CHILD_NAMES)).
+    pub(crate) max_names: Option<u32>,
 }
 
 impl AppStoreCtx {
@@ -31,6 +34,7 @@ impl AppStoreCtx {
             streams: ResourceTable::new(),
             open_streams: 0,
             staged: std::collections::HashMap::new(),
+            max_names: None,
         }
     }
 }

@@ -98,7 +98,11 @@ impl app_names::Host for AppStoreCtx {
         Ok(self.view().names().limit())
     }
     fn tag_set(&mut self, name: String, hash: String) -> NameAnswer<Option<String>> {
-        let before = self.charged_hash(&hash, |view, hash| view.names().set(&name, hash));
+        let cap = self.max_names;
+        let before = self.charged_hash(&hash, |view, hash| {
+            room_for_name(view, cap, &name)?;
+            view.names().set(&name, hash)
+        });
         named(before.map(|h| h.map(|h| h.to_string())))
     }
     fn tag_get(&mut self, name: String) -> NameAnswer<Option<String>> {
@@ -115,8 +119,12 @@ impl app_names::Host for AppStoreCtx {
         expected: Option<String>,
         new: String,
     ) -> NameAnswer<()> {
+        let cap = self.max_names;
         named(self.charged_hash(&new, |view, new| {
             let expected = expected.as_deref().map(crate::apps::app_hash).transpose()?;
+            if expected.is_none() {
+                room_for_name(view, cap, &name)?;
+            }
             view.names().replace(&name, expected.as_ref(), new)
         }))
     }
@@ -131,4 +139,22 @@ impl app_names::Host for AppStoreCtx {
         });
         named(page.map(|page| page.into_iter().map(Into::into).collect()))
     }
+}
+
+/// Refuses a new name `name` to an app that keeps `cap` names already (a
+/// launched child's cap; other apps have only the store's limit).
+fn room_for_name(view: &AppView, cap: Option<u32>, name: &str) -> Result<(), Error> {
+    let Some(cap) = cap else {
+        return Ok(());
+    };
+    let names = view.names();
+    let kept = names.list_page("", None, cap)?.len();
+    if kept >= cap as usize && names.get(name)?.is_none() {
+        return Err(Error::QuotaExceeded {
+            kind: crate::QuotaKind::Names,
+            limit: u64::from(cap),
+            requested: u64::from(cap) + 1,
+        });
+    }
+    Ok(())
 }

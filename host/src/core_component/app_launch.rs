@@ -5,7 +5,7 @@ use wasmtime::component::{HasData, Linker};
 
 use super::bindings::app_launch;
 use super::convert::{child_request, launch_error};
-use crate::apps::{ChildLimits, Launching, MAX_LAUNCH_DEPTH};
+use crate::apps::{ChildLimits, LaunchError, Launching, MAX_LAUNCH_DEPTH};
 
 /// The [`HasData`] marker for [`add_launch_to_linker`].
 struct AppLaunch;
@@ -36,7 +36,18 @@ impl app_launch::Host for Launching<'_> {
         &mut self,
         child: app_launch::Child,
     ) -> wasmtime::Result<Result<app_launch::Outcome, app_launch::LaunchError>> {
-        match child_request(child).and_then(|c| Launching::run(self, c)) {
+        // Charged for what the app handed over before anything else, so a
+        // refused launch costs what a store call of its size does.
+        let handed = (child.name.len() + child.stdin.len() + 64 * child.grants.len())
+            .saturating_add(child.args.iter().map(String::len).sum());
+        if let Err(e) = self.begin(handed as u64) {
+            return launch_error(LaunchError::Store(e)).map(Err);
+        }
+        let result = child_request(child).and_then(|c| Launching::run(self, c));
+        if let Err(e) = self.end() {
+            return launch_error(LaunchError::Store(e)).map(Err);
+        }
+        match result {
             Ok(outcome) => Ok(Ok(outcome.into())),
             Err(e) => launch_error(e).map(Err),
         }

@@ -314,7 +314,7 @@ mod launch {
             grants: (c.grants.iter().map(|h| app_hash(h))).collect::<Result<Vec<_>, _>>()?,
             name: c.name,
             args: c.args,
-            stdin: c.stdin,
+            stdin: c.stdin.into(),
             limits: c.limits.into(),
             allow_launch: c.allow_launch,
         })

@@ -91,6 +91,103 @@ fn main() {
             nest.allow_launch = true;
             report("nest hog", &nest);
         }
+        // Review attacks (branch launch-review).
+        Some("free-name") => {
+            // N launches with a name of KIB KiB of U+0001: refused before
+            // anything is charged, the refusal echoing the name escaped.
+            let n: usize = std::env::args().nth(2).expect("N").parse().expect("N");
+            let kib: usize = std::env::args().nth(3).expect("KIB").parse().expect("KIB");
+            let v1 = install(V1, "1");
+            let mut c = child(&v1, &["hello"], small);
+            c.name = "\u{1}".repeat(kib << 10);
+            let mut echoed = 0;
+            for _ in 0..n {
+                match launch::run(&c) {
+                    Err(LaunchError::InvalidName(why)) => echoed = why.len(),
+                    other => {
+                        println!("free-name: unexpected {:?}", other.map(|o| o.exit_code));
+                        return;
+                    }
+                }
+            }
+            println!("free-name: {n} calls, refusal {echoed} bytes for a {} byte name", c.name.len());
+        }
+        Some("free-grants") => {
+            // N launches with K grants: without the host's leave to launch
+            // (not-allowed), every grant lifted and parsed first, uncharged.
+            let n: usize = std::env::args().nth(2).expect("N").parse().expect("N");
+            let k: usize = std::env::args().nth(3).expect("K").parse().expect("K");
+            let mut c = child(&"0".repeat(64), &["hello"], small);
+            c.grants = vec!["0".repeat(64); k];
+            let mut last = String::new();
+            for _ in 0..n {
+                last = format!("{:?}", launch::run(&c).map(|o| o.exit_code));
+            }
+            println!("free-grants: {n} calls: {last}");
+        }
+        Some("variants") => {
+            // N launches of N distinct components: V1 with a custom
+            // section holding a counter. Each is compiled and kept.
+            let n: u64 = std::env::args().nth(2).expect("N").parse().expect("N");
+            let (mut ok, mut last) = (0, String::new());
+            for i in 0..n {
+                let mut bytes = V1.to_vec();
+                // custom section: id 0, size 10, name "x" (len 1), 8 bytes
+                bytes.extend_from_slice(&[0, 10, 1, b'x']);
+                bytes.extend_from_slice(&i.to_le_bytes());
+                let hash = store::put(&bytes, ArtifactType::WasmModule).expect("put variant");
+                match launch::run(&child(&hash, &["hello"], small)) {
+                    Ok(o) if o.exit_code == 0 => ok += 1,
+                    Ok(o) => last = format!("exit {}", o.exit_code),
+                    Err(e) => last = format!("{e:?}"),
+                }
+                store::remove(&hash).expect("remove variant");
+            }
+            println!("variants: {ok} of {n} ran {last}");
+        }
+        Some("stdin") => {
+            // A child given MIB MiB of standard input, which it never
+            // reads, sleeping until its 1.5 s are up.
+            let mib: usize = std::env::args().nth(2).expect("MIB").parse().expect("MIB");
+            let v1 = install(V1, "1");
+            let mut c = child(&v1, &["sleep"], Limits { wall_time_ms: 1500, ..small });
+            c.stdin = vec![7u8; mib << 20];
+            report("stdin", &c);
+        }
+        Some("probe") => {
+            // How long launching one particular component takes: whether
+            // anyone on this host compiled it before shows.
+            let mut bytes = V1.to_vec();
+            bytes.extend_from_slice(&[0, 10, 1, b'p']);
+            bytes.extend_from_slice(&0x5ec2e7u64.to_le_bytes());
+            let hash = store::put(&bytes, ArtifactType::WasmModule).expect("put probe");
+            let started = std::time::Instant::now();
+            let ok = matches!(launch::run(&child(&hash, &["hello"], small)), Ok(o) if o.exit_code == 0);
+            println!("probe: {} ms {ok}", started.elapsed().as_millis());
+        }
+        Some("self-fill") => {
+            // Launches HASH (this launcher, granted by the host) as a child
+            // that stores K tiny artifacts and then sleeps past its deadline.
+            let hash = std::env::args().nth(2).expect("HASH");
+            let k = std::env::args().nth(3).expect("K");
+            let mut c = child(&hash, &["fill-many", &k], launch::limits_max());
+            c.grants = vec![hash.clone()];
+            let started = std::time::Instant::now();
+            report("self-fill", &c);
+            println!("self-fill took {} ms", started.elapsed().as_millis());
+        }
+        Some("fill-many") => {
+            let k: u64 = std::env::args().nth(2).expect("K").parse().expect("K");
+            let mut stored = 0;
+            for i in 0..k {
+                if store::put(&i.to_le_bytes(), ArtifactType::Generic).is_err() {
+                    break;
+                }
+                stored += 1;
+            }
+            eprintln!("fill-many: stored {stored}");
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
         Some("demo") => {
             let v1 = install(V1, "1");
             let v2 = install(V2, "2");
