@@ -44,8 +44,13 @@ impl Content<'_> {
 /// Stores `content` for the caller and returns its hash; known content
 /// takes one more reference. A caller's first reference to an artifact is
 /// charged to its quota before anything is written.
+///
+/// Content large enough to keep an outboard (see [`crate::outboard`]) gets
+/// one once the put has succeeded, unless the backend has it already.
 pub fn put(b: &impl Backend, caller: &Caller, content: &[u8], ty: ArtifactType) -> Outcome<String> {
-    put_content(b, caller, Content::Bytes(content), ty)
+    let hash = put_content(b, caller, Content::Bytes(content), ty)?;
+    super::range::outboard_after_put(b, &hash, content);
+    Ok(hash)
 }
 
 /// [`put`] for a host that has already hashed the content with the `tree`

@@ -5,7 +5,7 @@
 use wasmtime::component::{HasData, Linker};
 
 use super::bindings::{app_names, app_store, types};
-use super::convert::{app_error, app_name_error};
+use super::convert::{app_error, app_name_error, app_range_error};
 use crate::apps::AppStoreCtx;
 use crate::{AppView, Error};
 
@@ -53,6 +53,27 @@ impl app_store::Host for AppStoreCtx {
     }
     fn get(&mut self, hash: String) -> Answer<Vec<u8>> {
         answer(self.charged_read(&hash, AppView::get))
+    }
+    fn range_limit(&mut self) -> wasmtime::Result<u64> {
+        Ok(crate::RANGE_LIMIT)
+    }
+    fn get_range(
+        &mut self,
+        hash: String,
+        offset: u64,
+        length: u64,
+    ) -> wasmtime::Result<Result<Vec<u8>, types::RangeError>> {
+        // Charged for the bytes asked for (at most the limit) before the
+        // work, and for what the core read (the path, or a rebuild) after.
+        let asked = length.min(crate::RANGE_LIMIT);
+        let end = offset.saturating_add(length);
+        let got = self.charged(asked, |view| {
+            view.get_range(&crate::apps::app_hash(&hash)?, offset..end)
+        });
+        match got {
+            Ok(bytes) => Ok(Ok(bytes)),
+            Err(e) => app_range_error(e).map(Err),
+        }
     }
     fn contains(&mut self, hash: String) -> Answer<bool> {
         answer(self.charged_hash(&hash, AppView::contains))
