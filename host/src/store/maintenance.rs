@@ -31,7 +31,7 @@ impl ArtifactStore {
         loop {
             let page = backend.list_outboards(after.as_ref(), 1000)?;
             for outboard in &page {
-                if now.saturating_sub(outboard.modified) > grace_ms
+                if outboard.modified <= now.saturating_sub(grace_ms)
                     && backend.blob_size(&outboard.key)?.is_none()
                     && backend.delete_outboard(&outboard.key)?
                 {

@@ -210,6 +210,9 @@ impl<F: Fs> Backend for FileBackend<F> {
     }
 
     fn write_outboard(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
+        // `outboards/` is made by the first outboard (stores made before
+        // outboards have none), synced into the root like every directory.
+        self.ensure_dir(&self.root.join(layout::OUTBOARDS))?;
         self.write_atomically(&self.outboard_path(key), data, &layout::name(key))
     }
 
