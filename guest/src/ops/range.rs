@@ -172,15 +172,12 @@ pub fn store_outboard(
     Ok(true)
 }
 
-/// After a put of `content` (held whole) under `hash`: its outboard, if its
-/// size keeps one and the backend has none. Best effort: the put has
-/// succeeded whatever happens here, and a range read rebuilds a missing
-/// outboard.
-pub(super) fn outboard_after_put(backend: &impl Backend, hash: &str, content: &[u8]) {
-    if Shape::of(content.len() as u64).is_none() {
-        return;
-    }
-    if let Ok(groups) = group_values(content, 0) {
-        let _ = store_outboard(backend, hash, content.len() as u64, &groups);
+/// After a put of content held whole under `hash`: its `outboard` (built
+/// with the hash), unless the backend has one of its length. Best effort:
+/// the put has succeeded whatever happens here, and a range read rebuilds
+/// a missing outboard.
+pub(super) fn write_outboard_after_put(backend: &impl Backend, hash: &str, outboard: &[u8]) {
+    if backend.outboard_size(hash) != Ok(Some(outboard.len() as u64)) {
+        let _ = backend.write_outboard(hash, outboard);
     }
 }
