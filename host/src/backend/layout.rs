@@ -6,6 +6,7 @@
 //! FORMAT                  the layout's marker (file and S3 differ in one word)
 //! blobs/ab/abcdef…        content, named by its hash, sharded by its first byte
 //! records/ab/abcdef…      8-byte little-endian version, then the core's record
+//! outboards/ab/abcdef…    BLAKE3's tree of a blob of 256 KiB or more (verified ranges)
 //! owners/…/1234…/abcdef…  an owner's index space, stored as records are
 //!                         (file: sharded like blobs; S3: one flat folder)
 //! ```

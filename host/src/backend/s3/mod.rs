@@ -6,6 +6,9 @@
 //!                                 refuses foreign, older or newer layouts
 //! PREFIX/blobs/ab/abcdef…         content, named by its hash, sharded by its first byte
 //! PREFIX/records/ab/abcdef…       8-byte little-endian version, then the core's record
+//! PREFIX/outboards/ab/abcdef…     BLAKE3's tree of a blob of 256 KiB or more, for
+//!                                 verified ranges (a range's nodes: one batch of
+//!                                 ranged GETs)
 //! PREFIX/owners/1234…/abcdef…     an owner's index space (folder named by its owner
 //!                                 key): entries and its usage record, stored as records are
 //! PREFIX/locks/abcdef…/CLAIM      a claim on the record `abcdef…` (empty object)
