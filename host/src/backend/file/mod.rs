@@ -222,21 +222,10 @@ impl<F: Fs> Backend for FileBackend<F> {
         ranges: &[(u64, u64)],
     ) -> BackendResult<Option<Vec<Vec<u8>>>> {
         let path = self.outboard_path(key);
-        let mut out = Vec::with_capacity(ranges.len());
-        for &(offset, len) in ranges {
-            match self
-                .fs
-                .read_range(&path, offset, len)
-                .found_at("reading", &path)?
-            {
-                Some(bytes) => out.push(bytes),
-                None => return Ok(None),
-            }
-        }
-        if ranges.is_empty() && self.outboard_size(key)?.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(out))
+        // One open file for all the ranges: one version of the outboard.
+        self.fs
+            .read_ranges(&path, ranges)
+            .found_at("reading", &path)
     }
 
     fn outboard_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
