@@ -461,7 +461,7 @@ impl exports::artifacts::store::tree::Guest for Core {
         Ok((cv.to_vec(), groups.concat()))
     }
     fn store_outboard(hash: String, size: u64, groups: Vec<u8>) -> Result<bool, String> {
-        crate::hash::validate(&hash).map_err(|e| format!("{e}"))?;
+        crate::hash::validate(&hash)?;
         let groups = crate::outboard::cvs(&groups)?;
         ops::store_outboard(&Imported, &hash, size, &groups)
     }

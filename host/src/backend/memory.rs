@@ -22,9 +22,12 @@ pub struct MemoryBackend {
     slots: Arc<DashMap<Hash, Slot>>,
     entries: Arc<DashMap<Hash, BTreeMap<Hash, VersionedRecord>>>,
     /// Outboards and when they were written.
-    outboards: Arc<DashMap<Hash, (Arc<Vec<u8>>, u64)>>,
+    outboards: Arc<DashMap<Hash, Written>>,
     versions: Arc<AtomicU64>,
 }
+
+/// Bytes and when they were written (milliseconds since the epoch).
+type Written = (Arc<Vec<u8>>, u64);
 
 #[derive(Default)]
 struct Slot {

@@ -140,7 +140,7 @@ pub(crate) fn hash_grouped(
     }
     let mut pieces = Vec::new();
     split(0, len, max_piece, &mut pieces);
-    let cvs: Vec<OnceLock<(Vec<u8>, Vec<u8>)>> = pieces.iter().map(|_| OnceLock::new()).collect();
+    let cvs: Vec<OnceLock<PieceValues>> = pieces.iter().map(|_| OnceLock::new()).collect();
     let next = AtomicUsize::new(0);
     let work = || {
         core.with(|i| {
@@ -196,13 +196,16 @@ pub(super) fn root(
 /// The largest piece a streaming read or put holds at a time.
 pub(crate) const STREAM_PIECE: u64 = 4 << 20;
 
+/// A piece's chaining value, and its 16 KiB groups' (32 bytes each).
+pub(super) type PieceValues = (Vec<u8>, Vec<u8>);
+
 /// The chaining values of `pieces` (each at its offset, a multiple of
 /// 16 KiB), each with its groups' values, one instance per piece, each on
 /// its own thread.
 pub(super) fn subtrees(
     core: &CoreClient,
     pieces: &[(u64, &[u8])],
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, Error> {
+) -> Result<Vec<PieceValues>, Error> {
     std::thread::scope(|s| {
         let handles: Vec<_> = pieces
             .iter()
