@@ -153,3 +153,50 @@ impl app_names::Host for AppStoreCtx {
         named(page.map(|page| page.into_iter().map(Into::into).collect()))
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::{ArtifactStore, ArtifactType, MemoryBackend, Quota};
+
+    /// The app's `get-range` import: bytes, and each error as its own case.
+    #[test]
+    fn an_apps_get_range_answers_with_range_errors() {
+        let store = ArtifactStore::builder().open(MemoryBackend::new()).unwrap();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 239) as u8).collect();
+        let view = store.app("app-1", Quota::UNLIMITED).unwrap();
+        let hash = view.put(&data, ArtifactType::Generic).unwrap().to_string();
+        let mut ctx = AppStoreCtx::new(view);
+        let host = <AppStoreCtx as app_store::Host>::get_range;
+        assert_eq!(
+            host(&mut ctx, hash.clone(), 1000, 10).unwrap().unwrap(),
+            &data[1000..1010]
+        );
+        assert!(matches!(
+            host(&mut ctx, hash.clone(), 299_999, 2).unwrap(),
+            Err(types::RangeError::OutOfRange(types::RangeFailure {
+                offset: 299_999,
+                length: 2,
+                size: 300_000
+            }))
+        ));
+        assert!(matches!(
+            host(&mut ctx, hash.clone(), 0, crate::RANGE_LIMIT + 1).unwrap(),
+            Err(types::RangeError::TooLong(crate::RANGE_LIMIT))
+        ));
+        assert!(matches!(
+            host(&mut ctx, "nope".into(), 0, 1).unwrap(),
+            Err(types::RangeError::Store(types::Error::InvalidHash(_)))
+        ));
+        let mut other = AppStoreCtx::new(store.app("app-2", Quota::UNLIMITED).unwrap());
+        assert!(matches!(
+            host(&mut other, hash, 0, 1).unwrap(),
+            Err(types::RangeError::Store(types::Error::NotFound(_)))
+        ));
+        assert_eq!(
+            <AppStoreCtx as app_store::Host>::range_limit(&mut ctx).unwrap(),
+            crate::RANGE_LIMIT
+        );
+    }
+}
