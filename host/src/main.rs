@@ -209,10 +209,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 serde_json::to_string_pretty(&r).unwrap_or_default()
             } else {
                 format!(
-                    "removed {} unreferenced blobs ({} bytes) and {} temporary files; finished {} interrupted deletions; kept {} unreferenced blobs younger than {grace} s",
+                    "removed {} unreferenced blobs ({} bytes), {} temporary files and {} outboards of deleted blobs; finished {} interrupted deletions; kept {} unreferenced blobs younger than {grace} s",
                     r.orphans_removed,
                     r.bytes_freed,
                     r.temporary_files_removed,
+                    r.outboards_removed,
                     r.deletions_finished,
                     r.orphans_in_grace
                 )
