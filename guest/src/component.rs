@@ -14,7 +14,8 @@ use artifacts::store::backend::{
     self as imports, BackendError, KeyedRecord, SwapOutcome, VersionedRecord,
 };
 use artifacts::store::types::{
-    ArtifactType, Error, IntegrityFailure, NameError, QuotaFailure, QuotaKind, Tag,
+    ArtifactType, Error, IntegrityFailure, NameError, QuotaFailure, QuotaKind, RangeError,
+    RangeFailure, Tag,
 };
 use exports::artifacts::store::owners;
 use exports::artifacts::store::store::Guest;
@@ -66,6 +67,18 @@ impl Backend for Imported {
     }
     fn blob_size(&self, key: &str) -> Reply<Option<u64>> {
         imports::blob_size(key).map_err(text)
+    }
+    fn read_blob_range(&self, key: &str, offset: u64, len: u64) -> Reply<Option<Vec<u8>>> {
+        imports::read_blob_range(key, offset, len).map_err(text)
+    }
+    fn write_outboard(&self, key: &str, data: &[u8]) -> Reply<()> {
+        imports::write_outboard(key, data).map_err(text)
+    }
+    fn read_outboard(&self, key: &str, ranges: &[(u64, u64)]) -> Reply<Option<Vec<Vec<u8>>>> {
+        imports::read_outboard(key, ranges).map_err(text)
+    }
+    fn outboard_size(&self, key: &str) -> Reply<Option<u64>> {
+        imports::outboard_size(key).map_err(text)
     }
     fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Reply<bool> {
         imports::delete_blob(key, record_version).map_err(text)
@@ -149,7 +162,28 @@ impl From<ops::Error> for Error {
             // Only names calls fail so, as `name-error`.
             ops::Error::InvalidName(m) => Error::Backend(format!("invalid name: {m}")),
             ops::Error::NameConflict(_) => Error::Backend("name conflict".into()),
+            // Only get-range fails so, as `range-error`.
+            ops::Error::OutOfRange { .. } | ops::Error::RangeTooLong(_) => {
+                Error::Backend("a range outside its artifact".into())
+            }
         }
+    }
+}
+
+/// A get-range call's error: its own cases, else the store's.
+fn range_error(e: ops::Error) -> RangeError {
+    match e {
+        ops::Error::OutOfRange {
+            offset,
+            length,
+            size,
+        } => RangeError::OutOfRange(RangeFailure {
+            offset,
+            length,
+            size,
+        }),
+        ops::Error::RangeTooLong(limit) => RangeError::TooLong(limit),
+        other => RangeError::Store(other.into()),
     }
 }
 
@@ -226,6 +260,12 @@ impl Guest for Core {
     fn get(hash: String) -> Result<Vec<u8>, Error> {
         Ok(ops::get(&Imported, &host(), &hash)?)
     }
+    fn range_limit() -> u64 {
+        ops::RANGE_LIMIT
+    }
+    fn get_range(hash: String, offset: u64, length: u64) -> Result<Vec<u8>, RangeError> {
+        ops::get_range(&Imported, &host(), &hash, offset, length).map_err(range_error)
+    }
     fn contains(hash: String) -> Result<bool, Error> {
         Ok(ops::contains(&Imported, &host(), &hash)?)
     }
@@ -295,6 +335,14 @@ impl owners::Guest for Core {
     }
     fn get(owner: String, hash: String) -> Result<Vec<u8>, Error> {
         Ok(ops::get(&Imported, &app(&owner), &hash)?)
+    }
+    fn get_range(
+        owner: String,
+        hash: String,
+        offset: u64,
+        length: u64,
+    ) -> Result<Vec<u8>, RangeError> {
+        ops::get_range(&Imported, &app(&owner), &hash, offset, length).map_err(range_error)
     }
     fn contains(owner: String, hash: String) -> Result<bool, Error> {
         Ok(ops::contains(&Imported, &app(&owner), &hash)?)
@@ -407,6 +455,15 @@ impl exports::artifacts::store::maintenance::Guest for Core {
 impl exports::artifacts::store::tree::Guest for Core {
     fn subtree(data: Vec<u8>, offset: u64) -> Result<Vec<u8>, String> {
         crate::tree::subtree(&data, offset).map(Vec::from)
+    }
+    fn subtree_groups(data: Vec<u8>, offset: u64) -> Result<(Vec<u8>, Vec<u8>), String> {
+        let (cv, groups) = crate::outboard::groups(&data, offset)?;
+        Ok((cv.to_vec(), groups.concat()))
+    }
+    fn store_outboard(hash: String, size: u64, groups: Vec<u8>) -> Result<bool, String> {
+        crate::hash::validate(&hash)?;
+        let groups = crate::outboard::cvs(&groups)?;
+        ops::store_outboard(&Imported, &hash, size, &groups)
     }
     fn parent(left: Vec<u8>, right: Vec<u8>) -> Result<Vec<u8>, String> {
         crate::tree::parent(&left, &right).map(Vec::from)

@@ -37,6 +37,12 @@ pub(crate) struct Data {
     pub blob_writes: u64,
     /// Staged blobs stored.
     pub staged_writes: u64,
+    /// Outboards by key.
+    pub outboards: BTreeMap<String, Vec<u8>>,
+    /// Bytes of blobs and outboards read (whole or in ranges).
+    pub bytes_read: u64,
+    /// Outboards written.
+    pub outboard_writes: u64,
 }
 
 impl Data {
@@ -84,6 +90,17 @@ fn swap<K: Ord>(
     }
 }
 
+/// `data` from `offset`, at most `len` bytes, cut at its end.
+fn range_of(data: &[u8], offset: u64, len: u64) -> &[u8] {
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(data.len());
+    let end = start
+        .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+        .min(data.len());
+    &data[start..end]
+}
+
 /// Up to `limit` items with keys after `after`, ascending.
 fn page<'a, T: 'a>(
     items: impl Iterator<Item = (&'a String, T)>,
@@ -126,10 +143,45 @@ impl<A: Access> Backend for A {
         })
     }
     fn read_blob(&self, key: &str) -> Reply<Option<Vec<u8>>> {
-        Ok(self.call(|d| d.blobs.get(key).cloned()))
+        Ok(self.call(|d| {
+            let blob = d.blobs.get(key).cloned();
+            d.bytes_read += blob.as_ref().map_or(0, |b| b.len() as u64);
+            blob
+        }))
     }
     fn blob_size(&self, key: &str) -> Reply<Option<u64>> {
         Ok(self.call(|d| d.blobs.get(key).map(|b| b.len() as u64)))
+    }
+    fn read_blob_range(&self, key: &str, offset: u64, len: u64) -> Reply<Option<Vec<u8>>> {
+        Ok(self.call(|d| {
+            let part = d.blobs.get(key).map(|b| range_of(b, offset, len).to_vec());
+            d.bytes_read += part.as_ref().map_or(0, |p| p.len() as u64);
+            part
+        }))
+    }
+    fn write_outboard(&self, key: &str, data: &[u8]) -> Reply<()> {
+        self.call(|d| {
+            d.outboard_writes += 1;
+            d.outboards.insert(key.into(), data.to_vec());
+        });
+        Ok(())
+    }
+    fn read_outboard(&self, key: &str, ranges: &[(u64, u64)]) -> Reply<Option<Vec<Vec<u8>>>> {
+        Ok(self.call(|d| {
+            let parts: Option<Vec<Vec<u8>>> = d.outboards.get(key).map(|o| {
+                ranges
+                    .iter()
+                    .map(|&(offset, len)| range_of(o, offset, len).to_vec())
+                    .collect()
+            });
+            d.bytes_read += parts
+                .as_ref()
+                .map_or(0, |p| p.iter().map(|r| r.len() as u64).sum());
+            parts
+        }))
+    }
+    fn outboard_size(&self, key: &str) -> Reply<Option<u64>> {
+        Ok(self.call(|d| d.outboards.get(key).map(|o| o.len() as u64)))
     }
     fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Reply<bool> {
         Ok(self.call(|d| {

@@ -8,6 +8,7 @@
 
 pub mod hash;
 pub mod ops;
+pub mod outboard;
 pub mod record;
 pub mod tree;
 

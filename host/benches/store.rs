@@ -20,6 +20,8 @@ mod cli;
 mod measure;
 #[path = "store/peak.rs"]
 mod peak;
+#[path = "store/range.rs"]
+mod range;
 #[path = "store/s3.rs"]
 mod s3;
 #[path = "store/small.rs"]
@@ -56,6 +58,10 @@ fn main() {
     if args.iter().any(|a| a == "--app-start") {
         return startup::app_start(Duration::from_millis(2000));
     }
+    // `--range`: only the 4 KiB-of-1 GiB verified range rows.
+    if args.iter().any(|a| a == "--range") {
+        return range::range_rows(Duration::from_millis(2000));
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     // `--streamed`: only the 256 MiB upload and download rows.
     if args.iter().any(|a| a == "--streamed") {
@@ -81,4 +87,5 @@ fn main() {
     startup::app_start(budget);
     cli::rows();
     peak::peak_memory();
+    range::range_rows(budget);
 }

@@ -170,6 +170,23 @@ impl AppView {
         self.store.core.with(|i| i.get(self.me(), hash))
     }
 
+    /// The bytes `range` of an artifact the app references or was granted,
+    /// proven to belong to it without reading all of it (see
+    /// [`ArtifactStore::get_range`]); at most [`RANGE_LIMIT`](crate::RANGE_LIMIT)
+    /// bytes at a time (more is [`Error::RangeTooLong`]). Anything the app
+    /// cannot see is `NotFound`, whatever the range.
+    pub fn get_range(&self, hash: &Hash, range: std::ops::Range<u64>) -> Result<Vec<u8>, Error> {
+        let (offset, length) = crate::store::offset_and_length(&range)?;
+        let who = if self.granted(hash) && !self.store.core.with(|i| i.contains(self.me(), hash))? {
+            Caller::Host
+        } else {
+            self.me()
+        };
+        self.store
+            .core
+            .with(|i| i.get_range(who, hash, offset, length))
+    }
+
     /// Whether the app references (or was granted) `hash`.
     pub fn contains(&self, hash: &Hash) -> Result<bool, Error> {
         if self.granted(hash) {

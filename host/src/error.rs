@@ -67,6 +67,34 @@ pub enum Error {
         /// What the name points at now.
         current: Option<Hash>,
     },
+    /// A range that runs past the end of its artifact; nothing was read.
+    #[error(
+        "bytes {offset}..{} are not within the artifact, which has {size} bytes",
+        offset.saturating_add(*length)
+    )]
+    OutOfRange {
+        /// The first byte asked for.
+        offset: u64,
+        /// How many bytes were asked for.
+        length: u64,
+        /// The artifact's size.
+        size: u64,
+    },
+    /// A range whose start is after its end.
+    #[error("{start}..{end} is not a range: it starts after its end")]
+    InvalidRange {
+        /// Where it starts.
+        start: u64,
+        /// Where it ends.
+        end: u64,
+    },
+    /// A range longer than one call may return (an app's `get-range`: the
+    /// core's `range-limit`); nothing was read.
+    #[error("a range of more than {limit} bytes was asked for in one call")]
+    RangeTooLong {
+        /// The most bytes one call returns.
+        limit: u64,
+    },
     /// The storage backend failed.
     #[error("backend failure: {0}")]
     Backend(String),

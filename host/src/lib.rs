@@ -57,6 +57,7 @@ pub use core_component::CORE_COMPONENT;
 pub use error::{BackendError, Error, QuotaKind};
 pub use hash::{Hash, Hex, InvalidHash};
 pub use names::{Names, Tag};
+pub use store::RANGE_LIMIT;
 pub use store::pieces::STREAM_ABOVE_BYTES;
 pub use store::{
     ArtifactStore, ArtifactType, DEFAULT_GC_GRACE, DEFAULT_MAX_ARTIFACT_BYTES, Download, GcReport,

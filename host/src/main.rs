@@ -18,7 +18,7 @@ mod cli {
     pub mod tag;
 }
 use cli::args::{Cli, Command};
-use cli::files::{get_into, get_to_file, put_file};
+use cli::files::{get_into, get_range, get_to_file, put_file};
 use cli::output::Spill;
 
 /// Exit codes: 1 for errors in general, and these for the ones scripts may want to tell apart.
@@ -145,7 +145,19 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             let hash = put_file(&store, &file, artifact_type)?;
             writeln!(out, "{hash}").map_err(io_context("writing to standard output"))?;
         }
-        Command::Get { hash, output } => match output {
+        Command::Get {
+            hash,
+            output,
+            range: Some(range),
+        } => {
+            let hash = hash_arg(&hash)?;
+            let end = match range.end {
+                Some(end) => end,
+                None => store.stat(&hash)?.size,
+            };
+            get_range(&store, &hash, range.start..end, output.as_deref(), &mut out)?;
+        }
+        Command::Get { hash, output, .. } => match output {
             Some(path) => get_to_file(&store, &hash_arg(&hash)?, &path)?,
             None => {
                 // Verified before a byte goes out; large content waits in
@@ -197,10 +209,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 serde_json::to_string_pretty(&r).unwrap_or_default()
             } else {
                 format!(
-                    "removed {} unreferenced blobs ({} bytes) and {} temporary files; finished {} interrupted deletions; kept {} unreferenced blobs younger than {grace} s",
+                    "removed {} unreferenced blobs ({} bytes), {} temporary files and {} outboards of deleted blobs; finished {} interrupted deletions; kept {} unreferenced blobs younger than {grace} s",
                     r.orphans_removed,
                     r.bytes_freed,
                     r.temporary_files_removed,
+                    r.outboards_removed,
                     r.deletions_finished,
                     r.orphans_in_grace
                 )

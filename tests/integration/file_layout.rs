@@ -233,3 +233,68 @@ fn a_truncated_record_file_is_an_error_not_a_panic() {
         );
     }
 }
+
+/// The outboard of content of 256 KiB or more, as stored: the chaining
+/// values (32 bytes) of every node of BLAKE3's tree over the 16 KiB groups,
+/// level by level from the groups up to the two nodes under the root (an odd
+/// last node carried up, repeated), in `outboards/ab/abcdef…`. Computed here
+/// independently, with BLAKE3's own hazmat API. The store stays format 3:
+/// hosts from before outboards never look in `outboards/`.
+#[test]
+fn outboards_sit_in_their_own_sharded_folder_and_hold_the_tree_level_by_level() {
+    use blake3::hazmat::{HasherExt, Mode, merge_subtrees_non_root};
+    let dir = tempfile::tempdir().unwrap();
+    let store = ArtifactStore::open_dir(dir.path()).unwrap();
+    let data = pattern(5 * 16384 * 4 + 1000); // 21 groups: odd levels on the way up
+    let h = store.put(&data, ArtifactType::Generic).unwrap();
+    let hex = h.to_string();
+    let path = dir.path().join("outboards").join(&hex[..2]).join(&hex);
+    let stored = std::fs::read(&path).unwrap();
+    let mut level: Vec<[u8; 32]> = data
+        .chunks(16384)
+        .enumerate()
+        .map(|(i, group)| {
+            blake3::Hasher::new()
+                .set_input_offset(i as u64 * 16384)
+                .update(group)
+                .finalize_non_root()
+        })
+        .collect();
+    let mut expected: Vec<u8> = Vec::new();
+    loop {
+        expected.extend(level.iter().flatten());
+        if level.len() == 2 {
+            break;
+        }
+        level = level
+            .chunks(2)
+            .map(|p| match p {
+                [l, r] => merge_subtrees_non_root(l, r, Mode::Hash),
+                [one] => *one,
+                _ => unreachable!(),
+            })
+            .collect();
+    }
+    assert_eq!(
+        blake3::hazmat::merge_subtrees_root(&level[0], &level[1], Mode::Hash),
+        blake3::hash(&data)
+    );
+    assert_eq!(stored.len(), (21 + 11 + 6 + 3 + 2) * 32);
+    assert!(stored == expected, "the outboard's bytes");
+    assert_eq!(
+        std::fs::read(dir.path().join("FORMAT")).unwrap(),
+        b"artifacts-store 3\n"
+    );
+    // Below 256 KiB: no outboard.
+    let small = store
+        .put(&pattern(256 * 1024 - 1), ArtifactType::Generic)
+        .unwrap();
+    let small = small.to_string();
+    assert!(
+        !dir.path()
+            .join("outboards")
+            .join(&small[..2])
+            .join(&small)
+            .exists()
+    );
+}

@@ -30,6 +30,7 @@ mod names;
 #[cfg(feature = "cli")]
 mod output;
 mod powerloss;
+mod ranges;
 #[cfg(feature = "cli")]
 mod reliability;
 #[cfg(all(feature = "s3", feature = "cli"))]

@@ -534,7 +534,30 @@ fn check(store: &ArtifactStore, acked: &[Step], in_flight: Option<Step>, what: &
                 (app.get(hash(*n)), app.stat(hash(*n)))
             };
             match got {
-                Ok(bytes) => assert_eq!(bytes, content(*n), "{what}: content {n}"),
+                Ok(bytes) => {
+                    assert_eq!(bytes, content(*n), "{what}: content {n}");
+                    // Ranges of intact content read, right, whatever state
+                    // its outboard is in (missing, torn, stale: rebuilt).
+                    let len = bytes.len() as u64;
+                    for range in [
+                        0..1,
+                        len / 2..len / 2 + 100.min(len / 2),
+                        len.saturating_sub(4096)..len,
+                    ] {
+                        let part = if who == 0 {
+                            store.get_range(hash(*n), range.clone())
+                        } else {
+                            app.get_range(hash(*n), range.clone())
+                        };
+                        match part {
+                            Ok(part) => assert!(
+                                part == bytes[range.start as usize..range.end as usize],
+                                "{what}: content {n}, range {range:?}: wrong bytes"
+                            ),
+                            Err(e) => panic!("{what}: content {n}, range {range:?}: {e}"),
+                        }
+                    }
+                }
                 Err(Error::NotFound(_)) if floor == 0 => continue,
                 Err(e) => panic!(
                     "{what}: acknowledged content {n} (owner {who}, count {count}) lost: {e}"
@@ -772,6 +795,15 @@ fn every_crash_state_of_every_operation_keeps_the_guarantees() {
         acks.push(fs.taken());
     }
     let snapshots = fs.snapshots.lock().unwrap().take().unwrap();
+    // The large content's outboard is new durable state the crash states cover.
+    let shard = format!("{ROOT}/outboards/{}", &hash(5).to_string()[..2]);
+    assert!(
+        snapshots.iter().any(|s| s
+            .dirs
+            .get(Path::new(&shard))
+            .is_some_and(|d| d.durable.contains_key(&hash(5).to_string()))),
+        "the workload wrote no outboard"
+    );
     drop(app);
     drop(store);
 

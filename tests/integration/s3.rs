@@ -418,10 +418,18 @@ fn large_puts_upload_in_parts_and_leave_no_staging_behind() {
         keys.iter().all(|k| k == "FORMAT"
             || k.starts_with("blobs/")
             || k.starts_with("records/")
+            || k.starts_with("outboards/")
             || k.starts_with("owners/")),
         "{keys:?}"
     );
     assert_eq!(keys.iter().filter(|k| k.starts_with("blobs/")).count(), 1);
+    // Its outboard (for verified ranges), written once, beside the blob.
+    assert_eq!(
+        keys.iter()
+            .filter(|k| k.starts_with("outboards/"))
+            .collect::<Vec<_>>(),
+        vec![&format!("outboards/{}/{hash}", hash.shard())]
+    );
     let (raw, rt) = garage::raw_client(&config);
     let blob =
         object_store::path::Path::from(format!("{}/blobs/{}/{hash}", config.prefix, hash.shard()));

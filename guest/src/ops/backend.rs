@@ -68,6 +68,15 @@ pub trait Backend {
     fn read_blob(&self, key: &str) -> Reply<Option<Vec<u8>>>;
     /// The size of a blob, if there is one.
     fn blob_size(&self, key: &str) -> Reply<Option<u64>>;
+    /// Up to `len` bytes of a blob from `offset` (fewer at its end).
+    fn read_blob_range(&self, key: &str, offset: u64, len: u64) -> Reply<Option<Vec<u8>>>;
+    /// Stores the outboard of the blob `key`, atomically, replacing any.
+    fn write_outboard(&self, key: &str, data: &[u8]) -> Reply<()>;
+    /// The byte ranges `(offset, len)` of the outboard of `key`, each cut
+    /// short at its end; `None` if there is none.
+    fn read_outboard(&self, key: &str, ranges: &[(u64, u64)]) -> Reply<Option<Vec<Vec<u8>>>>;
+    /// The size of the outboard of `key`, if there is one.
+    fn outboard_size(&self, key: &str) -> Reply<Option<u64>>;
     /// Deletes a blob if the shared record under `key` has `record_version`
     /// (`None`: there is none).
     fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Reply<bool>;

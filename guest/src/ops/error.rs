@@ -55,6 +55,17 @@ pub enum Error {
     InvalidName(String),
     /// `tag-replace` found the name pointing elsewhere (`None`: absent).
     NameConflict(Option<String>),
+    /// `get-range` of bytes past the artifact's end.
+    OutOfRange {
+        /// The first byte asked for.
+        offset: u64,
+        /// How many bytes.
+        length: u64,
+        /// The artifact's size.
+        size: u64,
+    },
+    /// `get-range` of more than this many bytes.
+    RangeTooLong(u64),
 }
 
 pub(super) type Outcome<T> = Result<T, Error>;

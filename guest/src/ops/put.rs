@@ -7,6 +7,7 @@ use super::error::{Error, Outcome, QuotaKind, be, checked, checked_caller, withi
 use super::index::{At, owner_key};
 use super::transition::{finish_add, finish_remove};
 use crate::hash::hash_hex;
+use crate::outboard::{Shape, group_values};
 use crate::record::{ArtifactType, Entry, EntryState, Origin};
 
 /// What a put stores: bytes passed in (hashed here), or bytes the host
@@ -14,13 +15,18 @@ use crate::record::{ArtifactType, Entry, EntryState, Origin};
 #[derive(Clone, Copy)]
 pub(super) enum Content<'a> {
     Bytes(&'a [u8]),
-    Staged { size: u64, hash: &'a str },
+    /// Bytes whose hash the core has computed already (with the outboard).
+    Hashed(&'a [u8], &'a str),
+    Staged {
+        size: u64,
+        hash: &'a str,
+    },
 }
 
 impl Content<'_> {
     fn size(self) -> u64 {
         match self {
-            Content::Bytes(b) => b.len() as u64,
+            Content::Bytes(b) | Content::Hashed(b, _) => b.len() as u64,
             Content::Staged { size, .. } => size,
         }
     }
@@ -29,13 +35,14 @@ impl Content<'_> {
     fn hash(self) -> Outcome<String> {
         match self {
             Content::Bytes(b) => Ok(hash_hex(b)),
+            Content::Hashed(_, hash) => Ok(hash.to_string()),
             Content::Staged { hash, .. } => checked(hash).map(|()| hash.to_string()),
         }
     }
 
     pub(super) fn write(self, backend: &impl Backend, hash: &str) -> Outcome<()> {
         be(match self {
-            Content::Bytes(b) => backend.write_blob(hash, b),
+            Content::Bytes(b) | Content::Hashed(b, _) => backend.write_blob(hash, b),
             Content::Staged { .. } => backend.write_staged_blob(hash),
         })
     }
@@ -44,8 +51,30 @@ impl Content<'_> {
 /// Stores `content` for the caller and returns its hash; known content
 /// takes one more reference. A caller's first reference to an artifact is
 /// charged to its quota before anything is written.
+///
+/// Content large enough to keep an outboard (see [`crate::outboard`]) gets
+/// one once the put has succeeded, unless the backend has it already.
 pub fn put(b: &impl Backend, caller: &Caller, content: &[u8], ty: ArtifactType) -> Outcome<String> {
-    put_content(b, caller, Content::Bytes(content), ty)
+    // Content large enough for an outboard is hashed once, a group at a
+    // time: the groups' root is its hash (the size is checked first).
+    let outboard = match Shape::of(content.len() as u64) {
+        Some(_) if content.len() as u64 > caller.quota.max_artifact_bytes => None,
+        Some(shape) => Some(outboard_of(&shape, content)?),
+        None => None,
+    };
+    let Some((outboard, root)) = outboard else {
+        return put_content(b, caller, Content::Bytes(content), ty);
+    };
+    let hash = put_content(b, caller, Content::Hashed(content, &root), ty)?;
+    super::range::write_outboard_after_put(b, &hash, &outboard);
+    Ok(hash)
+}
+
+/// The outboard of `content` and its hash (the root it builds).
+fn outboard_of(shape: &Shape, content: &[u8]) -> Outcome<(Vec<u8>, String)> {
+    group_values(content, 0)
+        .and_then(|groups| shape.build(&groups))
+        .map_err(Error::Backend)
 }
 
 /// [`put`] for a host that has already hashed the content with the `tree`

@@ -106,6 +106,13 @@ fn read_verified(
     hash: &str,
 ) -> Outcome<(Metadata, Vec<u8>)> {
     let meta = stat(backend, caller, hash)?;
+    let content = verified_content(backend, hash, meta.size)?;
+    Ok((meta, content))
+}
+
+/// The whole content of `hash`, checked against its address and its
+/// recorded `size`.
+pub(super) fn verified_content(backend: &impl Backend, hash: &str, size: u64) -> Outcome<Vec<u8>> {
     let Some(content) = be(backend.read_blob(hash))? else {
         return Err(Error::MissingContent(hash.to_string()));
     };
@@ -116,14 +123,13 @@ fn read_verified(
             actual,
         });
     }
-    if content.len() as u64 != meta.size {
+    if content.len() as u64 != size {
         return Err(Error::CorruptRecord(format!(
-            "record of {hash}: size {} but content has {} bytes",
-            meta.size,
+            "record of {hash}: size {size} but content has {} bytes",
             content.len()
         )));
     }
-    Ok((meta, content))
+    Ok(content)
 }
 
 /// The content under `hash`, verified.

@@ -6,6 +6,7 @@ mod listing;
 mod maintenance;
 mod owners;
 mod put_get;
+mod ranges;
 mod references;
 
 use crate::fake_backend::Fake;

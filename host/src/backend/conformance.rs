@@ -252,9 +252,94 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
     }
 
     check_entries(b)?;
+    check_outboards(b)?;
     ensure!(
         b.now() > 1_600_000_000_000,
         "now() is not milliseconds since the epoch"
+    );
+    Ok(())
+}
+
+/// Outboards: kept apart from blobs, written whole, read in ranges cut at
+/// their end, listed and deleted for gc. A backend may keep none (the
+/// default methods): then it must never return one.
+fn check_outboards(b: &dyn Backend) -> Result<(), String> {
+    let (k1, k2, k3) = (key(0x21), key(0x7c), key(0xd3));
+    ensure!(
+        call("read_outboard", b.read_outboard(&k1, &[(0, 32)]))?.is_none()
+            && call("outboard_size", b.outboard_size(&k1))?.is_none(),
+        "an empty backend has an outboard"
+    );
+    let data: Vec<u8> = (0..4000u32).map(|i| (i % 253) as u8).collect();
+    call("write_outboard", b.write_outboard(&k1, &data))?;
+    if call("outboard_size", b.outboard_size(&k1))?.is_none() {
+        ensure!(
+            call("read_outboard", b.read_outboard(&k1, &[(0, 32)]))?.is_none(),
+            "a backend that keeps no outboards returned one"
+        );
+        return Ok(());
+    }
+    ensure!(
+        call("outboard_size", b.outboard_size(&k1))? == Some(4000),
+        "outboard_size is not the written length"
+    );
+    let ranges = [
+        (0, 32),
+        (3968, 32),
+        (64, 0),
+        (3990, 32),
+        (5000, 32),
+        (100, 7),
+    ];
+    let want: Vec<Vec<u8>> = ranges
+        .iter()
+        .map(|&(o, l)| super::range_of(&data, o, l).to_vec())
+        .collect();
+    ensure!(
+        call("read_outboard", b.read_outboard(&k1, &ranges))? == Some(want),
+        "read_outboard does not return the ranges in order, cut at the end"
+    );
+    call("write_outboard", b.write_outboard(&k1, b"shorter"))?;
+    ensure!(
+        call("read_outboard", b.read_outboard(&k1, &[(0, 100)]))?
+            == Some(vec![b"shorter".to_vec()]),
+        "write_outboard does not replace an outboard"
+    );
+    call("write_outboard", b.write_outboard(&k3, &data))?;
+    call("write_outboard", b.write_outboard(&k2, &data))?;
+    ensure!(
+        call("blob_size", b.blob_size(&k2))?.is_none()
+            && !call("list_blobs", b.list_blobs(None, 100))?
+                .iter()
+                .any(|i| [k1, k2, k3].contains(&i.key)),
+        "outboards show as blobs"
+    );
+    let listed = call("list_outboards", b.list_outboards(None, 10))?;
+    ensure!(
+        listed.iter().map(|i| (i.key, i.size)).collect::<Vec<_>>()
+            == vec![(k1, 7), (k2, 4000), (k3, 4000)]
+            && listed.iter().all(|i| i.modified > 1_600_000_000_000),
+        "list_outboards is not the ascending list of outboards with sizes and times: {listed:?}"
+    );
+    ensure!(
+        call("list_outboards", b.list_outboards(Some(&k1), 1))?
+            .iter()
+            .map(|i| i.key)
+            .collect::<Vec<_>>()
+            == vec![k2],
+        "list_outboards ignores `after` or `limit`"
+    );
+    for k in [k1, k2, k3] {
+        ensure!(
+            call("delete_outboard", b.delete_outboard(&k))?,
+            "delete_outboard of an outboard said there was none"
+        );
+    }
+    ensure!(
+        !call("delete_outboard", b.delete_outboard(&k1))?
+            && call("read_outboard", b.read_outboard(&k1, &[(0, 1)]))?.is_none()
+            && call("list_outboards", b.list_outboards(None, 10))?.is_empty(),
+        "a deleted outboard is still there"
     );
     Ok(())
 }

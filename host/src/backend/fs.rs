@@ -16,6 +16,15 @@ pub trait Fs: Send + Sync + 'static {
     fn read_range(&self, path: &Path, offset: u64, len: u64) -> io::Result<Vec<u8>> {
         Ok(super::range_of(&self.read(path)?, offset, len).to_vec())
     }
+    /// Reads several ranges `(offset, len)` of one file, each as
+    /// [`read_range`](Fs::read_range) does, from the same open file (so
+    /// from one version of it). By default one `read_range` each.
+    fn read_ranges(&self, path: &Path, ranges: &[(u64, u64)]) -> io::Result<Vec<Vec<u8>>> {
+        ranges
+            .iter()
+            .map(|&(offset, len)| self.read_range(path, offset, len))
+            .collect()
+    }
     /// Creates `path` (it must not exist), writes `data` and syncs it to disk.
     fn write_new_synced(&self, path: &Path, data: &[u8]) -> io::Result<()>;
     /// Creates an empty file at `path`, which must not exist; not synced.
@@ -94,6 +103,22 @@ impl Fs for StdFs {
         let mut out = Vec::with_capacity(usize::try_from(len.min(64 << 20)).unwrap_or(0));
         file.take(len).read_to_end(&mut out)?;
         Ok(out)
+    }
+
+    fn read_ranges(&self, path: &Path, ranges: &[(u64, u64)]) -> io::Result<Vec<Vec<u8>>> {
+        use std::os::unix::fs::FileExt;
+        let file = File::open(path)?;
+        let size = file.metadata()?.len();
+        ranges
+            .iter()
+            .map(|&(offset, len)| {
+                let start = offset.min(size);
+                let n = len.min(size - start);
+                let mut out = vec![0; usize::try_from(n).unwrap_or(0)];
+                file.read_exact_at(&mut out, start)?;
+                Ok(out)
+            })
+            .collect()
     }
 
     fn write_new_synced(&self, path: &Path, data: &[u8]) -> io::Result<()> {

@@ -6,6 +6,7 @@
 //! FORMAT                  the layout's marker (file and S3 differ in one word)
 //! blobs/ab/abcdef…        content, named by its hash, sharded by its first byte
 //! records/ab/abcdef…      8-byte little-endian version, then the core's record
+//! outboards/ab/abcdef…    BLAKE3's tree of a blob of 256 KiB or more (verified ranges)
 //! owners/…/1234…/abcdef…  an owner's index space, stored as records are
 //!                         (file: sharded like blobs; S3: one flat folder)
 //! ```
@@ -27,6 +28,10 @@ pub(crate) const BLOBS: &str = "blobs";
 pub(crate) const RECORDS: &str = "records";
 /// The folder of owner index spaces.
 pub(crate) const OWNERS: &str = "owners";
+/// The folder of outboards (BLAKE3's tree of a large blob, for verified
+/// ranges), sharded like blobs. Older versions never look in it, so a store
+/// with outboards stays the same format (see `outboard_key`).
+pub(crate) const OUTBOARDS: &str = "outboards";
 
 /// The file backend's `FORMAT` for this layout.
 pub const FILE_FORMAT: Format = Format {
@@ -140,6 +145,17 @@ pub(crate) fn record_key(hash: &Hash) -> String {
     sharded(RECORDS, hash)
 }
 
+/// Where the outboard of `hash` lives: `outboards/ab/abcdef…`. A new folder,
+/// not a new name beside the blob: format 3 hosts from before outboards
+/// list only `blobs/`, `records/` and `owners/` (and skip names that are not
+/// hashes), so they read such a store exactly as before and leave the
+/// outboards alone; an outboard is a function of its blob's content, so one
+/// they leave behind is never wrong, only garbage that gc removes once its
+/// blob is gone.
+pub(crate) fn outboard_key(hash: &Hash) -> String {
+    sharded(OUTBOARDS, hash)
+}
+
 /// Where `key` lives in a sharded folder `kind` ([`BLOBS`] or [`RECORDS`]).
 #[cfg_attr(not(feature = "s3"), allow(dead_code))]
 pub(crate) fn key_in(kind: &str, hash: &Hash) -> String {
@@ -249,6 +265,7 @@ mod tests {
         assert_eq!(shard(&a), "af");
         assert_eq!(blob_key(&a), format!("blobs/af/{A}"));
         assert_eq!(record_key(&b), format!("records/01/{B}"));
+        assert_eq!(outboard_key(&a), format!("outboards/af/{A}"));
         assert_eq!(key_in(BLOBS, &b), format!("blobs/01/{B}"));
         assert_eq!(OwnerDirs::Sharded.dir(&a), format!("owners/af/{A}"));
         assert_eq!(

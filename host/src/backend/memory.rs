@@ -21,8 +21,13 @@ use crate::{BackendError, Hash};
 pub struct MemoryBackend {
     slots: Arc<DashMap<Hash, Slot>>,
     entries: Arc<DashMap<Hash, BTreeMap<Hash, VersionedRecord>>>,
+    /// Outboards and when they were written.
+    outboards: Arc<DashMap<Hash, Written>>,
     versions: Arc<AtomicU64>,
 }
+
+/// Bytes and when they were written (milliseconds since the epoch).
+type Written = (Arc<Vec<u8>>, u64);
 
 #[derive(Default)]
 struct Slot {
@@ -122,6 +127,53 @@ impl Backend for MemoryBackend {
 
     fn size_hint(&self, key: &Hash) -> Option<u64> {
         self.blob_size(key).ok().flatten()
+    }
+
+    fn write_outboard(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
+        let now = self.now();
+        self.outboards.insert(*key, (Arc::new(data.to_vec()), now));
+        Ok(())
+    }
+
+    fn read_outboard(
+        &self,
+        key: &Hash,
+        ranges: &[(u64, u64)],
+    ) -> BackendResult<Option<Vec<Vec<u8>>>> {
+        // Cloned out of the map so that no shard lock is held while copying.
+        let Some(outboard) = self.outboards.get(key).map(|o| o.0.clone()) else {
+            return Ok(None);
+        };
+        Ok(Some(
+            ranges
+                .iter()
+                .map(|&(offset, len)| super::range_of(&outboard, offset, len).to_vec())
+                .collect(),
+        ))
+    }
+
+    fn outboard_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
+        Ok(self.outboards.get(key).map(|o| o.0.len() as u64))
+    }
+
+    fn delete_outboard(&self, key: &Hash) -> BackendResult<bool> {
+        Ok(self.outboards.remove(key).is_some())
+    }
+
+    fn list_outboards(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
+        let mut listed: Vec<BlobInfo> = self
+            .outboards
+            .iter()
+            .filter(|e| after.is_none_or(|a| e.key() > a))
+            .map(|e| BlobInfo {
+                key: *e.key(),
+                size: e.value().0.len() as u64,
+                modified: e.value().1,
+            })
+            .collect();
+        listed.sort_unstable_by_key(|b| b.key);
+        listed.truncate(limit as usize);
+        Ok(listed)
     }
     fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
         Ok(self

@@ -217,6 +217,45 @@ pub trait Backend: Send + Sync + 'static {
         let version = self.read_record(Space::Shared, key)?.map(|r| r.version);
         self.delete_blob(key, version)
     }
+    /// Stores the outboard of the blob `key` (BLAKE3's tree over its 16 KiB
+    /// groups, which the core builds and checks; see
+    /// [`ArtifactStore::get_range`](crate::ArtifactStore::get_range)),
+    /// replacing any there, atomically like [`write_blob`](Backend::write_blob).
+    /// An outboard is a function of its blob's content: a stale one is
+    /// still right, and nothing is trusted before the core has checked it.
+    /// By default outboards are not kept (every range read of a large
+    /// artifact then reads all of it).
+    fn write_outboard(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
+        let _ = (key, data);
+        Ok(())
+    }
+    /// The byte ranges `(offset, len)` of the outboard of `key`, in order,
+    /// each cut short at its end, or `None` if there is none.
+    fn read_outboard(
+        &self,
+        key: &Hash,
+        ranges: &[(u64, u64)],
+    ) -> BackendResult<Option<Vec<Vec<u8>>>> {
+        let _ = (key, ranges);
+        Ok(None)
+    }
+    /// The size of the outboard of `key`, or `None` if there is none.
+    fn outboard_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
+        let _ = key;
+        Ok(None)
+    }
+    /// Deletes the outboard of `key`; returns whether there was one. Only
+    /// gc calls it, for outboards whose blob is gone.
+    fn delete_outboard(&self, key: &Hash) -> BackendResult<bool> {
+        let _ = key;
+        Ok(false)
+    }
+    /// Up to `limit` outboards with keys greater than `after`, ascending
+    /// (size and time as for blobs), for gc.
+    fn list_outboards(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
+        let _ = (after, limit);
+        Ok(Vec::new())
+    }
     /// Starts a blob to be written in pieces ([`append_staged`]) and stored
     /// under its hash once that is known ([`write_staged`]): a large put
     /// streams through it instead of being held whole. By default the

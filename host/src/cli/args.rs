@@ -52,6 +52,10 @@ pub(crate) enum Command {
         /// Write to this file instead of standard output.
         #[arg(short, long)]
         output: Option<PathBuf>,
+        /// Only bytes A to B (B excluded; `A..` to the end, `..B` from the
+        /// start), proven to belong to the artifact without reading all of it.
+        #[arg(long, value_name = "A..B", value_parser = parse_range)]
+        range: Option<ByteRange>,
     },
     /// Show an artifact's metadata.
     Stat {
@@ -167,5 +171,53 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(secs) if secs > 0.0 && Duration::try_from_secs_f64(secs).is_ok() => Ok(secs),
         _ => Err(format!("{s:?} is not a number of seconds greater than 0")),
+    }
+}
+
+/// `get --range`: bytes `start..end`, `end` exclusive; `None` is the end of
+/// the artifact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ByteRange {
+    pub(crate) start: u64,
+    pub(crate) end: Option<u64>,
+}
+
+/// `A..B`, `A..` or `..B`, in bytes (decimal); `A` not after `B`.
+pub(crate) fn parse_range(text: &str) -> Result<ByteRange, String> {
+    let (a, b) = text.split_once("..").ok_or_else(|| {
+        format!("{text:?} is not a range: write A..B (bytes A to B, B excluded), A.. or ..B")
+    })?;
+    let number = |s: &str| {
+        s.parse::<u64>()
+            .map_err(|_| format!("{s:?} in {text:?} is not a byte offset (a decimal number)"))
+    };
+    let start = if a.is_empty() { 0 } else { number(a)? };
+    let end = if b.is_empty() { None } else { Some(number(b)?) };
+    if let Some(end) = end
+        && start > end
+    {
+        return Err(format!("{text:?} starts after it ends"));
+    }
+    Ok(ByteRange { start, end })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_at_the_edge() {
+        let r = |start, end| ByteRange { start, end };
+        assert_eq!(parse_range("0..4096").unwrap(), r(0, Some(4096)));
+        assert_eq!(parse_range("10..").unwrap(), r(10, None));
+        assert_eq!(parse_range("..10").unwrap(), r(0, Some(10)));
+        assert_eq!(parse_range("..").unwrap(), r(0, None));
+        assert_eq!(parse_range("7..7").unwrap(), r(7, Some(7)));
+        for bad in [
+            "", "5", "a..b", "-1..3", "5..4", "1...3", "1..2..3", " 1..2",
+        ] {
+            assert!(parse_range(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! Files the CLI reads (`put FILE`, `run FILE`) and writes (`get -o`).
 
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
+use std::ops::Range;
 use std::path::Path;
 
 use artifacts::{ArtifactStore, ArtifactType, Error, Hash};
@@ -90,4 +91,31 @@ pub(crate) fn get_into(
         return out.hold(content).map_err(|e| Error::Output(e.to_string()));
     }
     store.get_to(hash, out).map(drop)
+}
+
+/// `get --range`: the bytes `range`, each part proven before it is written;
+/// to `path` as `get -o` writes (renamed into place only once every part is
+/// in), or to `out` once the whole range is proven (a long range waits in a
+/// temporary file, as `get` does).
+pub(crate) fn get_range(
+    store: &ArtifactStore,
+    hash: &Hash,
+    range: Range<u64>,
+    path: Option<&Path>,
+    mut out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let Some(path) = path else {
+        let mut held = output::Spill::default();
+        store.get_range_to(hash, range, &mut held)?;
+        return held
+            .copy_to(&mut out)
+            .and_then(|()| out.flush())
+            .map_err(io_context("writing to standard output"));
+    };
+    output::write_to(path, |out| store.get_range_to(hash, range, out).map(drop))
+        .map_err(|r| match r.source {
+            Some(e) => Failure::Io(r.what, e),
+            None => Failure::Output(r.what),
+        })?
+        .map_err(Failure::from)
 }

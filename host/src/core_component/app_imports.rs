@@ -5,7 +5,7 @@
 use wasmtime::component::{HasData, Linker};
 
 use super::bindings::{app_names, app_store, types};
-use super::convert::{app_error, app_name_error};
+use super::convert::{app_error, app_name_error, app_range_error};
 use crate::apps::AppStoreCtx;
 use crate::{AppView, Error};
 
@@ -53,6 +53,27 @@ impl app_store::Host for AppStoreCtx {
     }
     fn get(&mut self, hash: String) -> Answer<Vec<u8>> {
         answer(self.charged_read(&hash, AppView::get))
+    }
+    fn range_limit(&mut self) -> wasmtime::Result<u64> {
+        Ok(crate::RANGE_LIMIT)
+    }
+    fn get_range(
+        &mut self,
+        hash: String,
+        offset: u64,
+        length: u64,
+    ) -> wasmtime::Result<Result<Vec<u8>, types::RangeError>> {
+        // Charged for the bytes asked for (at most the limit) before the
+        // work, and for what the core read (the path, or a rebuild) after.
+        let asked = length.min(crate::RANGE_LIMIT);
+        let end = offset.saturating_add(length);
+        let got = self.charged(asked, |view| {
+            view.get_range(&crate::apps::app_hash(&hash)?, offset..end)
+        });
+        match got {
+            Ok(bytes) => Ok(Ok(bytes)),
+            Err(e) => app_range_error(e).map(Err),
+        }
     }
     fn contains(&mut self, hash: String) -> Answer<bool> {
         answer(self.charged_hash(&hash, AppView::contains))
@@ -157,4 +178,51 @@ fn room_for_name(view: &AppView, cap: Option<u32>, name: &str) -> Result<(), Err
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::{ArtifactStore, ArtifactType, MemoryBackend, Quota};
+
+    /// The app's `get-range` import: bytes, and each error as its own case.
+    #[test]
+    fn an_apps_get_range_answers_with_range_errors() {
+        let store = ArtifactStore::builder().open(MemoryBackend::new()).unwrap();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 239) as u8).collect();
+        let view = store.app("app-1", Quota::UNLIMITED).unwrap();
+        let hash = view.put(&data, ArtifactType::Generic).unwrap().to_string();
+        let mut ctx = AppStoreCtx::new(view);
+        let host = <AppStoreCtx as app_store::Host>::get_range;
+        assert_eq!(
+            host(&mut ctx, hash.clone(), 1000, 10).unwrap().unwrap(),
+            &data[1000..1010]
+        );
+        assert!(matches!(
+            host(&mut ctx, hash.clone(), 299_999, 2).unwrap(),
+            Err(types::RangeError::OutOfRange(types::RangeFailure {
+                offset: 299_999,
+                length: 2,
+                size: 300_000
+            }))
+        ));
+        assert!(matches!(
+            host(&mut ctx, hash.clone(), 0, crate::RANGE_LIMIT + 1).unwrap(),
+            Err(types::RangeError::TooLong(crate::RANGE_LIMIT))
+        ));
+        assert!(matches!(
+            host(&mut ctx, "nope".into(), 0, 1).unwrap(),
+            Err(types::RangeError::Store(types::Error::InvalidHash(_)))
+        ));
+        let mut other = AppStoreCtx::new(store.app("app-2", Quota::UNLIMITED).unwrap());
+        assert!(matches!(
+            host(&mut other, hash, 0, 1).unwrap(),
+            Err(types::RangeError::Store(types::Error::NotFound(_)))
+        ));
+        assert_eq!(
+            <AppStoreCtx as app_store::Host>::range_limit(&mut ctx).unwrap(),
+            crate::RANGE_LIMIT
+        );
+    }
 }

@@ -80,6 +80,25 @@ impl Instance {
         Ok(either!(self, who, call_get, &hash)?)
     }
 
+    /// `length` bytes of the artifact from `offset`, verified by the core
+    /// (through the outboard where there is one).
+    pub(crate) fn get_range(
+        &mut self,
+        who: Caller<'_>,
+        hash: &Hash,
+        offset: u64,
+        length: u64,
+    ) -> Result<Vec<u8>, Error> {
+        let hash = hash.to_string();
+        Ok(either!(self, who, call_get_range, &hash, offset, length)?)
+    }
+
+    /// The most bytes one `get-range` returns.
+    #[cfg(test)]
+    pub(crate) fn range_limit(&mut self) -> Result<u64, Error> {
+        self.call(|c, s| c.artifacts_store_store().call_range_limit(s))
+    }
+
     pub(crate) fn contains(&mut self, who: Caller<'_>, hash: &Hash) -> Result<bool, Error> {
         let hash = hash.to_string();
         Ok(either!(self, who, call_contains, &hash)?)
@@ -170,6 +189,37 @@ impl Instance {
             .map_err(tree_error("subtree"))
     }
 
+    /// The chaining value of the piece `bytes` at `offset` (a multiple of
+    /// 16 KiB) and its 16 KiB groups' values (32 bytes each, concatenated).
+    pub(crate) fn subtree_groups(
+        &mut self,
+        bytes: &[u8],
+        offset: u64,
+    ) -> Result<(Vec<u8>, Vec<u8>), Error> {
+        self.call(|c, s| {
+            c.artifacts_store_tree()
+                .call_subtree_groups(s, bytes, offset)
+        })?
+        .map_err(tree_error("subtree-groups"))
+    }
+
+    /// Has the core build the outboard of `hash` (`size` bytes) from its
+    /// groups' values, check it against the hash and write it unless the
+    /// backend has it; whether it wrote.
+    pub(crate) fn store_outboard(
+        &mut self,
+        hash: &Hash,
+        size: u64,
+        groups: &[u8],
+    ) -> Result<bool, Error> {
+        let hex = hash.to_string();
+        self.call(|c, s| {
+            c.artifacts_store_tree()
+                .call_store_outboard(s, &hex, size, groups)
+        })?
+        .map_err(tree_error("store-outboard"))
+    }
+
     /// The chaining value of two adjacent subtrees.
     pub(crate) fn parent(&mut self, left: &[u8], right: &[u8]) -> Result<Vec<u8>, Error> {
         self.call(|c, s| c.artifacts_store_tree().call_parent(s, left, right))?
@@ -193,6 +243,7 @@ impl Instance {
             orphans_in_grace: r.orphans_in_grace,
             deletions_finished: r.deletions_finished,
             temporary_files_removed: 0,
+            outboards_removed: 0,
         })
     }
 

@@ -223,6 +223,40 @@ impl From<crate::Tag> for types::Tag {
     }
 }
 
+/// What a `get-range` call's error means for the host's caller.
+impl From<types::RangeError> for Error {
+    fn from(e: types::RangeError) -> Self {
+        match e {
+            types::RangeError::Store(e) => e.into(),
+            types::RangeError::OutOfRange(f) => Error::OutOfRange {
+                offset: f.offset,
+                length: f.length,
+                size: f.size,
+            },
+            types::RangeError::TooLong(limit) => Error::RangeTooLong { limit },
+        }
+    }
+}
+
+/// A `get-range` error as an app sees it (see [`app_error`]).
+#[cfg(feature = "apps")]
+pub(crate) fn app_range_error(err: Error) -> wasmtime::Result<types::RangeError> {
+    use types::RangeError as R;
+    Ok(match err {
+        Error::OutOfRange {
+            offset,
+            length,
+            size,
+        } => R::OutOfRange(types::RangeFailure {
+            offset,
+            length,
+            size,
+        }),
+        Error::RangeTooLong { limit } => R::TooLong(limit),
+        other => R::Store(app_error(other)?),
+    })
+}
+
 /// What a `names` call's error means for the host's caller.
 impl From<types::NameError> for Error {
     fn from(e: types::NameError) -> Self {

@@ -103,6 +103,39 @@ impl wit::Host for CoreState {
         self.backend.blob_size(&key(&key_)?)
     }
 
+    fn read_blob_range(
+        &mut self,
+        key_: String,
+        offset: u64,
+        length: u64,
+    ) -> Result<Option<Vec<u8>>, BackendError> {
+        let part = self.backend.read_blob_range(&key(&key_)?, offset, length)?;
+        note_backend_work(0, part.as_ref().map_or(0, |b| b.len() as u64));
+        Ok(part)
+    }
+
+    fn write_outboard(&mut self, key_: String, data: Vec<u8>) -> Result<(), BackendError> {
+        note_backend_work(0, data.len() as u64);
+        self.backend.write_outboard(&key(&key_)?, &data)
+    }
+
+    fn read_outboard(
+        &mut self,
+        key_: String,
+        ranges: Vec<(u64, u64)>,
+    ) -> Result<Option<Vec<Vec<u8>>>, BackendError> {
+        let parts = self.backend.read_outboard(&key(&key_)?, &ranges)?;
+        let bytes = parts
+            .as_ref()
+            .map_or(0, |p| p.iter().map(|b| b.len() as u64).sum());
+        note_backend_work(1, bytes);
+        Ok(parts)
+    }
+
+    fn outboard_size(&mut self, key_: String) -> Result<Option<u64>, BackendError> {
+        self.backend.outboard_size(&key(&key_)?)
+    }
+
     fn delete_blob(
         &mut self,
         key_: String,

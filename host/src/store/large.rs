@@ -3,7 +3,7 @@
 //! streamed for `put_from` and `get_to`.
 
 use super::pieces::{self, STREAM_PIECE, SizePlan};
-use super::streaming;
+use super::streaming::{self, Hashed};
 use super::{ArtifactStore, ArtifactType, Metadata};
 use crate::backend::{Backend, Staging};
 use crate::core_component::Caller;
@@ -66,25 +66,43 @@ impl ArtifactStore {
     }
 
     /// Starts a staging area in the backend, fills it with `fill` (which
-    /// returns the content's hash and size), has the core store it under
-    /// that hash with the put rules (`tree.put-staged`, or `owners.put-staged`
-    /// for an owner), and discards it.
+    /// returns the content's hash, size and groups), has the core store it
+    /// under that hash with the put rules (`tree.put-staged`, or
+    /// `owners.put-staged` for an owner) and then its outboard
+    /// ([`store_outboard`](Self::store_outboard)), and discards it.
     pub(crate) fn put_via_staging(
         &self,
         who: Caller<'_>,
         artifact_type: ArtifactType,
-        fill: impl FnOnce(&dyn Backend, &mut Staging) -> Result<(Hash, u64), Error>,
+        fill: impl FnOnce(&dyn Backend, &mut Staging) -> Result<Hashed, Error>,
     ) -> Result<Hash, Error> {
         let backend = &**self.core.backend();
         let mut staging = backend.stage()?;
-        let result = fill(backend, &mut staging).and_then(|(hash, size)| {
-            self.core
-                .with(|i| i.put_staged(who, &mut staging, size, &hash, artifact_type))
+        let result = fill(backend, &mut staging).and_then(|hashed| {
+            let hash = self.core.with(|i| {
+                i.put_staged(who, &mut staging, hashed.size, &hashed.hash, artifact_type)
+            })?;
+            self.store_outboard(&hashed);
+            Ok(hash)
         });
         // Once the put is decided, a staging area left behind is only
         // clutter (gc removes it), not a reason to fail the put.
         let _ = backend.discard_staged(staging);
         result
+    }
+
+    /// After a put: the core builds the outboard from the groups' chaining
+    /// values the hashing produced, checks that it merges into the hash,
+    /// and writes it unless the backend has it (a put of content already
+    /// stored writes none). Best effort: the put has succeeded either way,
+    /// and a range read rebuilds a missing outboard.
+    pub(crate) fn store_outboard(&self, hashed: &Hashed) {
+        if hashed.size < pieces::OUTBOARD_MIN {
+            return;
+        }
+        let _ = self
+            .core
+            .with(|i| i.store_outboard(&hashed.hash, hashed.size, &hashed.groups));
     }
 
     /// Writes the artifact's content to `out` and returns its metadata,

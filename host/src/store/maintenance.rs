@@ -13,8 +13,36 @@ impl ArtifactStore {
         let report = self.core.with(|i| i.gc(grace_ms))?;
         Ok(GcReport {
             temporary_files_removed: self.core.backend().clean_temporary(grace_ms)?,
+            outboards_removed: self.clean_outboards(grace_ms)?,
             ..report
         })
+    }
+
+    /// Removes outboards whose blob is gone (deleted, quarantined, or
+    /// collected just now), older than the grace period. An outboard is a
+    /// function of its blob's content, so this is the one rule about them:
+    /// one that races a put of the same content is at worst rebuilt by the
+    /// next range read.
+    fn clean_outboards(&self, grace_ms: u64) -> Result<u64, Error> {
+        let backend = self.core.backend();
+        let now = backend.now();
+        let mut removed = 0;
+        let mut after: Option<Hash> = None;
+        loop {
+            let page = backend.list_outboards(after.as_ref(), 1000)?;
+            for outboard in &page {
+                if outboard.modified <= now.saturating_sub(grace_ms)
+                    && backend.blob_size(&outboard.key)?.is_none()
+                    && backend.delete_outboard(&outboard.key)?
+                {
+                    removed += 1;
+                }
+            }
+            match page.last() {
+                Some(last) if page.len() == 1000 => after = Some(last.key),
+                _ => return Ok(removed),
+            }
+        }
     }
 
     /// Brings a store of format 1 (artifact records listing every owner) to

@@ -5,6 +5,7 @@ mod builder;
 mod large;
 mod maintenance;
 pub(crate) mod pieces;
+mod ranges;
 mod streaming;
 mod streams;
 mod types;
@@ -14,6 +15,8 @@ use std::path::PathBuf;
 
 pub use self::builder::StoreBuilder;
 use self::pieces::SizePlan;
+pub use self::ranges::RANGE_LIMIT;
+pub(crate) use self::ranges::offset_and_length;
 pub use self::streams::{Download, Upload};
 pub use self::types::{
     ArtifactType, DEFAULT_GC_GRACE, DEFAULT_MAX_ARTIFACT_BYTES, GcReport, MAX_ARTIFACT_BYTES_LIMIT,
@@ -108,11 +111,12 @@ impl ArtifactStore {
                     backend.append_staged(staging, content)?;
                     backend.finish_staged(staging)
                 });
-                let hash = pieces::hash(&self.core, content, self.hash_workers);
+                let hashed = pieces::hash_grouped(&self.core, content, self.hash_workers);
                 staged.join().unwrap_or_else(|_| {
                     Err(BackendError::Io("a staging thread panicked".into()))
                 })?;
-                Ok((hash?, size))
+                let (hash, groups) = hashed?;
+                Ok(streaming::Hashed { hash, size, groups })
             })
         })
     }

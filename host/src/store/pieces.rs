@@ -19,6 +19,10 @@ use crate::{Error, Hash};
 /// Content at least this large is hashed by several instances at once.
 pub const PARALLEL_HASH_BYTES: u64 = 256 << 10;
 
+/// Content at least this large keeps an outboard (the core's threshold:
+/// the same as [`PARALLEL_HASH_BYTES`], so every staged put makes one).
+pub const OUTBOARD_MIN: u64 = 256 << 10;
+
 /// [`ArtifactStore::get_to`](crate::ArtifactStore::get_to) streams content
 /// larger than this (smaller content is verified whole before any of it is
 /// written; the CLI holds that much in memory before spilling to a file).
@@ -58,6 +62,10 @@ const MAX_PIECE: u64 = 16 << 20;
 
 pub(super) const CHUNK_LEN: u64 = blake3::CHUNK_LEN as u64;
 
+/// The outboard's group (16 chunks): no piece is smaller (but the last),
+/// so that every piece's groups are the artifact's.
+pub(super) const GROUP_LEN: u64 = 16 * CHUNK_LEN;
+
 /// How many instances hash at once by default: the machine's cores, up to 4.
 pub fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
@@ -77,7 +85,7 @@ pub(super) fn split(offset: u64, len: u64, max_piece: u64, out: &mut Vec<(u64, u
 /// The largest piece for `len` bytes over `workers` instances: a few pieces
 /// each, so that uneven splits balance, and never above `cap`.
 pub(super) fn max_piece(len: u64, workers: usize, cap: u64) -> u64 {
-    (len / (workers.max(1) as u64 * PIECES_PER_WORKER)).clamp(CHUNK_LEN, cap)
+    (len / (workers.max(1) as u64 * PIECES_PER_WORKER)).clamp(GROUP_LEN, cap.max(GROUP_LEN))
 }
 
 fn join_all<'scope, T>(
@@ -112,8 +120,19 @@ fn node(
 }
 
 /// The BLAKE3 hash (lowercase hex) of `data`, computed by up to `workers`
-/// core instances at once. `data` must be longer than one chunk.
+/// core instances at once. `data` must be longer than one piece.
 pub(crate) fn hash(core: &CoreClient, data: &[u8], workers: usize) -> Result<Hash, Error> {
+    hash_grouped(core, data, workers).map(|(hash, _)| hash)
+}
+
+/// [`hash`], and the chaining values of the 16 KiB groups of `data` (32
+/// bytes each, in order), which the core's `subtree-groups` computes in the
+/// same pass: what the outboard is built from.
+pub(crate) fn hash_grouped(
+    core: &CoreClient,
+    data: &[u8],
+    workers: usize,
+) -> Result<(Hash, Vec<u8>), Error> {
     let len = data.len() as u64;
     let max_piece = max_piece(len, workers, MAX_PIECE);
     if len <= max_piece {
@@ -121,7 +140,7 @@ pub(crate) fn hash(core: &CoreClient, data: &[u8], workers: usize) -> Result<Has
     }
     let mut pieces = Vec::new();
     split(0, len, max_piece, &mut pieces);
-    let cvs: Vec<OnceLock<Vec<u8>>> = pieces.iter().map(|_| OnceLock::new()).collect();
+    let cvs: Vec<OnceLock<PieceValues>> = pieces.iter().map(|_| OnceLock::new()).collect();
     let next = AtomicUsize::new(0);
     let work = || {
         core.with(|i| {
@@ -135,7 +154,7 @@ pub(crate) fn hash(core: &CoreClient, data: &[u8], workers: usize) -> Result<Has
                     .zip(usize::try_from(offset + piece_len).ok())
                     .and_then(|(a, b)| data.get(a..b))
                     .ok_or_else(|| Error::Core("a piece outside the input".into()))?;
-                let _ = slot.set(i.subtree(bytes, offset)?);
+                let _ = slot.set(i.subtree_groups(bytes, offset)?);
             }
             Ok(())
         })
@@ -146,13 +165,15 @@ pub(crate) fn hash(core: &CoreClient, data: &[u8], workers: usize) -> Result<Has
         join_all(helpers).and(mine)
     })?;
     let mut values = Vec::with_capacity(cvs.len());
+    let mut groups = Vec::with_capacity(usize::try_from(len.div_ceil(GROUP_LEN) * 32).unwrap_or(0));
     for cv in cvs {
-        values.push(
-            cv.into_inner()
-                .ok_or_else(|| Error::Core("a piece was not hashed".into()))?,
-        );
+        let (cv, piece_groups) = cv
+            .into_inner()
+            .ok_or_else(|| Error::Core("a piece was not hashed".into()))?;
+        values.push(cv);
+        groups.extend_from_slice(&piece_groups);
     }
-    root(core, len, max_piece, values)
+    Ok((root(core, len, max_piece, values)?, groups))
 }
 
 /// The hash of an input of `len` bytes from its pieces' chaining values.
@@ -175,13 +196,20 @@ pub(super) fn root(
 /// The largest piece a streaming read or put holds at a time.
 pub(crate) const STREAM_PIECE: u64 = 4 << 20;
 
-/// The chaining values of `pieces` (each at its offset), one instance per
-/// piece, each on its own thread.
-pub(super) fn subtrees(core: &CoreClient, pieces: &[(u64, &[u8])]) -> Result<Vec<Vec<u8>>, Error> {
+/// A piece's chaining value, and its 16 KiB groups' (32 bytes each).
+pub(super) type PieceValues = (Vec<u8>, Vec<u8>);
+
+/// The chaining values of `pieces` (each at its offset, a multiple of
+/// 16 KiB), each with its groups' values, one instance per piece, each on
+/// its own thread.
+pub(super) fn subtrees(
+    core: &CoreClient,
+    pieces: &[(u64, &[u8])],
+) -> Result<Vec<PieceValues>, Error> {
     std::thread::scope(|s| {
         let handles: Vec<_> = pieces
             .iter()
-            .map(|&(offset, bytes)| s.spawn(move || core.with(|i| i.subtree(bytes, offset))))
+            .map(|&(offset, bytes)| s.spawn(move || core.with(|i| i.subtree_groups(bytes, offset))))
             .collect();
         join_all(handles)
     })
@@ -197,7 +225,13 @@ mod tests {
     #[test]
     fn instances_in_parallel_give_exactly_blake3() {
         let store = ArtifactStore::builder().open(MemoryBackend::new()).unwrap();
-        for len in [2049usize, 65_537, 262_144, (1 << 20) + 1025, (3 << 20) + 7] {
+        for len in [
+            16_385usize,
+            65_537,
+            262_144,
+            (1 << 20) + 1025,
+            (3 << 20) + 7,
+        ] {
             let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             let expected = Hash::of(&data);
             for workers in [1, 2, 3, 4] {
@@ -208,7 +242,7 @@ mod tests {
                 );
             }
         }
-        assert!(hash(&store.core, &[0; 1024], 2).is_err());
+        assert!(hash(&store.core, &[0; 16384], 2).is_err());
     }
 
     /// Two stores over one memory backend: with two hashing instances, and one.
@@ -268,7 +302,7 @@ mod tests {
             for workers in [1, 2, 3] {
                 let mut pieces = data.chunks(p).map(<[u8]>::to_vec);
                 let mut written = Vec::new();
-                let (hash, n) = hash_pieces(
+                let hashed = hash_pieces(
                     &store.core,
                     workers,
                     || Ok(pieces.next()),
@@ -278,8 +312,12 @@ mod tests {
                     },
                 )
                 .unwrap();
-                assert_eq!(hash, Hash::of(&data), "{len} {workers}");
-                assert_eq!((n, written.len()), (len as u64, len));
+                assert_eq!(hashed.hash, Hash::of(&data), "{len} {workers}");
+                assert_eq!((hashed.size, written.len()), (len as u64, len));
+                assert_eq!(
+                    hashed.groups.len() as u64,
+                    (len as u64).div_ceil(GROUP_LEN) * 32
+                );
             }
         }
         // One piece is not a tree of pieces; pieces are never empty or oversized.

@@ -39,7 +39,7 @@ pub(crate) fn piece_values(
             .zip(&buffers)
             .map(|(&(offset, _), bytes)| (offset, bytes.as_slice()))
             .collect();
-        values.extend(subtrees(core, &located)?);
+        values.extend(subtrees(core, &located)?.into_iter().map(|(cv, _)| cv));
         for bytes in &buffers {
             write(bytes)?;
         }
@@ -75,7 +75,17 @@ pub(crate) fn hash_streaming(
 pub(crate) struct PieceHasher {
     len: u64,
     values: Vec<Vec<u8>>,
+    groups: Vec<u8>,
     over: bool,
+}
+
+/// An input hashed in pieces: its hash, its size, and its 16 KiB groups'
+/// chaining values (32 bytes each, in order), for its outboard.
+#[derive(Debug)]
+pub(crate) struct Hashed {
+    pub(crate) hash: Hash,
+    pub(crate) size: u64,
+    pub(crate) groups: Vec<u8>,
 }
 
 impl PieceHasher {
@@ -100,23 +110,30 @@ impl PieceHasher {
             self.len += piece_len;
             self.over = piece_len < STREAM_PIECE;
         }
-        self.values.extend(subtrees(core, &located)?);
+        for (cv, groups) in subtrees(core, &located)? {
+            self.values.push(cv);
+            self.groups.extend_from_slice(&groups);
+        }
         Ok(())
     }
 
-    /// The input's hash and length; it must be longer than one piece.
-    pub(crate) fn finish(self, core: &CoreClient) -> Result<(Hash, u64), Error> {
+    /// The input's hash, length and groups; it must be longer than one piece.
+    pub(crate) fn finish(self, core: &CoreClient) -> Result<Hashed, Error> {
         if self.len <= STREAM_PIECE {
             return Err(Error::Core(format!(
                 "{} bytes are too few to stream",
                 self.len
             )));
         }
-        Ok((root(core, self.len, STREAM_PIECE, self.values)?, self.len))
+        Ok(Hashed {
+            hash: root(core, self.len, STREAM_PIECE, self.values)?,
+            size: self.len,
+            groups: self.groups,
+        })
     }
 }
 
-/// The BLAKE3 hash and length of an input of unknown length, longer than
+/// The BLAKE3 hash, length and groups of an input of unknown length, longer than
 /// one [`STREAM_PIECE`]: `next` supplies it in pieces of exactly
 /// `STREAM_PIECE` bytes but the last (shorter, or `None` once it is over),
 /// up to `workers` core instances hash a batch of pieces at once
@@ -127,7 +144,7 @@ pub(crate) fn hash_pieces(
     workers: usize,
     mut next: impl FnMut() -> Result<Option<Vec<u8>>, Error>,
     mut write: impl FnMut(&[u8]) -> Result<(), Error>,
-) -> Result<(Hash, u64), Error> {
+) -> Result<Hashed, Error> {
     let mut hasher = PieceHasher::default();
     let mut over = false;
     while !over {

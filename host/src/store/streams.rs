@@ -183,7 +183,7 @@ impl Upload {
         let store = self.who.store().clone();
         let backend = store.core.backend();
         let hasher = std::mem::take(&mut self.hasher);
-        let (hash, size) = hasher.finish(&store.core)?;
+        let hashed = hasher.finish(&store.core)?;
         let staging = self
             .staging
             .as_mut()
@@ -191,9 +191,11 @@ impl Upload {
         backend.finish_staged(staging)?;
         let ty = self.artifact_type;
         let who = self.who.caller();
-        store
+        let hash = store
             .core
-            .with(|i| i.put_staged(who, staging, size, &hash, ty))
+            .with(|i| i.put_staged(who, staging, hashed.size, &hashed.hash, ty))?;
+        store.store_outboard(&hashed);
+        Ok(hash)
     }
 }
 

@@ -91,6 +91,9 @@ pub struct GcReport {
     pub deletions_finished: u64,
     /// Temporary files of interrupted writes, older than the grace period, removed.
     pub temporary_files_removed: u64,
+    /// Outboards (the trees kept for verified ranges) whose blob is gone,
+    /// older than the grace period, removed.
+    pub outboards_removed: u64,
 }
 
 /// The grace period [`ArtifactStore::gc`](crate::ArtifactStore::gc) callers should use unless they

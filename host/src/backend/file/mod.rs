@@ -6,6 +6,9 @@
 //! DIR/lock                        flock'd around every record swap and guarded delete
 //! DIR/blobs/ab/abcdef…            content, named by its hash, sharded by its first byte
 //! DIR/records/ab/abcdef…          8-byte little-endian version, then the core's record
+//! DIR/outboards/ab/abcdef…        BLAKE3's tree of a blob of 256 KiB or more (its 16 KiB
+//!                                 groups' chaining values and their parents'), for
+//!                                 verified ranges; made when first needed
 //! DIR/owners/12/1234…/abcdef…     an owner's index space (the directory is its owner
 //!                                 key, sharded by its first byte): an entry per
 //!                                 artifact it holds and its usage record, stored as
@@ -128,6 +131,11 @@ impl<F: Fs> FileBackend<F> {
         self.root.join(layout::blob_key(key))
     }
 
+    /// Where the outboard of `key` lives: `outboards/ab/abcdef…`.
+    pub fn outboard_path(&self, key: &Hash) -> PathBuf {
+        self.root.join(layout::outboard_key(key))
+    }
+
     /// Where the record `key` of `space` lives: `records/ab/abcdef…`, or
     /// `owners/12/1234…/abcdef…` in the owner `1234…`'s index space.
     pub fn record_path(&self, space: Space, key: &Hash) -> PathBuf {
@@ -199,6 +207,54 @@ impl<F: Fs> Backend for FileBackend<F> {
 
     fn size_hint(&self, key: &Hash) -> Option<u64> {
         self.blob_size(key).ok().flatten()
+    }
+
+    fn write_outboard(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
+        // `outboards/` is made by the first outboard (stores made before
+        // outboards have none), synced into the root like every directory.
+        self.ensure_dir(&self.root.join(layout::OUTBOARDS))?;
+        self.write_atomically(&self.outboard_path(key), data, &layout::name(key))
+    }
+
+    fn read_outboard(
+        &self,
+        key: &Hash,
+        ranges: &[(u64, u64)],
+    ) -> BackendResult<Option<Vec<Vec<u8>>>> {
+        let path = self.outboard_path(key);
+        // One open file for all the ranges: one version of the outboard.
+        self.fs
+            .read_ranges(&path, ranges)
+            .found_at("reading", &path)
+    }
+
+    fn outboard_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
+        let path = self.outboard_path(key);
+        let stat = self.fs.stat(&path).found_at("inspecting", &path)?;
+        Ok(stat.map(|(size, _)| size))
+    }
+
+    fn delete_outboard(&self, key: &Hash) -> BackendResult<bool> {
+        self.remove(&self.outboard_path(key))
+    }
+
+    fn list_outboards(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
+        let base = self.root.join(layout::OUTBOARDS);
+        if self.fs.stat(&base).found_at("inspecting", &base)?.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut out = Vec::new();
+        for key in self.list_keys(layout::OUTBOARDS, after, limit)? {
+            let path = self.outboard_path(&key);
+            if let Some((size, modified)) = self.fs.stat(&path).found_at("inspecting", &path)? {
+                out.push(BlobInfo {
+                    key,
+                    size,
+                    modified: millis(modified),
+                });
+            }
+        }
+        Ok(out)
     }
     fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
         let path = self.blob_path(key);

@@ -189,6 +189,20 @@ impl Bucket {
         Ok(got.map(|b| b.to_vec()))
     }
 
+    /// Bytes `ranges` of the object, fetched together (object_store
+    /// coalesces near ones and fetches the rest concurrently), or `None` if
+    /// there is none. Every range must lie within the object.
+    pub(super) fn get_ranges(
+        &self,
+        path: &Path,
+        ranges: Vec<Range<u64>>,
+    ) -> BackendResult<Option<Vec<Vec<u8>>>> {
+        let got = self.request(Lane::Blob, "GET ranges", path, |s, p| async move {
+            s.get_ranges(&p, &ranges).await.found()
+        })?;
+        Ok(got.map(|parts| parts.into_iter().map(|b| b.to_vec()).collect()))
+    }
+
     /// The object's metadata, or `None` if there is none.
     pub(super) fn head(&self, path: &Path) -> BackendResult<Option<ObjectMeta>> {
         self.request(Lane::Short, "HEAD", path, |s, p| async move {

@@ -6,6 +6,9 @@
 //!                                 refuses foreign, older or newer layouts
 //! PREFIX/blobs/ab/abcdef…         content, named by its hash, sharded by its first byte
 //! PREFIX/records/ab/abcdef…       8-byte little-endian version, then the core's record
+//! PREFIX/outboards/ab/abcdef…     BLAKE3's tree of a blob of 256 KiB or more, for
+//!                                 verified ranges (a range's nodes: one batch of
+//!                                 ranged GETs)
 //! PREFIX/owners/1234…/abcdef…     an owner's index space (folder named by its owner
 //!                                 key): entries and its usage record, stored as records are
 //! PREFIX/locks/abcdef…/CLAIM      a claim on the record `abcdef…` (empty object)
@@ -61,6 +64,7 @@
 //! `listing.rs` the listings.
 
 use std::fmt;
+use std::ops::Range;
 use std::time::Duration;
 
 use object_store::path::Path;
@@ -150,6 +154,10 @@ impl S3Backend {
         self.bucket.path(&layout::blob_key(key))
     }
 
+    fn outboard_path(&self, key: &Hash) -> Path {
+        self.bucket.path(&layout::outboard_key(key))
+    }
+
     fn record_path(&self, space: Space, key: &Hash) -> Path {
         self.bucket.path(&Folder::of(space).key(key))
     }
@@ -235,6 +243,72 @@ impl Backend for S3Backend {
 
     fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
         Ok(self.bucket.head(&self.blob_path(key))?.map(|m| m.size))
+    }
+
+    fn write_outboard(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
+        self.bucket
+            .put(Lane::Blob, &self.outboard_path(key), data.to_vec())
+    }
+
+    fn read_outboard(
+        &self,
+        key: &Hash,
+        ranges: &[(u64, u64)],
+    ) -> BackendResult<Option<Vec<Vec<u8>>>> {
+        let path = self.outboard_path(key);
+        let Some(meta) = self.bucket.head(&path)? else {
+            return Ok(None);
+        };
+        // Cut at the end (a short outboard gives short ranges, as elsewhere).
+        let clamped: Vec<Range<u64>> = ranges
+            .iter()
+            .map(|&(offset, len)| {
+                let start = offset.min(meta.size);
+                start..offset.saturating_add(len).min(meta.size)
+            })
+            .collect();
+        let wanted: Vec<Range<u64>> = clamped.iter().filter(|r| !r.is_empty()).cloned().collect();
+        let Some(mut parts) = self.bucket.get_ranges(&path, wanted)? else {
+            return Ok(None);
+        };
+        parts.reverse();
+        Ok(Some(
+            clamped
+                .iter()
+                .map(|r| {
+                    if r.is_empty() {
+                        Vec::new()
+                    } else {
+                        parts.pop().unwrap_or_default()
+                    }
+                })
+                .collect(),
+        ))
+    }
+
+    fn outboard_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
+        Ok(self.bucket.head(&self.outboard_path(key))?.map(|m| m.size))
+    }
+
+    fn delete_outboard(&self, key: &Hash) -> BackendResult<bool> {
+        let path = self.outboard_path(key);
+        if self.bucket.head(&path)?.is_none() {
+            return Ok(false);
+        }
+        self.bucket.delete(&path)?;
+        Ok(true)
+    }
+
+    fn list_outboards(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
+        Ok(self
+            .list_keyed(Folder::Sharded(layout::OUTBOARDS), after, limit)?
+            .into_iter()
+            .map(|(key, meta)| BlobInfo {
+                key,
+                size: meta.size,
+                modified: millis(&meta),
+            })
+            .collect())
     }
 
     fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> BackendResult<bool> {
