@@ -46,6 +46,11 @@ fn main() {
         startup::core(Duration::from_millis(700));
         return startup::app_start(Duration::from_millis(700));
     }
+    // `--small`: only the 1 KiB operations per second (and the empty call).
+    if args.iter().any(|a| a == "--small") {
+        let store = artifacts::ArtifactStore::open_memory().unwrap();
+        return small::operations(Duration::from_millis(700), &store);
+    }
     // `--cli`: only the whole-process rows.
     if args.iter().any(|a| a == "--cli") {
         return cli::rows();
