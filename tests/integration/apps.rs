@@ -104,6 +104,14 @@ each_backend! {
         let hash = run(quota, &["put", &size.to_string()]);
         assert_eq!(hash, expected, "the store's hash of what the app wrote");
         assert_eq!(run(quota, &["get", &hash]), format!("read {size}"));
+        // A range of it, proven without reading the whole (16 MiB of memory).
+        let at = (100usize << 20) + 3;
+        assert_eq!(
+            run(quota, &["range", &hash, &at.to_string(), "4096"]),
+            format!(
+                "range 4096 ok; past the end: Err(RangeError::OutOfRange(RangeFailure {{ offset: {size}, length: 1, size: {size} }}))"
+            )
+        );
         assert_eq!(view.usage().unwrap().bytes, size as u64);
         // Unfinished, nothing is stored; at most 4 streams at once.
         assert_eq!(run(quota, &["abandon", &(9usize << 20).to_string()]), "holds 1");

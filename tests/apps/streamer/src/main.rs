@@ -7,6 +7,10 @@
 //! - `abandon SIZE`: writes SIZE bytes and drops the upload unfinished,
 //!   then prints how many artifacts it holds;
 //! - `too-many`: opens uploads until refused and prints the refusal;
+//! - `range HASH OFFSET LENGTH`: reads those bytes with `get-range` (proven
+//!   without reading the whole artifact), checks them against the pattern
+//!   and prints how many; then asks for one byte past the end and prints
+//!   the refusal;
 //! - `parallel N SIZE`: writes SIZE bytes to each of N open uploads, a MiB
 //!   to each in turn, and prints how much it had written in all when it was
 //!   refused (or that it was not).
@@ -91,6 +95,20 @@ fn main() {
                     Err(e) => panic!("{e:?}"),
                 }
             }
+        }
+        "range" => {
+            let (hash, offset, length): (String, u64, u64) = (
+                arg(2),
+                arg(3).parse().expect("OFFSET"),
+                arg(4).parse().expect("LENGTH"),
+            );
+            let bytes = store::get_range(&hash, offset, length).expect("get-range");
+            for (k, b) in bytes.iter().enumerate() {
+                assert_eq!(*b, byte(offset + k as u64), "byte {}", offset + k as u64);
+            }
+            let size = store::stat(&hash).expect("stat").size;
+            let past = store::get_range(&hash, size, 1);
+            println!("range {} ok; past the end: {past:?}", bytes.len());
         }
         "parallel" => {
             let (n, size): (usize, u64) = (arg(2).parse().expect("N"), arg(3).parse().expect("SIZE"));
