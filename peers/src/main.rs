@@ -119,7 +119,7 @@ fn main() {
             .find(|n| n.who.starts_with("native") && n.op == r.op && n.size == r.size)
             .map_or(f64::NAN, |n| n.seconds);
         println!(
-            "| {} | {} | {} | {:.0} | {:.2} |",
+            "| {} | {} | {} | {:.1} | {:.2} |",
             r.who,
             r.op,
             r.size,
