@@ -2,7 +2,7 @@
 //!
 //! An app is a wasm component that imports the WIT `store` interface (and,
 //! optionally, WASI command imports) and exports `wasi:cli/run`. Each app
-//! runs with its own identity ([`AppView`](crate::AppView)): it sees only its own
+//! runs with its own identity ([`AppView`]): it sees only its own
 //! artifacts, its quota is enforced, and it gets no filesystem, network or
 //! environment; its memory, CPU (fuel), wall-clock time and output are
 //! capped, and its output to a terminal has control characters escaped.
