@@ -206,4 +206,21 @@ fn a_format_2_store_is_used_as_it_is_and_marked_format_3_by_its_first_name() {
     );
     drop(store);
     FileBackend::open(dir.path()).unwrap();
+
+    // A newer version that marks the store while this one has it open (as
+    // format 2) is not written over by this one's first name: the name is
+    // refused instead, and the marker stays the newer one.
+    std::fs::write(&marker, "artifacts-store 2\n").unwrap();
+    let store = ArtifactStore::open_dir(dir.path()).unwrap();
+    std::fs::write(&marker, "artifacts-store 4\n").unwrap();
+    let refused = store.names().set("m", &h).unwrap_err();
+    assert!(
+        refused.to_string().contains("not a store of this version"),
+        "{refused}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        "artifacts-store 4\n"
+    );
+    assert_eq!(store.names().get("m").ok().flatten(), None);
 }

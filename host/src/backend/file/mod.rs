@@ -334,6 +334,14 @@ impl<F: Fs> Backend for FileBackend<F> {
     fn finish_migration(&self) -> BackendResult<()> {
         self.ensure_dir(&self.root.join(layout::OWNERS))?;
         let marker = self.root.join(layout::FORMAT);
+        // Looked at again first: a newer version may have marked the store
+        // since it was opened, and its marker must not be written over.
+        let found = self.fs.read(&marker).found_at("reading", &marker)?;
+        let shown = self.root.display();
+        let migrate = format!("artifacts migrate --dir {shown}");
+        if FILE_FORMAT.check(found.as_deref(), true, &shown, &migrate)? == Marker::Current {
+            return Ok(());
+        }
         self.write_atomically(&marker, FORMAT_MARKER.as_bytes(), layout::FORMAT)
     }
 }

@@ -355,6 +355,14 @@ impl Backend for S3Backend {
     }
 
     fn finish_migration(&self) -> BackendResult<()> {
+        // Looked at again first: a newer version may have marked the bucket
+        // since it was opened, and its marker must not be written over.
+        let marker = self.bucket.path(layout::FORMAT);
+        let found = self.bucket.get(Lane::Short, &marker)?;
+        let migrate = "artifacts --s3 URL migrate";
+        if S3_FORMAT.check(found.as_deref(), true, &self.location, migrate)? == Marker::Current {
+            return Ok(());
+        }
         self.write_format()
     }
 
