@@ -121,6 +121,30 @@ impl<F: Fs> FileBackend<F> {
         Ok(this)
     }
 
+    /// A page of the files in the sharded folder `folder` (blobs, or
+    /// outboards, at `path_of`), with their sizes and times.
+    fn list_files(
+        &self,
+        folder: &str,
+        path_of: fn(&Self, &Hash) -> PathBuf,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> BackendResult<Vec<BlobInfo>> {
+        let mut out = Vec::new();
+        for key in self.list_keys(folder, after, limit)? {
+            let path = path_of(self, &key);
+            // None: deleted since the listing.
+            if let Some((size, modified)) = self.fs.stat(&path).found_at("inspecting", &path)? {
+                out.push(BlobInfo {
+                    key,
+                    size,
+                    modified: millis(modified),
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// The store directory.
     pub fn root(&self) -> &Path {
         &self.root
@@ -243,18 +267,7 @@ impl<F: Fs> Backend for FileBackend<F> {
         if self.fs.stat(&base).found_at("inspecting", &base)?.is_none() {
             return Ok(Vec::new());
         }
-        let mut out = Vec::new();
-        for key in self.list_keys(layout::OUTBOARDS, after, limit)? {
-            let path = self.outboard_path(&key);
-            if let Some((size, modified)) = self.fs.stat(&path).found_at("inspecting", &path)? {
-                out.push(BlobInfo {
-                    key,
-                    size,
-                    modified: millis(modified),
-                });
-            }
-        }
-        Ok(out)
+        self.list_files(layout::OUTBOARDS, Self::outboard_path, after, limit)
     }
     fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
         let path = self.blob_path(key);
@@ -271,19 +284,7 @@ impl<F: Fs> Backend for FileBackend<F> {
     }
 
     fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
-        let mut out = Vec::new();
-        for key in self.list_keys(layout::BLOBS, after, limit)? {
-            let path = self.blob_path(&key);
-            // None: deleted since the listing.
-            if let Some((size, modified)) = self.fs.stat(&path).found_at("inspecting", &path)? {
-                out.push(BlobInfo {
-                    key,
-                    size,
-                    modified: millis(modified),
-                });
-            }
-        }
-        Ok(out)
+        self.list_files(layout::BLOBS, Self::blob_path, after, limit)
     }
 
     fn clean_temporary(&self, older_than_ms: u64) -> BackendResult<u64> {

@@ -150,6 +150,25 @@ impl S3Backend {
             .put(Lane::Short, &marker, S3_FORMAT_MARKER.as_bytes().to_vec())
     }
 
+    /// A page of the objects in the sharded folder `folder` (blobs, or
+    /// outboards), with their sizes and times.
+    fn list_objects(
+        &self,
+        folder: &'static str,
+        after: Option<&Hash>,
+        limit: u32,
+    ) -> BackendResult<Vec<BlobInfo>> {
+        Ok(self
+            .list_keyed(Folder::Sharded(folder), after, limit)?
+            .into_iter()
+            .map(|(key, meta)| BlobInfo {
+                key,
+                size: meta.size,
+                modified: millis(&meta),
+            })
+            .collect())
+    }
+
     fn blob_path(&self, key: &Hash) -> Path {
         self.bucket.path(&layout::blob_key(key))
     }
@@ -300,15 +319,7 @@ impl Backend for S3Backend {
     }
 
     fn list_outboards(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
-        Ok(self
-            .list_keyed(Folder::Sharded(layout::OUTBOARDS), after, limit)?
-            .into_iter()
-            .map(|(key, meta)| BlobInfo {
-                key,
-                size: meta.size,
-                modified: millis(&meta),
-            })
-            .collect())
+        self.list_objects(layout::OUTBOARDS, after, limit)
     }
 
     fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> BackendResult<bool> {
@@ -326,15 +337,7 @@ impl Backend for S3Backend {
     }
 
     fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
-        Ok(self
-            .list_keyed(Folder::Sharded(layout::BLOBS), after, limit)?
-            .into_iter()
-            .map(|(key, meta)| BlobInfo {
-                key,
-                size: meta.size,
-                modified: millis(&meta),
-            })
-            .collect())
+        self.list_objects(layout::BLOBS, after, limit)
     }
 
     fn read_record(&self, space: Space, key: &Hash) -> BackendResult<Option<VersionedRecord>> {
