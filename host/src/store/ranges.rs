@@ -50,6 +50,18 @@ impl ArtifactStore {
                 .with(|i| i.get_range(Caller::Host, hash, offset, length));
         }
         // The size first, so that nothing is held for a range that cannot be.
+        self.check_range(hash, offset, length)?;
+        let mut out = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+        self.windows(hash, range, |part| {
+            out.extend_from_slice(part);
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Refuses a range that does not lie within the artifact (from its
+    /// metadata, before anything is read).
+    fn check_range(&self, hash: &Hash, offset: u64, length: u64) -> Result<(), Error> {
         let size = self.stat(hash)?.size;
         if offset > size || length > size - offset {
             return Err(Error::OutOfRange {
@@ -58,12 +70,7 @@ impl ArtifactStore {
                 size,
             });
         }
-        let mut out = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
-        self.windows(hash, range, |part| {
-            out.extend_from_slice(part);
-            Ok(())
-        })?;
-        Ok(out)
+        Ok(())
     }
 
     /// [`get_range`](Self::get_range), written to `out` as it is proven,
@@ -80,14 +87,7 @@ impl ArtifactStore {
         out: &mut dyn std::io::Write,
     ) -> Result<u64, Error> {
         let (offset, length) = offset_and_length(&range)?;
-        let size = self.stat(hash)?.size;
-        if offset > size || length > size - offset {
-            return Err(Error::OutOfRange {
-                offset,
-                length,
-                size,
-            });
-        }
+        self.check_range(hash, offset, length)?;
         self.windows(hash, range, |part| {
             out.write_all(part)
                 .map_err(|e| Error::Output(e.to_string()))
