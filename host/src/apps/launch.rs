@@ -99,13 +99,12 @@ impl From<Error> for LaunchError {
 
 /// Where a running app stands among launches, kept in its store's data:
 /// the host that runs it, whether and how deep it may launch, and what it
-/// has to give (its deadline and output allowance; its fuel, memory and
-/// quota are read when it launches).
+/// has to give (its output allowance; its fuel, deadline, memory and quota
+/// are read from its store context and budget when it launches).
 pub(crate) struct Lineage {
     pub(super) host: AppHost,
     pub(super) allowed: bool,
     pub(super) depth: u32,
-    pub(super) deadline: Instant,
     pub(super) output: Arc<OutputBudget>,
     pub(super) limits: AppLimits,
     pub(super) family: Arc<Family>,
@@ -145,13 +144,14 @@ impl Launching<'_> {
             return Err(LaunchError::TooDeep(MAX_LAUNCH_DEPTH));
         }
         let id = child_id(self.store.view(), &child.name)?;
+        let deadline = self.store.work.deadline;
         let (parent, work) = self.store.parts();
         // Read through the parent's view (what it cannot see is
         // `not-found`, as for its own gets), and compiled only within the
         // family's compile allowance, before the parent's deadline, at the
         // compile's price.
         let app = (lineage.host).load_for(parent, &child.component, |size| {
-            if Instant::now() >= lineage.deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::Timeout {
                     app: parent.id().to_string(),
                     limit: lineage.limits.wall_time,
@@ -203,7 +203,8 @@ impl Launching<'_> {
         let usage = parent.usage()?;
         let quota = parent.quota();
         let bytes_left = quota.max_bytes.saturating_sub(usage.bytes);
-        let wall_left = lineage.deadline.saturating_duration_since(Instant::now());
+        let wall_left = (self.store.work.deadline)
+            .map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
         // The host holds the child's input and arguments while it runs:
         // they come out of the memory the child may have.
         let held = (child.stdin.len() as u64)

@@ -336,7 +336,6 @@ impl AppHost {
                 host: self.clone(),
                 allowed: config.allow_launch,
                 depth,
-                deadline,
                 output: budget.clone(),
                 limits: config.limits,
                 family,
