@@ -203,8 +203,9 @@ impl Launching<'_> {
         let usage = parent.usage()?;
         let quota = parent.quota();
         let bytes_left = quota.max_bytes.saturating_sub(usage.bytes);
-        let wall_left = (self.store.work.deadline)
-            .map_or(Duration::MAX, |d| d.saturating_duration_since(Instant::now()));
+        let wall_left = (self.store.work.deadline).map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        });
         // The host holds the child's input and arguments while it runs:
         // they come out of the memory the child may have.
         let held = (child.stdin.len() as u64)
