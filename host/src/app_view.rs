@@ -155,6 +155,7 @@ impl AppView {
     }
 
     /// Stores `content` for the app, within its quota.
+    #[crate::traced(put, owner = self.app, bytes = content.len())]
     pub fn put(&self, content: &[u8], artifact_type: ArtifactType) -> Result<Hash, Error> {
         self.check_size(content.len() as u64)?;
         self.store
@@ -163,6 +164,7 @@ impl AppView {
     }
 
     /// The verified content of an artifact the app references or was granted.
+    #[crate::traced(get, owner = self.app, hash = hash)]
     pub fn get(&self, hash: &Hash) -> Result<Vec<u8>, Error> {
         if self.granted(hash) {
             return self.store.get(hash);
@@ -175,6 +177,7 @@ impl AppView {
     /// [`ArtifactStore::get_range`]); at most [`RANGE_LIMIT`](crate::RANGE_LIMIT)
     /// bytes at a time (more is [`Error::RangeTooLong`]). Anything the app
     /// cannot see is `NotFound`, whatever the range.
+    #[crate::traced(get_range, owner = self.app, hash = hash)]
     pub fn get_range(&self, hash: &Hash, range: std::ops::Range<u64>) -> Result<Vec<u8>, Error> {
         let (offset, length) = crate::store::offset_and_length(&range)?;
         let who = if self.granted(hash) && !self.store.core.with(|i| i.contains(self.me(), hash))? {
@@ -188,6 +191,7 @@ impl AppView {
     }
 
     /// Whether the app references (or was granted) `hash`.
+    #[crate::traced(contains, owner = self.app, hash = hash)]
     pub fn contains(&self, hash: &Hash) -> Result<bool, Error> {
         if self.granted(hash) {
             return self.store.contains(hash);
@@ -196,11 +200,13 @@ impl AppView {
     }
 
     /// Drops one of the app's references; returns how many it has left.
+    #[crate::traced(release, owner = self.app, hash = hash)]
     pub fn release(&self, hash: &Hash) -> Result<u64, Error> {
         self.store.core.with(|i| i.release(self.me(), hash))
     }
 
     /// Drops all of the app's references; the artifact stays while others hold any.
+    #[crate::traced(remove, owner = self.app, hash = hash)]
     pub fn remove(&self, hash: &Hash) -> Result<(), Error> {
         self.store.core.with(|i| i.remove(self.me(), hash))
     }
@@ -208,6 +214,7 @@ impl AppView {
     /// Metadata as the app sees it: of its own first put (type, time) and
     /// its own reference count. For a grant it holds none of: see
     /// [`grant`](Self::grant).
+    #[crate::traced(stat, owner = self.app, hash = hash)]
     pub fn stat(&self, hash: &Hash) -> Result<Metadata, Error> {
         let own = self.store.core.with(|i| i.stat(self.me(), hash));
         if self.granted(hash) && own.is_err() {
@@ -218,6 +225,7 @@ impl AppView {
     }
 
     /// Re-reads and checks an artifact the app references or was granted.
+    #[crate::traced(verify, owner = self.app, hash = hash)]
     pub fn verify(&self, hash: &Hash) -> Result<Metadata, Error> {
         if self.granted(hash) && !self.store.core.with(|i| i.contains(self.me(), hash))? {
             let meta = self.store.verify(hash)?;
@@ -247,22 +255,26 @@ impl AppView {
     }
 
     /// How many artifacts the app references.
+    #[crate::traced(count, owner = self.app)]
     pub fn count(&self) -> Result<u64, Error> {
         self.store.core.with(|i| i.count(self.me()))
     }
 
     /// The total size of the artifacts the app references.
+    #[crate::traced(total_bytes, owner = self.app)]
     pub fn total_bytes(&self) -> Result<u64, Error> {
         self.store.core.with(|i| i.total_bytes(self.me()))
     }
 
     /// One page of the artifacts the app references, in hash order: up to
     /// `limit` (at most [`list_limit`](Self::list_limit)) after `after`.
+    #[crate::traced(list, owner = self.app)]
     pub fn list_page(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Metadata>, Error> {
         self.store.core.with(|i| i.list(self.me(), after, limit))
     }
 
     /// What the app's artifacts add up to.
+    #[crate::traced(usage, owner = self.app)]
     pub fn usage(&self) -> Result<Usage, Error> {
         self.store.core.with(|i| i.usage(&self.app))
     }

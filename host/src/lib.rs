@@ -39,10 +39,15 @@ mod compile_cache;
 mod core_component;
 mod error;
 mod hash;
+mod health;
 mod names;
+mod observe;
 mod store;
 
 pub mod backend;
+
+/// `#[traced(OPERATION, field = expr, …)]`: a span per store operation and app run (see `observe`).
+pub(crate) use artifacts_macros::traced;
 
 pub use app_view::{AppView, Quota, Usage};
 pub use backend::file::FileBackend;
@@ -50,12 +55,13 @@ pub use backend::memory::MemoryBackend;
 #[cfg(feature = "s3")]
 pub use backend::s3::{S3Backend, S3Config};
 pub use backend::{
-    Backend, BackendResult, BlobInfo, Listed, Space, Swap, SwapOutcome, VersionedRecord,
+    Backend, BackendResult, BlobInfo, Listed, Note, Space, Swap, SwapOutcome, VersionedRecord,
 };
 pub use compile_cache::CompileCache;
 pub use core_component::CORE_COMPONENT;
 pub use error::{BackendError, Error, QuotaKind};
 pub use hash::{Hash, Hex, InvalidHash};
+pub use health::{BackendHealth, GcRecord, HealthReport, QUARANTINE_LISTED, Quarantined};
 pub use names::{Names, Tag};
 pub use store::RANGE_LIMIT;
 pub use store::pieces::STREAM_ABOVE_BYTES;

@@ -13,8 +13,12 @@ use clap::Parser;
 mod cli {
     pub mod app;
     pub mod args;
+    pub mod digest;
     pub mod files;
+    pub mod health;
+    pub mod logging;
     pub mod output;
+    pub mod progress;
     pub mod tag;
 }
 use cli::args::{Cli, Command};
@@ -31,6 +35,8 @@ const EXIT_APP_STOPPED: u8 = 125;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    cli::logging::init(cli.verbose);
+    cli::digest::set(cli.digest);
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -126,16 +132,11 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         .map_err(io_context("writing to standard output"))?;
         return Ok(ExitCode::SUCCESS);
     }
-    let store = match &cli.s3 {
-        #[cfg(not(feature = "s3"))]
-        Some(_) => return Err(no_s3()),
-        #[cfg(feature = "s3")]
-        Some(url) => {
-            let config = S3Config::from_url_and_env(url).map_err(|e| Error::Open(e.to_string()))?;
-            builder.open_s3(&config)?
-        }
-        None => builder.open_dir(&cli.dir)?,
-    };
+    let opened = open(&cli, builder);
+    if let Command::Health { json } = cli.command {
+        return cli::health::run_health(opened, json, &mut io::stdout().lock());
+    }
+    let store = opened?;
     let mut out = io::stdout().lock();
     match cli.command {
         Command::Put {
@@ -143,7 +144,8 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             artifact_type,
         } => {
             let hash = put_file(&store, &file, artifact_type)?;
-            writeln!(out, "{hash}").map_err(io_context("writing to standard output"))?;
+            writeln!(out, "{}", cli::digest::shown(&hash))
+                .map_err(io_context("writing to standard output"))?;
         }
         Command::Get {
             hash,
@@ -172,7 +174,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Stat { hash, json } => {
             let meta = store.stat(&hash_arg(&hash)?)?;
             let text = if json {
-                serde_json::to_string_pretty(&meta).unwrap_or_default()
+                cli::digest::json(&meta)
             } else {
                 describe(&meta)
             };
@@ -181,13 +183,16 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Ls { json } => {
             let all = store.list().collect::<Result<Vec<_>, _>>()?;
             let text = if json {
-                serde_json::to_string_pretty(&all).unwrap_or_default()
+                cli::digest::json(&all)
             } else {
                 all.iter()
                     .map(|m| {
                         format!(
                             "{}  {:>12}  {:<13}  {}",
-                            m.hash, m.size, m.artifact_type, m.reference_count
+                            cli::digest::shown(&m.hash),
+                            m.size,
+                            m.artifact_type,
+                            m.reference_count
                         )
                     })
                     .collect::<Vec<_>>()
@@ -222,13 +227,27 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
         }
         Command::Tag(command) => cli::tag::run_tag(&store, command, &mut out)?,
         // Handled before the store is opened.
-        Command::Migrate => {}
+        Command::Migrate | Command::Health { .. } => {}
         Command::Run(run) => {
             drop(out);
             return cli::app::run_app(store, cache, run);
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Opens the store `--dir` or `--s3` names.
+fn open(cli: &Cli, builder: artifacts::StoreBuilder) -> Result<ArtifactStore, Failure> {
+    Ok(match &cli.s3 {
+        #[cfg(not(feature = "s3"))]
+        Some(_) => return Err(no_s3()),
+        #[cfg(feature = "s3")]
+        Some(url) => {
+            let config = S3Config::from_url_and_env(url).map_err(|e| Error::Open(e.to_string()))?;
+            builder.open_s3(&config)?
+        }
+        None => builder.open_dir(&cli.dir)?,
+    })
 }
 
 /// The disk cache of compiled apps: `DIR/cache`, sealed with a key kept
@@ -250,7 +269,10 @@ fn describe(m: &Metadata) -> String {
     let when = humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(m.stored_at));
     format!(
         "hash:            {}\nsize:            {}\ntype:            {}\nstored_at:       {when}\nreference_count: {}",
-        m.hash, m.size, m.artifact_type, m.reference_count
+        cli::digest::shown(&m.hash),
+        m.size,
+        m.artifact_type,
+        m.reference_count
     )
 }
 
@@ -280,7 +302,7 @@ fn verify(
             Err(e) => format!("error: {e}"),
         };
         damaged += 1;
-        bar.suspend(|| writeln!(out, "{}  {problem}", m.hash))
+        bar.suspend(|| writeln!(out, "{}  {problem}", cli::digest::shown(&m.hash)))
             .map_err(io_context("writing to standard output"))?;
     }
     bar.finish_and_clear();

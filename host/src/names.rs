@@ -72,11 +72,13 @@ impl Names<'_> {
 
     /// Points `name` at `hash`, which the owner must hold (else
     /// [`Error::NotFound`]); returns what it pointed at before.
+    #[crate::traced(tag_set, owner = self.owner, hash = hash)]
     pub fn set(&self, name: &str, hash: &Hash) -> Result<Option<Hash>, Error> {
         self.core.names_write(|i| i.tag_set(self.owner, name, hash))
     }
 
     /// What `name` points at, if it exists.
+    #[crate::traced(tag_get, owner = self.owner)]
     pub fn get(&self, name: &str) -> Result<Option<Hash>, Error> {
         self.core.with(|i| i.tag_get(self.owner, name))
     }
@@ -84,6 +86,7 @@ impl Names<'_> {
     /// Removes `name`; returns what it pointed at, if it existed. The
     /// artifact loses the name's reference, and is deleted if that was the
     /// last one anyone held.
+    #[crate::traced(tag_delete, owner = self.owner)]
     pub fn delete(&self, name: &str) -> Result<Option<Hash>, Error> {
         self.core.names_write(|i| i.tag_delete(self.owner, name))
     }
@@ -91,6 +94,7 @@ impl Names<'_> {
     /// Points `name` at `new` only if it now points at `expected` (`None`:
     /// only if it does not exist); else fails with [`Error::NameConflict`]
     /// (carrying what it points at) and changes nothing.
+    #[crate::traced(tag_replace, owner = self.owner, hash = new)]
     pub fn replace(&self, name: &str, expected: Option<&Hash>, new: &Hash) -> Result<(), Error> {
         self.core
             .names_write(|i| i.tag_replace(self.owner, name, expected, new))
@@ -98,6 +102,7 @@ impl Names<'_> {
 
     /// Up to `limit` (at most [`limit`](Self::limit)) names that start with
     /// `prefix` and sort after `after` (in byte order), ascending.
+    #[crate::traced(tag_list, owner = self.owner)]
     pub fn list_page(
         &self,
         prefix: &str,

@@ -10,6 +10,8 @@ mod blake3_reference;
 #[cfg(feature = "cli")]
 mod cli;
 #[cfg(feature = "cli")]
+mod cli_observe;
+#[cfg(feature = "cli")]
 mod compile_cache;
 mod concurrency;
 mod conformance;
@@ -27,6 +29,7 @@ mod launch;
 mod launch_attacks;
 mod model;
 mod names;
+mod observe;
 #[cfg(feature = "cli")]
 mod output;
 mod powerloss;

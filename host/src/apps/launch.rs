@@ -135,6 +135,7 @@ impl Launching<'_> {
 
     /// Runs `child` to completion for this parent, charged to it (between
     /// [`begin`](Self::begin) and [`end`](Self::end)).
+    #[crate::traced(launch, owner = self.store.view().id(), hash = child.component)]
     pub(crate) fn run(&mut self, child: ChildRequest) -> Result<AppOutcome, LaunchError> {
         let lineage = self.lineage;
         if !lineage.allowed {

@@ -11,6 +11,7 @@ use crate::{ArtifactStore, Error, Hash};
 impl AppHost {
     /// Loads the app stored under `hash`: read and verified through the
     /// store, then compiled, unless a compiled copy is cached.
+    #[crate::traced(load, hash = hash)]
     pub fn load(&self, hash: &Hash) -> Result<App, Error> {
         if let Some(app) = self.cached(hash) {
             return Ok(app);
@@ -42,6 +43,7 @@ impl AppHost {
     }
 
     /// Loads an app from bytes (not stored), compiled unless cached.
+    #[crate::traced(load_file, bytes = bytes.len())]
     pub fn load_file(&self, bytes: &[u8]) -> Result<App, Error> {
         let key = Hash::of(bytes);
         if let Some(app) = self.cached(&key) {

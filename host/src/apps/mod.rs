@@ -266,6 +266,7 @@ impl AppHost {
     ///
     /// This blocks the calling thread (apps run on it); called from async
     /// code, it runs the app on a thread of its own and still blocks.
+    #[crate::traced(run, owner = config.id, hash = app.hash())]
     pub fn run(&self, app: &App, config: &AppConfig) -> Result<AppOutcome, Error> {
         let view = self.store.app(&config.id, config.quota)?;
         self.run_in(app, config, view, 0, Family::new()).0

@@ -48,9 +48,12 @@ pub fn add_to_linker<T: 'static>(
     crate::core_component::add_app_store_to_linker(linker, get)
 }
 
-/// A hash an app passed: parsed once, here, as part of its (charged) call.
+/// A hash an app passed: parsed once, here, as part of its (charged) call,
+/// by the same rule as everywhere else ([`Hash`]'s `FromStr`: 64 lowercase
+/// hex digits, optionally after `blake3:`), so the core only ever sees hex.
 pub(crate) fn app_hash(text: &str) -> Result<Hash, Error> {
-    Hash::from_hex(text).map_err(|e| Error::InvalidHash(e.to_string()))
+    text.parse::<Hash>()
+        .map_err(|e| Error::InvalidHash(e.to_string()))
 }
 
 impl AppStoreCtx {

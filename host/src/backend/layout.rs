@@ -9,6 +9,7 @@
 //! outboards/ab/abcdef…    BLAKE3's tree of a blob of 256 KiB or more (verified ranges)
 //! owners/…/1234…/abcdef…  an owner's index space, stored as records are
 //!                         (file: sharded like blobs; S3: one flat folder)
+//! notes/last-gc           what the last gc did (a `Note`; older versions never look)
 //! ```
 //!
 //! This is the one place a [`struct@Hash`] becomes a name ([`name`]) and a
@@ -32,6 +33,15 @@ pub(crate) const OWNERS: &str = "owners";
 /// ranges), sharded like blobs. Older versions never look in it, so a store
 /// with outboards stays the same format (see `outboard_key`).
 pub(crate) const OUTBOARDS: &str = "outboards";
+
+/// The folder of notes (`Note`: small state about the store, not
+/// artifacts). Older versions never look in it, so it needs no new format.
+pub(crate) const NOTES: &str = "notes";
+
+/// Where a note lives: `notes/last-gc`.
+pub(crate) fn note_key(note: super::Note) -> String {
+    format!("{NOTES}/{}", note.name())
+}
 
 /// The file backend's `FORMAT` for this layout.
 pub const FILE_FORMAT: Format = Format {

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use dashmap::DashMap;
 
 use super::{
-    Backend, BackendResult, BlobInfo, Listed, Space, Staging, Swap, SwapOutcome, VersionedRecord,
+    Backend, BackendResult, BlobInfo, Listed, Note, Space, Staging, Swap, SwapOutcome,
+    VersionedRecord,
 };
 use crate::{BackendError, Hash};
 
@@ -24,6 +25,7 @@ pub struct MemoryBackend {
     /// Outboards and when they were written.
     outboards: Arc<DashMap<Hash, Written>>,
     versions: Arc<AtomicU64>,
+    notes: Arc<DashMap<Note, Vec<u8>>>,
 }
 
 /// Bytes and when they were written (milliseconds since the epoch).
@@ -127,6 +129,15 @@ impl Backend for MemoryBackend {
 
     fn size_hint(&self, key: &Hash) -> Option<u64> {
         self.blob_size(key).ok().flatten()
+    }
+
+    fn write_note(&self, note: Note, data: &[u8]) -> BackendResult<()> {
+        self.notes.insert(note, data.to_vec());
+        Ok(())
+    }
+
+    fn read_note(&self, note: Note) -> BackendResult<Option<Vec<u8>>> {
+        Ok(self.notes.get(&note).map(|n| n.clone()))
     }
 
     fn write_outboard(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {

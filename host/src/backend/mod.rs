@@ -55,6 +55,27 @@ pub struct BlobInfo {
     pub modified: u64,
 }
 
+/// Small state the host keeps beside the artifacts ([`Backend::write_note`]):
+/// never an artifact, never listed as a blob or record, and ignored by
+/// versions that do not know it (so it needs no new format).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Note {
+    /// What the last [`gc`](crate::ArtifactStore::gc) did and when: written
+    /// by gc, read by [`health`](crate::ArtifactStore::health).
+    LastGc,
+}
+
+impl Note {
+    /// The note's name: `last-gc` (the file and S3 backends keep it as
+    /// `notes/last-gc`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::LastGc => "last-gc",
+        }
+    }
+}
+
 /// A compare-and-swap of one record ([`Backend::swap_record`]): the version
 /// it must have, and what to put in its place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -216,6 +237,25 @@ pub trait Backend: Send + Sync + 'static {
     fn quarantine_blob(&self, key: &Hash) -> BackendResult<bool> {
         let version = self.read_record(Space::Shared, key)?.map(|r| r.version);
         self.delete_blob(key, version)
+    }
+    /// Up to `limit` blobs that [`quarantine_blob`](Backend::quarantine_blob)
+    /// moved aside and keeps (key, size, when), for a health report. By
+    /// default none are kept (the default quarantine deletes).
+    fn list_quarantined(&self, limit: u32) -> BackendResult<Vec<BlobInfo>> {
+        let _ = limit;
+        Ok(Vec::new())
+    }
+    /// Replaces a [`Note`] (a few hundred bytes the host keeps about the
+    /// store, never an artifact) atomically, like [`write_blob`](Backend::write_blob).
+    /// By default notes are not kept.
+    fn write_note(&self, note: Note, data: &[u8]) -> BackendResult<()> {
+        let _ = (note, data);
+        Ok(())
+    }
+    /// Reads a [`Note`], or `None` if there is none (or notes are not kept).
+    fn read_note(&self, note: Note) -> BackendResult<Option<Vec<u8>>> {
+        let _ = note;
+        Ok(None)
     }
     /// Stores the outboard of the blob `key` (BLAKE3's tree over its 16 KiB
     /// groups, which the core builds and checks; see

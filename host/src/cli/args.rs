@@ -30,6 +30,15 @@ pub(crate) struct Cli {
     /// README). Every process sharing a store should agree.
     #[arg(long, global = true, env = "ARTIFACTS_PRIVATE_DEDUP")]
     pub(crate) private_dedup: bool,
+    /// Print hashes in digest form, `blake3:<hex>` (hash arguments take
+    /// either form).
+    #[arg(long, global = true)]
+    pub(crate) digest: bool,
+    /// Log the store's operations to standard error: -v info (a line per
+    /// operation: hash, owner, bytes, outcome, time), -vv debug, -vvv
+    /// trace. RUST_LOG (e.g. `artifacts=debug`), if set, decides instead.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub(crate) verbose: u8,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -95,6 +104,14 @@ pub(crate) enum Command {
         /// for longer fails cleanly).
         #[arg(long, default_value_t = artifacts::DEFAULT_GC_GRACE.as_secs())]
         grace: u64,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the store: backend reachable and writable (a probe written,
+    /// read back and deleted), artifacts, bytes, owners, the last gc,
+    /// anything quarantined. Exits 1 when unhealthy.
+    Health {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use artifacts::{ArtifactStore, ArtifactType, Error, Hash};
 
-use super::output;
+use super::{output, progress};
 use crate::{Failure, io_context};
 
 /// Opens `file` (`-`: standard input) for reading.
@@ -27,7 +27,16 @@ pub(crate) fn put_file(
     artifact_type: Option<ArtifactType>,
 ) -> Result<Hash, Failure> {
     let name = file.display();
-    let mut reader = open_input(file)?;
+    let size = (file.as_os_str() != "-")
+        .then(|| {
+            std::fs::metadata(file)
+                .ok()
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+        })
+        .flatten();
+    let bar = progress::bar(size, "put");
+    let mut reader = bar.wrap_read(open_input(file)?);
     let mut head = Vec::with_capacity(4);
     (&mut reader)
         .take(4)
@@ -38,12 +47,14 @@ pub(crate) fn put_file(
     } else {
         ArtifactType::Generic
     });
-    store
+    let stored = store
         .put_from(&mut head.as_slice().chain(reader), artifact_type)
         .map_err(|e| match e {
             Error::Input(why) => Failure::Io(format!("reading {name}"), io::Error::other(why)),
             other => other.into(),
-        })
+        });
+    bar.finish_and_clear();
+    stored
 }
 
 pub(crate) fn read_input(file: &Path, limit: u64) -> Result<Vec<u8>, Failure> {
@@ -86,11 +97,15 @@ pub(crate) fn get_into(
     hash: &Hash,
     out: &mut dyn output::Out,
 ) -> Result<(), Error> {
-    if store.stat(hash)?.size <= output::Spill::IN_MEMORY as u64 {
+    let size = store.stat(hash)?.size;
+    if size <= output::Spill::IN_MEMORY as u64 {
         let content = store.get(hash)?;
         return out.hold(content).map_err(|e| Error::Output(e.to_string()));
     }
-    store.get_to(hash, out).map(drop)
+    let bar = progress::bar(Some(size), "get");
+    let got = store.get_to(hash, &mut bar.wrap_write(out)).map(drop);
+    bar.finish_and_clear();
+    got
 }
 
 /// `get --range`: the bytes `range`, each part proven before it is written;

@@ -5,6 +5,7 @@ use std::io::Write;
 use artifacts::ArtifactStore;
 use clap::Subcommand;
 
+use super::digest::shown;
 use crate::{Failure, hash_arg, io_context};
 
 /// What `artifacts tag` does.
@@ -55,7 +56,7 @@ pub(crate) fn run_tag(
         TagCommand::Set { name, hash, expect } => {
             let hash = hash_arg(&hash)?;
             match expect.as_deref() {
-                None => names.set(&name, &hash)?.map(|h| h.to_string()),
+                None => names.set(&name, &hash)?.map(|h| shown(&h)),
                 Some("none") => names.replace(&name, None, &hash).map(|()| None)?,
                 Some(expected) => {
                     let expected = hash_arg(expected)?;
@@ -66,21 +67,21 @@ pub(crate) fn run_tag(
             }
         }
         TagCommand::Get { name } => match names.get(&name)? {
-            Some(hash) => Some(hash.to_string()),
+            Some(hash) => Some(shown(&hash)),
             None => return Err(Failure::NoName(name)),
         },
         TagCommand::Rm { name } => match names.delete(&name)? {
-            Some(hash) => Some(hash.to_string()),
+            Some(hash) => Some(shown(&hash)),
             None => return Err(Failure::NoName(name)),
         },
         TagCommand::Ls { prefix, json } => {
             let tags = names.list(&prefix)?;
             if json {
-                Some(serde_json::to_string_pretty(&tags).unwrap_or_default())
+                Some(super::digest::json(&tags))
             } else {
                 let lines: Vec<String> = tags
                     .iter()
-                    .map(|t| format!("{}  {}", t.name, t.hash))
+                    .map(|t| format!("{}  {}", t.name, shown(&t.hash)))
                     .collect();
                 (!lines.is_empty()).then(|| lines.join("\n"))
             }

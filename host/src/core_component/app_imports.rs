@@ -186,6 +186,52 @@ mod tests {
     use super::*;
     use crate::{ArtifactStore, ArtifactType, MemoryBackend, Quota};
 
+    /// The app boundary takes `blake3:<hex>` wherever a hash goes in (parsed
+    /// by `Hash`'s one rule), answers with bare hex, and refuses any other
+    /// prefix or case as `invalid-hash`.
+    #[test]
+    fn an_apps_hashes_may_take_the_digest_form() {
+        let store = ArtifactStore::builder().open(MemoryBackend::new()).unwrap();
+        let view = store.app("app-1", Quota::UNLIMITED).unwrap();
+        let hash = view.put(b"config", ArtifactType::Generic).unwrap();
+        let digest = format!("blake3:{hash}");
+        let mut ctx = AppStoreCtx::new(view);
+        let get = <AppStoreCtx as app_store::Host>::get;
+        assert_eq!(get(&mut ctx, digest.clone()).unwrap().unwrap(), b"config");
+        let stat = <AppStoreCtx as app_store::Host>::stat(&mut ctx, digest.clone());
+        assert_eq!(stat.unwrap().unwrap().hash, hash.to_string());
+        assert!(
+            <AppStoreCtx as app_store::Host>::contains(&mut ctx, digest.clone())
+                .unwrap()
+                .unwrap()
+        );
+        let set = <AppStoreCtx as app_names::Host>::tag_set;
+        assert_eq!(
+            set(&mut ctx, "cfg".into(), digest.clone())
+                .unwrap()
+                .unwrap(),
+            None
+        );
+        let got = <AppStoreCtx as app_names::Host>::tag_get(&mut ctx, "cfg".into());
+        assert_eq!(got.unwrap().unwrap(), Some(hash.to_string()));
+        for bad in [
+            format!("sha256:{hash}"),
+            format!("BLAKE3:{hash}"),
+            format!("blake3:{}", hash.to_string().to_uppercase()),
+            format!("blake3: {hash}"),
+        ] {
+            assert!(
+                matches!(
+                    get(&mut ctx, bad.clone()).unwrap(),
+                    Err(types::Error::InvalidHash(_))
+                ),
+                "{bad}"
+            );
+        }
+        let release = <AppStoreCtx as app_store::Host>::release;
+        assert!(release(&mut ctx, digest).unwrap().is_ok());
+    }
+
     /// The app's `get-range` import: bytes, and each error as its own case.
     #[test]
     fn an_apps_get_range_answers_with_range_errors() {

@@ -28,6 +28,7 @@ impl ArtifactStore {
     /// the file backend; other backends may gather it in memory), which the
     /// core then stores under the hash with the usual rules. Nothing is
     /// stored if the reader fails or yields more than the store's limit.
+    #[crate::traced(put_from, owner = "@host")]
     pub fn put_from(
         &self,
         reader: &mut dyn std::io::Read,
@@ -113,6 +114,7 @@ impl ArtifactStore {
     /// CLI's `get -o FILE` writes to a temporary file and renames it only once
     /// verified.) Artifacts up to 16 MiB are verified whole before anything is
     /// written.
+    #[crate::traced(get_to, owner = "@host", hash = hash)]
     pub fn get_to(&self, hash: &Hash, out: &mut dyn std::io::Write) -> Result<Metadata, Error> {
         let meta = self.stat(hash)?;
         let output = |e: std::io::Error| Error::Output(e.to_string());

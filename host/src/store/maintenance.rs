@@ -8,14 +8,20 @@ impl ArtifactStore {
     /// `grace`, finishes abandoned deletions, and removes temporary files
     /// older than `grace`. Never touches a referenced blob; a concurrent put
     /// of the same content is safe as long as it takes less than `grace`.
+    /// Records what it did and when ([`Note::LastGc`](crate::Note::LastGc)),
+    /// which [`health`](Self::health) reports.
+    #[crate::traced(gc)]
     pub fn gc(&self, grace: std::time::Duration) -> Result<GcReport, Error> {
+        let started = std::time::Instant::now();
         let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
         let report = self.core.with(|i| i.gc(grace_ms))?;
-        Ok(GcReport {
+        let report = GcReport {
             temporary_files_removed: self.core.backend().clean_temporary(grace_ms)?,
             outboards_removed: self.clean_outboards(grace_ms)?,
             ..report
-        })
+        };
+        self.record_gc(&report, grace, started);
+        Ok(report)
     }
 
     /// Removes outboards whose blob is gone (deleted, quarantined, or
@@ -52,6 +58,7 @@ impl ArtifactStore {
     /// store. Returns how many artifact records it rewrote.
     ///
     /// [`finish_migration`]: crate::backend::Backend::finish_migration
+    #[crate::traced(migrate)]
     pub fn migrate(&self) -> Result<u64, Error> {
         let migrated = self.core.with(|i| i.migrate())?;
         self.core.backend().finish_migration()?;
@@ -62,6 +69,7 @@ impl ArtifactStore {
     /// it in `DIR/quarantine/`); its record stays, so `get` reports the
     /// content missing until a put of the right content stores it again.
     /// Returns whether there was content to move.
+    #[crate::traced(quarantine, hash = hash)]
     pub fn quarantine(&self, hash: &Hash) -> Result<bool, Error> {
         Ok(self.core.backend().quarantine_blob(hash)?)
     }

@@ -93,6 +93,7 @@ impl ArtifactStore {
 
     /// Stores `content` and returns its hash. Known content is not stored
     /// again; it gains one reference.
+    #[crate::traced(put, owner = "@host", bytes = content.len())]
     pub fn put(&self, content: &[u8], artifact_type: ArtifactType) -> Result<Hash, Error> {
         let size = content.len() as u64;
         self.check_size(size)?;
@@ -122,6 +123,7 @@ impl ArtifactStore {
     }
 
     /// The content stored under `hash`, verified against it.
+    #[crate::traced(get, owner = "@host", hash = hash)]
     pub fn get(&self, hash: &Hash) -> Result<Vec<u8>, Error> {
         if let Some((_, content)) = self.verified_in_parallel(hash)? {
             return Ok(content);
@@ -130,6 +132,7 @@ impl ArtifactStore {
     }
 
     /// Whether an artifact is stored under `hash`.
+    #[crate::traced(contains, owner = "@host", hash = hash)]
     pub fn contains(&self, hash: &Hash) -> Result<bool, Error> {
         self.core.with(|i| i.contains(Caller::Host, hash))
     }
@@ -138,21 +141,25 @@ impl ArtifactStore {
     /// left; at zero the artifact is deleted, unless one of the host's
     /// [names](Self::names) (or another owner) still holds it. With only
     /// names left, nothing is dropped and the answer is 0.
+    #[crate::traced(release, owner = "@host", hash = hash)]
     pub fn release(&self, hash: &Hash) -> Result<u64, Error> {
         self.core.with(|i| i.release(Caller::Host, hash))
     }
 
     /// Deletes the artifact whatever its reference count.
+    #[crate::traced(remove, owner = "@host", hash = hash)]
     pub fn remove(&self, hash: &Hash) -> Result<(), Error> {
         self.core.with(|i| i.remove(Caller::Host, hash))
     }
 
     /// The artifact's metadata.
+    #[crate::traced(stat, owner = "@host", hash = hash)]
     pub fn stat(&self, hash: &Hash) -> Result<Metadata, Error> {
         self.core.with(|i| i.stat(Caller::Host, hash))
     }
 
     /// Re-reads the content and checks it against its hash and size.
+    #[crate::traced(verify, owner = "@host", hash = hash)]
     pub fn verify(&self, hash: &Hash) -> Result<Metadata, Error> {
         if let Some((meta, _)) = self.verified_in_parallel(hash)? {
             return Ok(meta);
@@ -161,17 +168,20 @@ impl ArtifactStore {
     }
 
     /// How many artifacts are stored.
+    #[crate::traced(count, owner = "@host")]
     pub fn count(&self) -> Result<u64, Error> {
         self.core.with(|i| i.count(Caller::Host))
     }
 
     /// The total size of all stored content, each artifact counted once.
+    #[crate::traced(total_bytes, owner = "@host")]
     pub fn total_bytes(&self) -> Result<u64, Error> {
         self.core.with(|i| i.total_bytes(Caller::Host))
     }
 
     /// One page of artifacts in hash order: up to `limit` (at most
     /// [`list_limit`](Self::list_limit)) with hashes after `after`.
+    #[crate::traced(list, owner = "@host")]
     pub fn list_page(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Metadata>, Error> {
         self.core.with(|i| i.list(Caller::Host, after, limit))
     }

@@ -42,6 +42,7 @@ impl ArtifactStore {
     /// after its end [`Error::InvalidRange`]; an empty range within the
     /// artifact returns nothing. Ranges longer than [`RANGE_LIMIT`] are
     /// read and proven that much at a time.
+    #[crate::traced(get_range, owner = "@host", hash = hash)]
     pub fn get_range(&self, hash: &Hash, range: Range<u64>) -> Result<Vec<u8>, Error> {
         let (offset, length) = offset_and_length(&range)?;
         if length <= RANGE_LIMIT {
@@ -80,6 +81,7 @@ impl ArtifactStore {
     /// fail: on an error, discard what `out` received (the CLI's
     /// `get --range -o FILE` writes a temporary file and renames it only
     /// once every part is in).
+    #[crate::traced(get_range_to, owner = "@host", hash = hash)]
     pub fn get_range_to(
         &self,
         hash: &Hash,

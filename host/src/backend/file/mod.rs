@@ -16,6 +16,8 @@
 //! DIR/tmp/                        files being written, renamed into place when complete,
 //!                                 and large puts staged while they stream in
 //! DIR/quarantine/                 damaged blobs moved aside by `verify --quarantine`
+//!                                 (`HASH.MS`: when it was moved, in ms since the epoch)
+//! DIR/notes/last-gc               what the last gc did (a `Note`), for `health`
 //! DIR/cache/                      compiled code, sealed with a key kept elsewhere (CLI)
 //! ```
 //!
@@ -37,8 +39,8 @@ use std::path::{Path, PathBuf};
 use super::fs::{Fs, StdFs};
 use super::layout::{self, FILE_FORMAT, Marker, OwnerDirs};
 use super::{
-    Backend, BackendResult, BlobInfo, Listed, Space, Staging, Swap, SwapOutcome, VersionedRecord,
-    millis,
+    Backend, BackendResult, BlobInfo, Listed, Note, Space, Staging, Swap, SwapOutcome,
+    VersionedRecord, millis,
 };
 use crate::{BackendError, Hash};
 
@@ -301,6 +303,44 @@ impl<F: Fs> Backend for FileBackend<F> {
             .rename(&from, &dest)
             .found_at("quarantining", &from)?;
         Ok(moved.is_some())
+    }
+
+    fn list_quarantined(&self, limit: u32) -> BackendResult<Vec<BlobInfo>> {
+        let dir = self.root.join("quarantine");
+        let mut names = (self.fs.list_dir(&dir).found_at("listing", &dir)?).unwrap_or_default();
+        names.sort_unstable();
+        let mut out = Vec::new();
+        for name in names {
+            let Some((key, when)) = name.split_once('.') else {
+                continue;
+            };
+            let (Some(key), Ok(modified)) = (layout::parse_name(key), when.parse::<u64>()) else {
+                continue;
+            };
+            let path = dir.join(&name);
+            if let Some((size, _)) = self.fs.stat(&path).found_at("inspecting", &path)? {
+                out.push(BlobInfo {
+                    key,
+                    size,
+                    modified,
+                });
+            }
+            if out.len() >= limit as usize {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    fn write_note(&self, note: Note, data: &[u8]) -> BackendResult<()> {
+        self.ensure_dir(&self.root.join(layout::NOTES))?;
+        let path = self.root.join(layout::note_key(note));
+        self.write_atomically(&path, data, note.name())
+    }
+
+    fn read_note(&self, note: Note) -> BackendResult<Option<Vec<u8>>> {
+        let path = self.root.join(layout::note_key(note));
+        self.fs.read(&path).found_at("reading", &path)
     }
 
     fn read_record(&self, space: Space, key: &Hash) -> BackendResult<Option<VersionedRecord>> {

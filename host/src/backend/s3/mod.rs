@@ -71,7 +71,8 @@ use object_store::path::Path;
 
 use super::layout::{self, Marker, S3_FORMAT};
 use super::{
-    Backend, BackendResult, BlobInfo, Listed, Space, Staging, Swap, SwapOutcome, VersionedRecord,
+    Backend, BackendResult, BlobInfo, Listed, Note, Space, Staging, Swap, SwapOutcome,
+    VersionedRecord,
 };
 use crate::Hash;
 use bucket::{Bucket, Found, Lane, failed, millis};
@@ -226,6 +227,16 @@ impl Backend for S3Backend {
 
     fn read_blob(&self, key: &Hash) -> BackendResult<Option<Vec<u8>>> {
         self.bucket.get(Lane::Blob, &self.blob_path(key))
+    }
+
+    fn write_note(&self, note: Note, data: &[u8]) -> BackendResult<()> {
+        let path = self.bucket.path(&layout::note_key(note));
+        self.bucket.put(Lane::Short, &path, data.to_vec())
+    }
+
+    fn read_note(&self, note: Note) -> BackendResult<Option<Vec<u8>>> {
+        self.bucket
+            .get(Lane::Short, &self.bucket.path(&layout::note_key(note)))
     }
 
     fn stage(&self) -> BackendResult<Staging> {
