@@ -764,6 +764,18 @@ fn state_key(state: &State) -> u64 {
     h.finish()
 }
 
+/// The store's health after a crash: the probe writes, reads and deletes,
+/// and gc's note, if any, is whole (never torn), so nothing is a problem.
+/// (Checked on every 4th crash state: a probe is a few dozen simulated
+/// filesystem operations.)
+fn healthy(store: &ArtifactStore, what: &str) {
+    let report = store.health().unwrap();
+    assert!(
+        report.healthy && report.problems.is_empty(),
+        "{what}: {report:?}"
+    );
+}
+
 #[test]
 fn every_crash_state_of_every_operation_keeps_the_guarantees() {
     let steps = workload(steps(), 0x5eed);
@@ -804,6 +816,14 @@ fn every_crash_state_of_every_operation_keeps_the_guarantees() {
             .is_some_and(|d| d.durable.contains_key(&hash(5).to_string()))),
         "the workload wrote no outboard"
     );
+    // So is gc's note of what it did (health's last gc).
+    assert!(
+        snapshots.iter().any(|s| s
+            .dirs
+            .get(Path::new(&format!("{ROOT}/notes")))
+            .is_some_and(|d| d.durable.contains_key("last-gc"))),
+        "the workload wrote no gc note"
+    );
     drop(app);
     drop(store);
 
@@ -831,6 +851,9 @@ fn every_crash_state_of_every_operation_keeps_the_guarantees() {
                     )
                     .unwrap();
                 check(&reopened, acked, in_flight, &what);
+                if states % 4 == 0 {
+                    healthy(&reopened, &what);
+                }
                 // Recovery (gc) leaves the guarantees intact; and a crash in
                 // the middle of recovery (every 8th state, at every operation
                 // of the gc, unsynced changes lost) does too.
@@ -860,6 +883,9 @@ fn every_crash_state_of_every_operation_keeps_the_guarantees() {
                             in_flight,
                             &format!("{what}, crash {i} into gc"),
                         );
+                        if states % 4 == 0 {
+                            healthy(&store, &format!("{what}, crash {i} into gc"));
+                        }
                         recovery_crashes += 1;
                     }
                 }
