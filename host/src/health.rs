@@ -27,8 +27,9 @@ pub const QUARANTINE_LISTED: u32 = 100;
 /// What [`ArtifactStore::health`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HealthReport {
-    /// The backend answered and a probe blob was written, read back
-    /// intact and deleted.
+    /// The backend answered, a probe blob was written, read back intact
+    /// and deleted, and everything else in the report could be read (no
+    /// `problems`).
     pub healthy: bool,
     /// The probe.
     pub backend: BackendHealth,
@@ -163,7 +164,8 @@ impl ArtifactStore {
     /// how many artifacts and bytes it holds, how many owners, what the
     /// last gc did, and what is quarantined. Never fails: whatever cannot
     /// be found out is `None` in the report and a line in its `problems`.
-    /// [`HealthReport::healthy`] is whether the probe succeeded.
+    /// [`HealthReport::healthy`] is whether the probe succeeded and there
+    /// were no problems.
     #[crate::traced(health)]
     pub fn health(&self) -> Result<HealthReport, Error> {
         let backend: &dyn Backend = &**self.core.backend();
@@ -196,7 +198,7 @@ impl ArtifactStore {
             }
         };
         Ok(HealthReport {
-            healthy: reachable && writable,
+            healthy: reachable && writable && problems.is_empty(),
             backend: BackendHealth {
                 reachable,
                 writable,

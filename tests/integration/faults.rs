@@ -348,3 +348,58 @@ fn failed_releases_and_removes_keep_counts_consistent() {
         );
     }
 }
+
+/// gc's note of what it did (health's last gc) under a fault at every
+/// operation of a gc: the gc fails cleanly or succeeds, and the note is
+/// always a whole record, the previous one or the new one.
+#[test]
+fn a_fault_in_gc_leaves_its_note_whole() {
+    for fault in FAULTS {
+        let ops = at_every_operation(
+            fault,
+            |s| {
+                s.put(&old(), ArtifactType::Generic).unwrap();
+                s.gc(std::time::Duration::from_secs(7)).unwrap();
+            },
+            |s| s.gc(std::time::Duration::ZERO).map(drop),
+            |s, ok| {
+                assert_old_intact(s);
+                let report = s.health().unwrap();
+                assert!(report.problems.is_empty(), "{:?}", report.problems);
+                let grace = report.last_gc.expect("a note, old or new").grace_ms;
+                assert!(grace == 7000 || (ok && grace == 0), "{grace} (ok: {ok})");
+            },
+        );
+        assert!(ops > 0, "{fault:?}");
+    }
+}
+
+/// The health probe under a fault at every operation: it reports the store
+/// unhealthy (never an error, never a panic), loses nothing, and a probe
+/// blob it could not delete is an orphan the next gc removes.
+#[test]
+fn a_fault_in_the_health_probe_is_reported_and_leaves_nothing_for_long() {
+    for fault in FAULTS {
+        let ops = at_every_operation(
+            fault,
+            |s| {
+                s.put(&old(), ArtifactType::Generic).unwrap();
+            },
+            |s| {
+                let report = s.health()?;
+                assert_eq!(report.healthy, report.problems.is_empty(), "{report:?}");
+                Ok(())
+            },
+            |s, _| {
+                assert_old_intact(s);
+                s.gc(std::time::Duration::ZERO).unwrap();
+                let report = s.health().unwrap();
+                assert!(report.healthy, "{report:?}");
+                let again = s.gc(std::time::Duration::ZERO).unwrap();
+                assert_eq!(again.orphans_removed, 0, "no probe left after a gc");
+                assert_eq!(s.count().unwrap(), 1);
+            },
+        );
+        assert!(ops > 0, "{fault:?}");
+    }
+}
