@@ -84,6 +84,12 @@ impl Observed for Hash {
 
 impl Observed for Option<Hash> {}
 
+impl Observed for crate::Download {
+    fn observe(&self, span: &Span) {
+        span.record("bytes", self.size());
+    }
+}
+
 impl Observed for Vec<u8> {
     fn observe(&self, span: &Span) {
         span.record("bytes", self.len() as u64);

@@ -151,6 +151,20 @@ each_backend! {
         assert_eq!(field(gets[1], "hash"), Hash::of(b"absent").to_string());
         assert_eq!(field(gets[1], "outcome"), "not-found");
         assert!(!gets[1].fields.contains_key("bytes"));
+
+        // Streams: an upload's span has its bytes and the hash it stored,
+        // a download's the size it will hand over.
+        let seen = collect(|| {
+            let mut up = store.upload(ArtifactType::Generic);
+            up.write(&content).unwrap();
+            up.finish().unwrap();
+            store.download(&Hash::of(&content)).unwrap();
+        });
+        let upload = only(&seen, "upload");
+        assert_eq!((field(upload, "hash"), field(upload, "bytes")), (hash.as_str(), "1024"));
+        assert_eq!(field(upload, "outcome"), "ok");
+        let download = only(&seen, "download");
+        assert_eq!((field(download, "hash"), field(download, "bytes")), (hash.as_str(), "1024"));
     }
 
     fn health_reports_counts_gc_and_a_probe_that_leaves_nothing(fx) {
@@ -212,8 +226,22 @@ fn an_app_may_name_artifacts_in_the_digest_form() {
         config.args = vec!["other".into(), hash];
         host.run(&app, &config).unwrap()
     };
-    let out = run(format!("blake3:{theirs}"));
+    let mut out = None;
+    let seen = collect(|| out = Some(run(format!("blake3:{theirs}"))));
+    let out = out.unwrap();
     assert_eq!(out.exit_code, 0, "{}", String::from_utf8_lossy(&out.stderr));
+    // The run's span, and its app's store calls inside it under its owner.
+    let span = only(&seen, "run");
+    assert_eq!(field(span, "owner"), "hostile");
+    assert_eq!(field(span, "hash"), app.hash().to_string());
+    assert_eq!(
+        (field(span, "outcome"), field(span, "exit_code")),
+        ("ok", "0")
+    );
+    let get = only(&seen, "get");
+    assert_eq!(field(get, "owner"), "hostile");
+    assert_eq!(field(get, "hash"), theirs.to_string());
+    assert_eq!(field(get, "outcome"), "not-found");
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         "other app's artifact invisible"

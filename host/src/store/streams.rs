@@ -34,6 +34,14 @@ impl Who {
         }
     }
 
+    /// Whose it is, as spans name owners.
+    fn owner(&self) -> &str {
+        match self {
+            Who::Host(_) => crate::core_component::HOST_OWNER,
+            Who::App(view) => view.id(),
+        }
+    }
+
     fn caller(&self) -> Caller<'_> {
         match self {
             Who::Host(_) => Caller::Host,
@@ -164,6 +172,7 @@ impl Upload {
     }
 
     /// [`finish`](Self::finish), leaving the upload spent.
+    #[crate::traced(upload, owner = self.who.owner(), bytes = self.written())]
     pub(crate) fn finish_now(&mut self) -> Result<Hash, Error> {
         if self.spent {
             return Err(Error::Input("the upload failed or was finished".into()));
@@ -295,6 +304,7 @@ impl ArtifactStore {
     }
 
     /// Starts reading an artifact a piece at a time (see [`Download`]).
+    #[crate::traced(download, owner = "@host", hash = hash)]
     pub fn download(&self, hash: &Hash) -> Result<Download, Error> {
         Download::open(&Who::Host(self.clone()), hash)
     }
@@ -371,6 +381,7 @@ impl AppView {
     }
 
     /// Starts reading an artifact the app holds or was granted, a piece at a time.
+    #[crate::traced(download, owner = self.id(), hash = hash)]
     pub fn download(&self, hash: &Hash) -> Result<Download, Error> {
         Download::open(&Who::App(self.clone()), hash)
     }
