@@ -6,10 +6,11 @@
 //!
 //! Every call is charged like a `store` call ([`HostWork`](super::HostWork)),
 //! and what the values' `wasi:io` streams make the host do (hash, stage,
-//! read and prove bytes) is charged as it is done ([`WorkMeter`]). An app
-//! has at most [`MAX_BLOB_HANDLES`] containers and name streams open, and
-//! at most [`MAX_OPEN_VALUES`] values and value streams, each holding at
-//! most one 4 MiB piece on the host.
+//! read and prove bytes) is charged as it is done, taken from the app's
+//! fuel when the `wasi:io` call returns. An app has at most
+//! [`MAX_BLOB_HANDLES`] containers and name streams open, and at most
+//! [`MAX_OPEN_VALUES`] values and value streams, each holding at most one
+//! 4 MiB piece on the host.
 
 mod bindings;
 mod containers;
