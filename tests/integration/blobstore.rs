@@ -77,6 +77,26 @@ each_backend! {
         assert_eq!(run_ok(&host, &config("blob-a", &["get", "kept", "greeting"])), "hello");
     }
 
+    fn every_read_is_verified(fx) {
+        let store = fx.open();
+        let host = AppHost::new(store.clone()).unwrap();
+        let data = pattern(300 << 10);
+        let out = put(&host, "v", Quota::default(), "c", "big", &data);
+        assert_eq!(out.exit_code, 0, "{}", text(&out.stderr));
+        let out = put(&host, "v", Quota::default(), "c", "small", b"hello");
+        assert_eq!(out.exit_code, 0, "{}", text(&out.stderr));
+        fx.tamper(&Hash::of(b"hello"), b"jello");
+        let mut damaged = data.clone();
+        damaged[200 << 10] ^= 1;
+        fx.tamper(&Hash::of(&data), &damaged);
+        for object in ["small", "big"] {
+            let out = run(&host, &config("v", &["get", "c", object])).unwrap();
+            assert_eq!(out.exit_code, 1, "{object}");
+            assert!(out.stdout.is_empty(), "nothing of {object} was returned");
+            assert!(text(&out.stderr).contains("integrity failure"), "{}", text(&out.stderr));
+        }
+    }
+
     fn another_app_cannot_see_or_reach_an_apps_containers(fx) {
         let store = fx.open();
         let host = AppHost::new(store.clone()).unwrap();
