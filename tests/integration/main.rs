@@ -7,6 +7,8 @@
 #[cfg(feature = "apps")]
 mod apps;
 mod blake3_reference;
+#[cfg(feature = "apps")]
+mod blobstore;
 #[cfg(feature = "cli")]
 mod cli;
 #[cfg(feature = "cli")]
