@@ -27,6 +27,8 @@ mod launch;
 mod launch_attacks;
 mod model;
 mod names;
+#[cfg(feature = "oci")]
+mod oci;
 #[cfg(feature = "cli")]
 mod output;
 mod powerloss;

@@ -1,6 +1,7 @@
 //! [`ArtifactStore`]: the library's entry point. Every call goes through the
 //! wasm core.
 
+mod aliases;
 mod builder;
 mod large;
 mod maintenance;
@@ -13,6 +14,7 @@ mod types;
 use std::fmt;
 use std::path::PathBuf;
 
+pub use self::aliases::Sha256Upload;
 pub use self::builder::StoreBuilder;
 use self::pieces::SizePlan;
 pub use self::ranges::RANGE_LIMIT;
