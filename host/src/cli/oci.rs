@@ -20,7 +20,7 @@ use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use tokio::runtime::Runtime;
 
 use super::registry::{
-    MANIFEST_MEDIA_TYPE, Registry, WASM_LAYER_MEDIA_TYPE, failure, parse_reference,
+    MANIFEST_MEDIA_TYPE, Registry, WASM_LAYER_MEDIA_TYPE, failure, parse_reference, with_causes,
 };
 use super::wasm_config::{WasmKind, config, manifest};
 use crate::{Failure, hash_arg, io_context};
@@ -118,7 +118,11 @@ pub(crate) fn push(
     let client = &registry.client;
     let auth = &registry.auth;
     let at = |e: oci_client::errors::OciDistributionError| {
-        failure(format!("pushing to {}: {e}", reference.whole()))
+        failure(format!(
+            "pushing to {}: {}",
+            reference.whole(),
+            with_causes(&e)
+        ))
     };
     rt.block_on(client.auth(&reference, auth, oci_client::RegistryOperation::Push))
         .map_err(at)?;
@@ -149,7 +153,7 @@ pub(crate) fn push(
     let content_type = reqwest::header::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
     rt.block_on(client.push_manifest_raw(&reference, manifest, content_type))
         .map_err(at)?;
-    store.alias_sha256(&hash)?;
+    store.alias_sha256_of(&hash, &layer)?;
     writeln!(out, "{manifest_digest}").map_err(io_context("writing to standard output"))
 }
 
@@ -174,7 +178,11 @@ pub(crate) fn pull(
     })?;
     let size = u64::try_from(layer.size).unwrap_or_default();
     let at = |e: oci_client::errors::OciDistributionError| {
-        failure(format!("pulling {}: {e}", reference.whole()))
+        failure(format!(
+            "pulling {}: {}",
+            reference.whole(),
+            with_causes(&e)
+        ))
     };
     let mut stream = rt
         .block_on(registry.client.pull_blob_stream(&reference, &layer))
@@ -190,7 +198,11 @@ pub(crate) fn pull(
             // both digests (and, either way, nothing is stored).
             Err(e) => {
                 upload.check()?;
-                return Err(failure(format!("pulling {}: {e}", reference.whole())));
+                return Err(failure(format!(
+                    "pulling {}: {}",
+                    reference.whole(),
+                    with_causes(&e)
+                )));
             }
         };
         if upload.written() + piece.len() as u64 > size {

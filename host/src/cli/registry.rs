@@ -31,6 +31,21 @@ pub(crate) fn failure(message: impl std::fmt::Display) -> Failure {
     Failure::Registry(message.to_string())
 }
 
+/// An error and its causes, `: `-separated (HTTP clients put the reason a
+/// connection failed in a cause, not in their own message).
+pub(crate) fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// Parses `oci://HOST/REPO:TAG` or `oci://HOST/REPO@sha256:HEX`. The host
 /// is always the part before the first `/` (no implied docker.io), and a
 /// tag or digest is required.
@@ -156,7 +171,7 @@ impl Registry {
             .client
             .auth(reference, &self.auth, RegistryOperation::Pull)
             .await
-            .map_err(|e| failure(format!("{}: {e}", reference.whole())))?;
+            .map_err(|e| failure(format!("{}: {}", reference.whole(), with_causes(&e))))?;
         let version = reference.digest().or(reference.tag()).unwrap_or("latest");
         let url = format!(
             "{}://{}/v2/{}/manifests/{version}",
@@ -176,7 +191,7 @@ impl Registry {
         let mut response = request
             .send()
             .await
-            .map_err(|e| failure(format!("fetching {url}: {e}")))?;
+            .map_err(|e| failure(format!("fetching {url}: {}", with_causes(&e))))?;
         let status = response.status();
         if !status.is_success() {
             return Err(failure(format!("{url}: the registry answered {status}")));
@@ -196,7 +211,7 @@ impl Registry {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| failure(format!("reading {url}: {e}")))?
+            .map_err(|e| failure(format!("reading {url}: {}", with_causes(&e))))?
         {
             if body.len() + chunk.len() > MAX_MANIFEST_BYTES {
                 return Err(too_large());

@@ -3,7 +3,7 @@
 //!
 //! An alias is written only by the host, only after it hashed the content
 //! itself ([`Sha256Upload`] on the way in, [`ArtifactStore::alias_sha256`]
-//! on the way out), and only once the artifact is stored. It is a fact
+//! or [`ArtifactStore::alias_sha256_of`] on the way out), and only once the artifact is stored. It is a fact
 //! about content, so it never needs updating: it is in use while its
 //! artifact exists. Resolving checks that the artifact still does, so an
 //! alias is gone with its artifact at once (release, remove, gc), and gc
@@ -35,6 +35,22 @@ impl ArtifactStore {
             hasher.update(&piece);
         }
         let digest = hasher.finish();
+        self.core.backend().write_alias(&digest, hash)?;
+        Ok(digest)
+    }
+
+    /// [`alias_sha256`](Self::alias_sha256) for content already in hand
+    /// (read with [`get`](Self::get), say): checked to be `hash`'s content
+    /// (BLAKE3, natively) before its sha256 is recorded.
+    pub fn alias_sha256_of(&self, hash: &Hash, content: &[u8]) -> Result<Sha256Digest, Error> {
+        let actual = Hash::of(content);
+        if actual != *hash {
+            return Err(Error::Integrity {
+                expected: *hash,
+                actual,
+            });
+        }
+        let digest = Sha256Digest::of(content);
         self.core.backend().write_alias(&digest, hash)?;
         Ok(digest)
     }
