@@ -101,7 +101,12 @@ fn oras_missing() -> Option<String> {
 
 /// Starts a registry, or `None` after printing why the test skips.
 fn registry_or_skip(test: &str) -> Option<Registry> {
-    match start_registry() {
+    registry_with_auth_or_skip(test, None)
+}
+
+/// [`registry_or_skip`], with basic auth (htpasswd, bcrypt) for `user:password`.
+fn registry_with_auth_or_skip(test: &str, auth: Option<(&str, &str)>) -> Option<Registry> {
+    match start_registry(auth) {
         Ok(r) => Some(r),
         Err(reason) if !required() => {
             eprintln!("skipped {test}: {reason}");
@@ -113,7 +118,7 @@ fn registry_or_skip(test: &str) -> Option<Registry> {
     }
 }
 
-fn start_registry() -> Result<Registry, String> {
+fn start_registry(auth: Option<(&str, &str)>) -> Result<Registry, String> {
     let binary =
         registry_binary().ok_or("no docker-registry (Debian: apt-get install docker-registry)")?;
     if let Some(reason) = oras_missing() {
@@ -127,15 +132,34 @@ fn start_registry() -> Result<Registry, String> {
         .map_err(|e| e.to_string())?
         .port();
     let host = format!("127.0.0.1:{port}");
+    let mut yaml = format!(
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
+        storage.display()
+    );
+    if let Some((user, password)) = auth {
+        // The registry takes bcrypt only: Python's crypt makes it (glibc).
+        let o = Command::new("python3")
+            .args(["-W", "ignore", "-c"])
+            .arg("import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))")
+            .arg(password)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let hashed = text(&o.stdout).trim().to_string();
+        if !o.status.success() || !hashed.starts_with("$2") {
+            return Err(format!(
+                "cannot make a bcrypt password: {}",
+                text(&o.stderr)
+            ));
+        }
+        let htpasswd = work.path().join("htpasswd");
+        std::fs::write(&htpasswd, format!("{user}:{hashed}\n")).map_err(|e| e.to_string())?;
+        yaml.push_str(&format!(
+            "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+            htpasswd.display()
+        ));
+    }
     let config = work.path().join("config.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
-            storage.display()
-        ),
-    )
-    .map_err(|e| e.to_string())?;
+    std::fs::write(&config, yaml).map_err(|e| e.to_string())?;
     let child = Command::new(&binary)
         .arg("serve")
         .arg(&config)
@@ -154,7 +178,8 @@ fn start_registry() -> Result<Registry, String> {
         if let Ok(mut s) = TcpStream::connect(&registry.host) {
             let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n");
             let mut line = String::new();
-            if BufReader::new(s).read_line(&mut line).is_ok() && line.contains(" 200 ") {
+            let read = BufReader::new(s).read_line(&mut line).is_ok();
+            if read && (line.contains(" 200 ") || line.contains(" 401 ")) {
                 return Ok(registry);
             }
         }
@@ -599,4 +624,79 @@ fn an_endless_manifest_is_refused_at_4_mib() {
     let sent = sent.load(std::sync::atomic::Ordering::Relaxed);
     eprintln!("the endless manifest server sent {sent} bytes before the client hung up");
     assert!(sent < 64 << 20, "the client read the whole 64 MiB");
+}
+
+#[test]
+fn basic_auth_comes_from_the_docker_config() {
+    let Some(reg) = registry_with_auth_or_skip(
+        "oci::basic_auth_comes_from_the_docker_config",
+        Some(("tester", "s3cret")),
+    ) else {
+        return;
+    };
+    let component_file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/apps/plugin.wasm");
+    let store = reg.dir().join("store");
+    let hash = ok(&artifacts(
+        &store,
+        &["put", component_file.to_str().unwrap()],
+    ));
+    let target = format!("oci://{}/private/plugin:v1", reg.host);
+
+    // No docker config: anonymous, and the registry says no.
+    let o = artifacts(&store, &["push", &hash, &target]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("401"), "{}", text(&o.stderr));
+
+    // Credentials for another host only: still anonymous.
+    let docker = store.with_extension("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    // The docker config's `auth`: base64 of `user:password`.
+    let auth = |user_password: &str| {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(user_password)
+    };
+    std::fs::write(
+        docker.join("config.json"),
+        format!(
+            r#"{{"auths":{{"127.0.0.1:1":{{"auth":"{}"}}}}}}"#,
+            auth("tester:s3cret")
+        ),
+    )
+    .unwrap();
+    assert_eq!(
+        artifacts(&store, &["push", &hash, &target]).status.code(),
+        Some(1)
+    );
+
+    // An `auths` entry for the host (as `docker login` writes it): push
+    // and pull get through.
+    std::fs::write(
+        docker.join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
+            reg.host,
+            auth("tester:s3cret")
+        ),
+    )
+    .unwrap();
+    ok(&artifacts(&store, &["push", &hash, &target]));
+    let other = reg.dir().join("other");
+    let other_docker = other.with_extension("docker");
+    std::fs::create_dir_all(&other_docker).unwrap();
+    std::fs::copy(docker.join("config.json"), other_docker.join("config.json")).unwrap();
+    assert_eq!(ok(&artifacts(&other, &["pull", &target])), hash);
+
+    // A wrong password: refused.
+    std::fs::write(
+        other_docker.join("config.json"),
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"{}"}}}}}}"#,
+            reg.host,
+            auth("tester:wrong")
+        ),
+    )
+    .unwrap();
+    let o = artifacts(&other, &["pull", &target]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o.stderr).contains("401"), "{}", text(&o.stderr));
 }
