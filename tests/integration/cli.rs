@@ -82,7 +82,11 @@ fn put_get_stat_ls_release_rm_across_processes() {
     // here, so no such artifact; any other prefix is no hash at all.
     let o = artifacts(&dir, &["get", &format!("sha256:{hash}")]);
     assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
-    assert!(stderr(&o).contains("no artifact answers to"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no artifact answers to"),
+        "{}",
+        stderr(&o)
+    );
     let o = artifacts(&dir, &["get", &format!("md5:{hash}")]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("invalid hash"), "{}", stderr(&o));
