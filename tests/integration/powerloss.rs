@@ -988,5 +988,9 @@ fn a_sha256_alias_is_there_once_acknowledged_never_wrong_and_gone_after_gc() {
             }
         }
     }
+    eprintln!(
+        "{} filesystem operations, {states} crash states",
+        snapshots.len()
+    );
     assert!(states >= 20, "only {states} crash states");
 }
