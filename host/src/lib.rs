@@ -40,6 +40,7 @@ mod core_component;
 mod error;
 mod hash;
 mod names;
+mod sha256;
 mod store;
 
 pub mod backend;
@@ -57,9 +58,10 @@ pub use core_component::CORE_COMPONENT;
 pub use error::{BackendError, Error, QuotaKind};
 pub use hash::{Hash, Hex, InvalidHash};
 pub use names::{Names, Tag};
+pub use sha256::{Sha256Digest, Sha256Hasher};
 pub use store::RANGE_LIMIT;
 pub use store::pieces::STREAM_ABOVE_BYTES;
 pub use store::{
     ArtifactStore, ArtifactType, DEFAULT_GC_GRACE, DEFAULT_MAX_ARTIFACT_BYTES, Download, GcReport,
-    MAX_ARTIFACT_BYTES_LIMIT, Metadata, StoreBuilder, Upload,
+    MAX_ARTIFACT_BYTES_LIMIT, Metadata, Sha256Upload, StoreBuilder, Upload,
 };

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
 
 // Modules that run the CLI binary need the `cli` feature; Garage, `s3`.
+mod aliases;
 #[cfg(feature = "apps")]
 mod apps;
 mod blake3_reference;
@@ -29,6 +30,8 @@ mod launch;
 mod launch_attacks;
 mod model;
 mod names;
+#[cfg(feature = "oci")]
+mod oci;
 #[cfg(feature = "cli")]
 mod output;
 mod powerloss;

@@ -14,6 +14,7 @@ impl ArtifactStore {
         Ok(GcReport {
             temporary_files_removed: self.core.backend().clean_temporary(grace_ms)?,
             outboards_removed: self.clean_outboards(grace_ms)?,
+            aliases_removed: self.clean_aliases()?,
             ..report
         })
     }

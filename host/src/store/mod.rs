@@ -1,6 +1,7 @@
 //! [`ArtifactStore`]: the library's entry point. Every call goes through the
 //! wasm core.
 
+mod aliases;
 mod builder;
 mod large;
 mod maintenance;
@@ -14,6 +15,7 @@ mod workers;
 use std::fmt;
 use std::path::PathBuf;
 
+pub use self::aliases::Sha256Upload;
 pub use self::builder::StoreBuilder;
 use self::pieces::SizePlan;
 pub use self::ranges::RANGE_LIMIT;
