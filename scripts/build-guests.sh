@@ -71,6 +71,9 @@ build_app hostile
 build_app spender
 build_app librarian
 build_app streamer
+# Written only against the upstream wasi:blobstore WIT (wit-blobstore/).
+build_app blobber
+built+=(blobber.wasm:tests/apps/blobber.wasm)
 # The launcher includes both versions of the launchee: build them first.
 build_bin() {
     local package=$1 bin=$2

@@ -1,5 +1,6 @@
 //! A fixed workload to profile (`perf record`, `valgrind --tool=callgrind`):
-//! `cargo run --release -p artifacts --example profile -- get|put|stat SIZE_MIB ROUNDS`.
+//! `cargo run --release -p artifacts --example profile -- get|put|stat SIZE ROUNDS`,
+//! SIZE in MiB, or with a `k` suffix in KiB (`64k`).
 //! Set `ARTIFACTS_PERFMAP=1` so perf can name the core's wasm functions, and
 //! `HASH_WORKERS=N` for how many core instances verify one get (default 2).
 
@@ -10,7 +11,11 @@ use artifacts::{ArtifactStore, ArtifactType};
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let op = args.get(1).map_or("get", String::as_str);
-    let mib: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(16);
+    let size_arg = args.get(2).map_or("16", String::as_str);
+    let size: usize = match size_arg.strip_suffix('k') {
+        Some(kib) => kib.parse::<usize>().unwrap() << 10,
+        None => size_arg.parse::<usize>().unwrap() << 20,
+    };
     let rounds: u64 = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(50);
     let workers = std::env::var("HASH_WORKERS")
         .ok()
@@ -21,7 +26,7 @@ fn main() {
         .hash_workers(workers)
         .open_memory()
         .unwrap();
-    let data: Vec<u8> = (0..mib << 20).map(|i| (i % 251) as u8).collect();
+    let data: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
     let hash = store.put(&data, ArtifactType::Generic).unwrap();
     let start = std::time::Instant::now();
     for i in 0..rounds {
@@ -41,8 +46,8 @@ fn main() {
     }
     let per = start.elapsed().as_secs_f64() / rounds as f64;
     println!(
-        "{op} {mib} MiB: {:.2} ms per call, {:.0} MB/s",
-        per * 1e3,
-        (mib << 20) as f64 / per / 1e6
+        "{op} {size} bytes: {:.2} us per call, {:.0} MB/s",
+        per * 1e6,
+        size as f64 / per / 1e6
     );
 }

@@ -95,6 +95,17 @@ pub enum Error {
         /// The most bytes one call returns.
         limit: u64,
     },
+    /// Content given with its sha256 digest (an OCI layer, say) hashed to
+    /// another; nothing was stored.
+    #[error(
+        "sha256 mismatch: expected {expected}, the content hashes to {actual}; nothing was stored"
+    )]
+    Sha256Mismatch {
+        /// The digest the content was given with.
+        expected: crate::Sha256Digest,
+        /// The digest of what was received.
+        actual: crate::Sha256Digest,
+    },
     /// The storage backend failed.
     #[error("backend failure: {0}")]
     Backend(String),

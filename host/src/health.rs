@@ -115,6 +115,7 @@ impl GcRecord {
             ("deletions_finished", r.deletions_finished),
             ("temporary_files_removed", r.temporary_files_removed),
             ("outboards_removed", r.outboards_removed),
+            ("aliases_removed", r.aliases_removed),
         ];
         let mut text = format!("{GC_NOTE_HEAD}\n");
         for (name, value) in fields {
@@ -151,6 +152,7 @@ impl GcRecord {
                 "deletions_finished" => r.deletions_finished = value,
                 "temporary_files_removed" => r.temporary_files_removed = value,
                 "outboards_removed" => r.outboards_removed = value,
+                "aliases_removed" => r.aliases_removed = value,
                 _ => {}
             }
         }
@@ -316,6 +318,7 @@ mod tests {
                 deletions_finished: 2,
                 temporary_files_removed: 5,
                 outboards_removed: 6,
+                aliases_removed: 7,
             },
         };
         assert_eq!(GcRecord::decode(&record.encode()), Some(record));

@@ -42,6 +42,7 @@ mod hash;
 mod health;
 mod names;
 mod observe;
+mod sha256;
 mod store;
 
 pub mod backend;
@@ -63,9 +64,10 @@ pub use error::{BackendError, Error, QuotaKind};
 pub use hash::{Hash, Hex, InvalidHash};
 pub use health::{BackendHealth, GcRecord, HealthReport, QUARANTINE_LISTED, Quarantined};
 pub use names::{Names, Tag};
+pub use sha256::{Sha256Digest, Sha256Hasher};
 pub use store::RANGE_LIMIT;
 pub use store::pieces::STREAM_ABOVE_BYTES;
 pub use store::{
     ArtifactStore, ArtifactType, DEFAULT_GC_GRACE, DEFAULT_MAX_ARTIFACT_BYTES, Download, GcReport,
-    MAX_ARTIFACT_BYTES_LIMIT, Metadata, StoreBuilder, Upload,
+    MAX_ARTIFACT_BYTES_LIMIT, Metadata, Sha256Upload, StoreBuilder, Upload,
 };

@@ -11,15 +11,22 @@ use artifacts::{ArtifactStore, CompileCache, Error, Hash, Metadata};
 use clap::Parser;
 
 mod cli {
+    pub mod alias;
     pub mod app;
     pub mod args;
     pub mod digest;
     pub mod files;
     pub mod health;
     pub mod logging;
+    #[cfg(feature = "oci")]
+    pub mod oci;
     pub mod output;
     pub mod progress;
+    #[cfg(feature = "oci")]
+    pub mod registry;
     pub mod tag;
+    #[cfg(feature = "oci")]
+    pub mod wasm_config;
 }
 use cli::args::{Cli, Command};
 use cli::files::{get_into, get_range, get_to_file, put_file};
@@ -42,9 +49,14 @@ fn main() -> ExitCode {
         Err(e) => {
             say(&e.to_string());
             ExitCode::from(match e {
-                Failure::Store(Error::NotFound(_)) | Failure::NoName(_) => EXIT_NOT_FOUND,
+                Failure::Store(Error::NotFound(_)) | Failure::NoName(_) | Failure::NoAlias(_) => {
+                    EXIT_NOT_FOUND
+                }
                 Failure::Store(
-                    Error::Integrity { .. } | Error::MissingContent(_) | Error::CorruptRecord(_),
+                    Error::Integrity { .. }
+                    | Error::MissingContent(_)
+                    | Error::CorruptRecord(_)
+                    | Error::Sha256Mismatch { .. },
                 ) => EXIT_DAMAGED,
                 Failure::Store(
                     Error::OutOfFuel { .. }
@@ -90,6 +102,13 @@ enum Failure {
     /// `tag get` or `tag rm` of a name that does not exist.
     #[error("no name {0:?}")]
     NoName(String),
+    /// A `sha256:` digest that names no stored artifact.
+    #[error("no artifact answers to {0} (only content pushed or pulled here does)")]
+    NoAlias(artifacts::Sha256Digest),
+    /// A registry refused, failed or sent what is refused (`push`, `pull`).
+    #[cfg(feature = "oci")]
+    #[error("{0}")]
+    Registry(String),
 }
 
 /// A `--timeout`: seconds, decimals allowed, more than 0.
@@ -152,7 +171,7 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             output,
             range: Some(range),
         } => {
-            let hash = hash_arg(&hash)?;
+            let hash = cli::alias::hash_or_alias(&store, &hash)?;
             let end = match range.end {
                 Some(end) => end,
                 None => store.stat(&hash)?.size,
@@ -160,19 +179,23 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             get_range(&store, &hash, range.start..end, output.as_deref(), &mut out)?;
         }
         Command::Get { hash, output, .. } => match output {
-            Some(path) => get_to_file(&store, &hash_arg(&hash)?, &path)?,
+            Some(path) => get_to_file(&store, &cli::alias::hash_or_alias(&store, &hash)?, &path)?,
             None => {
                 // Verified before a byte goes out; large content waits in
                 // a temporary file, not in memory.
                 let mut held = Spill::default();
-                get_into(&store, &hash_arg(&hash)?, &mut held)?;
+                get_into(
+                    &store,
+                    &cli::alias::hash_or_alias(&store, &hash)?,
+                    &mut held,
+                )?;
                 held.copy_to(&mut out)
                     .and_then(|()| out.flush())
                     .map_err(io_context("writing to standard output"))?;
             }
         },
         Command::Stat { hash, json } => {
-            let meta = store.stat(&hash_arg(&hash)?)?;
+            let meta = store.stat(&cli::alias::hash_or_alias(&store, &hash)?)?;
             let text = if json {
                 cli::digest::json(&meta)
             } else {
@@ -214,11 +237,12 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 serde_json::to_string_pretty(&r).unwrap_or_default()
             } else {
                 format!(
-                    "removed {} unreferenced blobs ({} bytes), {} temporary files and {} outboards of deleted blobs; finished {} interrupted deletions; kept {} unreferenced blobs younger than {grace} s",
+                    "removed {} unreferenced blobs ({} bytes), {} temporary files, {} outboards of deleted blobs and {} sha256 aliases of deleted artifacts; finished {} interrupted deletions; kept {} unreferenced blobs younger than {grace} s",
                     r.orphans_removed,
                     r.bytes_freed,
                     r.temporary_files_removed,
                     r.outboards_removed,
+                    r.aliases_removed,
                     r.deletions_finished,
                     r.orphans_in_grace
                 )
@@ -226,6 +250,10 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             writeln!(out, "{text}").map_err(io_context("writing to standard output"))?;
         }
         Command::Tag(command) => cli::tag::run_tag(&store, command, &mut out)?,
+        #[cfg(feature = "oci")]
+        Command::Push(args) => cli::oci::push(&store, args, &mut out)?,
+        #[cfg(feature = "oci")]
+        Command::Pull(args) => cli::oci::pull(&store, args, &mut out)?,
         // Handled before the store is opened.
         Command::Migrate | Command::Health { .. } => {}
         Command::Run(run) => {

@@ -78,7 +78,16 @@ fn put_get_stat_ls_release_rm_across_processes() {
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(json["hash"], hash.as_str());
     assert_eq!(artifacts(&dir, &["get", &digest]).stdout, content);
+    // sha256: is an alias (content pushed or pulled through OCI): none
+    // here, so no such artifact; any other prefix is no hash at all.
     let o = artifacts(&dir, &["get", &format!("sha256:{hash}")]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("no artifact answers to"),
+        "{}",
+        stderr(&o)
+    );
+    let o = artifacts(&dir, &["get", &format!("md5:{hash}")]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("invalid hash"), "{}", stderr(&o));
     let human = stdout(&artifacts(&dir, &["stat", &hash]));

@@ -109,11 +109,15 @@ fn every_hash_argument_takes_the_digest_form_and_digest_prints_it() {
     let o = artifacts(&dir, &["stat", &digest]);
     assert_eq!(o.status.code(), Some(3), "gone: {}", text(&o.stderr));
 
-    // Anything else is not a hash: refused, naming what was given.
+    // `sha256:` is another address (an alias, which only pushed or pulled
+    // content has: none here), anything else is not a hash: refused.
+    let o = artifacts(&dir, &["get", &format!("sha256:{hex}")]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
     for bad in [
-        format!("sha256:{hex}"),
         format!("BLAKE3:{hex}"),
         format!("blake3:{}", hex.to_uppercase()),
+        format!("blake3:{}", &hex[..63]),
+        format!("blake3:blake3:{hex}"),
     ] {
         let o = artifacts(&dir, &["get", &bad]);
         assert_eq!(o.status.code(), Some(1), "{bad}");

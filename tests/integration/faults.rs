@@ -349,6 +349,58 @@ fn failed_releases_and_removes_keep_counts_consistent() {
     }
 }
 
+#[test]
+fn failed_sha256_puts_and_alias_collection_never_leave_a_wrong_alias() {
+    use artifacts::Sha256Digest;
+    let digest = Sha256Digest::of(&new());
+    let h = artifacts::Hash::of(&new());
+    let sha256_put = |s: &ArtifactStore| {
+        let mut upload = s.upload_sha256(digest, ArtifactType::WasmModule);
+        upload.write(&new())?;
+        upload.finish().map(drop)
+    };
+    for fault in FAULTS {
+        // The put and its alias: the alias resolves only to the whole
+        // artifact, and always once the put returned.
+        at_every_operation(
+            fault,
+            |s| {
+                s.put(&old(), ArtifactType::Generic).unwrap();
+            },
+            sha256_put,
+            |s, ok| {
+                assert_old_intact(s);
+                match s.resolve_sha256(&digest).unwrap() {
+                    Some(found) => {
+                        assert_eq!(found, h);
+                        assert_eq!(s.get(&h).unwrap(), new());
+                    }
+                    None => assert!(!ok, "a finished sha256 put has no alias"),
+                }
+            },
+        );
+        // gc deleting the alias of a removed artifact: it never resolves,
+        // and once a gc got through, nothing is left to delete.
+        at_every_operation(
+            fault,
+            |s| {
+                s.put(&old(), ArtifactType::Generic).unwrap();
+                sha256_put(s).unwrap();
+                s.remove(&h).unwrap();
+            },
+            |s| s.gc(std::time::Duration::ZERO).map(drop),
+            |s, ok| {
+                assert_old_intact(s);
+                assert_eq!(s.resolve_sha256(&digest).unwrap(), None);
+                if ok {
+                    let again = s.gc(std::time::Duration::ZERO).unwrap();
+                    assert_eq!(again.aliases_removed, 0, "gc left an alias");
+                }
+            },
+        );
+    }
+}
+
 /// gc's note of what it did (health's last gc) under a fault at every
 /// operation of a gc: the gc fails cleanly or succeeds, and the note is
 /// always a whole record, the previous one or the new one.

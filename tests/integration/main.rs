@@ -4,9 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
 
 // Modules that run the CLI binary need the `cli` feature; Garage, `s3`.
+mod aliases;
 #[cfg(feature = "apps")]
 mod apps;
 mod blake3_reference;
+#[cfg(feature = "apps")]
+mod blobstore;
 #[cfg(feature = "cli")]
 mod cli;
 #[cfg(feature = "cli")]
@@ -30,6 +33,8 @@ mod launch_attacks;
 mod model;
 mod names;
 mod observe;
+#[cfg(feature = "oci")]
+mod oci;
 #[cfg(feature = "cli")]
 mod output;
 mod powerloss;

@@ -951,3 +951,72 @@ fn a_staged_blob_is_whole_or_absent_after_any_crash_and_there_once_stored() {
     }
     assert!(states >= 20, "only {states} crash states");
 }
+
+#[test]
+fn a_sha256_alias_is_there_once_acknowledged_never_wrong_and_gone_after_gc() {
+    use artifacts::{Backend, Sha256Digest};
+    let fs = SimFs::new(State::new());
+    let store = ArtifactStore::builder()
+        .open(FileBackend::open_with(ROOT, fs.clone()).unwrap())
+        .unwrap();
+    {
+        let mut s = fs.state.lock().unwrap();
+        let durable = s.crash(&s.unsynced().into_iter().collect(), &BTreeMap::new());
+        *s = durable;
+    }
+    let data = pattern(3000);
+    let digest = Sha256Digest::of(&data);
+    fs.record();
+    // Stored with its alias (as a pull does), removed, collected.
+    let mut upload = store.upload_sha256(digest, ArtifactType::WasmModule);
+    upload.write(&data).unwrap();
+    let hash = upload.finish().unwrap();
+    let acked = fs.taken();
+    store.remove(&hash).unwrap();
+    assert_eq!(store.resolve_sha256(&digest).unwrap(), None);
+    assert_eq!(store.gc(Duration::ZERO).unwrap().aliases_removed, 1);
+    let collected = fs.taken();
+    drop(store);
+    let snapshots = fs.snapshots.lock().unwrap().take().unwrap();
+    let mut states = 0;
+    for (at, snapshot) in snapshots.iter().enumerate() {
+        for (kept, crashed) in crash_states(snapshot) {
+            states += 1;
+            let what = format!("crash after fs op {}, {kept} unsynced entries kept", at + 1);
+            let sim = SimFs::new(crashed);
+            let reopened = ArtifactStore::builder()
+                .open(FileBackend::open_with(ROOT, sim.clone()).unwrap())
+                .unwrap();
+            match reopened.resolve_sha256(&digest).unwrap() {
+                Some(h) => {
+                    assert_eq!(h, hash, "{what}: the alias names other content");
+                    assert_eq!(reopened.get(&h).unwrap(), data, "{what}");
+                }
+                // Between the put's acknowledgement and the remove, it resolves.
+                None => assert!(at + 1 != acked, "{what}: the acknowledged alias is lost"),
+            }
+            let aliases = || {
+                FileBackend::open_with(ROOT, sim.clone())
+                    .unwrap()
+                    .list_aliases(None, 10)
+                    .unwrap()
+            };
+            if at + 1 >= collected {
+                assert!(aliases().is_empty(), "{what}: gc's deletion is lost");
+            }
+            // Recovery: once the artifact is gone, gc leaves no alias.
+            reopened.gc(Duration::ZERO).unwrap();
+            if !reopened.contains(&hash).unwrap() {
+                assert!(
+                    aliases().is_empty(),
+                    "{what}: an alias outlived its artifact"
+                );
+            }
+        }
+    }
+    eprintln!(
+        "{} filesystem operations, {states} crash states",
+        snapshots.len()
+    );
+    assert!(states >= 20, "only {states} crash states");
+}

@@ -171,6 +171,39 @@ pub struct HostWork {
     /// When the app's wall clock runs out, if it has one: a host call
     /// that returns after it stops the app ([`DeadlinePassed`]).
     pub(crate) deadline: Option<std::time::Instant>,
+    /// Work done outside store calls, by host objects the app holds.
+    pub(crate) meter: WorkMeter,
+}
+
+/// Fuel owed for work that host objects an app holds do outside its store
+/// calls (its `wasi:blobstore` values' streams, written and read through
+/// `wasi:io`): shared with those objects, and taken by [`charge_host_work`]
+/// on the return of the host call that did the work.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct WorkMeter(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl WorkMeter {
+    /// Runs `op`, which makes the host handle `bytes` bytes, and owes what
+    /// it cost: [`FUEL_PER_BYTE`] for each of them (or of the bytes the core
+    /// read or wrote, if more) and [`FUEL_PER_RECORD`] for each backend
+    /// record the core read or wrote.
+    pub(crate) fn measure<R>(&self, bytes: u64, op: impl FnOnce() -> R) -> R {
+        let start = backend_work();
+        let result = op();
+        let (records, core_bytes) = backend_work();
+        let records = records.saturating_sub(start.0);
+        let bytes = core_bytes.saturating_sub(start.1).max(bytes);
+        let fuel = records
+            .saturating_mul(FUEL_PER_RECORD)
+            .saturating_add(bytes.saturating_mul(FUEL_PER_BYTE));
+        self.0.fetch_add(fuel, std::sync::atomic::Ordering::Relaxed);
+        result
+    }
+
+    /// Takes what is owed.
+    fn take(&self) -> u64 {
+        self.0.swap(0, std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// The trap that stops an app whose host call returned after its wall
@@ -271,7 +304,7 @@ pub fn charge_host_work<T>(
         }
         CallHook::ReturningFromHost => {
             let work = &mut get(cx.data_mut()).work;
-            let pending = std::mem::take(&mut work.pending);
+            let pending = std::mem::take(&mut work.pending).saturating_add(work.meter.take());
             work.fuel_left = None;
             // Fuel-driven yields, where the wall clock is checked, restart
             // their count at every charge: an app calling the store in a

@@ -24,6 +24,7 @@
 //! [`AppStoreCtx`] in your store's data, and [`load_component`] to compile a
 //! stored component by hash.
 
+pub mod blobstore;
 mod budget;
 mod compile_check;
 mod config;
@@ -89,6 +90,7 @@ struct AppState {
     store: AppStoreCtx,
     limiter: Budget,
     lineage: Lineage,
+    blobstore: blobstore::BlobstoreCtx,
 }
 
 impl AppState {
@@ -98,6 +100,18 @@ impl AppState {
             lineage: &self.lineage,
             memory_left: self.limiter.left() as u64,
             store: &mut self.store,
+        }
+    }
+}
+
+impl AppState {
+    /// What its `wasi:blobstore` imports work on.
+    fn blobstore(&mut self) -> blobstore::BlobView<'_> {
+        blobstore::BlobView {
+            table: &mut self.table,
+            store: &mut self.store,
+            ctx: &self.blobstore,
+            memory_left: self.limiter.left() as u64,
         }
     }
 }
@@ -189,6 +203,7 @@ impl AppHost {
             .and_then(|()| {
                 crate::core_component::add_launch_to_linker(&mut linker, AppState::launching)
             })
+            .and_then(|()| blobstore::add_to_linker(&mut linker, AppState::blobstore))
             .map_err(|e| Error::Core(format!("linking app imports: {e:#}")))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -341,6 +356,7 @@ impl AppHost {
                 limits: config.limits,
                 family,
             },
+            blobstore: blobstore::BlobstoreCtx::default(),
         };
         let mut store = wasmtime::Store::new(&self.engine, state);
         let result = self.drive(

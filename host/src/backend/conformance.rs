@@ -5,7 +5,7 @@
 //! ships). It returns the first broken rule as text.
 
 use super::{Backend, Space, Swap, SwapOutcome, VersionedRecord};
-use crate::Hash;
+use crate::{Hash, Sha256Digest};
 
 fn key(n: u8) -> Hash {
     // Distinct, valid keys that sort in `n` order and spread over shards.
@@ -253,6 +253,7 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
 
     check_entries(b)?;
     check_outboards(b)?;
+    check_aliases(b)?;
     ensure!(
         b.now() > 1_600_000_000_000,
         "now() is not milliseconds since the epoch"
@@ -340,6 +341,74 @@ fn check_outboards(b: &dyn Backend) -> Result<(), String> {
             && call("read_outboard", b.read_outboard(&k1, &[(0, 1)]))?.is_none()
             && call("list_outboards", b.list_outboards(None, 10))?.is_empty(),
         "a deleted outboard is still there"
+    );
+    Ok(())
+}
+
+/// sha256 aliases: a digest names one hash, replaced by a later write,
+/// apart from blobs, records and outboards, listed in order and deleted for
+/// gc. A backend may keep none (the default methods): then it must never
+/// return one.
+fn check_aliases(b: &dyn Backend) -> Result<(), String> {
+    let digest = |n: u8| Sha256Digest::from_bytes(*key(n).as_bytes());
+    let (d1, d2, d3) = (digest(0x05), digest(0x5a), digest(0xe7));
+    let (t1, t2) = (key(0x33), key(0x44));
+    ensure!(
+        call("read_alias", b.read_alias(&d1))?.is_none()
+            && call("list_aliases", b.list_aliases(None, 10))?.is_empty(),
+        "an empty backend has an alias"
+    );
+    call("write_alias", b.write_alias(&d1, &t1))?;
+    if call("read_alias", b.read_alias(&d1))?.is_none() {
+        ensure!(
+            call("list_aliases", b.list_aliases(None, 10))?.is_empty(),
+            "a backend that keeps no aliases listed one"
+        );
+        return Ok(());
+    }
+    ensure!(
+        call("read_alias", b.read_alias(&d1))? == Some(t1),
+        "read_alias does not return the hash written"
+    );
+    call("write_alias", b.write_alias(&d1, &t2))?;
+    ensure!(
+        call("read_alias", b.read_alias(&d1))? == Some(t2),
+        "write_alias does not replace an alias"
+    );
+    call("write_alias", b.write_alias(&d3, &t1))?;
+    call("write_alias", b.write_alias(&d2, &t1))?;
+    let keys = [d1, d2, d3].map(|d| Hash::from_bytes(*d.as_bytes()));
+    ensure!(
+        call("list_blobs", b.list_blobs(None, 100))?
+            .iter()
+            .all(|i| !keys.contains(&i.key))
+            && call("list_outboards", b.list_outboards(None, 100))?
+                .iter()
+                .all(|i| !keys.contains(&i.key))
+            && keys
+                .iter()
+                .all(|k| { b.read_record(Space::Shared, k).is_ok_and(|r| r.is_none()) }),
+        "aliases show as blobs, outboards or records"
+    );
+    ensure!(
+        call("list_aliases", b.list_aliases(None, 10))? == vec![d1, d2, d3],
+        "list_aliases is not the ascending list of aliases"
+    );
+    ensure!(
+        call("list_aliases", b.list_aliases(Some(&d1), 1))? == vec![d2],
+        "list_aliases ignores `after` or `limit`"
+    );
+    for d in [d1, d2, d3] {
+        ensure!(
+            call("delete_alias", b.delete_alias(&d))?,
+            "delete_alias of an alias said there was none"
+        );
+    }
+    ensure!(
+        !call("delete_alias", b.delete_alias(&d1))?
+            && call("read_alias", b.read_alias(&d1))?.is_none()
+            && call("list_aliases", b.list_aliases(None, 10))?.is_empty(),
+        "a deleted alias is still there"
     );
     Ok(())
 }

@@ -7,6 +7,7 @@
 //! blobs/ab/abcdef…        content, named by its hash, sharded by its first byte
 //! records/ab/abcdef…      8-byte little-endian version, then the core's record
 //! outboards/ab/abcdef…    BLAKE3's tree of a blob of 256 KiB or more (verified ranges)
+//! aliases/ab/abcdef…      a sha256 digest (its hex) and the hash it is an alias of
 //! owners/…/1234…/abcdef…  an owner's index space, stored as records are
 //!                         (file: sharded like blobs; S3: one flat folder)
 //! notes/last-gc           what the last gc did (a `Note`; older versions never look)
@@ -19,7 +20,7 @@
 use std::fmt;
 
 use super::{BackendResult, Swap, SwapOutcome, VersionedRecord, new_version};
-use crate::{BackendError, Hash};
+use crate::{BackendError, Hash, Sha256Digest};
 
 /// The name of the format marker, at the root of a store.
 pub(crate) const FORMAT: &str = "FORMAT";
@@ -33,6 +34,15 @@ pub(crate) const OWNERS: &str = "owners";
 /// ranges), sharded like blobs. Older versions never look in it, so a store
 /// with outboards stays the same format (see `outboard_key`).
 pub(crate) const OUTBOARDS: &str = "outboards";
+
+/// The folder of sha256 aliases (`aliases/ab/<sha256 hex>`, holding the
+/// BLAKE3 hash it names in hex), sharded like blobs. A new folder, like
+/// `outboards/`, and for the same reasons no new `FORMAT`: older versions
+/// list only `blobs/`, `records/` and `owners/`, so they read such a store
+/// exactly as before and leave the aliases alone; and an alias is a fact
+/// about content, so one they leave behind is never wrong, only unused
+/// until gc removes it once its artifact is gone.
+pub(crate) const ALIASES: &str = "aliases";
 
 /// The folder of notes (`Note`: small state about the store, not
 /// artifacts). Older versions never look in it, so it needs no new format.
@@ -164,6 +174,24 @@ pub(crate) fn record_key(hash: &Hash) -> String {
 /// blob is gone.
 pub(crate) fn outboard_key(hash: &Hash) -> String {
     sharded(OUTBOARDS, hash)
+}
+
+/// Where the alias `digest` lives: `aliases/ab/abcdef…` (its sha256 hex).
+pub(crate) fn alias_key(digest: &Sha256Digest) -> String {
+    sharded(ALIASES, &digest.as_key())
+}
+
+/// An alias's bytes: the hash it names, in hex.
+pub(crate) fn encode_alias(target: &Hash) -> Vec<u8> {
+    target.to_hex().as_bytes().to_vec()
+}
+
+/// The hash an alias's bytes name (anything else is an error, not a guess).
+pub(crate) fn decode_alias(digest: &Sha256Digest, data: &[u8]) -> BackendResult<Hash> {
+    std::str::from_utf8(data)
+        .ok()
+        .and_then(|text| Hash::from_hex(text).ok())
+        .ok_or_else(|| BackendError::Io(format!("the alias {digest} is damaged")))
 }
 
 /// Where `key` lives in a sharded folder `kind` ([`BLOBS`] or [`RECORDS`]).

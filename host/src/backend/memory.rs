@@ -11,7 +11,7 @@ use super::{
     Backend, BackendResult, BlobInfo, Listed, Note, Space, Staging, Swap, SwapOutcome,
     VersionedRecord,
 };
-use crate::{BackendError, Hash};
+use crate::{BackendError, Hash, Sha256Digest};
 
 /// A backend in memory: a [`DashMap`] from hash to blob and record, and
 /// one ordered map per owner index space (so listing one costs what it holds).
@@ -24,6 +24,8 @@ pub struct MemoryBackend {
     entries: Arc<DashMap<Hash, BTreeMap<Hash, VersionedRecord>>>,
     /// Outboards and when they were written.
     outboards: Arc<DashMap<Hash, Written>>,
+    /// sha256 aliases and the hashes they name.
+    aliases: Arc<DashMap<Sha256Digest, Hash>>,
     versions: Arc<AtomicU64>,
     notes: Arc<DashMap<Note, Vec<u8>>>,
 }
@@ -183,6 +185,35 @@ impl Backend for MemoryBackend {
             })
             .collect();
         listed.sort_unstable_by_key(|b| b.key);
+        listed.truncate(limit as usize);
+        Ok(listed)
+    }
+
+    fn write_alias(&self, digest: &Sha256Digest, target: &Hash) -> BackendResult<()> {
+        self.aliases.insert(*digest, *target);
+        Ok(())
+    }
+
+    fn read_alias(&self, digest: &Sha256Digest) -> BackendResult<Option<Hash>> {
+        Ok(self.aliases.get(digest).map(|t| *t))
+    }
+
+    fn delete_alias(&self, digest: &Sha256Digest) -> BackendResult<bool> {
+        Ok(self.aliases.remove(digest).is_some())
+    }
+
+    fn list_aliases(
+        &self,
+        after: Option<&Sha256Digest>,
+        limit: u32,
+    ) -> BackendResult<Vec<Sha256Digest>> {
+        let mut listed: Vec<Sha256Digest> = self
+            .aliases
+            .iter()
+            .map(|e| *e.key())
+            .filter(|d| after.is_none_or(|a| d > a))
+            .collect();
+        listed.sort_unstable();
         listed.truncate(limit as usize);
         Ok(listed)
     }

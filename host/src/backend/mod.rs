@@ -8,7 +8,7 @@
 use std::any::Any;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::{BackendError, Hash};
+use crate::{BackendError, Hash, Sha256Digest};
 
 pub mod file;
 pub mod fs;
@@ -293,6 +293,38 @@ pub trait Backend: Send + Sync + 'static {
     /// Up to `limit` outboards with keys greater than `after`, ascending
     /// (size and time as for blobs), for gc.
     fn list_outboards(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
+        let _ = (after, limit);
+        Ok(Vec::new())
+    }
+    /// Records that the content stored under `target` has the sha256
+    /// digest `digest` (its *alias*: what OCI registries call it),
+    /// replacing any alias of that digest, atomically like
+    /// [`write_blob`](Backend::write_blob). An alias is a fact about
+    /// content (two hashes of the same bytes), so a stale one is never
+    /// wrong, only unused once its artifact is gone; only the host writes
+    /// one, having hashed the content itself. By default aliases are not
+    /// kept (a `sha256:` digest then resolves to nothing).
+    fn write_alias(&self, digest: &Sha256Digest, target: &Hash) -> BackendResult<()> {
+        let _ = (digest, target);
+        Ok(())
+    }
+    /// The hash `digest` is an alias of, or `None` if there is none.
+    fn read_alias(&self, digest: &Sha256Digest) -> BackendResult<Option<Hash>> {
+        let _ = digest;
+        Ok(None)
+    }
+    /// Deletes the alias `digest`; returns whether there was one. Only gc
+    /// calls it, for aliases whose artifact is gone.
+    fn delete_alias(&self, digest: &Sha256Digest) -> BackendResult<bool> {
+        let _ = digest;
+        Ok(false)
+    }
+    /// Up to `limit` alias digests greater than `after`, ascending, for gc.
+    fn list_aliases(
+        &self,
+        after: Option<&Sha256Digest>,
+        limit: u32,
+    ) -> BackendResult<Vec<Sha256Digest>> {
         let _ = (after, limit);
         Ok(Vec::new())
     }

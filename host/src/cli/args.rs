@@ -119,6 +119,14 @@ pub(crate) enum Command {
     /// The host's names for artifacts: set, get, rm, ls.
     #[command(subcommand)]
     Tag(crate::cli::tag::TagCommand),
+    /// Publish a stored component (or module) to an OCI registry as a wasm
+    /// artifact (wkg's layout); prints the manifest's digest.
+    #[cfg(feature = "oci")]
+    Push(crate::cli::oci::PushArgs),
+    /// Fetch a wasm artifact from an OCI registry, verify its sha256 digest
+    /// while it streams in, store it and print its hash.
+    #[cfg(feature = "oci")]
+    Pull(crate::cli::oci::PullArgs),
     /// Bring a store of format 1 to format 3 (per-owner indexes), in place.
     /// Safe to interrupt and run again; run it with nothing else using the store.
     Migrate,

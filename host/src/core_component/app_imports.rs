@@ -164,7 +164,7 @@ impl app_names::Host for AppStoreCtx {
 
 /// Refuses a new name `name` to an app that keeps `cap` names already (a
 /// launched child's cap; other apps have only the store's limit).
-fn room_for_name(view: &AppView, cap: Option<u32>, name: &str) -> Result<(), Error> {
+pub(crate) fn room_for_name(view: &AppView, cap: Option<u32>, name: &str) -> Result<(), Error> {
     let Some(cap) = cap else {
         return Ok(());
     };

@@ -244,6 +244,7 @@ impl Instance {
             deletions_finished: r.deletions_finished,
             temporary_files_removed: 0,
             outboards_removed: 0,
+            aliases_removed: 0,
         })
     }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 #[cfg(feature = "apps")]
-pub(crate) use app_imports::add_app_store_to_linker;
+pub(crate) use app_imports::{add_app_store_to_linker, room_for_name};
 #[cfg(feature = "apps")]
 pub(crate) use app_launch::add_launch_to_linker;
 pub(crate) use calls::Caller;

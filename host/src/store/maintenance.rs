@@ -18,6 +18,7 @@ impl ArtifactStore {
         let report = GcReport {
             temporary_files_removed: self.core.backend().clean_temporary(grace_ms)?,
             outboards_removed: self.clean_outboards(grace_ms)?,
+            aliases_removed: self.clean_aliases()?,
             ..report
         };
         self.record_gc(&report, grace, started);

@@ -1,6 +1,7 @@
 //! [`ArtifactStore`]: the library's entry point. Every call goes through the
 //! wasm core.
 
+mod aliases;
 mod builder;
 mod large;
 mod maintenance;
@@ -9,10 +10,12 @@ mod ranges;
 mod streaming;
 mod streams;
 mod types;
+mod workers;
 
 use std::fmt;
 use std::path::PathBuf;
 
+pub use self::aliases::Sha256Upload;
 pub use self::builder::StoreBuilder;
 use self::pieces::SizePlan;
 pub use self::ranges::RANGE_LIMIT;
@@ -23,7 +26,7 @@ pub use self::types::{
     Metadata,
 };
 use crate::core_component::{Caller, CoreClient};
-use crate::{BackendError, Error, Hash};
+use crate::{Error, Hash};
 
 /// A content-addressed artifact store whose rules run in a wasm core.
 ///
@@ -107,18 +110,16 @@ impl ArtifactStore {
         // core stores the staged blob under the hash with the put rules.
         // The staging (a write and a sync, for files) runs beside the hashing.
         self.put_via_staging(Caller::Host, artifact_type, |backend, staging| {
-            std::thread::scope(|s| {
-                let staged = s.spawn(|| {
+            let (staged, hashed) = workers::join(
+                || {
                     backend.append_staged(staging, content)?;
-                    backend.finish_staged(staging)
-                });
-                let hashed = pieces::hash_grouped(&self.core, content, self.hash_workers);
-                staged.join().unwrap_or_else(|_| {
-                    Err(BackendError::Io("a staging thread panicked".into()))
-                })?;
-                let (hash, groups) = hashed?;
-                Ok(streaming::Hashed { hash, size, groups })
-            })
+                    Ok(backend.finish_staged(staging)?)
+                },
+                || pieces::hash_grouped(&self.core, content, self.hash_workers),
+            );
+            staged?;
+            let (hash, groups) = hashed?;
+            Ok(streaming::Hashed { hash, size, groups })
         })
     }
 

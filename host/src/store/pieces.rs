@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use blake3::hazmat::left_subtree_len;
 
+use super::workers;
 use crate::core_component::CoreClient;
 use crate::{Error, Hash};
 
@@ -88,18 +89,6 @@ pub(super) fn max_piece(len: u64, workers: usize, cap: u64) -> u64 {
     (len / (workers.max(1) as u64 * PIECES_PER_WORKER)).clamp(GROUP_LEN, cap.max(GROUP_LEN))
 }
 
-fn join_all<'scope, T>(
-    handles: impl IntoIterator<Item = std::thread::ScopedJoinHandle<'scope, Result<T, Error>>>,
-) -> Result<Vec<T>, Error> {
-    handles
-        .into_iter()
-        .map(|h| {
-            h.join()
-                .unwrap_or_else(|_| Err(Error::Core("a hashing thread panicked".into())))
-        })
-        .collect()
-}
-
 /// The chaining value of a subtree of `len` bytes, merging its pieces'
 /// values (taken in order from `cvs`) as the split made them.
 fn node(
@@ -159,11 +148,9 @@ pub(crate) fn hash_grouped(
             Ok(())
         })
     };
-    std::thread::scope(|s| {
-        let helpers: Vec<_> = (1..workers.max(1)).map(|_| s.spawn(work)).collect();
-        let mine = work();
-        join_all(helpers).and(mine)
-    })?;
+    workers::each(workers.max(1), |_| work())
+        .into_iter()
+        .collect::<Result<Vec<()>, Error>>()?;
     let mut values = Vec::with_capacity(cvs.len());
     let mut groups = Vec::with_capacity(usize::try_from(len.div_ceil(GROUP_LEN) * 32).unwrap_or(0));
     for cv in cvs {
@@ -206,13 +193,14 @@ pub(super) fn subtrees(
     core: &CoreClient,
     pieces: &[(u64, &[u8])],
 ) -> Result<Vec<PieceValues>, Error> {
-    std::thread::scope(|s| {
-        let handles: Vec<_> = pieces
-            .iter()
-            .map(|&(offset, bytes)| s.spawn(move || core.with(|i| i.subtree_groups(bytes, offset))))
-            .collect();
-        join_all(handles)
+    workers::each(pieces.len(), |k| {
+        let &(offset, bytes) = pieces
+            .get(k)
+            .ok_or_else(|| Error::Core("a piece outside the input".into()))?;
+        core.with(|i| i.subtree_groups(bytes, offset))
     })
+    .into_iter()
+    .collect()
 }
 
 #[cfg(test)]

@@ -94,6 +94,8 @@ pub struct GcReport {
     /// Outboards (the trees kept for verified ranges) whose blob is gone,
     /// older than the grace period, removed.
     pub outboards_removed: u64,
+    /// sha256 aliases whose artifact is gone, removed.
+    pub aliases_removed: u64,
 }
 
 /// The grace period [`ArtifactStore::gc`](crate::ArtifactStore::gc) callers should use unless they

@@ -9,6 +9,8 @@
 //! DIR/outboards/ab/abcdef…        BLAKE3's tree of a blob of 256 KiB or more (its 16 KiB
 //!                                 groups' chaining values and their parents'), for
 //!                                 verified ranges; made when first needed
+//! DIR/aliases/ab/abcdef…          a sha256 digest (OCI's address; its hex) holding the
+//!                                 hash of the content it names; made when first needed
 //! DIR/owners/12/1234…/abcdef…     an owner's index space (the directory is its owner
 //!                                 key, sharded by its first byte): an entry per
 //!                                 artifact it holds and its usage record, stored as
@@ -42,8 +44,9 @@ use super::{
     Backend, BackendResult, BlobInfo, Listed, Note, Space, Staging, Swap, SwapOutcome,
     VersionedRecord, millis,
 };
-use crate::{BackendError, Hash};
+use crate::{BackendError, Hash, Sha256Digest};
 
+mod aliases;
 mod atomic;
 mod listing;
 mod staging;
@@ -270,6 +273,26 @@ impl<F: Fs> Backend for FileBackend<F> {
             return Ok(Vec::new());
         }
         self.list_files(layout::OUTBOARDS, Self::outboard_path, after, limit)
+    }
+
+    fn write_alias(&self, digest: &Sha256Digest, target: &Hash) -> BackendResult<()> {
+        self.write_alias_file(digest, target)
+    }
+
+    fn read_alias(&self, digest: &Sha256Digest) -> BackendResult<Option<Hash>> {
+        self.read_alias_file(digest)
+    }
+
+    fn delete_alias(&self, digest: &Sha256Digest) -> BackendResult<bool> {
+        self.delete_alias_file(digest)
+    }
+
+    fn list_aliases(
+        &self,
+        after: Option<&Sha256Digest>,
+        limit: u32,
+    ) -> BackendResult<Vec<Sha256Digest>> {
+        self.list_alias_files(after, limit)
     }
     fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
         let path = self.blob_path(key);

@@ -9,6 +9,8 @@
 //! PREFIX/outboards/ab/abcdef…     BLAKE3's tree of a blob of 256 KiB or more, for
 //!                                 verified ranges (a range's nodes: one batch of
 //!                                 ranged GETs)
+//! PREFIX/aliases/ab/abcdef…       a sha256 digest (OCI's address; its hex) holding the
+//!                                 hash of the content it names
 //! PREFIX/owners/1234…/abcdef…     an owner's index space (folder named by its owner
 //!                                 key): entries and its usage record, stored as records are
 //! PREFIX/locks/abcdef…/CLAIM      a claim on the record `abcdef…` (empty object)
@@ -74,7 +76,7 @@ use super::{
     Backend, BackendResult, BlobInfo, Listed, Note, Space, Staging, Swap, SwapOutcome,
     VersionedRecord,
 };
-use crate::Hash;
+use crate::{Hash, Sha256Digest};
 use bucket::{Bucket, Found, Lane, failed, millis};
 use listing::Folder;
 
@@ -331,6 +333,42 @@ impl Backend for S3Backend {
 
     fn list_outboards(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
         self.list_objects(layout::OUTBOARDS, after, limit)
+    }
+
+    fn write_alias(&self, digest: &Sha256Digest, target: &Hash) -> BackendResult<()> {
+        let path = self.bucket.path(&layout::alias_key(digest));
+        self.bucket
+            .put(Lane::Short, &path, layout::encode_alias(target))
+    }
+
+    fn read_alias(&self, digest: &Sha256Digest) -> BackendResult<Option<Hash>> {
+        let path = self.bucket.path(&layout::alias_key(digest));
+        match self.bucket.get(Lane::Short, &path)? {
+            Some(data) => layout::decode_alias(digest, &data).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn delete_alias(&self, digest: &Sha256Digest) -> BackendResult<bool> {
+        let path = self.bucket.path(&layout::alias_key(digest));
+        if self.bucket.head(&path)?.is_none() {
+            return Ok(false);
+        }
+        self.bucket.delete(&path)?;
+        Ok(true)
+    }
+
+    fn list_aliases(
+        &self,
+        after: Option<&Sha256Digest>,
+        limit: u32,
+    ) -> BackendResult<Vec<Sha256Digest>> {
+        let after = after.map(Sha256Digest::as_key);
+        Ok(self
+            .list_objects(layout::ALIASES, after.as_ref(), limit)?
+            .into_iter()
+            .map(|o| Sha256Digest::from_bytes(*o.key.as_bytes()))
+            .collect())
     }
 
     fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> BackendResult<bool> {

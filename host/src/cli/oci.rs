@@ -1,0 +1,276 @@
+//! `artifacts push` and `artifacts pull`: components through OCI registries.
+//!
+//! Pull reads the manifest (at most 4 MiB), insists on exactly one
+//! `application/wasm` layer no larger than the store's limit, and streams
+//! it through a sha256 hasher into a [`Sha256Upload`](artifacts::Sha256Upload):
+//! the content is stored only if its digest is the layer's, so nothing
+//! unverified is ever stored. The async client runs on a runtime of its
+//! own, one step at a time (`block_on`), and every store call happens
+//! between steps, outside it (the S3 backend blocks on a runtime of its own).
+
+use std::io::{IsTerminal, Write};
+use std::time::SystemTime;
+
+use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Sha256Digest};
+use clap::Args;
+use futures::StreamExt;
+use indicatif::{ProgressBar, ProgressStyle};
+use oci_client::Reference;
+use oci_client::manifest::{OciDescriptor, OciImageManifest};
+use tokio::runtime::Runtime;
+
+use super::registry::{
+    MANIFEST_MEDIA_TYPE, Registry, WASM_LAYER_MEDIA_TYPE, failure, parse_reference, with_causes,
+};
+use super::wasm_config::{WasmKind, config, manifest};
+use crate::{Failure, hash_arg, io_context};
+
+/// The pieces a push sends the layer in.
+const PUSH_CHUNK: usize = 1 << 20;
+
+/// `artifacts push`.
+#[derive(Args)]
+pub(crate) struct PushArgs {
+    /// The artifact: its hash, `sha256:HEX` of content pushed or pulled
+    /// before, or one of the host's names (`artifacts tag`).
+    artifact: String,
+    /// Where: `oci://HOST/REPO:TAG` (plain HTTP only for 127.0.0.1, ::1
+    /// and localhost).
+    target: String,
+}
+
+/// `artifacts pull`.
+#[derive(Args)]
+pub(crate) struct PullArgs {
+    /// What: `oci://HOST/REPO:TAG` or `oci://HOST/REPO@sha256:HEX`.
+    source: String,
+    /// Also point this host name (`artifacts tag`) at the pulled artifact.
+    #[arg(long)]
+    name: Option<String>,
+}
+
+/// The artifact a command-line argument names: a hash (64 hex digits or
+/// `blake3:HEX`), a sha256 alias (`sha256:HEX`), or else a host name.
+pub(crate) fn artifact_arg(store: &ArtifactStore, text: &str) -> Result<Hash, Failure> {
+    if text.starts_with(Sha256Digest::PREFIX) {
+        return super::alias::alias_arg(store, text);
+    }
+    if let Ok(hash) = text.parse::<Hash>() {
+        return Ok(hash);
+    }
+    match store.names().get(text)? {
+        Some(hash) => Ok(hash),
+        None if text.len() == Hash::HEX_LEN => hash_arg(text),
+        None => Err(Failure::NoName(text.to_owned())),
+    }
+}
+
+fn runtime() -> Result<Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(io_context("starting the network runtime"))
+}
+
+/// A progress bar over `len` bytes on a terminal, else a hidden one.
+fn progress(len: u64, what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len).with_message(what.to_owned());
+    if let Ok(style) =
+        ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar
+}
+
+/// `artifacts push ARTIFACT oci://HOST/REPO:TAG`: publishes a stored wasm
+/// binary as a wasm OCI artifact and prints the manifest's digest.
+pub(crate) fn push(
+    store: &ArtifactStore,
+    args: PushArgs,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let reference = parse_reference(&args.target)?;
+    if reference.digest().is_some() {
+        return Err(Failure::Usage(
+            "push needs a tag (oci://HOST/REPO:TAG): the registry names the manifest's digest"
+                .into(),
+        ));
+    }
+    let hash = artifact_arg(store, &args.artifact)?;
+    // Verified as it is read; held once (a component is small, and the
+    // store's limit bounds it) to describe it and send it.
+    let content = store.get(&hash)?;
+    let kind = WasmKind::of(&content).ok_or_else(|| {
+        Failure::Usage(format!(
+            "{hash} is not a wasm binary: only components and modules are pushed"
+        ))
+    })?;
+    let digest = Sha256Digest::of(&content);
+    let now = SystemTime::now();
+    let config = config(&content, kind, &digest, now)?;
+    let manifest = manifest(&config, &digest, content.len() as u64, now);
+    let registry = Registry::for_reference(&reference)?;
+    let rt = runtime()?;
+    let client = &registry.client;
+    let auth = &registry.auth;
+    let at = |e: oci_client::errors::OciDistributionError| {
+        failure(format!(
+            "pushing to {}: {}",
+            reference.whole(),
+            with_causes(&e)
+        ))
+    };
+    rt.block_on(client.auth(&reference, auth, oci_client::RegistryOperation::Push))
+        .map_err(at)?;
+    let size = content.len() as u64;
+    let bar = progress(size, "push");
+    let layer = bytes::Bytes::from(content);
+    let exists = rt
+        .block_on(client.blob_exists(&reference, &digest.to_string()))
+        .map_err(at)?;
+    if !exists {
+        let chunks: Vec<bytes::Bytes> = (0..layer.len())
+            .step_by(PUSH_CHUNK)
+            .map(|at| layer.slice(at..(at + PUSH_CHUNK).min(layer.len())))
+            .collect();
+        let counted = bar.clone();
+        let stream = futures::stream::iter(chunks).map(move |chunk| {
+            counted.inc(chunk.len() as u64);
+            Ok(chunk)
+        });
+        rt.block_on(client.push_blob_stream(&reference, stream, &digest.to_string(), Some(size)))
+            .map_err(at)?;
+    }
+    bar.finish_and_clear();
+    let config_digest = Sha256Digest::of(&config).to_string();
+    rt.block_on(client.push_blob(&reference, config, &config_digest))
+        .map_err(at)?;
+    let manifest_digest = Sha256Digest::of(&manifest);
+    let content_type = reqwest::header::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
+    rt.block_on(client.push_manifest_raw(&reference, manifest, content_type))
+        .map_err(at)?;
+    store.alias_sha256_of(&hash, &layer)?;
+    writeln!(out, "{manifest_digest}").map_err(io_context("writing to standard output"))
+}
+
+/// `artifacts pull oci://…`: stores the artifact's one wasm layer, verified
+/// against its sha256 digest while it streams in, and prints its hash.
+pub(crate) fn pull(
+    store: &ArtifactStore,
+    args: PullArgs,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let reference = parse_reference(&args.source)?;
+    let registry = Registry::for_reference(&reference)?;
+    let rt = runtime()?;
+    let (bytes, _) = rt.block_on(registry.manifest(&reference))?;
+    let layer = wasm_layer(&bytes, &reference, store.max_artifact_bytes())?;
+    let expected: Sha256Digest = layer.digest.parse().map_err(|_| {
+        failure(format!(
+            "{}: the layer's digest {:?} is not sha256",
+            reference.whole(),
+            layer.digest
+        ))
+    })?;
+    let size = u64::try_from(layer.size).unwrap_or_default();
+    let at = |e: oci_client::errors::OciDistributionError| {
+        failure(format!(
+            "pulling {}: {}",
+            reference.whole(),
+            with_causes(&e)
+        ))
+    };
+    let mut stream = rt
+        .block_on(registry.client.pull_blob_stream(&reference, &layer))
+        .map_err(at)?;
+    let bar = progress(size, "pull");
+    let mut upload = store.upload_sha256(expected, ArtifactType::WasmModule);
+    let mut preamble = Vec::with_capacity(8);
+    // Each piece: received in the runtime, written to the store outside it.
+    while let Some(piece) = rt.block_on(stream.next()) {
+        let piece = match piece {
+            Ok(piece) => piece,
+            // The client's own digest check fails at the end; ours names
+            // both digests (and, either way, nothing is stored).
+            Err(e) => {
+                upload.check()?;
+                return Err(failure(format!(
+                    "pulling {}: {}",
+                    reference.whole(),
+                    with_causes(&e)
+                )));
+            }
+        };
+        if upload.written() + piece.len() as u64 > size {
+            return Err(failure(format!(
+                "{}: the registry sent more than the layer's {size} bytes; nothing was stored",
+                reference.whole()
+            )));
+        }
+        let room = 8usize.saturating_sub(preamble.len());
+        preamble.extend_from_slice(piece.get(..room.min(piece.len())).unwrap_or_default());
+        upload.write(&piece)?;
+        bar.inc(piece.len() as u64);
+    }
+    bar.finish_and_clear();
+    if upload.written() != size {
+        return Err(failure(format!(
+            "{}: the registry sent {} of the layer's {size} bytes; nothing was stored",
+            reference.whole(),
+            upload.written()
+        )));
+    }
+    upload.check()?;
+    if WasmKind::of(&preamble).is_none() {
+        return Err(failure(format!(
+            "{}: the layer is not a wasm binary; nothing was stored",
+            reference.whole()
+        )));
+    }
+    let hash = upload.finish()?;
+    if let Some(name) = &args.name {
+        store.names().set(name, &hash)?;
+    }
+    writeln!(out, "{}", super::digest::shown(&hash))
+        .map_err(io_context("writing to standard output"))
+}
+
+/// The one wasm layer of the image manifest `bytes`: exactly one layer,
+/// of media type `application/wasm`, no larger than `limit`.
+fn wasm_layer(bytes: &[u8], reference: &Reference, limit: u64) -> Result<OciDescriptor, Failure> {
+    let whole = reference.whole();
+    let manifest: OciImageManifest = serde_json::from_slice(bytes)
+        .map_err(|e| failure(format!("{whole}: not an OCI image manifest: {e}")))?;
+    if manifest
+        .media_type
+        .as_deref()
+        .is_some_and(|t| t != MANIFEST_MEDIA_TYPE)
+    {
+        return Err(failure(format!(
+            "{whole}: a manifest of type {:?}, not an OCI image manifest",
+            manifest.media_type.unwrap_or_default()
+        )));
+    }
+    let [layer] = <[OciDescriptor; 1]>::try_from(manifest.layers).map_err(|layers| {
+        failure(format!(
+            "{whole}: the manifest has {} layers; a wasm artifact has exactly one",
+            layers.len()
+        ))
+    })?;
+    if layer.media_type != WASM_LAYER_MEDIA_TYPE {
+        return Err(failure(format!(
+            "{whole}: the layer is {:?}, not {WASM_LAYER_MEDIA_TYPE}",
+            layer.media_type
+        )));
+    }
+    let size = u64::try_from(layer.size)
+        .map_err(|_| failure(format!("{whole}: the layer has a negative size")))?;
+    if size > limit {
+        return Err(Error::TooLarge { size, limit }.into());
+    }
+    Ok(layer)
+}

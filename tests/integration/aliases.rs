@@ -1,0 +1,62 @@
+//! sha256 aliases through the library, on every backend: recorded only for
+//! content whose digest was checked, resolved only while the artifact
+//! exists, collected by gc.
+
+use artifacts::{ArtifactType, Error, Hash, Sha256Digest};
+
+use crate::fixture::{each_backend, pattern};
+
+each_backend! {
+    fn sha256_aliases_resolve_while_their_artifact_lives(fx) {
+        let store = fx.open();
+        // Streamed in (a pull): over 4 MiB, so it is staged in pieces.
+        let big = pattern((4 << 20) + 777);
+        let digest = Sha256Digest::of(&big);
+        assert_eq!(store.resolve_sha256(&digest).unwrap(), None);
+        let mut upload = store.upload_sha256(digest, ArtifactType::WasmModule);
+        for piece in big.chunks(100_000) {
+            upload.write(piece).unwrap();
+        }
+        let hash = upload.finish().unwrap();
+        assert_eq!(hash, Hash::of(&big));
+        assert_eq!(store.resolve_sha256(&digest).unwrap(), Some(hash));
+
+        // Other content under that digest: refused, naming both, nothing stored.
+        let count = store.count().unwrap();
+        let other = pattern(1000);
+        let mut upload = store.upload_sha256(digest, ArtifactType::WasmModule);
+        upload.write(&other).unwrap();
+        assert_eq!(
+            upload.finish(),
+            Err(Error::Sha256Mismatch { expected: digest, actual: Sha256Digest::of(&other) })
+        );
+        assert_eq!(store.count().unwrap(), count);
+        assert!(!store.contains(&Hash::of(&other)).unwrap());
+
+        // Recorded on the way out (a push), streamed or from content in hand;
+        // content in hand that is not the artifact's is refused.
+        let small = store.put(b"\0asm\x01\0\0\0", ArtifactType::WasmModule).unwrap();
+        let small_digest = store.alias_sha256(&small).unwrap();
+        assert_eq!(small_digest, Sha256Digest::of(b"\0asm\x01\0\0\0"));
+        assert_eq!(store.alias_sha256_of(&small, b"\0asm\x01\0\0\0").unwrap(), small_digest);
+        assert!(matches!(
+            store.alias_sha256_of(&small, b"not it"),
+            Err(Error::Integrity { .. })
+        ));
+        assert_eq!(store.resolve_sha256(&small_digest).unwrap(), Some(small));
+
+        // Released to nothing: the alias resolves to nothing at once, and gc
+        // deletes it (and only it).
+        assert_eq!(store.release(&hash).unwrap(), 0);
+        assert_eq!(store.resolve_sha256(&digest).unwrap(), None);
+        let report = store.gc(std::time::Duration::ZERO).unwrap();
+        assert_eq!(report.aliases_removed, 1);
+        assert_eq!(fx.backend().list_aliases(None, 10).unwrap(), vec![small_digest]);
+        assert_eq!(store.resolve_sha256(&small_digest).unwrap(), Some(small));
+        // Stored again: the alias comes back with the next pull.
+        let mut upload = store.upload_sha256(digest, ArtifactType::WasmModule);
+        upload.write(&big).unwrap();
+        assert_eq!(upload.finish().unwrap(), hash);
+        assert_eq!(store.resolve_sha256(&digest).unwrap(), Some(hash));
+    }
+}
