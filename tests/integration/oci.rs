@@ -700,3 +700,28 @@ fn basic_auth_comes_from_the_docker_config() {
     assert_eq!(o.status.code(), Some(1));
     assert!(text(&o.stderr).contains("401"), "{}", text(&o.stderr));
 }
+
+#[test]
+fn a_name_the_core_refuses_is_refused_before_anything_is_fetched() {
+    // No registry at all: the name is checked first, so the error is the
+    // name's, not the connection's, and nothing is stored.
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    let o = artifacts(
+        &store,
+        &[
+            "pull",
+            "oci://127.0.0.1:9/nothing/here:1",
+            "--name",
+            "bad\u{1}name",
+        ],
+    );
+    let err = text(&o.stderr);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("name"), "{err}");
+    assert!(
+        !err.contains("127.0.0.1:9"),
+        "the registry was contacted: {err}"
+    );
+    assert_eq!(count(&store), 0);
+}

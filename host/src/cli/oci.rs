@@ -165,6 +165,11 @@ pub(crate) fn pull(
     out: &mut impl Write,
 ) -> Result<(), Failure> {
     let reference = parse_reference(&args.source)?;
+    // A name the core would refuse is refused before anything is fetched
+    // or stored (looking it up runs the core's name check).
+    if let Some(name) = &args.name {
+        store.names().get(name)?;
+    }
     let registry = Registry::for_reference(&reference)?;
     let rt = runtime()?;
     let (bytes, _) = rt.block_on(registry.manifest(&reference))?;
