@@ -725,3 +725,55 @@ fn a_name_the_core_refuses_is_refused_before_anything_is_fetched() {
     );
     assert_eq!(count(&store), 0);
 }
+
+/// A registry that trickles its answer a byte at a time (each read well
+/// within the per-read timeout) cannot hold a pull past `--timeout`.
+#[test]
+fn a_trickling_registry_cannot_hold_a_pull_past_its_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let server = std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { return };
+            let mut request = [0u8; 4096];
+            let n = stream.read(&mut request).unwrap_or(0);
+            let request = String::from_utf8_lossy(&request[..n]).into_owned();
+            if request.starts_with("GET /v2/ ") {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
+                );
+                continue;
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/vnd.oci.image.manifest.v1+json\r\nconnection: close\r\n\r\n",
+            );
+            // A byte every 200 ms for at most 60 s, then it gives up.
+            for _ in 0..300 {
+                if stream.write_all(b" ").is_err() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            return;
+        }
+    });
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    let started = Instant::now();
+    let o = artifacts(
+        &store,
+        &[
+            "pull",
+            &format!("oci://{host}/slow/trickle:v1"),
+            "--timeout",
+            "3",
+        ],
+    );
+    let took = started.elapsed();
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("gave up after 3 s"), "{err}");
+    assert!(took < Duration::from_secs(20), "the pull took {took:?}");
+    assert_eq!(count(&store), 0);
+    server.join().unwrap();
+}

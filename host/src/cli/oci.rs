@@ -37,6 +37,10 @@ pub(crate) struct PushArgs {
     /// Where: `oci://HOST/REPO:TAG` (plain HTTP only for 127.0.0.1, ::1
     /// and localhost).
     target: String,
+    /// Give up after this many seconds in all (however slowly the
+    /// registry answers).
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_TIMEOUT_SECS)]
+    timeout: u64,
 }
 
 /// `artifacts pull`.
@@ -47,7 +51,14 @@ pub(crate) struct PullArgs {
     /// Also point this host name (`artifacts tag`) at the pulled artifact.
     #[arg(long)]
     name: Option<String>,
+    /// Give up after this many seconds in all (however slowly the
+    /// registry answers); nothing is stored then.
+    #[arg(long, value_name = "SECONDS", default_value_t = DEFAULT_TIMEOUT_SECS)]
+    timeout: u64,
 }
+
+/// How long a push or pull may take in all, unless `--timeout` says.
+const DEFAULT_TIMEOUT_SECS: u64 = 600;
 
 /// The artifact a command-line argument names: a hash (64 hex digits or
 /// `blake3:HEX`), a sha256 alias (`sha256:HEX`), or else a host name.
@@ -65,11 +76,41 @@ pub(crate) fn artifact_arg(store: &ArtifactStore, text: &str) -> Result<Hash, Fa
     }
 }
 
-fn runtime() -> Result<Runtime, Failure> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(io_context("starting the network runtime"))
+/// The network side of one command: a runtime, and the time by which the
+/// whole command gives up (a registry trickling bytes cannot hold it
+/// forever: the per-read timeout alone would let it).
+struct Network {
+    rt: Runtime,
+    deadline: std::time::Instant,
+    limit: std::time::Duration,
+}
+
+impl Network {
+    fn new(timeout_secs: u64) -> Result<Self, Failure> {
+        let limit = std::time::Duration::from_secs(timeout_secs);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(io_context("starting the network runtime"))?;
+        Ok(Self {
+            rt,
+            deadline: std::time::Instant::now() + limit,
+            limit,
+        })
+    }
+
+    /// Runs `step` to completion, or fails once the deadline has passed.
+    fn run<F: std::future::Future>(&self, what: &str, step: F) -> Result<F::Output, Failure> {
+        let deadline = tokio::time::Instant::from_std(self.deadline);
+        self.rt
+            .block_on(async { tokio::time::timeout_at(deadline, step).await })
+            .map_err(|_| {
+                failure(format!(
+                    "{what}: gave up after {} s (--timeout); nothing was stored",
+                    self.limit.as_secs()
+                ))
+            })
+    }
 }
 
 /// A progress bar over `len` bytes on a terminal, else a hidden one.
@@ -114,7 +155,8 @@ pub(crate) fn push(
     let config = config(&content, kind, &digest, now)?;
     let manifest = manifest(&config, &digest, content.len() as u64, now);
     let registry = Registry::for_reference(&reference)?;
-    let rt = runtime()?;
+    let net = Network::new(args.timeout)?;
+    let what = format!("pushing to {}", reference.whole());
     let client = &registry.client;
     let auth = &registry.auth;
     let at = |e: oci_client::errors::OciDistributionError| {
@@ -124,13 +166,16 @@ pub(crate) fn push(
             with_causes(&e)
         ))
     };
-    rt.block_on(client.auth(&reference, auth, oci_client::RegistryOperation::Push))
-        .map_err(at)?;
+    net.run(
+        &what,
+        client.auth(&reference, auth, oci_client::RegistryOperation::Push),
+    )?
+    .map_err(at)?;
     let size = content.len() as u64;
     let bar = progress(size, "push");
     let layer = bytes::Bytes::from(content);
-    let exists = rt
-        .block_on(client.blob_exists(&reference, &digest.to_string()))
+    let exists = net
+        .run(&what, client.blob_exists(&reference, &digest.to_string()))?
         .map_err(at)?;
     if !exists {
         let chunks: Vec<bytes::Bytes> = (0..layer.len())
@@ -142,17 +187,23 @@ pub(crate) fn push(
             counted.inc(chunk.len() as u64);
             Ok(chunk)
         });
-        rt.block_on(client.push_blob_stream(&reference, stream, &digest.to_string(), Some(size)))
-            .map_err(at)?;
+        net.run(
+            &what,
+            client.push_blob_stream(&reference, stream, &digest.to_string(), Some(size)),
+        )?
+        .map_err(at)?;
     }
     bar.finish_and_clear();
     let config_digest = Sha256Digest::of(&config).to_string();
-    rt.block_on(client.push_blob(&reference, config, &config_digest))
+    net.run(&what, client.push_blob(&reference, config, &config_digest))?
         .map_err(at)?;
     let manifest_digest = Sha256Digest::of(&manifest);
     let content_type = reqwest::header::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
-    rt.block_on(client.push_manifest_raw(&reference, manifest, content_type))
-        .map_err(at)?;
+    net.run(
+        &what,
+        client.push_manifest_raw(&reference, manifest, content_type),
+    )?
+    .map_err(at)?;
     store.alias_sha256_of(&hash, &layer)?;
     writeln!(out, "{manifest_digest}").map_err(io_context("writing to standard output"))
 }
@@ -171,8 +222,9 @@ pub(crate) fn pull(
         store.names().get(name)?;
     }
     let registry = Registry::for_reference(&reference)?;
-    let rt = runtime()?;
-    let (bytes, _) = rt.block_on(registry.manifest(&reference))?;
+    let net = Network::new(args.timeout)?;
+    let what = format!("pulling {}", reference.whole());
+    let (bytes, _) = net.run(&what, registry.manifest(&reference))??;
     let layer = wasm_layer(&bytes, &reference, store.max_artifact_bytes())?;
     let expected: Sha256Digest = layer.digest.parse().map_err(|_| {
         failure(format!(
@@ -189,14 +241,14 @@ pub(crate) fn pull(
             with_causes(&e)
         ))
     };
-    let mut stream = rt
-        .block_on(registry.client.pull_blob_stream(&reference, &layer))
+    let mut stream = net
+        .run(&what, registry.client.pull_blob_stream(&reference, &layer))?
         .map_err(at)?;
     let bar = progress(size, "pull");
     let mut upload = store.upload_sha256(expected, ArtifactType::WasmModule);
     let mut preamble = Vec::with_capacity(8);
     // Each piece: received in the runtime, written to the store outside it.
-    while let Some(piece) = rt.block_on(stream.next()) {
+    while let Some(piece) = net.run(&what, stream.next())? {
         let piece = match piece {
             Ok(piece) => piece,
             // The client's own digest check fails at the end; ours names
