@@ -2,7 +2,12 @@
 //! content whose digest was checked, resolved only while the artifact
 //! exists, collected by gc.
 
-use artifacts::{ArtifactType, Error, Hash, Sha256Digest};
+use std::sync::{Arc, Mutex};
+
+use artifacts::{
+    ArtifactStore, ArtifactType, Backend, BackendResult, BlobInfo, Error, Hash, Listed,
+    Sha256Digest, Space, Swap, SwapOutcome, VersionedRecord,
+};
 
 use crate::fixture::{each_backend, pattern};
 
@@ -58,5 +63,100 @@ each_backend! {
         upload.write(&big).unwrap();
         assert_eq!(upload.finish().unwrap(), hash);
         assert_eq!(store.resolve_sha256(&digest).unwrap(), Some(hash));
+    }
+}
+
+/// Any backend, running a pull (through another store over the same
+/// backend, as another process would) just before the next alias delete.
+#[derive(Clone)]
+struct PullBeforeDelete {
+    inner: Arc<dyn Backend>,
+    pull: Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>,
+}
+
+impl Backend for PullBeforeDelete {
+    fn write_blob(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
+        self.inner.write_blob(key, data)
+    }
+    fn read_blob(&self, key: &Hash) -> BackendResult<Option<Vec<u8>>> {
+        self.inner.read_blob(key)
+    }
+    fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
+        self.inner.blob_size(key)
+    }
+    fn delete_blob(&self, key: &Hash, v: Option<u64>) -> BackendResult<bool> {
+        self.inner.delete_blob(key, v)
+    }
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
+        self.inner.list_blobs(after, limit)
+    }
+    fn read_record(&self, space: Space, key: &Hash) -> BackendResult<Option<VersionedRecord>> {
+        self.inner.read_record(space, key)
+    }
+    fn swap_record(&self, space: Space, key: &Hash, swap: Swap<'_>) -> BackendResult<SwapOutcome> {
+        self.inner.swap_record(space, key, swap)
+    }
+    fn list_records(&self, space: Space, after: Option<&Hash>, limit: u32) -> Listed {
+        self.inner.list_records(space, after, limit)
+    }
+    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<Hash>> {
+        self.inner.list_owners(after, limit)
+    }
+    fn write_alias(&self, digest: &Sha256Digest, target: &Hash) -> BackendResult<()> {
+        self.inner.write_alias(digest, target)
+    }
+    fn read_alias(&self, digest: &Sha256Digest) -> BackendResult<Option<Hash>> {
+        self.inner.read_alias(digest)
+    }
+    fn delete_alias(&self, digest: &Sha256Digest) -> BackendResult<bool> {
+        let pull = self.pull.lock().unwrap().take();
+        if let Some(pull) = pull {
+            pull();
+        }
+        self.inner.delete_alias(digest)
+    }
+    fn list_aliases(
+        &self,
+        after: Option<&Sha256Digest>,
+        limit: u32,
+    ) -> BackendResult<Vec<Sha256Digest>> {
+        self.inner.list_aliases(after, limit)
+    }
+}
+
+each_backend! {
+    fn a_pull_racing_gc_keeps_its_alias(fx) {
+        let content = pattern(70_000);
+        let digest = Sha256Digest::of(&content);
+        let mut upload = fx.open().upload_sha256(digest, ArtifactType::WasmModule);
+        upload.write(&content).unwrap();
+        let hash = upload.finish().unwrap();
+        let racing = PullBeforeDelete {
+            inner: fx.backend().into(),
+            pull: Arc::default(),
+        };
+        let store = ArtifactStore::builder().open(racing.clone()).unwrap();
+        assert_eq!(store.release(&hash).unwrap(), 0);
+        assert_eq!(store.resolve_sha256(&digest).unwrap(), None);
+
+        // gc finds the alias's artifact gone; before it deletes the alias,
+        // another process pulls the same content again (storing it and
+        // writing its alias).
+        let other = fx.open();
+        let content_again = content.clone();
+        *racing.pull.lock().unwrap() = Some(Box::new(move || {
+            let mut upload = other.upload_sha256(digest, ArtifactType::WasmModule);
+            upload.write(&content_again).unwrap();
+            assert_eq!(upload.finish().unwrap(), Hash::of(&content_again));
+        }));
+        let report = store.gc(std::time::Duration::ZERO).unwrap();
+        assert!(racing.pull.lock().unwrap().is_none(), "the pull ran during gc");
+        assert_eq!(report.aliases_removed, 0);
+        assert_eq!(store.resolve_sha256(&digest).unwrap(), Some(hash));
+        assert_eq!(fx.open().resolve_sha256(&digest).unwrap(), Some(hash));
+        // And with no pull racing it, gc removes an alias whose artifact is gone.
+        assert_eq!(store.release(&hash).unwrap(), 0);
+        assert_eq!(store.gc(std::time::Duration::ZERO).unwrap().aliases_removed, 1);
+        assert_eq!(racing.list_aliases(None, 10).unwrap(), vec![]);
     }
 }

@@ -8,8 +8,12 @@
 //! artifact exists. Resolving checks that the artifact still does, so an
 //! alias is gone with its artifact at once (release, remove, gc), and gc
 //! deletes aliases whose artifact is gone. A gc racing a pull of the same
-//! content can delete the alias the pull just rewrote; the artifact is
-//! then only reachable by its BLAKE3 hash until the next push or pull of it.
+//! content does not lose the alias the pull writes: gc checks the artifact
+//! again after deleting its alias and, if it is back (stored again by the
+//! pull meanwhile), writes the alias back. An alias is a fact about
+//! content, so writing it back is right whoever wrote it first; a pull
+//! that stores the artifact after that second check writes its alias after
+//! the delete, too.
 
 use super::pieces::STREAM_PIECE;
 use super::{ArtifactStore, ArtifactType, Upload};
@@ -80,15 +84,25 @@ impl ArtifactStore {
         loop {
             let page = backend.list_aliases(after.as_ref(), 1000)?;
             for digest in &page {
-                let gone = match backend.read_alias(digest) {
-                    Ok(Some(target)) => !self.contains(&target)?,
-                    Ok(None) => false,
+                let target = match backend.read_alias(digest) {
+                    Ok(Some(target)) if self.contains(&target)? => continue,
+                    Ok(Some(target)) => Some(target),
+                    Ok(None) => continue,
                     // Damaged: it can never resolve again.
-                    Err(_) => true,
+                    Err(_) => None,
                 };
-                if gone && backend.delete_alias(digest)? {
-                    removed += 1;
+                if !backend.delete_alias(digest)? {
+                    continue;
                 }
+                // A pull may have stored the artifact again, and rewritten
+                // the alias, between the check and the delete.
+                if let Some(target) = target
+                    && self.contains(&target)?
+                {
+                    backend.write_alias(digest, &target)?;
+                    continue;
+                }
+                removed += 1;
             }
             match page.last() {
                 Some(last) if page.len() == 1000 => after = Some(*last),
