@@ -66,12 +66,15 @@ each_backend! {
     }
 }
 
+/// A pull to run once, from inside a backend call.
+type Pull = Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>;
+
 /// Any backend, running a pull (through another store over the same
 /// backend, as another process would) just before the next alias delete.
 #[derive(Clone)]
 struct PullBeforeDelete {
     inner: Arc<dyn Backend>,
-    pull: Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>,
+    pull: Pull,
 }
 
 impl Backend for PullBeforeDelete {

@@ -24,6 +24,8 @@ mod file_layout;
 mod fixture;
 #[cfg(feature = "s3")]
 mod garage;
+#[cfg(feature = "apps")]
+mod host_memory;
 #[cfg(feature = "cli")]
 mod hostile;
 #[cfg(feature = "apps")]

@@ -8,8 +8,10 @@ use crate::{Hash, Quota};
 /// An app's resource limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppLimits {
-    /// The app's memory budget, in bytes: all its linear memories and all
-    /// its tables (at [`TABLE_ELEMENT_BYTES`](super::TABLE_ELEMENT_BYTES) per element) together.
+    /// The app's memory budget, in bytes: all its linear memories, all its
+    /// tables (at [`TABLE_ELEMENT_BYTES`](super::TABLE_ELEMENT_BYTES) per element) and the buffers
+    /// the host holds for it between calls (stream pieces, `wasi:blobstore`
+    /// values) together.
     pub memory_bytes: usize,
     /// The most core instances the app may create.
     pub max_instances: usize,
@@ -115,4 +117,8 @@ pub struct AppOutcome {
     pub stderr: Vec<u8>,
     /// The fuel it used.
     pub fuel_used: u64,
+    /// The most of its memory limit ([`AppLimits::memory_bytes`]) it had in
+    /// use at once: its memories and tables, and the buffers the host held
+    /// for it (stream pieces, `wasi:blobstore` values).
+    pub peak_memory: u64,
 }

@@ -4,6 +4,7 @@
 
 use wasmtime::{CallHook, ResourceLimiter, StoreContextMut};
 
+use super::memory::MemoryAccount;
 use crate::Error;
 use crate::core_component::backend_work;
 
@@ -27,60 +28,54 @@ pub const FUEL_PER_BYTE: u64 = 4;
 /// larger store), measured by the host as the backend is called.
 pub const FUEL_PER_RECORD: u64 = 5_000;
 
-/// Caps everything an app's store holds in memory with one budget: every
-/// linear memory, and every table at [`TABLE_ELEMENT_BYTES`] per element,
-/// counted from the moment it is created (wasmtime reports an instance's
-/// initial memories and tables as growth from 0); plus how many instances,
-/// memories and tables it may have at all.
+/// Caps everything an app's store holds in memory with one budget, its
+/// [`MemoryAccount`] (which the buffers the host holds for the app draw on
+/// too): every linear memory, and every table at [`TABLE_ELEMENT_BYTES`]
+/// per element, counted from the moment it is created (wasmtime reports an
+/// instance's initial memories and tables as growth from 0); plus how many
+/// instances, memories and tables it may have at all.
 #[derive(Debug)]
 pub(crate) struct Budget {
-    limit: usize,
-    used: usize,
+    account: MemoryAccount,
     max_instances: usize,
     max_memories: usize,
     max_tables: usize,
-    /// Set once anything was refused, so that the trap that follows is
-    /// reported as the budget's.
-    pub(crate) denied: bool,
 }
 
 impl Budget {
     pub(crate) fn new(limits: &crate::apps::AppLimits) -> Self {
         Self {
-            limit: limits.memory_bytes,
-            used: 0,
+            account: MemoryAccount::new(limits.memory_bytes),
             max_instances: limits.max_instances,
             max_memories: limits.max_memories,
             max_tables: limits.max_tables,
-            denied: false,
         }
+    }
+
+    /// The account it counts against.
+    pub(crate) fn account(&self) -> &MemoryAccount {
+        &self.account
     }
 
     /// Bytes counted so far.
     #[cfg(test)]
     pub(crate) fn used(&self) -> usize {
-        self.used
+        self.account.used()
     }
 
     /// Bytes of the budget not used yet.
     pub(crate) fn left(&self) -> usize {
-        self.limit.saturating_sub(self.used)
+        self.account.left()
+    }
+
+    /// Whether anything was refused (the trap that follows is then
+    /// reported as the budget's).
+    pub(crate) fn denied(&self) -> bool {
+        self.account.denied()
     }
 
     fn grow(&mut self, more: Option<usize>) -> bool {
-        match more
-            .and_then(|m| self.used.checked_add(m))
-            .filter(|&total| total <= self.limit)
-        {
-            Some(total) => {
-                self.used = total;
-                true
-            }
-            None => {
-                self.denied = true;
-                false
-            }
-        }
+        self.account.take(more)
     }
 }
 
@@ -346,7 +341,7 @@ mod tests {
             !b.memory_growing(0, 512 << 10, None).unwrap(),
             "a second memory"
         );
-        assert!(b.denied);
+        assert!(b.denied());
         assert!(b.memory_growing(512 << 10, 768 << 10, None).unwrap());
         assert_eq!(b.used(), 1 << 20);
         assert!(!b.table_growing(16 << 10, 16 << 10 | 1, None).unwrap());

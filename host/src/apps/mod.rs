@@ -32,6 +32,7 @@ mod escape;
 mod launch;
 mod limits;
 mod load;
+mod memory;
 mod output;
 mod pool;
 mod store_ctx;
@@ -62,6 +63,7 @@ pub use self::limits::{
     TABLE_ELEMENT_BYTES, charge_host_work,
 };
 pub use self::load::{MAX_CACHED_APPS, load_component};
+pub use self::memory::MemoryRefused;
 use self::output::{AppOutput, Sink};
 use self::pool::app_pool;
 pub use self::pool::{
@@ -343,11 +345,13 @@ impl AppHost {
             ),
         };
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
+        let limiter = Budget::new(&config.limits);
+        store_ctx.memory = limiter.account().clone();
         let state = AppState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             store: store_ctx,
-            limiter: Budget::new(&config.limits),
+            limiter,
             lineage: Lineage {
                 host: self.clone(),
                 allowed: config.allow_launch,
@@ -443,7 +447,7 @@ impl AppHost {
                         app: config.id.clone(),
                         limit: config.limits.max_output,
                     });
-                } else if store.data().limiter.denied || is_count_limit(&e) {
+                } else if store.data().limiter.denied() || is_count_limit(&e) {
                     return Err(Error::OutOfMemory {
                         app: config.id.clone(),
                         limit: config.limits.memory_bytes,
@@ -474,6 +478,7 @@ impl AppHost {
             stdout,
             stderr,
             fuel_used,
+            peak_memory: store.data().limiter.account().peak() as u64,
         })
     }
 }

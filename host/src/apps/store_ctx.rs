@@ -4,6 +4,7 @@
 use wasmtime::component::{Linker, ResourceTable};
 
 use super::HostWork;
+use super::memory::{Held, MemoryAccount};
 use crate::{AppView, Error, Hash};
 
 /// The state an app's `store` imports work on: the app's view of the store.
@@ -21,6 +22,12 @@ pub struct AppStoreCtx {
     /// The most names it may keep, if less than the store's limit (a
     /// launched child's, [`MAX_CHILD_NAMES`](super::MAX_CHILD_NAMES)).
     pub(crate) max_names: Option<u32>,
+    /// The app's memory account, which the buffers its streams hold are
+    /// counted against (unlimited unless the app runs under an
+    /// [`AppHost`](super::AppHost)).
+    pub(crate) memory: MemoryAccount,
+    /// What each open stream (by its resource's rep) holds on the host.
+    pub(crate) held: std::collections::HashMap<u32, Held>,
 }
 
 impl AppStoreCtx {
@@ -35,6 +42,8 @@ impl AppStoreCtx {
             open_streams: 0,
             staged: std::collections::HashMap::new(),
             max_names: None,
+            memory: MemoryAccount::unlimited(),
+            held: std::collections::HashMap::new(),
         }
     }
 }

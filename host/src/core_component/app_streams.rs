@@ -64,10 +64,21 @@ impl AppStoreCtx {
         Ok(())
     }
 
-    /// Takes a stream out of the table for good.
+    /// Takes a stream out of the table for good (what it held on the host
+    /// given back to the app's memory account).
     fn close<T: Send + 'static>(&mut self, handle: Resource<T>) -> wasmtime::Result<T> {
         self.open_streams = self.open_streams.saturating_sub(1);
+        self.held.remove(&handle.rep());
         Ok(self.streams.delete(handle)?)
+    }
+
+    /// Counts `bytes` as what the stream `rep` holds on the host, against
+    /// the app's memory account; refused, the app traps (out of memory).
+    fn hold(&mut self, rep: u32, bytes: usize) -> wasmtime::Result<()> {
+        let memory = &self.memory;
+        let held = self.held.entry(rep).or_insert_with(|| memory.hold());
+        held.set(bytes)?;
+        Ok(())
     }
 }
 
@@ -87,7 +98,17 @@ impl app_streams::Host for AppStoreCtx {
         // Charged for its size: a large artifact is read and hashed once
         // here (then again, piece by piece, as it is read).
         match self.charged_read(&hash, |view, hash| view.download(hash)) {
-            Ok(download) => Ok(Ok(self.keep(download)?)),
+            Ok(download) => {
+                // It holds at most one piece at a time, from the first read
+                // to its close: counted for its whole life.
+                let holds = download.held_bytes();
+                let handle = self.keep(download)?;
+                if let Err(e) = self.hold(handle.rep(), holds) {
+                    drop(self.close(handle)?);
+                    return Err(e);
+                }
+                Ok(Ok(handle))
+            }
             Err(e) => {
                 self.open_streams -= 1;
                 answer(Err(e))
@@ -113,7 +134,19 @@ impl app_streams::HostUpload for AppStoreCtx {
         self.work.begin()?;
         self.work.bytes(size)?;
         let written = match self.check_upload_room(size) {
-            Ok(()) => self.streams.get_mut(&upload)?.write(&piece),
+            Ok(()) => {
+                let up = self.streams.get_mut(&upload)?;
+                match up.room_for(piece.len()) {
+                    Ok(()) => {
+                        // What its piece will hold once this is written is
+                        // counted before it is.
+                        let holds = up.held_after(piece.len());
+                        self.hold(upload.rep(), holds)?;
+                        self.streams.get_mut(&upload)?.write(&piece)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             Err(e) => {
                 self.streams.get_mut(&upload)?.abandon();
                 Err(e)
@@ -123,6 +156,8 @@ impl app_streams::HostUpload for AppStoreCtx {
             Ok(()) => *self.staged.entry(upload.rep()).or_default() += size,
             Err(_) => drop(self.staged.remove(&upload.rep())),
         }
+        let holds = self.streams.get(&upload)?.held_after(0);
+        self.hold(upload.rep(), holds)?;
         self.work.end()?;
         answer(written)
     }
@@ -131,6 +166,8 @@ impl app_streams::HostUpload for AppStoreCtx {
         self.staged.remove(&upload.rep());
         self.work.begin()?;
         let stored = self.streams.get_mut(&upload)?.finish_now();
+        // Finished, it holds nothing.
+        self.hold(upload.rep(), 0)?;
         self.work.end()?;
         answer(stored.map(|h| h.to_string()))
     }

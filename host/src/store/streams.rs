@@ -11,7 +11,7 @@
 //! value before any byte of it is handed over. Either way at most one
 //! piece is held per stream.
 
-use super::pieces::{STREAM_PIECE, SizePlan, root};
+use super::pieces::{STREAM_PIECE, root};
 use super::streaming::{PieceHasher, piece_values};
 use super::{ArtifactStore, ArtifactType};
 use crate::backend::Staging;
@@ -116,17 +116,38 @@ impl Upload {
         self.hasher.len() + self.piece.len() as u64
     }
 
-    /// Appends `bytes`. Fails as soon as the content passes the store's
-    /// (or the app's) limit on one artifact, and the upload is then spent.
-    pub fn write(&mut self, mut bytes: &[u8]) -> Result<(), Error> {
+    /// What its piece buffer takes on the host once `more` bytes are
+    /// written: at most one piece ([`STREAM_PIECE`]), never more than was
+    /// written to it (an app's memory account counts it).
+    #[cfg(feature = "apps")]
+    pub(crate) fn held_after(&self, more: usize) -> usize {
+        let len = self.piece.len().saturating_add(more);
+        if len > STREAM_PIECE as usize {
+            STREAM_PIECE as usize
+        } else {
+            self.piece.capacity().max(len)
+        }
+    }
+
+    /// Whether `more` bytes may be written: refused (and the upload spent)
+    /// if it is spent, or if they would pass the store's (or the app's)
+    /// limit on one artifact.
+    pub(crate) fn room_for(&mut self, more: usize) -> Result<(), Error> {
         if self.spent {
             return Err(Error::Input("the upload failed or was finished".into()));
         }
-        let checked = self.who.check_size(self.written() + bytes.len() as u64);
+        let checked = self.who.check_size(self.written() + more as u64);
         if let Err(e) = checked {
             self.abandon();
             return Err(e);
         }
+        Ok(())
+    }
+
+    /// Appends `bytes`. Fails as soon as the content passes the store's
+    /// (or the app's) limit on one artifact, and the upload is then spent.
+    pub fn write(&mut self, mut bytes: &[u8]) -> Result<(), Error> {
+        self.room_for(bytes.len())?;
         let piece_len = STREAM_PIECE as usize;
         while !bytes.is_empty() {
             if self.piece.len() == piece_len
@@ -137,6 +158,8 @@ impl Upload {
             }
             let room = piece_len - self.piece.len();
             let (now, later) = bytes.split_at(room.min(bytes.len()));
+            // Exactly: the piece never takes more than a piece.
+            self.piece.reserve_exact(now.len());
             self.piece.extend_from_slice(now);
             bytes = later;
         }
@@ -180,7 +203,9 @@ impl Upload {
         self.spent = true;
         if self.staging.is_none() {
             // One piece at most: an ordinary put.
-            return self.who.put(&self.piece, self.artifact_type);
+            let stored = self.who.put(&self.piece, self.artifact_type);
+            self.piece = Vec::new();
+            return stored;
         }
         let result = self.store_staged();
         self.abandon();
@@ -252,7 +277,10 @@ impl Download {
             current: Vec::new(),
             pos: 0,
         };
-        if SizePlan::of(meta.size) == SizePlan::Streamed {
+        // Over one piece, it holds one piece at a time (each proven
+        // against the chaining values read here); one piece or less is
+        // read and verified whole now.
+        if meta.size > STREAM_PIECE {
             state.values = store.piece_values_of(hash, meta.size)?;
         } else {
             state.current = who.get(hash)?;
@@ -268,6 +296,13 @@ impl Download {
     /// The artifact's size in bytes.
     pub fn size(&self) -> u64 {
         self.size
+    }
+
+    /// The most it holds on the host at once, from open to drop: one piece
+    /// ([`STREAM_PIECE`]), or the whole artifact if smaller.
+    #[cfg(feature = "apps")]
+    pub(crate) fn held_bytes(&self) -> usize {
+        usize::try_from(self.size.min(STREAM_PIECE)).unwrap_or(usize::MAX)
     }
 
     /// Up to `max` bytes (at most 4 MiB), verified, or `None` at the end. A

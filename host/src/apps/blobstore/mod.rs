@@ -10,7 +10,7 @@
 //! fuel when the `wasi:io` call returns. An app has at most
 //! [`MAX_BLOB_HANDLES`] containers and name streams open, and at most
 //! [`MAX_OPEN_VALUES`] values and value streams, each holding at most one
-//! 4 MiB piece on the host.
+//! 4 MiB piece on the host, counted against the app's memory limit.
 
 mod bindings;
 mod containers;
@@ -32,7 +32,7 @@ pub const MAX_BLOB_HANDLES: u32 = 64;
 
 /// The most outgoing and incoming values (and the `wasi:io` streams made
 /// from them) an app has open at once: each holds at most one 4 MiB piece
-/// on the host, so an app makes the host hold at most 16 MiB of values.
+/// on the host (counted against the app's memory limit, with its own memories).
 pub const MAX_OPEN_VALUES: u32 = 4;
 
 /// The most containers and objects one `write-data` value is written to.
@@ -110,6 +110,10 @@ pub enum BlobError {
     /// A value whose stream failed (its error) is not stored.
     #[error("the value was not stored: {0}")]
     ValueFailed(String),
+    /// The host would hold more for the app than its memory limit has
+    /// room for (the app traps).
+    #[error(transparent)]
+    Memory(#[from] super::memory::MemoryRefused),
 }
 
 /// A call's result as the app receives it: the error's text, except that
@@ -119,6 +123,7 @@ fn answer<T>(result: Result<T, BlobError>) -> wasmtime::Result<Result<T, String>
         Ok(value) => Ok(Ok(value)),
         Err(BlobError::Store(Error::OutOfFuel { .. })) => Err(wasmtime::Trap::OutOfFuel.into()),
         Err(BlobError::Store(Error::Core(m))) => Err(wasmtime::Error::msg(m)),
+        Err(BlobError::Memory(e)) => Err(wasmtime::Error::new(e)),
         Err(e) => Ok(Err(e.to_string())),
     }
 }

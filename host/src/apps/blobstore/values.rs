@@ -20,6 +20,7 @@ use super::containers::{object_hash, set_object};
 use super::naming::ContainerName;
 use super::{BlobError, BlobView, MAX_WRITE_TARGETS, Slot, answer};
 use crate::apps::limits::WorkMeter;
+use crate::apps::memory::Held;
 use crate::{AppView, ArtifactType, Error, Hash, QuotaKind, RANGE_LIMIT, Upload};
 
 /// The most bytes one `write` to a value's output stream is permitted
@@ -47,7 +48,10 @@ struct Body {
     staged: Arc<AtomicU64>,
     /// The app's quota's total, and what it held when the value was made.
     max_bytes: u64,
-    held: u64,
+    quota_held: u64,
+    /// What the upload's piece takes on the host, counted against the
+    /// app's memory.
+    memory: Held,
 }
 
 impl Drop for Body {
@@ -73,7 +77,7 @@ impl Body {
             return Err(failed(why));
         }
         let len = bytes.len() as u64;
-        let requested = (self.held)
+        let requested = (self.quota_held)
             .saturating_add(self.staged.load(Ordering::Relaxed))
             .saturating_add(len);
         let written = if self.max_bytes != u64::MAX && requested > self.max_bytes {
@@ -82,9 +86,17 @@ impl Body {
                 limit: self.max_bytes,
                 requested,
             })
+        } else if let Err(e) = self.upload.room_for(bytes.len()) {
+            Err(e)
         } else {
+            // Counted before the piece grows; refused, the app traps.
+            let holds = self.upload.held_after(bytes.len());
+            self.memory
+                .set(holds)
+                .map_err(|e| StreamError::Trap(wasmtime::Error::new(e)))?;
             meter.measure(len, || self.upload.write(bytes))
         };
+        let _ = self.memory.set(self.upload.held_after(0));
         match written {
             Ok(()) => {
                 self.written += len;
@@ -155,6 +167,8 @@ impl OutputStream for ValueWriter {
 pub struct IncomingValue {
     source: Source,
     size: u64,
+    /// What `source` holds on the host (counted against the app's memory).
+    held: Held,
     _slot: Slot,
 }
 
@@ -179,6 +193,8 @@ struct ValueReader {
     size: u64,
     piece: Bytes,
     meter: WorkMeter,
+    /// What `piece` takes on the host (counted against the app's memory).
+    held: Held,
     _slot: Slot,
 }
 
@@ -202,6 +218,10 @@ impl InputStream for ValueReader {
                 return Err(StreamError::Closed);
             };
             let n = RANGE_LIMIT.min(self.size - self.pos);
+            self.piece = Bytes::new();
+            self.held
+                .set(usize::try_from(n).unwrap_or(usize::MAX))
+                .map_err(|e| StreamError::Trap(wasmtime::Error::new(e)))?;
             let at = start.saturating_add(self.pos);
             let piece = self
                 .meter
@@ -239,6 +259,7 @@ impl BlobView<'_> {
         end: u64,
     ) -> Result<IncomingValue, BlobError> {
         let slot = self.ctx.values.take()?;
+        let mut held = self.store.memory.hold();
         self.charged(0, |view| {
             let hash = object_hash(view, c, name)?;
             let size = view.stat(&hash)?.size;
@@ -248,6 +269,7 @@ impl BlobView<'_> {
             let stop = end.saturating_add(1).min(size);
             let len = stop - start;
             let source = if len <= RANGE_LIMIT {
+                held.set(usize::try_from(len).unwrap_or(usize::MAX))?;
                 Source::Held(view.get_range(&hash, start..stop)?)
             } else {
                 Source::Later {
@@ -259,6 +281,7 @@ impl BlobView<'_> {
             Ok(IncomingValue {
                 source,
                 size: len,
+                held,
                 _slot: slot,
             })
         })
@@ -279,6 +302,7 @@ impl types::HostOutgoingValue for BlobView<'_> {
             .take()
             .map_err(|e| wasmtime::Error::msg(e.to_string()))?;
         let staged = self.ctx.staged.clone();
+        let memory = self.store.memory.hold();
         let body = self
             .charged(0, |view| {
                 Ok(Body {
@@ -287,7 +311,8 @@ impl types::HostOutgoingValue for BlobView<'_> {
                     written: 0,
                     staged,
                     max_bytes: view.quota().max_bytes,
-                    held: view.usage()?.bytes,
+                    quota_held: view.usage()?.bytes,
+                    memory,
                 })
             })
             .map_err(|e| match e {
@@ -373,6 +398,7 @@ impl types::HostIncomingValue for BlobView<'_> {
         let IncomingValue {
             source,
             size,
+            held,
             _slot,
         } = self.table.delete(value)?;
         let (source, pos, piece) = match source {
@@ -385,6 +411,7 @@ impl types::HostIncomingValue for BlobView<'_> {
             size,
             piece,
             meter: self.meter(),
+            held,
             _slot,
         });
         Ok(Ok(self.table.push(reader)?))
