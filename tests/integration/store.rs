@@ -24,31 +24,35 @@ each_backend! {
 
     fn large_damaged_or_lost_content_is_detected_by_parallel_verification(fx) {
         let store = fx.open_with(ArtifactStore::builder().hash_workers(2));
-        let content = pattern((1 << 20) + 5);
-        let h = store.put(&content, ArtifactType::Generic).unwrap();
-        // One flipped byte, deep in the second half.
-        let mut flipped = content.clone();
-        flipped[900_000] ^= 1;
-        fx.tamper(&h, &flipped);
-        assert_eq!(
-            store.get(&h),
-            Err(Error::Integrity {
-                expected: h,
-                actual: artifacts::Hash::of(&flipped),
-            })
-        );
-        // Cut short, then grown: never returned.
-        fx.tamper(&h, &content[..content.len() - 1]);
-        assert!(store.get(&h).is_err());
-        let mut longer = content.clone();
-        longer.push(0);
-        fx.tamper(&h, &longer);
-        assert!(store.get(&h).is_err());
-        // Put back, then lost.
-        fx.tamper(&h, &content);
-        assert_eq!(store.get(&h).unwrap(), content);
-        fx.lose_blob(&h);
-        assert_eq!(store.get(&h), Err(Error::MissingContent(h)));
+        // Staged with an outboard (1 MiB), and verified in parallel by gets
+        // alone (200 KiB: from GET_PARALLEL_BYTES, under PARALLEL_HASH_BYTES).
+        for size in [(1 << 20) + 5, (200 << 10) + 5] {
+            let content = pattern(size);
+            let h = store.put(&content, ArtifactType::Generic).unwrap();
+            // One flipped byte, deep in the second half.
+            let mut flipped = content.clone();
+            flipped[size / 8 * 7] ^= 1;
+            fx.tamper(&h, &flipped);
+            assert_eq!(
+                store.get(&h),
+                Err(Error::Integrity {
+                    expected: h,
+                    actual: artifacts::Hash::of(&flipped),
+                })
+            );
+            // Cut short, then grown: never returned.
+            fx.tamper(&h, &content[..content.len() - 1]);
+            assert!(store.get(&h).is_err());
+            let mut longer = content.clone();
+            longer.push(0);
+            fx.tamper(&h, &longer);
+            assert!(store.get(&h).is_err());
+            // Put back, then lost.
+            fx.tamper(&h, &content);
+            assert_eq!(store.get(&h).unwrap(), content);
+            fx.lose_blob(&h);
+            assert_eq!(store.get(&h), Err(Error::MissingContent(h)));
+        }
         // Released to zero: not found, whatever the blob.
         let other = store.put(&pattern(300 << 10), ArtifactType::Generic).unwrap();
         assert_eq!(store.release(&other).unwrap(), 0);

@@ -162,7 +162,7 @@ impl ArtifactStore {
         let backend = self.core.backend();
         if backend
             .size_hint(hash)
-            .is_none_or(|size| SizePlan::of(size) == SizePlan::Whole)
+            .is_none_or(|size| size < pieces::GET_PARALLEL_BYTES)
         {
             return Ok(None);
         }
@@ -176,7 +176,7 @@ impl ArtifactStore {
     /// core instances at once; `None` unless the plan calls for pieces and
     /// the read is clean (see [`verified_in_parallel`](Self::verified_in_parallel)).
     fn read_in_parallel(&self, hash: &Hash, meta: &Metadata) -> Result<Option<Vec<u8>>, Error> {
-        if self.hash_workers < 2 || SizePlan::of(meta.size) == SizePlan::Whole {
+        if self.hash_workers < 2 || meta.size < pieces::GET_PARALLEL_BYTES {
             return Ok(None);
         }
         let Ok(Some(content)) = self.core.backend().read_blob(hash) else {
