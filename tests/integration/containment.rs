@@ -1,8 +1,12 @@
 //! Containment (issue #14): what an app can learn about other owners from
 //! what it reads, from what its calls cost, and from how long they take.
 //!
-//! The timing classifiers print what they measured (run with
-//! `--nocapture`): per hash, the median time of a call; threshold at the
+//! The timing classifiers are measurements, ignored in the ordinary run
+//! (where the rest of the suite loads the machine and the disk: the file
+//! backend's put classifier was seen at 0.7-0.9 there, 0.51-0.59 alone);
+//! `.ci/run` runs them alone, one at a time:
+//! `cargo test -p artifacts --test integration containment:: -- --ignored --test-threads=1`.
+//! They print what they measured (run with `--nocapture`): per hash, the median time of a call; threshold at the
 //! median of those medians; "held by another owner" guessed for the slower
 //! half, or the faster, whichever is right more often. Accuracy 0.5 is
 //! chance. Each figure is the median of five trials.
@@ -261,6 +265,7 @@ struct Trial {
 }
 
 each_backend! {
+    #[ignore = "timing measurement: run alone, as .ci/run does (containment:: -- --ignored --test-threads=1)"]
     fn contains_and_stat_of_what_others_hold_time_like_absent_content(fx) {
         let store = fx.open();
         let rounds = if matches!(fx, Fixture::S3(_)) { 25 } else { 101 };
@@ -272,9 +277,11 @@ each_backend! {
         let mut last = [0.0; 2];
         for attempt in 1..=ATTEMPTS {
             let first = (attempt - 1) * TRIALS;
+            let measuring = measuring();
             let trials: Vec<Trial> = (first..first + TRIALS)
                 .map(|t| contains_trial(&store, t, rounds))
                 .collect();
+            drop(measuring);
             let of = |f: &dyn Fn(&Trial) -> f64| median_f(trials.iter().map(f).collect());
             let leak = [of(&|t| t.leak[0]), of(&|t| t.leak[1])];
             let chance = [of(&|t| t.chance[0]), of(&|t| t.chance[1])];
@@ -305,6 +312,14 @@ each_backend! {
 /// How many times a timing classifier is measured before its bound counts
 /// as broken (see the tests).
 const ATTEMPTS: u32 = 5;
+
+/// Held while a timing classifier measures, so that no two measure at once
+/// (the memory backend's classifier, run beside the file and S3 ones,
+/// was seen skewed by them in every attempt; alone it was at chance).
+fn measuring() -> std::sync::MutexGuard<'static, ()> {
+    static TIMING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TIMING.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// One trial of the put and release classifiers: z puts (then releases) 32
 /// contents another owner holds and 32 fresh ones, alternately, one call each.
@@ -371,7 +386,9 @@ fn put_release_trial(store: &ArtifactStore, trial: u32) -> (f64, f64) {
 
 fn put_release_classifiers(fx: &Fixture, private: bool) -> (f64, f64) {
     let store = fx.open_with(StoreBuilder::default().private_dedup(private));
+    let measuring = measuring();
     let trials: Vec<_> = (0..TRIALS).map(|t| put_release_trial(&store, t)).collect();
+    drop(measuring);
     let put = median_f(trials.iter().map(|t| t.0).collect());
     let release = median_f(trials.iter().map(|t| t.1).collect());
     eprintln!(
@@ -383,6 +400,7 @@ fn put_release_classifiers(fx: &Fixture, private: bool) -> (f64, f64) {
 }
 
 each_backend! {
+    #[ignore = "timing measurement: run alone, as .ci/run does (containment:: -- --ignored --test-threads=1)"]
     fn private_dedup_makes_puts_and_releases_of_what_others_hold_time_like_fresh_content(fx) {
         let mut last = (0.0, 0.0);
         for _ in 0..ATTEMPTS {
@@ -398,6 +416,7 @@ each_backend! {
         );
     }
 
+    #[ignore = "timing measurement: run alone, as .ci/run does (containment:: -- --ignored --test-threads=1)"]
     fn shared_dedup_leaks_through_put_and_release_timing_as_documented(fx) {
         // Reported, not asserted: README says what shared dedup leaks.
         put_release_classifiers(fx, false);

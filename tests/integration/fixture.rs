@@ -169,18 +169,22 @@ impl Fixture {
 
 /// Runs the test body once per backend: `mod name { fn memory(); fn file(); fn s3(); }`
 /// (`s3` skips, saying why, when there is no Garage to run against).
+/// Attributes before a `fn` (`#[ignore = "..."]`) go on all three.
 macro_rules! each_backend {
-    ($(fn $name:ident($fx:ident) $body:block)*) => {
+    ($($(#[$attr:meta])* fn $name:ident($fx:ident) $body:block)*) => {
         $(
             mod $name {
                 #[allow(unused_imports)]
                 use super::*;
                 fn body($fx: &crate::fixture::Fixture) $body
                 #[test]
+                $(#[$attr])*
                 fn memory() { body(&crate::fixture::Fixture::memory()) }
                 #[test]
+                $(#[$attr])*
                 fn file() { body(&crate::fixture::Fixture::file()) }
                 #[test]
+                $(#[$attr])*
                 fn s3() {
                     if let Some(fx) = crate::fixture::Fixture::s3(stringify!($name)) {
                         body(&fx)
