@@ -125,7 +125,7 @@ impl Upload {
         if len > STREAM_PIECE as usize {
             STREAM_PIECE as usize
         } else {
-            self.piece.capacity().max(len)
+            grown(self.piece.capacity(), len)
         }
     }
 
@@ -158,8 +158,13 @@ impl Upload {
             }
             let room = piece_len - self.piece.len();
             let (now, later) = bytes.split_at(room.min(bytes.len()));
-            // Exactly: the piece never takes more than a piece.
-            self.piece.reserve_exact(now.len());
+            let needed = self.piece.len() + now.len();
+            if needed > self.piece.capacity() {
+                // Doubling (so small writes do not copy the piece each
+                // time), never past one piece: what `held_after` counts.
+                let target = grown(self.piece.capacity(), needed);
+                self.piece.reserve_exact(target - self.piece.len());
+            }
             self.piece.extend_from_slice(now);
             bytes = later;
         }
@@ -231,6 +236,21 @@ impl Upload {
         store.store_outboard(&hashed);
         Ok(hash)
     }
+}
+
+/// The capacity of a piece buffer of capacity `capacity` that must hold
+/// `needed` bytes: unchanged if it does, else doubled (from 64 KiB), at
+/// least `needed`, at most one piece.
+fn grown(capacity: usize, needed: usize) -> usize {
+    if needed <= capacity {
+        return capacity;
+    }
+    let piece = STREAM_PIECE as usize;
+    capacity
+        .saturating_mul(2)
+        .max(64 << 10)
+        .max(needed)
+        .min(piece.max(needed))
 }
 
 impl Drop for Upload {
@@ -419,5 +439,25 @@ impl AppView {
     #[crate::traced(download, owner = self.id(), hash = hash)]
     pub fn download(&self, hash: &Hash) -> Result<Download, Error> {
         Download::open(&Who::App(self.clone()), hash)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grown;
+
+    #[test]
+    fn a_piece_buffer_doubles_from_64_kib_up_to_one_piece() {
+        let piece = super::STREAM_PIECE as usize;
+        assert_eq!(grown(0, 1), 64 << 10);
+        assert_eq!(
+            grown(64 << 10, 64 << 10),
+            64 << 10,
+            "room enough: unchanged"
+        );
+        assert_eq!(grown(64 << 10, (64 << 10) + 1), 128 << 10);
+        assert_eq!(grown(64 << 10, 1 << 20), 1 << 20, "at least what is needed");
+        assert_eq!(grown(3 << 20, (3 << 20) + 1), piece, "never past one piece");
+        assert_eq!(grown(piece, piece), piece);
     }
 }

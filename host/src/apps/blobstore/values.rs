@@ -96,8 +96,7 @@ impl Body {
                 .map_err(|e| StreamError::Trap(wasmtime::Error::new(e)))?;
             meter.measure(len, || self.upload.write(bytes))
         };
-        let _ = self.memory.set(self.upload.held_after(0));
-        match written {
+        let result = match written {
             Ok(()) => {
                 self.written += len;
                 self.staged.fetch_add(len, Ordering::Relaxed);
@@ -111,7 +110,10 @@ impl Body {
                 self.failed = Some(why.clone());
                 Err(failed(&why))
             }
-        }
+        };
+        // What the piece holds now (nothing, once abandoned): only shrinks.
+        let _ = self.memory.set(self.upload.held_after(0));
+        result
     }
 }
 
@@ -226,7 +228,10 @@ impl InputStream for ValueReader {
             let piece = self
                 .meter
                 .measure(n, || view.get_range(hash, at..at.saturating_add(n)))
-                .map_err(|e| failed(&e.to_string()))?;
+                .map_err(|e| {
+                    let _ = self.held.set(0);
+                    failed(&e.to_string())
+                })?;
             self.pos += n;
             self.piece = Bytes::from(piece);
         }
