@@ -5,7 +5,7 @@
 //! (where the rest of the suite loads the machine and the disk: the file
 //! backend's put classifier was seen at 0.7-0.9 there, 0.51-0.59 alone);
 //! `.ci/run` runs them alone, one at a time:
-//! `cargo test -p artifacts --test integration containment:: -- --ignored --test-threads=1`.
+//! `cargo test --workspace --test integration containment:: -- --ignored --test-threads=1`.
 //! They print what they measured (run with `--nocapture`): per hash, the median time of a call; threshold at the
 //! median of those medians; "held by another owner" guessed for the slower
 //! half, or the faster, whichever is right more often. Accuracy 0.5 is
