@@ -63,6 +63,7 @@ pub use self::limits::{
     TABLE_ELEMENT_BYTES, charge_host_work,
 };
 pub use self::load::{MAX_CACHED_APPS, load_component};
+pub(crate) use self::memory::Held;
 pub use self::memory::MemoryRefused;
 use self::output::{AppOutput, Sink};
 use self::pool::app_pool;

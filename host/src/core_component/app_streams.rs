@@ -135,20 +135,17 @@ impl app_streams::HostUpload for AppStoreCtx {
         self.work.bytes(size)?;
         let written = match self.check_upload_room(size) {
             Ok(()) => {
-                let up = self.streams.get_mut(&upload)?;
-                match up.room_for(piece.len()) {
-                    Ok(()) => {
-                        // What its piece will hold once this is written is
-                        // counted before it is.
-                        let holds = up.held_after(piece.len());
-                        self.hold(upload.rep(), holds)?;
-                        self.streams.get_mut(&upload)?.write(&piece)
-                    }
-                    Err(e) => Err(e),
-                }
+                let memory = &self.memory;
+                let held = self
+                    .held
+                    .entry(upload.rep())
+                    .or_insert_with(|| memory.hold());
+                self.streams.get_mut(&upload)?.write_counted(&piece, held)?
             }
             Err(e) => {
                 self.streams.get_mut(&upload)?.abandon();
+                // Abandoned, its piece holds nothing.
+                self.hold(upload.rep(), 0)?;
                 Err(e)
             }
         };
@@ -156,8 +153,6 @@ impl app_streams::HostUpload for AppStoreCtx {
             Ok(()) => *self.staged.entry(upload.rep()).or_default() += size,
             Err(_) => drop(self.staged.remove(&upload.rep())),
         }
-        let holds = self.streams.get(&upload)?.held_after(0);
-        self.hold(upload.rep(), holds)?;
         self.work.end()?;
         answer(written)
     }

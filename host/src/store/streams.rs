@@ -116,11 +116,33 @@ impl Upload {
         self.hasher.len() + self.piece.len() as u64
     }
 
+    /// [`write`](Self::write) for an app, whose memory account counts the
+    /// piece buffer in `held`: what it will take once `bytes` are written
+    /// is counted before it grows (refused: nothing is written, and the
+    /// app traps), what it takes after (nothing, once the upload failed)
+    /// once they are.
+    #[cfg(feature = "apps")]
+    pub(crate) fn write_counted(
+        &mut self,
+        bytes: &[u8],
+        held: &mut crate::apps::Held,
+    ) -> Result<Result<(), Error>, crate::apps::MemoryRefused> {
+        let written = match self.room_for(bytes.len()) {
+            Ok(()) => {
+                held.set(self.held_after(bytes.len()))?;
+                self.write(bytes)
+            }
+            Err(e) => Err(e),
+        };
+        held.set(self.held_after(0))?;
+        Ok(written)
+    }
+
     /// What its piece buffer takes on the host once `more` bytes are
     /// written: at most one piece ([`STREAM_PIECE`]), never more than was
-    /// written to it (an app's memory account counts it).
+    /// written to it.
     #[cfg(feature = "apps")]
-    pub(crate) fn held_after(&self, more: usize) -> usize {
+    fn held_after(&self, more: usize) -> usize {
         let len = self.piece.len().saturating_add(more);
         if len > STREAM_PIECE as usize {
             STREAM_PIECE as usize
@@ -132,7 +154,7 @@ impl Upload {
     /// Whether `more` bytes may be written: refused (and the upload spent)
     /// if it is spent, or if they would pass the store's (or the app's)
     /// limit on one artifact.
-    pub(crate) fn room_for(&mut self, more: usize) -> Result<(), Error> {
+    fn room_for(&mut self, more: usize) -> Result<(), Error> {
         if self.spent {
             return Err(Error::Input("the upload failed or was finished".into()));
         }

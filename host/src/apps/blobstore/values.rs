@@ -20,7 +20,7 @@ use super::containers::{object_hash, set_object};
 use super::naming::ContainerName;
 use super::{BlobError, BlobView, MAX_WRITE_TARGETS, Slot, answer};
 use crate::apps::limits::WorkMeter;
-use crate::apps::memory::Held;
+use crate::apps::memory::{Held, MemoryRefused};
 use crate::{AppView, ArtifactType, Error, Hash, QuotaKind, RANGE_LIMIT, Upload};
 
 /// The most bytes one `write` to a value's output stream is permitted
@@ -64,6 +64,11 @@ fn lock(body: &Mutex<Body>) -> MutexGuard<'_, Body> {
     body.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// The trap for a buffer the app's memory has no room for.
+fn trap(e: MemoryRefused) -> StreamError {
+    StreamError::Trap(wasmtime::Error::new(e))
+}
+
 fn failed(message: &str) -> StreamError {
     StreamError::LastOperationFailed(wasmtime::Error::msg(message.to_string()))
 }
@@ -86,17 +91,13 @@ impl Body {
                 limit: self.max_bytes,
                 requested,
             })
-        } else if let Err(e) = self.upload.room_for(bytes.len()) {
-            Err(e)
         } else {
-            // Counted before the piece grows; refused, the app traps.
-            let holds = self.upload.held_after(bytes.len());
-            self.memory
-                .set(holds)
-                .map_err(|e| StreamError::Trap(wasmtime::Error::new(e)))?;
-            meter.measure(len, || self.upload.write(bytes))
+            let (upload, memory) = (&mut self.upload, &mut self.memory);
+            meter
+                .measure(len, || upload.write_counted(bytes, memory))
+                .map_err(trap)?
         };
-        let result = match written {
+        match written {
             Ok(()) => {
                 self.written += len;
                 self.staged.fetch_add(len, Ordering::Relaxed);
@@ -108,12 +109,11 @@ impl Body {
                 self.staged.fetch_sub(self.written, Ordering::Relaxed);
                 self.written = 0;
                 self.failed = Some(why.clone());
+                // Abandoned, its piece holds nothing.
+                self.memory.set(0).map_err(trap)?;
                 Err(failed(&why))
             }
-        };
-        // What the piece holds now (nothing, once abandoned): only shrinks.
-        let _ = self.memory.set(self.upload.held_after(0));
-        result
+        }
     }
 }
 
@@ -223,7 +223,7 @@ impl InputStream for ValueReader {
             self.piece = Bytes::new();
             self.held
                 .set(usize::try_from(n).unwrap_or(usize::MAX))
-                .map_err(|e| StreamError::Trap(wasmtime::Error::new(e)))?;
+                .map_err(trap)?;
             let at = start.saturating_add(self.pos);
             let piece = self
                 .meter
