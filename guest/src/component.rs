@@ -471,6 +471,9 @@ impl exports::artifacts::store::tree::Guest for Core {
     fn root(left: Vec<u8>, right: Vec<u8>) -> Result<String, String> {
         crate::tree::root(&left, &right)
     }
+    fn check_content(hash: String, content: Vec<u8>) -> Result<(), Error> {
+        Ok(ops::check_content(&Imported, &host(), &hash, &content)?)
+    }
     fn put_staged(size: u64, artifact_type: ArtifactType, hash: String) -> Result<String, Error> {
         Ok(ops::put_staged(
             &Imported,

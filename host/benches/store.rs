@@ -32,6 +32,9 @@ mod startup;
 mod streamed;
 #[path = "store/throughput.rs"]
 mod throughput;
+/// The tests' forwarding wrapper, which the range rows count reads with.
+#[path = "../../tests/integration/watched.rs"]
+mod watched;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

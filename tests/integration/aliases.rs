@@ -2,14 +2,12 @@
 //! content whose digest was checked, resolved only while the artifact
 //! exists, collected by gc.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use artifacts::{
-    ArtifactStore, ArtifactType, Backend, BackendResult, BlobInfo, Error, Hash, Listed,
-    Sha256Digest, Space, Swap, SwapOutcome, VersionedRecord,
-};
+use artifacts::{ArtifactStore, ArtifactType, Backend, Error, Hash, Sha256Digest};
 
 use crate::fixture::{each_backend, pattern};
+use crate::watched::{Watch, Watched};
 
 each_backend! {
     fn sha256_aliases_resolve_while_their_artifact_lives(fx) {
@@ -66,64 +64,22 @@ each_backend! {
     }
 }
 
-/// A pull to run once, from inside a backend call.
-type Pull = Arc<Mutex<Option<Box<dyn FnOnce() + Send>>>>;
-
-/// Any backend, running a pull (through another store over the same
-/// backend, as another process would) just before the next alias delete.
-#[derive(Clone)]
+/// Runs a pull (through another store over the same backend, as another
+/// process would) just before the next alias delete of a [`Watched`]
+/// backend.
+#[derive(Default)]
 struct PullBeforeDelete {
-    inner: Arc<dyn Backend>,
-    pull: Pull,
+    pull: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
-impl Backend for PullBeforeDelete {
-    fn write_blob(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
-        self.inner.write_blob(key, data)
-    }
-    fn read_blob(&self, key: &Hash) -> BackendResult<Option<Vec<u8>>> {
-        self.inner.read_blob(key)
-    }
-    fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
-        self.inner.blob_size(key)
-    }
-    fn delete_blob(&self, key: &Hash, v: Option<u64>) -> BackendResult<bool> {
-        self.inner.delete_blob(key, v)
-    }
-    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
-        self.inner.list_blobs(after, limit)
-    }
-    fn read_record(&self, space: Space, key: &Hash) -> BackendResult<Option<VersionedRecord>> {
-        self.inner.read_record(space, key)
-    }
-    fn swap_record(&self, space: Space, key: &Hash, swap: Swap<'_>) -> BackendResult<SwapOutcome> {
-        self.inner.swap_record(space, key, swap)
-    }
-    fn list_records(&self, space: Space, after: Option<&Hash>, limit: u32) -> Listed {
-        self.inner.list_records(space, after, limit)
-    }
-    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<Hash>> {
-        self.inner.list_owners(after, limit)
-    }
-    fn write_alias(&self, digest: &Sha256Digest, target: &Hash) -> BackendResult<()> {
-        self.inner.write_alias(digest, target)
-    }
-    fn read_alias(&self, digest: &Sha256Digest) -> BackendResult<Option<Hash>> {
-        self.inner.read_alias(digest)
-    }
-    fn delete_alias(&self, digest: &Sha256Digest) -> BackendResult<bool> {
-        let pull = self.pull.lock().unwrap().take();
-        if let Some(pull) = pull {
-            pull();
+impl Watch for PullBeforeDelete {
+    fn call(&self, name: &'static str) {
+        if name == "delete_alias" {
+            let pull = self.pull.lock().unwrap().take();
+            if let Some(pull) = pull {
+                pull();
+            }
         }
-        self.inner.delete_alias(digest)
-    }
-    fn list_aliases(
-        &self,
-        after: Option<&Sha256Digest>,
-        limit: u32,
-    ) -> BackendResult<Vec<Sha256Digest>> {
-        self.inner.list_aliases(after, limit)
     }
 }
 
@@ -134,10 +90,7 @@ each_backend! {
         let mut upload = fx.open().upload_sha256(digest, ArtifactType::WasmModule);
         upload.write(&content).unwrap();
         let hash = upload.finish().unwrap();
-        let racing = PullBeforeDelete {
-            inner: fx.backend().into(),
-            pull: Arc::default(),
-        };
+        let racing = Watched::new(fx.backend(), PullBeforeDelete::default());
         let store = ArtifactStore::builder().open(racing.clone()).unwrap();
         assert_eq!(store.release(&hash).unwrap(), 0);
         assert_eq!(store.resolve_sha256(&digest).unwrap(), None);
@@ -147,13 +100,13 @@ each_backend! {
         // writing its alias).
         let other = fx.open();
         let content_again = content.clone();
-        *racing.pull.lock().unwrap() = Some(Box::new(move || {
+        *racing.watch.pull.lock().unwrap() = Some(Box::new(move || {
             let mut upload = other.upload_sha256(digest, ArtifactType::WasmModule);
             upload.write(&content_again).unwrap();
             assert_eq!(upload.finish().unwrap(), Hash::of(&content_again));
         }));
         let report = store.gc(std::time::Duration::ZERO).unwrap();
-        assert!(racing.pull.lock().unwrap().is_none(), "the pull ran during gc");
+        assert!(racing.watch.pull.lock().unwrap().is_none(), "the pull ran during gc");
         assert_eq!(report.aliases_removed, 0);
         assert_eq!(store.resolve_sha256(&digest).unwrap(), Some(hash));
         assert_eq!(fx.open().resolve_sha256(&digest).unwrap(), Some(hash));

@@ -21,6 +21,24 @@ fn config(id: &str, args: &[&str]) -> AppConfig {
     c
 }
 
+/// The staging tests' quota: 3 MiB in all.
+const STAGING_QUOTA: Quota = Quota {
+    max_bytes: 3 << 20,
+    max_artifacts: 10,
+    max_artifact_bytes: 16 << 20,
+};
+
+/// Runs the streamer as `c` says, within [`STAGING_QUOTA`] and `memory`
+/// bytes; it must succeed: its output, trimmed.
+fn staging_run(host: &AppHost, mut c: AppConfig, memory: usize) -> String {
+    let streamer = host.load_file(STREAMER).unwrap();
+    c.quota = STAGING_QUOTA;
+    c.limits.memory_bytes = memory;
+    let out = host.run(&streamer, &c).unwrap();
+    assert_eq!(out.exit_code, 0, "{:?}: {}", c.args, text(&out.stderr));
+    text(&out.stdout).trim().to_string()
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -127,8 +145,9 @@ each_backend! {
             let mut c = config("streamer-2", &["parallel", "4", &(12usize << 20).to_string()]);
             c.quota = small;
             // Room for the four 4 MiB pieces the host holds for the open
-            // uploads, which count against the app's memory (host_memory.rs).
-            c.limits.memory_bytes = 32 << 20;
+            // uploads, and on S3 the 8 MiB part each staging gathers, which
+            // count against the app's memory (host_memory.rs).
+            c.limits.memory_bytes = 64 << 20;
             let out = host.run(&streamer, &c).unwrap();
             assert_eq!(out.exit_code, 0, "{}", text(&out.stderr));
             text(&out.stdout).trim().to_string()
@@ -145,6 +164,67 @@ each_backend! {
         );
         assert_eq!(held.count().unwrap(), 1, "nothing more stored");
         assert!(fx.temporary_files().is_empty(), "no staging left");
+    }
+
+    fn uploads_and_blobstore_values_share_one_quota_total(fx) {
+        // An app staging through both interfaces at once: what it has
+        // written to unfinished uploads and to unfinished blobstore values
+        // is counted together against its quota's total (each interface
+        // used to count only its own, so an app could stage twice its
+        // total: here 2 + 2 MiB within 3 MiB).
+        let store = fx.open();
+        let host = AppHost::new(store.clone()).unwrap();
+        let two = (2u64 << 20).to_string();
+        for (order, expected) in [
+            (
+                "upload-first",
+                "upload took 2097152; value refused after 1048576: quota exceeded: total bytes limit is 3145728, the put would make it 4194304",
+            ),
+            (
+                "value-first",
+                "value took 2097152; upload refused after 1048576: StreamError::Store(Error::QuotaExceeded(QuotaFailure { kind: QuotaKind::Bytes, limit: 3145728, requested: 4194304 }))",
+            ),
+        ] {
+            let said = staging_run(&host, config("stager", &["both", order, &two]), 32 << 20);
+            assert_eq!(said, expected, "{order}");
+            // Neither stored anything; nothing staged is left behind.
+            assert_eq!(store.app("stager", STAGING_QUOTA).unwrap().usage().unwrap().bytes, 0);
+            assert!(fx.temporary_files().is_empty(), "{order}: no staging left");
+        }
+    }
+
+    fn a_launched_child_has_only_what_its_parent_has_not_staged(fx) {
+        // The parent stages 2 MiB (an upload left open) within 3 MiB, then
+        // launches itself to write 2 MiB to an upload of the child's own:
+        // what the parent staged is spoken for, so the child has 1 MiB
+        // (it had the parent's whole 3 MiB: 2 + 2 MiB staged at once).
+        let store = fx.open();
+        let host = AppHost::new(store.clone()).unwrap();
+        let me = store.put(STREAMER, ArtifactType::WasmModule).unwrap();
+        let two = (2u64 << 20).to_string();
+        let mut c = config("stager-parent", &["stage-then-launch", &me.to_string(), &two]);
+        c.grants = vec![me];
+        c.allow_launch = true;
+        assert_eq!(
+            staging_run(&host, c, 128 << 20),
+            "upload took 2097152; child: refused after 1048576 bytes in all: Error::QuotaExceeded(QuotaFailure { kind: QuotaKind::Bytes, limit: 1048576, requested: 2097152 })"
+        );
+    }
+
+    fn a_value_made_before_a_put_counts_what_the_put_stored(fx) {
+        // A wasi:blobstore value made while the app held nothing, written
+        // after the app stored 2 MiB through an upload: its writes are
+        // checked against what the app holds now (it was checked against
+        // what it held when the value was made, so 2 + 2 MiB got through
+        // within 3 MiB).
+        let store = fx.open();
+        let host = AppHost::new(store.clone()).unwrap();
+        let c = config("late-value", &["value-after-put", &(2u64 << 20).to_string()]);
+        assert_eq!(
+            staging_run(&host, c, 32 << 20),
+            "stored 2097152; value refused after 1048576: quota exceeded: total bytes limit is 3145728, the put would make it 4194304"
+        );
+        assert_eq!(store.app("late-value", STAGING_QUOTA).unwrap().usage().unwrap().bytes, 2 << 20);
     }
 
     fn an_app_finds_its_named_plugins_again_on_its_next_runs_and_only_its_own(fx) {

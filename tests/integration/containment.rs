@@ -16,24 +16,24 @@ use std::time::{Duration, Instant};
 
 use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Quota, Space, StoreBuilder, Swap};
 
-use crate::fixture::{Counting, Fixture, each_backend};
+use crate::fixture::{Counting, Fixture, counting, each_backend};
 
 const G: ArtifactType = ArtifactType::Generic;
 
 /// Shared-record reads and index-entry reads one call made.
 fn reads(backend: &Counting, op: impl FnOnce()) -> (u64, u64) {
-    let shared = backend.shared_read.load(Ordering::SeqCst);
-    let entries = backend.entries_read.load(Ordering::SeqCst);
+    let shared = backend.watch.shared_read.load(Ordering::SeqCst);
+    let entries = backend.watch.entries_read.load(Ordering::SeqCst);
     op();
     (
-        backend.shared_read.load(Ordering::SeqCst) - shared,
-        backend.entries_read.load(Ordering::SeqCst) - entries,
+        backend.watch.shared_read.load(Ordering::SeqCst) - shared,
+        backend.watch.entries_read.load(Ordering::SeqCst) - entries,
     )
 }
 
 #[test]
 fn an_apps_calls_read_only_its_own_index_whatever_others_hold() {
-    let backend = Counting::default();
+    let backend = counting();
     let store = ArtifactStore::builder().open(backend.clone()).unwrap();
     let z = store.app("z", Quota::UNLIMITED).unwrap();
     let other = store.app("other", Quota::UNLIMITED).unwrap();

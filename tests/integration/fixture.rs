@@ -1,15 +1,13 @@
 //! One fixture per backend, so every behaviour is tested on each.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use artifacts::{
-    ArtifactStore, Backend, BackendResult, BlobInfo, FileBackend, Hash, Listed, MemoryBackend,
-    Space, StoreBuilder, Swap, SwapOutcome, VersionedRecord,
-};
+use artifacts::{ArtifactStore, Backend, FileBackend, Hash, MemoryBackend, Space, StoreBuilder};
 #[cfg(feature = "s3")]
 use artifacts::{S3Backend, S3Config};
 use tempfile::TempDir;
+
+use crate::watched::{Watch, Watched};
 
 /// Without the `s3` feature there is no S3 fixture: a configuration that
 /// cannot exist, and a backend that can never be opened.
@@ -21,7 +19,7 @@ struct S3Backend;
 
 #[cfg(not(feature = "s3"))]
 impl S3Backend {
-    fn open(config: &S3Config) -> BackendResult<MemoryBackend> {
+    fn open(config: &S3Config) -> artifacts::BackendResult<MemoryBackend> {
         match *config {}
     }
 }
@@ -196,22 +194,20 @@ macro_rules! each_backend {
 }
 pub(crate) use each_backend;
 
-/// A memory backend that counts the calls it gets, and the records it
-/// reads: shared records (read or listed) and index entries (read or listed).
-#[derive(Clone, Default)]
-pub struct Counting {
-    pub inner: MemoryBackend,
-    pub calls: Arc<AtomicU64>,
-    pub shared_read: Arc<AtomicU64>,
-    pub entries_read: Arc<AtomicU64>,
+/// Counts the calls a [`Watched`] backend gets, and the records it reads:
+/// shared records (read or listed) and index entries (read or listed).
+#[derive(Default)]
+pub struct Counts {
+    pub calls: AtomicU64,
+    pub shared_read: AtomicU64,
+    pub entries_read: AtomicU64,
 }
 
-impl Counting {
-    fn tick(&self) {
+impl Watch for Counts {
+    fn call(&self, _name: &'static str) {
         self.calls.fetch_add(1, Ordering::SeqCst);
     }
-
-    fn count_read(&self, space: Space, records: u64) {
+    fn records_read(&self, space: Space, records: u64) {
         let counter = match space {
             Space::Shared => &self.shared_read,
             Space::Owner(_) => &self.entries_read,
@@ -220,44 +216,13 @@ impl Counting {
     }
 }
 
-impl Backend for Counting {
-    fn write_blob(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
-        self.tick();
-        self.inner.write_blob(key, data)
-    }
-    fn read_blob(&self, key: &Hash) -> BackendResult<Option<Vec<u8>>> {
-        self.tick();
-        self.inner.read_blob(key)
-    }
-    fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
-        self.tick();
-        self.inner.blob_size(key)
-    }
-    fn delete_blob(&self, key: &Hash, v: Option<u64>) -> BackendResult<bool> {
-        self.tick();
-        self.inner.delete_blob(key, v)
-    }
-    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
-        self.tick();
-        self.inner.list_blobs(after, limit)
-    }
-    fn read_record(&self, space: Space, key: &Hash) -> BackendResult<Option<VersionedRecord>> {
-        self.tick();
-        self.count_read(space, 1);
-        self.inner.read_record(space, key)
-    }
-    fn swap_record(&self, space: Space, key: &Hash, swap: Swap<'_>) -> BackendResult<SwapOutcome> {
-        self.tick();
-        self.inner.swap_record(space, key, swap)
-    }
-    fn list_records(&self, space: Space, after: Option<&Hash>, limit: u32) -> Listed {
-        self.tick();
-        let out = self.inner.list_records(space, after, limit)?;
-        self.count_read(space, out.len() as u64);
-        Ok(out)
-    }
-    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<Hash>> {
-        self.tick();
-        self.inner.list_owners(after, limit)
-    }
+/// A memory backend, counted.
+pub type Counting = Watched<Counts>;
+
+/// A new memory backend, counted.
+pub fn counting() -> Counting {
+    Watched::new(
+        Box::new(MemoryBackend::new()) as Box<dyn Backend>,
+        Counts::default(),
+    )
 }

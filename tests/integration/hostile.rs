@@ -481,8 +481,105 @@ fn baseline(dir: &Path) -> f64 {
     m.peak_mib
 }
 
+/// `artifacts --dir DIR run OPTIONS… hostile.wasm -- ARGS…` with the CLI's
+/// compile cache (after a first run the app's compile is not in the peak),
+/// measured.
+fn cached_hostile_run(dir: &Path, options: &[&str], args: &[&str]) -> Measured {
+    let file = dir.join("hostile.wasm");
+    std::fs::write(&file, HOSTILE).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_artifacts"));
+    cmd.arg("--dir")
+        .arg(dir.join("store"))
+        .arg("run")
+        .args(options)
+        .arg(&file)
+        .arg("--")
+        .args(args)
+        .env("HOME", dir);
+    measure(cmd)
+}
+
+/// Every run of `runs` peaked within `mib` MiB of `base`'s peak.
+fn peaks_within(base: &Measured, runs: &[&Measured], mib: f64) {
+    for m in runs {
+        assert!(
+            m.peak_mib <= base.peak_mib + mib,
+            "{:.1} MiB over {:.1} MiB",
+            m.peak_mib,
+            base.peak_mib
+        );
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Memory: one budget
+
+/// Handles (WASI resources) live on the host, outside the memory budget:
+/// an app holding as many as it may adds what README states (about 250
+/// bytes each, `MAX_HANDLES` of them), and one asking for more is stopped.
+/// Before the cap, 95,000 pollables added 23 MB (50,000 ran to the end).
+/// Measured with the app compiled once beforehand (the CLI's compile
+/// cache), so that its compile is not in the peaks.
+#[test]
+fn an_app_holding_handles_is_capped_and_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |handles: &str| cached_hostile_run(dir.path(), &[], &["handles", handles]);
+    let few = run("10");
+    assert_eq!(few.code, Some(0), "{}", few.stderr);
+    let few = run("10");
+    // Just under the cap (its std holds a few handles of its own).
+    let most = (artifacts::apps::MAX_HANDLES - 50).to_string();
+    let many = run(&most);
+    assert_eq!(many.code, Some(0), "{}", many.stderr);
+    assert!(
+        many.stdout.ends_with(&format!("kept {most} handles\n")),
+        "{}",
+        many.stdout
+    );
+    let over = run("50000");
+    eprintln!(
+        "handles: 10 peak {:.1} MiB; {most} {:.1} MiB; 50,000 exit {:?}, {:.1} MiB",
+        few.peak_mib, many.peak_mib, over.code, over.peak_mib
+    );
+    assert_eq!(over.code, Some(125), "stopped by the host: {}", over.stdout);
+    assert!(
+        over.stderr.contains("handle limit exceeded"),
+        "{}",
+        over.stderr
+    );
+    assert!(!over.stdout.contains("kept"), "{}", over.stdout);
+    peaks_within(&few, &[&many, &over], 4.0);
+}
+
+/// Random bytes are made in the host's memory before they are copied into
+/// the app's: an app limited to 16 MiB asking for 64 MiB made the host
+/// hold 64 MiB more (then trapped, the bytes having nowhere to go). Now a
+/// call asks for at most `MAX_RANDOM_BYTES`: more is stopped before
+/// anything is made, and as many calls of the most as it likes add nothing.
+#[test]
+fn an_app_asking_for_random_bytes_gets_at_most_a_mebibyte_a_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let memory = (16 * MIB).to_string();
+    let run = |len: u64, times: u32| {
+        let args = ["random", &len.to_string(), &times.to_string()];
+        cached_hostile_run(dir.path(), &["--memory", &memory], &args)
+    };
+    let few = run(16, 1);
+    assert_eq!(few.code, Some(0), "{}", few.stderr);
+    let few = run(16, 1);
+    let most = artifacts::apps::MAX_RANDOM_BYTES;
+    let many = run(most, 16);
+    assert_eq!(many.code, Some(0), "{}", many.stderr);
+    assert_eq!(many.stdout, format!("got {} random bytes\n", 16 * most));
+    let over = run(64 * MIB, 1);
+    eprintln!(
+        "random: 16 bytes peak {:.1} MiB; 16 x {most} {:.1} MiB; 64 MiB exit {:?}, {:.1} MiB",
+        few.peak_mib, many.peak_mib, over.code, over.peak_mib
+    );
+    assert_eq!(over.code, Some(125), "stopped by the host: {}", over.stdout);
+    assert!(over.stderr.contains("exceeds limit"), "{}", over.stderr);
+    peaks_within(&few, &[&many, &over], 4.0);
+}
 
 /// What README states a run may use beyond its budget: the CLI process, the
 /// wasm core and compiled code (the `baseline`), plus this much.

@@ -47,3 +47,4 @@ mod reliability;
 mod s3;
 mod store;
 mod streams;
+mod watched;

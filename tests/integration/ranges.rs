@@ -6,14 +6,12 @@
 //! give wrong bytes; a missing or damaged outboard is rebuilt.
 
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use artifacts::{
-    ArtifactStore, ArtifactType, Backend, BackendResult, BlobInfo, Error, Hash, Listed, Quota,
-    RANGE_LIMIT, Space, Swap, SwapOutcome, VersionedRecord,
-};
+use artifacts::{ArtifactStore, ArtifactType, Backend, Error, Hash, Quota, RANGE_LIMIT};
 
 use crate::fixture::{each_backend, pattern};
+use crate::watched::{Watch, Watched};
 
 const MIB: usize = 1 << 20;
 const GROUP: u64 = 16 << 10;
@@ -33,93 +31,42 @@ struct Seen {
     outboard_writes: u64,
 }
 
-/// Any backend, recording the blob and outboard bytes read through it.
-#[derive(Clone)]
+/// Records the blob and outboard bytes read through a [`Watched`]
+/// backend, and the outboards written.
+#[derive(Default)]
 struct Recording {
-    inner: Arc<dyn Backend>,
-    seen: Arc<Mutex<Seen>>,
+    seen: Mutex<Seen>,
 }
 
 impl Recording {
-    fn new(inner: Box<dyn Backend>) -> Self {
-        Self {
-            inner: inner.into(),
-            seen: Arc::default(),
-        }
+    /// Any backend, recorded.
+    fn new(inner: Box<dyn Backend>) -> Watched<Self> {
+        Watched::new(inner, Self::default())
     }
 
+    /// What it has seen since the last call, taken.
     fn take(&self) -> Seen {
         std::mem::take(&mut *self.seen.lock().unwrap())
     }
 }
 
-impl Backend for Recording {
-    fn write_blob(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
-        self.inner.write_blob(key, data)
-    }
-    fn read_blob(&self, key: &Hash) -> BackendResult<Option<Vec<u8>>> {
-        let blob = self.inner.read_blob(key)?;
-        self.seen.lock().unwrap().blob_bytes += blob.as_ref().map_or(0, |b| b.len() as u64);
-        Ok(blob)
-    }
-    fn read_blob_range(&self, key: &Hash, offset: u64, len: u64) -> BackendResult<Option<Vec<u8>>> {
-        let part = self.inner.read_blob_range(key, offset, len)?;
-        if let Some(part) = &part {
-            let mut seen = self.seen.lock().unwrap();
-            seen.blob_bytes += part.len() as u64;
-            seen.blob_ranges.push((offset, part.len() as u64));
+impl Watch for Recording {
+    fn call(&self, name: &'static str) {
+        if name == "write_outboard" {
+            self.seen.lock().unwrap().outboard_writes += 1;
         }
-        Ok(part)
     }
-    fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
-        self.inner.blob_size(key)
-    }
-    fn size_hint(&self, key: &Hash) -> Option<u64> {
-        self.inner.size_hint(key)
-    }
-    fn delete_blob(&self, key: &Hash, v: Option<u64>) -> BackendResult<bool> {
-        self.inner.delete_blob(key, v)
-    }
-    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
-        self.inner.list_blobs(after, limit)
-    }
-    fn read_record(&self, space: Space, key: &Hash) -> BackendResult<Option<VersionedRecord>> {
-        self.inner.read_record(space, key)
-    }
-    fn swap_record(&self, space: Space, key: &Hash, swap: Swap<'_>) -> BackendResult<SwapOutcome> {
-        self.inner.swap_record(space, key, swap)
-    }
-    fn list_records(&self, space: Space, after: Option<&Hash>, limit: u32) -> Listed {
-        self.inner.list_records(space, after, limit)
-    }
-    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<Hash>> {
-        self.inner.list_owners(after, limit)
-    }
-    fn write_outboard(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
-        self.seen.lock().unwrap().outboard_writes += 1;
-        self.inner.write_outboard(key, data)
-    }
-    fn read_outboard(
-        &self,
-        key: &Hash,
-        ranges: &[(u64, u64)],
-    ) -> BackendResult<Option<Vec<Vec<u8>>>> {
-        let parts = self.inner.read_outboard(key, ranges)?;
-        if let Some(parts) = &parts {
-            let mut seen = self.seen.lock().unwrap();
-            seen.outboard_bytes += parts.iter().map(|p| p.len() as u64).sum::<u64>();
-            seen.outboard_ranges.extend(ranges.iter().copied());
+    fn blob_read(&self, offset: Option<u64>, bytes: u64) {
+        let mut seen = self.seen.lock().unwrap();
+        seen.blob_bytes += bytes;
+        if let Some(offset) = offset {
+            seen.blob_ranges.push((offset, bytes));
         }
-        Ok(parts)
     }
-    fn outboard_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
-        self.inner.outboard_size(key)
-    }
-    fn delete_outboard(&self, key: &Hash) -> BackendResult<bool> {
-        self.inner.delete_outboard(key)
-    }
-    fn list_outboards(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
-        self.inner.list_outboards(after, limit)
+    fn outboard_read(&self, ranges: &[(u64, u64)], bytes: u64) {
+        let mut seen = self.seen.lock().unwrap();
+        seen.outboard_bytes += bytes;
+        seen.outboard_ranges.extend(ranges.iter().copied());
     }
 }
 
@@ -160,10 +107,10 @@ each_backend! {
             (5 * MIB as u64, MIB as u64),
             (0, size),
         ] {
-            rec.take();
+            rec.watch.take();
             let got = store.get_range(&hash, offset..offset + len).unwrap();
             assert!(got == data[offset as usize..(offset + len) as usize], "{offset}+{len}");
-            let seen = rec.take();
+            let seen = rec.watch.take();
             let read = seen.blob_bytes + seen.outboard_bytes;
             let windows = len.div_ceil(RANGE_LIMIT);
             assert!(
@@ -177,9 +124,9 @@ each_backend! {
         let (offset, len) = (3 * MIB as u64 + 100, 4096u64);
         let range = offset..offset + len;
         let want = &data[offset as usize..(offset + len) as usize];
-        rec.take();
+        rec.watch.take();
         store.get_range(&hash, range.clone()).unwrap();
-        let clean = rec.take();
+        let clean = rec.watch.take();
         let (first, end) = (offset / GROUP * GROUP, (offset + len).div_ceil(GROUP) * GROUP);
         assert_eq!(clean.blob_ranges, vec![(first, end - first)]);
         let good_outboard = outboard_of(&rec, &hash);
@@ -200,9 +147,9 @@ each_backend! {
         }
         rec.write_blob(&hash, &damaged).unwrap();
         rec.write_outboard(&hash, &outboard).unwrap();
-        rec.take();
+        rec.watch.take();
         assert!(store.get_range(&hash, range.clone()).unwrap() == want);
-        assert_eq!(rec.take().outboard_writes, 0, "proven, not rebuilt");
+        assert_eq!(rec.watch.take().outboard_writes, 0, "proven, not rebuilt");
         // The whole artifact is damaged, as get and verify say.
         assert!(matches!(store.get(&hash), Err(Error::Integrity { .. })));
 
@@ -235,19 +182,19 @@ each_backend! {
         let mut inside = data.clone();
         flip(&mut inside, offset + 7);
         rec.write_blob(&hash, &inside).unwrap();
-        rec.take();
+        rec.watch.take();
         assert!(matches!(store.get_range(&hash, range.clone()), Err(Error::Integrity { .. })));
-        assert_eq!(rec.take().outboard_writes, 0);
+        assert_eq!(rec.watch.take().outboard_writes, 0);
         // A missing outboard (a store from before outboards): the first
         // range read rebuilds it, the next proves through it.
         rec.write_blob(&hash, &data).unwrap();
         assert!(rec.delete_outboard(&hash).unwrap());
         assert!(store.get_range(&hash, range.clone()).unwrap() == want);
-        assert_eq!(rec.take().outboard_writes, 1);
+        assert_eq!(rec.watch.take().outboard_writes, 1);
         assert!(outboard_of(&rec, &hash) == good_outboard);
-        rec.take();
+        rec.watch.take();
         store.get_range(&hash, range.clone()).unwrap();
-        let seen = rec.take();
+        let seen = rec.watch.take();
         assert!(seen.blob_bytes + seen.outboard_bytes <= bound(size, offset, len));
     }
 
@@ -342,7 +289,7 @@ fn a_4_kib_range_reads_its_groups_and_log_n_nodes() {
         let offset = size / 3;
         let got = store.get_range(&hash, offset..offset + 4096).unwrap();
         assert!(got == data[offset as usize..offset as usize + 4096]);
-        let seen = rec.take();
+        let seen = rec.watch.take();
         let read = seen.blob_bytes + seen.outboard_bytes;
         eprintln!(
             "4 KiB from {mib} MiB: {} bytes of content, {} bytes of outboard in {} nodes",

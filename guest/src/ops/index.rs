@@ -1,11 +1,24 @@
 //! An owner's index space: its key, and the entry under a hash in it.
 
 use super::backend::{Backend, Place, Space, Swap};
+use super::caller::HOST_OWNER;
 use super::error::{Outcome, be, decode_entry};
 use crate::record::{Entry, EntryState};
 
-/// The key of `owner`'s index space: a BLAKE3 key derivation of its id.
+/// The key of `owner`'s index space: a BLAKE3 key derivation of its id
+/// (the host's, which nearly every host call reads, is written out rather
+/// than derived each time).
 pub fn owner_key(owner: &str) -> String {
+    if owner == HOST_OWNER {
+        return HOST_KEY.to_string();
+    }
+    derived_owner_key(owner)
+}
+
+/// [`owner_key`] of [`HOST_OWNER`], as derived (a test checks it).
+const HOST_KEY: &str = "20c758e9f15075c836405e472d9d7ab887d4bfd217e7b2662a9b59f9e8dbc96f";
+
+fn derived_owner_key(owner: &str) -> String {
     blake3::Hasher::new_derive_key("artifacts:store 2026 owner index v2")
         .update(owner.as_bytes())
         .finalize()
@@ -138,4 +151,15 @@ impl<'a> At<'a> {
 /// The hex form of 32 raw bytes.
 pub(super) fn hash_of(raw: &[u8; 32]) -> String {
     raw.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hosts_key_is_its_derived_key() {
+        assert_eq!(owner_key(HOST_OWNER), derived_owner_key(HOST_OWNER));
+        assert_eq!(owner_key("app-1"), derived_owner_key("app-1"));
+    }
 }

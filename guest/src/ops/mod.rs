@@ -61,7 +61,7 @@ pub use migrate::migrate;
 pub use names::{names_key, tag_delete, tag_get, tag_list, tag_replace, tag_set};
 pub use put::{put, put_staged};
 pub use range::{RANGE_LIMIT, get_range, store_outboard};
-pub use read::{Metadata, contains, get, stat, verify};
+pub use read::{Metadata, check_content, contains, get, stat, verify};
 pub use release::{release, remove};
 pub use usage::usage;
 

@@ -110,13 +110,34 @@ fn read_verified(
     Ok((meta, content))
 }
 
+/// The recorded size of an artifact the caller may read: an owner's from
+/// its own entry, the host's from the shared record (one read: a read of
+/// content needs no reference count, which `stat` adds).
+fn readable_size(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<u64> {
+    checked_caller(caller)?;
+    checked(hash)?;
+    let size = if caller.admin {
+        shared(backend, hash)?.map(|r| r.size)
+    } else {
+        held(backend, caller, hash)?.map(|e| e.size)
+    };
+    size.ok_or_else(|| Error::NotFound(hash.to_string()))
+}
+
 /// The whole content of `hash`, checked against its address and its
 /// recorded `size`.
 pub(super) fn verified_content(backend: &impl Backend, hash: &str, size: u64) -> Outcome<Vec<u8>> {
     let Some(content) = be(backend.read_blob(hash))? else {
         return Err(Error::MissingContent(hash.to_string()));
     };
-    let actual = hash_hex(&content);
+    check_bytes(hash, size, &content)?;
+    Ok(content)
+}
+
+/// That `content` is what is stored under `hash`: it hashes to `hash` and
+/// has the recorded `size`.
+fn check_bytes(hash: &str, size: u64, content: &[u8]) -> Outcome<()> {
+    let actual = hash_hex(content);
     if actual != hash {
         return Err(Error::Integrity {
             expected: hash.to_string(),
@@ -129,12 +150,28 @@ pub(super) fn verified_content(backend: &impl Backend, hash: &str, size: u64) ->
             content.len()
         )));
     }
-    Ok(content)
+    Ok(())
 }
 
 /// The content under `hash`, verified.
 pub fn get(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<Vec<u8>> {
-    read_verified(backend, caller, hash).map(|(_, content)| content)
+    let size = readable_size(backend, caller, hash)?;
+    verified_content(backend, hash, size)
+}
+
+/// `get` for a caller that has read the content under `hash` itself: the
+/// same checks (the artifact is there for the caller, `content` hashes to
+/// `hash` and has its recorded size) and the same errors, but the verdict
+/// alone comes back, not the bytes. `missing-content` is the caller's to
+/// see (it found no blob).
+pub fn check_content(
+    backend: &impl Backend,
+    caller: &Caller,
+    hash: &str,
+    content: &[u8],
+) -> Outcome<()> {
+    let size = readable_size(backend, caller, hash)?;
+    check_bytes(hash, size, content)
 }
 
 /// Verifies the content under `hash` without returning it.

@@ -168,3 +168,60 @@ fn a_put_of_known_content_repairs_a_lost_or_truncated_blob() {
     assert_eq!(get(&b, &H, &h).unwrap(), b"precious");
     assert_eq!(stat(&b, &H, &h).unwrap().reference_count, 3);
 }
+
+#[test]
+fn check_content_gives_gets_verdict_without_the_bytes() {
+    let b = Fake::default();
+    let h = put(&b, &H, b"original", G).unwrap();
+    assert_eq!(check_content(&b, &H, &h, b"original"), Ok(()));
+    // Other bytes: the integrity error a get of them would give.
+    let err = Error::Integrity {
+        expected: h.clone(),
+        actual: hash_hex(b"tampered"),
+    };
+    assert_eq!(check_content(&b, &H, &h, b"tampered"), Err(err));
+    // A record whose size disagrees with the content: corrupt-record.
+    let other = put(&b, &H, b"another", G).unwrap();
+    let mut record = b.record(&other).unwrap();
+    record.size += 1;
+    b.data_mut().records.get_mut(&other).unwrap().data = record.encode();
+    assert!(matches!(
+        check_content(&b, &H, &other, b"another"),
+        Err(Error::CorruptRecord(_))
+    ));
+    // Nothing stored under the hash, or a hash that is not one.
+    let absent = hash_hex(b"absent");
+    assert_eq!(
+        check_content(&b, &H, &absent, b"absent"),
+        Err(Error::NotFound(absent))
+    );
+    assert!(matches!(
+        check_content(&b, &H, "nope", b""),
+        Err(Error::InvalidHash(_))
+    ));
+    // An owner may check only what it holds.
+    let a = app("a", NO_LIMIT);
+    assert_eq!(
+        check_content(&b, &a, &h, b"original"),
+        Err(Error::NotFound(h.clone()))
+    );
+    put(&b, &a, b"original", G).unwrap();
+    assert_eq!(check_content(&b, &a, &h, b"original"), Ok(()));
+}
+
+#[test]
+fn a_hosts_get_reads_the_shared_record_once_and_no_entry() {
+    let b = Fake::default();
+    let h = put(&b, &H, b"x", G).unwrap();
+    let (shared, entries) = (b.data().shared_reads, b.data().entry_reads);
+    assert_eq!(get(&b, &H, &h).unwrap(), b"x");
+    assert_eq!(check_content(&b, &H, &h, b"x"), Ok(()));
+    assert_eq!(
+        (
+            b.data().shared_reads - shared,
+            b.data().entry_reads - entries
+        ),
+        (2, 0),
+        "one record read each; a get needs no reference count"
+    );
+}

@@ -3,107 +3,34 @@
 //! from the backend, on the file and memory backends.
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use artifacts::{
-    ArtifactStore, ArtifactType, Backend, BackendResult, BlobInfo, FileBackend, Hash, Listed,
-    MemoryBackend, Space, Swap, SwapOutcome, VersionedRecord,
-};
+use artifacts::{ArtifactStore, ArtifactType, Backend, FileBackend, Hash, MemoryBackend};
 
 use super::measure::{content, time};
+use super::watched::{Watch, Watched};
 
 const GIB: usize = 1 << 30;
 const RANGE: u64 = 4096;
 
-/// A backend that counts the blob and outboard bytes read through it.
-struct Counted<B> {
-    inner: Arc<B>,
-    bytes: Arc<AtomicU64>,
-}
+/// Counts the blob and outboard bytes read through a [`Watched`] backend.
+#[derive(Default)]
+struct ReadBytes(AtomicU64);
 
-impl<B> Clone for Counted<B> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            bytes: self.bytes.clone(),
-        }
+impl Watch for ReadBytes {
+    fn blob_read(&self, _offset: Option<u64>, bytes: u64) {
+        self.0.fetch_add(bytes, Ordering::Relaxed);
     }
-}
-
-impl<B: Backend> Counted<B> {
-    fn count(&self, n: u64) {
-        self.bytes.fetch_add(n, Ordering::Relaxed);
-    }
-}
-
-impl<B: Backend> Backend for Counted<B> {
-    fn write_blob(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
-        self.inner.write_blob(key, data)
-    }
-    fn read_blob(&self, key: &Hash) -> BackendResult<Option<Vec<u8>>> {
-        let blob = self.inner.read_blob(key)?;
-        self.count(blob.as_ref().map_or(0, |b| b.len() as u64));
-        Ok(blob)
-    }
-    fn read_blob_range(&self, key: &Hash, offset: u64, len: u64) -> BackendResult<Option<Vec<u8>>> {
-        let part = self.inner.read_blob_range(key, offset, len)?;
-        self.count(part.as_ref().map_or(0, |b| b.len() as u64));
-        Ok(part)
-    }
-    fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
-        self.inner.blob_size(key)
-    }
-    fn size_hint(&self, key: &Hash) -> Option<u64> {
-        self.inner.size_hint(key)
-    }
-    fn delete_blob(&self, key: &Hash, v: Option<u64>) -> BackendResult<bool> {
-        self.inner.delete_blob(key, v)
-    }
-    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
-        self.inner.list_blobs(after, limit)
-    }
-    fn read_record(&self, space: Space, key: &Hash) -> BackendResult<Option<VersionedRecord>> {
-        self.inner.read_record(space, key)
-    }
-    fn swap_record(&self, space: Space, key: &Hash, swap: Swap<'_>) -> BackendResult<SwapOutcome> {
-        self.inner.swap_record(space, key, swap)
-    }
-    fn list_records(&self, space: Space, after: Option<&Hash>, limit: u32) -> Listed {
-        self.inner.list_records(space, after, limit)
-    }
-    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<Hash>> {
-        self.inner.list_owners(after, limit)
-    }
-    fn write_outboard(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
-        self.inner.write_outboard(key, data)
-    }
-    fn read_outboard(
-        &self,
-        key: &Hash,
-        ranges: &[(u64, u64)],
-    ) -> BackendResult<Option<Vec<Vec<u8>>>> {
-        let parts = self.inner.read_outboard(key, ranges)?;
-        self.count(
-            parts
-                .as_ref()
-                .map_or(0, |p| p.iter().map(|b| b.len() as u64).sum()),
-        );
-        Ok(parts)
-    }
-    fn outboard_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
-        self.inner.outboard_size(key)
+    fn outboard_read(&self, _ranges: &[(u64, u64)], bytes: u64) {
+        self.0.fetch_add(bytes, Ordering::Relaxed);
     }
 }
 
 /// Times a 4 KiB range at spread-out offsets, and a full verified get, of
 /// the 1 GiB artifact `hash` behind `backend`; prints their rows.
 fn rows<B: Backend>(name: &str, backend: B, hash: &Hash, budget: Duration) {
-    let counted = Counted {
-        inner: Arc::new(backend),
-        bytes: Arc::default(),
-    };
+    let counted = Watched::new(Box::new(backend) as Box<dyn Backend>, ReadBytes::default());
     let store = ArtifactStore::builder()
         .max_artifact_bytes(GIB as u64)
         .open(counted.clone())
@@ -113,20 +40,20 @@ fn rows<B: Backend>(name: &str, backend: B, hash: &Hash, budget: Duration) {
         let at = offset(i);
         black_box(store.get_range(hash, at..at + RANGE).unwrap());
     });
-    counted.bytes.store(0, Ordering::Relaxed);
+    counted.watch.0.store(0, Ordering::Relaxed);
     let reads = 100u64;
     for i in 0..reads {
         let at = offset(i + 1_000_000);
         black_box(store.get_range(hash, at..at + RANGE).unwrap());
     }
-    let range_bytes = counted.bytes.load(Ordering::Relaxed) / reads;
-    counted.bytes.store(0, Ordering::Relaxed);
+    let range_bytes = counted.watch.0.load(Ordering::Relaxed) / reads;
+    counted.watch.0.store(0, Ordering::Relaxed);
     let start = Instant::now();
     let all = store.get(hash).unwrap();
     let get_secs = start.elapsed().as_secs_f64();
     assert_eq!(all.len(), GIB);
     drop(all);
-    let get_bytes = counted.bytes.load(Ordering::Relaxed);
+    let get_bytes = counted.watch.0.load(Ordering::Relaxed);
     println!(
         "| {name} get_range 4 KiB of 1 GiB (proven through the outboard) | {:.1} µs | {:.1} KiB |",
         range_secs * 1e6,

@@ -203,7 +203,11 @@ impl Launching<'_> {
         let parent = self.store.view();
         let usage = parent.usage()?;
         let quota = parent.quota();
-        let bytes_left = quota.max_bytes.saturating_sub(usage.bytes);
+        // What the parent has staged (unfinished uploads and values) is
+        // spoken for: the child may not stage or store it again.
+        let bytes_left = (quota.max_bytes)
+            .saturating_sub(usage.bytes)
+            .saturating_sub(self.store.staged_total.total());
         let wall_left = (self.store.work.deadline).map_or(Duration::MAX, |d| {
             d.saturating_duration_since(Instant::now())
         });

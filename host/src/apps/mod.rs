@@ -76,6 +76,23 @@ pub(crate) use self::store_ctx::app_hash;
 /// open at once; one more is `quota-exceeded` of kind `streams`.
 pub const MAX_OPEN_STREAMS: u32 = 4;
 
+/// The most component-model handles (WASI and store resources: pollables,
+/// streams, fields, containers, ...) an app may hold at once, across all
+/// its instances; one more traps ("store handle limit exceeded"). Each
+/// costs the host a table entry and the resource behind it, about 250
+/// bytes for a clock's pollable (measured: 95,000 held added 23 MB of
+/// resident memory), outside the memory budget: this caps it near
+/// 2.5 MiB. (wasmtime's default is 100,000, and the WASI table's
+/// 1,000,000.)
+pub const MAX_HANDLES: usize = 10_000;
+
+/// The most bytes one `wasi:random` call returns (`get-random-bytes`,
+/// `get-insecure-random-bytes`); asking for more traps. The host makes
+/// the bytes in its own memory before copying them into the app's, so
+/// without it (wasmtime's default is 64 MiB) an app limited to 16 MiB made
+/// the host hold 64 MiB more for each call.
+pub const MAX_RANDOM_BYTES: u64 = 1 << 20;
+
 /// The most bytes an app's upload `write` takes, and a download `read`
 /// returns, at once: the host holds at most this much per open stream.
 pub const STREAM_PIECE_BYTES: u32 = 4 << 20;
@@ -308,7 +325,8 @@ impl AppHost {
             .args(&config.args)
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false);
+            .allow_ip_name_lookup(false)
+            .max_random_size(MAX_RANDOM_BYTES);
         if !config.stdin.is_empty() {
             wasi.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(
                 config.stdin.clone(),
@@ -348,9 +366,14 @@ impl AppHost {
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
         let limiter = Budget::new(&config.limits);
         store_ctx.memory = limiter.account().clone();
+        let mut table = ResourceTable::new();
+        // A WASI resource may take more than one entry (a clock's pollable
+        // takes two: the deadline and the pollable on it); the handles
+        // are what is capped.
+        table.set_max_capacity(4 * MAX_HANDLES);
         let state = AppState {
             wasi: wasi.build(),
-            table: ResourceTable::new(),
+            table,
             store: store_ctx,
             limiter,
             lineage: Lineage {
@@ -364,6 +387,7 @@ impl AppHost {
             blobstore: blobstore::BlobstoreCtx::default(),
         };
         let mut store = wasmtime::Store::new(&self.engine, state);
+        store.set_max_component_handles(MAX_HANDLES);
         let result = self.drive(
             app,
             config,

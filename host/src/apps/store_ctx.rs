@@ -1,11 +1,14 @@
 //! [`AppStoreCtx`]: what an app's `store` imports work on, each call
 //! charged in fuel for the host work it causes.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use wasmtime::component::{Linker, ResourceTable};
 
 use super::HostWork;
 use super::memory::{Held, MemoryAccount};
-use crate::{AppView, Error, Hash};
+use crate::{AppView, Error, Hash, QuotaKind};
 
 /// The state an app's `store` imports work on: the app's view of the store.
 pub struct AppStoreCtx {
@@ -16,9 +19,12 @@ pub struct AppStoreCtx {
     pub(crate) streams: ResourceTable,
     /// How many of them are open.
     pub(crate) open_streams: u32,
-    /// Bytes written so far to each open upload (by its resource's rep):
-    /// together with what the app holds, no more than its quota's total.
+    /// Bytes written so far to each open upload (by its resource's rep),
+    /// also counted in `staged_total`.
     pub(crate) staged: std::collections::HashMap<u32, u64>,
+    /// Bytes staged by all of the app's unfinished uploads and
+    /// `wasi:blobstore` values together.
+    pub(crate) staged_total: StagedTotal,
     /// The most names it may keep, if less than the store's limit (a
     /// launched child's, [`MAX_CHILD_NAMES`](super::MAX_CHILD_NAMES)).
     pub(crate) max_names: Option<u32>,
@@ -41,10 +47,60 @@ impl AppStoreCtx {
             streams: ResourceTable::new(),
             open_streams: 0,
             staged: std::collections::HashMap::new(),
+            staged_total: StagedTotal::default(),
             max_names: None,
             memory: MemoryAccount::unlimited(),
             held: std::collections::HashMap::new(),
         }
+    }
+}
+
+/// The bytes an app has written to uploads (the WIT `streams`) and
+/// `wasi:blobstore` values it has not finished, all of them together: with
+/// what it holds, no more than its quota's total, whichever interface
+/// stages them. (Shared: a blobstore value's stream counts its writes
+/// from inside the WASI resource table.)
+#[derive(Debug, Clone, Default)]
+pub(crate) struct StagedTotal(Arc<AtomicU64>);
+
+impl StagedTotal {
+    /// Refuses `more` bytes if what the app holds now (read through
+    /// `view`, unless its quota has no total), what it has staged and
+    /// `more` would pass its quota's total.
+    pub(crate) fn check(&self, view: &AppView, more: u64) -> Result<(), Error> {
+        let limit = view.quota().max_bytes;
+        if limit == u64::MAX {
+            return Ok(());
+        }
+        let held = view.usage()?.bytes;
+        let requested = held.saturating_add(self.total()).saturating_add(more);
+        if requested > limit {
+            return Err(Error::QuotaExceeded {
+                kind: QuotaKind::Bytes,
+                limit,
+                requested,
+            });
+        }
+        Ok(())
+    }
+
+    /// The bytes staged now.
+    pub(crate) fn total(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    /// Counts `bytes` more as staged.
+    pub(crate) fn add(&self, bytes: u64) {
+        self.0.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Counts `bytes` fewer (finished or discarded).
+    pub(crate) fn remove(&self, bytes: u64) {
+        let _ = self
+            .0
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                Some(n.saturating_sub(bytes))
+            });
     }
 }
 

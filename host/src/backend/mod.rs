@@ -360,6 +360,18 @@ pub trait Backend: Send + Sync + 'static {
         let data = staging.to_store::<Vec<u8>>()?;
         self.write_blob(key, data)
     }
+    /// The most host memory one staging holds once `staged` bytes have
+    /// been appended to it, besides what the backend keeps as stored
+    /// content: counted against the memory of the app whose upload it is
+    /// (before each append), so a backend that gathers staged bytes in
+    /// memory must say how many. By default twice them (the default
+    /// staging gathers the whole blob in a vector, which may have twice its
+    /// length allocated); a backend that stages elsewhere (the file
+    /// backend: a temporary file) or whose staging is its storage (the
+    /// memory backend) says 0.
+    fn staged_in_memory(&self, staged: u64) -> u64 {
+        staged.saturating_mul(2)
+    }
     /// Drops the staged bytes (stored or not), freeing what they hold.
     fn discard_staged(&self, staging: Staging) -> BackendResult<()> {
         drop(staging);

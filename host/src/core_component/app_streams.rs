@@ -46,22 +46,14 @@ impl AppStoreCtx {
     /// content the app already holds is counted too, though its finish
     /// would cost nothing).
     fn check_upload_room(&self, more: u64) -> Result<(), Error> {
-        let limit = self.view().quota().max_bytes;
-        if limit == u64::MAX {
-            return Ok(());
+        self.staged_total.check(self.view(), more)
+    }
+
+    /// Forgets what the upload `rep` staged (finished, failed or dropped).
+    fn unstage(&mut self, rep: u32) {
+        if let Some(bytes) = self.staged.remove(&rep) {
+            self.staged_total.remove(bytes);
         }
-        let staged: u64 = self.staged.values().sum();
-        let requested = (self.view().usage()?.bytes)
-            .saturating_add(staged)
-            .saturating_add(more);
-        if requested > limit {
-            return Err(Error::QuotaExceeded {
-                kind: QuotaKind::Bytes,
-                limit,
-                requested,
-            });
-        }
-        Ok(())
     }
 
     /// Takes a stream out of the table for good (what it held on the host
@@ -150,15 +142,18 @@ impl app_streams::HostUpload for AppStoreCtx {
             }
         };
         match written {
-            Ok(()) => *self.staged.entry(upload.rep()).or_default() += size,
-            Err(_) => drop(self.staged.remove(&upload.rep())),
+            Ok(()) => {
+                *self.staged.entry(upload.rep()).or_default() += size;
+                self.staged_total.add(size);
+            }
+            Err(_) => self.unstage(upload.rep()),
         }
         self.work.end()?;
         answer(written)
     }
 
     fn finish(&mut self, upload: Resource<Upload>) -> Answer<String> {
-        self.staged.remove(&upload.rep());
+        self.unstage(upload.rep());
         self.work.begin()?;
         let stored = self.streams.get_mut(&upload)?.finish_now();
         // Finished, it holds nothing.
@@ -169,7 +164,7 @@ impl app_streams::HostUpload for AppStoreCtx {
 
     fn drop(&mut self, upload: Resource<Upload>) -> wasmtime::Result<()> {
         // Unfinished: its staging is discarded, nothing is stored.
-        self.staged.remove(&upload.rep());
+        self.unstage(upload.rep());
         drop(self.close(upload)?);
         Ok(())
     }

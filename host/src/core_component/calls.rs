@@ -80,6 +80,17 @@ impl Instance {
         Ok(either!(self, who, call_get, &hash)?)
     }
 
+    /// The core's verdict on `content`, read by the host itself, as the
+    /// content of `hash` (the host's view: `get`'s checks and errors; the
+    /// bytes are not copied back out).
+    pub(crate) fn check_content(&mut self, hash: &Hash, content: &[u8]) -> Result<(), Error> {
+        let hex = hash.to_string();
+        Ok(self.call(|c, s| {
+            c.artifacts_store_tree()
+                .call_check_content(s, &hex, content)
+        })??)
+    }
+
     /// `length` bytes of the artifact from `offset`, verified by the core
     /// (through the outboard where there is one).
     pub(crate) fn get_range(

@@ -120,10 +120,7 @@ impl ArtifactStore {
         let output = |e: std::io::Error| Error::Output(e.to_string());
         if SizePlan::of(meta.size) != SizePlan::Streamed {
             // The metadata is in hand: read and verify without a second stat.
-            let content = match self.read_in_parallel(hash, &meta)? {
-                Some(content) => content,
-                None => self.core.with(|i| i.get(Caller::Host, hash))?,
-            };
+            let content = self.get_known(hash, &meta)?;
             out.write_all(&content).map_err(output)?;
             return Ok(meta);
         }
@@ -170,6 +167,42 @@ impl ArtifactStore {
         Ok(self
             .read_in_parallel(hash, &meta)?
             .map(|content| (meta, content)))
+    }
+
+    /// The content of `hash` as the host reads it, if the core's verdict on
+    /// it (`tree.check-content`: `get`'s checks and errors, in one call
+    /// with one record read) is that it is the artifact's: the bytes cross
+    /// into the core once, to be hashed, and never back out. `None` when
+    /// the backend has no blob or cannot read it: the core's own `get` then
+    /// reads again and says what is wrong. For the host's own reads only
+    /// (and an app's read of a hash it was granted, which it may see
+    /// anyway): it reads the blob before the core has said the artifact is
+    /// there, which an app's read of its own must not do (its timing would
+    /// tell what others hold).
+    fn checked_by_core(&self, hash: &Hash) -> Result<Option<Vec<u8>>, Error> {
+        let Ok(Some(content)) = self.core.backend().read_blob(hash) else {
+            return Ok(None);
+        };
+        self.core.with(|i| i.check_content(hash, &content))?;
+        Ok(Some(content))
+    }
+
+    /// [`get`](Self::get) of an artifact whose metadata (`meta`, from
+    /// `stat`) is in hand: no second `stat` for the parallel path.
+    fn get_known(&self, hash: &Hash, meta: &Metadata) -> Result<Vec<u8>, Error> {
+        match self.read_in_parallel(hash, meta)? {
+            Some(content) => Ok(content),
+            None => self.get_whole(hash),
+        }
+    }
+
+    /// The content of `hash`, verified whole by one core instance: the
+    /// host's read with the core's verdict, else the core's own `get`.
+    pub(crate) fn get_whole(&self, hash: &Hash) -> Result<Vec<u8>, Error> {
+        match self.checked_by_core(hash)? {
+            Some(content) => Ok(content),
+            None => self.core.with(|i| i.get(Caller::Host, hash)),
+        }
     }
 
     /// The content of `hash`, whose metadata is `meta`, verified by several

@@ -110,11 +110,28 @@ impl PieceHasher {
             self.len += piece_len;
             self.over = piece_len < STREAM_PIECE;
         }
-        for (cv, groups) in subtrees(core, &located)? {
+        let hashed = subtrees(core, &located)?;
+        // Grown once for the whole batch, as `held_after` counts it.
+        let needed = self.groups.len() + hashed.iter().map(|(_, g)| g.len()).sum::<usize>();
+        let target = groups_capacity(self.groups.capacity(), needed);
+        self.groups.reserve_exact(target - self.groups.len());
+        for (cv, groups) in hashed {
             self.values.push(cv);
             self.groups.extend_from_slice(&groups);
         }
         Ok(())
+    }
+
+    /// What it holds on the host once `pieces` more full pieces are
+    /// hashed: its groups' chaining values (32 bytes per 16 KiB, 8 KiB a
+    /// piece, in a buffer that doubles) and each piece's chaining value.
+    #[cfg(feature = "apps")]
+    pub(crate) fn held_after(&self, pieces: usize) -> usize {
+        let per_piece = (STREAM_PIECE / super::pieces::GROUP_LEN * 32) as usize;
+        let needed = self.groups.len() + pieces * per_piece;
+        let values = self.values.len() + pieces;
+        groups_capacity(self.groups.capacity(), needed)
+            + values * (32 + std::mem::size_of::<Vec<u8>>())
     }
 
     /// The input's hash, length and groups; it must be longer than one piece.
@@ -130,6 +147,16 @@ impl PieceHasher {
             size: self.len,
             groups: self.groups,
         })
+    }
+}
+
+/// The capacity of a groups buffer of capacity `capacity` that must hold
+/// `needed` bytes: unchanged if it does, else doubled, at least `needed`.
+fn groups_capacity(capacity: usize, needed: usize) -> usize {
+    if needed <= capacity {
+        capacity
+    } else {
+        capacity.saturating_mul(2).max(needed)
     }
 }
 

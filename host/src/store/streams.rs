@@ -138,17 +138,37 @@ impl Upload {
         Ok(written)
     }
 
-    /// What its piece buffer takes on the host once `more` bytes are
-    /// written: at most one piece ([`STREAM_PIECE`]), never more than was
-    /// written to it.
+    /// What it takes on the host once `more` bytes are written, until it
+    /// is finished: its piece buffer (at most one piece, [`STREAM_PIECE`],
+    /// never more than was written to it), what its hasher keeps of the
+    /// pieces handed on, the last at its finish included (see
+    /// [`PieceHasher::held_after`]), and what the backend holds in memory
+    /// of them while they are staged ([`Backend::staged_in_memory`]: the S3
+    /// backend one part, the file and memory backends nothing).
+    ///
+    /// [`Backend::staged_in_memory`]: crate::Backend::staged_in_memory
     #[cfg(feature = "apps")]
     fn held_after(&self, more: usize) -> usize {
+        let piece_len = STREAM_PIECE as usize;
         let len = self.piece.len().saturating_add(more);
-        if len > STREAM_PIECE as usize {
-            STREAM_PIECE as usize
+        // The pieces a staged upload hands on from here: those this write
+        // fills and, at its finish, the last (an upload of one piece is
+        // never staged: its finish is an ordinary put).
+        let handed_on = if self.staging.is_some() || len > piece_len {
+            len.div_ceil(piece_len)
+        } else {
+            0
+        };
+        let piece = if len > piece_len {
+            piece_len
         } else {
             grown(self.piece.capacity(), len)
-        }
+        };
+        let staged = self.hasher.len() + (handed_on * piece_len) as u64;
+        let backend = self.who.store().core.backend().staged_in_memory(staged);
+        piece
+            .saturating_add(self.hasher.held_after(handed_on))
+            .saturating_add(usize::try_from(backend).unwrap_or(usize::MAX))
     }
 
     /// Whether `more` bytes may be written: refused (and the upload spent)
@@ -211,6 +231,7 @@ impl Upload {
     pub(crate) fn abandon(&mut self) {
         self.spent = true;
         self.piece = Vec::new();
+        self.hasher = PieceHasher::default();
         if let Some(staging) = self.staging.take() {
             let _ = self.who.store().core.backend().discard_staged(staging);
         }

@@ -18,7 +18,7 @@ pub mod naming;
 mod values;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use wasmtime::component::{HasData, Linker, ResourceTable};
 
@@ -172,14 +172,13 @@ impl Slots {
     }
 }
 
-/// One app run's blobstore state: what it has open, and the bytes its
-/// unfinished outgoing values hold.
+/// One app run's blobstore state: what it has open (the bytes its
+/// unfinished values stage are counted in its store context's staging,
+/// with its uploads').
 #[derive(Debug, Clone)]
 pub struct BlobstoreCtx {
     handles: Slots,
     values: Slots,
-    /// Bytes written to the app's outgoing values not finished yet.
-    staged: Arc<AtomicU64>,
 }
 
 impl Default for BlobstoreCtx {
@@ -187,7 +186,6 @@ impl Default for BlobstoreCtx {
         Self {
             handles: Slots::new(MAX_BLOB_HANDLES, "containers and object-name streams"),
             values: Slots::new(MAX_OPEN_VALUES, "values and value streams"),
-            staged: Arc::new(AtomicU64::new(0)),
         }
     }
 }

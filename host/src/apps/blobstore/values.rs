@@ -4,9 +4,6 @@
 //! value is a verified range of an artifact, held (up to 4 MiB) or read 4
 //! MiB at a time through its input stream.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
@@ -21,7 +18,8 @@ use super::naming::ContainerName;
 use super::{BlobError, BlobView, MAX_WRITE_TARGETS, Slot, answer};
 use crate::apps::limits::WorkMeter;
 use crate::apps::memory::{Held, MemoryRefused};
-use crate::{AppView, ArtifactType, Error, Hash, QuotaKind, RANGE_LIMIT, Upload};
+use crate::apps::store_ctx::StagedTotal;
+use crate::{AppView, ArtifactType, Error, Hash, RANGE_LIMIT, Upload};
 
 /// The most bytes one `write` to a value's output stream is permitted
 /// (`check-write`).
@@ -44,11 +42,11 @@ struct Body {
     failed: Option<String>,
     /// Bytes written so far (counted in `staged` until the body goes).
     written: u64,
-    /// Bytes written to all of the app's unfinished values.
-    staged: Arc<AtomicU64>,
-    /// The app's quota's total, and what it held when the value was made.
-    max_bytes: u64,
-    quota_held: u64,
+    /// Bytes staged by all of the app's unfinished values and uploads.
+    staged_total: StagedTotal,
+    /// The app's view, its quota and what it holds read at every write
+    /// (it may have stored more since the value was made).
+    view: AppView,
     /// What the upload's piece takes on the host, counted against the
     /// app's memory.
     memory: Held,
@@ -56,7 +54,7 @@ struct Body {
 
 impl Drop for Body {
     fn drop(&mut self) {
-        self.staged.fetch_sub(self.written, Ordering::Relaxed);
+        self.staged_total.remove(self.written);
     }
 }
 
@@ -82,31 +80,25 @@ impl Body {
             return Err(failed(why));
         }
         let len = bytes.len() as u64;
-        let requested = (self.quota_held)
-            .saturating_add(self.staged.load(Ordering::Relaxed))
-            .saturating_add(len);
-        let written = if self.max_bytes != u64::MAX && requested > self.max_bytes {
-            Err(Error::QuotaExceeded {
-                kind: QuotaKind::Bytes,
-                limit: self.max_bytes,
-                requested,
-            })
-        } else {
-            let (upload, memory) = (&mut self.upload, &mut self.memory);
-            meter
-                .measure(len, || upload.write_counted(bytes, memory))
-                .map_err(trap)?
+        let written = match self.staged_total.check(&self.view, len) {
+            Err(e) => Err(e),
+            Ok(()) => {
+                let (upload, memory) = (&mut self.upload, &mut self.memory);
+                meter
+                    .measure(len, || upload.write_counted(bytes, memory))
+                    .map_err(trap)?
+            }
         };
         match written {
             Ok(()) => {
                 self.written += len;
-                self.staged.fetch_add(len, Ordering::Relaxed);
+                self.staged_total.add(len);
                 Ok(())
             }
             Err(e) => {
                 let why = e.to_string();
                 self.upload.abandon();
-                self.staged.fetch_sub(self.written, Ordering::Relaxed);
+                self.staged_total.remove(self.written);
                 self.written = 0;
                 self.failed = Some(why.clone());
                 // Abandoned, its piece holds nothing.
@@ -135,17 +127,10 @@ struct ValueWriter {
     meter: WorkMeter,
 }
 
-/// A future that is ready at once, as `async_trait` shapes it.
-type Ready<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
-
+/// Always ready: writes are taken (or refused) at once.
+#[async_trait::async_trait]
 impl Pollable for ValueWriter {
-    fn ready<'a, 'b>(&'a mut self) -> Ready<'b>
-    where
-        'a: 'b,
-        Self: 'b,
-    {
-        Box::pin(std::future::ready(()))
-    }
+    async fn ready(&mut self) {}
 }
 
 impl OutputStream for ValueWriter {
@@ -200,14 +185,10 @@ struct ValueReader {
     _slot: Slot,
 }
 
+/// Always ready: each read reads (and proves) its piece at once.
+#[async_trait::async_trait]
 impl Pollable for ValueReader {
-    fn ready<'a, 'b>(&'a mut self) -> Ready<'b>
-    where
-        'a: 'b,
-        Self: 'b,
-    {
-        Box::pin(std::future::ready(()))
-    }
+    async fn ready(&mut self) {}
 }
 
 impl InputStream for ValueReader {
@@ -306,7 +287,7 @@ impl types::HostOutgoingValue for BlobView<'_> {
             .values
             .take()
             .map_err(|e| wasmtime::Error::msg(e.to_string()))?;
-        let staged = self.ctx.staged.clone();
+        let staged_total = self.store.staged_total.clone();
         let memory = self.store.memory.hold();
         let body = self
             .charged(0, |view| {
@@ -314,9 +295,8 @@ impl types::HostOutgoingValue for BlobView<'_> {
                     upload: view.upload(ArtifactType::Generic),
                     failed: None,
                     written: 0,
-                    staged,
-                    max_bytes: view.quota().max_bytes,
-                    quota_held: view.usage()?.bytes,
+                    staged_total,
+                    view: view.clone(),
                     memory,
                 })
             })

@@ -218,6 +218,11 @@ impl<F: Fs> Backend for FileBackend<F> {
         self.store_staging(staging, key)
     }
 
+    fn staged_in_memory(&self, _staged: u64) -> u64 {
+        // A temporary file.
+        0
+    }
+
     fn discard_staged(&self, staging: Staging) -> BackendResult<()> {
         self.drop_staging(staging)
     }

@@ -23,8 +23,8 @@ pub(super) fn retry_timeout(lease: Duration) -> Duration {
     (lease / 4).clamp(Duration::from_secs(1), Duration::from_secs(20))
 }
 
-/// The time limit of one blob transfer (a `GET`, `PUT` or part of up to
-/// 16 MiB, or a server-side copy), and how long its transport errors are
+/// The time limit of one blob transfer (a `GET`, a `PUT`, a part of
+/// 8 MiB or a server-side copy), and how long its transport errors are
 /// retried. Blob transfers hold no lock, so they need not be short.
 pub const BLOB_TIMEOUT: Duration = Duration::from_secs(300);
 

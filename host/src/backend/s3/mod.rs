@@ -52,9 +52,10 @@
 //! object, none, or the whole new one), and the content under a key never
 //! changes. So blob transfers (which may be large) go through a second
 //! client with generous time limits ([`BLOB_TIMEOUT`]); only the lock's
-//! requests need the short ones. Content over 16 MiB staged by a large put
+//! requests need the short ones. Content over 8 MiB staged by a large put
 //! is uploaded as a multipart upload in 8 MiB parts to `staging/`, then
-//! copied to its blob on the server (`CopyObject`, atomic like a `PUT`).
+//! copied to its blob on the server (`CopyObject`, atomic like a `PUT`);
+//! a staging holds one part in memory at most.
 //! Every request is idempotent, so transport errors are retried (a bounded
 //! number of times); what still fails surfaces as [`BackendError::Io`](crate::BackendError::Io)
 //! naming the operation and the object.
@@ -255,6 +256,10 @@ impl Backend for S3Backend {
 
     fn write_staged(&self, staging: &mut Staging, key: &Hash) -> BackendResult<()> {
         self.store_staging(staging, key)
+    }
+
+    fn staged_in_memory(&self, staged: u64) -> u64 {
+        staging::held_in_memory(staged)
     }
 
     fn discard_staged(&self, staging: Staging) -> BackendResult<()> {

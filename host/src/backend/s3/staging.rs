@@ -1,7 +1,9 @@
-//! A large put staged by the S3 backend: gathered in memory up to
-//! [`SINGLE_PUT_MAX`] and stored with one `PUT`; beyond it, uploaded in
-//! parts of [`PART`] to `staging/RANDOM` as it comes, then copied to its blob
-//! on the server (`CopyObject`, atomic like a `PUT`).
+//! A large put staged by the S3 backend: gathered in memory up to one
+//! [`PART`] and stored with one `PUT`; beyond it, uploaded in parts of
+//! [`PART`] to `staging/RANDOM` as it comes, then copied to its blob on the
+//! server (`CopyObject`, atomic like a `PUT`). Either way a staging holds
+//! at most one part in memory ([`held_in_memory`]), which an app's memory
+//! limit counts.
 
 use object_store::path::Path;
 use object_store::{MultipartUpload, PutPayload};
@@ -11,13 +13,18 @@ use super::bucket::{Lane, failed};
 use crate::backend::{BackendResult, Staging, new_version};
 use crate::{BackendError, Hash};
 
-/// Staged content up to this size is kept in memory and written with one
-/// `PUT`; beyond it, it is uploaded in parts of [`PART`] as it comes.
-const SINGLE_PUT_MAX: usize = 16 << 20;
-/// The part size of a staged upload (S3 wants at least 5 MiB but the last).
+/// The part size of a staged upload (S3 wants at least 5 MiB but the
+/// last), and the most staged content kept in memory: up to it, content is
+/// written with one `PUT`; beyond it, uploaded in parts as it comes.
 const PART: usize = 8 << 20;
 
-/// A large put's content: gathered in memory up to [`SINGLE_PUT_MAX`], else
+/// [`Backend::staged_in_memory`](crate::Backend::staged_in_memory): one
+/// part's buffer, from the first byte staged.
+pub(super) fn held_in_memory(staged: u64) -> u64 {
+    if staged == 0 { 0 } else { PART as u64 }
+}
+
+/// A large put's content: gathered in memory up to one [`PART`], else
 /// uploaded in parts to `path` as it comes.
 pub(super) struct S3Staging {
     path: Path,
@@ -58,14 +65,8 @@ impl S3Backend {
                 staged.path
             )));
         }
-        if staged.upload.is_none() {
-            if staged.buffer.len().saturating_add(data.len()) <= SINGLE_PUT_MAX {
-                staged.buffer.extend_from_slice(data);
-                return Ok(());
-            }
+        if staged.upload.is_none() && staged.buffer.len().saturating_add(data.len()) > PART {
             staged.upload = Some(self.bucket.upload(&staged.path)?);
-            let gathered = std::mem::take(&mut staged.buffer);
-            self.feed_parts(staged, &gathered)?;
         }
         self.feed_parts(staged, data)
     }
@@ -134,17 +135,22 @@ impl S3Backend {
         Ok(())
     }
 
-    /// Fills the buffer up to a part and uploads it, as often as `data`
-    /// allows: every byte is copied once, at most a part is held.
+    /// Fills the buffer up to a part and, once an upload has started,
+    /// uploads each full part, as often as `data` allows: every byte is
+    /// copied once, and at most one part is held (the next buffer is made
+    /// only once the full one has been sent).
     fn feed_parts(&self, staged: &mut S3Staging, data: &[u8]) -> BackendResult<()> {
         let mut rest = data;
         while !rest.is_empty() {
+            if staged.buffer.capacity() < PART {
+                staged.buffer.reserve_exact(PART - staged.buffer.len());
+            }
             let room = PART.saturating_sub(staged.buffer.len());
             let (now, later) = rest.split_at(room.min(rest.len()));
             staged.buffer.extend_from_slice(now);
             rest = later;
-            if staged.buffer.len() >= PART {
-                let part = std::mem::replace(&mut staged.buffer, Vec::with_capacity(PART));
+            if staged.buffer.len() >= PART && staged.upload.is_some() {
+                let part = std::mem::take(&mut staged.buffer);
                 self.upload_part(staged, part)?;
             }
         }

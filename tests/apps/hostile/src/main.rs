@@ -169,6 +169,35 @@ fn poll() {
     println!("poll returned {ready:?}");
 }
 
+/// Makes `count` WASI resources (monotonic-clock pollables, never ready)
+/// and keeps them all, printing how many every 100,000: each costs the
+/// host an entry in the app's resource table, and the guest 4 bytes.
+fn handles(count: &str) {
+    use waits::wasi::clocks::monotonic_clock;
+    let count: usize = count.parse().unwrap_or(1_000_000);
+    let mut kept = Vec::with_capacity(count);
+    for i in 0..count {
+        kept.push(monotonic_clock::subscribe_duration(u64::MAX));
+        if (i + 1) % 100_000 == 0 {
+            println!("{} handles", i + 1);
+        }
+    }
+    println!("kept {} handles", kept.len());
+}
+
+/// Asks WASI for `len` random bytes `times` times, keeping none (the host
+/// makes each answer in its own memory before copying it into the app's).
+fn random(len: &str, times: &str) {
+    use waits::wasi::random::random;
+    let len: u64 = len.parse().unwrap_or(64 << 20);
+    let times: u32 = times.parse().unwrap_or(1);
+    let mut got = 0u64;
+    for _ in 0..times {
+        got += random::get_random_bytes(len).len() as u64;
+    }
+    println!("got {got} random bytes");
+}
+
 /// Writes `bytes` of output, 64 KiB at a time, to stdout and stderr in turn.
 fn flood(bytes: &str) {
     use std::io::Write;
@@ -228,6 +257,11 @@ fn main() {
         Some("poll") => poll(),
         Some("flood") => flood(args.get(2).map(String::as_str).unwrap_or_default()),
         Some("escapes") => escapes(),
+        Some("handles") => handles(args.get(2).map(String::as_str).unwrap_or_default()),
+        Some("random") => random(
+            args.get(2).map(String::as_str).unwrap_or_default(),
+            args.get(3).map(String::as_str).unwrap_or_default(),
+        ),
         other => {
             eprintln!("hostile: unknown mode {other:?}");
             std::process::exit(2)

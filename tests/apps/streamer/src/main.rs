@@ -14,8 +14,27 @@
 //! - `parallel N SIZE`: writes SIZE bytes to each of N open uploads, a MiB
 //!   to each in turn, and prints how much it had written in all when it was
 //!   refused (or that it was not).
+//! - `both ORDER SIZE`: stages SIZE bytes through an upload of the
+//!   `streams` interface and SIZE through a `wasi:blobstore` value, both
+//!   left unfinished (ORDER `upload-first` or `value-first`), and prints
+//!   how many bytes each took before one was refused.
+//! - `stage-then-launch SELF SIZE`: stages SIZE bytes through an upload
+//!   left open, then launches SELF (its own hash) to write SIZE bytes to an
+//!   upload of its own (`parallel 1 SIZE`), and prints both answers.
+//! - `value-after-put SIZE`: makes a `wasi:blobstore` value, then stores
+//!   SIZE bytes through an upload, then writes SIZE bytes to the value:
+//!   prints how many the value took before it was refused.
 
 wit_bindgen::generate!({ path: "../../../wit", world: "app" });
+
+/// The upstream `wasi:blobstore` imports, for `both`.
+mod blob {
+    wit_bindgen::generate!({
+        path: "../../../wit-blobstore",
+        world: "wasi:blobstore/imports",
+        generate_all,
+    });
+}
 
 use artifacts::store::store;
 use artifacts::store::streams;
@@ -45,6 +64,68 @@ fn upload(size: u64) -> streams::Upload {
         done += n as u64;
     }
     up
+}
+
+/// Writes up to `size` bytes to a new upload, a MiB at a time, and leaves
+/// it open: returns it and how many bytes it took.
+fn stage_upload(size: u64) -> (streams::Upload, String) {
+    let up = streams::start_upload(ArtifactType::Generic).expect("start-upload");
+    let piece = vec![5u8; STEP];
+    let mut done = 0u64;
+    while done < size {
+        let n = STEP.min((size - done) as usize);
+        if let Err(e) = up.write(&piece[..n]) {
+            return (up, format!("upload refused after {done}: {e:?}"));
+        }
+        done += n as u64;
+    }
+    (up, format!("upload took {done}"))
+}
+
+/// Writes up to `size` bytes to a new blobstore value's body, a MiB at a
+/// time, and leaves it unfinished: returns it and how many bytes it took.
+fn stage_value(size: u64) -> (blob::wasi::blobstore::types::OutgoingValue, String) {
+    let value = blob::wasi::blobstore::types::OutgoingValue::new_outgoing_value();
+    let said = write_value(&value, size);
+    (value, said)
+}
+
+/// Writes up to `size` bytes to `value`'s body, a MiB at a time: says how
+/// many it took.
+fn write_value(value: &blob::wasi::blobstore::types::OutgoingValue, size: u64) -> String {
+    use blob::wasi::io::streams::StreamError;
+    let stream = value.outgoing_value_write_body().expect("write-body");
+    let piece = vec![6u8; STEP];
+    let mut done = 0u64;
+    while done < size {
+        let permit = match stream.check_write() {
+            Ok(0) => {
+                stream.subscribe().block();
+                continue;
+            }
+            Ok(permit) => permit,
+            Err(e) => {
+                let why = match e {
+                    StreamError::LastOperationFailed(e) => e.to_debug_string(),
+                    StreamError::Closed => "closed".to_string(),
+                };
+                drop(stream);
+                return format!("value refused after {done}: {why}");
+            }
+        };
+        let n = (STEP as u64).min(size - done).min(permit) as usize;
+        if let Err(e) = stream.write(&piece[..n]) {
+            let why = match e {
+                StreamError::LastOperationFailed(e) => e.to_debug_string(),
+                StreamError::Closed => "closed".to_string(),
+            };
+            drop(stream);
+            return format!("value refused after {done}: {why}");
+        }
+        done += n as u64;
+    }
+    drop(stream);
+    format!("value took {done}")
 }
 
 fn main() {
@@ -130,6 +211,56 @@ fn main() {
                 }
             }
             println!("wrote {total} bytes in all");
+        }
+        "stage-then-launch" => {
+            use artifacts::store::launch::{self, Child, Limits};
+            let size: u64 = arg(3).parse().expect("SIZE");
+            let (_open, staged) = stage_upload(size);
+            let child = Child {
+                component: arg(2),
+                name: "child".into(),
+                args: vec!["parallel".into(), "1".into(), size.to_string()],
+                stdin: Vec::new(),
+                limits: Limits {
+                    fuel: u64::MAX,
+                    memory_bytes: 32 << 20,
+                    wall_time_ms: 60_000,
+                    max_output: 1 << 20,
+                    max_bytes: u64::MAX,
+                    max_artifacts: 10,
+                },
+                grants: Vec::new(),
+                allow_launch: false,
+            };
+            let out = launch::run(&child).expect("launch");
+            let said = String::from_utf8_lossy(&out.stdout);
+            println!("{staged}; child: {}", said.trim());
+        }
+        "value-after-put" => {
+            use blob::wasi::blobstore::types::OutgoingValue;
+            let size: u64 = arg(2).parse().expect("SIZE");
+            let value = OutgoingValue::new_outgoing_value();
+            let (up, _) = stage_upload(size);
+            up.finish().expect("finish");
+            let said = write_value(&value, size);
+            println!("stored {size}; {said}");
+        }
+        "both" => {
+            let size: u64 = arg(3).parse().expect("SIZE");
+            let said = match arg(2).as_str() {
+                "upload-first" => {
+                    let (_up, a) = stage_upload(size);
+                    let (_value, b) = stage_value(size);
+                    [a, b]
+                }
+                "value-first" => {
+                    let (_value, a) = stage_value(size);
+                    let (_up, b) = stage_upload(size);
+                    [a, b]
+                }
+                other => panic!("ORDER: {other:?}"),
+            };
+            println!("{}; {}", said[0], said[1]);
         }
         other => {
             eprintln!("streamer: unknown command {other:?}");
