@@ -2,6 +2,8 @@
 //! quota and grants.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::core_component::{Caller, HOST_OWNER};
 use crate::{ArtifactStore, ArtifactType, Error, Hash, Metadata};
@@ -60,6 +62,9 @@ pub struct AppView {
     app: String,
     quota: Quota,
     grants: HashSet<Hash>,
+    /// How many calls into the core this view and its clones have made as
+    /// the app (see [`calls`](AppView::calls)).
+    calls: Arc<AtomicU64>,
 }
 
 impl ArtifactStore {
@@ -80,6 +85,7 @@ impl ArtifactStore {
             app: app.to_string(),
             quota,
             grants: HashSet::new(),
+            calls: Arc::default(),
         })
     }
 }
@@ -94,6 +100,7 @@ impl ArtifactStore {
             app: id,
             quota,
             grants: HashSet::new(),
+            calls: Arc::default(),
         }
     }
 }
@@ -128,9 +135,21 @@ impl AppView {
         self.grants.contains(hash)
     }
 
-    /// This app, as the core's calls name it.
+    /// This app, as the core's calls name it: every call the app makes
+    /// through this view (or a clone) takes it, and is counted.
     pub(crate) fn me(&self) -> Caller<'_> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         Caller::Owner(&self.app, self.quota)
+    }
+
+    /// How many calls this view and its clones have made as the app so
+    /// far. Within an app's run what it holds grows only by such a call
+    /// (its names hold only what it holds; the host's removals and gc only
+    /// shrink it), so a figure read from [`usage`](Self::usage) stays an
+    /// upper bound while this does not move.
+    #[cfg(feature = "apps")]
+    pub(crate) fn calls(&self) -> u64 {
+        self.calls.load(Ordering::Relaxed)
     }
 
     /// The most entries one [`list_page`](Self::list_page) returns.

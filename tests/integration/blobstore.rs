@@ -6,9 +6,12 @@
 
 use artifacts::apps::blobstore::{MAX_BLOB_HANDLES, MAX_OPEN_VALUES};
 use artifacts::apps::{AppConfig, AppHost, AppOutcome, FUEL_PER_BYTE};
+use std::sync::atomic::Ordering::SeqCst;
+
 use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Quota};
 
-use crate::fixture::{each_backend, pattern};
+use crate::fixture::{Counts, each_backend, pattern};
+use crate::watched::Watched;
 
 const BLOBBER: &[u8] = include_bytes!("../apps/blobber.wasm");
 
@@ -199,6 +202,31 @@ each_backend! {
             assert_eq!((usage.artifacts, usage.bytes), (1, marker_len("w")), "the marker alone");
         }
         assert!(fx.temporary_files().is_empty(), "the staging was discarded");
+    }
+
+    fn a_value_written_in_tiny_pieces_reads_what_the_app_holds_once_not_per_piece(fx) {
+        // Each write checks the app's quota total against what it holds;
+        // that is read from the backend again only after the app's own
+        // store calls, not for every piece (a review found 5,000 one-byte
+        // writes made 5,000 unpaid record reads, S3 GETs on S3).
+        let backend = Watched::new(fx.backend(), Counts::default());
+        let store = ArtifactStore::builder().open(backend.clone()).unwrap();
+        let host = AppHost::new(store.clone()).unwrap();
+        let entries_read = |id: &str, writes: u64, len: u64| {
+            let before = backend.watch.entries_read.load(SeqCst);
+            let mut c = config(id, &["tiny-writes", &writes.to_string(), &len.to_string()]);
+            c.quota = Quota { max_bytes: 64 << 20, ..Quota::default() };
+            assert_eq!(run_ok(&host, &c), format!("stored {}", writes * len));
+            backend.watch.entries_read.load(SeqCst) - before
+        };
+        let few = entries_read("tiny-a", 10, 1);
+        let many = entries_read("tiny-b", 5000, 1);
+        let empty = entries_read("tiny-c", 5000, 0);
+        eprintln!("entry records read: 10 writes {few}, 5,000 writes {many}, 5,000 empty {empty}");
+        assert!(many <= few + 2, "5,000 writes read {many} records, 10 read {few}");
+        assert!(empty <= few + 2, "5,000 empty writes read {empty} records, 10 read {few}");
+        let stored = store.app("tiny-b", Quota::default()).unwrap().usage().unwrap();
+        assert_eq!(stored.bytes, 5000 + marker_len("t"), "the value and the container's marker");
     }
 
     fn the_bytes_an_app_writes_are_charged_in_fuel_as_they_are_written(fx) {

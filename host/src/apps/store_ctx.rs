@@ -1,8 +1,8 @@
 //! [`AppStoreCtx`]: what an app's `store` imports work on, each call
 //! charged in fuel for the host work it causes.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use wasmtime::component::{Linker, ResourceTable};
 
@@ -61,18 +61,27 @@ impl AppStoreCtx {
 /// stages them. (Shared: a blobstore value's stream counts its writes
 /// from inside the WASI resource table.)
 #[derive(Debug, Clone, Default)]
-pub(crate) struct StagedTotal(Arc<AtomicU64>);
+pub(crate) struct StagedTotal(Arc<Staged>);
+
+#[derive(Debug, Default)]
+struct Staged {
+    bytes: AtomicU64,
+    /// What the app held when last read, and [`AppView::calls`] then: read
+    /// again only after the app has made another call, so that writing a
+    /// value in many small pieces costs no backend read per piece.
+    held: Mutex<Option<(u64, u64)>>,
+}
 
 impl StagedTotal {
     /// Refuses `more` bytes if what the app holds now (read through
-    /// `view`, unless its quota has no total), what it has staged and
-    /// `more` would pass its quota's total.
+    /// `view` when it may have changed, unless its quota has no total),
+    /// what it has staged and `more` would pass its quota's total.
     pub(crate) fn check(&self, view: &AppView, more: u64) -> Result<(), Error> {
         let limit = view.quota().max_bytes;
         if limit == u64::MAX {
             return Ok(());
         }
-        let held = view.usage()?.bytes;
+        let held = self.held(view)?;
         let requested = held.saturating_add(self.total()).saturating_add(more);
         if requested > limit {
             return Err(Error::QuotaExceeded {
@@ -84,20 +93,36 @@ impl StagedTotal {
         Ok(())
     }
 
+    /// What the app holds: the figure last read, unless it has made a call
+    /// since.
+    fn held(&self, view: &AppView) -> Result<u64, Error> {
+        let calls = view.calls();
+        let mut cached = self.0.held.lock().unwrap_or_else(|p| p.into_inner());
+        match *cached {
+            Some((at, held)) if at == calls => Ok(held),
+            _ => {
+                let held = view.usage()?.bytes;
+                *cached = Some((calls, held));
+                Ok(held)
+            }
+        }
+    }
+
     /// The bytes staged now.
     pub(crate) fn total(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.bytes.load(Ordering::Relaxed)
     }
 
     /// Counts `bytes` more as staged.
     pub(crate) fn add(&self, bytes: u64) {
-        self.0.fetch_add(bytes, Ordering::Relaxed);
+        self.0.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Counts `bytes` fewer (finished or discarded).
     pub(crate) fn remove(&self, bytes: u64) {
         let _ = self
             .0
+            .bytes
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
                 Some(n.saturating_sub(bytes))
             });

@@ -79,16 +79,19 @@ impl Body {
         if let Some(why) = &self.failed {
             return Err(failed(why));
         }
+        if bytes.is_empty() {
+            return Ok(());
+        }
         let len = bytes.len() as u64;
-        let written = match self.staged_total.check(&self.view, len) {
-            Err(e) => Err(e),
-            Ok(()) => {
-                let (upload, memory) = (&mut self.upload, &mut self.memory);
-                meter
-                    .measure(len, || upload.write_counted(bytes, memory))
-                    .map_err(trap)?
-            }
-        };
+        // The check is measured too: it may read what the app holds.
+        let (upload, memory) = (&mut self.upload, &mut self.memory);
+        let (staged_total, view) = (&self.staged_total, &self.view);
+        let written = meter
+            .measure(len, || match staged_total.check(view, len) {
+                Err(e) => Ok(Err(e)),
+                Ok(()) => upload.write_counted(bytes, memory),
+            })
+            .map_err(trap)?;
         match written {
             Ok(()) => {
                 self.written += len;

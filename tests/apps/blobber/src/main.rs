@@ -527,6 +527,24 @@ fn main() {
             println!("finish: {finished:?}");
             check(!ok(c.has_object("big"), "has-object"), "nothing stored");
         }
+        "tiny-writes" => {
+            // N writes of LEN bytes each to one value, then stored.
+            let n: usize = arg(2).parse().unwrap_or(1000);
+            let len: usize = arg(3).parse().unwrap_or(1);
+            let c = ok(blobstore::create_container("t"), "create-container");
+            let value = OutgoingValue::new_outgoing_value();
+            let stream = ok(value.outgoing_value_write_body(), "write-body");
+            let piece = vec![3u8; len];
+            for _ in 0..n {
+                if let Err(e) = stream.write(&piece) {
+                    fail(format!("writing: {}", stream_error(&e)));
+                }
+            }
+            drop(stream);
+            ok(c.write_data("tiny", &value), "write-data");
+            ok(OutgoingValue::finish(value), "finish");
+            println!("stored {}", n * len);
+        }
         other => fail(format!("unknown mode {other:?}")),
     }
 }
