@@ -29,6 +29,8 @@ mod budget;
 mod compile_check;
 mod config;
 mod escape;
+#[cfg(test)]
+mod handles_tests;
 mod launch;
 mod limits;
 mod load;
@@ -83,8 +85,17 @@ pub const MAX_OPEN_STREAMS: u32 = 4;
 /// bytes for a clock's pollable (measured: 95,000 held added 23 MB of
 /// resident memory), outside the memory budget: this caps it near
 /// 2.5 MiB. (wasmtime's default is 100,000, and the WASI table's
-/// 1,000,000.)
+/// 1,000,000.) A launched child holds at most [`max_handles_at`] its
+/// depth: half its parent's.
 pub const MAX_HANDLES: usize = 10_000;
+
+/// The most handles a run `depth` launches deep may hold: [`MAX_HANDLES`]
+/// halved at each launch. A launching app waits for its child, so the runs
+/// alive at once are one chain, which holds fewer than twice
+/// `MAX_HANDLES` however deep it goes (each run's store has its own count).
+pub fn max_handles_at(depth: u32) -> usize {
+    MAX_HANDLES >> depth.min(usize::BITS - 1)
+}
 
 /// The most bytes one `wasi:random` call returns (`get-random-bytes`,
 /// `get-insecure-random-bytes`); asking for more traps. The host makes
@@ -370,7 +381,8 @@ impl AppHost {
         // A WASI resource may take more than one entry (a clock's pollable
         // takes two: the deadline and the pollable on it); the handles
         // are what is capped.
-        table.set_max_capacity(4 * MAX_HANDLES);
+        let max_handles = max_handles_at(depth);
+        table.set_max_capacity(4 * max_handles);
         let state = AppState {
             wasi: wasi.build(),
             table,
@@ -387,7 +399,7 @@ impl AppHost {
             blobstore: blobstore::BlobstoreCtx::default(),
         };
         let mut store = wasmtime::Store::new(&self.engine, state);
-        store.set_max_component_handles(MAX_HANDLES);
+        store.set_max_component_handles(max_handles);
         let result = self.drive(
             app,
             config,
