@@ -143,10 +143,14 @@ impl AppView {
     }
 
     /// How many calls this view and its clones have made as the app so
-    /// far. Within an app's run what it holds grows only by such a call
+    /// far. Within one run what the app holds grows only by such a call
     /// (its names hold only what it holds; the host's removals and gc only
-    /// shrink it), so a figure read from [`usage`](Self::usage) stays an
-    /// upper bound while this does not move.
+    /// shrink it), so a figure read from [`usage`](Self::usage) stays true
+    /// while this does not move, unless something else stores as the same
+    /// app id meanwhile (another run of it, another view the embedder made):
+    /// a staging check may then count too little held, as it counts only
+    /// its own run's staging anyway, and the core's quota check at the put
+    /// still refuses what would pass the quota.
     #[cfg(feature = "apps")]
     pub(crate) fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
