@@ -40,12 +40,13 @@ struct Body {
     upload: Upload,
     /// Why a write failed: the value is then not stored.
     failed: Option<String>,
-    /// Bytes written so far (counted in `staged` until the body goes).
+    /// Bytes written so far (counted in `staged_total` until the body goes).
     written: u64,
     /// Bytes staged by all of the app's unfinished values and uploads.
     staged_total: StagedTotal,
-    /// The app's view, its quota and what it holds read at every write
-    /// (it may have stored more since the value was made).
+    /// The app's view: its quota, and what it holds (read again at a
+    /// write after the app's other calls: it may have stored more since
+    /// the value was made).
     view: AppView,
     /// What the upload's piece takes on the host, counted against the
     /// app's memory.
