@@ -12,6 +12,8 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sha2::Digest as _;
@@ -270,9 +272,9 @@ fn text(bytes: &[u8]) -> String {
 }
 
 /// The CLI on the store `dir`, with no docker credentials (anonymous).
-fn artifacts(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_artifacts"))
-        .arg("--dir")
+fn cli(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_artifacts"));
+    cmd.arg("--dir")
         .arg(dir)
         .args(args)
         .env_remove("ARTIFACTS_DIR")
@@ -280,9 +282,12 @@ fn artifacts(dir: &Path, args: &[&str]) -> Output {
         .env(
             "XDG_CONFIG_HOME",
             std::env::temp_dir().join("artifacts-test-config"),
-        )
-        .output()
-        .unwrap()
+        );
+    cmd
+}
+
+fn artifacts(dir: &Path, args: &[&str]) -> Output {
+    cli(dir, args).output().unwrap()
 }
 
 fn ok(o: &Output) -> String {
@@ -776,4 +781,471 @@ fn a_trickling_registry_cannot_hold_a_pull_past_its_timeout() {
     assert!(took < Duration::from_secs(20), "the pull took {took:?}");
     assert_eq!(count(&store), 0);
     server.join().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Hostile registries of the test's own
+
+/// What a hostile registry sends at most in one answer: far past every
+/// bound the client states, and a bound on the test itself.
+const HOSTILE_CAP: u64 = 256 << 20;
+/// The most a hostile answer may add to a push's or pull's peak resident
+/// memory, over the same command failing at once (its runtime, the store
+/// and the core; about 58 MiB in a debug build): the bounded reads (1 MiB
+/// at most) and the HTTP client's buffers.
+const HOSTILE_EXTRA_MIB: f64 = 16.0;
+/// The most a hostile registry may get sent before the client hangs up:
+/// the client's read limits (at most 4 MiB) and what loopback's socket
+/// buffers take in besides.
+const SENT_BOUND: u64 = 16 << 20;
+
+/// What a fake registry answers one request with (then it closes).
+enum Answer {
+    /// These bytes.
+    Bytes(Vec<u8>),
+    /// This head, then `filler` over and over (up to [`HOSTILE_CAP`]).
+    Endless(String, Vec<u8>),
+}
+
+/// An answer `status` with `headers` and `body`.
+fn http(status: &str, headers: &[(&str, &str)], body: &[u8]) -> Answer {
+    let mut head = format!(
+        "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body);
+    Answer::Bytes(bytes)
+}
+
+/// An answer `status` whose body has no end.
+fn endless_body(status: &str, content_type: &str) -> Answer {
+    Answer::Endless(
+        format!("HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\nconnection: close\r\n\r\n"),
+        vec![b' '; 64 << 10],
+    )
+}
+
+/// A fake registry (or a foreign host) on 127.0.0.1: answers each request
+/// head with `answer(head, its own host)`, one connection at a time;
+/// counts the connections it takes and the bytes it sends. Stops when
+/// dropped (or after 60 s).
+struct Fake {
+    host: String,
+    sent: Arc<AtomicU64>,
+    connections: Arc<AtomicU64>,
+    requests: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Fake {
+    fn start(answer: impl Fn(&str, &str) -> Answer + Send + 'static) -> Fake {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let (sent, connections) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (sent, connections, requests, stop, own) = (
+                sent.clone(),
+                connections.clone(),
+                requests.clone(),
+                stop.clone(),
+                host.clone(),
+            );
+            std::thread::spawn(move || {
+                let deadline = Instant::now() + Duration::from_secs(60);
+                while !stop.load(Ordering::Relaxed) && Instant::now() < deadline {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            connections.fetch_add(1, Ordering::Relaxed);
+                            serve(stream, &own, &answer, &sent, &requests);
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(2));
+                        }
+                        Err(_) => return,
+                    }
+                }
+            })
+        };
+        Fake {
+            host,
+            sent,
+            connections,
+            requests,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+
+    fn connections(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Fake {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Reads one request's head from `stream` and sends `answer`'s.
+fn serve(
+    mut stream: TcpStream,
+    own: &str,
+    answer: &impl Fn(&str, &str) -> Answer,
+    sent: &AtomicU64,
+    requests: &Mutex<Vec<String>>,
+) {
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 64 << 10 {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = text(&head);
+    requests
+        .lock()
+        .unwrap()
+        .push(head.lines().next().unwrap_or_default().to_owned());
+    match answer(&head, own) {
+        Answer::Bytes(bytes) => {
+            if stream.write_all(&bytes).is_ok() {
+                sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            }
+        }
+        Answer::Endless(start, filler) => {
+            if stream.write_all(start.as_bytes()).is_err() {
+                return;
+            }
+            let mut total = 0;
+            while total < HOSTILE_CAP && stream.write_all(&filler).is_ok() {
+                total += filler.len() as u64;
+                sent.fetch_add(filler.len() as u64, Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+/// A wasm artifact's manifest for the layer `content`, with `urls` on it
+/// if given.
+fn manifest_for(content: &[u8], urls: &[String]) -> Vec<u8> {
+    let mut layer = serde_json::json!({
+        "mediaType": LAYER_TYPE,
+        "digest": sha256(content),
+        "size": content.len(),
+    });
+    if !urls.is_empty() {
+        layer["urls"] = serde_json::json!(urls);
+    }
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": MANIFEST_TYPE,
+        "config": {"mediaType": CONFIG_TYPE, "digest": sha256(b"{}"), "size": 2},
+        "layers": [layer],
+    }))
+    .unwrap()
+}
+
+/// Runs the CLI on `store` against a hostile registry and checks what a
+/// hostile answer may cost: it fails (exit 1) promptly, with `error` in its
+/// message, its peak resident memory at most [`HOSTILE_EXTRA_MIB`] over
+/// the same command failing at once (no registry at all), and the registry
+/// sent it less than [`SENT_BOUND`].
+fn refused_within_bounds(fake: &Fake, store: &Path, args: &[&str], error: &str) {
+    let nowhere: Vec<String> = args
+        .iter()
+        .map(|a| a.replace(&fake.host, "127.0.0.1:9"))
+        .collect();
+    let nowhere: Vec<&str> = nowhere.iter().map(String::as_str).collect();
+    let baseline = crate::hostile::measure(cli(store, &nowhere));
+    assert_eq!(baseline.code, Some(1), "{}", baseline.stderr);
+    let before = fake.sent();
+    let m = crate::hostile::measure(cli(store, args));
+    let sent = fake.sent() - before;
+    eprintln!(
+        "{args:?}: exit {:?} in {:.1} s, peak {:.1} MiB (failing at once: {:.1} MiB), the registry sent {sent} bytes: {}",
+        m.code,
+        m.seconds,
+        m.peak_mib,
+        baseline.peak_mib,
+        m.stderr.trim()
+    );
+    assert_eq!(m.code, Some(1), "{}", m.stderr);
+    assert!(m.stderr.contains(error), "{error:?} not in {}", m.stderr);
+    assert!(
+        m.peak_mib < baseline.peak_mib + HOSTILE_EXTRA_MIB,
+        "{args:?} peaked at {:.1} MiB, {:.1} MiB failing at once",
+        m.peak_mib,
+        baseline.peak_mib
+    );
+    assert!(sent < SENT_BOUND, "{args:?} took {sent} bytes");
+    assert!(m.seconds < 10.0, "{args:?} took {:.1} s", m.seconds);
+}
+
+/// A component pushed to a hostile registry: stored first.
+fn stored_module(store: &Path) -> String {
+    let file = store.with_extension("wasm");
+    std::fs::write(&file, module(10_000)).unwrap();
+    ok(&artifacts(store, &["put", file.to_str().unwrap()]))
+}
+
+/// A token endpoint answering without end: pull and push read at most the
+/// token limit, fail naming it, and stay small.
+#[test]
+fn an_endless_token_is_cut_off_in_pull_and_push() {
+    let fake = Fake::start(|head, own| {
+        if head.starts_with("GET /v2/ ") {
+            let challenge = format!("Bearer realm=\"http://{own}/token\",service=\"fake\"");
+            http(
+                "401 Unauthorized",
+                &[("www-authenticate", challenge.as_str())],
+                b"",
+            )
+        } else if head.starts_with("GET /token") {
+            endless_body("200 OK", "application/json")
+        } else {
+            http("404 Not Found", &[], b"")
+        }
+    });
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    let hash = stored_module(&store);
+    let reference = format!("oci://{}/evil/token:v1", fake.host);
+    let limit = "larger than 1048576 bytes";
+    refused_within_bounds(&fake, &store, &["pull", &reference], limit);
+    refused_within_bounds(&fake, &store, &["push", &hash, &reference], limit);
+    assert_eq!(count(&store), 1, "the pull stored something");
+
+    // The same flow with a token of a sane size: the pull goes through,
+    // the token sent with every request to the registry.
+    let content = module(2_000);
+    let manifest = manifest_for(&content, &[]);
+    let served = content.clone();
+    let fair = Fake::start(move |head, own| {
+        let bearer = head
+            .lines()
+            .any(|l| l.eq_ignore_ascii_case("authorization: Bearer fair-token"));
+        if head.starts_with("GET /token?") {
+            http("200 OK", &[], br#"{"token":"fair-token"}"#)
+        } else if !bearer {
+            let challenge = format!("Bearer realm=\"http://{own}/token\",service=\"fake\"");
+            http(
+                "401 Unauthorized",
+                &[("www-authenticate", challenge.as_str())],
+                b"",
+            )
+        } else if head.starts_with("GET /v2/fair/token/manifests/v1 ") {
+            http("200 OK", &[("content-type", MANIFEST_TYPE)], &manifest)
+        } else if head.starts_with("GET /v2/fair/token/blobs/") {
+            http("200 OK", &[], &served)
+        } else {
+            http("404 Not Found", &[], b"")
+        }
+    });
+    let reference = format!("oci://{}/fair/token:v1", fair.host);
+    let pulled = ok(&artifacts(&store, &["pull", &reference]));
+    assert_eq!(pulled, blake3::hash(&content).to_hex().as_str());
+}
+
+/// Error answers (a 500 on the layer, on the upload) without end, and
+/// headers without end: cut off at their limits, and the runs stay small.
+#[test]
+fn endless_error_bodies_and_headers_are_cut_off() {
+    let content = module(1_000);
+    let manifest = manifest_for(&content, &[]);
+    let fake = Fake::start(move |head, _| {
+        let line = head.lines().next().unwrap_or_default();
+        if line.starts_with("GET /v2/ ") {
+            http("200 OK", &[], b"{}")
+        } else if line.starts_with("GET /v2/evil/err/manifests/v1 ") {
+            http("200 OK", &[("content-type", MANIFEST_TYPE)], &manifest)
+        } else if line.starts_with("GET /v2/evil/err/manifests/headers ") {
+            // Header lines without end.
+            let mut filler = b"x-filler: ".to_vec();
+            filler.extend_from_slice(&[b'a'; 1000]);
+            filler.extend_from_slice(b"\r\n");
+            Answer::Endless("HTTP/1.1 200 OK\r\n".into(), filler.repeat(64))
+        } else if line.starts_with("GET /v2/evil/err/blobs/")
+            || line.starts_with("POST /v2/evil/err/blobs/uploads/")
+        {
+            endless_body("500 Internal Server Error", "text/plain")
+        } else {
+            http("404 Not Found", &[], b"")
+        }
+    });
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    let hash = stored_module(&store);
+    let reference = format!("oci://{}/evil/err:v1", fake.host);
+    let cut = "read no further than 16384 bytes";
+    refused_within_bounds(&fake, &store, &["pull", &reference], cut);
+    refused_within_bounds(&fake, &store, &["push", &hash, &reference], cut);
+    let headers = format!("oci://{}/evil/err:headers", fake.host);
+    refused_within_bounds(&fake, &store, &["pull", &headers], "head");
+    assert_eq!(count(&store), 1, "the pull stored something");
+}
+
+/// A manifest's layer `urls` are never followed, nor a redirect to plain
+/// HTTP off loopback, nor a token realm on plain HTTP off loopback: the
+/// foreign host (a plain server, and the HTTP proxy through which any
+/// request to a non-loopback host would go) is never contacted.
+#[test]
+fn pull_contacts_no_url_off_the_registry() {
+    let content = module(1_000);
+    let served = content.clone();
+    // The foreign host serves the right layer: only its not being
+    // contacted tells the pulls apart.
+    let foreign = Fake::start(move |_, _| {
+        http(
+            "200 OK",
+            &[("content-type", "application/octet-stream")],
+            &served,
+        )
+    });
+    let proxy = format!("http://{}", foreign.host);
+    let env_proxy = |mut cmd: Command| {
+        cmd.env("http_proxy", &proxy)
+            .env("HTTP_PROXY", &proxy)
+            .env("NO_PROXY", "127.0.0.1")
+            .env("no_proxy", "127.0.0.1");
+        cmd
+    };
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    ok(&artifacts(&store, &["put", "/dev/null"]));
+
+    // A layer with `urls` (one on loopback, one off it) that the
+    // registry does not serve itself.
+    let urls = vec![
+        format!("http://{}/layer.wasm", foreign.host),
+        "https://blobs.example/layer.wasm".to_owned(),
+    ];
+    let manifest = manifest_for(&content, &urls);
+    let registry = Fake::start(move |head, _| {
+        if head.starts_with("GET /v2/ ") {
+            http("200 OK", &[], b"{}")
+        } else if head.starts_with("GET /v2/evil/urls/manifests/") {
+            http("200 OK", &[("content-type", MANIFEST_TYPE)], &manifest)
+        } else {
+            http("404 Not Found", &[], b"")
+        }
+    });
+    let reference = format!("oci://{}/evil/urls:v1", registry.host);
+    let o = env_proxy(cli(&store, &["pull", &reference]))
+        .output()
+        .unwrap();
+    refused_unreached(&foreign, &o, "a layer's urls", "404");
+
+    // A redirect of the layer to plain HTTP off loopback.
+    let manifest = manifest_for(&content, &[]);
+    let registry = Fake::start(move |head, _| {
+        if head.starts_with("GET /v2/ ") {
+            http("200 OK", &[], b"{}")
+        } else if head.starts_with("GET /v2/evil/redirect/manifests/") {
+            http("200 OK", &[("content-type", MANIFEST_TYPE)], &manifest)
+        } else if head.starts_with("GET /v2/evil/redirect/blobs/") {
+            let to = [("location", "http://blobs.example/layer.wasm")];
+            http("307 Temporary Redirect", &to, b"")
+        } else {
+            http("404 Not Found", &[], b"")
+        }
+    });
+    let reference = format!("oci://{}/evil/redirect:v1", registry.host);
+    let o = env_proxy(cli(&store, &["pull", &reference]))
+        .output()
+        .unwrap();
+    refused_unreached(
+        &foreign,
+        &o,
+        "a redirect off loopback",
+        "http://blobs.example/layer.wasm",
+    );
+
+    // A token realm on plain HTTP off loopback.
+    let registry = Fake::start(|head, _| {
+        if head.starts_with("GET /v2/ ") {
+            let challenge = "Bearer realm=\"http://auth.example/token\",service=\"fake\"";
+            http("401 Unauthorized", &[("www-authenticate", challenge)], b"")
+        } else {
+            http("404 Not Found", &[], b"")
+        }
+    });
+    let reference = format!("oci://{}/evil/realm:v1", registry.host);
+    let o = env_proxy(cli(&store, &["pull", &reference]))
+        .output()
+        .unwrap();
+    refused_unreached(
+        &foreign,
+        &o,
+        "a plain-HTTP realm off loopback",
+        "http://auth.example/token",
+    );
+    assert_eq!(count(&store), 1, "a pull stored something");
+}
+
+/// An upload location on another host: push sends nothing there.
+#[test]
+fn push_sends_nothing_off_the_registry() {
+    let foreign = Fake::start(|_, _| http("202 Accepted", &[("location", "/next")], b""));
+    let to = format!("http://{}/upload/1", foreign.host);
+    let registry = Fake::start(move |head, _| {
+        let line = head.lines().next().unwrap_or_default();
+        if line.starts_with("GET /v2/ ") {
+            http("200 OK", &[], b"{}")
+        } else if line.starts_with("POST /v2/evil/upload/blobs/uploads/") {
+            http("202 Accepted", &[("location", to.as_str())], b"")
+        } else {
+            http("404 Not Found", &[], b"")
+        }
+    });
+    let work = tempfile::tempdir().unwrap();
+    let store = work.path().join("store");
+    let hash = stored_module(&store);
+    let reference = format!("oci://{}/evil/upload:v1", registry.host);
+    let o = artifacts(&store, &["push", &hash, &reference]);
+    refused_unreached(&foreign, &o, "an upload location", &foreign.host);
+}
+
+/// What a run that met a URL off the registry must show: the foreign host
+/// took no connection, and the run failed (exit 1) saying `error`.
+fn refused_unreached(foreign: &Fake, o: &Output, what: &str, error: &str) {
+    let err = text(&o.stderr);
+    eprintln!(
+        "{what}: exit {:?}, the foreign host took {} connections: {}",
+        o.status.code(),
+        foreign.connections(),
+        err.trim()
+    );
+    assert_eq!(
+        foreign.connections(),
+        0,
+        "{what} was followed: {:?}",
+        foreign.requests()
+    );
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(error), "{error:?} not in {err}");
 }

@@ -2,9 +2,11 @@
 //!
 //! Pull reads the manifest (at most 4 MiB), insists on exactly one
 //! `application/wasm` layer no larger than the store's limit, and streams
-//! it through a sha256 hasher into a [`Sha256Upload`](artifacts::Sha256Upload):
-//! the content is stored only if its digest is the layer's, so nothing
-//! unverified is ever stored. The async client runs on a runtime of its
+//! it from the registry (never from the layer's `urls`) through a sha256
+//! hasher into a [`Sha256Upload`](artifacts::Sha256Upload): the content is
+//! stored only if its digest is the layer's, so nothing unverified is ever
+//! stored. Every read from the registry is bounded ([`super::registry`]).
+//! The async client runs on a runtime of its
 //! own, one step at a time (`block_on`), and every store call happens
 //! between steps, outside it (the S3 backend blocks on a runtime of its own).
 
@@ -20,7 +22,8 @@ use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use tokio::runtime::Runtime;
 
 use super::registry::{
-    MANIFEST_MEDIA_TYPE, Registry, WASM_LAYER_MEDIA_TYPE, failure, parse_reference, with_causes,
+    MANIFEST_MEDIA_TYPE, Operation, Registry, WASM_LAYER_MEDIA_TYPE, failure, parse_reference,
+    with_causes,
 };
 use super::wasm_config::{WasmKind, config, manifest};
 use crate::{Failure, hash_arg, io_context};
@@ -154,30 +157,15 @@ pub(crate) fn push(
     let now = SystemTime::now();
     let config = config(&content, kind, &digest, now)?;
     let manifest = manifest(&config, &digest, content.len() as u64, now);
-    let registry = Registry::for_reference(&reference)?;
+    let mut registry = Registry::for_reference(&reference)?;
     let net = Network::new(args.timeout)?;
     let what = format!("pushing to {}", reference.whole());
-    let client = &registry.client;
-    let auth = &registry.auth;
-    let at = |e: oci_client::errors::OciDistributionError| {
-        failure(format!(
-            "pushing to {}: {}",
-            reference.whole(),
-            with_causes(&e)
-        ))
-    };
-    net.run(
-        &what,
-        client.auth(&reference, auth, oci_client::RegistryOperation::Push),
-    )?
-    .map_err(at)?;
+    net.run(&what, registry.authenticate(&reference, Operation::Push))??;
     let size = content.len() as u64;
-    let bar = progress(size, "push");
     let layer = bytes::Bytes::from(content);
-    let exists = net
-        .run(&what, client.blob_exists(&reference, &digest.to_string()))?
-        .map_err(at)?;
-    if !exists {
+    let layer_digest = digest.to_string();
+    if !net.run(&what, registry.blob_exists(&reference, &layer_digest))?? {
+        let bar = progress(size, "push");
         let chunks: Vec<bytes::Bytes> = (0..layer.len())
             .step_by(PUSH_CHUNK)
             .map(|at| layer.slice(at..(at + PUSH_CHUNK).min(layer.len())))
@@ -185,25 +173,23 @@ pub(crate) fn push(
         let counted = bar.clone();
         let stream = futures::stream::iter(chunks).map(move |chunk| {
             counted.inc(chunk.len() as u64);
-            Ok(chunk)
+            Ok::<_, std::io::Error>(chunk)
         });
+        let body = reqwest::Body::wrap_stream(stream);
         net.run(
             &what,
-            client.push_blob_stream(&reference, stream, &digest.to_string(), Some(size)),
-        )?
-        .map_err(at)?;
+            registry.push_blob(&reference, &layer_digest, body, size),
+        )??;
+        bar.finish_and_clear();
     }
-    bar.finish_and_clear();
     let config_digest = Sha256Digest::of(&config).to_string();
-    net.run(&what, client.push_blob(&reference, config, &config_digest))?
-        .map_err(at)?;
-    let manifest_digest = Sha256Digest::of(&manifest);
-    let content_type = reqwest::header::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
+    let config_len = config.len() as u64;
     net.run(
         &what,
-        client.push_manifest_raw(&reference, manifest, content_type),
-    )?
-    .map_err(at)?;
+        registry.push_blob(&reference, &config_digest, config.into(), config_len),
+    )??;
+    let manifest_digest = Sha256Digest::of(&manifest);
+    net.run(&what, registry.push_manifest(&reference, manifest))??;
     store.alias_sha256_of(&hash, &layer)?;
     writeln!(out, "{manifest_digest}").map_err(io_context("writing to standard output"))
 }
@@ -221,9 +207,10 @@ pub(crate) fn pull(
     if let Some(name) = &args.name {
         store.names().get(name)?;
     }
-    let registry = Registry::for_reference(&reference)?;
+    let mut registry = Registry::for_reference(&reference)?;
     let net = Network::new(args.timeout)?;
     let what = format!("pulling {}", reference.whole());
+    net.run(&what, registry.authenticate(&reference, Operation::Pull))??;
     let (bytes, _) = net.run(&what, registry.manifest(&reference))??;
     let layer = wasm_layer(&bytes, &reference, store.max_artifact_bytes())?;
     let expected: Sha256Digest = layer.digest.parse().map_err(|_| {
@@ -234,34 +221,24 @@ pub(crate) fn pull(
         ))
     })?;
     let size = u64::try_from(layer.size).unwrap_or_default();
-    let at = |e: oci_client::errors::OciDistributionError| {
+    let mut response = net.run(&what, registry.blob(&reference, &expected.to_string()))??;
+    if response.content_length().is_some_and(|n| n > size) {
+        return Err(failure(format!(
+            "{}: the registry announces more than the layer's {size} bytes; nothing was stored",
+            reference.whole()
+        )));
+    }
+    let bar = progress(size, "pull");
+    let mut upload = store.upload_sha256(expected, ArtifactType::WasmModule);
+    let mut preamble = Vec::with_capacity(8);
+    // Each piece: received in the runtime, written to the store outside it.
+    while let Some(piece) = net.run(&what, response.chunk())?.map_err(|e| {
         failure(format!(
             "pulling {}: {}",
             reference.whole(),
             with_causes(&e)
         ))
-    };
-    let mut stream = net
-        .run(&what, registry.client.pull_blob_stream(&reference, &layer))?
-        .map_err(at)?;
-    let bar = progress(size, "pull");
-    let mut upload = store.upload_sha256(expected, ArtifactType::WasmModule);
-    let mut preamble = Vec::with_capacity(8);
-    // Each piece: received in the runtime, written to the store outside it.
-    while let Some(piece) = net.run(&what, stream.next())? {
-        let piece = match piece {
-            Ok(piece) => piece,
-            // The client's own digest check fails at the end; ours names
-            // both digests (and, either way, nothing is stored).
-            Err(e) => {
-                upload.check()?;
-                return Err(failure(format!(
-                    "pulling {}: {}",
-                    reference.whole(),
-                    with_causes(&e)
-                )));
-            }
-        };
+    })? {
         if upload.written() + piece.len() as u64 > size {
             return Err(failure(format!(
                 "{}: the registry sent more than the layer's {size} bytes; nothing was stored",
