@@ -116,6 +116,7 @@ impl GcRecord {
             ("temporary_files_removed", r.temporary_files_removed),
             ("outboards_removed", r.outboards_removed),
             ("aliases_removed", r.aliases_removed),
+            ("owner_spaces_removed", r.owner_spaces_removed),
         ];
         let mut text = format!("{GC_NOTE_HEAD}\n");
         for (name, value) in fields {
@@ -153,6 +154,7 @@ impl GcRecord {
                 "temporary_files_removed" => r.temporary_files_removed = value,
                 "outboards_removed" => r.outboards_removed = value,
                 "aliases_removed" => r.aliases_removed = value,
+                "owner_spaces_removed" => r.owner_spaces_removed = value,
                 _ => {}
             }
         }
@@ -319,6 +321,7 @@ mod tests {
                 temporary_files_removed: 5,
                 outboards_removed: 6,
                 aliases_removed: 7,
+                owner_spaces_removed: 8,
             },
         };
         assert_eq!(GcRecord::decode(&record.encode()), Some(record));

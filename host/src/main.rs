@@ -237,12 +237,13 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
                 serde_json::to_string_pretty(&r).unwrap_or_default()
             } else {
                 format!(
-                    "removed {} unreferenced blobs ({} bytes), {} temporary files, {} outboards of deleted blobs and {} sha256 aliases of deleted artifacts; finished {} interrupted deletions; kept {} unreferenced blobs younger than {grace} s",
+                    "removed {} unreferenced blobs ({} bytes), {} temporary files, {} outboards of deleted blobs, {} sha256 aliases of deleted artifacts and {} empty owner spaces; finished {} interrupted deletions; kept {} unreferenced blobs younger than {grace} s",
                     r.orphans_removed,
                     r.bytes_freed,
                     r.temporary_files_removed,
                     r.outboards_removed,
                     r.aliases_removed,
+                    r.owner_spaces_removed,
                     r.deletions_finished,
                     r.orphans_in_grace
                 )

@@ -107,6 +107,10 @@ impl Fs for FaultyFs {
         self.step()?;
         StdFs.create_dir(path)
     }
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        self.step()?;
+        StdFs.remove_dir(path)
+    }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         self.step()?;
         StdFs.sync_dir(path)

@@ -145,6 +145,25 @@ impl Fixture {
         }
     }
 
+    /// The owner index spaces the backend lists (what gc, `health` and the
+    /// host's `remove` walk), and on the file backend the owner directories
+    /// on disk (`owners/*/*`).
+    pub fn owner_spaces(&self) -> (Vec<Hash>, Option<usize>) {
+        let listed = self.backend().list_owners(None, 100_000).unwrap();
+        let dirs = match self {
+            Self::File(dir) => {
+                let owners = dir.path().join("owners");
+                let mut n = 0;
+                for shard in std::fs::read_dir(owners).unwrap() {
+                    n += std::fs::read_dir(shard.unwrap().path()).unwrap().count();
+                }
+                Some(n)
+            }
+            Self::Memory(_) | Self::S3(_) => None,
+        };
+        (listed, dirs)
+    }
+
     /// Deletes the stored bytes of `hash` behind the store's back.
     pub fn lose_blob(&self, hash: &Hash) {
         match self {

@@ -581,6 +581,54 @@ fn an_app_asking_for_random_bytes_gets_at_most_a_mebibyte_a_call() {
     peaks_within(&few, &[&many, &over], 4.0);
 }
 
+/// A launched child's output is held by the host until its parent has it,
+/// counted against the run's one memory budget (in the child's share of it
+/// while the child runs): a child writing 256 MiB under `--memory 16 MiB
+/// --max-output 256 MiB` is stopped once its output fills what it was
+/// given. Before, the host held all of it outside the budget (the CLI
+/// peaked near 300 MB; 1 GB with a 1 GiB output limit). Measured with the
+/// launcher compiled once beforehand (the CLI's compile cache); the child
+/// is compiled in every run.
+#[test]
+fn a_launched_childs_output_is_held_within_the_runs_memory_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("launcher.wasm");
+    std::fs::write(&file, LAUNCHER).unwrap();
+    let budget = 16 * MIB;
+    let run = |bytes: u64| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_artifacts"));
+        cmd.arg("--dir")
+            .arg(dir.path().join("store"))
+            .arg("run")
+            .args(["--allow-launch", "--memory", &budget.to_string()])
+            .args(["--max-output", &(256 * MIB).to_string()])
+            .arg(&file)
+            .args(["--", "flood", &bytes.to_string()])
+            .env("HOME", dir.path());
+        measure(cmd)
+    };
+    let small = run(MIB);
+    assert_eq!(small.code, Some(0), "{}", small.stderr);
+    let small = run(MIB);
+    assert_eq!(small.stdout, format!("flood: exit 0: {MIB} bytes back\n"));
+    let large = run(256 * MIB);
+    eprintln!(
+        "a child's output under a 16 MiB budget: 1 MiB peak {:.1} MiB; 256 MiB peak {:.1} MiB, exit {:?}: {}",
+        small.peak_mib,
+        large.peak_mib,
+        large.code,
+        large.stdout.trim_end()
+    );
+    // The budget, and 8 MiB for the child's instance and allocators' slack.
+    peaks_within(&small, &[&large], (budget / MIB) as f64 + 8.0);
+    assert_eq!(large.code, Some(0), "{}", large.stderr);
+    assert!(
+        large.stdout.starts_with("flood: LaunchError::OutOfMemory("),
+        "stopped at its memory: {}",
+        large.stdout
+    );
+}
+
 /// What README states a run may use beyond its budget: the CLI process, the
 /// wasm core and compiled code (the `baseline`), plus this much.
 const STATED_OVERHEAD_MIB: f64 = 48.0;

@@ -298,6 +298,9 @@ impl Fs for ReadOnly {
             Err(refused())
         }
     }
+    fn remove_dir(&self, _: &Path) -> io::Result<()> {
+        Err(refused())
+    }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         StdFs.sync_dir(path)
     }

@@ -338,6 +338,22 @@ impl Fs for SimFs {
             Ok(true)
         })
     }
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        self.op(|s| {
+            if s.entry(path)? != Entry::Dir {
+                return Err(io::Error::other("not a directory"));
+            }
+            if !s.dirs[path].cached.is_empty() {
+                return Err(io::ErrorKind::DirectoryNotEmpty.into());
+            }
+            // Its entry goes from its parent (durable once the parent is
+            // synced); what it durably held stays for a crash to bring back.
+            let (parent, name) = s.split(path)?;
+            let parent = parent.to_path_buf();
+            s.dirs.get_mut(&parent).unwrap().cached.remove(&name);
+            Ok(())
+        })
+    }
     fn sync_dir(&self, path: &Path) -> io::Result<()> {
         self.op(|s| {
             if !s.reachable(path) {

@@ -119,6 +119,11 @@ impl<W: Watch> Backend for Watched<W> {
     fn clean_temporary(&self, older_than_ms: u64) -> BackendResult<u64> {
         self.on("clean_temporary", |b| b.clean_temporary(older_than_ms))
     }
+    fn remove_empty_spaces(&self, older_than_ms: u64) -> BackendResult<u64> {
+        self.on("remove_empty_spaces", |b| {
+            b.remove_empty_spaces(older_than_ms)
+        })
+    }
     fn quarantine_blob(&self, key: &Hash) -> BackendResult<bool> {
         self.on("quarantine_blob", |b| b.quarantine_blob(key))
     }

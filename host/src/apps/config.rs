@@ -11,7 +11,7 @@ pub struct AppLimits {
     /// The app's memory budget, in bytes: all its linear memories, all its
     /// tables (at [`TABLE_ELEMENT_BYTES`](super::TABLE_ELEMENT_BYTES) per element) and the buffers
     /// the host holds for it between calls (stream pieces, `wasi:blobstore`
-    /// values) together.
+    /// values, captured output) together.
     pub memory_bytes: usize,
     /// The most core instances the app may create.
     pub max_instances: usize,
@@ -119,6 +119,6 @@ pub struct AppOutcome {
     pub fuel_used: u64,
     /// The most of its memory limit ([`AppLimits::memory_bytes`]) it had in
     /// use at once: its memories and tables, and the buffers the host held
-    /// for it (stream pieces, `wasi:blobstore` values).
+    /// for it (stream pieces, `wasi:blobstore` values, captured output).
     pub peak_memory: u64,
 }

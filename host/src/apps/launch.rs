@@ -192,7 +192,17 @@ impl Launching<'_> {
         self.store.work.fuel(fuel_used)?;
         self.store.work.bytes(out)?;
         dropped?;
-        result.map_err(|e| child_error(e, &config))
+        let outcome = result.map_err(|e| child_error(e, &config))?;
+        // The child's output, counted in its memory while it ran, is held
+        // for the parent until the call has handed it over (the parent's
+        // memory grows to take it meanwhile). It fits: the child's memory
+        // came out of what the parent had left.
+        let mut handing = self.store.memory.hold();
+        handing
+            .set(usize::try_from(out).unwrap_or(usize::MAX))
+            .map_err(|_| LaunchError::OutOfMemory(config.limits.memory_bytes as u64))?;
+        self.store.handing_back = Some(handing);
+        Ok(outcome)
     }
 
     /// The child's configuration: its limits, each the least of what was

@@ -168,6 +168,9 @@ pub struct HostWork {
     pub(crate) deadline: Option<std::time::Instant>,
     /// Work done outside store calls, by host objects the app holds.
     pub(crate) meter: WorkMeter,
+    /// How many host calls are under way, one inside another (a memory
+    /// growing while a result is lowered).
+    depth: u32,
 }
 
 /// Fuel owed for work that host objects an app holds do outside its store
@@ -295,10 +298,18 @@ pub fn charge_host_work<T>(
             // lowered, and may yield), and the outer call's charge must
             // not be dropped; every return takes what is pending.
             let fuel = cx.get_fuel().ok();
-            get(cx.data_mut()).work.fuel_left = fuel;
+            let work = &mut get(cx.data_mut()).work;
+            work.fuel_left = fuel;
+            work.depth = work.depth.saturating_add(1);
         }
         CallHook::ReturningFromHost => {
-            let work = &mut get(cx.data_mut()).work;
+            let ctx = get(cx.data_mut());
+            ctx.work.depth = ctx.work.depth.saturating_sub(1);
+            if ctx.work.depth == 0 {
+                // The outermost call's results are in the app's memory.
+                ctx.handing_back = None;
+            }
+            let work = &mut ctx.work;
             let pending = std::mem::take(&mut work.pending).saturating_add(work.meter.take());
             work.fuel_left = None;
             // Fuel-driven yields, where the wall clock is checked, restart

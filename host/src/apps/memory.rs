@@ -3,7 +3,8 @@
 //! (through [`Budget`](super::limits::Budget), wasmtime's resource limiter)
 //! and the buffers the host holds for it between calls, each a [`Held`]:
 //! the piece an upload is filling, the piece a download hands out, a
-//! `wasi:blobstore` value read in advance or being written. So an app's
+//! `wasi:blobstore` value read in advance or being written, its captured
+//! output, a launched child's output being handed to it. So an app's
 //! [`memory_bytes`](super::AppLimits::memory_bytes) bounds all of them at
 //! once, not each alone.
 //!

@@ -67,7 +67,7 @@ pub use self::limits::{
 pub use self::load::{MAX_CACHED_APPS, load_component};
 pub(crate) use self::memory::Held;
 pub use self::memory::MemoryRefused;
-use self::output::{AppOutput, Sink};
+use self::output::{AppOutput, Capture, Sink};
 use self::pool::app_pool;
 pub use self::pool::{
     MAX_CONCURRENT_APPS, MAX_MEMORIES_PER_MODULE, MAX_TABLE_ELEMENTS, MAX_TABLES_PER_MODULE,
@@ -112,7 +112,7 @@ use crate::CompileCache;
 use crate::{AppView, ArtifactStore, Error, Hash};
 
 /// Output kept for [`Stdio::Capture`].
-type Captured = Arc<Mutex<Vec<u8>>>;
+type Captured = Arc<Mutex<output::Capture>>;
 
 /// Everything one running app owns.
 struct AppState {
@@ -350,12 +350,10 @@ impl AppHost {
             store_ctx.max_names = Some(MAX_CHILD_NAMES);
         }
         let budget = OutputBudget::new(config.limits.max_output);
-        let captured = (config.stdio == Stdio::Capture).then(|| {
-            (
-                Arc::new(Mutex::new(Vec::new())),
-                Arc::new(Mutex::new(Vec::new())),
-            )
-        });
+        let limiter = Budget::new(&config.limits);
+        let account = limiter.account();
+        let captured = (config.stdio == Stdio::Capture)
+            .then(|| (Capture::new(account.hold()), Capture::new(account.hold())));
         let (stdout, stderr) = match &captured {
             Some((out, err)) => (
                 AppOutput::new(Sink::Memory(out.clone()), false, budget.clone()),
@@ -375,7 +373,6 @@ impl AppHost {
             ),
         };
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
-        let limiter = Budget::new(&config.limits);
         store_ctx.memory = limiter.account().clone();
         let mut table = ResourceTable::new();
         // A WASI resource may take more than one entry (a clock's pollable
@@ -504,9 +501,7 @@ impl AppHost {
         };
         let (stdout, stderr) = captured
             .map(|(out, err)| {
-                let take = |b: Arc<Mutex<Vec<u8>>>| {
-                    std::mem::take(&mut *b.lock().unwrap_or_else(|p| p.into_inner()))
-                };
+                let take = |c: Captured| c.lock().unwrap_or_else(|p| p.into_inner()).take();
                 (take(out), take(err))
             })
             .unwrap_or_default();

@@ -6,6 +6,9 @@
 //! traps the app (the host then reports [`Error::OutputLimit`](crate::Error::OutputLimit)),
 //! so a run never writes more than the limit, and the host holds at most
 //! one write (64 KiB, four times that once escaped) per stream whatever the app writes.
+//! Output kept in memory ([`Capture`]: `Stdio::Capture`, a launched child's)
+//! is held for the app, its buffer counted against the app's memory: a
+//! write it has no room for traps the app (out of memory).
 //!
 //! Output to a terminal is escaped: C0 control characters other than
 //! newline and tab (ESC, CR, BEL, backspace…) and DEL become `\xNN`, C1
@@ -29,6 +32,7 @@ use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError, StreamResult};
 
 use super::budget::{OutputBudget, OutputLimitReached};
 use super::escape::{escape, push_byte_escape};
+use super::memory::{Held, MemoryRefused};
 
 /// The most one `write` may carry (what `check-write` grants).
 const PERMIT: usize = 64 << 10;
@@ -40,13 +44,73 @@ pub(crate) enum Sink {
     Stdout,
     /// The host process's standard error.
     Stderr,
-    /// Kept in memory (`Stdio::Capture`, and tests).
-    Memory(Arc<Mutex<Vec<u8>>>),
+    /// Kept in memory (`Stdio::Capture`, a launched child's, and tests).
+    Memory(Arc<Mutex<Capture>>),
+}
+
+/// Output kept in memory, its buffer counted against the app's memory
+/// while the host holds it.
+#[derive(Debug)]
+pub(crate) struct Capture {
+    bytes: Vec<u8>,
+    held: Held,
+}
+
+impl Capture {
+    /// Nothing captured yet, counted in `held`'s account.
+    pub(crate) fn new(held: Held) -> Arc<Mutex<Self>> {
+        Arc::new(Mutex::new(Self {
+            bytes: Vec::new(),
+            held,
+        }))
+    }
+
+    /// Appends `more`, counting the buffer's growth before it grows: by a
+    /// quarter (at least 4 KiB) where the account has room, else exactly.
+    fn push(&mut self, more: &[u8]) -> Result<(), MemoryRefused> {
+        let needed = self.bytes.len().saturating_add(more.len());
+        let capacity = self.bytes.capacity();
+        if needed > capacity {
+            let roomy = needed.max(capacity + capacity / 4).max(4 << 10);
+            let grown = match self.held.set(roomy) {
+                Ok(()) => roomy,
+                Err(_) => {
+                    self.held.set(needed)?;
+                    needed
+                }
+            };
+            self.bytes.reserve_exact(grown - self.bytes.len());
+        }
+        self.bytes.extend_from_slice(more);
+        Ok(())
+    }
+
+    /// Takes what was captured, no longer counted: its owner counts it
+    /// where it goes next.
+    pub(crate) fn take(&mut self) -> Vec<u8> {
+        let mut bytes = std::mem::take(&mut self.bytes);
+        bytes.shrink_to_fit();
+        let _ = self.held.set(0);
+        bytes
+    }
 }
 
 impl Sink {
     fn is_host(&self) -> bool {
         matches!(self, Sink::Stdout | Sink::Stderr)
+    }
+
+    /// Writes `bytes` to a [`Sink::Memory`]: refused (the app traps) past
+    /// its memory.
+    fn capture(&self, bytes: &[u8]) -> StreamResult<()> {
+        match self {
+            Sink::Memory(capture) => lock(capture)
+                .push(bytes)
+                .map_err(|e| StreamError::Trap(wasmtime::Error::new(e))),
+            Sink::Stdout | Sink::Stderr => self
+                .write_all(bytes)
+                .map_err(|e| StreamError::LastOperationFailed(e.into())),
+        }
     }
 
     fn write_all(&self, bytes: &[u8]) -> io::Result<()> {
@@ -59,10 +123,7 @@ impl Sink {
                 let mut out = io::stderr().lock();
                 out.write_all(bytes).and_then(|()| out.flush())
             }
-            Sink::Memory(buffer) => {
-                lock(buffer).extend_from_slice(bytes);
-                Ok(())
-            }
+            Sink::Memory(capture) => lock(capture).push(bytes).map_err(io::Error::other),
         }
     }
 }
@@ -139,7 +200,9 @@ impl AppOutput {
             tail
         };
         if !tail.is_empty() {
-            stream.send(tail);
+            // Only a terminal is escaped: the host's own output, whose
+            // failures the app can no longer hear of.
+            let _ = stream.send(tail);
             stream.ready().await;
         }
     }
@@ -174,21 +237,19 @@ struct Stream {
 }
 
 impl Stream {
-    /// Hands `bytes` to the sink: in memory at once; to the host's own
-    /// output on a blocking thread (inline if there is no tokio runtime).
-    fn send(&mut self, bytes: Vec<u8>) {
+    /// Hands `bytes` to the sink: in memory at once (a trap if the app's
+    /// memory has no room for them); to the host's own output on a
+    /// blocking thread (inline if there is no tokio runtime).
+    fn send(&mut self, bytes: Vec<u8>) -> StreamResult<()> {
         let shared = &self.shared;
         if !shared.sink.is_host() {
-            if let Err(e) = shared.sink.write_all(&bytes) {
-                lock(&shared.state).failed = Some(e);
-            }
-            return;
+            return shared.sink.capture(&bytes);
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             if let Err(e) = shared.sink.write_all(&bytes) {
                 lock(&shared.state).failed = Some(e);
             }
-            return;
+            return Ok(());
         };
         lock(&shared.state).busy = true;
         let shared = shared.clone();
@@ -203,6 +264,7 @@ impl Stream {
             }
             shared.written.notify_waiters();
         });
+        Ok(())
     }
 
     /// The last write's failure, if any, as the app should see it.
@@ -235,7 +297,7 @@ impl OutputStream for Stream {
             kept.to_vec()
         };
         if !out.is_empty() {
-            self.send(out);
+            self.send(out)?;
         }
         if allowed < bytes.len() {
             return Err(StreamError::Trap(wasmtime::Error::new(OutputLimitReached)));
@@ -314,10 +376,7 @@ impl Stream {
         } else {
             out.extend_from_slice(kept);
         }
-        shared
-            .sink
-            .write_all(&out)
-            .map_err(|e| StreamError::LastOperationFailed(e.into()))?;
+        shared.sink.capture(&out)?;
         if allowed < bytes.len() {
             return Err(StreamError::Trap(wasmtime::Error::new(OutputLimitReached)));
         }
@@ -336,7 +395,7 @@ mod tests {
         limit: u64,
         writes: &[&[u8]],
     ) -> (Vec<u8>, Vec<StreamResult<()>>, bool) {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
+        let buffer = Capture::new(super::super::memory::MemoryAccount::unlimited().hold());
         let budget = OutputBudget::new(limit);
         let output = AppOutput::new(Sink::Memory(buffer.clone()), escape, budget.clone());
         let mut stream = output.p2_stream();
@@ -351,7 +410,7 @@ mod tests {
             .build()
             .unwrap();
         runtime.block_on(output.finish());
-        let out = lock(&buffer).clone();
+        let out = lock(&buffer).take();
         (out, results, budget.exceeded())
     }
 

@@ -34,6 +34,10 @@ pub struct AppStoreCtx {
     pub(crate) memory: MemoryAccount,
     /// What each open stream (by its resource's rep) holds on the host.
     pub(crate) held: std::collections::HashMap<u32, Held>,
+    /// What the current call hands back that the host holds until the
+    /// call has returned it (a launched child's output, until it is in
+    /// the app's memory); let go by [`charge_host_work`](super::charge_host_work).
+    pub(crate) handing_back: Option<Held>,
 }
 
 impl AppStoreCtx {
@@ -51,6 +55,7 @@ impl AppStoreCtx {
             max_names: None,
             memory: MemoryAccount::unlimited(),
             held: std::collections::HashMap::new(),
+            handing_back: None,
         }
     }
 }

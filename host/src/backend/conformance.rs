@@ -527,5 +527,10 @@ fn check_entries(b: &dyn Backend) -> Result<(), String> {
         .is_empty(),
         "deleted entries still listed"
     );
+    let owners = call("list_owners", b.list_owners(None, 10))?;
+    ensure!(
+        !owners.contains(&alice) && !owners.contains(&bob),
+        "spaces whose last entry was deleted are still listed: {owners:?}"
+    );
     Ok(())
 }

@@ -42,6 +42,9 @@ pub trait Fs: Send + Sync + 'static {
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// Creates a directory; `Ok(false)` if it already existed.
     fn create_dir(&self, path: &Path) -> io::Result<bool>;
+    /// Removes a directory if it is empty (an error, changing nothing, if
+    /// it holds anything); not synced.
+    fn remove_dir(&self, path: &Path) -> io::Result<()>;
     /// Syncs a directory's entries to disk.
     fn sync_dir(&self, path: &Path) -> io::Result<()>;
     /// The names of the entries of a directory.
@@ -161,6 +164,10 @@ impl Fs for StdFs {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && path.is_dir() => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        fs::remove_dir(path)
     }
 
     fn sync_dir(&self, path: &Path) -> io::Result<()> {

@@ -292,6 +292,12 @@ impl Backend for MemoryBackend {
         if let Some(record) = record {
             space.insert(*key, record);
         }
+        // A space goes with its last record (as on S3).
+        let empty = space.is_empty();
+        drop(space);
+        if empty {
+            self.entries.remove_if(&owner, |_, s| s.is_empty());
+        }
         Ok(outcome)
     }
 

@@ -206,8 +206,10 @@ pub trait Backend: Send + Sync + 'static {
     /// not what the store holds: this is what makes an app's `count` and
     /// `list` cheap.
     fn list_records(&self, space: Space, after: Option<&Hash>, limit: u32) -> Listed;
-    /// Up to `limit` owner keys greater than `after` that have an index space
-    /// (possibly empty), ascending. Only gc and the host's `remove` list them.
+    /// Up to `limit` owner keys greater than `after` that have an index space,
+    /// ascending. A space goes with its last record (one left empty, by a
+    /// crash say, may be listed until [`remove_empty_spaces`](Backend::remove_empty_spaces)).
+    /// Only gc, `health` and the host's `remove` list them.
     fn list_owners(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<Hash>>;
     /// Marks the store as of the current layout (the file and S3 backends
     /// rewrite their `FORMAT` marker, atomically): called once
@@ -224,6 +226,15 @@ pub trait Backend: Send + Sync + 'static {
     fn size_hint(&self, key: &Hash) -> Option<u64> {
         let _ = key;
         None
+    }
+    /// Removes owner index spaces that hold nothing and have not changed
+    /// for `older_than_ms`; returns how many. A backend whose spaces go
+    /// with their last record has nothing to do (the default); the file
+    /// backend removes an owner's directory with its last entry, and here
+    /// any left (by a crash, or by versions that kept them).
+    fn remove_empty_spaces(&self, older_than_ms: u64) -> BackendResult<u64> {
+        let _ = older_than_ms;
+        Ok(0)
     }
     /// Removes leftovers of interrupted writes (temporary files) older than
     /// `older_than_ms`; returns how many. Backends without any have nothing to do.

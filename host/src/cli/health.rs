@@ -91,7 +91,7 @@ fn describe(r: &HealthReport) -> String {
         Some(gc) => {
             let g = &gc.report;
             format!(
-                "last gc:      {}, took {} ms, grace {} s: removed {} unreferenced blobs ({} bytes), {} temporary files, {} outboards, {} sha256 aliases; finished {} deletions; kept {} in grace",
+                "last gc:      {}, took {} ms, grace {} s: removed {} unreferenced blobs ({} bytes), {} temporary files, {} outboards, {} sha256 aliases, {} empty owner spaces; finished {} deletions; kept {} in grace",
                 when(gc.finished_at),
                 gc.took_ms,
                 gc.grace_ms / 1000,
@@ -100,6 +100,7 @@ fn describe(r: &HealthReport) -> String {
                 g.temporary_files_removed,
                 g.outboards_removed,
                 g.aliases_removed,
+                g.owner_spaces_removed,
                 g.deletions_finished,
                 g.orphans_in_grace
             )

@@ -256,6 +256,7 @@ impl Instance {
             temporary_files_removed: 0,
             outboards_removed: 0,
             aliases_removed: 0,
+            owner_spaces_removed: 0,
         })
     }
 

@@ -6,8 +6,9 @@ use crate::{Error, Hash};
 impl ArtifactStore {
     /// Deletes blobs that no artifact references and that are older than
     /// `grace`, finishes abandoned deletions, and removes temporary files
-    /// older than `grace`. Never touches a referenced blob; a concurrent put
-    /// of the same content is safe as long as it takes less than `grace`.
+    /// older than `grace` and owner spaces empty and unchanged for `grace`.
+    /// Never touches a referenced blob; a concurrent put of the same
+    /// content is safe as long as it takes less than `grace`.
     /// Records what it did and when ([`Note::LastGc`](crate::Note::LastGc)),
     /// which [`health`](Self::health) reports.
     #[crate::traced(gc)]
@@ -19,6 +20,7 @@ impl ArtifactStore {
             temporary_files_removed: self.core.backend().clean_temporary(grace_ms)?,
             outboards_removed: self.clean_outboards(grace_ms)?,
             aliases_removed: self.clean_aliases()?,
+            owner_spaces_removed: self.core.backend().remove_empty_spaces(grace_ms)?,
             ..report
         };
         self.record_gc(&report, grace, started);

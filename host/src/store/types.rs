@@ -96,6 +96,9 @@ pub struct GcReport {
     pub outboards_removed: u64,
     /// sha256 aliases whose artifact is gone, removed.
     pub aliases_removed: u64,
+    /// Owner index spaces holding nothing (the file backend's empty owner
+    /// directories), unchanged for the grace period, removed.
+    pub owner_spaces_removed: u64,
 }
 
 /// The grace period [`ArtifactStore::gc`](crate::ArtifactStore::gc) callers should use unless they

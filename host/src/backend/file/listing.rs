@@ -7,7 +7,7 @@ use super::{FileBackend, IoContext};
 use crate::Hash;
 use crate::backend::fs::Fs;
 use crate::backend::layout;
-use crate::backend::{BackendResult, VersionedRecord};
+use crate::backend::{Backend, BackendResult, VersionedRecord, millis};
 
 impl<F: Fs> FileBackend<F> {
     /// Up to `limit` keys under `DIR/{kind}/*/` (`blobs` or `records`),
@@ -35,6 +35,36 @@ impl<F: Fs> FileBackend<F> {
             Some(shards) => self.in_shards(&base, shards, after, limit),
             None => Ok(Vec::new()),
         }
+    }
+
+    /// Removes the owner directories under `DIR/owners/*/` that are empty
+    /// and unchanged for `older_than_ms`, each under the lock (so never
+    /// one a swap is about to write into); returns how many.
+    pub(super) fn remove_empty_owner_dirs(&self, older_than_ms: u64) -> BackendResult<u64> {
+        let base = self.root.join(layout::OWNERS);
+        let Some(mut shards) = self.fs.list_dir(&base).found_at("listing", &base)? else {
+            return Ok(0);
+        };
+        shards.retain(|s| layout::is_shard(s));
+        let cutoff = self.now().saturating_sub(older_than_ms);
+        let mut removed = 0;
+        for shard in shards {
+            for owner in self.hash_names(&base.join(&shard), None)? {
+                let dir = self.root.join(layout::OwnerDirs::Sharded.dir(&owner));
+                // Gone since the listing, or changed within the grace period.
+                let Some((_, modified)) = self.fs.stat(&dir).found_at("inspecting", &dir)? else {
+                    continue;
+                };
+                if millis(modified) > cutoff {
+                    continue;
+                }
+                let _guard = self.lock()?;
+                if self.remove_if_empty(&dir) {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Up to `limit` hash names in the `shards` of `base`, each in its right

@@ -182,14 +182,35 @@ impl<F: Fs> FileBackend<F> {
         layout::decode_record(&bytes, format_args!("record file {}", path.display())).map(Some)
     }
 
-    /// Compare-and-swap on the versioned record file at `path`, under the lock.
-    fn swap_at(&self, path: &Path, key: &Hash, swap: Swap<'_>) -> BackendResult<SwapOutcome> {
+    /// Compare-and-swap on the versioned record file at `path`, under the
+    /// lock. A deletion that leaves `space` (an owner's directory) empty
+    /// removes it too.
+    fn swap_at(
+        &self,
+        path: &Path,
+        key: &Hash,
+        swap: Swap<'_>,
+        space: Option<&Path>,
+    ) -> BackendResult<SwapOutcome> {
         let _guard = self.lock()?;
         let current = self.read_versioned(path)?.map(|r| r.version);
-        layout::swap(current, swap, |bytes| match bytes {
+        let outcome = layout::swap(current, swap, |bytes| match bytes {
             Some(bytes) => self.write_atomically(path, &bytes, &layout::name(key)),
             None => self.remove(path).map(drop),
-        })
+        })?;
+        if let (SwapOutcome::Deleted, Some(space)) = (outcome, space) {
+            self.remove_if_empty(space);
+        }
+        Ok(outcome)
+    }
+
+    /// Removes the owner directory `space` if it holds nothing; the caller
+    /// holds the lock, so no swap is putting an entry in it meanwhile (a
+    /// swap makes it again, under the lock, before writing into it). Best
+    /// effort: one left (it holds something, a crash, a failure) is
+    /// harmless, and gc removes it once empty.
+    fn remove_if_empty(&self, space: &Path) -> bool {
+        self.fs.remove_dir(space).is_ok()
     }
 
     fn record_version(&self, key: &Hash) -> BackendResult<Option<u64>> {
@@ -376,13 +397,17 @@ impl<F: Fs> Backend for FileBackend<F> {
     }
 
     fn swap_record(&self, space: Space, key: &Hash, swap: Swap<'_>) -> BackendResult<SwapOutcome> {
-        if let (Space::Owner(owner), Some(_)) = (space, swap.new) {
+        let Space::Owner(owner) = space else {
+            return self.swap_at(&self.record_path(space, key), key, swap, None);
+        };
+        if swap.new.is_some() {
             // `owners/12/`, then (by the write) `owners/12/1234…/`: each
             // created and its parent synced before anything goes in it.
             let shard = self.root.join(layout::OWNERS).join(layout::shard(&owner));
             self.ensure_dir(&shard)?;
         }
-        self.swap_at(&self.record_path(space, key), key, swap)
+        let dir = self.root.join(OwnerDirs::Sharded.dir(&owner));
+        self.swap_at(&self.record_path(space, key), key, swap, Some(&dir))
     }
 
     fn list_records(&self, space: Space, after: Option<&Hash>, limit: u32) -> Listed {
@@ -398,6 +423,10 @@ impl<F: Fs> Backend for FileBackend<F> {
 
     fn list_owners(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<Hash>> {
         self.list_owner_keys(after, limit)
+    }
+
+    fn remove_empty_spaces(&self, older_than_ms: u64) -> BackendResult<u64> {
+        self.remove_empty_owner_dirs(older_than_ms)
     }
 
     fn finish_migration(&self) -> BackendResult<()> {

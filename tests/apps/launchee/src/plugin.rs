@@ -8,6 +8,7 @@
 // - `spin`: computes forever (out of fuel);
 // - `sleep`: sleeps an hour (its wall clock);
 // - `shout N`: writes N bytes (its output limit);
+// - `flood N`: writes N bytes 64 KiB at a time (more than its memory);
 // - `fill N`: stores N bytes and prints how the store answered;
 // - `nest HASH`: launches HASH (itself, granted) with `nest HASH`, as deep
 //   as it may, and prints how deep it got;
@@ -63,6 +64,18 @@ fn main() {
         "shout" => {
             let n: usize = arg(2).parse().expect("N");
             std::io::stdout().write_all(&vec![b'x'; n]).expect("write");
+        }
+        "flood" => {
+            let n: usize = arg(2).parse().expect("N");
+            let chunk = [b'x'; 64 << 10];
+            let mut out = std::io::stdout();
+            let mut written = 0;
+            while written < n {
+                let len = chunk.len().min(n - written);
+                out.write_all(&chunk[..len]).expect("write");
+                written += len;
+            }
+            out.flush().expect("flush");
         }
         "fill" => {
             let n: usize = arg(2).parse().expect("N");

@@ -12,6 +12,10 @@
 //! - `nest-hog MIB`: children launching children, each holding half of
 //!   what its parent held (MIB first), the deepest allocating until it
 //!   cannot: together they never hold more than the launcher's budget.
+//! - `flood BYTES`: a child writing BYTES of output with all the launcher
+//!   has left, printing how much came back (not keeping a copy);
+//! - `children N`: N children with distinct names, each storing and
+//!   naming something of its own.
 
 wit_bindgen::generate!({ path: "../../../wit", world: "app" });
 
@@ -82,6 +86,27 @@ fn main() {
             loop {
                 x = std::hint::black_box(x.wrapping_add(1));
             }
+        }
+        Some("flood") => {
+            let v2 = install(V2, "2");
+            let bytes = std::env::args().nth(2).expect("BYTES");
+            match launch::run(&child(&v2, &["flood", &bytes], max)) {
+                Ok(o) => println!("flood: exit {}: {} bytes back", o.exit_code, o.stdout.len()),
+                Err(e) => println!("flood: {e:?}"),
+            }
+        }
+        Some("children") => {
+            let v1 = install(V1, "1");
+            let n: u32 = std::env::args().nth(2).expect("N").parse().expect("N");
+            let mut ok = 0;
+            for i in 0..n {
+                let mut c = child(&v1, &["hello"], small);
+                c.name = format!("child-{i}");
+                if matches!(launch::run(&c), Ok(o) if o.exit_code == 0) {
+                    ok += 1;
+                }
+            }
+            println!("children: {ok} of {n} ran");
         }
         Some("nest-hog") => {
             let v2 = install(V2, "2");
