@@ -228,7 +228,7 @@ fn a_format_2_store_is_used_as_it_is_and_marked_format_3_by_its_first_name() {
 /// What names cost an app in fuel: by the bytes of the names record each
 /// call reads and writes, at a put's and a get's rate.
 #[cfg(feature = "apps")]
-mod fuel {
+pub(crate) mod fuel {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use artifacts::apps::{AppConfig, AppHost};
@@ -241,7 +241,7 @@ mod fuel {
 
     /// Bytes handed to the backend to keep, and bytes read from it.
     #[derive(Default)]
-    struct Bytes {
+    pub(crate) struct Bytes {
         written: AtomicU64,
         read: AtomicU64,
     }
@@ -263,7 +263,7 @@ mod fuel {
 
     impl Bytes {
         /// (written, read) since the last call, taken.
-        fn take(&self) -> (u64, u64) {
+        pub(crate) fn take(&self) -> (u64, u64) {
             (
                 self.written.swap(0, Ordering::SeqCst),
                 self.read.swap(0, Ordering::SeqCst),
@@ -274,7 +274,7 @@ mod fuel {
     /// Rewrites the one names record in `backend` (holding one name) with
     /// 1000 names of 255 bytes (`0…0` to `0…0999`), all pointing where that
     /// one does: the record format of `guest/src/record/names.rs`.
-    fn fill_names(backend: &dyn Backend) {
+    pub(crate) fn fill_names(backend: &dyn Backend) {
         let owners = backend.list_owners(None, 100).unwrap();
         let (space, key, record) = owners
             .iter()
