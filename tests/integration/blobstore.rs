@@ -242,6 +242,37 @@ each_backend! {
     }
 }
 
+each_backend! {
+    /// Containers are names: asking whether one exists reads the app's
+    /// whole names record, and is charged for its bytes as a get is for
+    /// its content (`FUEL_PER_BYTE`).
+    fn container_calls_cost_fuel_by_the_bytes_of_the_names_record(fx) {
+        use crate::names::fuel::{Bytes, fill_names};
+        let watched = Watched::new(fx.backend(), Bytes::default());
+        let bytes = watched.watch.clone();
+        let store = ArtifactStore::builder().open(watched.clone()).unwrap();
+        // The blobber's names record at its largest: 1000 names of 255
+        // bytes, 288 KB.
+        let view = store.app("blobber", Quota::UNLIMITED).unwrap();
+        let named = view.put(b"named", ArtifactType::Generic).unwrap();
+        view.names().set("n", &named).unwrap();
+        fill_names(&watched);
+        let host = AppHost::new(store).unwrap();
+        let mut c = config("blobber", &["exists-loop", "c"]);
+        let fuel = 20_000_000;
+        c.limits.fuel = fuel;
+        c.limits.wall_time = std::time::Duration::from_secs(30);
+        bytes.take();
+        assert!(matches!(run(&host, &c), Err(Error::OutOfFuel { .. })));
+        let read = bytes.take().1;
+        let per_fuel = read as f64 / fuel as f64;
+        println!("container-exists in a loop: {read} bytes read for {fuel} fuel, {per_fuel:.3} a unit");
+        assert!(read >= 3 * 288_000, "at least 3 calls: {read}");
+        let get = 1.0 / FUEL_PER_BYTE as f64;
+        assert!(per_fuel <= 2.0 * get, "container-exists reads {per_fuel} a unit of fuel, a get {get}");
+    }
+}
+
 #[test]
 fn an_app_past_its_fuel_while_writing_a_value_is_stopped_with_nothing_stored() {
     let store = ArtifactStore::open_memory().unwrap();

@@ -226,7 +226,7 @@ impl Watch for Counts {
     fn call(&self, _name: &'static str) {
         self.calls.fetch_add(1, Ordering::SeqCst);
     }
-    fn records_read(&self, space: Space, records: u64) {
+    fn records_read(&self, space: Space, records: u64, _bytes: u64) {
         let counter = match space {
             Space::Shared => &self.shared_read,
             Space::Owner(_) => &self.entries_read,

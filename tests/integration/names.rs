@@ -224,3 +224,175 @@ fn a_format_2_store_is_used_as_it_is_and_marked_format_3_by_its_first_name() {
     );
     assert_eq!(store.names().get("m").ok().flatten(), None);
 }
+
+/// What names cost an app in fuel: by the bytes of the names record each
+/// call reads and writes, at a put's and a get's rate.
+#[cfg(feature = "apps")]
+pub(crate) mod fuel {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use artifacts::apps::{AppConfig, AppHost};
+    use artifacts::{ArtifactStore, ArtifactType, Backend, Error, Quota, Space, Swap, SwapOutcome};
+
+    use crate::fixture::each_backend;
+    use crate::watched::{Watch, Watched};
+
+    const SPENDER: &[u8] = include_bytes!("../apps/spender.wasm");
+
+    /// Bytes handed to the backend to keep, and bytes read from it.
+    #[derive(Default)]
+    pub(crate) struct Bytes {
+        written: AtomicU64,
+        read: AtomicU64,
+    }
+
+    impl Watch for Bytes {
+        fn written(&self, _name: &'static str, bytes: u64) {
+            self.written.fetch_add(bytes, Ordering::SeqCst);
+        }
+        fn records_read(&self, _space: Space, _records: u64, bytes: u64) {
+            self.read.fetch_add(bytes, Ordering::SeqCst);
+        }
+        fn blob_read(&self, _offset: Option<u64>, bytes: u64) {
+            self.read.fetch_add(bytes, Ordering::SeqCst);
+        }
+        fn outboard_read(&self, _ranges: &[(u64, u64)], bytes: u64) {
+            self.read.fetch_add(bytes, Ordering::SeqCst);
+        }
+    }
+
+    impl Bytes {
+        /// (written, read) since the last call, taken.
+        pub(crate) fn take(&self) -> (u64, u64) {
+            (
+                self.written.swap(0, Ordering::SeqCst),
+                self.read.swap(0, Ordering::SeqCst),
+            )
+        }
+    }
+
+    /// Rewrites the one names record in `backend` (holding one name) with
+    /// 1000 names of 255 bytes (`0…0` to `0…0999`), all pointing where that
+    /// one does: the record format of `guest/src/record/names.rs`.
+    pub(crate) fn fill_names(backend: &dyn Backend) {
+        let owners = backend.list_owners(None, 100).unwrap();
+        let (space, key, record) = owners
+            .iter()
+            .flat_map(|o| {
+                let space = Space::Owner(*o);
+                let records = backend.list_records(space, None, 1000).unwrap();
+                records.into_iter().map(move |(k, r)| (space, k, r))
+            })
+            .find(|(_, _, r)| r.data.starts_with(b"ARTN"))
+            .unwrap();
+        let (header, hash) = (&record.data[..8], &record.data[record.data.len() - 32..]);
+        let mut full = header.to_vec();
+        full.extend_from_slice(&1000u32.to_le_bytes());
+        for i in 0..1000u32 {
+            full.push(255);
+            full.extend_from_slice(format!("{i:0>255}").as_bytes());
+            full.extend_from_slice(hash);
+        }
+        let swap = Swap::new(Some(record.version), Some(&full));
+        assert!(matches!(
+            backend.swap_record(space, &key, swap).unwrap(),
+            SwapOutcome::Written(_)
+        ));
+    }
+
+    /// Bytes written and read per unit of fuel.
+    #[derive(Debug, Clone, Copy)]
+    struct PerFuel {
+        written: f64,
+        read: f64,
+    }
+
+    each_backend! {
+        fn names_cost_fuel_by_the_bytes_of_the_record_they_touch(fx) {
+            let watched = Watched::new(fx.backend(), Bytes::default());
+            let bytes = watched.watch.clone();
+            let store = ArtifactStore::builder().open(watched.clone()).unwrap();
+
+            // The spender's names record at its largest: 1000 names of 255
+            // bytes, each 33 bytes more in the record. One is set through
+            // the store; the record is then written with all 1000 behind its
+            // back (a thousand sets would rewrite 144 MB; the other 999 hold
+            // no references, which no call here touches).
+            let view = store.app("spender", Quota::UNLIMITED).unwrap();
+            let named = view.put(b"named", ArtifactType::Generic).unwrap();
+            let name = |i: u32| format!("{i:0>255}");
+            let longest = name(0);
+            view.names().set(&longest, &named).unwrap();
+            fill_names(&watched);
+            bytes.take();
+            assert_eq!(view.names().get(&name(999)).unwrap(), Some(named));
+            let record = bytes.take().1;
+            assert!(record >= 1000 * (33 + 255), "the names record: {record} bytes");
+            assert_eq!(view.names().list("").unwrap().len(), 1000);
+
+            let host = AppHost::new(store).unwrap();
+            let spender = host.load_file(SPENDER).unwrap();
+            // Runs the spender with `args` (to its end or out of `fuel`):
+            // what it printed, and the bytes it made the backend write and
+            // read per unit of the fuel it used.
+            let run = |args: &[&str], fuel: u64| -> (String, PerFuel) {
+                let mut c = AppConfig::new("spender");
+                c.args = args.iter().map(|a| a.to_string()).collect();
+                c.quota = Quota::UNLIMITED;
+                c.limits.fuel = fuel;
+                c.limits.wall_time = std::time::Duration::from_secs(30);
+                bytes.take();
+                let start = std::time::Instant::now();
+                let (stdout, used) = match host.run(&spender, &c) {
+                    Ok(out) => {
+                        assert_eq!(out.exit_code, 0, "{args:?}");
+                        (String::from_utf8(out.stdout).unwrap(), out.fuel_used)
+                    }
+                    Err(Error::OutOfFuel { .. }) => (String::new(), fuel),
+                    Err(e) => panic!("{args:?}: {e}"),
+                };
+                let (written, read) = bytes.take();
+                let per = PerFuel {
+                    written: written as f64 / used as f64,
+                    read: read as f64 / used as f64,
+                };
+                let secs = start.elapsed().as_secs_f64();
+                println!(
+                    "{}: {written} bytes written, {read} read, {used} fuel, {secs:.3} s: {per:?}",
+                    args[0]
+                );
+                (stdout, per)
+            };
+
+            let fuel = 20_000_000;
+            let (stored, put) = run(&["put", "1048576"], fuel);
+            let hash = stored.trim().strip_prefix("stored ").unwrap().to_string();
+            let (_, get) = run(&["get", &hash], fuel);
+            // The loops run until the fuel is gone: at least a few calls,
+            // each reading (tag-set: and writing) the whole record; the
+            // bytes a unit of fuel buys are within 2x of a put's or get's.
+            let (_, set) = run(&["tag-set", &longest, &named.to_string()], fuel);
+            let (_, got) = run(&["tag-get", &longest], fuel);
+            let (_, listed) = run(&["tag-list", "", "1"], fuel);
+            let (_, listed_all) = run(&["tag-list", "", "1000"], fuel);
+            let calls = |per_fuel: f64| per_fuel * fuel as f64 / record as f64;
+            assert!(calls(set.written) >= 3.0, "{set:?}");
+            assert!(
+                set.written <= 2.0 * put.written,
+                "tag-set writes {set:?}, a put {put:?}"
+            );
+            for (what, reads) in [
+                ("tag-set", set),
+                ("tag-get", got),
+                ("tag-list", listed),
+                ("tag-list of all", listed_all),
+            ] {
+                assert!(calls(reads.read) >= 3.0, "{what}: {reads:?}");
+                assert!(
+                    reads.read <= 2.0 * get.read,
+                    "{what} reads {reads:?}, a get {get:?}"
+                );
+            }
+        }
+    }
+}

@@ -21,9 +21,14 @@ pub trait Watch: Send + Sync + 'static {
         let _ = name;
     }
     /// Records read from `space`, one by `read_record`, as many as a
-    /// `list_records` returned.
-    fn records_read(&self, space: Space, records: u64) {
-        let _ = (space, records);
+    /// `list_records` returned: how many, and their bytes.
+    fn records_read(&self, space: Space, records: u64, bytes: u64) {
+        let _ = (space, records, bytes);
+    }
+    /// Bytes handed to the backend to keep, by the method `name`: a blob, an
+    /// outboard, a staged piece, a record's new data, a note.
+    fn written(&self, name: &'static str, bytes: u64) {
+        let _ = (name, bytes);
     }
     /// A blob read whole (`offset` `None`) or a range of it: the bytes
     /// returned.
@@ -72,6 +77,7 @@ fn len(bytes: &Option<Vec<u8>>) -> u64 {
 
 impl<W: Watch> Backend for Watched<W> {
     fn write_blob(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
+        self.watch.written("write_blob", data.len() as u64);
         self.on("write_blob", |b| b.write_blob(key, data))
     }
     fn read_blob(&self, key: &Hash) -> BackendResult<Option<Vec<u8>>> {
@@ -96,15 +102,23 @@ impl<W: Watch> Backend for Watched<W> {
         self.on("list_blobs", |b| b.list_blobs(after, limit))
     }
     fn read_record(&self, space: Space, key: &Hash) -> BackendResult<Option<VersionedRecord>> {
-        self.watch.records_read(space, 1);
-        self.on("read_record", |b| b.read_record(space, key))
+        let record = self.on("read_record", |b| b.read_record(space, key));
+        let bytes = match &record {
+            Ok(Some(r)) => r.data.len() as u64,
+            _ => 0,
+        };
+        self.watch.records_read(space, 1, bytes);
+        record
     }
     fn swap_record(&self, space: Space, key: &Hash, swap: Swap<'_>) -> BackendResult<SwapOutcome> {
+        let bytes = swap.new.map_or(0, |d| d.len() as u64);
+        self.watch.written("swap_record", bytes);
         self.on("swap_record", |b| b.swap_record(space, key, swap))
     }
     fn list_records(&self, space: Space, after: Option<&Hash>, limit: u32) -> Listed {
         let out = self.on("list_records", |b| b.list_records(space, after, limit))?;
-        self.watch.records_read(space, out.len() as u64);
+        let bytes = out.iter().map(|(_, r)| r.data.len() as u64).sum();
+        self.watch.records_read(space, out.len() as u64, bytes);
         Ok(out)
     }
     fn list_owners(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<Hash>> {
@@ -131,12 +145,14 @@ impl<W: Watch> Backend for Watched<W> {
         self.on("list_quarantined", |b| b.list_quarantined(limit))
     }
     fn write_note(&self, note: Note, data: &[u8]) -> BackendResult<()> {
+        self.watch.written("write_note", data.len() as u64);
         self.on("write_note", |b| b.write_note(note, data))
     }
     fn read_note(&self, note: Note) -> BackendResult<Option<Vec<u8>>> {
         self.on("read_note", |b| b.read_note(note))
     }
     fn write_outboard(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
+        self.watch.written("write_outboard", data.len() as u64);
         self.on("write_outboard", |b| b.write_outboard(key, data))
     }
     fn read_outboard(
@@ -180,6 +196,7 @@ impl<W: Watch> Backend for Watched<W> {
         self.on("stage", |b| b.stage())
     }
     fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> BackendResult<()> {
+        self.watch.written("append_staged", data.len() as u64);
         self.on("append_staged", |b| b.append_staged(staging, data))
     }
     fn finish_staged(&self, staging: &mut Staging) -> BackendResult<()> {

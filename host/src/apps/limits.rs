@@ -21,7 +21,9 @@ pub const TABLE_ELEMENT_BYTES: usize = 16;
 pub const FUEL_PER_CALL: u64 = 20_000;
 /// Fuel charged per byte the host hashes or copies for a store call (the
 /// content of a `put`, `get` or `verify`: lifted, copied into a core
-/// instance, hashed, read from the backend).
+/// instance, hashed, read from the backend), and per byte of every backend
+/// record the core reads or writes (an owner's names record, read whole by
+/// every names call, is up to 288 KB).
 pub const FUEL_PER_BYTE: u64 = 4;
 /// Fuel charged per record the core reads or writes in the backend for a
 /// store call (what makes `count`, `total-bytes` and `list` cost more in a

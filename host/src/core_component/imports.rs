@@ -236,8 +236,15 @@ impl wit::Host for CoreState {
 /// The record calls of the core's `backend` interface, for either space.
 impl CoreState {
     fn read_in(&self, space: Space, k: &str) -> Result<Option<wit::VersionedRecord>, BackendError> {
-        note_backend_work(1, 0);
-        Ok(self.backend.read_record(space, &key(k)?)?.map(Into::into))
+        let record = self.backend.read_record(space, &key(k)?);
+        // A record is charged by its bytes too: an owner's names record
+        // is up to 288 KB, read whole by every names call.
+        let bytes = match &record {
+            Ok(Some(r)) => r.data.len() as u64,
+            _ => 0,
+        };
+        note_backend_work(1, bytes);
+        Ok(record?.map(Into::into))
     }
 
     fn swap_in(
@@ -247,7 +254,7 @@ impl CoreState {
         expected: Option<u64>,
         new: Option<Vec<u8>>,
     ) -> Result<wit::SwapOutcome, BackendError> {
-        note_backend_work(1, 0);
+        note_backend_work(1, new.as_ref().map_or(0, |d| d.len() as u64));
         let outcome =
             self.backend
                 .swap_record(space, &key(k)?, Swap::new(expected, new.as_deref()))?;
@@ -262,8 +269,10 @@ impl CoreState {
     ) -> Result<Vec<wit::KeyedRecord>, BackendError> {
         let after = after.as_deref().map(key).transpose()?;
         let records = self.backend.list_records(space, after.as_ref(), limit)?;
-        // Each record read is host work the caller is charged for.
-        note_backend_work(records.len() as u64, 0);
+        // Each record read, and its bytes, is host work the caller is
+        // charged for.
+        let bytes = records.iter().map(|(_, r)| r.data.len() as u64).sum();
+        note_backend_work(records.len() as u64, bytes);
         Ok(records.into_iter().map(Into::into).collect())
     }
 }

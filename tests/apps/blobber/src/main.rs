@@ -19,6 +19,8 @@
 //! - `hostile-reads`: holds values and value streams until refused;
 //!   prints `held N: ERROR`.
 //! - `hostile-handles`: opens containers until refused; prints `held N: ERROR`.
+//! - `exists-loop CONTAINER`: asks whether CONTAINER exists again and
+//!   again, until the host stops it (out of fuel).
 //! - `hostile-write MIB`: writes MIB MiB to one value until refused;
 //!   prints `refused after N bytes: ERROR` and `finish: ERROR`.
 
@@ -544,6 +546,12 @@ fn main() {
             ok(c.write_data("tiny", &value), "write-data");
             ok(OutgoingValue::finish(value), "finish");
             println!("stored {}", n * len);
+        }
+        "exists-loop" => {
+            let name = arg(2);
+            loop {
+                let _ = std::hint::black_box(blobstore::container_exists(&name));
+            }
         }
         other => fail(format!("unknown mode {other:?}")),
     }

@@ -4,6 +4,7 @@
 
 wit_bindgen::generate!({ path: "../../../wit", world: "app" });
 
+use artifacts::store::names;
 use artifacts::store::store;
 use artifacts::store::types::ArtifactType;
 
@@ -41,6 +42,35 @@ fn main() {
             match store::put(&content, ArtifactType::Generic) {
                 Ok(hash) => println!("stored {hash}"),
                 Err(e) => println!("refused {e:?}"),
+            }
+        }
+        // One get of HASH; prints how many bytes it returned.
+        "get" => match store::get(&arg(2)) {
+            Ok(content) => println!("got {}", content.len()),
+            Err(e) => println!("refused {e:?}"),
+        },
+        // tag-set(NAME, HASH) again and again.
+        "tag-set" => {
+            let (name, hash) = (arg(2), arg(3));
+            for calls in 1u64.. {
+                let _ = std::hint::black_box(names::tag_set(&name, &hash));
+                report(calls);
+            }
+        }
+        // tag-get(NAME) again and again.
+        "tag-get" => {
+            let name = arg(2);
+            for calls in 1u64.. {
+                let _ = std::hint::black_box(names::tag_get(&name));
+                report(calls);
+            }
+        }
+        // tag-list(PREFIX, none, LIMIT) again and again.
+        "tag-list" => {
+            let (prefix, limit) = (arg(2), arg(3).parse().unwrap_or(1));
+            for calls in 1u64.. {
+                let _ = std::hint::black_box(names::tag_list(&prefix, None, limit));
+                report(calls);
             }
         }
         other => {
