@@ -80,6 +80,9 @@ impl Backend for Imported {
     fn outboard_size(&self, key: &str) -> Reply<Option<u64>> {
         imports::outboard_size(key).map_err(text)
     }
+    fn delete_outboard(&self, key: &str) -> Reply<bool> {
+        imports::delete_outboard(key).map_err(text)
+    }
     fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Reply<bool> {
         imports::delete_blob(key, record_version).map_err(text)
     }
@@ -463,7 +466,7 @@ impl exports::artifacts::store::tree::Guest for Core {
     fn store_outboard(hash: String, size: u64, groups: Vec<u8>) -> Result<bool, String> {
         crate::hash::validate(&hash)?;
         let groups = crate::outboard::cvs(&groups)?;
-        ops::store_outboard(&Imported, &hash, size, &groups)
+        ops::store_outboard(&Imported, dedup(), &hash, size, &groups)
     }
     fn parent(left: Vec<u8>, right: Vec<u8>) -> Result<Vec<u8>, String> {
         crate::tree::parent(&left, &right).map(Vec::from)

@@ -183,6 +183,9 @@ impl<A: Access> Backend for A {
     fn outboard_size(&self, key: &str) -> Reply<Option<u64>> {
         Ok(self.call(|d| d.outboards.get(key).map(|o| o.len() as u64)))
     }
+    fn delete_outboard(&self, key: &str) -> Reply<bool> {
+        Ok(self.call(|d| d.outboards.remove(key).is_some()))
+    }
     fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Reply<bool> {
         Ok(self.call(|d| {
             d.records.get(key).map(|v| v.version) == record_version && d.blobs.remove(key).is_some()

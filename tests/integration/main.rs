@@ -40,6 +40,7 @@ mod oci;
 #[cfg(feature = "cli")]
 mod output;
 mod powerloss;
+mod put_work;
 mod ranges;
 #[cfg(feature = "cli")]
 mod reliability;

@@ -8,6 +8,7 @@ use super::caller::Dedup;
 use super::error::{Error, Outcome, be, decode};
 use super::index::{At, Unmark};
 use super::put::Content;
+use crate::outboard::Shape;
 use crate::record::{Entry, Mark, Marks, Origin, Record, State};
 
 /// The artifact record of `hash` and its version, if there is one.
@@ -29,10 +30,25 @@ pub(super) fn swap_artifact(
     be(b.swap_record(Space::Shared.at(hash), expected, data.as_deref()))
 }
 
-/// Finishes a deletion whose `Deleting` record has `version`. Idempotent:
+/// Finishes a deletion whose `Deleting` record has `version` (content of
+/// `size` bytes): the blob, its outboard, then the record. Idempotent:
 /// whoever comes second finds the version gone and does nothing.
-pub(super) fn finish_delete(backend: &impl Backend, hash: &str, version: u64) -> Outcome<()> {
+///
+/// The outboard goes with the blob, before the record (so a crash leaves
+/// the deletion for gc to finish), not by gc an hour later: an outboard
+/// left behind would tell a later put that the content was stored.
+pub(super) fn finish_delete(
+    backend: &impl Backend,
+    hash: &str,
+    version: u64,
+    size: u64,
+) -> Outcome<()> {
     be(backend.delete_blob(hash, Some(version)))?;
+    if Shape::of(size).is_some() {
+        // Whoever revived the artifact meanwhile at worst loses its outboard,
+        // which a range read rebuilds.
+        be(backend.delete_outboard(hash))?;
+    }
     swap_artifact(backend, hash, Some(version), None)?;
     Ok(())
 }
@@ -47,7 +63,9 @@ pub(super) fn delete(
 ) -> Outcome<bool> {
     record.state = State::Deleting;
     match swap_artifact(backend, hash, Some(version), Some(&record))? {
-        Swap::Written(deleting) => finish_delete(backend, hash, deleting).map(|()| true),
+        Swap::Written(deleting) => {
+            finish_delete(backend, hash, deleting, record.size).map(|()| true)
+        }
         Swap::Conflict | Swap::Deleted => Ok(false),
     }
 }
@@ -72,8 +90,28 @@ pub(super) fn join(
         size,
     };
     for _ in 0..MAX_ATTEMPTS {
-        let (expected, record) = match read_artifact(b, hash)? {
-            None => {
+        let (first, expected, record) = match read_artifact(b, hash)? {
+            Some((version, mut record)) if record.state != State::Deleting => {
+                if record.marks.has_mark(true, &owner, v) {
+                    return Ok(Some(record.origin));
+                }
+                // Known content: nothing to write, unless its blob was lost or
+                // damaged to another size (this put repairs it), or the store
+                // keeps dedup private (a join does the work of a first put).
+                if dedup == Dedup::Private || be(b.blob_size(hash))? != Some(record.size) {
+                    content.write(b, hash)?;
+                }
+                record.owners = record.owners.saturating_add(1);
+                record.marks.push(mark);
+                (false, Some(version), record)
+            }
+            // No artifact, or one being deleted (under private dedup, left
+            // for gc by its last owner): a first put. It replaces a deleting
+            // record rather than finishing the deletion first, so that it
+            // does the same work either way; a finisher still at work on the
+            // old version then deletes nothing (and a blob it deleted before
+            // our swap is written again below).
+            found => {
                 content.write(b, hash)?;
                 let record = Record {
                     state: State::Live,
@@ -87,25 +125,7 @@ pub(super) fn join(
                     },
                     marks: vec![mark],
                 };
-                (None, record)
-            }
-            Some((version, mut record)) => {
-                if record.state == State::Deleting {
-                    finish_delete(b, hash, version)?;
-                    continue;
-                }
-                if record.marks.has_mark(true, &owner, v) {
-                    return Ok(Some(record.origin));
-                }
-                // Known content: nothing to write, unless its blob was lost or
-                // damaged to another size (this put repairs it), or the store
-                // keeps dedup private (a join does the work of a first put).
-                if dedup == Dedup::Private || be(b.blob_size(hash))? != Some(record.size) {
-                    content.write(b, hash)?;
-                }
-                record.owners = record.owners.saturating_add(1);
-                record.marks.push(mark);
-                (Some(version), record)
+                (true, found.map(|(version, _)| version), record)
             }
         };
         if !at.still_at(b, v)? {
@@ -121,7 +141,7 @@ pub(super) fn join(
                 // one look settles it.
                 // (Private dedup makes the same check after a join, so that
                 // joining costs what creating costs.)
-                let check = expected.is_none() || dedup == Dedup::Private;
+                let check = first || dedup == Dedup::Private;
                 if check && be(b.blob_size(hash))? != Some(size) {
                     content.write(b, hash)?;
                 }
@@ -152,7 +172,7 @@ pub(super) fn leave(
             return Ok(());
         }
         if record.state == State::Deleting {
-            return finish_delete(b, hash, version);
+            return finish_delete(b, hash, version, record.size);
         }
         if record.marks.has_mark(false, &owner, v) {
             return Ok(());

@@ -77,6 +77,8 @@ pub trait Backend {
     fn read_outboard(&self, key: &str, ranges: &[(u64, u64)]) -> Reply<Option<Vec<Vec<u8>>>>;
     /// The size of the outboard of `key`, if there is one.
     fn outboard_size(&self, key: &str) -> Reply<Option<u64>>;
+    /// Deletes the outboard of `key`; returns whether there was one.
+    fn delete_outboard(&self, key: &str) -> Reply<bool>;
     /// Deletes a blob if the shared record under `key` has `record_version`
     /// (`None`: there is none).
     fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Reply<bool>;

@@ -118,7 +118,7 @@ pub fn gc(backend: &impl Backend, grace_ms: u64) -> Outcome<GcReport> {
                 }
                 let record = decode(&key, &v.data)?;
                 if record.state == State::Deleting {
-                    finish_delete(backend, &key, v.version)?;
+                    finish_delete(backend, &key, v.version, record.size)?;
                     report.deletions_finished += 1;
                 } else if !record.marks.is_empty() {
                     sweep_record_marks(backend, &key, &record)?;

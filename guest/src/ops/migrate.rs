@@ -32,7 +32,7 @@ pub fn migrate(backend: &impl Backend) -> Outcome<u64> {
                 let old = RecordV1::decode(&v.data)
                     .map_err(|why| Error::CorruptRecord(format!("record of {key}: {why}")))?;
                 if old.state == State::Deleting || old.owners.is_empty() {
-                    finish_delete(backend, &key, v.version)?;
+                    finish_delete(backend, &key, v.version, old.size)?;
                     continue;
                 }
                 let first = old.owners.first().map_or("", |(o, _)| o.as_str());

@@ -66,7 +66,7 @@ pub fn put(b: &impl Backend, caller: &Caller, content: &[u8], ty: ArtifactType) 
         return put_content(b, caller, Content::Bytes(content), ty);
     };
     let hash = put_content(b, caller, Content::Hashed(content, &root), ty)?;
-    super::range::write_outboard_after_put(b, &hash, &outboard);
+    super::range::write_outboard_after_put(b, caller.dedup, &hash, &outboard);
     Ok(hash)
 }
 

@@ -5,8 +5,8 @@
 
 use blake3::hazmat::ChainingValue;
 
-use super::backend::Backend;
-use super::caller::Caller;
+use super::backend::{Backend, Reply};
+use super::caller::{Caller, Dedup};
 use super::error::{Error, Outcome, be};
 use super::read::{stat, verified_content};
 use crate::outboard::{CV_LEN, GROUP_LEN, Shape, group_values};
@@ -152,10 +152,11 @@ fn rebuild(
 }
 
 /// Writes the outboard of `hash` (content of `size` bytes) from its groups'
-/// chaining values, after checking that they merge into `hash`, unless the
-/// backend has one of the right length. Returns whether it wrote.
+/// chaining values, after checking that they merge into `hash`, unless
+/// [`outboard_kept`] says the backend has it. Returns whether it wrote.
 pub fn store_outboard(
     backend: &impl Backend,
+    dedup: Dedup,
     hash: &str,
     size: u64,
     groups: &[ChainingValue],
@@ -165,7 +166,7 @@ pub fn store_outboard(
     if root != hash {
         return Err(format!("the groups merge into {root}, not {hash}"));
     }
-    if backend.outboard_size(hash)? == Some(outboard.len() as u64) {
+    if outboard_kept(backend, dedup, hash, outboard.len())? {
         return Ok(false);
     }
     backend.write_outboard(hash, &outboard)?;
@@ -173,11 +174,25 @@ pub fn store_outboard(
 }
 
 /// After a put of content held whole under `hash`: its `outboard` (built
-/// with the hash), unless the backend has one of its length. Best effort:
-/// the put has succeeded whatever happens here, and a range read rebuilds
-/// a missing outboard.
-pub(super) fn write_outboard_after_put(backend: &impl Backend, hash: &str, outboard: &[u8]) {
-    if backend.outboard_size(hash) != Ok(Some(outboard.len() as u64)) {
+/// with the hash), unless [`outboard_kept`]. Best effort: the put has
+/// succeeded whatever happens here, and a range read rebuilds a missing
+/// outboard.
+pub(super) fn write_outboard_after_put(
+    backend: &impl Backend,
+    dedup: Dedup,
+    hash: &str,
+    outboard: &[u8],
+) {
+    if outboard_kept(backend, dedup, hash, outboard.len()) != Ok(true) {
         let _ = backend.write_outboard(hash, outboard);
     }
+}
+
+/// Whether a put may skip writing the outboard of `hash`: under shared
+/// dedup, when the backend has one of its length (the content is held, as
+/// a put can tell anyway; deletion takes the outboard with the blob).
+/// Under private dedup never: a put writes it as for new content, so that
+/// it does the same work whoever holds the content.
+fn outboard_kept(backend: &impl Backend, dedup: Dedup, hash: &str, len: usize) -> Reply<bool> {
+    Ok(dedup == Dedup::Shared && backend.outboard_size(hash)? == Some(len as u64))
 }

@@ -132,7 +132,7 @@ pub fn remove(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<()
             return Ok(());
         };
         if record.state == State::Deleting {
-            return finish_delete(backend, hash, version);
+            return finish_delete(backend, hash, version, record.size);
         }
         if record.marks.iter().any(|m| m.join) {
             return Ok(());

@@ -139,3 +139,53 @@ fn what_each_operation_costs_in_backend_calls() {
     assert_eq!((of("put again"), of("contains"), of("stat")), (3, 1, 1));
     assert_eq!(of("release, one left"), 2);
 }
+
+/// Backend calls, blob writes and outboard writes of one operation.
+fn large_work(b: &Fake, op: impl FnOnce()) -> (u64, u64, u64) {
+    let outboards = b.data().outboard_writes;
+    let (calls, blobs) = work(b, op);
+    (calls, blobs, b.data().outboard_writes - outboards)
+}
+
+#[test]
+fn a_large_put_of_deleted_content_costs_what_new_content_costs_and_held_too_if_private() {
+    let large = |tag: u8| {
+        let mut c = vec![7u8; 300_000];
+        c[0] = tag;
+        c
+    };
+    for dedup in [Dedup::Shared, Dedup::Private] {
+        let b = Fake::default();
+        let other = Caller {
+            dedup,
+            ..app("other", NO_LIMIT)
+        };
+        let me = Caller {
+            dedup,
+            ..app("me", NO_LIMIT)
+        };
+        put(&b, &me, b"mine", G).unwrap();
+        put(&b, &other, b"theirs", G).unwrap();
+        let (new, deleted, held) = (large(1), large(2), large(3));
+        let fresh = large_work(&b, || drop(put(&b, &me, &new, G).unwrap()));
+        let h = put(&b, &other, &deleted, G).unwrap();
+        assert_eq!(release(&b, &other, &h).unwrap(), 0);
+        if dedup == Dedup::Shared {
+            assert!(!b.data().blobs.contains_key(&h));
+            assert!(!b.data().outboards.contains_key(&h), "outboard left");
+        }
+        let again = large_work(&b, || drop(put(&b, &me, &deleted, G).unwrap()));
+        put(&b, &other, &held, G).unwrap();
+        let joined = large_work(&b, || drop(put(&b, &me, &held, G).unwrap()));
+        assert_eq!(fresh, again, "{dedup:?}: put of deleted content");
+        assert_eq!(fresh.2, 1, "new content gets an outboard");
+        if dedup == Dedup::Private {
+            assert_eq!(fresh, joined, "private: put of held content");
+            // gc finishes the last release's deletion, outboard included.
+            assert_eq!(release(&b, &me, &h).unwrap(), 0);
+            assert_eq!(gc(&b, u64::MAX).unwrap().deletions_finished, 1);
+            assert!(!b.data().blobs.contains_key(&h));
+            assert!(!b.data().outboards.contains_key(&h), "outboard left");
+        }
+    }
+}

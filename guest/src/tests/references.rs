@@ -45,7 +45,8 @@ fn a_stale_deleter_cannot_delete_a_blob_put_again() {
     let b = Fake::default();
     let h = put(&b, &H, b"x", G).unwrap();
     let deleting = b.abandon_deletion(&h);
-    // Another core meets the deletion, finishes it and stores the content again...
+    // Another core meets the deletion and stores the content again in a new
+    // record (it takes the deletion over: the blob stays)...
     put(&b, &H, b"x", G).unwrap();
     // ...then the first deleter wakes up and tries to finish its own deletion.
     assert_eq!(b.delete_blob(&h, Some(deleting)), Ok(false));

@@ -295,8 +295,9 @@ pub trait Backend: Send + Sync + 'static {
         let _ = key;
         Ok(None)
     }
-    /// Deletes the outboard of `key`; returns whether there was one. Only
-    /// gc calls it, for outboards whose blob is gone.
+    /// Deletes the outboard of `key`; returns whether there was one. The
+    /// core calls it when it deletes an artifact (with its blob), and gc
+    /// for outboards whose blob is gone (a crash between the two).
     fn delete_outboard(&self, key: &Hash) -> BackendResult<bool> {
         let _ = key;
         Ok(false)

@@ -136,6 +136,10 @@ impl wit::Host for CoreState {
         self.backend.outboard_size(&key(&key_)?)
     }
 
+    fn delete_outboard(&mut self, key_: String) -> Result<bool, BackendError> {
+        self.backend.delete_outboard(&key(&key_)?)
+    }
+
     fn delete_blob(
         &mut self,
         key_: String,
