@@ -453,6 +453,9 @@ impl exports::artifacts::store::maintenance::Guest for Core {
     fn migrate() -> Result<u64, Error> {
         Ok(ops::migrate(&Imported)?)
     }
+    fn settle(owner: String) -> Result<Vec<String>, Error> {
+        Ok(ops::settle(&Imported, &app(&owner))?)
+    }
 }
 
 impl exports::artifacts::store::tree::Guest for Core {

@@ -2,8 +2,8 @@
 //! quota and grants.
 
 use std::collections::HashSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::core_component::{Caller, HOST_OWNER};
 use crate::{ArtifactStore, ArtifactType, Error, Hash, Metadata};
@@ -65,6 +65,10 @@ pub struct AppView {
     /// How many calls into the core this view and its clones have made as
     /// the app (see [`calls`](AppView::calls)).
     calls: Arc<AtomicU64>,
+    /// Under private dedup, what the app's launched children (ended this
+    /// run) left waiting to be settled: it counts against the app's quota
+    /// until the run's end settles it.
+    children_waiting: Arc<Mutex<Usage>>,
 }
 
 impl ArtifactStore {
@@ -86,6 +90,7 @@ impl ArtifactStore {
             quota,
             grants: HashSet::new(),
             calls: Arc::default(),
+            children_waiting: Arc::default(),
         })
     }
 }
@@ -101,6 +106,7 @@ impl ArtifactStore {
             quota,
             grants: HashSet::new(),
             calls: Arc::default(),
+            children_waiting: Arc::default(),
         }
     }
 }
@@ -139,7 +145,51 @@ impl AppView {
     /// through this view (or a clone) takes it, and is counted.
     pub(crate) fn me(&self) -> Caller<'_> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        Caller::Owner(&self.app, self.quota)
+        let waiting = self.children_waiting();
+        let quota = Quota {
+            max_bytes: self.quota.max_bytes.saturating_sub(waiting.bytes),
+            max_artifacts: self.quota.max_artifacts.saturating_sub(waiting.artifacts),
+            ..self.quota
+        };
+        Caller::Owner(&self.app, quota)
+    }
+
+    /// What the app's children left waiting this run (see
+    /// [`settle`](Self::settle)), counted against its quota.
+    pub(crate) fn children_waiting(&self) -> Usage {
+        *self
+            .children_waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Counts what a child of the app left waiting against the app's quota.
+    #[cfg(feature = "apps")]
+    pub(crate) fn add_children_waiting(&self, left: Usage) {
+        let mut w = self
+            .children_waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        w.bytes = w.bytes.saturating_add(left.bytes);
+        w.artifacts = w.artifacts.saturating_add(left.artifacts);
+    }
+
+    /// Under private dedup, ends what the host counts as one run of the
+    /// app: an app's last release only marks the content for deletion
+    /// (doing the same work whether or not others hold it), and its bytes
+    /// keep counting against the app's quota until this finishes the
+    /// deletions its releases started and frees them (or, after a crash,
+    /// until a [`gc`](ArtifactStore::gc)). `AppHost` calls it when a run
+    /// ends (a launched child's, when its root run ends); an embedder that
+    /// drives a view itself calls it where the app cannot time it. Returns
+    /// how many deletions it finished; nothing under shared dedup.
+    pub fn settle(&self) -> Result<u64, Error> {
+        let finished = self.store.settle(&self.app)?;
+        *self
+            .children_waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Usage::default();
+        Ok(finished)
     }
 
     /// How many calls this view and its clones have made as the app so

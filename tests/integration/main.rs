@@ -19,6 +19,7 @@ mod compile_cache;
 mod concurrency;
 mod conformance;
 mod containment;
+mod dedup_quota;
 mod faults;
 mod file_layout;
 mod fixture;

@@ -113,6 +113,10 @@ impl Fs for CountedFs {
         self.op("remove_file");
         StdFs.remove_file(path)
     }
+    fn remove_dir(&self, path: &Path) -> io::Result<()> {
+        self.op("remove_dir");
+        StdFs.remove_dir(path)
+    }
     fn create_dir(&self, path: &Path) -> io::Result<bool> {
         self.op("create_dir");
         StdFs.create_dir(path)

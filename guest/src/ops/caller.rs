@@ -34,7 +34,8 @@ pub enum Dedup {
     /// writes the blob again (and checks it as a new record's put does), and
     /// its last release swaps the record once whether or not others hold
     /// it (the last owner's deletion is invisible at once and finished by
-    /// the next gc or put), so both do the same work either way.
+    /// `settle`, the next gc or put), so both do the same work either way;
+    /// what a leave frees counts against the quota until it is settled.
     Private,
 }
 

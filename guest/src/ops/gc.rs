@@ -9,7 +9,7 @@ use super::index::{At, Progress, Unmark, hash_of, usage_key};
 use super::list::pages;
 use super::names::names_key;
 use super::transition::{finish_remove, roll_back};
-use super::usage::{read_usage, unmark_usage};
+use super::usage::{read_usage, settle_leave, unmark_usage};
 use crate::record::{Entry, EntryState, Record, State};
 
 /// What [`gc`] did.
@@ -42,18 +42,25 @@ fn sweep_record_marks(backend: &impl Backend, hash: &str, record: &Record) -> Ou
     Ok(())
 }
 
-/// Resolves an owner's usage marks, as [`sweep_record_marks`] does.
-fn sweep_usage_marks(backend: &impl Backend, space: &str) -> Outcome<()> {
+/// Resolves an owner's usage marks, as [`sweep_record_marks`] does; a
+/// leave's is settled (its content's deletion finished first). Returns how
+/// many deletions that finished.
+fn sweep_usage_marks(backend: &impl Backend, space: &str) -> Outcome<u64> {
     let (_, u) = read_usage(backend, space)?;
+    let mut finished = 0;
     for m in &u.marks {
         let hash = hash_of(&m.key);
         let at = At { space, hash: &hash };
+        if !m.join {
+            finished += u64::from(settle_leave(backend, at, m.version)?);
+            continue;
+        }
         match at.progress(backend, m.version)? {
             Progress::UnderWay => continue,
             p => unmark_usage(backend, at, m.version, Unmark::after(m.join, p))?,
         }
     }
-    Ok(())
+    Ok(finished)
 }
 
 /// Deletes blobs no record references that were written more than
@@ -100,7 +107,7 @@ pub fn gc(backend: &impl Backend, grace_ms: u64) -> Outcome<GcReport> {
                         Ok(())
                     },
                 )?;
-                sweep_usage_marks(backend, &space)?;
+                report.deletions_finished += sweep_usage_marks(backend, &space)?;
             }
             Ok(())
         },

@@ -63,7 +63,7 @@ pub use put::{put, put_staged};
 pub use range::{RANGE_LIMIT, get_range, store_outboard};
 pub use read::{Metadata, check_content, contains, get, stat, verify};
 pub use release::{release, remove};
-pub use usage::usage;
+pub use usage::{settle, usage};
 
 /// How many compare-and-swap rounds an operation tries before giving up
 /// with [`Error::Contended`].

@@ -2,23 +2,27 @@
 
 use super::artifact::{delete, finish_delete, read_artifact};
 use super::backend::{Backend, Swap};
-use super::caller::Caller;
-use super::error::{Error, Outcome, be, checked, checked_caller};
+use super::caller::{Caller, Dedup};
+use super::error::{Error, Outcome, QuotaKind, be, checked, checked_caller, within};
 use super::index::{At, owner_key};
 use super::list::pages;
 use super::read::shared;
 use super::transition::finish_remove;
+use super::usage::{MAX_WAITING, read_usage, untracked, waiting};
 use super::{LIST_LIMIT, MAX_ATTEMPTS};
 use crate::record::{Entry, EntryState, State};
 
 /// Changes the caller's references at `at` with `update`, which gives the
 /// entry's new `(count, named)` (`None`: no change); at a count of 0 the
 /// caller leaves the artifact (deleted when no owner is left). Returns the
-/// references left that are not names' (`count - named`).
+/// references left that are not names' (`count - named`). `capped`: a leave
+/// may be refused for too many refunds waiting (not a name's: its name is
+/// gone already, and names are few).
 fn drop_references(
     backend: &impl Backend,
     caller: &Caller,
     at: At,
+    capped: bool,
     update: impl Fn(&Entry) -> Outcome<Option<(u64, u64)>>,
 ) -> Outcome<u64> {
     let gone = || Error::NotFound(at.hash.to_string());
@@ -42,6 +46,9 @@ fn drop_references(
             }
             continue;
         }
+        if capped {
+            refuse_if_too_many_waiting(backend, caller, at)?;
+        }
         e.state = EntryState::Removing;
         if let Swap::Written(removing) = at.swap_entry(backend, Some(v), Some(&e))? {
             finish_remove(backend, caller, at, removing, &e)?;
@@ -49,6 +56,23 @@ fn drop_references(
         }
     }
     Err(Error::Contended(at.hash.to_string()))
+}
+
+/// Under private dedup an owner's last release leaves a refund waiting to
+/// be settled in its usage record (`usage::waiting`); past
+/// [`MAX_WAITING`] of them the release is refused (the quota's artifact
+/// limit, before anything changes), so the record stays bounded.
+fn refuse_if_too_many_waiting(backend: &impl Backend, caller: &Caller, at: At) -> Outcome<()> {
+    if caller.dedup != Dedup::Private || caller.admin || untracked(at.space) {
+        return Ok(());
+    }
+    let (_, u) = read_usage(backend, at.space)?;
+    let (_, waiting) = waiting(&u);
+    within(
+        QuotaKind::Artifacts,
+        MAX_WAITING as u64,
+        waiting.saturating_add(1),
+    )
 }
 
 /// The caller's entry of `hash`, checked.
@@ -65,7 +89,7 @@ fn own<'a>(caller: &Caller, space: &'a str, hash: &'a str) -> Outcome<At<'a>> {
 pub fn release(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<u64> {
     let space = owner_key(caller.owner);
     let at = own(caller, &space, hash)?;
-    drop_references(backend, caller, at, |e| {
+    drop_references(backend, caller, at, true, |e| {
         Ok((e.count > e.named).then(|| (e.count - 1, e.named)))
     })
 }
@@ -74,7 +98,7 @@ pub fn release(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<u
 /// `ops::names`); nothing if the entry is gone or no name holds it (the
 /// host's remove deleted it meanwhile).
 pub(super) fn drop_named(backend: &impl Backend, caller: &Caller, at: At) -> Outcome<()> {
-    let dropped = drop_references(backend, caller, at, |e| {
+    let dropped = drop_references(backend, caller, at, false, |e| {
         Ok((e.named > 0).then(|| (e.count - 1, e.named - 1)))
     });
     match dropped {
@@ -93,7 +117,7 @@ pub fn remove(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<()
         // Its own references; what names hold stays.
         let space = owner_key(caller.owner);
         let at = own(caller, &space, hash)?;
-        return drop_references(backend, caller, at, |e| {
+        return drop_references(backend, caller, at, true, |e| {
             Ok((e.count > e.named).then_some((e.named, e.named)))
         })
         .map(drop);

@@ -4,7 +4,7 @@
 
 use super::artifact::{join, leave, unmark_artifact};
 use super::backend::{Backend, Swap};
-use super::caller::{Caller, Quota};
+use super::caller::{Caller, Dedup, Quota};
 use super::error::Outcome;
 use super::index::{At, Progress, Unmark};
 use super::names::forget;
@@ -85,7 +85,10 @@ pub(super) fn roll_back(b: &impl Backend, at: At, v: u64) -> Outcome<()> {
 
 /// Finishes the last release whose entry is `Removing` at `v`: count the
 /// owner out of the artifact, refund its usage, delete the entry, clear the
-/// marks. Idempotent; anyone may finish it.
+/// marks. Idempotent; anyone may finish it. Under private dedup (but for
+/// the host's remove, which deletes the artifact) the usage's leave mark
+/// stays: its bytes count until `usage::settle` or gc has finished the
+/// content's deletion, whether or not this leave was the last.
 pub(super) fn finish_remove(
     b: &impl Backend,
     caller: &Caller,
@@ -103,5 +106,8 @@ pub(super) fn finish_remove(
     account(b, at, v, entry.size, false, Quota::UNLIMITED)?;
     at.swap_entry(b, Some(v), None)?;
     unmark_artifact(b, at, v, Unmark::Left)?;
+    if caller.dedup == Dedup::Private && !caller.admin {
+        return Ok(());
+    }
     unmark_usage(b, at, v, Unmark::Left)
 }

@@ -2,11 +2,31 @@
 //! the quota checked on a charge.
 
 use super::MAX_ATTEMPTS;
+use super::artifact::{finish_delete, read_artifact};
 use super::backend::{Backend, Space, Swap};
 use super::caller::{Caller, HOST_OWNER, Quota};
 use super::error::{Error, Outcome, QuotaKind, be, checked_caller, within};
-use super::index::{At, Unmark, owner_key, usage_key};
-use crate::record::{Mark, Marks, Usage};
+use super::index::{At, Progress, Unmark, hash_of, owner_key, usage_key};
+use crate::record::{MAX_MARKS, Mark, Marks, State, Usage};
+
+/// The most refunds waiting to be settled that one usage record keeps (see
+/// [`waiting`]): a release or first put that would add one more is refused
+/// (a name's drop is not, and an owner has at most `MAX_NAMES`). Half of
+/// what a record may hold, leaving room for those and transitions in flight.
+pub(super) const MAX_WAITING: usize = MAX_MARKS / 2;
+
+/// What the owner's leave marks add up to: `(bytes, artifacts)`. Under
+/// private dedup a leave's mark stays until [`settle`] (or gc) has finished
+/// the content's deletion, and until then its bytes and artifact count
+/// against the quota as if still held, whoever else holds the content.
+pub(super) fn waiting(u: &Usage) -> (u64, u64) {
+    u.marks
+        .iter()
+        .filter(|m| !m.join)
+        .fold((0, 0), |(b, n), m| {
+            (b.saturating_add(m.size), n.saturating_add(1))
+        })
+}
 
 /// The owner's usage record and its version.
 pub(super) fn read_usage(b: &impl Backend, space: &str) -> Outcome<(Option<u64>, Usage)> {
@@ -62,8 +82,22 @@ pub(super) fn account(
         }
         if join {
             let (bytes, artifacts) = (u.bytes.saturating_add(size), u.artifacts.saturating_add(1));
-            within(QuotaKind::Bytes, quota.max_bytes, bytes)?;
-            within(QuotaKind::Artifacts, quota.max_artifacts, artifacts)?;
+            let (waiting_bytes, waiting_artifacts) = waiting(u);
+            within(
+                QuotaKind::Bytes,
+                quota.max_bytes,
+                bytes.saturating_add(waiting_bytes),
+            )?;
+            within(
+                QuotaKind::Artifacts,
+                quota.max_artifacts,
+                artifacts.saturating_add(waiting_artifacts),
+            )?;
+            within(
+                QuotaKind::Artifacts,
+                MAX_WAITING as u64,
+                waiting_artifacts.saturating_add(1),
+            )?;
             (u.bytes, u.artifacts) = (bytes, artifacts);
         } else {
             u.bytes = u.bytes.saturating_sub(size);
@@ -115,12 +149,60 @@ fn update(
     Err(Error::Contended(at.hash.to_string()))
 }
 
-/// The owner's usage, as its quota counts it (first puts under way included).
+/// The owner's usage, as its quota counts it (first puts under way and
+/// refunds waiting to be settled included).
 pub fn usage(backend: &impl Backend, caller: &Caller) -> Outcome<Usage> {
     checked_caller(caller)?;
     let (_, u) = read_usage(backend, &owner_key(caller.owner))?;
+    let (bytes, artifacts) = waiting(&u);
     Ok(Usage {
+        bytes: u.bytes.saturating_add(bytes),
+        artifacts: u.artifacts.saturating_add(artifacts),
         marks: Vec::new(),
-        ..u
     })
+}
+
+/// Settles the leave of `at` at entry version `v`, once it is over: if the
+/// content's record is `Deleting` (this leave or a later one was the last),
+/// finishes the deletion, then drops the leave's mark, which frees its
+/// bytes. Returns whether it finished a deletion.
+pub(super) fn settle_leave(b: &impl Backend, at: At, v: u64) -> Outcome<bool> {
+    if at.progress(b, v)? == Progress::UnderWay {
+        return Ok(false);
+    }
+    let mut finished = false;
+    if let Some((version, record)) = read_artifact(b, at.hash)?
+        && record.state == State::Deleting
+    {
+        finish_delete(b, at.hash, version, record.size)?;
+        finished = true;
+    }
+    unmark_usage(b, at, v, Unmark::Left)?;
+    Ok(finished)
+}
+
+/// Settles every finished leave of the owner (see [`waiting`]): the host
+/// calls it when what it counts as the owner's run is over, so that the
+/// work of finishing the last owner's deletions is never the app's to
+/// time. Returns the hashes whose deletion it finished (their blobs are
+/// gone: the host drops what it keeps beside them).
+pub fn settle(backend: &impl Backend, caller: &Caller) -> Outcome<Vec<String>> {
+    checked_caller(caller)?;
+    let space = owner_key(caller.owner);
+    if untracked(&space) {
+        return Ok(Vec::new());
+    }
+    let (_, u) = read_usage(backend, &space)?;
+    let mut finished = Vec::new();
+    for m in u.marks.iter().filter(|m| !m.join) {
+        let hash = hash_of(&m.key);
+        let at = At {
+            space: &space,
+            hash: &hash,
+        };
+        if settle_leave(backend, at, m.version)? {
+            finished.push(hash);
+        }
+    }
+    Ok(finished)
 }

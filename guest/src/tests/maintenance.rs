@@ -47,6 +47,77 @@ fn gc_finishes_abandoned_deletions() {
     assert!(b.data().records.is_empty() && b.data().blobs.is_empty());
 }
 
+/// A private-dedup caller with `quota`.
+fn private(owner: &str, quota: Quota) -> Caller<'_> {
+    Caller {
+        dedup: Dedup::Private,
+        ..app(owner, quota)
+    }
+}
+
+#[test]
+fn under_private_dedup_released_bytes_count_until_settled_or_collected() {
+    let b = Fake::default();
+    let quota = Quota {
+        max_bytes: 10,
+        ..NO_LIMIT
+    };
+    let me = private("me", quota);
+    let h = put(&b, &me, b"0123456789", G).unwrap();
+    assert_eq!(release(&b, &me, &h).unwrap(), 0);
+    // Still on disk: still counted, so a put of anything more is refused.
+    assert!(b.data().blobs.contains_key(&h));
+    assert_eq!(usage(&b, &me).unwrap().bytes, 10);
+    assert!(matches!(
+        put(&b, &me, b"x", G),
+        Err(Error::QuotaExceeded {
+            kind: QuotaKind::Bytes,
+            ..
+        })
+    ));
+    // The run crashed before settling: gc settles it.
+    assert_eq!(gc(&b, 0).unwrap().deletions_finished, 1);
+    assert!(!b.data().blobs.contains_key(&h));
+    assert_eq!(usage(&b, &me).unwrap().bytes, 0);
+    put(&b, &me, b"x", G).unwrap();
+}
+
+#[test]
+fn under_private_dedup_at_most_max_waiting_leaves_wait() {
+    let b = Fake::default();
+    let me = private("me", NO_LIMIT);
+    let n = 2048;
+    let hashes: Vec<_> = (0..=n)
+        .map(|i: u32| put(&b, &me, &i.to_le_bytes(), G).unwrap())
+        .collect();
+    for h in &hashes[..n as usize] {
+        release(&b, &me, h).unwrap();
+    }
+    let last = &hashes[n as usize];
+    let refused = release(&b, &me, last);
+    assert!(
+        matches!(
+            refused,
+            Err(Error::QuotaExceeded {
+                kind: QuotaKind::Artifacts,
+                limit: 2048,
+                ..
+            })
+        ),
+        "{refused:?}"
+    );
+    assert!(
+        contains(&b, &me, last).unwrap(),
+        "refused before any change"
+    );
+    assert!(matches!(
+        put(&b, &me, b"one more", G),
+        Err(Error::QuotaExceeded { .. })
+    ));
+    assert_eq!(settle(&b, &me).unwrap().len(), n as usize);
+    assert_eq!(release(&b, &me, last).unwrap(), 0);
+}
+
 #[test]
 fn a_crashed_first_put_is_finished_by_the_next_put_or_rolled_back_by_gc() {
     let b = Fake::default();

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::budget::OutputBudget;
 use super::{AppConfig, AppHost, AppLimits, AppOutcome, Stdio};
-use crate::{AppView, Error, Hash, Quota};
+use crate::{AppView, Error, Hash, Quota, Usage};
 
 /// How many launches deep apps may go: an app the host runs is at depth 0,
 /// the children it launches at 1, and an app at this depth may not launch.
@@ -175,6 +175,7 @@ impl Launching<'_> {
         // A child starts with nothing (a host that died during an earlier
         // run of it may have left something) and ends with nothing.
         drop_everything(&view)?;
+        let before = waiting_of(&view)?;
         let (result, fuel_used) = (lineage.host).run_in(
             &app,
             &config,
@@ -182,7 +183,8 @@ impl Launching<'_> {
             lineage.depth + 1,
             lineage.family.clone(),
         );
-        let dropped = drop_everything(&view);
+        let dropped = drop_everything(&view)
+            .and_then(|()| leave_waiting(&view, before, self.store.view(), &lineage.family));
         let out = result
             .as_ref()
             .map_or(0, |o| (o.stdout.len() + o.stderr.len()) as u64);
@@ -213,10 +215,13 @@ impl Launching<'_> {
         let parent = self.store.view();
         let usage = parent.usage()?;
         let quota = parent.quota();
+        // What its children left waiting this run is spoken for too.
+        let waiting = parent.children_waiting();
         // What the parent has staged (unfinished uploads and values) is
         // spoken for: the child may not stage or store it again.
         let bytes_left = (quota.max_bytes)
             .saturating_sub(usage.bytes)
+            .saturating_sub(waiting.bytes)
             .saturating_sub(self.store.staged_total.total());
         let wall_left = (self.store.work.deadline).map_or(Duration::MAX, |d| {
             d.saturating_duration_since(Instant::now())
@@ -241,7 +246,11 @@ impl Launching<'_> {
             quota: Quota {
                 max_bytes,
                 max_artifacts: (asked.max_artifacts)
-                    .min(quota.max_artifacts.saturating_sub(usage.artifacts))
+                    .min(
+                        (quota.max_artifacts)
+                            .saturating_sub(usage.artifacts)
+                            .saturating_sub(waiting.artifacts),
+                    )
                     .min(MAX_CHILD_ARTIFACTS),
                 max_artifact_bytes: quota.max_artifact_bytes.min(max_bytes),
             },
@@ -260,13 +269,35 @@ impl Launching<'_> {
 #[derive(Debug)]
 pub(crate) struct Family {
     compiles_left: std::sync::atomic::AtomicU32,
+    /// The launched apps whose releases the root run's end settles.
+    launched: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Family {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(Self {
             compiles_left: std::sync::atomic::AtomicU32::new(MAX_FAMILY_COMPILES),
+            launched: Default::default(),
         })
+    }
+
+    /// Notes that `id`'s releases are to be settled when the root run ends.
+    fn to_settle(&self, id: &str) {
+        let mut launched = self.launched.lock().unwrap_or_else(|p| p.into_inner());
+        if !launched.contains(id) {
+            launched.insert(id.to_string());
+        }
+    }
+
+    /// Settles what the family's launched apps and then `root` left waiting
+    /// (see [`AppView::settle`]): the root run is over.
+    pub(crate) fn settle(&self, root: &AppView) -> Result<(), Error> {
+        let launched =
+            std::mem::take(&mut *self.launched.lock().unwrap_or_else(|p| p.into_inner()));
+        for id in &launched {
+            root.store().settle(id)?;
+        }
+        root.settle().map(drop)
     }
 
     /// Takes one compile of the family's allowance.
@@ -325,6 +356,41 @@ fn drop_everything(view: &AppView) -> Result<(), Error> {
             }
         }
     }
+}
+
+/// Under private dedup, what `view`'s owner has waiting to be settled
+/// (after [`drop_everything`], all its usage is that): what an earlier
+/// launch of the same child this run left, counted by its parent already.
+fn waiting_of(view: &AppView) -> Result<Usage, Error> {
+    if !view.store().core.private_dedup() {
+        return Ok(Usage::default());
+    }
+    view.usage()
+}
+
+/// Under private dedup, what a child's releases left waiting (see
+/// [`AppView::settle`]) beyond what it had `before` stays counted against
+/// its parent's quota, with what its own children left, and is settled
+/// when the root run ends, so that no parent can time it.
+fn leave_waiting(
+    child: &AppView,
+    before: Usage,
+    parent: &AppView,
+    family: &Family,
+) -> Result<(), Error> {
+    if !child.store().core.private_dedup() {
+        return Ok(());
+    }
+    let own = child.usage()?;
+    let theirs = child.children_waiting();
+    let left = Usage {
+        bytes: (own.bytes.saturating_sub(before.bytes)).saturating_add(theirs.bytes),
+        artifacts: (own.artifacts.saturating_sub(before.artifacts))
+            .saturating_add(theirs.artifacts),
+    };
+    parent.add_children_waiting(left);
+    family.to_settle(child.id());
+    Ok(())
 }
 
 /// A child's failure, as its parent hears of it.

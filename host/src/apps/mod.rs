@@ -315,7 +315,15 @@ impl AppHost {
     #[crate::traced(run, owner = config.id, hash = app.hash())]
     pub fn run(&self, app: &App, config: &AppConfig) -> Result<AppOutcome, Error> {
         let view = self.store.app(&config.id, config.quota)?;
-        self.run_in(app, config, view, 0, Family::new()).0
+        let family = Family::new();
+        let result = self.run_in(app, config, view.clone(), 0, family.clone()).0;
+        // Under private dedup, the deletions the run's releases started are
+        // finished now, where no app of the run can time them (a failure
+        // leaves them counted against the quota until gc settles them).
+        if let Err(e) = family.settle(&view) {
+            tracing::warn!(app = %config.id, error = %e, "settling the run's releases");
+        }
+        result
     }
 
     /// Runs `app` as `view`'s owner, `depth` launches deep in `family`;

@@ -260,6 +260,13 @@ impl Instance {
         })
     }
 
+    /// Settles `owner`'s finished releases (see the WIT `settle`): returns
+    /// the hashes whose deletion it finished.
+    pub(crate) fn settle(&mut self, owner: &str) -> Result<Vec<Hash>, Error> {
+        let hashes = self.call(|c, s| c.artifacts_store_maintenance().call_settle(s, owner))??;
+        hashes.iter().map(|h| core_hash(h)).collect()
+    }
+
     /// Rewrites format 1 records as format 2; returns how many.
     pub(crate) fn migrate(&mut self) -> Result<u64, Error> {
         Ok(self.call(|c, s| c.artifacts_store_maintenance().call_migrate(s))??)

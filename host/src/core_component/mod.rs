@@ -92,6 +92,11 @@ impl CoreClient {
         &self.pool.backend
     }
 
+    /// Whether the store's dedup is private (see `StoreBuilder::private_dedup`).
+    pub(crate) fn private_dedup(&self) -> bool {
+        self.pool.private_dedup()
+    }
+
     /// The most entries one `list` call returns (the WIT's `list-limit`).
     pub(crate) fn list_limit(&self) -> u32 {
         self.list_limit

@@ -111,6 +111,11 @@ impl Pool {
         })
     }
 
+    /// Whether the store's dedup is private.
+    pub(super) fn private_dedup(&self) -> bool {
+        self.private_dedup
+    }
+
     fn instantiate(&self) -> Result<Instance, Error> {
         let compiled = compiled(None)?;
         let state = CoreState {

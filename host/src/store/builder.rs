@@ -56,8 +56,10 @@ impl StoreBuilder {
     /// hold writes the blob again, and a last release does the same work
     /// (one record swap) whether others hold the content or not: the last
     /// owner's release makes the artifact invisible at once and leaves its
-    /// blob to the next [`gc`](ArtifactStore::gc). Every host sharing a
-    /// store should make the same choice.
+    /// blob to be deleted when the app's run ends
+    /// ([`AppView::settle`](crate::AppView::settle)) or by the next
+    /// [`gc`](ArtifactStore::gc); until then its bytes count against the
+    /// app's quota. Every host sharing a store should make the same choice.
     pub fn private_dedup(mut self, private: bool) -> Self {
         self.private_dedup = private;
         self

@@ -27,6 +27,19 @@ impl ArtifactStore {
         Ok(report)
     }
 
+    /// Under private dedup, settles what `owner`'s releases left waiting
+    /// (see [`AppView::settle`](crate::AppView::settle)): finishes the
+    /// deletions they started, with their outboards, then frees their bytes
+    /// in its quota. Returns how many deletions it finished.
+    pub(crate) fn settle(&self, owner: &str) -> Result<u64, Error> {
+        if !self.core.private_dedup() {
+            return Ok(0);
+        }
+        // The core's deletion takes each outboard with its blob.
+        let finished = self.core.with(|i| i.settle(owner))?;
+        Ok(finished.len() as u64)
+    }
+
     /// Removes outboards whose blob is gone (deleted, quarantined, or
     /// collected just now), older than the grace period. An outboard is a
     /// function of its blob's content, so this is the one rule about them:

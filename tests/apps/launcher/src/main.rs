@@ -11,11 +11,14 @@
 //!   launcher has left;
 //! - `nest-hog MIB`: children launching children, each holding half of
 //!   what its parent held (MIB first), the deepest allocating until it
-//!   cannot: together they never hold more than the launcher's budget.
+//!   cannot: together they never hold more than the launcher's budget;
 //! - `flood BYTES`: a child writing BYTES of output with all the launcher
 //!   has left, printing how much came back (not keeping a copy);
 //! - `children N`: N children with distinct names, each storing and
-//!   naming something of its own.
+//!   naming something of its own;
+//! - `churn N SIZE TAG`: N puts of SIZE fresh bytes, each released at once;
+//!   `churn-children HASH M N SIZE TAG`: M children (HASH, this launcher)
+//!   churning with all it has left, then the launcher churning itself.
 
 wit_bindgen::generate!({ path: "../../../wit", world: "app" });
 
@@ -55,6 +58,25 @@ fn install(content: &[u8], version: &str) -> String {
     let hash = store::put(content, ArtifactType::WasmModule).expect("put plugin");
     names::tag_set(&format!("plugin@{version}"), &hash).expect("tag-set");
     hash
+}
+
+/// N puts of SIZE fresh bytes (seeded by TAG), each released at once;
+/// prints how many were stored and refused.
+fn churn(n: &str, size: &str, tag: &str) {
+    let (n, size): (u32, usize) = (n.parse().expect("N"), size.parse().expect("SIZE"));
+    let (mut stored, mut refused) = (0, 0);
+    for i in 0..n {
+        let seed = format!("{tag}/{i}/");
+        let content: Vec<u8> = seed.bytes().cycle().take(size).collect();
+        match store::put(&content, ArtifactType::Generic) {
+            Ok(hash) => {
+                store::release(&hash).expect("release");
+                stored += 1;
+            }
+            Err(_) => refused += 1,
+        }
+    }
+    println!("churn {tag}: stored {stored} refused {refused}");
 }
 
 fn main() {
@@ -212,6 +234,26 @@ fn main() {
             }
             eprintln!("fill-many: stored {stored}");
             std::thread::sleep(std::time::Duration::from_secs(3600));
+        }
+        Some("churn") => {
+            let arg = |n: usize| std::env::args().nth(n).expect("churn N SIZE TAG");
+            churn(&arg(2), &arg(3), &arg(4));
+        }
+        Some("churn-children") => {
+            // M children (this launcher, HASH, granted), each churning
+            // with all the launcher has left, then the launcher itself.
+            let arg = |n: usize| std::env::args().nth(n).expect("HASH M N SIZE TAG");
+            let (hash, m) = (arg(2), arg(3).parse::<u32>().expect("M"));
+            let (n, size, tag) = (arg(4), arg(5), arg(6));
+            for j in 0..m {
+                let name = format!("c{j}");
+                let child_tag = format!("{tag}{name}");
+                let mut c = child(&hash, &["churn", &n, &size, &child_tag], launch::limits_max());
+                c.name = name;
+                c.grants = vec![hash.clone()];
+                report("child", &c);
+            }
+            churn(&n, &size, &format!("{tag}root"));
         }
         Some("demo") => {
             let v1 = install(V1, "1");
