@@ -129,11 +129,6 @@ impl Held {
         Ok(())
     }
 
-    /// How many bytes more it could count now.
-    pub(crate) fn room(&self) -> usize {
-        self.account.left()
-    }
-
     /// Bytes counted now.
     #[cfg(test)]
     pub(crate) fn bytes(&self) -> usize {

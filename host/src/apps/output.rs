@@ -65,23 +65,11 @@ impl Capture {
         }))
     }
 
-    /// Appends `more`, counting the buffer's growth before it grows: by a
-    /// quarter (at least 4 KiB) where the account has room, else exactly.
+    /// Appends `more`, counted before it is kept: the bytes captured (the
+    /// buffer's spare capacity, never written, is not resident), so an
+    /// app's peak is what it needs, whatever the buffer's growth.
     fn push(&mut self, more: &[u8]) -> Result<(), MemoryRefused> {
-        let needed = self.bytes.len().saturating_add(more.len());
-        let capacity = self.bytes.capacity();
-        if needed > capacity {
-            let roomy = needed.max(capacity + capacity / 4).max(4 << 10);
-            // (Asking for the roomy size and being refused would mark the
-            // account as out of memory.)
-            let grown = if roomy - capacity <= self.held.room() {
-                roomy
-            } else {
-                needed
-            };
-            self.held.set(grown)?;
-            self.bytes.reserve_exact(grown - self.bytes.len());
-        }
+        self.held.set(self.bytes.len().saturating_add(more.len()))?;
         self.bytes.extend_from_slice(more);
         Ok(())
     }
