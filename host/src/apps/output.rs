@@ -65,22 +65,11 @@ impl Capture {
         }))
     }
 
-    /// Appends `more`, counting the buffer's growth before it grows: by a
-    /// quarter (at least 4 KiB) where the account has room, else exactly.
+    /// Appends `more`, counted before it is kept: the bytes captured (the
+    /// buffer's spare capacity, never written, is not resident), so an
+    /// app's peak is what it needs, whatever the buffer's growth.
     fn push(&mut self, more: &[u8]) -> Result<(), MemoryRefused> {
-        let needed = self.bytes.len().saturating_add(more.len());
-        let capacity = self.bytes.capacity();
-        if needed > capacity {
-            let roomy = needed.max(capacity + capacity / 4).max(4 << 10);
-            let grown = match self.held.set(roomy) {
-                Ok(()) => roomy,
-                Err(_) => {
-                    self.held.set(needed)?;
-                    needed
-                }
-            };
-            self.bytes.reserve_exact(grown - self.bytes.len());
-        }
+        self.held.set(self.bytes.len().saturating_add(more.len()))?;
         self.bytes.extend_from_slice(more);
         Ok(())
     }
@@ -421,6 +410,37 @@ mod tests {
         let (out, _, _) = run_stream(false, 1 << 20, &[b"\x1b[31mred", b"\x1b[0m"]);
         assert_eq!(out, b"\x1b[31mred\x1b[0m", "not a terminal: byte for byte");
         assert!(!AppOutput::new(Sink::Stdout, true, OutputBudget::new(1)).is_terminal());
+    }
+
+    #[test]
+    fn captured_output_is_counted_in_the_apps_memory_and_a_write_past_it_traps() {
+        use super::super::memory::MemoryAccount;
+        let account = MemoryAccount::new(100 << 10);
+        let capture = Capture::new(account.hold());
+        let output = AppOutput::new(
+            Sink::Memory(capture.clone()),
+            false,
+            OutputBudget::new(1 << 30),
+        );
+        let mut stream = output.p2_stream();
+        let piece = bytes::Bytes::from(vec![b'x'; 1 << 10]);
+        for _ in 0..100 {
+            stream.write(piece.clone()).unwrap();
+        }
+        assert_eq!(
+            account.used(),
+            100 << 10,
+            "all of it, grown exactly at the end"
+        );
+        assert!(
+            !account.denied(),
+            "growing by less than a quarter is not a refusal"
+        );
+        let refused = stream.write(piece.clone());
+        assert!(matches!(&refused, Err(StreamError::Trap(e)) if e.is::<MemoryRefused>()));
+        assert!(account.denied());
+        assert_eq!(lock(&capture).take().len(), 100 << 10);
+        assert_eq!(account.used(), 0, "taken, no longer counted");
     }
 
     #[test]
