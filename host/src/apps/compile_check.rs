@@ -125,6 +125,33 @@ pub struct CodeStats {
     pub max_globals: u32,
 }
 
+/// Fuel a launch is charged per byte of a component it makes the host
+/// read, verify and check before compiling (and for the parts of it that
+/// are not code: data, custom sections), whether it then compiles or not.
+pub const FUEL_PER_CHECKED_BYTE: u64 = 20;
+/// Fuel a launch is charged per byte of function bodies the host compiles
+/// for it.
+pub const FUEL_PER_CODE_BYTE: u64 = 1_000;
+/// Fuel a launch is charged per join value (see
+/// [`CompileLimits::max_join_values`]) of the code the host compiles for it.
+pub const FUEL_PER_JOIN_VALUE: u64 = 1_000;
+/// Fuel a launch is charged per function the host compiles for it.
+pub const FUEL_PER_FUNCTION: u64 = 10_000;
+
+impl CodeStats {
+    /// The fuel compiling this code is charged (beyond the
+    /// [`FUEL_PER_CHECKED_BYTE`] of reading and checking it): what compiling
+    /// costs the host, where wasm runs about 1,000 fuel a microsecond.
+    /// Cranelift's time follows the bytes of code, the functions, and the
+    /// join values (see [`CompileLimits::max_join_values`]), which make a
+    /// byte of code cost several times more in the worst shapes.
+    pub fn compile_fuel(&self) -> u64 {
+        (self.code_bytes.saturating_mul(FUEL_PER_CODE_BYTE))
+            .saturating_add(self.join_values.saturating_mul(FUEL_PER_JOIN_VALUE))
+            .saturating_add(u64::from(self.functions).saturating_mul(FUEL_PER_FUNCTION))
+    }
+}
+
 fn refuse(what: impl std::fmt::Display) -> Error {
     Error::InvalidApp(format!("{what} (refused before compiling)"))
 }

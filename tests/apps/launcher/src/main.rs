@@ -11,7 +11,9 @@
 //!   launcher has left;
 //! - `nest-hog MIB`: children launching children, each holding half of
 //!   what its parent held (MIB first), the deepest allocating until it
-//!   cannot: together they never hold more than the launcher's budget.
+//!   cannot: together they never hold more than the launcher's budget;
+//! - `each HASH...`: launches each of the given components (granted by the
+//!   host) in turn, printing how each launch ended.
 
 wit_bindgen::generate!({ path: "../../../wit", world: "app" });
 
@@ -175,6 +177,13 @@ fn main() {
             let started = std::time::Instant::now();
             report("self-fill", &c);
             println!("self-fill took {} ms", started.elapsed().as_millis());
+        }
+        Some("each") => {
+            // Launches each HASH given (granted by the host) in turn,
+            // printing how each ended.
+            for hash in std::env::args().skip(2) {
+                report("each", &child(&hash, &["hello"], small));
+            }
         }
         Some("fill-many") => {
             let k: u64 = std::env::args().nth(2).expect("K").parse().expect("K");
