@@ -50,8 +50,8 @@ use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use self::budget::OutputBudget;
 pub use self::compile_check::{
-    CodeStats, CompileLimits, FUEL_PER_CHECKED_BYTE, FUEL_PER_CODE_BYTE, FUEL_PER_FUNCTION,
-    FUEL_PER_JOIN_VALUE, check as check_component,
+    CodeStats, CompileLimits, FUEL_PER_BLOCK_DEPTH, FUEL_PER_CHECKED_BYTE, FUEL_PER_CODE_BYTE,
+    FUEL_PER_FUNCTION, FUEL_PER_JOIN_VALUE, check as check_component,
 };
 pub use self::config::{AppConfig, AppLimits, AppOutcome, Stdio};
 pub use self::escape::terminal_safe;
