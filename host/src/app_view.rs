@@ -250,9 +250,20 @@ impl AppView {
     /// [`ArtifactStore::get_range`]); at most [`RANGE_LIMIT`](crate::RANGE_LIMIT)
     /// bytes at a time (more is [`Error::RangeTooLong`]). Anything the app
     /// cannot see is `NotFound`, whatever the range.
-    #[crate::traced(get_range, owner = self.app, hash = hash)]
     pub fn get_range(&self, hash: &Hash, range: std::ops::Range<u64>) -> Result<Vec<u8>, Error> {
         let (offset, length) = crate::store::offset_and_length(&range)?;
+        self.get_length(hash, offset, length)
+    }
+
+    /// [`get_range`](Self::get_range) as `length` bytes from `offset` (so
+    /// a range reaching past `u64::MAX` is refused for what was asked).
+    #[crate::traced(get_range, owner = self.app, hash = hash)]
+    pub(crate) fn get_length(
+        &self,
+        hash: &Hash,
+        offset: u64,
+        length: u64,
+    ) -> Result<Vec<u8>, Error> {
         let who = if self.granted(hash) && !self.store.core.with(|i| i.contains(self.me(), hash))? {
             Caller::Host
         } else {

@@ -70,7 +70,7 @@ pub enum Error {
     /// A range that runs past the end of its artifact; nothing was read.
     #[error(
         "bytes {offset}..{} are not within the artifact, which has {size} bytes",
-        offset.saturating_add(*length)
+        u128::from(*offset) + u128::from(*length)
     )]
     OutOfRange {
         /// The first byte asked for.

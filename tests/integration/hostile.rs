@@ -28,6 +28,7 @@ const HOSTILE: &[u8] = include_bytes!("../apps/hostile.wasm");
 const INSTALLER: &[u8] = include_bytes!("../apps/installer.wasm");
 const LAUNCHER: &[u8] = include_bytes!("../apps/launcher.wasm");
 const PLUGIN: &[u8] = include_bytes!("../apps/plugin.wasm");
+const LAUNCHEE: &[u8] = include_bytes!("../apps/launchee-v1.wasm");
 
 const MIB: u64 = 1 << 20;
 
@@ -48,7 +49,7 @@ pub struct Shape {
 /// A core module with `shape`'s memories and tables whose export `run`
 /// writes to every 4 KiB of every memory and fills every table (so that
 /// all of it is resident), then returns 0.
-fn attack_module(shape: &Shape) -> Module {
+pub fn attack_module(shape: &Shape) -> Module {
     let mut types = TypeSection::new();
     types.ty().function([], [ValType::I32]);
     let mut funcs = FunctionSection::new();
@@ -168,6 +169,15 @@ pub fn compile_only(modules: &[Module]) -> Vec<u8> {
         c.section(&ModuleSection(m));
     }
     c.finish()
+}
+
+/// A core module of one passive data segment of `bytes` bytes.
+pub fn data_module(bytes: u64) -> Module {
+    let mut data = wasm_encoder::DataSection::new();
+    data.passive(vec![0x5a; usize::try_from(bytes).unwrap()]);
+    let mut module = Module::new();
+    module.section(&data);
+    module
 }
 
 /// A core module of `count` functions of type `(i32) -> i64` with the
@@ -952,17 +962,11 @@ fn the_issues_compile_bomb_is_refused_quickly() {
     assert!(m.seconds < 30.0 && m.peak_mib < 512.0);
 }
 
-/// Bombs at the limits compile within 30 s and 512 MiB (CLI process, peak
-/// RSS). Slow in a debug build (wasmtime and Cranelift unoptimized): run
-/// with `cargo test --release` to check the bounds; in a debug build the
-/// bound on time is not asserted, only memory.
-#[test]
-#[ignore = "minutes of compiling; run with --release --ignored"]
-fn compile_bombs_at_the_limits_compile_within_30_s_and_512_mib() {
-    let dir = tempfile::tempdir().unwrap();
+/// A bomb of each shape at the default compile limits (just within them).
+fn bombs_at_the_limits() -> Vec<(&'static str, Vec<u8>)> {
     let l = CompileLimits::default();
     let per_fn = l.max_function_bytes - 1024;
-    let cases: Vec<(&str, Vec<u8>)> = vec![
+    vec![
         (
             "live locals at the limit",
             compile_only(&[bombs::live_locals(
@@ -1014,7 +1018,18 @@ fn compile_bombs_at_the_limits_compile_within_30_s_and_512_mib() {
             println!("everything at once: {stats:?}");
             wasm
         }),
-    ];
+    ]
+}
+
+/// Bombs at the limits compile within 30 s and 512 MiB (CLI process, peak
+/// RSS). Slow in a debug build (wasmtime and Cranelift unoptimized): run
+/// with `cargo test --release` to check the bounds; in a debug build the
+/// bound on time is not asserted, only memory.
+#[test]
+#[ignore = "minutes of compiling; run with --release --ignored"]
+fn compile_bombs_at_the_limits_compile_within_30_s_and_512_mib() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = bombs_at_the_limits();
     for (name, wasm) in cases {
         let m = cli_run(dir.path(), &wasm, &[]);
         println!(
@@ -1034,6 +1049,215 @@ fn compile_bombs_at_the_limits_compile_within_30_s_and_512_mib() {
         if !cfg!(debug_assertions) {
             assert!(m.seconds < 30.0, "{name}");
         }
+    }
+}
+
+/// What launching a component to compile it cost: CPU seconds of the host
+/// process (all its threads: wasmtime compiles on several) and fuel
+/// charged to the launching app, summed over `runs` compiles.
+struct CompileCost {
+    runs: u32,
+    cpu: f64,
+    fuel: u64,
+}
+
+impl CompileCost {
+    /// Nanoseconds of CPU per unit of fuel charged.
+    fn ns_per_fuel(&self) -> f64 {
+        self.cpu * 1e9 / self.fuel as f64
+    }
+}
+
+/// How a launched component ends: run (a command), compiled and refused
+/// (not a command), or refused by the compile check.
+#[derive(Clone, Copy, Debug)]
+enum Launched {
+    Command,
+    NotCommand,
+    Refused,
+}
+
+/// Launches `wasm` from the launcher app in a process of its own (this
+/// test binary running `compile_cost_child`), on fresh hosts until at
+/// least a second of CPU is spent, and returns what loading it cost and
+/// was charged (reading, checking and compiling it).
+fn compile_cost(dir: &Path, name: &str, wasm: &[u8], kind: Launched) -> CompileCost {
+    let file = dir.join(format!("{}.wasm", name.replace(' ', "-")));
+    std::fs::write(&file, wasm).unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "hostile::compile_cost_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("HOSTILE_COMPILE_COST", &file)
+        .env("HOSTILE_COMPILE_KIND", format!("{kind:?}"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout
+        .lines()
+        .find_map(|l| l.split_once("compile cost ").map(|(_, figures)| figures))
+        .unwrap_or_else(|| panic!("{name}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+    let mut parts = line.split(' ');
+    let mut next = || parts.next().unwrap();
+    CompileCost {
+        runs: next().parse().unwrap(),
+        cpu: next().parse().unwrap(),
+        fuel: next().parse().unwrap(),
+    }
+}
+
+/// CPU seconds this process has used, all threads (`/proc/self/stat`,
+/// in clock ticks of 10 ms).
+fn process_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    // utime and stime: fields 14 and 15 of the line, 11 and 12 after the name.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    ticks as f64 / 100.0
+}
+
+/// The child of `compile_cost`: launches `$HOSTILE_COMPILE_COST` from the
+/// launcher on fresh hosts and prints `compile cost RUNS CPU FUEL`: the
+/// CPU and fuel of those launches less those of a launch that does not
+/// compile (of the same component, compiled by then, if it is a command;
+/// else of a component not stored).
+#[test]
+#[ignore = "run by compile_fuel_follows_compile_cpu"]
+fn compile_cost_child() {
+    let Ok(file) = std::env::var("HOSTILE_COMPILE_COST") else {
+        return;
+    };
+    let kind = std::env::var("HOSTILE_COMPILE_KIND").unwrap();
+    let wasm = std::fs::read(file).unwrap();
+    let store = ArtifactStore::open_memory().unwrap();
+    let hash = store.put(&wasm, ArtifactType::WasmModule).unwrap();
+    let each = |hash: &str| {
+        let mut c = AppConfig::new("launcher");
+        c.args = vec!["each".into(), hash.into()];
+        c.allow_launch = true;
+        c.limits.fuel = u64::MAX / 2;
+        c.limits.wall_time = Duration::from_secs(600);
+        c
+    };
+    let mut config = each(&hash.to_hex());
+    config.grants = vec![hash];
+    let missing = each(&"0".repeat(64));
+    let launch = |host: &AppHost, app: &artifacts::apps::App, config: &AppConfig| {
+        let cpu = process_cpu();
+        let out = host.run(app, config).unwrap();
+        (process_cpu() - cpu, out.fuel_used, out.stdout)
+    };
+    let mut total = CompileCost {
+        runs: 0,
+        cpu: 0.0,
+        fuel: 0,
+    };
+    while total.runs == 0 || (total.runs < 20 && total.cpu < 1.0) {
+        let host = AppHost::new(store.clone()).unwrap();
+        let app = host.load_file(LAUNCHER).unwrap();
+        let before = host.compiled();
+        let (cpu, fuel, out) = launch(&host, &app, &config);
+        let compiles = usize::from(kind != "Refused");
+        let out = String::from_utf8_lossy(&out);
+        assert_eq!(host.compiled(), before + compiles, "{out}");
+        assert_eq!(
+            kind == "Refused",
+            out.contains("refused before compiling"),
+            "{out}"
+        );
+        let base = if kind == "Command" { &config } else { &missing };
+        let (base_cpu, base_fuel, _) = launch(&host, &app, base);
+        assert_eq!(host.compiled(), before + compiles, "the baseline compiled");
+        total.runs += 1;
+        total.cpu += cpu - base_cpu;
+        total.fuel += fuel - base_fuel;
+    }
+    println!("compile cost {} {} {}", total.runs, total.cpu, total.fuel);
+}
+
+/// Launching a component is charged fuel in proportion to what reading,
+/// checking and compiling it costs the host, whatever its shape: each bomb
+/// at the compile limits, and each component the check refuses, costs at
+/// most twice the CPU per unit of fuel of the real apps (each measured in a
+/// process of its own, all its threads; release build). Cases can be
+/// picked by name prefix with `HOSTILE_COMPILE_CASES=name,…`.
+#[test]
+#[ignore = "a minute of compiling; run with --release --ignored"]
+fn compile_fuel_follows_compile_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = CompileLimits::default();
+    let pick = std::env::var("HOSTILE_COMPILE_CASES").unwrap_or_default();
+    let picked = |name: &str| pick.is_empty() || pick.split(',').any(|p| name.starts_with(p));
+    let mut cases: Vec<(&str, Vec<u8>, Launched)> = [
+        ("launchee", LAUNCHEE),
+        ("plugin", PLUGIN),
+        ("hostile", HOSTILE),
+        ("installer", INSTALLER),
+        ("spender", SPENDER),
+        ("launcher", LAUNCHER),
+    ]
+    .into_iter()
+    .map(|(name, wasm)| (name, wasm.to_vec(), Launched::Command))
+    .collect();
+    cases.extend(
+        bombs_at_the_limits()
+            .into_iter()
+            .map(|(name, wasm)| (name, wasm, Launched::NotCommand)),
+    );
+    // Read and checked to its third function, then refused.
+    cases.push((
+        "join values over the limit in all functions (refused)",
+        compile_only(&[bombs::locals_and_blocks_n(3, 100, 7000)]),
+        Launched::Refused,
+    ));
+    // Read and checked to its end, then refused.
+    cases.push((
+        "32 MiB of data, then a function over the limit (refused)",
+        compile_only(&[
+            data_module(l.max_component_bytes - (64 << 10)),
+            bombs::live_locals(l.max_locals + 1, 1),
+        ]),
+        Launched::Refused,
+    ));
+    let mut real = (0.0, 0u64);
+    let mut worst: Option<(f64, &str)> = None;
+    for (name, wasm, kind) in cases {
+        if !picked(name) {
+            continue;
+        }
+        let stats = artifacts::apps::check_component(&wasm, &CompileLimits::UNLIMITED).unwrap();
+        let c = compile_cost(dir.path(), name, &wasm, kind);
+        let (cpu, fuel) = (c.cpu / f64::from(c.runs), c.fuel / u64::from(c.runs));
+        println!(
+            "{name}: {} bytes, {} of code, {} functions, {} join values: \
+             {cpu:.3} s CPU, {fuel} fuel, {:.2} ns per fuel ({} runs)",
+            wasm.len(),
+            stats.code_bytes,
+            stats.functions,
+            stats.join_values,
+            c.ns_per_fuel(),
+            c.runs
+        );
+        if let Launched::Command = kind {
+            real = (real.0 + cpu, real.1 + fuel);
+        } else if worst.is_none_or(|(w, _)| c.ns_per_fuel() > w) {
+            worst = Some((c.ns_per_fuel(), name));
+        }
+    }
+    let base = real.0 * 1e9 / real.1 as f64;
+    println!("real apps: {base:.2} ns of CPU per unit of fuel");
+    if let Some((worst, name)) = worst.filter(|_| real.1 > 0) {
+        println!("worst: {name}, {:.2} x the real apps'", worst / base);
+        assert!(
+            worst <= 2.0 * base,
+            "{name} costs {:.2} x the CPU per unit of fuel of the real apps",
+            worst / base
+        );
     }
 }
 

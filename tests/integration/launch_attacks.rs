@@ -15,8 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use artifacts::apps::{AppConfig, AppHost, AppOutcome};
-use artifacts::{ArtifactStore, Error};
+use artifacts::apps::{AppConfig, AppHost, AppOutcome, CompileLimits};
+use artifacts::{ArtifactStore, ArtifactType, Error};
+
+use crate::hostile::{Shape, attack_module, bombs, command, compile_only};
 
 const LAUNCHER: &[u8] = include_bytes!("../apps/launcher.wasm");
 
@@ -240,7 +242,61 @@ fn a_compile_cache_hit_shows_as_documented() {
     let (a_text, a_fuel) = probe("tenant-a");
     let (b_text, b_fuel) = probe("tenant-b");
     eprintln!("tenant-a {a_text:?} fuel {a_fuel}; tenant-b {b_text:?} fuel {b_fuel}");
-    assert!(a_fuel > b_fuel + artifacts::apps::FUEL_PER_COMPILED_BYTE * 50_000);
+    const V1: &[u8] = include_bytes!("../apps/launchee-v1.wasm");
+    let stats = artifacts::apps::check_component(V1, &CompileLimits::default()).unwrap();
+    assert!(a_fuel > b_fuel + stats.compile_fuel());
+}
+
+/// Components the compile check refuses do not use up the family's
+/// compiles: a parent launches `MAX_FAMILY_COMPILES` components over the
+/// locals limit (each refused before compiling, charged for reading and
+/// checking it), then a valid child (a small generated command), which is
+/// compiled and runs. (Before, each refusal took one of the compiles and
+/// the valid child was refused.)
+#[test]
+fn components_refused_before_compiling_leave_the_familys_compiles() {
+    let small = Shape {
+        memories: 1,
+        pages: 1,
+        tables: 0,
+        elements: 0,
+    };
+    let valid = command(&attack_module(&small), 1);
+    let store = ArtifactStore::open_memory().unwrap();
+    let host = AppHost::new(store.clone()).unwrap();
+    host.load_file(LAUNCHER).unwrap();
+    let limits = CompileLimits::default();
+    let mut grants: Vec<_> = (1..=artifacts::apps::MAX_FAMILY_COMPILES)
+        .map(|extra| {
+            let wasm = compile_only(&[bombs::live_locals(limits.max_locals + extra, 1)]);
+            store.put(&wasm, ArtifactType::WasmModule).unwrap()
+        })
+        .collect();
+    grants.push(store.put(&valid, ArtifactType::WasmModule).unwrap());
+    let hexes: Vec<String> = grants.iter().map(|h| h.to_hex().to_string()).collect();
+    let mut args = vec!["each"];
+    args.extend(hexes.iter().map(String::as_str));
+    let mut config = launcher(&args);
+    config.grants = grants;
+    let before = host.compiled();
+    let (r, took) = run(&host, &config);
+    let compiled = host.compiled() - before;
+    let out = String::from_utf8_lossy(&r.as_ref().expect("ran").stdout).into_owned();
+    eprintln!(
+        "{} refused, then a valid child: {compiled} compiled in {took:?}\n{out}",
+        hexes.len() - 1
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    let refused = lines
+        .iter()
+        .filter(|l| l.contains("InvalidComponent") && l.contains("refused before compiling"))
+        .count();
+    assert_eq!(refused, hexes.len() - 1, "{out}");
+    assert!(
+        lines.last().is_some_and(|l| l.starts_with("each: exit 0")),
+        "the valid child after {refused} refused ones: {out}"
+    );
+    assert_eq!(compiled, 1);
 }
 
 /// A child that stores as many tiny artifacts as it may (at most

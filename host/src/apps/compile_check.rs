@@ -121,8 +121,43 @@ pub struct CodeStats {
     pub max_join_values: u64,
     /// Join values in all functions together.
     pub join_values: u64,
+    /// The nesting depth of every block, loop and if where it opens,
+    /// summed over all functions.
+    pub block_depths: u64,
     /// The most globals in one module.
     pub max_globals: u32,
+}
+
+/// Fuel a launch is charged per byte of a component it makes the host
+/// read, verify and check before compiling (and for the parts of it that
+/// are not code: data, custom sections), whether it then compiles or not.
+pub const FUEL_PER_CHECKED_BYTE: u64 = 20;
+/// Fuel a launch is charged per byte of function bodies the host compiles
+/// for it.
+pub const FUEL_PER_CODE_BYTE: u64 = 1_600;
+/// Fuel a launch is charged per join value (see
+/// [`CompileLimits::max_join_values`]) of the code the host compiles for it.
+pub const FUEL_PER_JOIN_VALUE: u64 = 600;
+/// Fuel a launch is charged per function the host compiles for it.
+pub const FUEL_PER_FUNCTION: u64 = 20_000;
+/// Fuel a launch is charged per level of nesting of each block, loop and
+/// if of the code the host compiles for it (see [`CodeStats::block_depths`]):
+/// Cranelift's time grows with the square of the nesting.
+pub const FUEL_PER_BLOCK_DEPTH: u64 = 100;
+
+impl CodeStats {
+    /// The fuel compiling this code is charged (beyond the
+    /// [`FUEL_PER_CHECKED_BYTE`] of reading and checking it): what compiling
+    /// costs the host, where wasm runs about 1,000 fuel a microsecond.
+    /// Cranelift's time follows the bytes of code, the functions, and the
+    /// join values (see [`CompileLimits::max_join_values`]), which make a
+    /// byte of code cost several times more in the worst shapes.
+    pub fn compile_fuel(&self) -> u64 {
+        (self.code_bytes.saturating_mul(FUEL_PER_CODE_BYTE))
+            .saturating_add(self.join_values.saturating_mul(FUEL_PER_JOIN_VALUE))
+            .saturating_add(u64::from(self.functions).saturating_mul(FUEL_PER_FUNCTION))
+            .saturating_add(self.block_depths.saturating_mul(FUEL_PER_BLOCK_DEPTH))
+    }
 }
 
 fn refuse(what: impl std::fmt::Display) -> Error {
@@ -259,6 +294,13 @@ fn check_body(
         }
         func.op(offset, &op).map_err(invalid)?;
         let depth = func.control_stack_height();
+        if let Operator::Block { .. }
+        | Operator::Loop { .. }
+        | Operator::If { .. }
+        | Operator::TryTable { .. } = &op
+        {
+            stats.block_depths = stats.block_depths.saturating_add(depth.into());
+        }
         if depth > max_depth {
             max_depth = depth;
             over(

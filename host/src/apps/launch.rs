@@ -6,6 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::budget::OutputBudget;
+use super::compile_check::FUEL_PER_CHECKED_BYTE;
+use super::load::LoadStep;
 use super::{AppConfig, AppHost, AppLimits, AppOutcome, Stdio};
 use crate::{AppView, Error, Hash, Quota, Usage};
 
@@ -26,13 +28,8 @@ pub const MAX_CHILD_NAMES: u32 = 64;
 
 /// The most components that one run's apps (an app and everything it
 /// launches) may make the host compile: components already compiled (by
-/// anyone) do not count.
+/// anyone) do not count, nor components the compile check refuses.
 pub const MAX_FAMILY_COMPILES: u32 = 8;
-
-/// Fuel a launch is charged per byte of a component the host compiles for
-/// it (about what compiling costs the host: 1 to 2 microseconds a byte,
-/// where wasm runs about 1,000 fuel a microsecond).
-pub const FUEL_PER_COMPILED_BYTE: u64 = 1_000;
 
 /// What a child may use (the WIT `launch.limits`), each capped by what its
 /// parent has left; `u64::MAX` asks for all of it.
@@ -148,19 +145,28 @@ impl Launching<'_> {
         let deadline = self.store.work.deadline;
         let (parent, work) = self.store.parts();
         // Read through the parent's view (what it cannot see is
-        // `not-found`, as for its own gets), and compiled only within the
-        // family's compile allowance, before the parent's deadline, at the
-        // compile's price.
-        let app = (lineage.host).load_for(parent, &child.component, |size| {
+        // `not-found`, as for its own gets), checked, and compiled only
+        // within the family's compile allowance (which a component the
+        // check refuses does not use), before the parent's deadline, at the
+        // price the check puts on compiling it.
+        let app = (lineage.host).load_for(parent, &child.component, |step| {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Error::Timeout {
                     app: parent.id().to_string(),
                     limit: lineage.limits.wall_time,
                 });
             }
-            lineage.family.compile()?;
-            work.bytes(size)?;
-            work.fuel(size.saturating_mul(FUEL_PER_COMPILED_BYTE))
+            match step {
+                LoadStep::Read(size) => {
+                    lineage.family.may_compile()?;
+                    work.bytes(size)?;
+                    work.fuel(size.saturating_mul(FUEL_PER_CHECKED_BYTE))
+                }
+                LoadStep::Compile(stats) => {
+                    lineage.family.compile()?;
+                    work.fuel(stats.compile_fuel())
+                }
+            }
         });
         // Past the parent's deadline, the child gets no time at all.
         let app = app.map_err(|e| match e {
@@ -300,17 +306,31 @@ impl Family {
         root.settle().map(drop)
     }
 
+    /// Whether the family may still compile a component.
+    fn may_compile(&self) -> Result<(), Error> {
+        if self
+            .compiles_left
+            .load(std::sync::atomic::Ordering::Acquire)
+            == 0
+        {
+            return Err(Self::spent());
+        }
+        Ok(())
+    }
+
     /// Takes one compile of the family's allowance.
     fn compile(&self) -> Result<(), Error> {
         use std::sync::atomic::Ordering;
         self.compiles_left
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
             .map(drop)
-            .map_err(|_| {
-                Error::InvalidApp(format!(
-                    "this run's apps already made the host compile {MAX_FAMILY_COMPILES} components, the most a run may"
-                ))
-            })
+            .map_err(|_| Self::spent())
+    }
+
+    fn spent() -> Error {
+        Error::InvalidApp(format!(
+            "this run's apps already made the host compile {MAX_FAMILY_COMPILES} components, the most a run may"
+        ))
     }
 }
 

@@ -5,7 +5,7 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime_wasi::p2::bindings::CommandPre;
 
-use super::{App, AppHost, CompileLimits, check_component, first_line};
+use super::{App, AppHost, CodeStats, CompileLimits, check_component, first_line};
 use crate::{ArtifactStore, Error, Hash};
 
 impl AppHost {
@@ -22,24 +22,30 @@ impl AppHost {
 
     /// Loads the component stored under `hash` for an app that launches it:
     /// visible to `view` (held or granted, else `NotFound`) and, unless it
-    /// is compiled already, no larger than the compile limits, allowed by
-    /// `before_compile` (told its size: it charges the compile or refuses
-    /// it), read and verified through `view`, and compiled (kept in memory,
-    /// not in the disk cache: what apps launch is theirs to choose).
+    /// is compiled already, no larger than the compile limits, read and
+    /// verified through `view`, checked against the compile limits and
+    /// compiled (kept in memory, not in the disk cache: what apps launch is
+    /// theirs to choose). `pay` is told each step before it is taken (it
+    /// charges the step or refuses it): reading the component, then
+    /// compiling it once the check has passed (a component the check
+    /// refuses is never offered for compiling).
     pub(crate) fn load_for(
         &self,
         view: &crate::AppView,
         hash: &Hash,
-        before_compile: impl FnOnce(u64) -> Result<(), Error>,
+        mut pay: impl FnMut(LoadStep<'_>) -> Result<(), Error>,
     ) -> Result<App, Error> {
         let size = view.stat(hash)?.size;
         if let Some(app) = self.cached(hash) {
             return Ok(app);
         }
         too_large(hash, size, &self.compile_limits)?;
-        before_compile(size)?;
+        pay(LoadStep::Read(size))?;
         let bytes = view.get(hash)?;
-        self.compile_as(*hash, &bytes, false)
+        let stats = check_component(&bytes, &self.compile_limits)?;
+        pay(LoadStep::Compile(&stats))?;
+        let component = self.compile(&bytes, None)?;
+        self.link(*hash, &component)
     }
 
     /// Loads an app from bytes (not stored), compiled unless cached.
@@ -65,25 +71,38 @@ impl AppHost {
     /// keeps them there if `persist`).
     fn compile_as(&self, hash: Hash, bytes: &[u8], persist: bool) -> Result<App, Error> {
         let disk = self.disk.as_ref().filter(|_| persist);
-        let cached = disk.and_then(|d| d.get(&self.engine, &hash));
-        let component = match cached {
+        let component = match disk.and_then(|d| d.get(&self.engine, &hash)) {
             Some(component) => component,
             None => {
                 check_component(bytes, &self.compile_limits)?;
-                self.compilations
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                let component = Component::new(&self.engine, bytes).map_err(|e| {
-                    Error::InvalidApp(format!("not a valid component: {}", first_line(&e)))
-                })?;
-                if let Some(disk) = disk {
-                    disk.put(&self.engine, &hash, &component);
-                }
-                component
+                self.compile(bytes, disk.map(|d| (d.as_ref(), &hash)))?
             }
         };
+        self.link(hash, &component)
+    }
+
+    /// Compiles `bytes`, already checked against the compile limits (and
+    /// keeps the result in `disk` under its hash, if given).
+    fn compile(
+        &self,
+        bytes: &[u8],
+        disk: Option<(&crate::CompileCache, &Hash)>,
+    ) -> Result<Component, Error> {
+        self.compilations
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| Error::InvalidApp(format!("not a valid component: {}", first_line(&e))))?;
+        if let Some((disk, hash)) = disk {
+            disk.put(&self.engine, hash, &component);
+        }
+        Ok(component)
+    }
+
+    /// Links `component` as a command and keeps it in the memory cache.
+    fn link(&self, hash: Hash, component: &Component) -> Result<App, Error> {
         let pre = self
             .linker
-            .instantiate_pre(&component)
+            .instantiate_pre(component)
             .map_err(|e| Error::InvalidApp(format!("{e:#}")))?;
         let pre = CommandPre::new(pre).map_err(|e| {
             Error::InvalidApp(format!("not a command (no wasi:cli/run export): {e:#}"))
@@ -95,6 +114,15 @@ impl AppHost {
             .insert(hash, app.clone());
         Ok(app)
     }
+}
+
+/// A step of loading a component for a launch, offered to be paid for
+/// before it is taken (see `AppHost::load_for`).
+pub(crate) enum LoadStep<'a> {
+    /// Reading and verifying the component, of this many bytes.
+    Read(u64),
+    /// Compiling it: what the check counted in it.
+    Compile(&'a CodeStats),
 }
 
 /// The most compiled apps a host keeps in memory (each some hundreds of

@@ -49,15 +49,17 @@ use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use self::budget::OutputBudget;
-pub use self::compile_check::{CodeStats, CompileLimits, check as check_component};
+pub use self::compile_check::{
+    CodeStats, CompileLimits, FUEL_PER_BLOCK_DEPTH, FUEL_PER_CHECKED_BYTE, FUEL_PER_CODE_BYTE,
+    FUEL_PER_FUNCTION, FUEL_PER_JOIN_VALUE, check as check_component,
+};
 pub use self::config::{AppConfig, AppLimits, AppOutcome, Stdio};
 pub use self::escape::terminal_safe;
 pub(crate) use self::launch::{ChildLimits, ChildRequest, LaunchError, Launching};
-pub use self::launch::{
-    FUEL_PER_COMPILED_BYTE, MAX_CHILD_ARTIFACTS, MAX_CHILD_NAME, MAX_CHILD_NAMES,
-    MAX_FAMILY_COMPILES, MAX_LAUNCH_DEPTH,
-};
 use self::launch::{Family, Lineage};
+pub use self::launch::{
+    MAX_CHILD_ARTIFACTS, MAX_CHILD_NAME, MAX_CHILD_NAMES, MAX_FAMILY_COMPILES, MAX_LAUNCH_DEPTH,
+};
 use self::limits::{Budget, is_count_limit};
 use self::limits::{DeadlinePassed, hostcall_fuel};
 pub use self::limits::{

@@ -66,9 +66,8 @@ impl app_store::Host for AppStoreCtx {
         // Charged for the bytes asked for (at most the limit) before the
         // work, and for what the core read (the path, or a rebuild) after.
         let asked = length.min(crate::RANGE_LIMIT);
-        let end = offset.saturating_add(length);
         let got = self.charged(asked, |view| {
-            view.get_range(&crate::apps::app_hash(&hash)?, offset..end)
+            view.get_length(&crate::apps::app_hash(&hash)?, offset, length)
         });
         match got {
             Ok(bytes) => Ok(Ok(bytes)),
@@ -270,5 +269,40 @@ mod tests {
             <AppStoreCtx as app_store::Host>::range_limit(&mut ctx).unwrap(),
             crate::RANGE_LIMIT
         );
+    }
+
+    /// A range reaching past `u64::MAX` is refused for what was asked: its
+    /// `out-of-range` reports the length asked for, and one longer than the
+    /// limit is `too-long` (the end was clamped to `u64::MAX`, reporting
+    /// 5 bytes for 10 and `out-of-range` for a range over the limit).
+    #[test]
+    fn a_range_near_the_end_of_u64_reports_what_was_asked() {
+        let store = ArtifactStore::builder().open(MemoryBackend::new()).unwrap();
+        let view = store.app("app-1", Quota::UNLIMITED).unwrap();
+        let hash = view
+            .put(b"some bytes", ArtifactType::Generic)
+            .unwrap()
+            .to_string();
+        let mut ctx = AppStoreCtx::new(view);
+        let host = <AppStoreCtx as app_store::Host>::get_range;
+        let offset = u64::MAX - 5;
+        let Err(types::RangeError::OutOfRange(failure)) =
+            host(&mut ctx, hash.clone(), offset, 10).unwrap()
+        else {
+            panic!("not out-of-range");
+        };
+        assert_eq!(
+            (failure.offset, failure.length, failure.size),
+            (offset, 10, 10)
+        );
+        let shown = crate::Error::from(types::RangeError::OutOfRange(failure)).to_string();
+        assert!(
+            shown.contains(&format!("bytes {offset}..{}", u128::from(offset) + 10)),
+            "{shown}"
+        );
+        assert!(matches!(
+            host(&mut ctx, hash, offset, crate::RANGE_LIMIT + 1).unwrap(),
+            Err(types::RangeError::TooLong(crate::RANGE_LIMIT))
+        ));
     }
 }

@@ -18,7 +18,9 @@
 //!   naming something of its own;
 //! - `churn N SIZE TAG`: N puts of SIZE fresh bytes, each released at once;
 //!   `churn-children HASH M N SIZE TAG`: M children (HASH, this launcher)
-//!   churning with all it has left, then the launcher churning itself.
+//!   churning with all it has left, then the launcher churning itself;
+//! - `each HASH...`: launches each of the given components (granted by the
+//!   host) in turn, printing how each launch ended.
 
 wit_bindgen::generate!({ path: "../../../wit", world: "app" });
 
@@ -222,6 +224,13 @@ fn main() {
             let started = std::time::Instant::now();
             report("self-fill", &c);
             println!("self-fill took {} ms", started.elapsed().as_millis());
+        }
+        Some("each") => {
+            // Launches each HASH given (granted by the host) in turn,
+            // printing how each ended.
+            for hash in std::env::args().skip(2) {
+                report("each", &child(&hash, &["hello"], small));
+            }
         }
         Some("fill-many") => {
             let k: u64 = std::env::args().nth(2).expect("K").parse().expect("K");
