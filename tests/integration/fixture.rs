@@ -148,6 +148,7 @@ impl Fixture {
     /// The owner index spaces the backend lists (what gc, `health` and the
     /// host's `remove` walk), and on the file backend the owner directories
     /// on disk (`owners/*/*`).
+    #[cfg(feature = "apps")]
     pub fn owner_spaces(&self) -> (Vec<Hash>, Option<usize>) {
         let listed = self.backend().list_owners(None, 100_000).unwrap();
         let dirs = match self {

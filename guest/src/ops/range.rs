@@ -153,7 +153,7 @@ fn rebuild(
 
 /// Writes the outboard of `hash` (content of `size` bytes) from its groups'
 /// chaining values, after checking that they merge into `hash`, unless
-/// [`outboard_kept`] says the backend has it. Returns whether it wrote.
+/// `outboard_kept` says the backend has it. Returns whether it wrote.
 pub fn store_outboard(
     backend: &impl Backend,
     dedup: Dedup,
@@ -174,7 +174,7 @@ pub fn store_outboard(
 }
 
 /// After a put of content held whole under `hash`: its `outboard` (built
-/// with the hash), unless [`outboard_kept`]. Best effort: the put has
+/// with the hash), unless `outboard_kept`. Best effort: the put has
 /// succeeded whatever happens here, and a range read rebuilds a missing
 /// outboard.
 pub(super) fn write_outboard_after_put(

@@ -10,7 +10,7 @@ use super::index::{At, Progress, Unmark, hash_of, owner_key, usage_key};
 use crate::record::{MAX_MARKS, Mark, Marks, State, Usage};
 
 /// The most refunds waiting to be settled that one usage record keeps (see
-/// [`waiting`]): a release or first put that would add one more is refused
+/// `waiting`): a release or first put that would add one more is refused
 /// (a name's drop is not, and an owner has at most `MAX_NAMES`). Half of
 /// what a record may hold, leaving room for those and transitions in flight.
 pub(super) const MAX_WAITING: usize = MAX_MARKS / 2;
@@ -181,7 +181,7 @@ pub(super) fn settle_leave(b: &impl Backend, at: At, v: u64) -> Outcome<bool> {
     Ok(finished)
 }
 
-/// Settles every finished leave of the owner (see [`waiting`]): the host
+/// Settles every finished leave of the owner (see `waiting`): the host
 /// calls it when what it counts as the owner's run is over, so that the
 /// work of finishing the last owner's deletions is never the app's to
 /// time. Returns the hashes whose deletion it finished (their blobs are
