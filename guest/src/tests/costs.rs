@@ -62,6 +62,14 @@ fn an_owner_reads_only_its_own_index_whatever_others_hold() {
 }
 
 /// Backend calls (and blob writes) of one operation.
+/// An app without limits, under `dedup`.
+fn owner(name: &str, dedup: Dedup) -> Caller<'_> {
+    Caller {
+        dedup,
+        ..app(name, NO_LIMIT)
+    }
+}
+
 fn work(b: &Fake, op: impl FnOnce()) -> (u64, u64) {
     let (calls, blobs) = (
         b.data().calls,
@@ -78,14 +86,7 @@ fn work(b: &Fake, op: impl FnOnce()) -> (u64, u64) {
 fn private_dedup_makes_joining_and_leaving_cost_what_new_content_costs() {
     for dedup in [Dedup::Shared, Dedup::Private] {
         let b = Fake::default();
-        let other = Caller {
-            dedup,
-            ..app("other", NO_LIMIT)
-        };
-        let me = Caller {
-            dedup,
-            ..app("me", NO_LIMIT)
-        };
+        let (other, me) = (owner("other", dedup), owner("me", dedup));
         put(&b, &other, b"held by other", G).unwrap();
         let joined = work(&b, || drop(put(&b, &me, b"held by other", G).unwrap()));
         let fresh = work(&b, || drop(put(&b, &me, b"fresh", G).unwrap()));
@@ -161,14 +162,7 @@ fn a_large_put_of_deleted_content_costs_what_new_content_costs_and_held_too_if_p
     };
     for dedup in [Dedup::Shared, Dedup::Private] {
         let b = Fake::default();
-        let other = Caller {
-            dedup,
-            ..app("other", NO_LIMIT)
-        };
-        let me = Caller {
-            dedup,
-            ..app("me", NO_LIMIT)
-        };
+        let (other, me) = (owner("other", dedup), owner("me", dedup));
         put(&b, &me, b"mine", G).unwrap();
         put(&b, &other, b"theirs", G).unwrap();
         let (new, deleted, held) = (large(1), large(2), large(3));

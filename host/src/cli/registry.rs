@@ -217,6 +217,11 @@ impl Registry {
             .map_err(|e| failure(format!("{}{path}: not a URL: {e}", self.origin)))
     }
 
+    /// Where the blob `digest` of `reference`'s repository is on the registry.
+    fn blob_url(&self, reference: &Reference, digest: &str) -> Result<Url, Failure> {
+        self.url(&format!("/v2/{}/blobs/{digest}", reference.repository()))
+    }
+
     /// A request to `url` (on the registry) with its authorization.
     fn request(&self, method: Method, url: Url) -> RequestBuilder {
         let request = self.http.request(method, url);
@@ -350,7 +355,7 @@ impl Registry {
         reference: &Reference,
         digest: &str,
     ) -> Result<Response, Failure> {
-        let url = self.url(&format!("/v2/{}/blobs/{digest}", reference.repository()))?;
+        let url = self.blob_url(reference, digest)?;
         let response = send(self.request(Method::GET, url.clone()), &url).await?;
         if !response.status().is_success() {
             return Err(refusal(response, "fetching the layer").await);
@@ -364,7 +369,7 @@ impl Registry {
         reference: &Reference,
         digest: &str,
     ) -> Result<bool, Failure> {
-        let url = self.url(&format!("/v2/{}/blobs/{digest}", reference.repository()))?;
+        let url = self.blob_url(reference, digest)?;
         let response = send(self.request(Method::HEAD, url.clone()), &url).await?;
         match response.status() {
             s if s.is_success() => Ok(true),
