@@ -1,15 +1,14 @@
 //! Garbage collection: orphaned blobs, and what crashed calls left half done.
 
-use super::LIST_LIMIT;
-use super::artifact::{finish_delete, unmark_artifact};
 use super::backend::{Backend, Space};
 use super::caller::Caller;
 use super::error::{Outcome, be, checked, decode, listed};
-use super::index::{At, Progress, Unmark, hash_of, usage_key};
-use super::list::pages;
-use super::names::names_key;
-use super::transition::{finish_remove, roll_back};
-use super::usage::{read_usage, settle_leave, unmark_usage};
+use super::steps::LIST_LIMIT;
+use super::steps::artifact::{finish_delete, unmark_artifact};
+use super::steps::index::{At, Progress, Unmark, hash_of, names_key, usage_key};
+use super::steps::pages::pages;
+use super::steps::transition::{finish_remove, roll_back};
+use super::steps::usage::{read_usage, settle_leave, unmark_usage};
 use crate::record::{Entry, EntryState, Record, State};
 
 /// What [`gc`] did.

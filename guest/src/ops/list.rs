@@ -1,12 +1,11 @@
 //! Listing what a caller may see, and what it adds up to.
 
-use super::LIST_LIMIT;
 use super::backend::{Backend, Space, Versioned};
 use super::caller::Caller;
 use super::error::{Outcome, be, checked, checked_caller, decode, decode_entry, listed};
-use super::index::{owner_key, usage_key};
-use super::names::names_key;
 use super::read::Metadata;
+use super::steps::LIST_LIMIT;
+use super::steps::index::{names_key, owner_key, usage_key};
 use crate::record::{Entry, EntryState, Record, State};
 
 /// Up to `limit` artifacts the caller may see with hashes after `after`,
@@ -134,22 +133,4 @@ pub fn total_bytes(backend: &impl Backend, caller: &Caller) -> Outcome<u64> {
     let mut total = 0u64;
     sizes(backend, caller, |s| total = total.saturating_add(s))?;
     Ok(total)
-}
-
-/// Calls `each` on every page of `list` (a paged listing) until a short page.
-pub(super) fn pages<T: Clone>(
-    mut list: impl FnMut(Option<&str>) -> Outcome<Vec<T>>,
-    key: impl Fn(&T) -> String,
-    mut each: impl FnMut(Vec<T>) -> Outcome<()>,
-) -> Outcome<()> {
-    let mut after: Option<String> = None;
-    loop {
-        let page = list(after.as_deref())?;
-        let full = page.len() as u32 >= LIST_LIMIT;
-        after = page.last().map(&key);
-        each(page)?;
-        if !full {
-            return Ok(());
-        }
-    }
 }

@@ -1,12 +1,12 @@
 //! Migration of a format-1 store in place.
 
-use super::LIST_LIMIT;
-use super::artifact::{finish_delete, swap_artifact};
 use super::backend::{Backend, Space};
 use super::error::{Error, Outcome, be, checked};
-use super::index::{owner_key, raw, usage_key};
-use super::list::pages;
-use super::usage::{untracked, write_usage};
+use super::steps::LIST_LIMIT;
+use super::steps::artifact::{finish_delete, swap_artifact};
+use super::steps::index::{owner_key, raw, usage_key};
+use super::steps::pages::pages;
+use super::steps::usage::{untracked, write_usage};
 use crate::record::{Entry, EntryState, Origin, Record, RecordV1, State, Usage};
 
 /// Migrates a format-1 store in place: every format-1 artifact record

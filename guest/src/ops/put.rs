@@ -1,52 +1,15 @@
 //! Puts: content passed in, or staged by the host and hashed in pieces.
 
-use super::MAX_ATTEMPTS;
 use super::backend::{Backend, Swap};
 use super::caller::Caller;
-use super::error::{Error, Outcome, QuotaKind, be, checked, checked_caller, within};
-use super::index::{At, owner_key};
-use super::transition::{finish_add, finish_remove};
-use crate::hash::hash_hex;
+use super::error::{Error, Outcome, QuotaKind, be, checked_caller, within};
+use super::steps::MAX_ATTEMPTS;
+use super::steps::content::Content;
+use super::steps::index::{At, owner_key};
+use super::steps::outboard::write_outboard_after_put;
+use super::steps::transition::{finish_add, finish_remove};
 use crate::outboard::{Shape, group_values};
 use crate::record::{ArtifactType, Entry, EntryState, Origin};
-
-/// What a put stores: bytes passed in (hashed here), or bytes the host
-/// staged and hashed.
-#[derive(Clone, Copy)]
-pub(super) enum Content<'a> {
-    Bytes(&'a [u8]),
-    /// Bytes whose hash the core has computed already (with the outboard).
-    Hashed(&'a [u8], &'a str),
-    Staged {
-        size: u64,
-        hash: &'a str,
-    },
-}
-
-impl Content<'_> {
-    fn size(self) -> u64 {
-        match self {
-            Content::Bytes(b) | Content::Hashed(b, _) => b.len() as u64,
-            Content::Staged { size, .. } => size,
-        }
-    }
-
-    /// The content's hash: computed, or the host's checked.
-    fn hash(self) -> Outcome<String> {
-        match self {
-            Content::Bytes(b) => Ok(hash_hex(b)),
-            Content::Hashed(_, hash) => Ok(hash.to_string()),
-            Content::Staged { hash, .. } => checked(hash).map(|()| hash.to_string()),
-        }
-    }
-
-    pub(super) fn write(self, backend: &impl Backend, hash: &str) -> Outcome<()> {
-        be(match self {
-            Content::Bytes(b) | Content::Hashed(b, _) => backend.write_blob(hash, b),
-            Content::Staged { .. } => backend.write_staged_blob(hash),
-        })
-    }
-}
 
 /// Stores `content` for the caller and returns its hash; known content
 /// takes one more reference. A caller's first reference to an artifact is
@@ -66,7 +29,7 @@ pub fn put(b: &impl Backend, caller: &Caller, content: &[u8], ty: ArtifactType) 
         return put_content(b, caller, Content::Bytes(content), ty);
     };
     let hash = put_content(b, caller, Content::Hashed(content, &root), ty)?;
-    super::range::write_outboard_after_put(b, caller.dedup, &hash, &outboard);
+    write_outboard_after_put(b, caller.dedup, &hash, &outboard);
     Ok(hash)
 }
 

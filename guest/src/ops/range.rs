@@ -5,10 +5,11 @@
 
 use blake3::hazmat::ChainingValue;
 
-use super::backend::{Backend, Reply};
+use super::backend::Backend;
 use super::caller::{Caller, Dedup};
 use super::error::{Error, Outcome, be};
 use super::read::{stat, verified_content};
+use super::steps::outboard::outboard_kept;
 use crate::outboard::{CV_LEN, GROUP_LEN, Shape, group_values};
 
 /// The most bytes one `get-range` returns: 4 MiB.
@@ -171,28 +172,4 @@ pub fn store_outboard(
     }
     backend.write_outboard(hash, &outboard)?;
     Ok(true)
-}
-
-/// After a put of content held whole under `hash`: its `outboard` (built
-/// with the hash), unless `outboard_kept`. Best effort: the put has
-/// succeeded whatever happens here, and a range read rebuilds a missing
-/// outboard.
-pub(super) fn write_outboard_after_put(
-    backend: &impl Backend,
-    dedup: Dedup,
-    hash: &str,
-    outboard: &[u8],
-) {
-    if outboard_kept(backend, dedup, hash, outboard.len()) != Ok(true) {
-        let _ = backend.write_outboard(hash, outboard);
-    }
-}
-
-/// Whether a put may skip writing the outboard of `hash`: under shared
-/// dedup, when the backend has one of its length (the content is held, as
-/// a put can tell anyway; deletion takes the outboard with the blob).
-/// Under private dedup never: a put writes it as for new content, so that
-/// it does the same work whoever holds the content.
-fn outboard_kept(backend: &impl Backend, dedup: Dedup, hash: &str, len: usize) -> Reply<bool> {
-    Ok(dedup == Dedup::Shared && backend.outboard_size(hash)? == Some(len as u64))
 }

@@ -1,13 +1,13 @@
 //! Reading one artifact: its metadata, whether it is there, its content
 //! verified.
 
-use super::artifact::read_artifact;
 use super::backend::Backend;
 use super::caller::Caller;
 use super::error::{Error, Outcome, be, checked, checked_caller};
-use super::index::{At, owner_key};
+use super::steps::artifact::shared;
+use super::steps::index::{At, owner_key};
 use crate::hash::hash_hex;
-use crate::record::{ArtifactType, Entry, EntryState, Record, State};
+use crate::record::{ArtifactType, Entry, EntryState, Record};
 
 /// An artifact's metadata as the caller sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,12 +50,6 @@ impl Metadata {
             reference_count: held(backend, caller, hash)?.map_or(0, |e| e.count),
         })
     }
-}
-
-/// The live shared record of `hash`, if any.
-pub(super) fn shared(backend: &impl Backend, hash: &str) -> Outcome<Option<Record>> {
-    let record = read_artifact(backend, hash)?.map(|(_, record)| record);
-    Ok(record.filter(|r| r.state == State::Live))
 }
 
 /// The caller's live entry for `hash`, if any (its own index only).

@@ -1,15 +1,14 @@
 //! Dropping references: an owner's release and remove, the host's remove.
 
-use super::artifact::{delete, finish_delete, read_artifact};
 use super::backend::{Backend, Swap};
 use super::caller::{Caller, Dedup};
 use super::error::{Error, Outcome, QuotaKind, be, checked, checked_caller, within};
-use super::index::{At, owner_key};
-use super::list::pages;
-use super::read::shared;
-use super::transition::finish_remove;
-use super::usage::{MAX_WAITING, read_usage, untracked, waiting};
-use super::{LIST_LIMIT, MAX_ATTEMPTS};
+use super::steps::artifact::{delete, finish_delete, read_artifact, shared};
+use super::steps::index::{At, owner_key};
+use super::steps::pages::pages;
+use super::steps::transition::finish_remove;
+use super::steps::usage::{MAX_WAITING, read_usage, untracked, waiting};
+use super::steps::{LIST_LIMIT, MAX_ATTEMPTS};
 use crate::record::{Entry, EntryState, State};
 
 /// Changes the caller's references at `at` with `update`, which gives the

@@ -1,8 +1,8 @@
 //! An owner's index space: its key, and the entry under a hash in it.
 
-use super::backend::{Backend, Place, Space, Swap};
-use super::caller::HOST_OWNER;
-use super::error::{Outcome, be, decode_entry};
+use crate::ops::backend::{Backend, Place, Space, Swap};
+use crate::ops::caller::HOST_OWNER;
+use crate::ops::error::{Outcome, be, decode_entry};
 use crate::record::{Entry, EntryState};
 
 /// The key of `owner`'s index space: a BLAKE3 key derivation of its id
@@ -35,8 +35,17 @@ pub fn usage_key() -> String {
         .to_string()
 }
 
+/// The key of the names record in every owner's index space: a BLAKE3 key
+/// derivation, which can never equal the plain BLAKE3 hash of any content.
+pub fn names_key() -> String {
+    blake3::Hasher::new_derive_key("artifacts:store 2026 owner names v3")
+        .finalize()
+        .to_hex()
+        .to_string()
+}
+
 /// The 32 bytes of a valid hash (or owner key).
-pub(super) fn raw(hex: &str) -> [u8; 32] {
+pub(in crate::ops) fn raw(hex: &str) -> [u8; 32] {
     let mut out = [0u8; 32];
     for (i, pair) in hex.as_bytes().chunks(2).take(32).enumerate() {
         let digit = |c: u8| match c {
@@ -53,7 +62,7 @@ pub(super) fn raw(hex: &str) -> [u8; 32] {
 
 /// Where a transition (named by the entry version it began at) stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Progress {
+pub(in crate::ops) enum Progress {
     /// The entry is still at that version.
     UnderWay,
     /// A first put that went live (the entry's incarnation).
@@ -65,7 +74,7 @@ pub(super) enum Progress {
 /// How to clear the mark a transition left on a record (the artifact
 /// record or the owner's usage) once the transition is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Unmark {
+pub(in crate::ops) enum Unmark {
     /// A join that went live: only its mark goes.
     Joined,
     /// A join that never went live: its change is undone too.
@@ -77,7 +86,7 @@ pub(super) enum Unmark {
 impl Unmark {
     /// How to clear the mark of a join (or leave) whose transition stands
     /// at `p`, over: a join whose entry never went live is undone.
-    pub(super) fn after(join: bool, p: Progress) -> Self {
+    pub(in crate::ops) fn after(join: bool, p: Progress) -> Self {
         match (join, p) {
             (false, _) => Self::Left,
             (true, Progress::Confirmed) => Self::Joined,
@@ -86,20 +95,20 @@ impl Unmark {
     }
 
     /// Whether the mark is a join's.
-    pub(super) fn join(self) -> bool {
+    pub(in crate::ops) fn join(self) -> bool {
         self != Self::Left
     }
 }
 
 /// An owner's index space and the hash an operation is about.
 #[derive(Clone, Copy)]
-pub(super) struct At<'a> {
-    pub(super) space: &'a str,
-    pub(super) hash: &'a str,
+pub(in crate::ops) struct At<'a> {
+    pub(in crate::ops) space: &'a str,
+    pub(in crate::ops) hash: &'a str,
 }
 
 impl<'a> At<'a> {
-    pub(super) fn entry(&self, b: &impl Backend) -> Outcome<Option<(u64, Entry)>> {
+    pub(in crate::ops) fn entry(&self, b: &impl Backend) -> Outcome<Option<(u64, Entry)>> {
         let Some(v) = be(b.read_record(self.place()))? else {
             return Ok(None);
         };
@@ -107,7 +116,7 @@ impl<'a> At<'a> {
     }
 
     /// Where the transition that the entry began at version `v` stands.
-    pub(super) fn progress(&self, b: &impl Backend, v: u64) -> Outcome<Progress> {
+    pub(in crate::ops) fn progress(&self, b: &impl Backend, v: u64) -> Outcome<Progress> {
         Ok(match self.entry(b)? {
             Some((version, _)) if version == v => Progress::UnderWay,
             Some((_, e)) if e.incarnation == v && e.state != EntryState::Adding => {
@@ -117,7 +126,7 @@ impl<'a> At<'a> {
         })
     }
 
-    pub(super) fn swap_entry(
+    pub(in crate::ops) fn swap_entry(
         &self,
         b: &impl Backend,
         expected: Option<u64>,
@@ -130,26 +139,26 @@ impl<'a> At<'a> {
     /// Whether the entry is still at `version` (the transition it names is
     /// still under way): checked after reading a record and before swapping
     /// it, so that a marked change is never applied once it was finished.
-    pub(super) fn still_at(&self, b: &impl Backend, version: u64) -> Outcome<bool> {
+    pub(in crate::ops) fn still_at(&self, b: &impl Backend, version: u64) -> Outcome<bool> {
         Ok(be(b.read_record(self.place()))?.is_some_and(|v| v.version == version))
     }
 
     /// Where the entry is.
-    pub(super) fn place(&self) -> Place<'a> {
+    pub(in crate::ops) fn place(&self) -> Place<'a> {
         Space::Owner(self.space).at(self.hash)
     }
 
-    pub(super) fn owner(&self) -> [u8; 32] {
+    pub(in crate::ops) fn owner(&self) -> [u8; 32] {
         raw(self.space)
     }
 
-    pub(super) fn key(&self) -> [u8; 32] {
+    pub(in crate::ops) fn key(&self) -> [u8; 32] {
         raw(self.hash)
     }
 }
 
 /// The hex form of 32 raw bytes.
-pub(super) fn hash_of(raw: &[u8; 32]) -> String {
+pub(in crate::ops) fn hash_of(raw: &[u8; 32]) -> String {
     raw.iter().map(|b| format!("{b:02x}")).collect()
 }
 
