@@ -1,6 +1,7 @@
 //! The one place where WIT types become the crate's types and back.
 
-use super::bindings::{backend, owners, types};
+use super::bindings::{backend, ops, types};
+use super::calls::Caller;
 use crate::{ArtifactType, BackendError, Error, Hash, Metadata, Quota, QuotaKind, Usage};
 
 /// A hash the core returned. The core only returns valid hashes, so a bad
@@ -76,7 +77,7 @@ impl From<Metadata> for types::Metadata {
     }
 }
 
-impl From<Quota> for owners::Quota {
+impl From<Quota> for ops::Quota {
     fn from(q: Quota) -> Self {
         Self {
             max_bytes: q.max_bytes,
@@ -86,8 +87,21 @@ impl From<Quota> for owners::Quota {
     }
 }
 
-impl From<owners::UsageTotals> for Usage {
-    fn from(u: owners::UsageTotals) -> Self {
+/// The caller of a core call, as the core's `ops` take it.
+impl From<Caller<'_>> for ops::Caller {
+    fn from(who: Caller<'_>) -> Self {
+        match who {
+            Caller::Host => Self::Host,
+            Caller::Owner(id, quota) => Self::Owner(ops::Owner {
+                id: id.to_string(),
+                quota: quota.into(),
+            }),
+        }
+    }
+}
+
+impl From<ops::UsageTotals> for Usage {
+    fn from(u: ops::UsageTotals) -> Self {
         Self {
             bytes: u.bytes,
             artifacts: u.artifacts,
