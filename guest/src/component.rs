@@ -1,5 +1,6 @@
 //! The wasm adapter: WIT exports call [`crate::ops`] over the imported backend.
 
+use crate::hash::Hash;
 use crate::ops::{
     self, Backend, Caller, Keyed, Metadata, Place, Quota, Reply, Space, Swap, Versioned,
 };
@@ -51,73 +52,79 @@ impl From<SwapOutcome> for Swap {
 
 /// A listing of a record space, as [`Backend`] gives it.
 fn keyed(list: Vec<KeyedRecord>) -> Vec<Keyed> {
-    list.into_iter().map(|k| (k.key, k.record.into())).collect()
+    list.into_iter()
+        .map(|k| (Hash::from_words(k.key), k.record.into()))
+        .collect()
 }
 
 impl Backend for Imported {
-    fn write_blob(&self, key: &str, data: &[u8]) -> Reply<()> {
-        imports::write_blob(key, data).map_err(text)
+    fn write_blob(&self, key: &Hash, data: &[u8]) -> Reply<()> {
+        imports::write_blob(key.words(), data).map_err(text)
     }
-    fn write_staged_blob(&self, key: &str) -> Reply<()> {
-        imports::write_staged_blob(key).map_err(text)
+    fn write_staged_blob(&self, key: &Hash) -> Reply<()> {
+        imports::write_staged_blob(key.words()).map_err(text)
     }
-    fn read_blob(&self, key: &str) -> Reply<Option<Vec<u8>>> {
-        imports::read_blob(key).map_err(text)
+    fn read_blob(&self, key: &Hash) -> Reply<Option<Vec<u8>>> {
+        imports::read_blob(key.words()).map_err(text)
     }
-    fn blob_size(&self, key: &str) -> Reply<Option<u64>> {
-        imports::blob_size(key).map_err(text)
+    fn blob_size(&self, key: &Hash) -> Reply<Option<u64>> {
+        imports::blob_size(key.words()).map_err(text)
     }
-    fn read_blob_range(&self, key: &str, offset: u64, len: u64) -> Reply<Option<Vec<u8>>> {
-        imports::read_blob_range(key, offset, len).map_err(text)
+    fn read_blob_range(&self, key: &Hash, offset: u64, len: u64) -> Reply<Option<Vec<u8>>> {
+        imports::read_blob_range(key.words(), offset, len).map_err(text)
     }
-    fn write_outboard(&self, key: &str, data: &[u8]) -> Reply<()> {
-        imports::write_outboard(key, data).map_err(text)
+    fn write_outboard(&self, key: &Hash, data: &[u8]) -> Reply<()> {
+        imports::write_outboard(key.words(), data).map_err(text)
     }
-    fn read_outboard(&self, key: &str, ranges: &[(u64, u64)]) -> Reply<Option<Vec<Vec<u8>>>> {
-        imports::read_outboard(key, ranges).map_err(text)
+    fn read_outboard(&self, key: &Hash, ranges: &[(u64, u64)]) -> Reply<Option<Vec<Vec<u8>>>> {
+        imports::read_outboard(key.words(), ranges).map_err(text)
     }
-    fn outboard_size(&self, key: &str) -> Reply<Option<u64>> {
-        imports::outboard_size(key).map_err(text)
+    fn outboard_size(&self, key: &Hash) -> Reply<Option<u64>> {
+        imports::outboard_size(key.words()).map_err(text)
     }
-    fn delete_outboard(&self, key: &str) -> Reply<bool> {
-        imports::delete_outboard(key).map_err(text)
+    fn delete_outboard(&self, key: &Hash) -> Reply<bool> {
+        imports::delete_outboard(key.words()).map_err(text)
     }
-    fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Reply<bool> {
-        imports::delete_blob(key, record_version).map_err(text)
+    fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> Reply<bool> {
+        imports::delete_blob(key.words(), record_version).map_err(text)
     }
-    fn list_blobs(&self, after: Option<&str>, limit: u32) -> Reply<Vec<(String, u64, u64)>> {
-        let blobs = imports::list_blobs(after, limit).map_err(text)?;
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Reply<Vec<(Hash, u64, u64)>> {
+        let blobs = imports::list_blobs(after.map(Hash::words), limit).map_err(text)?;
         Ok(blobs
             .into_iter()
-            .map(|b| (b.key, b.size, b.modified))
+            .map(|b| (Hash::from_words(b.key), b.size, b.modified))
             .collect())
     }
     fn read_record(&self, at: Place) -> Reply<Option<Versioned>> {
+        let key = at.key.words();
         match at.space {
-            Space::Shared => imports::read_record(at.key),
-            Space::Owner(owner) => imports::read_entry(owner, at.key),
+            Space::Shared => imports::read_record(key),
+            Space::Owner(owner) => imports::read_entry(owner.words(), key),
         }
         .map(|r| r.map(Versioned::from))
         .map_err(text)
     }
     fn swap_record(&self, at: Place, expected: Option<u64>, new: Option<&[u8]>) -> Reply<Swap> {
+        let key = at.key.words();
         match at.space {
-            Space::Shared => imports::swap_record(at.key, expected, new),
-            Space::Owner(owner) => imports::swap_entry(owner, at.key, expected, new),
+            Space::Shared => imports::swap_record(key, expected, new),
+            Space::Owner(owner) => imports::swap_entry(owner.words(), key, expected, new),
         }
         .map(Swap::from)
         .map_err(text)
     }
-    fn list_records(&self, space: Space, after: Option<&str>, limit: u32) -> Reply<Vec<Keyed>> {
+    fn list_records(&self, space: Space, after: Option<&Hash>, limit: u32) -> Reply<Vec<Keyed>> {
+        let after = after.map(Hash::words);
         match space {
             Space::Shared => imports::list_records(after, limit),
-            Space::Owner(owner) => imports::list_entries(owner, after, limit),
+            Space::Owner(owner) => imports::list_entries(owner.words(), after, limit),
         }
         .map(keyed)
         .map_err(text)
     }
-    fn list_owners(&self, after: Option<&str>, limit: u32) -> Reply<Vec<String>> {
-        imports::list_owners(after, limit).map_err(text)
+    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> Reply<Vec<Hash>> {
+        let owners = imports::list_owners(after.map(Hash::words), limit).map_err(text)?;
+        Ok(owners.into_iter().map(Hash::from_words).collect())
     }
     fn now(&self) -> u64 {
         imports::now()
@@ -413,7 +420,7 @@ impl exports::artifacts::store::tree::Guest for Core {
         Ok((cv.to_vec(), groups.concat()))
     }
     fn store_outboard(hash: String, size: u64, groups: Vec<u8>) -> Result<bool, String> {
-        crate::hash::validate(&hash)?;
+        let hash = Hash::parse(&hash)?;
         let groups = crate::outboard::cvs(&groups)?;
         ops::store_outboard(&Imported, dedup(), &hash, size, &groups)
     }

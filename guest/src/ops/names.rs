@@ -14,9 +14,10 @@ use super::backend::{Backend, Space, Swap};
 use super::caller::Caller;
 use super::error::{Error, Outcome, QuotaKind, be, checked, checked_caller};
 use super::release::drop_named;
-use super::steps::index::{At, hash_of, names_key, owner_key, raw};
+use super::steps::index::{At, hash_of, names_key, owner_key};
 use super::steps::names::read_names;
 use super::steps::{LIST_LIMIT, MAX_ATTEMPTS};
+use crate::hash::Hash;
 use crate::record::{EntryState, MAX_NAMES, check_name};
 
 fn checked_name(name: &str) -> Outcome<()> {
@@ -69,9 +70,8 @@ fn change(
 ) -> Outcome<Option<String>> {
     checked_caller(caller)?;
     checked_name(name)?;
-    if let Some(hash) = new {
-        checked(hash)?;
-    }
+    let new = new.map(checked).transpose()?;
+    let new = new.as_ref();
     let space = owner_key(caller.owner);
     let at = |hash| At {
         space: &space,
@@ -81,7 +81,7 @@ fn change(
         Some(hash) => Some((hash, hold(b, at(hash))?)),
         None => None,
     };
-    let previous = match swap_names(b, &space, name, expect, new.map(raw)) {
+    let previous = match swap_names(b, &space, name, expect, new.map(|h| *h.as_bytes())) {
         Ok(previous) => previous,
         Err(e) => {
             // Refused before anything was written: give back the reference
@@ -104,7 +104,7 @@ fn change(
         // The host removed it meanwhile: put the name back as it was (its
         // old target kept its reference), or remove it if that was this
         // artifact too; unless someone moved it since.
-        let ours = raw(hash);
+        let ours = *hash.as_bytes();
         let back = previous.filter(|p| *p != ours);
         match swap_names(b, &space, name, Expect::Exactly(Some(ours)), back) {
             Ok(_) => {}
@@ -123,13 +123,13 @@ fn change(
     if let Some(old) = &previous {
         drop_named(b, caller, at(old))?;
     }
-    Ok(previous)
+    Ok(previous.as_ref().map(Hash::to_string))
 }
 
 /// The compare-and-swap on the names record for [`change`].
 fn swap_names(
     b: &impl Backend,
-    space: &str,
+    space: &Hash,
     name: &str,
     expect: Expect,
     new: Option<[u8; 32]>,
@@ -141,7 +141,9 @@ fn swap_names(
         if let Expect::Exactly(expected) = expect
             && expected != current
         {
-            return Err(Error::NameConflict(current.map(|h| hash_of(&h))));
+            return Err(Error::NameConflict(
+                current.map(|h| hash_of(&h).to_string()),
+            ));
         }
         if current.is_none() && new.is_some() && names.len() >= MAX_NAMES {
             return Err(Error::QuotaExceeded {
@@ -166,7 +168,7 @@ fn swap_names(
             return Ok(previous);
         }
     }
-    Err(Error::Contended(names_key()))
+    Err(Error::Contended(names_key().to_string()))
 }
 
 /// Points `name` at `hash` (which the caller must hold), whatever it
@@ -189,10 +191,8 @@ pub fn tag_replace(
     expected: Option<&str>,
     new: &str,
 ) -> Outcome<()> {
-    if let Some(e) = expected {
-        checked(e)?;
-    }
-    let expect = Expect::Exactly(expected.map(raw));
+    let expected = expected.map(checked).transpose()?;
+    let expect = Expect::Exactly(expected.map(|h| *h.as_bytes()));
     change(b, caller, name, expect, Some(new)).map(drop)
 }
 
@@ -206,7 +206,7 @@ pub fn tag_get(b: &impl Backend, caller: &Caller, name: &str) -> Outcome<Option<
     checked_caller(caller)?;
     checked_name(name)?;
     let (_, names) = read_names(b, &owner_key(caller.owner))?;
-    Ok(names.get(name).map(|h| hash_of(&h)))
+    Ok(names.get(name).map(|h| hash_of(&h).to_string()))
 }
 
 /// Up to `limit` (at most [`LIST_LIMIT`]) names that start with `prefix`
@@ -223,6 +223,6 @@ pub fn tag_list(
     Ok(names
         .listed(prefix, after)
         .take(limit.min(LIST_LIMIT) as usize)
-        .map(|(n, h)| (n.to_string(), hash_of(h)))
+        .map(|(n, h)| (n.to_string(), hash_of(h).to_string()))
         .collect())
 }

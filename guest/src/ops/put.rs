@@ -8,6 +8,7 @@ use super::steps::content::Content;
 use super::steps::index::{At, owner_key};
 use super::steps::outboard::write_outboard_after_put;
 use super::steps::transition::{finish_add, finish_remove};
+use crate::hash::Hash;
 use crate::outboard::{Shape, group_values};
 use crate::record::{ArtifactType, Entry, EntryState, Origin};
 
@@ -26,15 +27,15 @@ pub fn put(b: &impl Backend, caller: &Caller, content: &[u8], ty: ArtifactType) 
         None => None,
     };
     let Some((outboard, root)) = outboard else {
-        return put_content(b, caller, Content::Bytes(content), ty);
+        return put_content(b, caller, Content::Bytes(content), ty).map(|h| h.to_string());
     };
-    let hash = put_content(b, caller, Content::Hashed(content, &root), ty)?;
+    let hash = put_content(b, caller, Content::Hashed(content, root), ty)?;
     write_outboard_after_put(b, caller.dedup, &hash, &outboard);
-    Ok(hash)
+    Ok(hash.to_string())
 }
 
 /// The outboard of `content` and its hash (the root it builds).
-fn outboard_of(shape: &Shape, content: &[u8]) -> Outcome<(Vec<u8>, String)> {
+fn outboard_of(shape: &Shape, content: &[u8]) -> Outcome<(Vec<u8>, Hash)> {
     group_values(content, 0)
         .and_then(|groups| shape.build(&groups))
         .map_err(Error::Backend)
@@ -54,7 +55,7 @@ pub fn put_staged(
     ty: ArtifactType,
     hash: &str,
 ) -> Outcome<String> {
-    put_content(b, caller, Content::Staged { size, hash }, ty)
+    put_content(b, caller, Content::Staged { size, hash }, ty).map(|h| h.to_string())
 }
 
 /// The checks every put makes before touching the backend (the content is
@@ -64,7 +65,7 @@ fn put_content(
     caller: &Caller,
     content: Content,
     artifact_type: ArtifactType,
-) -> Outcome<String> {
+) -> Outcome<Hash> {
     checked_caller(caller)?;
     let size = content.size();
     within(
@@ -124,5 +125,5 @@ fn put_content(
             }
         }
     }
-    Err(Error::Contended(hash))
+    Err(Error::Contended(hash.to_string()))
 }

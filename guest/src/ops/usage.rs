@@ -40,7 +40,7 @@ pub fn settle(backend: &impl Backend, caller: &Caller) -> Outcome<Vec<String>> {
             hash: &hash,
         };
         if settle_leave(backend, at, m.version)? {
-            finished.push(hash);
+            finished.push(hash.to_string());
         }
     }
     Ok(finished)

@@ -4,6 +4,28 @@ use super::bindings::{backend, ops, types};
 use super::calls::Caller;
 use crate::{ArtifactType, BackendError, Error, Hash, Metadata, Quota, QuotaKind, Usage};
 
+/// A backend key as the core passes it: four little-endian words of the
+/// hash's 32 bytes (the WIT `digest`), a key whatever its bytes.
+pub(crate) fn key((a, b, c, d): backend::Digest) -> Hash {
+    let mut bytes = [0u8; 32];
+    for (chunk, word) in bytes.chunks_exact_mut(8).zip([a, b, c, d]) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    Hash::from_bytes(bytes)
+}
+
+/// A backend key as the core takes it (see [`key`]).
+pub(crate) fn digest(hash: &Hash) -> backend::Digest {
+    let mut words = [0u64; 4];
+    for (word, chunk) in words.iter_mut().zip(hash.as_bytes().chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        *word = u64::from_le_bytes(b);
+    }
+    let [a, b, c, d] = words;
+    (a, b, c, d)
+}
+
 /// A hash the core returned. The core only returns valid hashes, so a bad
 /// one is a fault in the core, not in the caller's input.
 pub(crate) fn core_hash(hex: &str) -> Result<Hash, Error> {
@@ -202,7 +224,7 @@ impl From<crate::VersionedRecord> for backend::VersionedRecord {
 impl From<(Hash, crate::VersionedRecord)> for backend::KeyedRecord {
     fn from((key, record): (Hash, crate::VersionedRecord)) -> Self {
         Self {
-            key: key.to_string(),
+            key: digest(&key),
             record: record.into(),
         }
     }
@@ -221,7 +243,7 @@ impl From<crate::SwapOutcome> for backend::SwapOutcome {
 impl From<crate::BlobInfo> for backend::BlobInfo {
     fn from(b: crate::BlobInfo) -> Self {
         Self {
-            key: b.key.to_string(),
+            key: digest(&b.key),
             size: b.size,
             modified: b.modified,
         }

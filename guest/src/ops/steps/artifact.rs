@@ -5,6 +5,7 @@
 use super::MAX_ATTEMPTS;
 use super::content::Content;
 use super::index::{At, Unmark};
+use crate::hash::Hash;
 use crate::ops::backend::{Backend, Space, Swap};
 use crate::ops::caller::Dedup;
 use crate::ops::error::{Error, Outcome, be, decode};
@@ -14,7 +15,7 @@ use crate::record::{Entry, Mark, Marks, Origin, Record, State};
 /// The artifact record of `hash` and its version, if there is one.
 pub(in crate::ops) fn read_artifact(
     b: &impl Backend,
-    hash: &str,
+    hash: &Hash,
 ) -> Outcome<Option<(u64, Record)>> {
     let Some(v) = be(b.read_record(Space::Shared.at(hash)))? else {
         return Ok(None);
@@ -23,7 +24,7 @@ pub(in crate::ops) fn read_artifact(
 }
 
 /// The live shared record of `hash`, if any.
-pub(in crate::ops) fn shared(backend: &impl Backend, hash: &str) -> Outcome<Option<Record>> {
+pub(in crate::ops) fn shared(backend: &impl Backend, hash: &Hash) -> Outcome<Option<Record>> {
     let record = read_artifact(backend, hash)?.map(|(_, record)| record);
     Ok(record.filter(|r| r.state == State::Live))
 }
@@ -31,7 +32,7 @@ pub(in crate::ops) fn shared(backend: &impl Backend, hash: &str) -> Outcome<Opti
 /// Compare-and-swap on the artifact record of `hash` (`None` deletes it).
 pub(in crate::ops) fn swap_artifact(
     b: &impl Backend,
-    hash: &str,
+    hash: &Hash,
     expected: Option<u64>,
     new: Option<&Record>,
 ) -> Outcome<Swap> {
@@ -48,7 +49,7 @@ pub(in crate::ops) fn swap_artifact(
 /// left behind would tell a later put that the content was stored.
 pub(in crate::ops) fn finish_delete(
     backend: &impl Backend,
-    hash: &str,
+    hash: &Hash,
     version: u64,
     size: u64,
 ) -> Outcome<()> {
@@ -66,7 +67,7 @@ pub(in crate::ops) fn finish_delete(
 /// Returns false if the version moved on meanwhile.
 pub(in crate::ops) fn delete(
     backend: &impl Backend,
-    hash: &str,
+    hash: &Hash,
     version: u64,
     mut record: Record,
 ) -> Outcome<bool> {

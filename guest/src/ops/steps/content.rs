@@ -1,6 +1,6 @@
 //! What a put stores, as the protocol steps that write it see it.
 
-use crate::hash::hash_hex;
+use crate::hash::Hash;
 use crate::ops::backend::Backend;
 use crate::ops::error::{Outcome, be, checked};
 
@@ -10,7 +10,8 @@ use crate::ops::error::{Outcome, be, checked};
 pub(in crate::ops) enum Content<'a> {
     Bytes(&'a [u8]),
     /// Bytes whose hash the core has computed already (with the outboard).
-    Hashed(&'a [u8], &'a str),
+    Hashed(&'a [u8], Hash),
+    /// The host's hash as it passed it: checked by [`Content::hash`].
     Staged {
         size: u64,
         hash: &'a str,
@@ -26,15 +27,15 @@ impl Content<'_> {
     }
 
     /// The content's hash: computed, or the host's checked.
-    pub(in crate::ops) fn hash(self) -> Outcome<String> {
+    pub(in crate::ops) fn hash(self) -> Outcome<Hash> {
         match self {
-            Content::Bytes(b) => Ok(hash_hex(b)),
-            Content::Hashed(_, hash) => Ok(hash.to_string()),
-            Content::Staged { hash, .. } => checked(hash).map(|()| hash.to_string()),
+            Content::Bytes(b) => Ok(Hash::of(b)),
+            Content::Hashed(_, hash) => Ok(hash),
+            Content::Staged { hash, .. } => checked(hash),
         }
     }
 
-    pub(in crate::ops) fn write(self, backend: &impl Backend, hash: &str) -> Outcome<()> {
+    pub(in crate::ops) fn write(self, backend: &impl Backend, hash: &Hash) -> Outcome<()> {
         be(match self {
             Content::Bytes(b) | Content::Hashed(b, _) => backend.write_blob(hash, b),
             Content::Staged { .. } => backend.write_staged_blob(hash),

@@ -1,5 +1,6 @@
 //! An owner's index space: its key, and the entry under a hash in it.
 
+use crate::hash::Hash;
 use crate::ops::backend::{Backend, Place, Space, Swap};
 use crate::ops::caller::HOST_OWNER;
 use crate::ops::error::{Outcome, be, decode_entry};
@@ -8,56 +9,40 @@ use crate::record::{Entry, EntryState};
 /// The key of `owner`'s index space: a BLAKE3 key derivation of its id
 /// (the host's, which nearly every host call reads, is written out rather
 /// than derived each time).
-pub fn owner_key(owner: &str) -> String {
+pub fn owner_key(owner: &str) -> Hash {
     if owner == HOST_OWNER {
-        return HOST_KEY.to_string();
+        return HOST_KEY;
     }
     derived_owner_key(owner)
 }
 
 /// [`owner_key`] of [`HOST_OWNER`], as derived (a test checks it).
-const HOST_KEY: &str = "20c758e9f15075c836405e472d9d7ab887d4bfd217e7b2662a9b59f9e8dbc96f";
+const HOST_KEY: Hash = Hash::from_bytes([
+    0x20, 0xc7, 0x58, 0xe9, 0xf1, 0x50, 0x75, 0xc8, 0x36, 0x40, 0x5e, 0x47, 0x2d, 0x9d, 0x7a, 0xb8,
+    0x87, 0xd4, 0xbf, 0xd2, 0x17, 0xe7, 0xb2, 0x66, 0x2a, 0x9b, 0x59, 0xf9, 0xe8, 0xdb, 0xc9, 0x6f,
+]);
 
-fn derived_owner_key(owner: &str) -> String {
+fn derived_owner_key(owner: &str) -> Hash {
     blake3::Hasher::new_derive_key("artifacts:store 2026 owner index v2")
         .update(owner.as_bytes())
         .finalize()
-        .to_hex()
-        .to_string()
+        .into()
 }
 
 /// The key of the usage record in every owner's index space: a BLAKE3 key
 /// derivation, which can never equal the plain BLAKE3 hash of any content.
-pub fn usage_key() -> String {
+pub fn usage_key() -> Hash {
     blake3::Hasher::new_derive_key("artifacts:store 2026 owner usage v2")
         .finalize()
-        .to_hex()
-        .to_string()
+        .into()
 }
 
 /// The key of the names record in every owner's index space: a BLAKE3 key
 /// derivation, which can never equal the plain BLAKE3 hash of any content.
-pub fn names_key() -> String {
+pub fn names_key() -> Hash {
     blake3::Hasher::new_derive_key("artifacts:store 2026 owner names v3")
         .finalize()
-        .to_hex()
-        .to_string()
-}
-
-/// The 32 bytes of a valid hash (or owner key).
-pub(in crate::ops) fn raw(hex: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    for (i, pair) in hex.as_bytes().chunks(2).take(32).enumerate() {
-        let digit = |c: u8| match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => 0,
-        };
-        if let (Some(slot), [hi, lo]) = (out.get_mut(i), pair) {
-            *slot = digit(*hi) << 4 | digit(*lo);
-        }
-    }
-    out
+        .into()
 }
 
 /// Where a transition (named by the entry version it began at) stands.
@@ -103,8 +88,8 @@ impl Unmark {
 /// An owner's index space and the hash an operation is about.
 #[derive(Clone, Copy)]
 pub(in crate::ops) struct At<'a> {
-    pub(in crate::ops) space: &'a str,
-    pub(in crate::ops) hash: &'a str,
+    pub(in crate::ops) space: &'a Hash,
+    pub(in crate::ops) hash: &'a Hash,
 }
 
 impl<'a> At<'a> {
@@ -149,17 +134,17 @@ impl<'a> At<'a> {
     }
 
     pub(in crate::ops) fn owner(&self) -> [u8; 32] {
-        raw(self.space)
+        *self.space.as_bytes()
     }
 
     pub(in crate::ops) fn key(&self) -> [u8; 32] {
-        raw(self.hash)
+        *self.hash.as_bytes()
     }
 }
 
-/// The hex form of 32 raw bytes.
-pub(in crate::ops) fn hash_of(raw: &[u8; 32]) -> String {
-    raw.iter().map(|b| format!("{b:02x}")).collect()
+/// The hash of 32 raw bytes (a mark's key, a name's target).
+pub(in crate::ops) fn hash_of(raw: &[u8; 32]) -> Hash {
+    Hash::from_bytes(*raw)
 }
 
 #[cfg(test)]

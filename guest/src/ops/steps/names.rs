@@ -1,13 +1,14 @@
 //! The owner's names record, as the protocol steps read and change it.
 
 use super::MAX_ATTEMPTS;
-use super::index::{names_key, raw};
+use super::index::names_key;
+use crate::hash::Hash;
 use crate::ops::backend::{Backend, Space, Swap};
 use crate::ops::error::{Error, Outcome, be};
 use crate::record::Names;
 
 /// The owner's names record and its version (`None`: it has none yet).
-pub(in crate::ops) fn read_names(b: &impl Backend, space: &str) -> Outcome<(Option<u64>, Names)> {
+pub(in crate::ops) fn read_names(b: &impl Backend, space: &Hash) -> Outcome<(Option<u64>, Names)> {
     let key = names_key();
     match be(b.read_record(Space::Owner(space).at(&key)))? {
         None => Ok((None, Names::default())),
@@ -20,9 +21,9 @@ pub(in crate::ops) fn read_names(b: &impl Backend, space: &str) -> Outcome<(Opti
 /// Removes every name of the owner `space` that points at `hash` (the
 /// host's remove deletes the artifact whatever points at it); the names'
 /// references go with the entry.
-pub(in crate::ops) fn forget(b: &impl Backend, space: &str, hash: &str) -> Outcome<()> {
+pub(in crate::ops) fn forget(b: &impl Backend, space: &Hash, hash: &Hash) -> Outcome<()> {
     let key = names_key();
-    let target = raw(hash);
+    let target = *hash.as_bytes();
     for _ in 0..MAX_ATTEMPTS {
         let (version, mut names) = read_names(b, space)?;
         if names.remove_pointing_at(&target) == 0 {

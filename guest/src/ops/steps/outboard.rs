@@ -1,5 +1,6 @@
 //! Writing an artifact's outboard beside its blob, once a put has the tree.
 
+use crate::hash::Hash;
 use crate::ops::backend::{Backend, Reply};
 use crate::ops::caller::Dedup;
 
@@ -10,7 +11,7 @@ use crate::ops::caller::Dedup;
 pub(in crate::ops) fn write_outboard_after_put(
     backend: &impl Backend,
     dedup: Dedup,
-    hash: &str,
+    hash: &Hash,
     outboard: &[u8],
 ) {
     if outboard_kept(backend, dedup, hash, outboard.len()) != Ok(true) {
@@ -26,7 +27,7 @@ pub(in crate::ops) fn write_outboard_after_put(
 pub(in crate::ops) fn outboard_kept(
     backend: &impl Backend,
     dedup: Dedup,
-    hash: &str,
+    hash: &Hash,
     len: usize,
 ) -> Reply<bool> {
     Ok(dedup == Dedup::Shared && backend.outboard_size(hash)? == Some(len as u64))

@@ -4,6 +4,7 @@
 use super::MAX_ATTEMPTS;
 use super::artifact::{finish_delete, read_artifact};
 use super::index::{At, Progress, Unmark, owner_key, usage_key};
+use crate::hash::Hash;
 use crate::ops::backend::{Backend, Space, Swap};
 use crate::ops::caller::{HOST_OWNER, Quota};
 use crate::ops::error::{Error, Outcome, QuotaKind, be, within};
@@ -29,7 +30,7 @@ pub(in crate::ops) fn waiting(u: &Usage) -> (u64, u64) {
 }
 
 /// The owner's usage record and its version.
-pub(in crate::ops) fn read_usage(b: &impl Backend, space: &str) -> Outcome<(Option<u64>, Usage)> {
+pub(in crate::ops) fn read_usage(b: &impl Backend, space: &Hash) -> Outcome<(Option<u64>, Usage)> {
     match be(b.read_record(Space::Owner(space).at(&usage_key())))? {
         Some(v) => Ok((
             Some(v.version),
@@ -43,7 +44,7 @@ pub(in crate::ops) fn read_usage(b: &impl Backend, space: &str) -> Outcome<(Opti
 /// Writes the usage record (deleting it when it is empty). Returns false on a conflict.
 pub(in crate::ops) fn write_usage(
     b: &impl Backend,
-    space: &str,
+    space: &Hash,
     expected: Option<u64>,
     u: &Usage,
 ) -> Outcome<bool> {
@@ -60,8 +61,8 @@ pub(in crate::ops) fn write_usage(
 
 /// Whether `space` is the host's index space, whose usage is not tracked
 /// (the host has no quota), which saves a first put two writes.
-pub(in crate::ops) fn untracked(space: &str) -> bool {
-    space == owner_key(HOST_OWNER)
+pub(in crate::ops) fn untracked(space: &Hash) -> bool {
+    *space == owner_key(HOST_OWNER)
 }
 
 /// Charges (join) or refunds (leave) the artifact at `at` to the owner's
