@@ -21,6 +21,19 @@ pub(crate) enum Caller<'a> {
     Owner(&'a str, Quota),
 }
 
+/// The caller of a core call, as the core's `ops` take it.
+impl From<Caller<'_>> for ops::Caller {
+    fn from(who: Caller<'_>) -> Self {
+        match who {
+            Caller::Host => Self::Host,
+            Caller::Owner(id, quota) => Self::Owner(ops::Owner {
+                id: id.to_string(),
+                quota: quota.into(),
+            }),
+        }
+    }
+}
+
 fn tree_error(what: &str) -> impl Fn(String) -> Error {
     move |m| Error::Core(format!("the core's tree {what}: {m}"))
 }

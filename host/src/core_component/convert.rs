@@ -1,30 +1,8 @@
 //! The one place where WIT types become the crate's types and back.
 
 use super::bindings::{backend, ops, types};
-use super::calls::Caller;
+use super::imports::digest;
 use crate::{ArtifactType, BackendError, Error, Hash, Metadata, Quota, QuotaKind, Usage};
-
-/// A backend key as the core passes it: four little-endian words of the
-/// hash's 32 bytes (the WIT `digest`), a key whatever its bytes.
-pub(crate) fn key((a, b, c, d): backend::Digest) -> Hash {
-    let mut bytes = [0u8; 32];
-    for (chunk, word) in bytes.chunks_exact_mut(8).zip([a, b, c, d]) {
-        chunk.copy_from_slice(&word.to_le_bytes());
-    }
-    Hash::from_bytes(bytes)
-}
-
-/// A backend key as the core takes it (see [`key`]).
-pub(crate) fn digest(hash: &Hash) -> backend::Digest {
-    let mut words = [0u64; 4];
-    for (word, chunk) in words.iter_mut().zip(hash.as_bytes().chunks_exact(8)) {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(chunk);
-        *word = u64::from_le_bytes(b);
-    }
-    let [a, b, c, d] = words;
-    (a, b, c, d)
-}
 
 /// A hash the core returned. The core only returns valid hashes, so a bad
 /// one is a fault in the core, not in the caller's input.
@@ -105,19 +83,6 @@ impl From<Quota> for ops::Quota {
             max_bytes: q.max_bytes,
             max_artifacts: q.max_artifacts,
             max_artifact_bytes: q.max_artifact_bytes,
-        }
-    }
-}
-
-/// The caller of a core call, as the core's `ops` take it.
-impl From<Caller<'_>> for ops::Caller {
-    fn from(who: Caller<'_>) -> Self {
-        match who {
-            Caller::Host => Self::Host,
-            Caller::Owner(id, quota) => Self::Owner(ops::Owner {
-                id: id.to_string(),
-                quota: quota.into(),
-            }),
         }
     }
 }

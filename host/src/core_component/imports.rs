@@ -7,7 +7,6 @@ use std::sync::Arc;
 use wasmtime::ResourceLimiter;
 
 use super::bindings::{backend as wit, types as wit_types};
-use super::convert::{digest, key};
 use crate::backend::{Backend, Space, Staging, Swap};
 use crate::{BackendError, Hash};
 
@@ -45,6 +44,28 @@ impl ResourceLimiter for CoreState {
     ) -> wasmtime::Result<bool> {
         Ok(desired <= 10_000)
     }
+}
+
+/// A backend key as the core passes it: four little-endian words of the
+/// hash's 32 bytes (the WIT `digest`), a key whatever its bytes.
+fn key((a, b, c, d): wit::Digest) -> Hash {
+    let mut bytes = [0u8; 32];
+    for (chunk, word) in bytes.chunks_exact_mut(8).zip([a, b, c, d]) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    Hash::from_bytes(bytes)
+}
+
+/// A backend key as the core takes it (see [`key`]).
+pub(super) fn digest(hash: &Hash) -> wit::Digest {
+    let mut words = [0u64; 4];
+    for (word, chunk) in words.iter_mut().zip(hash.as_bytes().chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        *word = u64::from_le_bytes(b);
+    }
+    let [a, b, c, d] = words;
+    (a, b, c, d)
 }
 
 thread_local! {
@@ -290,6 +311,17 @@ impl CoreState {
 mod tests {
     use super::*;
     use crate::MemoryBackend;
+
+    #[test]
+    fn a_key_crosses_as_four_little_endian_words() {
+        let hash = Hash::from_hex(&"0123456789abcdef".repeat(4)).unwrap();
+        let words = digest(&hash);
+        assert_eq!(
+            words.0,
+            u64::from_le_bytes(*b"\x01\x23\x45\x67\x89\xab\xcd\xef")
+        );
+        assert_eq!(key(words), hash);
+    }
 
     #[test]
     fn staged_content_is_stored_only_under_the_hash_the_host_staged() {
