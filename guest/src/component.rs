@@ -1,5 +1,6 @@
 //! The wasm adapter: WIT exports call [`crate::ops`] over the imported backend.
 
+use crate::hash::Hash;
 use crate::ops::{
     self, Backend, Caller, Keyed, Metadata, Place, Quota, Reply, Space, Swap, Versioned,
 };
@@ -17,8 +18,7 @@ use artifacts::store::types::{
     ArtifactType, Error, IntegrityFailure, NameError, QuotaFailure, QuotaKind, RangeError,
     RangeFailure, Tag,
 };
-use exports::artifacts::store::owners;
-use exports::artifacts::store::store::Guest;
+use exports::artifacts::store::ops as ops_wit;
 
 /// The backend the host supplies, seen through [`ops::Backend`].
 struct Imported;
@@ -52,73 +52,79 @@ impl From<SwapOutcome> for Swap {
 
 /// A listing of a record space, as [`Backend`] gives it.
 fn keyed(list: Vec<KeyedRecord>) -> Vec<Keyed> {
-    list.into_iter().map(|k| (k.key, k.record.into())).collect()
+    list.into_iter()
+        .map(|k| (Hash::from_words(k.key), k.record.into()))
+        .collect()
 }
 
 impl Backend for Imported {
-    fn write_blob(&self, key: &str, data: &[u8]) -> Reply<()> {
-        imports::write_blob(key, data).map_err(text)
+    fn write_blob(&self, key: &Hash, data: &[u8]) -> Reply<()> {
+        imports::write_blob(key.words(), data).map_err(text)
     }
-    fn write_staged_blob(&self, key: &str) -> Reply<()> {
-        imports::write_staged_blob(key).map_err(text)
+    fn write_staged_blob(&self, key: &Hash) -> Reply<()> {
+        imports::write_staged_blob(key.words()).map_err(text)
     }
-    fn read_blob(&self, key: &str) -> Reply<Option<Vec<u8>>> {
-        imports::read_blob(key).map_err(text)
+    fn read_blob(&self, key: &Hash) -> Reply<Option<Vec<u8>>> {
+        imports::read_blob(key.words()).map_err(text)
     }
-    fn blob_size(&self, key: &str) -> Reply<Option<u64>> {
-        imports::blob_size(key).map_err(text)
+    fn blob_size(&self, key: &Hash) -> Reply<Option<u64>> {
+        imports::blob_size(key.words()).map_err(text)
     }
-    fn read_blob_range(&self, key: &str, offset: u64, len: u64) -> Reply<Option<Vec<u8>>> {
-        imports::read_blob_range(key, offset, len).map_err(text)
+    fn read_blob_range(&self, key: &Hash, offset: u64, len: u64) -> Reply<Option<Vec<u8>>> {
+        imports::read_blob_range(key.words(), offset, len).map_err(text)
     }
-    fn write_outboard(&self, key: &str, data: &[u8]) -> Reply<()> {
-        imports::write_outboard(key, data).map_err(text)
+    fn write_outboard(&self, key: &Hash, data: &[u8]) -> Reply<()> {
+        imports::write_outboard(key.words(), data).map_err(text)
     }
-    fn read_outboard(&self, key: &str, ranges: &[(u64, u64)]) -> Reply<Option<Vec<Vec<u8>>>> {
-        imports::read_outboard(key, ranges).map_err(text)
+    fn read_outboard(&self, key: &Hash, ranges: &[(u64, u64)]) -> Reply<Option<Vec<Vec<u8>>>> {
+        imports::read_outboard(key.words(), ranges).map_err(text)
     }
-    fn outboard_size(&self, key: &str) -> Reply<Option<u64>> {
-        imports::outboard_size(key).map_err(text)
+    fn outboard_size(&self, key: &Hash) -> Reply<Option<u64>> {
+        imports::outboard_size(key.words()).map_err(text)
     }
-    fn delete_outboard(&self, key: &str) -> Reply<bool> {
-        imports::delete_outboard(key).map_err(text)
+    fn delete_outboard(&self, key: &Hash) -> Reply<bool> {
+        imports::delete_outboard(key.words()).map_err(text)
     }
-    fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Reply<bool> {
-        imports::delete_blob(key, record_version).map_err(text)
+    fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> Reply<bool> {
+        imports::delete_blob(key.words(), record_version).map_err(text)
     }
-    fn list_blobs(&self, after: Option<&str>, limit: u32) -> Reply<Vec<(String, u64, u64)>> {
-        let blobs = imports::list_blobs(after, limit).map_err(text)?;
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Reply<Vec<(Hash, u64, u64)>> {
+        let blobs = imports::list_blobs(after.map(Hash::words), limit).map_err(text)?;
         Ok(blobs
             .into_iter()
-            .map(|b| (b.key, b.size, b.modified))
+            .map(|b| (Hash::from_words(b.key), b.size, b.modified))
             .collect())
     }
     fn read_record(&self, at: Place) -> Reply<Option<Versioned>> {
+        let key = at.key.words();
         match at.space {
-            Space::Shared => imports::read_record(at.key),
-            Space::Owner(owner) => imports::read_entry(owner, at.key),
+            Space::Shared => imports::read_record(key),
+            Space::Owner(owner) => imports::read_entry(owner.words(), key),
         }
         .map(|r| r.map(Versioned::from))
         .map_err(text)
     }
     fn swap_record(&self, at: Place, expected: Option<u64>, new: Option<&[u8]>) -> Reply<Swap> {
+        let key = at.key.words();
         match at.space {
-            Space::Shared => imports::swap_record(at.key, expected, new),
-            Space::Owner(owner) => imports::swap_entry(owner, at.key, expected, new),
+            Space::Shared => imports::swap_record(key, expected, new),
+            Space::Owner(owner) => imports::swap_entry(owner.words(), key, expected, new),
         }
         .map(Swap::from)
         .map_err(text)
     }
-    fn list_records(&self, space: Space, after: Option<&str>, limit: u32) -> Reply<Vec<Keyed>> {
+    fn list_records(&self, space: Space, after: Option<&Hash>, limit: u32) -> Reply<Vec<Keyed>> {
+        let after = after.map(Hash::words);
         match space {
             Space::Shared => imports::list_records(after, limit),
-            Space::Owner(owner) => imports::list_entries(owner, after, limit),
+            Space::Owner(owner) => imports::list_entries(owner.words(), after, limit),
         }
         .map(keyed)
         .map_err(text)
     }
-    fn list_owners(&self, after: Option<&str>, limit: u32) -> Reply<Vec<String>> {
-        imports::list_owners(after, limit).map_err(text)
+    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> Reply<Vec<Hash>> {
+        let owners = imports::list_owners(after.map(Hash::words), limit).map_err(text)?;
+        Ok(owners.into_iter().map(Hash::from_words).collect())
     }
     fn now(&self) -> u64 {
         imports::now()
@@ -248,190 +254,137 @@ fn host() -> Caller<'static> {
     }
 }
 
-impl Guest for Core {
-    fn list_limit() -> u32 {
-        ops::LIST_LIMIT
-    }
-    fn put(content: Vec<u8>, artifact_type: ArtifactType) -> Result<String, Error> {
-        Ok(ops::put(
-            &Imported,
-            &host(),
-            &content,
-            from_wit_type(artifact_type),
-        )?)
-    }
-    fn get(hash: String) -> Result<Vec<u8>, Error> {
-        Ok(ops::get(&Imported, &host(), &hash)?)
-    }
-    fn range_limit() -> u64 {
-        ops::RANGE_LIMIT
-    }
-    fn get_range(hash: String, offset: u64, length: u64) -> Result<Vec<u8>, RangeError> {
-        ops::get_range(&Imported, &host(), &hash, offset, length).map_err(range_error)
-    }
-    fn contains(hash: String) -> Result<bool, Error> {
-        Ok(ops::contains(&Imported, &host(), &hash)?)
-    }
-    fn release(hash: String) -> Result<u64, Error> {
-        Ok(ops::release(&Imported, &host(), &hash)?)
-    }
-    fn remove(hash: String) -> Result<(), Error> {
-        Ok(ops::remove(&Imported, &host(), &hash)?)
-    }
-    fn stat(hash: String) -> Result<WitMetadata, Error> {
-        Ok(to_wit_metadata(ops::stat(&Imported, &host(), &hash)?))
-    }
-    fn verify(hash: String) -> Result<WitMetadata, Error> {
-        Ok(to_wit_metadata(ops::verify(&Imported, &host(), &hash)?))
-    }
-    fn count() -> Result<u64, Error> {
-        Ok(ops::count(&Imported, &host())?)
-    }
-    fn total_bytes() -> Result<u64, Error> {
-        Ok(ops::total_bytes(&Imported, &host())?)
-    }
-    fn list(after: Option<String>, limit: u32) -> Result<Vec<WitMetadata>, Error> {
-        Ok(metas(ops::list(
-            &Imported,
-            &host(),
-            after.as_deref(),
-            limit,
-        )?))
-    }
-}
-
-/// An app's view: its own references, no admin rights, and (for puts) its quota.
-fn app(owner: &str) -> Caller<'_> {
+/// One owner: its own references, no admin rights, its quota.
+fn owner(id: &str, quota: Quota) -> Caller<'_> {
     Caller {
-        owner,
+        owner: id,
         admin: false,
-        quota: Quota::UNLIMITED,
+        quota,
         dedup: dedup(),
     }
 }
 
-fn quota_of(quota: owners::Quota) -> Quota {
-    Quota {
-        max_bytes: quota.max_bytes,
-        max_artifacts: quota.max_artifacts,
-        max_artifact_bytes: quota.max_artifact_bytes,
+/// The WIT's caller as the core's: the one place a call's view is decided.
+fn caller(c: &ops_wit::Caller) -> Caller<'_> {
+    match c {
+        ops_wit::Caller::Host => host(),
+        ops_wit::Caller::Owner(o) => owner(
+            &o.id,
+            Quota {
+                max_bytes: o.quota.max_bytes,
+                max_artifacts: o.quota.max_artifacts,
+                max_artifact_bytes: o.quota.max_artifact_bytes,
+            },
+        ),
     }
 }
 
-impl owners::Guest for Core {
+impl ops_wit::Guest for Core {
+    fn list_limit() -> u32 {
+        ops::LIST_LIMIT
+    }
+    fn range_limit() -> u64 {
+        ops::RANGE_LIMIT
+    }
+    fn name_limit() -> u32 {
+        record::MAX_NAMES as u32
+    }
     fn put(
-        owner: String,
-        quota: owners::Quota,
+        c: ops_wit::Caller,
         content: Vec<u8>,
         artifact_type: ArtifactType,
     ) -> Result<String, Error> {
-        let caller = Caller {
-            quota: quota_of(quota),
-            ..app(&owner)
-        };
-        Ok(ops::put(
-            &Imported,
-            &caller,
-            &content,
-            from_wit_type(artifact_type),
-        )?)
-    }
-    fn get(owner: String, hash: String) -> Result<Vec<u8>, Error> {
-        Ok(ops::get(&Imported, &app(&owner), &hash)?)
-    }
-    fn get_range(
-        owner: String,
-        hash: String,
-        offset: u64,
-        length: u64,
-    ) -> Result<Vec<u8>, RangeError> {
-        ops::get_range(&Imported, &app(&owner), &hash, offset, length).map_err(range_error)
-    }
-    fn contains(owner: String, hash: String) -> Result<bool, Error> {
-        Ok(ops::contains(&Imported, &app(&owner), &hash)?)
-    }
-    fn release(owner: String, hash: String) -> Result<u64, Error> {
-        Ok(ops::release(&Imported, &app(&owner), &hash)?)
-    }
-    fn remove(owner: String, hash: String) -> Result<(), Error> {
-        Ok(ops::remove(&Imported, &app(&owner), &hash)?)
-    }
-    fn stat(owner: String, hash: String) -> Result<WitMetadata, Error> {
-        Ok(to_wit_metadata(ops::stat(&Imported, &app(&owner), &hash)?))
-    }
-    fn verify(owner: String, hash: String) -> Result<WitMetadata, Error> {
-        Ok(to_wit_metadata(ops::verify(
-            &Imported,
-            &app(&owner),
-            &hash,
-        )?))
-    }
-    fn count(owner: String) -> Result<u64, Error> {
-        Ok(ops::count(&Imported, &app(&owner))?)
-    }
-    fn total_bytes(owner: String) -> Result<u64, Error> {
-        Ok(ops::total_bytes(&Imported, &app(&owner))?)
-    }
-    fn list(owner: String, after: Option<String>, limit: u32) -> Result<Vec<WitMetadata>, Error> {
-        Ok(metas(ops::list(
-            &Imported,
-            &app(&owner),
-            after.as_deref(),
-            limit,
-        )?))
+        let ty = from_wit_type(artifact_type);
+        Ok(ops::put(&Imported, &caller(&c), &content, ty)?)
     }
     fn put_staged(
-        owner: String,
-        quota: owners::Quota,
+        c: ops_wit::Caller,
         size: u64,
         artifact_type: ArtifactType,
         hash: String,
     ) -> Result<String, Error> {
-        let caller = Caller {
-            quota: quota_of(quota),
-            ..app(&owner)
-        };
         let ty = from_wit_type(artifact_type);
-        Ok(ops::put_staged(&Imported, &caller, size, ty, &hash)?)
+        Ok(ops::put_staged(&Imported, &caller(&c), size, ty, &hash)?)
     }
-    fn usage(owner: String) -> Result<owners::UsageTotals, Error> {
-        let u = ops::usage(&Imported, &app(&owner))?;
-        Ok(owners::UsageTotals {
+    fn get(c: ops_wit::Caller, hash: String) -> Result<Vec<u8>, Error> {
+        Ok(ops::get(&Imported, &caller(&c), &hash)?)
+    }
+    fn check_content(c: ops_wit::Caller, hash: String, content: Vec<u8>) -> Result<(), Error> {
+        Ok(ops::check_content(&Imported, &caller(&c), &hash, &content)?)
+    }
+    fn get_range(
+        c: ops_wit::Caller,
+        hash: String,
+        offset: u64,
+        length: u64,
+    ) -> Result<Vec<u8>, RangeError> {
+        ops::get_range(&Imported, &caller(&c), &hash, offset, length).map_err(range_error)
+    }
+    fn contains(c: ops_wit::Caller, hash: String) -> Result<bool, Error> {
+        Ok(ops::contains(&Imported, &caller(&c), &hash)?)
+    }
+    fn release(c: ops_wit::Caller, hash: String) -> Result<u64, Error> {
+        Ok(ops::release(&Imported, &caller(&c), &hash)?)
+    }
+    fn remove(c: ops_wit::Caller, hash: String) -> Result<(), Error> {
+        Ok(ops::remove(&Imported, &caller(&c), &hash)?)
+    }
+    fn stat(c: ops_wit::Caller, hash: String) -> Result<WitMetadata, Error> {
+        Ok(to_wit_metadata(ops::stat(&Imported, &caller(&c), &hash)?))
+    }
+    fn verify(c: ops_wit::Caller, hash: String) -> Result<WitMetadata, Error> {
+        Ok(to_wit_metadata(ops::verify(&Imported, &caller(&c), &hash)?))
+    }
+    fn count(c: ops_wit::Caller) -> Result<u64, Error> {
+        Ok(ops::count(&Imported, &caller(&c))?)
+    }
+    fn total_bytes(c: ops_wit::Caller) -> Result<u64, Error> {
+        Ok(ops::total_bytes(&Imported, &caller(&c))?)
+    }
+    fn list(
+        c: ops_wit::Caller,
+        after: Option<String>,
+        limit: u32,
+    ) -> Result<Vec<WitMetadata>, Error> {
+        let listed = ops::list(&Imported, &caller(&c), after.as_deref(), limit)?;
+        Ok(metas(listed))
+    }
+    fn usage(c: ops_wit::Caller) -> Result<ops_wit::UsageTotals, Error> {
+        let u = ops::usage(&Imported, &caller(&c))?;
+        Ok(ops_wit::UsageTotals {
             bytes: u.bytes,
             artifacts: u.artifacts,
         })
     }
-}
-
-impl exports::artifacts::store::owner_names::Guest for Core {
-    fn name_limit() -> u32 {
-        record::MAX_NAMES as u32
+    fn tag_set(
+        c: ops_wit::Caller,
+        name: String,
+        hash: String,
+    ) -> Result<Option<String>, NameError> {
+        ops::tag_set(&Imported, &caller(&c), &name, &hash).map_err(name_error)
     }
-    fn tag_set(owner: String, name: String, hash: String) -> Result<Option<String>, NameError> {
-        ops::tag_set(&Imported, &app(&owner), &name, &hash).map_err(name_error)
+    fn tag_get(c: ops_wit::Caller, name: String) -> Result<Option<String>, NameError> {
+        ops::tag_get(&Imported, &caller(&c), &name).map_err(name_error)
     }
-    fn tag_get(owner: String, name: String) -> Result<Option<String>, NameError> {
-        ops::tag_get(&Imported, &app(&owner), &name).map_err(name_error)
-    }
-    fn tag_delete(owner: String, name: String) -> Result<Option<String>, NameError> {
-        ops::tag_delete(&Imported, &app(&owner), &name).map_err(name_error)
+    fn tag_delete(c: ops_wit::Caller, name: String) -> Result<Option<String>, NameError> {
+        ops::tag_delete(&Imported, &caller(&c), &name).map_err(name_error)
     }
     fn tag_replace(
-        owner: String,
+        c: ops_wit::Caller,
         name: String,
         expected: Option<String>,
         new: String,
     ) -> Result<(), NameError> {
         let expected = expected.as_deref();
-        ops::tag_replace(&Imported, &app(&owner), &name, expected, &new).map_err(name_error)
+        ops::tag_replace(&Imported, &caller(&c), &name, expected, &new).map_err(name_error)
     }
     fn tag_list(
-        owner: String,
+        c: ops_wit::Caller,
         prefix: String,
         after: Option<String>,
         limit: u32,
     ) -> Result<Vec<Tag>, NameError> {
-        let listed = ops::tag_list(&Imported, &app(&owner), &prefix, after.as_deref(), limit)
+        let listed = ops::tag_list(&Imported, &caller(&c), &prefix, after.as_deref(), limit)
             .map_err(name_error)?;
         Ok(listed
             .into_iter()
@@ -453,8 +406,8 @@ impl exports::artifacts::store::maintenance::Guest for Core {
     fn migrate() -> Result<u64, Error> {
         Ok(ops::migrate(&Imported)?)
     }
-    fn settle(owner: String) -> Result<Vec<String>, Error> {
-        Ok(ops::settle(&Imported, &app(&owner))?)
+    fn settle(id: String) -> Result<Vec<String>, Error> {
+        Ok(ops::settle(&Imported, &owner(&id, Quota::UNLIMITED))?)
     }
 }
 
@@ -467,7 +420,7 @@ impl exports::artifacts::store::tree::Guest for Core {
         Ok((cv.to_vec(), groups.concat()))
     }
     fn store_outboard(hash: String, size: u64, groups: Vec<u8>) -> Result<bool, String> {
-        crate::hash::validate(&hash)?;
+        let hash = Hash::parse(&hash)?;
         let groups = crate::outboard::cvs(&groups)?;
         ops::store_outboard(&Imported, dedup(), &hash, size, &groups)
     }
@@ -476,18 +429,6 @@ impl exports::artifacts::store::tree::Guest for Core {
     }
     fn root(left: Vec<u8>, right: Vec<u8>) -> Result<String, String> {
         crate::tree::root(&left, &right)
-    }
-    fn check_content(hash: String, content: Vec<u8>) -> Result<(), Error> {
-        Ok(ops::check_content(&Imported, &host(), &hash, &content)?)
-    }
-    fn put_staged(size: u64, artifact_type: ArtifactType, hash: String) -> Result<String, Error> {
-        Ok(ops::put_staged(
-            &Imported,
-            &host(),
-            size,
-            from_wit_type(artifact_type),
-            &hash,
-        )?)
     }
 }
 

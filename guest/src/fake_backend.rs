@@ -7,6 +7,7 @@
 use std::cell::{Ref, RefCell, RefMut};
 use std::collections::BTreeMap;
 
+use crate::hash::Hash;
 use crate::ops::{Backend, Keyed, Place, Reply, Space, Swap, Versioned};
 use crate::record::{Record, State};
 
@@ -114,6 +115,17 @@ fn page<'a, T: 'a>(
         .collect()
 }
 
+/// A key the fake keeps as text, as the core's [`Hash`] (it holds only keys
+/// the core gave it).
+fn hash(key: &str) -> Hash {
+    Hash::parse(key).unwrap()
+}
+
+/// A listing of keys kept as text, as [`Backend`] gives it.
+fn keyed(list: Vec<(String, Versioned)>) -> Vec<Keyed> {
+    list.into_iter().map(|(k, v)| (hash(&k), v)).collect()
+}
+
 /// How a backend call reaches the [`Data`].
 pub(crate) trait Access {
     /// Runs one backend call on the data: a scheduling point for the explorer.
@@ -130,11 +142,15 @@ pub(crate) trait Access {
 }
 
 impl<A: Access> Backend for A {
-    fn write_blob(&self, key: &str, data: &[u8]) -> Reply<()> {
+    fn write_blob(&self, key: &Hash, data: &[u8]) -> Reply<()> {
+        let key = key.to_string();
+        let key = key.as_str();
         self.call(|d| d.write_blob(key, data.to_vec()));
         Ok(())
     }
-    fn write_staged_blob(&self, key: &str) -> Reply<()> {
+    fn write_staged_blob(&self, key: &Hash) -> Reply<()> {
+        let key = key.to_string();
+        let key = key.as_str();
         self.call(|d| {
             let data = d.staged.clone().ok_or("nothing staged")?;
             d.staged_writes += 1;
@@ -142,31 +158,41 @@ impl<A: Access> Backend for A {
             Ok(())
         })
     }
-    fn read_blob(&self, key: &str) -> Reply<Option<Vec<u8>>> {
+    fn read_blob(&self, key: &Hash) -> Reply<Option<Vec<u8>>> {
+        let key = key.to_string();
+        let key = key.as_str();
         Ok(self.call(|d| {
             let blob = d.blobs.get(key).cloned();
             d.bytes_read += blob.as_ref().map_or(0, |b| b.len() as u64);
             blob
         }))
     }
-    fn blob_size(&self, key: &str) -> Reply<Option<u64>> {
+    fn blob_size(&self, key: &Hash) -> Reply<Option<u64>> {
+        let key = key.to_string();
+        let key = key.as_str();
         Ok(self.call(|d| d.blobs.get(key).map(|b| b.len() as u64)))
     }
-    fn read_blob_range(&self, key: &str, offset: u64, len: u64) -> Reply<Option<Vec<u8>>> {
+    fn read_blob_range(&self, key: &Hash, offset: u64, len: u64) -> Reply<Option<Vec<u8>>> {
+        let key = key.to_string();
+        let key = key.as_str();
         Ok(self.call(|d| {
             let part = d.blobs.get(key).map(|b| range_of(b, offset, len).to_vec());
             d.bytes_read += part.as_ref().map_or(0, |p| p.len() as u64);
             part
         }))
     }
-    fn write_outboard(&self, key: &str, data: &[u8]) -> Reply<()> {
+    fn write_outboard(&self, key: &Hash, data: &[u8]) -> Reply<()> {
+        let key = key.to_string();
+        let key = key.as_str();
         self.call(|d| {
             d.outboard_writes += 1;
             d.outboards.insert(key.into(), data.to_vec());
         });
         Ok(())
     }
-    fn read_outboard(&self, key: &str, ranges: &[(u64, u64)]) -> Reply<Option<Vec<Vec<u8>>>> {
+    fn read_outboard(&self, key: &Hash, ranges: &[(u64, u64)]) -> Reply<Option<Vec<Vec<u8>>>> {
+        let key = key.to_string();
+        let key = key.as_str();
         Ok(self.call(|d| {
             let parts: Option<Vec<Vec<u8>>> = d.outboards.get(key).map(|o| {
                 ranges
@@ -180,66 +206,83 @@ impl<A: Access> Backend for A {
             parts
         }))
     }
-    fn outboard_size(&self, key: &str) -> Reply<Option<u64>> {
+    fn outboard_size(&self, key: &Hash) -> Reply<Option<u64>> {
+        let key = key.to_string();
+        let key = key.as_str();
         Ok(self.call(|d| d.outboards.get(key).map(|o| o.len() as u64)))
     }
-    fn delete_outboard(&self, key: &str) -> Reply<bool> {
+    fn delete_outboard(&self, key: &Hash) -> Reply<bool> {
+        let key = key.to_string();
+        let key = key.as_str();
         Ok(self.call(|d| d.outboards.remove(key).is_some()))
     }
-    fn delete_blob(&self, key: &str, record_version: Option<u64>) -> Reply<bool> {
+    fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> Reply<bool> {
+        let key = key.to_string();
+        let key = key.as_str();
         Ok(self.call(|d| {
             d.records.get(key).map(|v| v.version) == record_version && d.blobs.remove(key).is_some()
         }))
     }
-    fn list_blobs(&self, after: Option<&str>, limit: u32) -> Reply<Vec<(String, u64, u64)>> {
+    fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> Reply<Vec<(Hash, u64, u64)>> {
+        let after = after.map(Hash::to_string);
+        let after = after.as_deref();
         Ok(self.call(|d| {
             let blobs = d.blobs.iter().map(|(k, b)| (k, b.len() as u64));
             page(blobs, after, limit)
                 .into_iter()
                 .map(|(k, size)| {
                     let modified = d.modified.get(&k).copied().unwrap_or(0);
-                    (k, size, modified)
+                    (hash(&k), size, modified)
                 })
                 .collect()
         }))
     }
     fn read_record(&self, at: Place) -> Reply<Option<Versioned>> {
+        let key = at.key.to_string();
         Ok(self.call(|d| match at.space {
             Space::Shared => {
                 d.shared_reads += 1;
-                d.records.get(at.key).cloned()
+                d.records.get(&key).cloned()
             }
             Space::Owner(owner) => {
                 d.entry_reads += 1;
-                d.entries.get(&entry_key(owner, at.key)).cloned()
+                d.entries.get(&entry_key(&owner.to_string(), &key)).cloned()
             }
         }))
     }
     fn swap_record(&self, at: Place, expected: Option<u64>, new: Option<&[u8]>) -> Reply<Swap> {
+        let key = at.key.to_string();
         Ok(self.call(|d| {
             let next = &mut d.next_version;
             match at.space {
                 Space::Shared => {
                     d.shared_reads += 1;
-                    swap(&mut d.records, next, at.key.into(), expected, new)
+                    swap(&mut d.records, next, key, expected, new)
                 }
                 Space::Owner(owner) => swap(
                     &mut d.entries,
                     next,
-                    entry_key(owner, at.key),
+                    entry_key(&owner.to_string(), &key),
                     expected,
                     new,
                 ),
             }
         }))
     }
-    fn list_records(&self, space: Space, after: Option<&str>, limit: u32) -> Reply<Vec<Keyed>> {
+    fn list_records(&self, space: Space, after: Option<&Hash>, limit: u32) -> Reply<Vec<Keyed>> {
+        let after = after.map(Hash::to_string);
+        let after = after.as_deref();
         Ok(self.call(|d| match space {
             Space::Shared => {
                 d.shared_reads += 1;
-                page(d.records.iter().map(|(k, v)| (k, v.clone())), after, limit)
+                keyed(page(
+                    d.records.iter().map(|(k, v)| (k, v.clone())),
+                    after,
+                    limit,
+                ))
             }
             Space::Owner(owner) => {
+                let owner = &owner.to_string();
                 let space = d
                     .entries
                     .range(entry_key(owner, "")..)
@@ -247,11 +290,13 @@ impl<A: Access> Backend for A {
                     .map(|((_, k), v)| (k, v.clone()));
                 let out = page(space, after, limit);
                 d.entry_reads += 1 + out.len() as u64;
-                out
+                keyed(out)
             }
         }))
     }
-    fn list_owners(&self, after: Option<&str>, limit: u32) -> Reply<Vec<String>> {
+    fn list_owners(&self, after: Option<&Hash>, limit: u32) -> Reply<Vec<Hash>> {
+        let after = after.map(Hash::to_string);
+        let after = after.as_deref();
         Ok(self.call(|d| {
             let mut owners: Vec<String> = d
                 .entries
@@ -261,7 +306,7 @@ impl<A: Access> Backend for A {
                 .collect();
             owners.dedup();
             owners.truncate(limit as usize);
-            owners
+            owners.iter().map(|o| hash(o)).collect()
         }))
     }
     fn now(&self) -> u64 {
@@ -308,7 +353,7 @@ impl Fake {
         rec.owners = 0;
         let v = self.data().records.get(key).map(|r| r.version);
         let Ok(Swap::Written(deleting)) =
-            self.swap_record(Space::Shared.at(key), v, Some(&rec.encode()))
+            self.swap_record(Space::Shared.at(&hash(key)), v, Some(&rec.encode()))
         else {
             panic!("swap failed")
         };

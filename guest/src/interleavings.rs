@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Condvar, Mutex};
 
 use crate::fake_backend::{Access, Data};
-use crate::hash::hash_hex;
+use crate::hash::{Hash, hash_hex};
 use crate::ops::*;
 use crate::record::{ArtifactType, Entry, EntryState, Names, Record, State, Usage};
 
@@ -145,7 +145,7 @@ fn consistent(d: &Data) -> Result<(), String> {
 /// counted in the live record of its origin, and every owner's usage is the
 /// sum of its live entries.
 fn index_agrees(d: &Data) -> Result<(), String> {
-    let (usage, names) = (usage_key(), names_key());
+    let (usage, names) = (usage_key().to_string(), names_key().to_string());
     let mut owners_of: BTreeMap<String, u64> = BTreeMap::new();
     let mut usage_of: BTreeMap<String, (u64, u64)> = BTreeMap::new();
     // References names hold, by (space, hash): as the entries count them,
@@ -209,7 +209,7 @@ fn index_agrees(d: &Data) -> Result<(), String> {
         }
     }
     for (space, sum) in &usage_of {
-        let host = *space == owner_key(HOST_OWNER);
+        let host = *space == owner_key(HOST_OWNER).to_string();
         if !host && !d.entries.contains_key(&(space.clone(), usage.clone())) {
             return Err(format!("{space}: no usage record for {sum:?}"));
         }
@@ -239,7 +239,7 @@ fn holds(d: &Data, schedule: &[usize], counts: &[(&str, u64)]) {
 /// The live references `owner` holds to `key`.
 fn count_of(d: &Data, owner: &str, key: &str) -> u64 {
     d.entries
-        .get(&(owner_key(owner), key.to_string()))
+        .get(&(owner_key(owner).to_string(), key.to_string()))
         .and_then(|v| Entry::decode(&v.data).ok())
         .filter(|e| e.state == EntryState::Live)
         .map_or(0, |e| e.count)
@@ -290,7 +290,7 @@ fn a_put_racing_gc_never_loses_its_content() {
     // iroh-blobs #247: gc lists blobs while a put is taking a reference. The
     // content is already there as an old orphan (a crashed put left it), so
     // gc may delete it at any moment; the put must still end with its blob.
-    let initial = start(0, |b| b.write_blob(&hash_hex(X), X).unwrap());
+    let initial = start(0, |b| b.write_blob(&Hash::of(X), X).unwrap());
     let initial = Data {
         clock: 1_000_000,
         ..initial
@@ -420,7 +420,9 @@ const Y: &[u8] = b"the other content";
 
 /// What `owner`'s name `n` points at.
 fn name_of(d: &Data, owner: &str) -> Option<String> {
-    let v = d.entries.get(&(owner_key(owner), names_key()))?;
+    let v = d
+        .entries
+        .get(&(owner_key(owner).to_string(), names_key().to_string()))?;
     Names::decode(&v.data).ok()?.get("n").map(|h| hash_of(&h))
 }
 

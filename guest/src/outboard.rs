@@ -21,6 +21,7 @@
 
 use blake3::hazmat::{ChainingValue, Mode, merge_subtrees_non_root, merge_subtrees_root};
 
+use crate::hash::Hash;
 use crate::tree::{CHUNK_LEN, subtree};
 
 /// Chunks per group, as a power of two.
@@ -165,7 +166,7 @@ impl Shape {
         end: u64,
         computed: &[ChainingValue],
         stored: &[ChainingValue],
-    ) -> Result<String, String> {
+    ) -> Result<Hash, String> {
         if computed.len() as u64 != end.saturating_sub(first) {
             return Err("the range's groups do not fit its tree".into());
         }
@@ -190,14 +191,12 @@ impl Shape {
         if missing || stored.next().is_some() {
             return Err("the range's nodes do not fit its tree".into());
         }
-        Ok(merge_subtrees_root(&left, &right, Mode::Hash)
-            .to_hex()
-            .to_string())
+        Ok(merge_subtrees_root(&left, &right, Mode::Hash).into())
     }
 
     /// The outboard built from every group's chaining value, and the root
-    /// (lowercase hex) they merge into.
-    pub fn build(&self, groups: &[ChainingValue]) -> Result<(Vec<u8>, String), String> {
+    /// they merge into.
+    pub fn build(&self, groups: &[ChainingValue]) -> Result<(Vec<u8>, Hash), String> {
         if groups.len() as u64 != self.groups {
             return Err(format!(
                 "{} bytes have {} groups, not {}",
@@ -217,7 +216,7 @@ impl Shape {
                 let (Some(l), Some(r)) = (l, r) else {
                     return Err("an empty level".into());
                 };
-                let root = merge_subtrees_root(l, r, Mode::Hash).to_hex().to_string();
+                let root = merge_subtrees_root(l, r, Mode::Hash).into();
                 return Ok((out, root));
             }
             level = pair_up(&level);
@@ -299,14 +298,14 @@ mod tests {
         (0..len).map(|i| (i * 7 % 251) as u8).collect()
     }
 
-    fn outboard_of(data: &[u8]) -> (Shape, Vec<u8>, String) {
+    fn outboard_of(data: &[u8]) -> (Shape, Vec<u8>, Hash) {
         let shape = Shape::of(data.len() as u64).unwrap();
         let (_, cvs) = groups(data, 0).unwrap();
         let (ob, root) = shape.build(&cvs).unwrap();
         (shape, ob, root)
     }
 
-    fn prove(shape: &Shape, data: &[u8], ob: &[u8], offset: u64, len: u64) -> String {
+    fn prove(shape: &Shape, data: &[u8], ob: &[u8], offset: u64, len: u64) -> Hash {
         let (first, end) = shape.groups_of(offset, len);
         let (at, n) = shape.bytes_of(first, end);
         let computed = group_values(&data[at as usize..(at + n) as usize], at).unwrap();
@@ -335,7 +334,7 @@ mod tests {
         ] {
             let data = pattern(len);
             let (shape, ob, root) = outboard_of(&data);
-            assert_eq!(root, blake3::hash(&data).to_hex().to_string(), "{len}");
+            assert_eq!(root, Hash::of(&data), "{len}");
             assert_eq!(ob.len() as u64, shape.outboard_len());
             let (cv, _) = groups(&data[..1 << 18], 0).unwrap();
             assert_eq!(cv, subtree(&data[..1 << 18], 0).unwrap());

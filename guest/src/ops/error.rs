@@ -2,7 +2,7 @@
 //! reaches the backend.
 
 use super::Caller;
-use crate::hash::validate;
+use crate::hash::Hash;
 use crate::record::{Entry, Record, validate_owner};
 
 /// Which limit a put would have broken.
@@ -70,8 +70,9 @@ pub enum Error {
 
 pub(super) type Outcome<T> = Result<T, Error>;
 
-pub(super) fn checked(hash: &str) -> Outcome<()> {
-    validate(hash).map_err(|why| Error::InvalidHash(format!("{why}: {:.80?}", hash)))
+/// A caller's hash, parsed: the one place text becomes a [`Hash`].
+pub(super) fn checked(hash: &str) -> Outcome<Hash> {
+    Hash::parse(hash).map_err(|why| Error::InvalidHash(format!("{why}: {:.80?}", hash)))
 }
 
 pub(super) fn checked_caller(caller: &Caller) -> Outcome<()> {
@@ -91,16 +92,11 @@ pub(super) fn within(kind: QuotaKind, limit: u64, requested: u64) -> Outcome<()>
     Ok(())
 }
 
-/// Refuses a key a backend listed that is not a valid hash.
-pub(super) fn listed(key: &str) -> Outcome<()> {
-    checked(key).map_err(|_| Error::Backend(format!("backend listed an invalid key {key:.80?}")))
-}
-
-pub(super) fn decode(hash: &str, data: &[u8]) -> Outcome<Record> {
+pub(super) fn decode(hash: &Hash, data: &[u8]) -> Outcome<Record> {
     Record::decode(data).map_err(|why| Error::CorruptRecord(format!("record of {hash}: {why}")))
 }
 
-pub(super) fn decode_entry(hash: &str, data: &[u8]) -> Outcome<Entry> {
+pub(super) fn decode_entry(hash: &Hash, data: &[u8]) -> Outcome<Entry> {
     Entry::decode(data).map_err(|why| Error::CorruptRecord(format!("index entry of {hash}: {why}")))
 }
 

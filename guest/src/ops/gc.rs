@@ -1,15 +1,15 @@
 //! Garbage collection: orphaned blobs, and what crashed calls left half done.
 
-use super::LIST_LIMIT;
-use super::artifact::{finish_delete, unmark_artifact};
 use super::backend::{Backend, Space};
 use super::caller::Caller;
-use super::error::{Outcome, be, checked, decode, listed};
-use super::index::{At, Progress, Unmark, hash_of, usage_key};
-use super::list::pages;
-use super::names::names_key;
-use super::transition::{finish_remove, roll_back};
-use super::usage::{read_usage, settle_leave, unmark_usage};
+use super::error::{Outcome, be, decode};
+use super::steps::LIST_LIMIT;
+use super::steps::artifact::{finish_delete, unmark_artifact};
+use super::steps::index::{At, Progress, Unmark, hash_of, names_key, usage_key};
+use super::steps::pages::pages;
+use super::steps::transition::{finish_remove, roll_back};
+use super::steps::usage::{read_usage, settle_leave, unmark_usage};
+use crate::hash::Hash;
 use crate::record::{Entry, EntryState, Record, State};
 
 /// What [`gc`] did.
@@ -27,7 +27,7 @@ pub struct GcReport {
 
 /// Resolves an artifact's marks whose entries have moved on: a join whose
 /// entry never went live is undone; a finished one is only unmarked.
-fn sweep_record_marks(backend: &impl Backend, hash: &str, record: &Record) -> Outcome<()> {
+fn sweep_record_marks(backend: &impl Backend, hash: &Hash, record: &Record) -> Outcome<()> {
     for m in &record.marks {
         let space = hash_of(&m.key);
         let at = At {
@@ -45,7 +45,7 @@ fn sweep_record_marks(backend: &impl Backend, hash: &str, record: &Record) -> Ou
 /// Resolves an owner's usage marks, as [`sweep_record_marks`] does; a
 /// leave's is settled (its content's deletion finished first). Returns how
 /// many deletions that finished.
-fn sweep_usage_marks(backend: &impl Backend, space: &str) -> Outcome<u64> {
+fn sweep_usage_marks(backend: &impl Backend, space: &Hash) -> Outcome<u64> {
     let (_, u) = read_usage(backend, space)?;
     let mut finished = 0;
     for m in &u.marks {
@@ -74,15 +74,15 @@ pub fn gc(backend: &impl Backend, grace_ms: u64) -> Outcome<GcReport> {
     // Every owner's index: transitions a crash left behind.
     pages(
         |after| be(backend.list_owners(after, LIST_LIMIT)),
-        String::clone,
+        |h: &Hash| *h,
         |owners| {
             for space in owners {
                 pages(
                     |after| be(backend.list_records(Space::Owner(&space), after, LIST_LIMIT)),
-                    |(k, _)| k.clone(),
+                    |(k, _)| *k,
                     |page| {
                         for (key, v) in page {
-                            if key == usage_key() || key == names_key() || checked(&key).is_err() {
+                            if key == usage_key() || key == names_key() {
                                 continue;
                             }
                             let Ok(e) = Entry::decode(&v.data) else {
@@ -117,12 +117,9 @@ pub fn gc(backend: &impl Backend, grace_ms: u64) -> Outcome<GcReport> {
     // deleter still at work loses nothing.
     pages(
         |after| be(backend.list_records(Space::Shared, after, LIST_LIMIT)),
-        |(k, _)| k.clone(),
+        |(k, _)| *k,
         |page| {
             for (key, v) in page {
-                if checked(&key).is_err() {
-                    continue;
-                }
                 let record = decode(&key, &v.data)?;
                 if record.state == State::Deleting {
                     finish_delete(backend, &key, v.version, record.size)?;
@@ -139,10 +136,9 @@ pub fn gc(backend: &impl Backend, grace_ms: u64) -> Outcome<GcReport> {
     // a put between writing its blob and creating its record.
     pages(
         |after| be(backend.list_blobs(after, LIST_LIMIT)),
-        |(k, _, _)| k.clone(),
+        |(k, _, _)| *k,
         |page| {
             for (key, size, modified) in page {
-                listed(&key)?;
                 if be(backend.read_record(Space::Shared.at(&key)))?.is_some() {
                     continue;
                 }

@@ -1,12 +1,12 @@
 //! Listing what a caller may see, and what it adds up to.
 
-use super::LIST_LIMIT;
 use super::backend::{Backend, Space, Versioned};
 use super::caller::Caller;
-use super::error::{Outcome, be, checked, checked_caller, decode, decode_entry, listed};
-use super::index::{owner_key, usage_key};
-use super::names::names_key;
+use super::error::{Outcome, be, checked, checked_caller, decode, decode_entry};
 use super::read::Metadata;
+use super::steps::LIST_LIMIT;
+use super::steps::index::{names_key, owner_key, usage_key};
+use crate::hash::Hash;
 use crate::record::{Entry, EntryState, Record, State};
 
 /// Up to `limit` artifacts the caller may see with hashes after `after`,
@@ -19,9 +19,8 @@ pub fn list(
     limit: u32,
 ) -> Outcome<Vec<Metadata>> {
     checked_caller(caller)?;
-    if let Some(after) = after {
-        checked(after)?;
-    }
+    let after = after.map(checked).transpose()?;
+    let after = after.as_ref();
     let limit = limit.min(LIST_LIMIT) as usize;
     let mut out = Vec::new();
     if caller.admin {
@@ -41,11 +40,11 @@ pub fn list(
 /// Calls `each` on up to `limit` live shared records after `after`.
 fn scan_shared(
     backend: &impl Backend,
-    after: Option<&str>,
+    after: Option<&Hash>,
     limit: usize,
-    each: impl FnMut(String, Record) -> Outcome<()>,
+    each: impl FnMut(Hash, Record) -> Outcome<()>,
 ) -> Outcome<()> {
-    let list = |after: Option<&str>| be(backend.list_records(Space::Shared, after, LIST_LIMIT));
+    let list = |after: Option<&Hash>| be(backend.list_records(Space::Shared, after, LIST_LIMIT));
     scan(after, limit, list, each, |key, v| {
         let record = decode(key, &v.data)?;
         Ok((record.state == State::Live).then_some(record))
@@ -56,16 +55,16 @@ fn scan_shared(
 fn scan_own(
     backend: &impl Backend,
     caller: &Caller,
-    after: Option<&str>,
+    after: Option<&Hash>,
     limit: usize,
-    each: impl FnMut(String, Entry) -> Outcome<()>,
+    each: impl FnMut(Hash, Entry) -> Outcome<()>,
 ) -> Outcome<()> {
     let space = owner_key(caller.owner);
     let (usage, names) = (usage_key(), names_key());
     let list =
-        |after: Option<&str>| be(backend.list_records(Space::Owner(&space), after, LIST_LIMIT));
+        |after: Option<&Hash>| be(backend.list_records(Space::Owner(&space), after, LIST_LIMIT));
     scan(after, limit, list, each, |key, v| {
-        if key == usage || key == names {
+        if *key == usage || *key == names {
             return Ok(None);
         }
         let e = decode_entry(key, &v.data)?;
@@ -77,21 +76,20 @@ fn scan_own(
 /// listing (`list`), which stops once it has them. `live` decodes every
 /// item listed (an undecodable one fails the scan) and keeps the live ones.
 fn scan<T>(
-    after: Option<&str>,
+    after: Option<&Hash>,
     limit: usize,
-    mut list: impl FnMut(Option<&str>) -> Outcome<Vec<(String, Versioned)>>,
-    mut each: impl FnMut(String, T) -> Outcome<()>,
-    mut live: impl FnMut(&str, &Versioned) -> Outcome<Option<T>>,
+    mut list: impl FnMut(Option<&Hash>) -> Outcome<Vec<(Hash, Versioned)>>,
+    mut each: impl FnMut(Hash, T) -> Outcome<()>,
+    mut live: impl FnMut(&Hash, &Versioned) -> Outcome<Option<T>>,
 ) -> Outcome<()> {
-    let mut cursor = after.map(str::to_string);
+    let mut cursor = after.copied();
     let mut seen = 0;
     while seen < limit {
-        let page = list(cursor.as_deref())?;
+        let page = list(cursor.as_ref())?;
         let Some((last, _)) = page.last() else { break };
-        cursor = Some(last.clone());
+        cursor = Some(*last);
         let full_page = page.len() as u32 >= LIST_LIMIT;
         for (key, v) in page {
-            listed(&key)?;
             if let Some(item) = live(&key, &v)?
                 && seen < limit
             {
@@ -134,22 +132,4 @@ pub fn total_bytes(backend: &impl Backend, caller: &Caller) -> Outcome<u64> {
     let mut total = 0u64;
     sizes(backend, caller, |s| total = total.saturating_add(s))?;
     Ok(total)
-}
-
-/// Calls `each` on every page of `list` (a paged listing) until a short page.
-pub(super) fn pages<T: Clone>(
-    mut list: impl FnMut(Option<&str>) -> Outcome<Vec<T>>,
-    key: impl Fn(&T) -> String,
-    mut each: impl FnMut(Vec<T>) -> Outcome<()>,
-) -> Outcome<()> {
-    let mut after: Option<String> = None;
-    loop {
-        let page = list(after.as_deref())?;
-        let full = page.len() as u32 >= LIST_LIMIT;
-        after = page.last().map(&key);
-        each(page)?;
-        if !full {
-            return Ok(());
-        }
-    }
 }

@@ -1,12 +1,13 @@
 //! Migration of a format-1 store in place.
 
-use super::LIST_LIMIT;
-use super::artifact::{finish_delete, swap_artifact};
 use super::backend::{Backend, Space};
-use super::error::{Error, Outcome, be, checked};
-use super::index::{owner_key, raw, usage_key};
-use super::list::pages;
-use super::usage::{untracked, write_usage};
+use super::error::{Error, Outcome, be};
+use super::steps::LIST_LIMIT;
+use super::steps::artifact::{finish_delete, swap_artifact};
+use super::steps::index::{owner_key, usage_key};
+use super::steps::pages::pages;
+use super::steps::usage::{untracked, write_usage};
+use crate::hash::Hash;
 use crate::record::{Entry, EntryState, Origin, Record, RecordV1, State, Usage};
 
 /// Migrates a format-1 store in place: every format-1 artifact record
@@ -20,10 +21,10 @@ pub fn migrate(backend: &impl Backend) -> Outcome<u64> {
     let mut migrated = 0u64;
     pages(
         |after| be(backend.list_records(Space::Shared, after, LIST_LIMIT)),
-        |(k, _)| k.clone(),
+        |(k, _)| *k,
         |page| {
             for (key, v) in page {
-                if checked(&key).is_err() || !RecordV1::is_v1(&v.data) {
+                if !RecordV1::is_v1(&v.data) {
                     continue;
                 }
                 if Usage::is_usage(&v.data) {
@@ -37,7 +38,7 @@ pub fn migrate(backend: &impl Backend) -> Outcome<u64> {
                 }
                 let first = old.owners.first().map_or("", |(o, _)| o.as_str());
                 let origin = Origin {
-                    key: raw(&owner_key(first)),
+                    key: *owner_key(first).as_bytes(),
                     version: v.version,
                 };
                 for (owner, count) in &old.owners {
@@ -73,10 +74,10 @@ pub fn migrate(backend: &impl Backend) -> Outcome<u64> {
     )?;
     // Usage, exactly: the sum of every owner's live entries (all owners,
     // since an interrupted run may have touched others).
-    let mut owners: Vec<String> = Vec::new();
+    let mut owners: Vec<Hash> = Vec::new();
     pages(
         |after| be(backend.list_owners(after, LIST_LIMIT)),
-        String::clone,
+        |h: &Hash| *h,
         |page| {
             owners.extend(page);
             Ok(())
@@ -86,7 +87,7 @@ pub fn migrate(backend: &impl Backend) -> Outcome<u64> {
         let mut u = Usage::default();
         pages(
             |after| be(backend.list_records(Space::Owner(&space), after, LIST_LIMIT)),
-            |(k, _)| k.clone(),
+            |(k, _)| *k,
             |page| {
                 for (key, v) in page {
                     if key == usage_key() {
@@ -108,7 +109,7 @@ pub fn migrate(backend: &impl Backend) -> Outcome<u64> {
     }
     pages(
         |after| be(backend.list_records(Space::Shared, after, LIST_LIMIT)),
-        |(k, _)| k.clone(),
+        |(k, _)| *k,
         |page| {
             for (key, v) in page {
                 if Usage::is_usage(&v.data) && RecordV1::is_v1(&v.data) {

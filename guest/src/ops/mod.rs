@@ -30,17 +30,13 @@
 //!   record finishes the deletion first.
 //!
 //! One file per operation or group of operations (`put`, `release`, `read`,
-//! `list`, `gc`, `migrate`), over the steps they share: the artifact
-//! record's joins, leaves and deletions (`artifact`), the owner's usage
-//! (`usage`), the entry transitions that tie the three together
-//! (`transition`), and the owner's index space (`index`).
+//! `range`, `list`, `names`, `usage`, `gc`, `migrate`), over the protocol
+//! steps they share (`steps`), which import nothing from them.
 
-mod artifact;
 mod backend;
 mod caller;
 mod error;
 mod gc;
-mod index;
 mod list;
 mod migrate;
 mod names;
@@ -48,25 +44,20 @@ mod put;
 mod range;
 mod read;
 mod release;
-mod transition;
+mod steps;
 mod usage;
 
 pub use backend::{Backend, Keyed, Place, Reply, Space, Swap, Versioned};
 pub use caller::{Caller, Dedup, HOST_OWNER, Quota};
 pub use error::{Error, QuotaKind};
 pub use gc::{GcReport, gc};
-pub use index::{owner_key, usage_key};
 pub use list::{count, list, total_bytes};
 pub use migrate::migrate;
-pub use names::{names_key, tag_delete, tag_get, tag_list, tag_replace, tag_set};
+pub use names::{tag_delete, tag_get, tag_list, tag_replace, tag_set};
 pub use put::{put, put_staged};
 pub use range::{RANGE_LIMIT, get_range, store_outboard};
 pub use read::{Metadata, check_content, contains, get, stat, verify};
 pub use release::{release, remove};
+pub use steps::index::{names_key, owner_key, usage_key};
+pub use steps::{LIST_LIMIT, MAX_ATTEMPTS};
 pub use usage::{settle, usage};
-
-/// How many compare-and-swap rounds an operation tries before giving up
-/// with [`Error::Contended`].
-pub const MAX_ATTEMPTS: u32 = 10_000;
-/// The most entries one `list` call returns, and the page size used to read records.
-pub const LIST_LIMIT: u32 = 1000;

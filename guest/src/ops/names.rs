@@ -13,30 +13,12 @@
 use super::backend::{Backend, Space, Swap};
 use super::caller::Caller;
 use super::error::{Error, Outcome, QuotaKind, be, checked, checked_caller};
-use super::index::{At, hash_of, owner_key, raw};
 use super::release::drop_named;
-use super::{LIST_LIMIT, MAX_ATTEMPTS};
-use crate::record::{EntryState, MAX_NAMES, Names, check_name};
-
-/// The key of the names record in every owner's index space: a BLAKE3 key
-/// derivation, which can never equal the plain BLAKE3 hash of any content.
-pub fn names_key() -> String {
-    blake3::Hasher::new_derive_key("artifacts:store 2026 owner names v3")
-        .finalize()
-        .to_hex()
-        .to_string()
-}
-
-/// The owner's names record and its version (`None`: it has none yet).
-fn read(b: &impl Backend, space: &str) -> Outcome<(Option<u64>, Names)> {
-    let key = names_key();
-    match be(b.read_record(Space::Owner(space).at(&key)))? {
-        None => Ok((None, Names::default())),
-        Some(v) => Names::decode(&v.data)
-            .map(|names| (Some(v.version), names))
-            .map_err(|why| Error::CorruptRecord(format!("names record: {why}"))),
-    }
-}
+use super::steps::index::{At, hash_of, names_key, owner_key};
+use super::steps::names::read_names;
+use super::steps::{LIST_LIMIT, MAX_ATTEMPTS};
+use crate::hash::Hash;
+use crate::record::{EntryState, MAX_NAMES, check_name};
 
 fn checked_name(name: &str) -> Outcome<()> {
     check_name(name).map_err(Error::InvalidName)
@@ -88,9 +70,8 @@ fn change(
 ) -> Outcome<Option<String>> {
     checked_caller(caller)?;
     checked_name(name)?;
-    if let Some(hash) = new {
-        checked(hash)?;
-    }
+    let new = new.map(checked).transpose()?;
+    let new = new.as_ref();
     let space = owner_key(caller.owner);
     let at = |hash| At {
         space: &space,
@@ -100,7 +81,7 @@ fn change(
         Some(hash) => Some((hash, hold(b, at(hash))?)),
         None => None,
     };
-    let previous = match swap_names(b, &space, name, expect, new.map(raw)) {
+    let previous = match swap_names(b, &space, name, expect, new.map(|h| *h.as_bytes())) {
         Ok(previous) => previous,
         Err(e) => {
             // Refused before anything was written: give back the reference
@@ -123,7 +104,7 @@ fn change(
         // The host removed it meanwhile: put the name back as it was (its
         // old target kept its reference), or remove it if that was this
         // artifact too; unless someone moved it since.
-        let ours = raw(hash);
+        let ours = *hash.as_bytes();
         let back = previous.filter(|p| *p != ours);
         match swap_names(b, &space, name, Expect::Exactly(Some(ours)), back) {
             Ok(_) => {}
@@ -142,25 +123,27 @@ fn change(
     if let Some(old) = &previous {
         drop_named(b, caller, at(old))?;
     }
-    Ok(previous)
+    Ok(previous.as_ref().map(Hash::to_string))
 }
 
 /// The compare-and-swap on the names record for [`change`].
 fn swap_names(
     b: &impl Backend,
-    space: &str,
+    space: &Hash,
     name: &str,
     expect: Expect,
     new: Option<[u8; 32]>,
 ) -> Outcome<Option<[u8; 32]>> {
     let key = names_key();
     for _ in 0..MAX_ATTEMPTS {
-        let (version, mut names) = read(b, space)?;
+        let (version, mut names) = read_names(b, space)?;
         let current = names.get(name);
         if let Expect::Exactly(expected) = expect
             && expected != current
         {
-            return Err(Error::NameConflict(current.map(|h| hash_of(&h))));
+            return Err(Error::NameConflict(
+                current.map(|h| hash_of(&h).to_string()),
+            ));
         }
         if current.is_none() && new.is_some() && names.len() >= MAX_NAMES {
             return Err(Error::QuotaExceeded {
@@ -185,7 +168,7 @@ fn swap_names(
             return Ok(previous);
         }
     }
-    Err(Error::Contended(names_key()))
+    Err(Error::Contended(names_key().to_string()))
 }
 
 /// Points `name` at `hash` (which the caller must hold), whatever it
@@ -208,10 +191,8 @@ pub fn tag_replace(
     expected: Option<&str>,
     new: &str,
 ) -> Outcome<()> {
-    if let Some(e) = expected {
-        checked(e)?;
-    }
-    let expect = Expect::Exactly(expected.map(raw));
+    let expected = expected.map(checked).transpose()?;
+    let expect = Expect::Exactly(expected.map(|h| *h.as_bytes()));
     change(b, caller, name, expect, Some(new)).map(drop)
 }
 
@@ -224,8 +205,8 @@ pub fn tag_delete(b: &impl Backend, caller: &Caller, name: &str) -> Outcome<Opti
 pub fn tag_get(b: &impl Backend, caller: &Caller, name: &str) -> Outcome<Option<String>> {
     checked_caller(caller)?;
     checked_name(name)?;
-    let (_, names) = read(b, &owner_key(caller.owner))?;
-    Ok(names.get(name).map(|h| hash_of(&h)))
+    let (_, names) = read_names(b, &owner_key(caller.owner))?;
+    Ok(names.get(name).map(|h| hash_of(&h).to_string()))
 }
 
 /// Up to `limit` (at most [`LIST_LIMIT`]) names that start with `prefix`
@@ -238,33 +219,10 @@ pub fn tag_list(
     limit: u32,
 ) -> Outcome<Vec<(String, String)>> {
     checked_caller(caller)?;
-    let (_, names) = read(b, &owner_key(caller.owner))?;
+    let (_, names) = read_names(b, &owner_key(caller.owner))?;
     Ok(names
         .listed(prefix, after)
         .take(limit.min(LIST_LIMIT) as usize)
-        .map(|(n, h)| (n.to_string(), hash_of(h)))
+        .map(|(n, h)| (n.to_string(), hash_of(h).to_string()))
         .collect())
-}
-
-/// Removes every name of the owner `space` that points at `hash` (the
-/// host's remove deletes the artifact whatever points at it); the names'
-/// references go with the entry.
-pub(super) fn forget(b: &impl Backend, space: &str, hash: &str) -> Outcome<()> {
-    let key = names_key();
-    let target = raw(hash);
-    for _ in 0..MAX_ATTEMPTS {
-        let (version, mut names) = read(b, space)?;
-        if names.remove_pointing_at(&target) == 0 {
-            return Ok(());
-        }
-        let data = (!names.is_empty()).then(|| names.encode());
-        let at = Space::Owner(space).at(&key);
-        if !matches!(
-            be(b.swap_record(at, version, data.as_deref()))?,
-            Swap::Conflict
-        ) {
-            return Ok(());
-        }
-    }
-    Err(Error::Contended(hash.to_string()))
 }

@@ -1,52 +1,16 @@
 //! Puts: content passed in, or staged by the host and hashed in pieces.
 
-use super::MAX_ATTEMPTS;
 use super::backend::{Backend, Swap};
 use super::caller::Caller;
-use super::error::{Error, Outcome, QuotaKind, be, checked, checked_caller, within};
-use super::index::{At, owner_key};
-use super::transition::{finish_add, finish_remove};
-use crate::hash::hash_hex;
+use super::error::{Error, Outcome, QuotaKind, be, checked_caller, within};
+use super::steps::MAX_ATTEMPTS;
+use super::steps::content::Content;
+use super::steps::index::{At, owner_key};
+use super::steps::outboard::write_outboard_after_put;
+use super::steps::transition::{finish_add, finish_remove};
+use crate::hash::Hash;
 use crate::outboard::{Shape, group_values};
 use crate::record::{ArtifactType, Entry, EntryState, Origin};
-
-/// What a put stores: bytes passed in (hashed here), or bytes the host
-/// staged and hashed.
-#[derive(Clone, Copy)]
-pub(super) enum Content<'a> {
-    Bytes(&'a [u8]),
-    /// Bytes whose hash the core has computed already (with the outboard).
-    Hashed(&'a [u8], &'a str),
-    Staged {
-        size: u64,
-        hash: &'a str,
-    },
-}
-
-impl Content<'_> {
-    fn size(self) -> u64 {
-        match self {
-            Content::Bytes(b) | Content::Hashed(b, _) => b.len() as u64,
-            Content::Staged { size, .. } => size,
-        }
-    }
-
-    /// The content's hash: computed, or the host's checked.
-    fn hash(self) -> Outcome<String> {
-        match self {
-            Content::Bytes(b) => Ok(hash_hex(b)),
-            Content::Hashed(_, hash) => Ok(hash.to_string()),
-            Content::Staged { hash, .. } => checked(hash).map(|()| hash.to_string()),
-        }
-    }
-
-    pub(super) fn write(self, backend: &impl Backend, hash: &str) -> Outcome<()> {
-        be(match self {
-            Content::Bytes(b) | Content::Hashed(b, _) => backend.write_blob(hash, b),
-            Content::Staged { .. } => backend.write_staged_blob(hash),
-        })
-    }
-}
 
 /// Stores `content` for the caller and returns its hash; known content
 /// takes one more reference. A caller's first reference to an artifact is
@@ -63,15 +27,15 @@ pub fn put(b: &impl Backend, caller: &Caller, content: &[u8], ty: ArtifactType) 
         None => None,
     };
     let Some((outboard, root)) = outboard else {
-        return put_content(b, caller, Content::Bytes(content), ty);
+        return put_content(b, caller, Content::Bytes(content), ty).map(|h| h.to_string());
     };
-    let hash = put_content(b, caller, Content::Hashed(content, &root), ty)?;
-    super::range::write_outboard_after_put(b, caller.dedup, &hash, &outboard);
-    Ok(hash)
+    let hash = put_content(b, caller, Content::Hashed(content, root), ty)?;
+    write_outboard_after_put(b, caller.dedup, &hash, &outboard);
+    Ok(hash.to_string())
 }
 
 /// The outboard of `content` and its hash (the root it builds).
-fn outboard_of(shape: &Shape, content: &[u8]) -> Outcome<(Vec<u8>, String)> {
+fn outboard_of(shape: &Shape, content: &[u8]) -> Outcome<(Vec<u8>, Hash)> {
     group_values(content, 0)
         .and_then(|groups| shape.build(&groups))
         .map_err(Error::Backend)
@@ -91,7 +55,7 @@ pub fn put_staged(
     ty: ArtifactType,
     hash: &str,
 ) -> Outcome<String> {
-    put_content(b, caller, Content::Staged { size, hash }, ty)
+    put_content(b, caller, Content::Staged { size, hash }, ty).map(|h| h.to_string())
 }
 
 /// The checks every put makes before touching the backend (the content is
@@ -101,7 +65,7 @@ fn put_content(
     caller: &Caller,
     content: Content,
     artifact_type: ArtifactType,
-) -> Outcome<String> {
+) -> Outcome<Hash> {
     checked_caller(caller)?;
     let size = content.size();
     within(
@@ -161,5 +125,5 @@ fn put_content(
             }
         }
     }
-    Err(Error::Contended(hash))
+    Err(Error::Contended(hash.to_string()))
 }

@@ -3,12 +3,14 @@
 //! the outboards themselves (written at put, rebuilt when missing or
 //! damaged).
 
+use crate::hash::Hash;
 use blake3::hazmat::ChainingValue;
 
-use super::backend::{Backend, Reply};
+use super::backend::Backend;
 use super::caller::{Caller, Dedup};
-use super::error::{Error, Outcome, be};
-use super::read::{stat, verified_content};
+use super::error::{Error, Outcome, be, checked, checked_caller};
+use super::read::{stat_of, verified_content};
+use super::steps::outboard::outboard_kept;
 use crate::outboard::{CV_LEN, GROUP_LEN, Shape, group_values};
 
 /// The most bytes one `get-range` returns: 4 MiB.
@@ -31,7 +33,9 @@ pub fn get_range(
     offset: u64,
     len: u64,
 ) -> Outcome<Vec<u8>> {
-    let meta = stat(backend, caller, hash)?;
+    checked_caller(caller)?;
+    let hash = &checked(hash)?;
+    let meta = stat_of(backend, caller, hash)?;
     if len > RANGE_LIMIT {
         return Err(Error::RangeTooLong(RANGE_LIMIT));
     }
@@ -68,7 +72,7 @@ fn slice(content: &[u8], at: u64, offset: u64, len: u64) -> &[u8] {
 /// read is shorter than its record says.
 fn proven(
     backend: &impl Backend,
-    hash: &str,
+    hash: &Hash,
     shape: &Shape,
     offset: u64,
     len: u64,
@@ -96,7 +100,7 @@ fn proven(
     }
     let computed = group_values(&data, at).map_err(Error::Backend)?;
     match shape.root_of_range(first, end, &computed, &stored) {
-        Ok(root) if root == hash => Ok(Some(slice(&data, at, offset, len).to_vec())),
+        Ok(root) if root == *hash => Ok(Some(slice(&data, at, offset, len).to_vec())),
         _ => Ok(None),
     }
 }
@@ -106,7 +110,7 @@ fn proven(
 /// read), and returns the range from it.
 fn rebuild(
     backend: &impl Backend,
-    hash: &str,
+    hash: &Hash,
     shape: &Shape,
     offset: u64,
     len: u64,
@@ -141,10 +145,10 @@ fn rebuild(
         at += want;
     }
     let (outboard, root) = shape.build(&groups).map_err(Error::Backend)?;
-    if root != hash {
+    if root != *hash {
         return Err(Error::Integrity {
             expected: hash.to_string(),
-            actual: root,
+            actual: root.to_string(),
         });
     }
     let _ = backend.write_outboard(hash, &outboard);
@@ -157,13 +161,13 @@ fn rebuild(
 pub fn store_outboard(
     backend: &impl Backend,
     dedup: Dedup,
-    hash: &str,
+    hash: &Hash,
     size: u64,
     groups: &[ChainingValue],
 ) -> Result<bool, String> {
     let shape = Shape::of(size).ok_or_else(|| format!("{size} bytes keep no outboard"))?;
     let (outboard, root) = shape.build(groups)?;
-    if root != hash {
+    if root != *hash {
         return Err(format!("the groups merge into {root}, not {hash}"));
     }
     if outboard_kept(backend, dedup, hash, outboard.len())? {
@@ -171,28 +175,4 @@ pub fn store_outboard(
     }
     backend.write_outboard(hash, &outboard)?;
     Ok(true)
-}
-
-/// After a put of content held whole under `hash`: its `outboard` (built
-/// with the hash), unless `outboard_kept`. Best effort: the put has
-/// succeeded whatever happens here, and a range read rebuilds a missing
-/// outboard.
-pub(super) fn write_outboard_after_put(
-    backend: &impl Backend,
-    dedup: Dedup,
-    hash: &str,
-    outboard: &[u8],
-) {
-    if outboard_kept(backend, dedup, hash, outboard.len()) != Ok(true) {
-        let _ = backend.write_outboard(hash, outboard);
-    }
-}
-
-/// Whether a put may skip writing the outboard of `hash`: under shared
-/// dedup, when the backend has one of its length (the content is held, as
-/// a put can tell anyway; deletion takes the outboard with the blob).
-/// Under private dedup never: a put writes it as for new content, so that
-/// it does the same work whoever holds the content.
-fn outboard_kept(backend: &impl Backend, dedup: Dedup, hash: &str, len: usize) -> Reply<bool> {
-    Ok(dedup == Dedup::Shared && backend.outboard_size(hash)? == Some(len as u64))
 }

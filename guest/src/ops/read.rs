@@ -1,13 +1,13 @@
 //! Reading one artifact: its metadata, whether it is there, its content
 //! verified.
 
-use super::artifact::read_artifact;
 use super::backend::Backend;
 use super::caller::Caller;
 use super::error::{Error, Outcome, be, checked, checked_caller};
-use super::index::{At, owner_key};
-use crate::hash::hash_hex;
-use crate::record::{ArtifactType, Entry, EntryState, Record, State};
+use super::steps::artifact::shared;
+use super::steps::index::{At, owner_key};
+use crate::hash::Hash;
+use crate::record::{ArtifactType, Entry, EntryState, Record};
 
 /// An artifact's metadata as the caller sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,7 +25,7 @@ pub struct Metadata {
 }
 
 impl Metadata {
-    pub(super) fn of_entry(hash: &str, e: &Entry) -> Self {
+    pub(super) fn of_entry(hash: &Hash, e: &Entry) -> Self {
         Self {
             hash: hash.to_string(),
             size: e.size,
@@ -39,7 +39,7 @@ impl Metadata {
     pub(super) fn of_record(
         backend: &impl Backend,
         caller: &Caller,
-        hash: &str,
+        hash: &Hash,
         record: &Record,
     ) -> Outcome<Self> {
         Ok(Self {
@@ -52,14 +52,8 @@ impl Metadata {
     }
 }
 
-/// The live shared record of `hash`, if any.
-pub(super) fn shared(backend: &impl Backend, hash: &str) -> Outcome<Option<Record>> {
-    let record = read_artifact(backend, hash)?.map(|(_, record)| record);
-    Ok(record.filter(|r| r.state == State::Live))
-}
-
 /// The caller's live entry for `hash`, if any (its own index only).
-pub(super) fn held(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<Option<Entry>> {
+pub(super) fn held(backend: &impl Backend, caller: &Caller, hash: &Hash) -> Outcome<Option<Entry>> {
     let space = owner_key(caller.owner);
     let at = At {
         space: &space,
@@ -75,7 +69,11 @@ pub(super) fn held(backend: &impl Backend, caller: &Caller, hash: &str) -> Outco
 /// entry; the host's from the shared record, with its own reference count.
 pub fn stat(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<Metadata> {
     checked_caller(caller)?;
-    checked(hash)?;
+    stat_of(backend, caller, &checked(hash)?)
+}
+
+/// [`stat`] of a parsed hash.
+pub(super) fn stat_of(backend: &impl Backend, caller: &Caller, hash: &Hash) -> Outcome<Metadata> {
     if !caller.admin {
         return match held(backend, caller, hash)? {
             Some(e) => Ok(Metadata::of_entry(hash, &e)),
@@ -92,7 +90,7 @@ pub fn stat(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<Meta
 /// reads only its own index entry.
 pub fn contains(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<bool> {
     checked_caller(caller)?;
-    checked(hash)?;
+    let hash = &checked(hash)?;
     if caller.admin {
         return Ok(shared(backend, hash)?.is_some());
     }
@@ -103,9 +101,9 @@ pub fn contains(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<
 fn read_verified(
     backend: &impl Backend,
     caller: &Caller,
-    hash: &str,
+    hash: &Hash,
 ) -> Outcome<(Metadata, Vec<u8>)> {
-    let meta = stat(backend, caller, hash)?;
+    let meta = stat_of(backend, caller, hash)?;
     let content = verified_content(backend, hash, meta.size)?;
     Ok((meta, content))
 }
@@ -113,9 +111,7 @@ fn read_verified(
 /// The recorded size of an artifact the caller may read: an owner's from
 /// its own entry, the host's from the shared record (one read: a read of
 /// content needs no reference count, which `stat` adds).
-fn readable_size(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<u64> {
-    checked_caller(caller)?;
-    checked(hash)?;
+fn readable_size(backend: &impl Backend, caller: &Caller, hash: &Hash) -> Outcome<u64> {
     let size = if caller.admin {
         shared(backend, hash)?.map(|r| r.size)
     } else {
@@ -126,7 +122,7 @@ fn readable_size(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome
 
 /// The whole content of `hash`, checked against its address and its
 /// recorded `size`.
-pub(super) fn verified_content(backend: &impl Backend, hash: &str, size: u64) -> Outcome<Vec<u8>> {
+pub(super) fn verified_content(backend: &impl Backend, hash: &Hash, size: u64) -> Outcome<Vec<u8>> {
     let Some(content) = be(backend.read_blob(hash))? else {
         return Err(Error::MissingContent(hash.to_string()));
     };
@@ -136,12 +132,12 @@ pub(super) fn verified_content(backend: &impl Backend, hash: &str, size: u64) ->
 
 /// That `content` is what is stored under `hash`: it hashes to `hash` and
 /// has the recorded `size`.
-fn check_bytes(hash: &str, size: u64, content: &[u8]) -> Outcome<()> {
-    let actual = hash_hex(content);
-    if actual != hash {
+fn check_bytes(hash: &Hash, size: u64, content: &[u8]) -> Outcome<()> {
+    let actual = Hash::of(content);
+    if actual != *hash {
         return Err(Error::Integrity {
             expected: hash.to_string(),
-            actual,
+            actual: actual.to_string(),
         });
     }
     if content.len() as u64 != size {
@@ -155,6 +151,8 @@ fn check_bytes(hash: &str, size: u64, content: &[u8]) -> Outcome<()> {
 
 /// The content under `hash`, verified.
 pub fn get(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<Vec<u8>> {
+    checked_caller(caller)?;
+    let hash = &checked(hash)?;
     let size = readable_size(backend, caller, hash)?;
     verified_content(backend, hash, size)
 }
@@ -170,11 +168,15 @@ pub fn check_content(
     hash: &str,
     content: &[u8],
 ) -> Outcome<()> {
+    checked_caller(caller)?;
+    let hash = &checked(hash)?;
     let size = readable_size(backend, caller, hash)?;
     check_bytes(hash, size, content)
 }
 
 /// Verifies the content under `hash` without returning it.
 pub fn verify(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<Metadata> {
+    checked_caller(caller)?;
+    let hash = &checked(hash)?;
     read_verified(backend, caller, hash).map(|(meta, _)| meta)
 }

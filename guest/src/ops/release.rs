@@ -1,15 +1,15 @@
 //! Dropping references: an owner's release and remove, the host's remove.
 
-use super::artifact::{delete, finish_delete, read_artifact};
 use super::backend::{Backend, Swap};
 use super::caller::{Caller, Dedup};
 use super::error::{Error, Outcome, QuotaKind, be, checked, checked_caller, within};
-use super::index::{At, owner_key};
-use super::list::pages;
-use super::read::shared;
-use super::transition::finish_remove;
-use super::usage::{MAX_WAITING, read_usage, untracked, waiting};
-use super::{LIST_LIMIT, MAX_ATTEMPTS};
+use super::steps::artifact::{delete, finish_delete, read_artifact, shared};
+use super::steps::index::{At, owner_key};
+use super::steps::pages::pages;
+use super::steps::transition::finish_remove;
+use super::steps::usage::{MAX_WAITING, read_usage, untracked, waiting};
+use super::steps::{LIST_LIMIT, MAX_ATTEMPTS};
+use crate::hash::Hash;
 use crate::record::{Entry, EntryState, State};
 
 /// Changes the caller's references at `at` with `update`, which gives the
@@ -76,10 +76,9 @@ fn refuse_if_too_many_waiting(backend: &impl Backend, caller: &Caller, at: At) -
 }
 
 /// The caller's entry of `hash`, checked.
-fn own<'a>(caller: &Caller, space: &'a str, hash: &'a str) -> Outcome<At<'a>> {
+fn own(caller: &Caller, hash: &str) -> Outcome<(Hash, Hash)> {
     checked_caller(caller)?;
-    checked(hash)?;
-    Ok(At { space, hash })
+    Ok((owner_key(caller.owner), checked(hash)?))
 }
 
 /// Drops one of the caller's own references (not one a name holds);
@@ -87,8 +86,11 @@ fn own<'a>(caller: &Caller, space: &'a str, hash: &'a str) -> Outcome<At<'a>> {
 /// is deleted. With only names' references left, nothing changes and the
 /// answer is 0: the names keep it.
 pub fn release(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<u64> {
-    let space = owner_key(caller.owner);
-    let at = own(caller, &space, hash)?;
+    let (space, hash) = own(caller, hash)?;
+    let at = At {
+        space: &space,
+        hash: &hash,
+    };
     drop_references(backend, caller, at, true, |e| {
         Ok((e.count > e.named).then(|| (e.count - 1, e.named)))
     })
@@ -115,40 +117,47 @@ pub(super) fn drop_named(backend: &impl Backend, caller: &Caller, at: At) -> Out
 pub fn remove(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<()> {
     if !caller.admin {
         // Its own references; what names hold stays.
-        let space = owner_key(caller.owner);
-        let at = own(caller, &space, hash)?;
+        let (space, hash) = own(caller, hash)?;
+        let at = At {
+            space: &space,
+            hash: &hash,
+        };
         return drop_references(backend, caller, at, true, |e| {
             Ok((e.count > e.named).then_some((e.named, e.named)))
         })
         .map(drop);
     }
-    checked(hash)?;
+    let hash = &checked(hash)?;
     if shared(backend, hash)?.is_none() {
         return Err(Error::NotFound(hash.to_string()));
     }
-    let owners = |after: Option<&str>| be(backend.list_owners(after, LIST_LIMIT));
-    pages(owners, String::clone, |owners| {
-        for space in &owners {
-            let at = At { space, hash };
-            for _ in 0..MAX_ATTEMPTS {
-                let (v, mut e) = match at.entry(backend)? {
-                    Some(found) if found.1.state != EntryState::Adding => found,
-                    _ => break,
-                };
-                if e.state == EntryState::Live {
-                    e.state = EntryState::Removing;
-                    let Swap::Written(v) = at.swap_entry(backend, Some(v), Some(&e))? else {
-                        continue;
+    let owners = |after: Option<&Hash>| be(backend.list_owners(after, LIST_LIMIT));
+    pages(
+        owners,
+        |h: &Hash| *h,
+        |owners| {
+            for space in &owners {
+                let at = At { space, hash };
+                for _ in 0..MAX_ATTEMPTS {
+                    let (v, mut e) = match at.entry(backend)? {
+                        Some(found) if found.1.state != EntryState::Adding => found,
+                        _ => break,
                     };
-                    finish_remove(backend, caller, at, v, &e)?;
-                } else {
-                    finish_remove(backend, caller, at, v, &e)?;
+                    if e.state == EntryState::Live {
+                        e.state = EntryState::Removing;
+                        let Swap::Written(v) = at.swap_entry(backend, Some(v), Some(&e))? else {
+                            continue;
+                        };
+                        finish_remove(backend, caller, at, v, &e)?;
+                    } else {
+                        finish_remove(backend, caller, at, v, &e)?;
+                    }
+                    break;
                 }
-                break;
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     // What is left has no owner holding it (a count a crash left too high)
     // unless a first put is under way: then that put wins, as if after us.
     for _ in 0..MAX_ATTEMPTS {

@@ -9,10 +9,10 @@ fn gc_removes_only_old_unreferenced_blobs() {
     b.data_mut().clock = 1_000;
     let kept = put(&b, &H, b"referenced", G).unwrap();
     let orphan = hash_hex(b"orphan");
-    b.write_blob(&orphan, b"orphan").unwrap();
+    b.write_blob(&key(&orphan), b"orphan").unwrap();
     b.data_mut().clock = 5_000;
     let young = hash_hex(b"young");
-    b.write_blob(&young, b"young").unwrap();
+    b.write_blob(&key(&young), b"young").unwrap();
     b.data_mut().clock = 10_000;
     let report = gc(&b, 6_000).unwrap();
     assert_eq!(
@@ -136,9 +136,11 @@ fn a_crashed_first_put_is_finished_by_the_next_put_or_rolled_back_by_gc() {
         origin: crate::record::Origin::default(),
         named: 0,
     };
-    let Ok(Swap::Written(v)) =
-        b.swap_record(Space::Owner(&space).at(&h), None, Some(&adding.encode()))
-    else {
+    let Ok(Swap::Written(v)) = b.swap_record(
+        Space::Owner(&space).at(&key(&h)),
+        None,
+        Some(&adding.encode()),
+    ) else {
         panic!()
     };
     let charged = Usage {
@@ -165,8 +167,12 @@ fn a_crashed_first_put_is_finished_by_the_next_put_or_rolled_back_by_gc() {
     assert!(b.data().entries.is_empty());
     // The same crash again; this time the owner's next put finishes it and
     // takes its own reference too: the crashed put took effect.
-    b.swap_record(Space::Owner(&space).at(&h), None, Some(&adding.encode()))
-        .unwrap();
+    b.swap_record(
+        Space::Owner(&space).at(&key(&h)),
+        None,
+        Some(&adding.encode()),
+    )
+    .unwrap();
     put(&b, &a, b"x", G).unwrap();
     assert_eq!(stat(&b, &a, &h).unwrap().reference_count, 2);
     assert_eq!(
@@ -185,9 +191,9 @@ fn migrate_turns_format_1_records_into_entries_and_counts() {
     use crate::record::RecordV1;
     let b = Fake::default();
     let (h1, h2, h3) = (hash_hex(b"one"), hash_hex(b"two"), hash_hex(b"three"));
-    b.write_blob(&h1, b"one").unwrap();
-    b.write_blob(&h2, b"two").unwrap();
-    b.write_blob(&h3, b"three").unwrap();
+    b.write_blob(&key(&h1), b"one").unwrap();
+    b.write_blob(&key(&h2), b"two").unwrap();
+    b.write_blob(&key(&h3), b"three").unwrap();
     let v1 = |owners: Vec<(&str, u64)>, state| RecordV1 {
         state,
         artifact_type: ArtifactType::AppManifest,
@@ -199,7 +205,7 @@ fn migrate_turns_format_1_records_into_entries_and_counts() {
             .collect(),
     };
     let write = |k: &str, data: Vec<u8>| {
-        b.swap_record(Space::Shared.at(k), None, Some(&data))
+        b.swap_record(Space::Shared.at(&key(k)), None, Some(&data))
             .unwrap()
     };
     write(&h1, v1(vec![("@host", 2), ("a", 1)], State::Live).encode());

@@ -10,9 +10,14 @@ mod ranges;
 mod references;
 
 use crate::fake_backend::Fake;
-use crate::hash::{hash_hex, validate};
+use crate::hash::{Hash, hash_hex, validate};
 use crate::ops::*;
 use crate::record::{ArtifactType, State, Usage};
+
+/// A hash the tests hold as text, as the backend takes it.
+fn key(hex: &str) -> Hash {
+    Hash::parse(hex).unwrap()
+}
 
 const G: ArtifactType = ArtifactType::Generic;
 const H: Caller = Caller::HOST;

@@ -149,7 +149,7 @@ fn corrupt_record_is_an_error_not_a_panic() {
     let space = owner_key("@host");
     b.data_mut()
         .entries
-        .get_mut(&(space, h.clone()))
+        .get_mut(&(space.to_string(), h.clone()))
         .unwrap()
         .data = vec![9];
     assert!(matches!(release(&b, &H, &h), Err(Error::CorruptRecord(_))));

@@ -222,16 +222,16 @@ fn store_outboard_checks_the_groups_against_the_hash() {
     let mut wrong = groups.clone();
     wrong[3][0] ^= 1;
     let shared = Dedup::Shared;
-    assert!(store_outboard(&b, shared, &h, 600_000, &wrong).is_err());
-    assert!(store_outboard(&b, shared, &h, 600_000, &groups[1..]).is_err());
-    assert!(store_outboard(&b, shared, &h, 1000, &groups).is_err());
+    assert!(store_outboard(&b, shared, &key(&h), 600_000, &wrong).is_err());
+    assert!(store_outboard(&b, shared, &key(&h), 600_000, &groups[1..]).is_err());
+    assert!(store_outboard(&b, shared, &key(&h), 1000, &groups).is_err());
     assert!(b.data().outboards.is_empty());
-    assert!(store_outboard(&b, shared, &h, 600_000, &groups).unwrap());
+    assert!(store_outboard(&b, shared, &key(&h), 600_000, &groups).unwrap());
     assert!(
-        !store_outboard(&b, shared, &h, 600_000, &groups).unwrap(),
+        !store_outboard(&b, shared, &key(&h), 600_000, &groups).unwrap(),
         "already there"
     );
     // Private dedup writes it whether or not it is there.
-    assert!(store_outboard(&b, Dedup::Private, &h, 600_000, &groups).unwrap());
+    assert!(store_outboard(&b, Dedup::Private, &key(&h), 600_000, &groups).unwrap());
     assert_eq!(b.data().outboard_writes, 2);
 }

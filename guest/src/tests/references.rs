@@ -49,9 +49,9 @@ fn a_stale_deleter_cannot_delete_a_blob_put_again() {
     // record (it takes the deletion over: the blob stays)...
     put(&b, &H, b"x", G).unwrap();
     // ...then the first deleter wakes up and tries to finish its own deletion.
-    assert_eq!(b.delete_blob(&h, Some(deleting)), Ok(false));
+    assert_eq!(b.delete_blob(&key(&h), Some(deleting)), Ok(false));
     assert_eq!(
-        b.swap_record(Space::Shared.at(&h), Some(deleting), None),
+        b.swap_record(Space::Shared.at(&key(&h)), Some(deleting), None),
         Ok(Swap::Conflict)
     );
     assert_eq!(get(&b, &H, &h).unwrap(), b"x");

@@ -42,4 +42,4 @@ pub(crate) use core_world::Core;
 pub(crate) use core_world::CorePre;
 pub(crate) use core_world::artifacts::store::backend;
 pub(crate) use core_world::artifacts::store::types;
-pub(crate) use core_world::exports::artifacts::store::owners;
+pub(crate) use core_world::exports::artifacts::store::ops;

@@ -4,14 +4,15 @@
 use wasmtime::Store;
 
 use super::bindings::Core;
+use super::bindings::ops;
 use super::convert::{core_hash, metadata};
 use super::imports::CoreState;
 use super::pool::Instance;
 use crate::backend::Staging;
 use crate::{ArtifactType, Error, GcReport, Hash, Metadata, Quota, Usage};
 
-/// Whose view of the store a call takes: the host's own (the `store`
-/// interface: every artifact) or one owner's (the `owners` interface).
+/// Whose view of the store a call takes: the host's own (every artifact)
+/// or one owner's; the core's `ops` calls take it as a value.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Caller<'a> {
     /// The host: every artifact, store-wide counts.
@@ -20,18 +21,17 @@ pub(crate) enum Caller<'a> {
     Owner(&'a str, Quota),
 }
 
-/// Calls the same function of the `store` interface, or of `owners` with the
-/// owner's id first, on `$i` for `$who`; the trap is the instance's, the
-/// error the caller's.
-macro_rules! either {
-    ($i:ident, $who:expr, $method:ident $(, $arg:expr)*) => {
-        match $who {
-            Caller::Host => $i.call(|c, s| c.artifacts_store_store().$method(s $(, $arg)*))?,
-            Caller::Owner(owner, _) => {
-                $i.call(|c, s| c.artifacts_store_owners().$method(s, owner $(, $arg)*))?
-            }
+/// The caller of a core call, as the core's `ops` take it.
+impl From<Caller<'_>> for ops::Caller {
+    fn from(who: Caller<'_>) -> Self {
+        match who {
+            Caller::Host => Self::Host,
+            Caller::Owner(id, quota) => Self::Owner(ops::Owner {
+                id: id.to_string(),
+                quota: quota.into(),
+            }),
         }
-    };
+    }
 }
 
 fn tree_error(what: &str) -> impl Fn(String) -> Error {
@@ -53,7 +53,7 @@ impl Instance {
 
     /// The most entries one `list` call returns.
     pub(crate) fn list_limit(&mut self) -> Result<u32, Error> {
-        self.call(|c, s| c.artifacts_store_store().call_list_limit(s))
+        self.call(|c, s| c.artifacts_store_ops().call_list_limit(s))
     }
 
     /// Stores `content`; a put over the store's size limit is refused by the
@@ -64,30 +64,25 @@ impl Instance {
         content: &[u8],
         artifact_type: ArtifactType,
     ) -> Result<Hash, Error> {
-        let t = artifact_type.into();
-        let result = match who {
-            Caller::Host => self.call(|c, s| c.artifacts_store_store().call_put(s, content, t))?,
-            Caller::Owner(owner, quota) => self.call(|c, s| {
-                c.artifacts_store_owners()
-                    .call_put(s, owner, quota.into(), content, t)
-            })?,
-        };
+        let (who, t) = (ops::Caller::from(who), artifact_type.into());
+        let result = self.call(|c, s| c.artifacts_store_ops().call_put(s, &who, content, t))?;
         core_hash(&result.map_err(|e| sized(e, content.len() as u64))?)
     }
 
     pub(crate) fn get(&mut self, who: Caller<'_>, hash: &Hash) -> Result<Vec<u8>, Error> {
+        let who = ops::Caller::from(who);
         let hash = hash.to_string();
-        Ok(either!(self, who, call_get, &hash)?)
+        Ok(self.call(|c, s| c.artifacts_store_ops().call_get(s, &who, &hash))??)
     }
 
     /// The core's verdict on `content`, read by the host itself, as the
     /// content of `hash` (the host's view: `get`'s checks and errors; the
     /// bytes are not copied back out).
     pub(crate) fn check_content(&mut self, hash: &Hash, content: &[u8]) -> Result<(), Error> {
-        let hex = hash.to_string();
+        let (who, hex) = (ops::Caller::from(Caller::Host), hash.to_string());
         Ok(self.call(|c, s| {
-            c.artifacts_store_tree()
-                .call_check_content(s, &hex, content)
+            c.artifacts_store_ops()
+                .call_check_content(s, &who, &hex, content)
         })??)
     }
 
@@ -100,47 +95,58 @@ impl Instance {
         offset: u64,
         length: u64,
     ) -> Result<Vec<u8>, Error> {
+        let who = ops::Caller::from(who);
         let hash = hash.to_string();
-        Ok(either!(self, who, call_get_range, &hash, offset, length)?)
+        Ok(self.call(|c, s| {
+            c.artifacts_store_ops()
+                .call_get_range(s, &who, &hash, offset, length)
+        })??)
     }
 
     /// The most bytes one `get-range` returns.
     #[cfg(test)]
     pub(crate) fn range_limit(&mut self) -> Result<u64, Error> {
-        self.call(|c, s| c.artifacts_store_store().call_range_limit(s))
+        self.call(|c, s| c.artifacts_store_ops().call_range_limit(s))
     }
 
     pub(crate) fn contains(&mut self, who: Caller<'_>, hash: &Hash) -> Result<bool, Error> {
+        let who = ops::Caller::from(who);
         let hash = hash.to_string();
-        Ok(either!(self, who, call_contains, &hash)?)
+        Ok(self.call(|c, s| c.artifacts_store_ops().call_contains(s, &who, &hash))??)
     }
 
     pub(crate) fn release(&mut self, who: Caller<'_>, hash: &Hash) -> Result<u64, Error> {
+        let who = ops::Caller::from(who);
         let hash = hash.to_string();
-        Ok(either!(self, who, call_release, &hash)?)
+        Ok(self.call(|c, s| c.artifacts_store_ops().call_release(s, &who, &hash))??)
     }
 
     pub(crate) fn remove(&mut self, who: Caller<'_>, hash: &Hash) -> Result<(), Error> {
+        let who = ops::Caller::from(who);
         let hash = hash.to_string();
-        Ok(either!(self, who, call_remove, &hash)?)
+        Ok(self.call(|c, s| c.artifacts_store_ops().call_remove(s, &who, &hash))??)
     }
 
     pub(crate) fn stat(&mut self, who: Caller<'_>, hash: &Hash) -> Result<Metadata, Error> {
+        let who = ops::Caller::from(who);
         let hash = hash.to_string();
-        metadata(either!(self, who, call_stat, &hash)?)
+        metadata(self.call(|c, s| c.artifacts_store_ops().call_stat(s, &who, &hash))??)
     }
 
     pub(crate) fn verify(&mut self, who: Caller<'_>, hash: &Hash) -> Result<Metadata, Error> {
+        let who = ops::Caller::from(who);
         let hash = hash.to_string();
-        metadata(either!(self, who, call_verify, &hash)?)
+        metadata(self.call(|c, s| c.artifacts_store_ops().call_verify(s, &who, &hash))??)
     }
 
     pub(crate) fn count(&mut self, who: Caller<'_>) -> Result<u64, Error> {
-        Ok(either!(self, who, call_count)?)
+        let who = ops::Caller::from(who);
+        Ok(self.call(|c, s| c.artifacts_store_ops().call_count(s, &who))??)
     }
 
     pub(crate) fn total_bytes(&mut self, who: Caller<'_>) -> Result<u64, Error> {
-        Ok(either!(self, who, call_total_bytes)?)
+        let who = ops::Caller::from(who);
+        Ok(self.call(|c, s| c.artifacts_store_ops().call_total_bytes(s, &who))??)
     }
 
     /// Up to `limit` artifacts with hashes after `after`, in hash order.
@@ -151,15 +157,20 @@ impl Instance {
         limit: u32,
     ) -> Result<Vec<Metadata>, Error> {
         let after = after.map(Hash::to_string);
-        either!(self, who, call_list, after.as_ref(), limit)?
-            .into_iter()
-            .map(metadata)
-            .collect()
+        let who = ops::Caller::from(who);
+        self.call(|c, s| {
+            c.artifacts_store_ops()
+                .call_list(s, &who, after.as_ref(), limit)
+        })??
+        .into_iter()
+        .map(metadata)
+        .collect()
     }
 
     /// What an owner's artifacts add up to.
     pub(crate) fn usage(&mut self, owner: &str) -> Result<Usage, Error> {
-        let usage = self.call(|c, s| c.artifacts_store_owners().call_usage(s, owner))??;
+        let who = ops::Caller::from(Caller::Owner(owner, Quota::UNLIMITED));
+        let usage = self.call(|c, s| c.artifacts_store_ops().call_usage(s, &who))??;
         Ok(usage.into())
     }
 
@@ -177,17 +188,15 @@ impl Instance {
     ) -> Result<Hash, Error> {
         let placeholder = Staging::new(());
         self.store.data_mut().staged = Some((std::mem::replace(staging, placeholder), *hash));
-        let hex = hash.to_string();
-        let t = artifact_type.into();
-        let result = match who {
-            Caller::Host => {
-                self.call(|c, s| c.artifacts_store_tree().call_put_staged(s, size, t, &hex))
-            }
-            Caller::Owner(owner, quota) => self.call(|c, s| {
-                c.artifacts_store_owners()
-                    .call_put_staged(s, owner, quota.into(), size, t, &hex)
-            }),
-        };
+        let (who, hex, t) = (
+            ops::Caller::from(who),
+            hash.to_string(),
+            artifact_type.into(),
+        );
+        let result = self.call(|c, s| {
+            c.artifacts_store_ops()
+                .call_put_staged(s, &who, size, t, &hex)
+        });
         if let Some((staged, _)) = self.store.data_mut().staged.take() {
             *staging = staged;
         }

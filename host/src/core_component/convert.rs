@@ -1,6 +1,7 @@
 //! The one place where WIT types become the crate's types and back.
 
-use super::bindings::{backend, owners, types};
+use super::bindings::{backend, ops, types};
+use super::imports::digest;
 use crate::{ArtifactType, BackendError, Error, Hash, Metadata, Quota, QuotaKind, Usage};
 
 /// A hash the core returned. The core only returns valid hashes, so a bad
@@ -76,7 +77,7 @@ impl From<Metadata> for types::Metadata {
     }
 }
 
-impl From<Quota> for owners::Quota {
+impl From<Quota> for ops::Quota {
     fn from(q: Quota) -> Self {
         Self {
             max_bytes: q.max_bytes,
@@ -86,8 +87,8 @@ impl From<Quota> for owners::Quota {
     }
 }
 
-impl From<owners::UsageTotals> for Usage {
-    fn from(u: owners::UsageTotals) -> Self {
+impl From<ops::UsageTotals> for Usage {
+    fn from(u: ops::UsageTotals) -> Self {
         Self {
             bytes: u.bytes,
             artifacts: u.artifacts,
@@ -188,7 +189,7 @@ impl From<crate::VersionedRecord> for backend::VersionedRecord {
 impl From<(Hash, crate::VersionedRecord)> for backend::KeyedRecord {
     fn from((key, record): (Hash, crate::VersionedRecord)) -> Self {
         Self {
-            key: key.to_string(),
+            key: digest(&key),
             record: record.into(),
         }
     }
@@ -207,7 +208,7 @@ impl From<crate::SwapOutcome> for backend::SwapOutcome {
 impl From<crate::BlobInfo> for backend::BlobInfo {
     fn from(b: crate::BlobInfo) -> Self {
         Self {
-            key: b.key.to_string(),
+            key: digest(&b.key),
             size: b.size,
             modified: b.modified,
         }

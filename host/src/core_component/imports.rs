@@ -46,8 +46,26 @@ impl ResourceLimiter for CoreState {
     }
 }
 
-fn key(text: &str) -> Result<Hash, BackendError> {
-    Hash::from_hex(text).map_err(|e| BackendError::InvalidKey(e.to_string()))
+/// A backend key as the core passes it: four little-endian words of the
+/// hash's 32 bytes (the WIT `digest`), a key whatever its bytes.
+fn key((a, b, c, d): wit::Digest) -> Hash {
+    let mut bytes = [0u8; 32];
+    for (chunk, word) in bytes.chunks_exact_mut(8).zip([a, b, c, d]) {
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    Hash::from_bytes(bytes)
+}
+
+/// A backend key as the core takes it (see [`key`]).
+pub(super) fn digest(hash: &Hash) -> wit::Digest {
+    let mut words = [0u64; 4];
+    for (word, chunk) in words.iter_mut().zip(hash.as_bytes().chunks_exact(8)) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(chunk);
+        *word = u64::from_le_bytes(b);
+    }
+    let [a, b, c, d] = words;
+    (a, b, c, d)
 }
 
 thread_local! {
@@ -74,13 +92,13 @@ pub(crate) fn backend_work() -> (u64, u64) {
 impl wit_types::Host for CoreState {}
 
 impl wit::Host for CoreState {
-    fn write_blob(&mut self, key_: String, data: Vec<u8>) -> Result<(), BackendError> {
+    fn write_blob(&mut self, key_: wit::Digest, data: Vec<u8>) -> Result<(), BackendError> {
         note_backend_work(0, data.len() as u64);
-        self.backend.write_blob(&key(&key_)?, &data)
+        self.backend.write_blob(&key(key_), &data)
     }
 
-    fn write_staged_blob(&mut self, key_: String) -> Result<(), BackendError> {
-        let key = key(&key_)?;
+    fn write_staged_blob(&mut self, key_: wit::Digest) -> Result<(), BackendError> {
+        let key = key(key_);
         let (staging, hash) = self
             .staged
             .as_mut()
@@ -93,38 +111,38 @@ impl wit::Host for CoreState {
         self.backend.write_staged(staging, &key)
     }
 
-    fn read_blob(&mut self, key_: String) -> Result<Option<Vec<u8>>, BackendError> {
-        let blob = self.backend.read_blob(&key(&key_)?)?;
+    fn read_blob(&mut self, key_: wit::Digest) -> Result<Option<Vec<u8>>, BackendError> {
+        let blob = self.backend.read_blob(&key(key_))?;
         note_backend_work(0, blob.as_ref().map_or(0, |b| b.len() as u64));
         Ok(blob)
     }
 
-    fn blob_size(&mut self, key_: String) -> Result<Option<u64>, BackendError> {
-        self.backend.blob_size(&key(&key_)?)
+    fn blob_size(&mut self, key_: wit::Digest) -> Result<Option<u64>, BackendError> {
+        self.backend.blob_size(&key(key_))
     }
 
     fn read_blob_range(
         &mut self,
-        key_: String,
+        key_: wit::Digest,
         offset: u64,
         length: u64,
     ) -> Result<Option<Vec<u8>>, BackendError> {
-        let part = self.backend.read_blob_range(&key(&key_)?, offset, length)?;
+        let part = self.backend.read_blob_range(&key(key_), offset, length)?;
         note_backend_work(0, part.as_ref().map_or(0, |b| b.len() as u64));
         Ok(part)
     }
 
-    fn write_outboard(&mut self, key_: String, data: Vec<u8>) -> Result<(), BackendError> {
+    fn write_outboard(&mut self, key_: wit::Digest, data: Vec<u8>) -> Result<(), BackendError> {
         note_backend_work(0, data.len() as u64);
-        self.backend.write_outboard(&key(&key_)?, &data)
+        self.backend.write_outboard(&key(key_), &data)
     }
 
     fn read_outboard(
         &mut self,
-        key_: String,
+        key_: wit::Digest,
         ranges: Vec<(u64, u64)>,
     ) -> Result<Option<Vec<Vec<u8>>>, BackendError> {
-        let parts = self.backend.read_outboard(&key(&key_)?, &ranges)?;
+        let parts = self.backend.read_outboard(&key(key_), &ranges)?;
         let bytes = parts
             .as_ref()
             .map_or(0, |p| p.iter().map(|b| b.len() as u64).sum());
@@ -132,28 +150,28 @@ impl wit::Host for CoreState {
         Ok(parts)
     }
 
-    fn outboard_size(&mut self, key_: String) -> Result<Option<u64>, BackendError> {
-        self.backend.outboard_size(&key(&key_)?)
+    fn outboard_size(&mut self, key_: wit::Digest) -> Result<Option<u64>, BackendError> {
+        self.backend.outboard_size(&key(key_))
     }
 
-    fn delete_outboard(&mut self, key_: String) -> Result<bool, BackendError> {
-        self.backend.delete_outboard(&key(&key_)?)
+    fn delete_outboard(&mut self, key_: wit::Digest) -> Result<bool, BackendError> {
+        self.backend.delete_outboard(&key(key_))
     }
 
     fn delete_blob(
         &mut self,
-        key_: String,
+        key_: wit::Digest,
         record_version: Option<u64>,
     ) -> Result<bool, BackendError> {
-        self.backend.delete_blob(&key(&key_)?, record_version)
+        self.backend.delete_blob(&key(key_), record_version)
     }
 
     fn list_blobs(
         &mut self,
-        after: Option<String>,
+        after: Option<wit::Digest>,
         limit: u32,
     ) -> Result<Vec<wit::BlobInfo>, BackendError> {
-        let after = after.as_deref().map(key).transpose()?;
+        let after = after.map(key);
         Ok(self
             .backend
             .list_blobs(after.as_ref(), limit)?
@@ -162,22 +180,25 @@ impl wit::Host for CoreState {
             .collect())
     }
 
-    fn read_record(&mut self, key_: String) -> Result<Option<wit::VersionedRecord>, BackendError> {
-        self.read_in(Space::Shared, &key_)
+    fn read_record(
+        &mut self,
+        key_: wit::Digest,
+    ) -> Result<Option<wit::VersionedRecord>, BackendError> {
+        self.read_in(Space::Shared, key_)
     }
 
     fn swap_record(
         &mut self,
-        key_: String,
+        key_: wit::Digest,
         expected: Option<u64>,
         new: Option<Vec<u8>>,
     ) -> Result<wit::SwapOutcome, BackendError> {
-        self.swap_in(Space::Shared, &key_, expected, new)
+        self.swap_in(Space::Shared, key_, expected, new)
     }
 
     fn list_records(
         &mut self,
-        after: Option<String>,
+        after: Option<wit::Digest>,
         limit: u32,
     ) -> Result<Vec<wit::KeyedRecord>, BackendError> {
         self.list_in(Space::Shared, after, limit)
@@ -185,42 +206,42 @@ impl wit::Host for CoreState {
 
     fn read_entry(
         &mut self,
-        owner: String,
-        key_: String,
+        owner: wit::Digest,
+        key_: wit::Digest,
     ) -> Result<Option<wit::VersionedRecord>, BackendError> {
-        self.read_in(Space::Owner(key(&owner)?), &key_)
+        self.read_in(Space::Owner(key(owner)), key_)
     }
 
     fn swap_entry(
         &mut self,
-        owner: String,
-        key_: String,
+        owner: wit::Digest,
+        key_: wit::Digest,
         expected: Option<u64>,
         new: Option<Vec<u8>>,
     ) -> Result<wit::SwapOutcome, BackendError> {
-        self.swap_in(Space::Owner(key(&owner)?), &key_, expected, new)
+        self.swap_in(Space::Owner(key(owner)), key_, expected, new)
     }
 
     fn list_entries(
         &mut self,
-        owner: String,
-        after: Option<String>,
+        owner: wit::Digest,
+        after: Option<wit::Digest>,
         limit: u32,
     ) -> Result<Vec<wit::KeyedRecord>, BackendError> {
-        self.list_in(Space::Owner(key(&owner)?), after, limit)
+        self.list_in(Space::Owner(key(owner)), after, limit)
     }
 
     fn list_owners(
         &mut self,
-        after: Option<String>,
+        after: Option<wit::Digest>,
         limit: u32,
-    ) -> Result<Vec<String>, BackendError> {
-        let after = after.as_deref().map(key).transpose()?;
+    ) -> Result<Vec<wit::Digest>, BackendError> {
+        let after = after.map(key);
         Ok(self
             .backend
             .list_owners(after.as_ref(), limit)?
             .into_iter()
-            .map(|k| k.to_string())
+            .map(|k| digest(&k))
             .collect())
     }
 
@@ -239,8 +260,12 @@ impl wit::Host for CoreState {
 
 /// The record calls of the core's `backend` interface, for either space.
 impl CoreState {
-    fn read_in(&self, space: Space, k: &str) -> Result<Option<wit::VersionedRecord>, BackendError> {
-        let record = self.backend.read_record(space, &key(k)?);
+    fn read_in(
+        &self,
+        space: Space,
+        k: wit::Digest,
+    ) -> Result<Option<wit::VersionedRecord>, BackendError> {
+        let record = self.backend.read_record(space, &key(k));
         // A record is charged by its bytes too: an owner's names record
         // is up to 288 KB, read whole by every names call.
         let bytes = match &record {
@@ -254,24 +279,24 @@ impl CoreState {
     fn swap_in(
         &self,
         space: Space,
-        k: &str,
+        k: wit::Digest,
         expected: Option<u64>,
         new: Option<Vec<u8>>,
     ) -> Result<wit::SwapOutcome, BackendError> {
         note_backend_work(1, new.as_ref().map_or(0, |d| d.len() as u64));
         let outcome =
             self.backend
-                .swap_record(space, &key(k)?, Swap::new(expected, new.as_deref()))?;
+                .swap_record(space, &key(k), Swap::new(expected, new.as_deref()))?;
         Ok(outcome.into())
     }
 
     fn list_in(
         &self,
         space: Space,
-        after: Option<String>,
+        after: Option<wit::Digest>,
         limit: u32,
     ) -> Result<Vec<wit::KeyedRecord>, BackendError> {
-        let after = after.as_deref().map(key).transpose()?;
+        let after = after.map(key);
         let records = self.backend.list_records(space, after.as_ref(), limit)?;
         // Each record read, and its bytes, is host work the caller is
         // charged for.
@@ -288,6 +313,17 @@ mod tests {
     use crate::MemoryBackend;
 
     #[test]
+    fn a_key_crosses_as_four_little_endian_words() {
+        let hash = Hash::from_hex(&"0123456789abcdef".repeat(4)).unwrap();
+        let words = digest(&hash);
+        assert_eq!(
+            words.0,
+            u64::from_le_bytes(*b"\x01\x23\x45\x67\x89\xab\xcd\xef")
+        );
+        assert_eq!(key(words), hash);
+    }
+
+    #[test]
     fn staged_content_is_stored_only_under_the_hash_the_host_staged() {
         let backend = MemoryBackend::new();
         let (a, b) = ("ab".repeat(32), "cd".repeat(32));
@@ -301,13 +337,15 @@ mod tests {
             memory_used: 0,
         };
         assert!(matches!(
-            wit::Host::write_staged_blob(&mut state, b.clone()),
+            wit::Host::write_staged_blob(&mut state, digest(&Hash::from_hex(&b).unwrap())),
             Err(BackendError::InvalidKey(_))
         ));
-        wit::Host::write_staged_blob(&mut state, a.clone()).unwrap();
+        wit::Host::write_staged_blob(&mut state, digest(&Hash::from_hex(&a).unwrap())).unwrap();
         let read = |k: &str| backend.read_blob(&Hash::from_hex(k).unwrap()).unwrap();
         assert_eq!((read(&a), read(&b)), (Some(b"staged".to_vec()), None));
         state.staged = None;
-        assert!(wit::Host::write_staged_blob(&mut state, a).is_err());
+        assert!(
+            wit::Host::write_staged_blob(&mut state, digest(&Hash::from_hex(&a).unwrap())).is_err()
+        );
     }
 }

@@ -1,13 +1,21 @@
-//! The core's `owner-names` export as typed calls on one [`Instance`].
+//! The core's names calls (of its `ops` export) as typed calls on one
+//! [`Instance`], for one owner (the host's own names are `@host`'s).
 
+use super::bindings::ops;
+use super::calls::Caller;
 use super::convert::core_hash;
 use super::pool::Instance;
-use crate::{Error, Hash, Tag};
+use crate::{Error, Hash, Quota, Tag};
+
+/// `owner` as the caller of a names call: names cost no quota.
+fn named(owner: &str) -> ops::Caller {
+    ops::Caller::from(Caller::Owner(owner, Quota::UNLIMITED))
+}
 
 impl Instance {
     /// The most names one owner keeps (the WIT's `name-limit`).
     pub(crate) fn name_limit(&mut self) -> Result<u32, Error> {
-        self.call(|c, s| c.artifacts_store_owner_names().call_name_limit(s))
+        self.call(|c, s| c.artifacts_store_ops().call_name_limit(s))
     }
 
     /// Points `owner`'s `name` at `hash`; returns what it pointed at before.
@@ -17,30 +25,26 @@ impl Instance {
         name: &str,
         hash: &Hash,
     ) -> Result<Option<Hash>, Error> {
+        let who = named(owner);
         let hash = hash.to_string();
         let before = self
-            .call(|c, s| {
-                c.artifacts_store_owner_names()
-                    .call_tag_set(s, owner, name, &hash)
-            })?
+            .call(|c, s| c.artifacts_store_ops().call_tag_set(s, &who, name, &hash))?
             .map_err(Error::from)?;
         before.as_deref().map(core_hash).transpose()
     }
 
     /// What `owner`'s `name` points at.
     pub(crate) fn tag_get(&mut self, owner: &str, name: &str) -> Result<Option<Hash>, Error> {
-        let found =
-            self.call(|c, s| c.artifacts_store_owner_names().call_tag_get(s, owner, name))??;
+        let who = named(owner);
+        let found = self.call(|c, s| c.artifacts_store_ops().call_tag_get(s, &who, name))??;
         found.as_deref().map(core_hash).transpose()
     }
 
     /// Removes `owner`'s `name`; returns what it pointed at.
     pub(crate) fn tag_delete(&mut self, owner: &str, name: &str) -> Result<Option<Hash>, Error> {
+        let who = named(owner);
         let before = self
-            .call(|c, s| {
-                c.artifacts_store_owner_names()
-                    .call_tag_delete(s, owner, name)
-            })?
+            .call(|c, s| c.artifacts_store_ops().call_tag_delete(s, &who, name))?
             .map_err(Error::from)?;
         before.as_deref().map(core_hash).transpose()
     }
@@ -53,16 +57,12 @@ impl Instance {
         expected: Option<&Hash>,
         new: &Hash,
     ) -> Result<(), Error> {
+        let who = named(owner);
         let expected = expected.map(Hash::to_string);
         let new = new.to_string();
         Ok(self.call(|c, s| {
-            c.artifacts_store_owner_names().call_tag_replace(
-                s,
-                owner,
-                name,
-                expected.as_ref(),
-                &new,
-            )
+            c.artifacts_store_ops()
+                .call_tag_replace(s, &who, name, expected.as_ref(), &new)
         })??)
     }
 
@@ -74,10 +74,11 @@ impl Instance {
         after: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Tag>, Error> {
+        let who = named(owner);
         let page = self
             .call(|c, s| {
-                c.artifacts_store_owner_names()
-                    .call_tag_list(s, owner, prefix, after, limit)
+                c.artifacts_store_ops()
+                    .call_tag_list(s, &who, prefix, after, limit)
             })?
             .map_err(Error::from)?;
         page.into_iter()

@@ -3,20 +3,20 @@
 //! rolled back by whoever meets them.
 
 use super::artifact::{join, leave, unmark_artifact};
-use super::backend::{Backend, Swap};
-use super::caller::{Caller, Dedup, Quota};
-use super::error::Outcome;
+use super::content::Content;
 use super::index::{At, Progress, Unmark};
 use super::names::forget;
-use super::put::Content;
 use super::usage::{account, unmark_usage};
+use crate::ops::backend::{Backend, Swap};
+use crate::ops::caller::{Caller, Dedup, Quota};
+use crate::ops::error::Outcome;
 use crate::record::{Entry, EntryState};
 
 /// Finishes the first put whose entry is `Adding` at `v`: charge the
 /// owner's usage, count it into the artifact, confirm the entry, clear the
 /// marks. Returns false if the entry was rolled back meanwhile (the put
 /// starts over). A refused quota or a failure rolls the entry back.
-pub(super) fn finish_add(
+pub(in crate::ops) fn finish_add(
     b: &impl Backend,
     caller: &Caller,
     at: At,
@@ -75,7 +75,7 @@ fn undo_add(b: &impl Backend, at: At, v: u64) -> Outcome<()> {
 
 /// Rolls back the first put whose entry is `Adding` at `v`: deletes the
 /// entry first (so nobody confirms it any more), then undoes its marks.
-pub(super) fn roll_back(b: &impl Backend, at: At, v: u64) -> Outcome<()> {
+pub(in crate::ops) fn roll_back(b: &impl Backend, at: At, v: u64) -> Outcome<()> {
     at.swap_entry(b, Some(v), None)?;
     if at.progress(b, v)? == Progress::Confirmed {
         return Ok(()); // confirmed before we got to it
@@ -89,7 +89,7 @@ pub(super) fn roll_back(b: &impl Backend, at: At, v: u64) -> Outcome<()> {
 /// the host's remove, which deletes the artifact) the usage's leave mark
 /// stays: its bytes count until `usage::settle` or gc has finished the
 /// content's deletion, whether or not this leave was the last.
-pub(super) fn finish_remove(
+pub(in crate::ops) fn finish_remove(
     b: &impl Backend,
     caller: &Caller,
     at: At,

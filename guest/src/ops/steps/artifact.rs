@@ -3,26 +3,36 @@
 //! deleted at zero), and the deletion protocol.
 
 use super::MAX_ATTEMPTS;
-use super::backend::{Backend, Space, Swap};
-use super::caller::Dedup;
-use super::error::{Error, Outcome, be, decode};
+use super::content::Content;
 use super::index::{At, Unmark};
-use super::put::Content;
+use crate::hash::Hash;
+use crate::ops::backend::{Backend, Space, Swap};
+use crate::ops::caller::Dedup;
+use crate::ops::error::{Error, Outcome, be, decode};
 use crate::outboard::Shape;
 use crate::record::{Entry, Mark, Marks, Origin, Record, State};
 
 /// The artifact record of `hash` and its version, if there is one.
-pub(super) fn read_artifact(b: &impl Backend, hash: &str) -> Outcome<Option<(u64, Record)>> {
+pub(in crate::ops) fn read_artifact(
+    b: &impl Backend,
+    hash: &Hash,
+) -> Outcome<Option<(u64, Record)>> {
     let Some(v) = be(b.read_record(Space::Shared.at(hash)))? else {
         return Ok(None);
     };
     Ok(Some((v.version, decode(hash, &v.data)?)))
 }
 
+/// The live shared record of `hash`, if any.
+pub(in crate::ops) fn shared(backend: &impl Backend, hash: &Hash) -> Outcome<Option<Record>> {
+    let record = read_artifact(backend, hash)?.map(|(_, record)| record);
+    Ok(record.filter(|r| r.state == State::Live))
+}
+
 /// Compare-and-swap on the artifact record of `hash` (`None` deletes it).
-pub(super) fn swap_artifact(
+pub(in crate::ops) fn swap_artifact(
     b: &impl Backend,
-    hash: &str,
+    hash: &Hash,
     expected: Option<u64>,
     new: Option<&Record>,
 ) -> Outcome<Swap> {
@@ -37,9 +47,9 @@ pub(super) fn swap_artifact(
 /// The outboard goes with the blob, before the record (so a crash leaves
 /// the deletion for gc to finish), not by gc an hour later: an outboard
 /// left behind would tell a later put that the content was stored.
-pub(super) fn finish_delete(
+pub(in crate::ops) fn finish_delete(
     backend: &impl Backend,
-    hash: &str,
+    hash: &Hash,
     version: u64,
     size: u64,
 ) -> Outcome<()> {
@@ -55,9 +65,9 @@ pub(super) fn finish_delete(
 
 /// Swaps the record to `Deleting` and deletes the artifact.
 /// Returns false if the version moved on meanwhile.
-pub(super) fn delete(
+pub(in crate::ops) fn delete(
     backend: &impl Backend,
-    hash: &str,
+    hash: &Hash,
     version: u64,
     mut record: Record,
 ) -> Outcome<bool> {
@@ -74,7 +84,7 @@ pub(super) fn delete(
 /// blob, if there is none), marked with the entry version `v`, once.
 /// Returns the origin of the record it is counted in, or `None` if the
 /// entry moved on meanwhile (someone else finished or rolled back the put).
-pub(super) fn join(
+pub(in crate::ops) fn join(
     b: &impl Backend,
     dedup: Dedup,
     at: At,
@@ -155,7 +165,7 @@ pub(super) fn join(
 /// Counts the owner of `at` out of the artifact record (the incarnation
 /// `origin`), marked with the entry version `v`, once; deletes the artifact
 /// when no owner is left. Also drops the owner's stale join marks.
-pub(super) fn leave(
+pub(in crate::ops) fn leave(
     b: &impl Backend,
     dedup: Dedup,
     at: At,
@@ -210,7 +220,12 @@ pub(super) fn leave(
 
 /// Removes the artifact mark of the transition `v` (of owner `at.space`);
 /// [`Unmark::UndoJoin`] also counts the owner back out.
-pub(super) fn unmark_artifact(b: &impl Backend, at: At, v: u64, how: Unmark) -> Outcome<()> {
+pub(in crate::ops) fn unmark_artifact(
+    b: &impl Backend,
+    at: At,
+    v: u64,
+    how: Unmark,
+) -> Outcome<()> {
     let (hash, undo) = (at.hash, how == Unmark::UndoJoin);
     for _ in 0..MAX_ATTEMPTS {
         let Some((version, mut record)) = read_artifact(b, hash)? else {

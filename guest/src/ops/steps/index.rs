@@ -1,59 +1,53 @@
 //! An owner's index space: its key, and the entry under a hash in it.
 
-use super::backend::{Backend, Place, Space, Swap};
-use super::caller::HOST_OWNER;
-use super::error::{Outcome, be, decode_entry};
+use crate::hash::Hash;
+use crate::ops::backend::{Backend, Place, Space, Swap};
+use crate::ops::caller::HOST_OWNER;
+use crate::ops::error::{Outcome, be, decode_entry};
 use crate::record::{Entry, EntryState};
 
 /// The key of `owner`'s index space: a BLAKE3 key derivation of its id
 /// (the host's, which nearly every host call reads, is written out rather
 /// than derived each time).
-pub fn owner_key(owner: &str) -> String {
+pub fn owner_key(owner: &str) -> Hash {
     if owner == HOST_OWNER {
-        return HOST_KEY.to_string();
+        return HOST_KEY;
     }
     derived_owner_key(owner)
 }
 
 /// [`owner_key`] of [`HOST_OWNER`], as derived (a test checks it).
-const HOST_KEY: &str = "20c758e9f15075c836405e472d9d7ab887d4bfd217e7b2662a9b59f9e8dbc96f";
+const HOST_KEY: Hash = Hash::from_bytes([
+    0x20, 0xc7, 0x58, 0xe9, 0xf1, 0x50, 0x75, 0xc8, 0x36, 0x40, 0x5e, 0x47, 0x2d, 0x9d, 0x7a, 0xb8,
+    0x87, 0xd4, 0xbf, 0xd2, 0x17, 0xe7, 0xb2, 0x66, 0x2a, 0x9b, 0x59, 0xf9, 0xe8, 0xdb, 0xc9, 0x6f,
+]);
 
-fn derived_owner_key(owner: &str) -> String {
+fn derived_owner_key(owner: &str) -> Hash {
     blake3::Hasher::new_derive_key("artifacts:store 2026 owner index v2")
         .update(owner.as_bytes())
         .finalize()
-        .to_hex()
-        .to_string()
+        .into()
 }
 
 /// The key of the usage record in every owner's index space: a BLAKE3 key
 /// derivation, which can never equal the plain BLAKE3 hash of any content.
-pub fn usage_key() -> String {
+pub fn usage_key() -> Hash {
     blake3::Hasher::new_derive_key("artifacts:store 2026 owner usage v2")
         .finalize()
-        .to_hex()
-        .to_string()
+        .into()
 }
 
-/// The 32 bytes of a valid hash (or owner key).
-pub(super) fn raw(hex: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    for (i, pair) in hex.as_bytes().chunks(2).take(32).enumerate() {
-        let digit = |c: u8| match c {
-            b'0'..=b'9' => c - b'0',
-            b'a'..=b'f' => c - b'a' + 10,
-            _ => 0,
-        };
-        if let (Some(slot), [hi, lo]) = (out.get_mut(i), pair) {
-            *slot = digit(*hi) << 4 | digit(*lo);
-        }
-    }
-    out
+/// The key of the names record in every owner's index space: a BLAKE3 key
+/// derivation, which can never equal the plain BLAKE3 hash of any content.
+pub fn names_key() -> Hash {
+    blake3::Hasher::new_derive_key("artifacts:store 2026 owner names v3")
+        .finalize()
+        .into()
 }
 
 /// Where a transition (named by the entry version it began at) stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Progress {
+pub(in crate::ops) enum Progress {
     /// The entry is still at that version.
     UnderWay,
     /// A first put that went live (the entry's incarnation).
@@ -65,7 +59,7 @@ pub(super) enum Progress {
 /// How to clear the mark a transition left on a record (the artifact
 /// record or the owner's usage) once the transition is over.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Unmark {
+pub(in crate::ops) enum Unmark {
     /// A join that went live: only its mark goes.
     Joined,
     /// A join that never went live: its change is undone too.
@@ -77,7 +71,7 @@ pub(super) enum Unmark {
 impl Unmark {
     /// How to clear the mark of a join (or leave) whose transition stands
     /// at `p`, over: a join whose entry never went live is undone.
-    pub(super) fn after(join: bool, p: Progress) -> Self {
+    pub(in crate::ops) fn after(join: bool, p: Progress) -> Self {
         match (join, p) {
             (false, _) => Self::Left,
             (true, Progress::Confirmed) => Self::Joined,
@@ -86,20 +80,20 @@ impl Unmark {
     }
 
     /// Whether the mark is a join's.
-    pub(super) fn join(self) -> bool {
+    pub(in crate::ops) fn join(self) -> bool {
         self != Self::Left
     }
 }
 
 /// An owner's index space and the hash an operation is about.
 #[derive(Clone, Copy)]
-pub(super) struct At<'a> {
-    pub(super) space: &'a str,
-    pub(super) hash: &'a str,
+pub(in crate::ops) struct At<'a> {
+    pub(in crate::ops) space: &'a Hash,
+    pub(in crate::ops) hash: &'a Hash,
 }
 
 impl<'a> At<'a> {
-    pub(super) fn entry(&self, b: &impl Backend) -> Outcome<Option<(u64, Entry)>> {
+    pub(in crate::ops) fn entry(&self, b: &impl Backend) -> Outcome<Option<(u64, Entry)>> {
         let Some(v) = be(b.read_record(self.place()))? else {
             return Ok(None);
         };
@@ -107,7 +101,7 @@ impl<'a> At<'a> {
     }
 
     /// Where the transition that the entry began at version `v` stands.
-    pub(super) fn progress(&self, b: &impl Backend, v: u64) -> Outcome<Progress> {
+    pub(in crate::ops) fn progress(&self, b: &impl Backend, v: u64) -> Outcome<Progress> {
         Ok(match self.entry(b)? {
             Some((version, _)) if version == v => Progress::UnderWay,
             Some((_, e)) if e.incarnation == v && e.state != EntryState::Adding => {
@@ -117,7 +111,7 @@ impl<'a> At<'a> {
         })
     }
 
-    pub(super) fn swap_entry(
+    pub(in crate::ops) fn swap_entry(
         &self,
         b: &impl Backend,
         expected: Option<u64>,
@@ -130,27 +124,27 @@ impl<'a> At<'a> {
     /// Whether the entry is still at `version` (the transition it names is
     /// still under way): checked after reading a record and before swapping
     /// it, so that a marked change is never applied once it was finished.
-    pub(super) fn still_at(&self, b: &impl Backend, version: u64) -> Outcome<bool> {
+    pub(in crate::ops) fn still_at(&self, b: &impl Backend, version: u64) -> Outcome<bool> {
         Ok(be(b.read_record(self.place()))?.is_some_and(|v| v.version == version))
     }
 
     /// Where the entry is.
-    pub(super) fn place(&self) -> Place<'a> {
+    pub(in crate::ops) fn place(&self) -> Place<'a> {
         Space::Owner(self.space).at(self.hash)
     }
 
-    pub(super) fn owner(&self) -> [u8; 32] {
-        raw(self.space)
+    pub(in crate::ops) fn owner(&self) -> [u8; 32] {
+        *self.space.as_bytes()
     }
 
-    pub(super) fn key(&self) -> [u8; 32] {
-        raw(self.hash)
+    pub(in crate::ops) fn key(&self) -> [u8; 32] {
+        *self.hash.as_bytes()
     }
 }
 
-/// The hex form of 32 raw bytes.
-pub(super) fn hash_of(raw: &[u8; 32]) -> String {
-    raw.iter().map(|b| format!("{b:02x}")).collect()
+/// The hash of 32 raw bytes (a mark's key, a name's target).
+pub(in crate::ops) fn hash_of(raw: &[u8; 32]) -> Hash {
+    Hash::from_bytes(*raw)
 }
 
 #[cfg(test)]
