@@ -262,12 +262,11 @@ impl ArtifactStore {
     /// else `generic` and 0. Never what another owner put or when.
     pub(crate) fn as_granted(&self, store_wide: Metadata) -> Result<Metadata, Error> {
         let host = Caller::Owner(HOST_OWNER, Quota::UNLIMITED);
-        let (artifact_type, stored_at) =
-            match self.core.with(|i| i.stat(host, &store_wide.hash)) {
-                Ok(m) => (m.artifact_type, m.stored_at),
-                Err(Error::Core(e)) => return Err(Error::Core(e)),
-                Err(_) => (ArtifactType::Generic, 0),
-            };
+        let (artifact_type, stored_at) = match self.core.with(|i| i.stat(host, &store_wide.hash)) {
+            Ok(m) => (m.artifact_type, m.stored_at),
+            Err(Error::Core(e)) => return Err(Error::Core(e)),
+            Err(_) => (ArtifactType::Generic, 0),
+        };
         Ok(Metadata {
             artifact_type,
             stored_at,

@@ -16,7 +16,7 @@ use crate::{Error, Hash};
 pub const RANGE_LIMIT: u64 = 4 << 20;
 
 /// `range` as an offset and a length, or why it is not a range.
-pub(crate) fn offset_and_length(range: &Range<u64>) -> Result<(u64, u64), Error> {
+fn offset_and_length(range: &Range<u64>) -> Result<(u64, u64), Error> {
     if range.start > range.end {
         return Err(Error::InvalidRange {
             start: range.start,
@@ -60,9 +60,7 @@ impl ArtifactStore {
     ) -> Result<Vec<u8>, Error> {
         let who = self.range_reader(hash)?;
         if length <= RANGE_LIMIT || !self.is_host() {
-            return self
-                .core
-                .with(|i| i.get_range(who, hash, offset, length));
+            return self.core.with(|i| i.get_range(who, hash, offset, length));
         }
         // The size first, so that nothing is held for a range that cannot be.
         self.check_range(hash, offset, length)?;
