@@ -87,9 +87,10 @@ pub(crate) struct AppOwner {
     children_waiting: Arc<Mutex<Usage>>,
 }
 
-impl AppOwner {
-    fn new(id: String, quota: Quota) -> Owner {
-        Owner::App(Arc::new(Self {
+impl Owner {
+    /// A new app view's owner: no grants, no calls, nothing waiting.
+    fn app(id: String, quota: Quota) -> Self {
+        Self::App(Arc::new(AppOwner {
             id,
             quota,
             grants: HashSet::new(),
@@ -97,7 +98,9 @@ impl AppOwner {
             children_waiting: Arc::default(),
         }))
     }
+}
 
+impl AppOwner {
     fn children_waiting(&self) -> std::sync::MutexGuard<'_, Usage> {
         self.children_waiting
             .lock()
@@ -118,14 +121,14 @@ impl ArtifactStore {
         if !valid {
             return Err(Error::InvalidOwner(format!("{app:.80?}")));
         }
-        Ok(self.with_owner(AppOwner::new(app.to_string(), quota)))
+        Ok(self.with_owner(Owner::app(app.to_string(), quota)))
     }
 
     /// The view of a launched app, `PARENT/NAME` (an id `app` refuses:
     /// only launches make ids with `/`).
     #[cfg(feature = "apps")]
     pub(crate) fn child_app(&self, id: String, quota: Quota) -> AppView {
-        self.with_owner(AppOwner::new(id, quota))
+        self.with_owner(Owner::app(id, quota))
     }
 
     /// The app's id; the host's is `@host`.
