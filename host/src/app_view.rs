@@ -290,3 +290,45 @@ impl ArtifactStore {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hosts_view_answers_the_app_accessors_for_the_whole_store() {
+        let mut host = ArtifactStore::open_memory().unwrap();
+        let app = host.app("app-1", Quota::default()).unwrap();
+        let mine = app.put(b"the app's", ArtifactType::Generic).unwrap();
+        let theirs = host.put(b"the host's", ArtifactType::Generic).unwrap();
+        host.grant(mine);
+        assert_eq!((host.id(), host.quota()), (HOST_OWNER, Quota::UNLIMITED));
+        assert_eq!(host.settle().unwrap(), 0);
+        assert_eq!(host.children_waiting(), Usage::default());
+        let usage = Usage {
+            bytes: 19,
+            artifacts: 2,
+        };
+        assert_eq!(host.usage().unwrap(), usage);
+        assert!(host.contains(&mine).unwrap());
+        // The app's view: its own, and a grant it sees without holding.
+        assert_eq!((app.id(), app.quota()), ("app-1", Quota::default()));
+        assert_eq!(
+            app.usage().unwrap(),
+            Usage {
+                bytes: 9,
+                artifacts: 1
+            }
+        );
+        assert!(matches!(app.get(&theirs), Err(Error::NotFound(_))));
+        let mut granted = app.clone();
+        granted.grant(theirs);
+        assert_eq!(granted.get(&theirs).unwrap(), b"the host's");
+        assert_eq!(granted.stat(&theirs).unwrap().reference_count, 0);
+        assert!(
+            !app.contains(&theirs).unwrap(),
+            "a clone's grant is its own"
+        );
+    }
+}
