@@ -1,5 +1,7 @@
-//! [`AppView`]: the store as one app sees it, with its own references,
-//! quota and grants.
+//! Whose view of the store an [`ArtifactStore`] is: the host's (every
+//! artifact) or one app's ([`AppView`]: its own references, quota and
+//! grants). Every operation is written once over this; here are what only
+//! an app's view holds and the rules its reads follow.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,27 +50,62 @@ pub struct Usage {
     pub artifacts: u64,
 }
 
-/// The store as one app sees it.
+/// The store as one app sees it: an [`ArtifactStore`] scoped to the app
+/// (made by [`ArtifactStore::app`]), with the same operations.
 ///
 /// The app sees only artifacts it holds references to, plus the ones the
-/// host [granted](AppView::grant) it (readable, not releasable); anything
-/// else answers `NotFound`, exactly as if it did not exist. `release` and
-/// `remove` drop only the app's own references, and a put that gives the
-/// app its first reference to an artifact is charged to its [`Quota`]
-/// before anything is written.
+/// host [granted](ArtifactStore::grant) it (readable, not releasable);
+/// anything else answers `NotFound`, exactly as if it did not exist.
+/// `release` and `remove` drop only the app's own references, and a put
+/// that gives the app its first reference to an artifact is charged to its
+/// [`Quota`] before anything is written. Upkeep (`gc`, `migrate`,
+/// `quarantine`) is store-wide whichever view runs it.
+pub type AppView = ArtifactStore;
+
+/// Whose view a store is.
 #[derive(Debug, Clone)]
-pub struct AppView {
-    store: ArtifactStore,
-    app: String,
+pub(crate) enum Owner {
+    /// The host: every artifact, store-wide counts, no quota.
+    Host,
+    /// One app. Shared by clones of its view, but for the grants, which a
+    /// clone copies (see [`ArtifactStore::grant`]).
+    App(Arc<AppOwner>),
+}
+
+/// What an app's view holds besides the store.
+#[derive(Debug, Clone)]
+pub(crate) struct AppOwner {
+    id: String,
     quota: Quota,
     grants: HashSet<Hash>,
-    /// How many calls into the core this view and its clones have made as
-    /// the app (see [`calls`](AppView::calls)).
+    /// How many calls into the core the view and its clones have made as
+    /// the app (see [`ArtifactStore::calls`]).
     calls: Arc<AtomicU64>,
     /// Under private dedup, what the app's launched children (ended this
     /// run) left waiting to be settled: it counts against the app's quota
     /// until the run's end settles it.
     children_waiting: Arc<Mutex<Usage>>,
+}
+
+impl Owner {
+    /// A new app view's owner: no grants, no calls, nothing waiting.
+    fn app(id: String, quota: Quota) -> Self {
+        Self::App(Arc::new(AppOwner {
+            id,
+            quota,
+            grants: HashSet::new(),
+            calls: Arc::default(),
+            children_waiting: Arc::default(),
+        }))
+    }
+}
+
+impl AppOwner {
+    fn children_waiting(&self) -> std::sync::MutexGuard<'_, Usage> {
+        self.children_waiting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
 }
 
 impl ArtifactStore {
@@ -84,42 +121,31 @@ impl ArtifactStore {
         if !valid {
             return Err(Error::InvalidOwner(format!("{app:.80?}")));
         }
-        Ok(AppView {
-            store: self.clone(),
-            app: app.to_string(),
-            quota,
-            grants: HashSet::new(),
-            calls: Arc::default(),
-            children_waiting: Arc::default(),
-        })
+        Ok(self.with_owner(Owner::app(app.to_string(), quota)))
     }
-}
 
-impl ArtifactStore {
     /// The view of a launched app, `PARENT/NAME` (an id `app` refuses:
     /// only launches make ids with `/`).
     #[cfg(feature = "apps")]
     pub(crate) fn child_app(&self, id: String, quota: Quota) -> AppView {
-        AppView {
-            store: self.clone(),
-            app: id,
-            quota,
-            grants: HashSet::new(),
-            calls: Arc::default(),
-            children_waiting: Arc::default(),
+        self.with_owner(Owner::app(id, quota))
+    }
+
+    /// The app's id; the host's is `@host`.
+    pub fn id(&self) -> &str {
+        match &self.owner {
+            Owner::Host => HOST_OWNER,
+            Owner::App(app) => &app.id,
         }
     }
-}
 
-impl AppView {
-    /// The app's id.
-    pub fn id(&self) -> &str {
-        &self.app
-    }
-
-    /// The app's quota.
+    /// The app's quota; the host's is [`Quota::UNLIMITED`] (the store's
+    /// own limits still hold).
     pub fn quota(&self) -> Quota {
-        self.quota
+        match &self.owner {
+            Owner::Host => Quota::UNLIMITED,
+            Owner::App(app) => app.quota,
+        }
     }
 
     /// Lets the app read `hash` (get, stat, contains, verify) without
@@ -127,51 +153,73 @@ impl AppView {
     /// shows the size, 0 references, and the type and time of the host's own
     /// first put if the host holds it, else `generic` and 0: nothing of
     /// what other owners put, or when. Once the app puts the content itself,
-    /// it sees its own first put.
+    /// it sees its own first put. The host reads everything already: on its
+    /// view this does nothing.
     pub fn grant(&mut self, hash: Hash) {
-        self.grants.insert(hash);
+        if let Owner::App(app) = &mut self.owner {
+            Arc::make_mut(app).grants.insert(hash);
+        }
     }
 
-    /// The store this view is of.
-    pub(crate) fn store(&self) -> &ArtifactStore {
-        &self.store
+    /// Whether this is the host's view.
+    pub(crate) fn is_host(&self) -> bool {
+        matches!(self.owner, Owner::Host)
     }
 
-    fn granted(&self, hash: &Hash) -> bool {
-        self.grants.contains(hash)
+    /// Whether this is an app's view granted `hash` (the host's grants
+    /// nothing: it reads everything).
+    pub(crate) fn granted(&self, hash: &Hash) -> bool {
+        matches!(&self.owner, Owner::App(app) if app.grants.contains(hash))
     }
 
-    /// This app, as the core's calls name it: every call the app makes
-    /// through this view (or a clone) takes it, and is counted.
-    pub(crate) fn me(&self) -> Caller<'_> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let waiting = self.children_waiting();
-        let quota = Quota {
-            max_bytes: self.quota.max_bytes.saturating_sub(waiting.bytes),
-            max_artifacts: self.quota.max_artifacts.saturating_sub(waiting.artifacts),
-            ..self.quota
+    /// Whether a read of `hash` may take the host's path, which reads the
+    /// blob before the core has said the artifact is there: for the host,
+    /// and for an app's grant (which it may see anyway), never for an
+    /// app's own (its timing would tell what others hold).
+    pub(crate) fn reads_as_host(&self, hash: &Hash) -> bool {
+        self.is_host() || self.granted(hash)
+    }
+
+    /// This view's owner, as the core's calls name it: every call an app
+    /// makes through its view (or a clone) takes it, and is counted; its
+    /// quota is less what its children left waiting.
+    pub(crate) fn caller(&self) -> Caller<'_> {
+        let Owner::App(app) = &self.owner else {
+            return Caller::Host;
         };
-        Caller::Owner(&self.app, quota)
+        app.calls.fetch_add(1, Ordering::Relaxed);
+        let waiting = *app.children_waiting();
+        let quota = Quota {
+            max_bytes: app.quota.max_bytes.saturating_sub(waiting.bytes),
+            max_artifacts: app.quota.max_artifacts.saturating_sub(waiting.artifacts),
+            ..app.quota
+        };
+        Caller::Owner(&app.id, quota)
+    }
+
+    /// Whether the view's owner holds `hash` (a counted call for an app).
+    pub(crate) fn holds(&self, hash: &Hash) -> Result<bool, Error> {
+        self.core.with(|i| i.contains(self.caller(), hash))
     }
 
     /// What the app's children left waiting this run (see
-    /// [`settle`](Self::settle)), counted against its quota.
+    /// [`settle`](Self::settle)), counted against its quota; nothing for
+    /// the host.
     pub(crate) fn children_waiting(&self) -> Usage {
-        *self
-            .children_waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
+        match &self.owner {
+            Owner::Host => Usage::default(),
+            Owner::App(app) => *app.children_waiting(),
+        }
     }
 
     /// Counts what a child of the app left waiting against the app's quota.
     #[cfg(feature = "apps")]
     pub(crate) fn add_children_waiting(&self, left: Usage) {
-        let mut w = self
-            .children_waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        w.bytes = w.bytes.saturating_add(left.bytes);
-        w.artifacts = w.artifacts.saturating_add(left.artifacts);
+        if let Owner::App(app) = &self.owner {
+            let mut w = app.children_waiting();
+            w.bytes = w.bytes.saturating_add(left.bytes);
+            w.artifacts = w.artifacts.saturating_add(left.artifacts);
+        }
     }
 
     /// Under private dedup, ends what the host counts as one run of the
@@ -182,154 +230,46 @@ impl AppView {
     /// until a [`gc`](ArtifactStore::gc)). `AppHost` calls it when a run
     /// ends (a launched child's, when its root run ends); an embedder that
     /// drives a view itself calls it where the app cannot time it. Returns
-    /// how many deletions it finished; nothing under shared dedup.
+    /// how many deletions it finished; nothing under shared dedup, nor for
+    /// the host, whose releases leave nothing waiting.
     pub fn settle(&self) -> Result<u64, Error> {
-        let finished = self.store.settle(&self.app)?;
-        *self
-            .children_waiting
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Usage::default();
+        let Owner::App(app) = &self.owner else {
+            return Ok(0);
+        };
+        let finished = self.settle_owner(&app.id)?;
+        *app.children_waiting() = Usage::default();
         Ok(finished)
     }
 
     /// How many calls this view and its clones have made as the app so
-    /// far. Within one run what the app holds grows only by such a call
-    /// (its names hold only what it holds; the host's removals and gc only
-    /// shrink it), so a figure read from [`usage`](Self::usage) stays true
-    /// while this does not move, unless something else stores as the same
-    /// app id meanwhile (another run of it, another view the embedder made):
-    /// a staging check may then count too little held, as it counts only
-    /// its own run's staging anyway, and the core's quota check at the put
-    /// still refuses what would pass the quota.
+    /// far (none for the host). Within one run what the app holds grows
+    /// only by such a call (its names hold only what it holds; the host's
+    /// removals and gc only shrink it), so a figure read from
+    /// [`usage`](Self::usage) stays true while this does not move, unless
+    /// something else stores as the same app id meanwhile (another run of
+    /// it, another view the embedder made): a staging check may then count
+    /// too little held, as it counts only its own run's staging anyway, and
+    /// the core's quota check at the put still refuses what would pass the
+    /// quota.
     #[cfg(feature = "apps")]
     pub(crate) fn calls(&self) -> u64 {
-        self.calls.load(Ordering::Relaxed)
-    }
-
-    /// The most entries one [`list_page`](Self::list_page) returns.
-    pub fn list_limit(&self) -> u32 {
-        self.store.list_limit()
-    }
-
-    /// Refuses content of `size` bytes that the store or the app's quota
-    /// would refuse, before it is copied anywhere (the core makes the same
-    /// checks, and decides).
-    pub(crate) fn check_size(&self, size: u64) -> Result<(), Error> {
-        self.store.check_size(size)?;
-        let limit = self.quota.max_artifact_bytes;
-        if size > limit {
-            return Err(Error::QuotaExceeded {
-                kind: crate::QuotaKind::ArtifactBytes,
-                limit,
-                requested: size,
-            });
+        match &self.owner {
+            Owner::Host => 0,
+            Owner::App(app) => app.calls.load(Ordering::Relaxed),
         }
-        Ok(())
-    }
-
-    /// Stores `content` for the app, within its quota.
-    #[crate::traced(put, owner = self.app, bytes = content.len())]
-    pub fn put(&self, content: &[u8], artifact_type: ArtifactType) -> Result<Hash, Error> {
-        self.check_size(content.len() as u64)?;
-        self.store
-            .core
-            .with(|i| i.put(self.me(), content, artifact_type))
-    }
-
-    /// The verified content of an artifact the app references or was granted.
-    #[crate::traced(get, owner = self.app, hash = hash)]
-    pub fn get(&self, hash: &Hash) -> Result<Vec<u8>, Error> {
-        if self.granted(hash) {
-            return self.store.get(hash);
-        }
-        self.store.core.with(|i| i.get(self.me(), hash))
-    }
-
-    /// The bytes `range` of an artifact the app references or was granted,
-    /// proven to belong to it without reading all of it (see
-    /// [`ArtifactStore::get_range`]); at most [`RANGE_LIMIT`](crate::RANGE_LIMIT)
-    /// bytes at a time (more is [`Error::RangeTooLong`]). Anything the app
-    /// cannot see is `NotFound`, whatever the range.
-    pub fn get_range(&self, hash: &Hash, range: std::ops::Range<u64>) -> Result<Vec<u8>, Error> {
-        let (offset, length) = crate::store::offset_and_length(&range)?;
-        self.get_length(hash, offset, length)
-    }
-
-    /// [`get_range`](Self::get_range) as `length` bytes from `offset` (so
-    /// a range reaching past `u64::MAX` is refused for what was asked).
-    #[crate::traced(get_range, owner = self.app, hash = hash)]
-    pub(crate) fn get_length(
-        &self,
-        hash: &Hash,
-        offset: u64,
-        length: u64,
-    ) -> Result<Vec<u8>, Error> {
-        let who = if self.granted(hash) && !self.store.core.with(|i| i.contains(self.me(), hash))? {
-            Caller::Host
-        } else {
-            self.me()
-        };
-        self.store
-            .core
-            .with(|i| i.get_range(who, hash, offset, length))
-    }
-
-    /// Whether the app references (or was granted) `hash`.
-    #[crate::traced(contains, owner = self.app, hash = hash)]
-    pub fn contains(&self, hash: &Hash) -> Result<bool, Error> {
-        if self.granted(hash) {
-            return self.store.contains(hash);
-        }
-        self.store.core.with(|i| i.contains(self.me(), hash))
-    }
-
-    /// Drops one of the app's references; returns how many it has left.
-    #[crate::traced(release, owner = self.app, hash = hash)]
-    pub fn release(&self, hash: &Hash) -> Result<u64, Error> {
-        self.store.core.with(|i| i.release(self.me(), hash))
-    }
-
-    /// Drops all of the app's references; the artifact stays while others hold any.
-    #[crate::traced(remove, owner = self.app, hash = hash)]
-    pub fn remove(&self, hash: &Hash) -> Result<(), Error> {
-        self.store.core.with(|i| i.remove(self.me(), hash))
-    }
-
-    /// Metadata as the app sees it: of its own first put (type, time) and
-    /// its own reference count. For a grant it holds none of: see
-    /// [`grant`](Self::grant).
-    #[crate::traced(stat, owner = self.app, hash = hash)]
-    pub fn stat(&self, hash: &Hash) -> Result<Metadata, Error> {
-        let own = self.store.core.with(|i| i.stat(self.me(), hash));
-        if self.granted(hash) && own.is_err() {
-            let meta = self.store.stat(hash)?;
-            return self.as_granted(meta);
-        }
-        own
-    }
-
-    /// Re-reads and checks an artifact the app references or was granted.
-    #[crate::traced(verify, owner = self.app, hash = hash)]
-    pub fn verify(&self, hash: &Hash) -> Result<Metadata, Error> {
-        if self.granted(hash) && !self.store.core.with(|i| i.contains(self.me(), hash))? {
-            let meta = self.store.verify(hash)?;
-            return self.as_granted(meta);
-        }
-        self.store.core.with(|i| i.verify(self.me(), hash))
     }
 
     /// What a granted artifact the app holds none of shows it: its size,
     /// no references, and the type and time of the host's own first put if
     /// the host holds it (the host granted it: what it shows is its own),
     /// else `generic` and 0. Never what another owner put or when.
-    fn as_granted(&self, store_wide: Metadata) -> Result<Metadata, Error> {
-        let host = Caller::Owner(HOST_OWNER, crate::Quota::UNLIMITED);
-        let (artifact_type, stored_at) =
-            match self.store.core.with(|i| i.stat(host, &store_wide.hash)) {
-                Ok(m) => (m.artifact_type, m.stored_at),
-                Err(Error::Core(e)) => return Err(Error::Core(e)),
-                Err(_) => (ArtifactType::Generic, 0),
-            };
+    pub(crate) fn as_granted(&self, store_wide: Metadata) -> Result<Metadata, Error> {
+        let host = Caller::Owner(HOST_OWNER, Quota::UNLIMITED);
+        let (artifact_type, stored_at) = match self.core.with(|i| i.stat(host, &store_wide.hash)) {
+            Ok(m) => (m.artifact_type, m.stored_at),
+            Err(Error::Core(e)) => return Err(Error::Core(e)),
+            Err(_) => (ArtifactType::Generic, 0),
+        };
         Ok(Metadata {
             artifact_type,
             stored_at,
@@ -338,28 +278,57 @@ impl AppView {
         })
     }
 
-    /// How many artifacts the app references.
-    #[crate::traced(count, owner = self.app)]
-    pub fn count(&self) -> Result<u64, Error> {
-        self.store.core.with(|i| i.count(self.me()))
-    }
-
-    /// The total size of the artifacts the app references.
-    #[crate::traced(total_bytes, owner = self.app)]
-    pub fn total_bytes(&self) -> Result<u64, Error> {
-        self.store.core.with(|i| i.total_bytes(self.me()))
-    }
-
-    /// One page of the artifacts the app references, in hash order: up to
-    /// `limit` (at most [`list_limit`](Self::list_limit)) after `after`.
-    #[crate::traced(list, owner = self.app)]
-    pub fn list_page(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Metadata>, Error> {
-        self.store.core.with(|i| i.list(self.me(), after, limit))
-    }
-
-    /// What the app's artifacts add up to.
-    #[crate::traced(usage, owner = self.app)]
+    /// What the app's artifacts add up to; for the host, the whole store's.
+    #[crate::traced(usage, owner = self.id())]
     pub fn usage(&self) -> Result<Usage, Error> {
-        self.store.core.with(|i| i.usage(&self.app))
+        match &self.owner {
+            Owner::Host => Ok(Usage {
+                bytes: self.total_bytes()?,
+                artifacts: self.count()?,
+            }),
+            Owner::App(app) => self.core.with(|i| i.usage(&app.id)),
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hosts_view_answers_the_app_accessors_for_the_whole_store() {
+        let mut host = ArtifactStore::open_memory().unwrap();
+        let app = host.app("app-1", Quota::default()).unwrap();
+        let mine = app.put(b"the app's", ArtifactType::Generic).unwrap();
+        let theirs = host.put(b"the host's", ArtifactType::Generic).unwrap();
+        host.grant(mine);
+        assert_eq!((host.id(), host.quota()), (HOST_OWNER, Quota::UNLIMITED));
+        assert_eq!(host.settle().unwrap(), 0);
+        assert_eq!(host.children_waiting(), Usage::default());
+        let usage = Usage {
+            bytes: 19,
+            artifacts: 2,
+        };
+        assert_eq!(host.usage().unwrap(), usage);
+        assert!(host.contains(&mine).unwrap());
+        // The app's view: its own, and a grant it sees without holding.
+        assert_eq!((app.id(), app.quota()), ("app-1", Quota::default()));
+        assert_eq!(
+            app.usage().unwrap(),
+            Usage {
+                bytes: 9,
+                artifacts: 1
+            }
+        );
+        assert!(matches!(app.get(&theirs), Err(Error::NotFound(_))));
+        let mut granted = app.clone();
+        granted.grant(theirs);
+        assert_eq!(granted.get(&theirs).unwrap(), b"the host's");
+        assert_eq!(granted.stat(&theirs).unwrap().reference_count, 0);
+        assert!(
+            !app.contains(&theirs).unwrap(),
+            "a clone's grant is its own"
+        );
     }
 }

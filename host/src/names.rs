@@ -1,8 +1,8 @@
 //! [`Names`]: an owner's labels for the artifacts it holds (the WIT `names`
 //! interface), for the host itself or one app.
 
-use crate::core_component::{CoreClient, HOST_OWNER};
-use crate::{AppView, ArtifactStore, Error, Hash};
+use crate::core_component::CoreClient;
+use crate::{ArtifactStore, Error, Hash};
 
 /// A name and the artifact it points at.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -13,8 +13,8 @@ pub struct Tag {
     pub hash: Hash,
 }
 
-/// One owner's names: what [`ArtifactStore::names`] (the host's own, as
-/// `@host`) and [`AppView::names`] (an app's) return.
+/// One owner's names: what [`ArtifactStore::names`] returns (the host's
+/// own, as `@host`, or an app's).
 ///
 /// A name is 1 to 255 bytes of UTF-8 without control characters and points
 /// at one artifact the owner holds; it holds a reference to it, so that
@@ -44,20 +44,11 @@ pub struct Names<'a> {
 }
 
 impl ArtifactStore {
-    /// The host's own names (its owner `@host`).
+    /// The owner's names: the host's own (its owner `@host`), or the app's,
+    /// private to it like its artifacts.
     pub fn names(&self) -> Names<'_> {
         Names {
             core: &self.core,
-            owner: HOST_OWNER,
-        }
-    }
-}
-
-impl AppView {
-    /// The app's names: private to it, like its artifacts.
-    pub fn names(&self) -> Names<'_> {
-        Names {
-            core: &self.store().core,
             owner: self.id(),
         }
     }

@@ -177,7 +177,7 @@ impl Launching<'_> {
             parent.stat(grant)?;
         }
         let config = self.child_config(child, id)?;
-        let view = (self.store.view().store()).child_app(config.id.clone(), config.quota);
+        let view = self.store.view().child_app(config.id.clone(), config.quota);
         // A child starts with nothing (a host that died during an earlier
         // run of it may have left something) and ends with nothing.
         drop_everything(&view)?;
@@ -301,7 +301,7 @@ impl Family {
         let launched =
             std::mem::take(&mut *self.launched.lock().unwrap_or_else(|p| p.into_inner()));
         for id in &launched {
-            root.store().settle(id)?;
+            root.settle_owner(id)?;
         }
         root.settle().map(drop)
     }
@@ -382,7 +382,7 @@ fn drop_everything(view: &AppView) -> Result<(), Error> {
 /// (after [`drop_everything`], all its usage is that): what an earlier
 /// launch of the same child this run left, counted by its parent already.
 fn waiting_of(view: &AppView) -> Result<Usage, Error> {
-    if !view.store().core.private_dedup() {
+    if !view.core.private_dedup() {
         return Ok(Usage::default());
     }
     view.usage()
@@ -398,7 +398,7 @@ fn leave_waiting(
     parent: &AppView,
     family: &Family,
 ) -> Result<(), Error> {
-    if !child.store().core.private_dedup() {
+    if !child.core.private_dedup() {
         return Ok(());
     }
     let own = child.usage()?;

@@ -17,13 +17,15 @@
 
 use super::pieces::STREAM_PIECE;
 use super::{ArtifactStore, ArtifactType, Upload};
+use crate::core_component::Caller;
 use crate::{Error, Hash, Sha256Digest, Sha256Hasher};
 
 impl ArtifactStore {
     /// The artifact whose content has the sha256 digest `digest`, if an
     /// alias was recorded for it (it was pulled from or pushed to an OCI
-    /// registry) and the artifact is still stored.
-    #[crate::traced(resolve_sha256, owner = "@host", hash = digest)]
+    /// registry) and the artifact is still stored (for an app, one it holds
+    /// or was granted).
+    #[crate::traced(resolve_sha256, owner = self.id(), hash = digest)]
     pub fn resolve_sha256(&self, digest: &Sha256Digest) -> Result<Option<Hash>, Error> {
         let Some(target) = self.core.backend().read_alias(digest)? else {
             return Ok(None);
@@ -33,7 +35,7 @@ impl ArtifactStore {
 
     /// Reads the artifact `hash` (verified, a piece at a time), hashes it
     /// with sha256, records the alias and returns the digest.
-    #[crate::traced(alias_sha256, owner = "@host", hash = hash)]
+    #[crate::traced(alias_sha256, owner = self.id(), hash = hash)]
     pub fn alias_sha256(&self, hash: &Hash) -> Result<Sha256Digest, Error> {
         let mut download = self.download(hash)?;
         let mut hasher = Sha256Hasher::default();
@@ -76,16 +78,18 @@ impl ArtifactStore {
         }
     }
 
-    /// Deletes aliases whose artifact is gone; returns how many.
+    /// Deletes aliases whose artifact is gone (store-wide, whichever view
+    /// runs it); returns how many.
     pub(super) fn clean_aliases(&self) -> Result<u64, Error> {
         let backend = self.core.backend();
+        let stored = |hash: &Hash| self.core.with(|i| i.contains(Caller::Host, hash));
         let mut removed = 0;
         let mut after: Option<Sha256Digest> = None;
         loop {
             let page = backend.list_aliases(after.as_ref(), 1000)?;
             for digest in &page {
                 let target = match backend.read_alias(digest) {
-                    Ok(Some(target)) if self.contains(&target)? => continue,
+                    Ok(Some(target)) if stored(&target)? => continue,
                     Ok(Some(target)) => Some(target),
                     Ok(None) => continue,
                     // Damaged: it can never resolve again.
@@ -97,7 +101,7 @@ impl ArtifactStore {
                 // A pull may have stored the artifact again, and rewritten
                 // the alias, between the check and the delete.
                 if let Some(target) = target
-                    && self.contains(&target)?
+                    && stored(&target)?
                 {
                     backend.write_alias(digest, &target)?;
                     continue;

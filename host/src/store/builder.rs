@@ -57,7 +57,7 @@ impl StoreBuilder {
     /// (one record swap) whether others hold the content or not: the last
     /// owner's release makes the artifact invisible at once and leaves its
     /// blob to be deleted when the app's run ends
-    /// ([`AppView::settle`](crate::AppView::settle)) or by the next
+    /// ([`ArtifactStore::settle`]) or by the next
     /// [`gc`](ArtifactStore::gc); until then its bytes count against the
     /// app's quota. Every host sharing a store should make the same choice.
     pub fn private_dedup(mut self, private: bool) -> Self {
@@ -100,6 +100,7 @@ impl StoreBuilder {
             )?,
             max_artifact_bytes: self.max_artifact_bytes,
             hash_workers: self.hash_workers,
+            owner: crate::app_view::Owner::Host,
         })
     }
 

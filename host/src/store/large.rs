@@ -27,8 +27,9 @@ impl ArtifactStore {
     /// and appended to a staging area of the backend (a temporary file in
     /// the file backend; other backends may gather it in memory), which the
     /// core then stores under the hash with the usual rules. Nothing is
-    /// stored if the reader fails or yields more than the store's limit.
-    #[crate::traced(put_from, owner = "@host")]
+    /// stored if the reader fails or yields more than the store's (or the
+    /// app's) limit.
+    #[crate::traced(put_from, owner = self.id())]
     pub fn put_from(
         &self,
         reader: &mut dyn std::io::Read,
@@ -59,7 +60,7 @@ impl ArtifactStore {
             over = (bytes.len() as u64) < piece;
             Ok((!bytes.is_empty()).then_some(bytes))
         };
-        self.put_via_staging(Caller::Host, artifact_type, |backend, staging| {
+        self.put_via_staging(self.caller(), artifact_type, |backend, staging| {
             streaming::hash_pieces(&self.core, self.hash_workers, next, |b| {
                 Ok(backend.append_staged(staging, b)?)
             })
@@ -113,8 +114,9 @@ impl ArtifactStore {
     /// `out` may already hold part (or all) of the content: discard it. (The
     /// CLI's `get -o FILE` writes to a temporary file and renames it only once
     /// verified.) Artifacts up to 16 MiB are verified whole before anything is
-    /// written.
-    #[crate::traced(get_to, owner = "@host", hash = hash)]
+    /// written. An app's view reads only what its [`stat`](Self::stat)
+    /// shows it, and then reads it as the host does.
+    #[crate::traced(get_to, owner = self.id(), hash = hash)]
     pub fn get_to(&self, hash: &Hash, out: &mut dyn std::io::Write) -> Result<Metadata, Error> {
         let meta = self.stat(hash)?;
         let output = |e: std::io::Error| Error::Output(e.to_string());
@@ -144,7 +146,7 @@ impl ArtifactStore {
     }
 
     /// A large artifact (with its metadata) verified by several core
-    /// instances at once. The core
+    /// instances at once, as the host reads it. The core
     /// still decides: its `stat` says whether the artifact may be read, its
     /// `tree` functions compute the hash. Anything but a clean match (no blob,
     /// wrong size, wrong hash, a read error) returns `None`, and the core's own
@@ -163,7 +165,7 @@ impl ArtifactStore {
         {
             return Ok(None);
         }
-        let meta = self.stat(hash)?;
+        let meta = self.core.with(|i| i.stat(Caller::Host, hash))?;
         Ok(self
             .read_in_parallel(hash, &meta)?
             .map(|content| (meta, content)))

@@ -28,10 +28,10 @@ impl ArtifactStore {
     }
 
     /// Under private dedup, settles what `owner`'s releases left waiting
-    /// (see [`AppView::settle`](crate::AppView::settle)): finishes the
+    /// (see [`settle`](Self::settle)): finishes the
     /// deletions they started, with their outboards, then frees their bytes
     /// in its quota. Returns how many deletions it finished.
-    pub(crate) fn settle(&self, owner: &str) -> Result<u64, Error> {
+    pub(crate) fn settle_owner(&self, owner: &str) -> Result<u64, Error> {
         if !self.core.private_dedup() {
             return Ok(0);
         }

@@ -1,5 +1,5 @@
-//! [`ArtifactStore`]: the library's entry point. Every call goes through the
-//! wasm core.
+//! [`ArtifactStore`]: the library's entry point, as the host's view or an
+//! app's ([`AppView`](crate::AppView)). Every call goes through the wasm core.
 
 mod aliases;
 mod builder;
@@ -19,29 +19,33 @@ pub use self::aliases::Sha256Upload;
 pub use self::builder::StoreBuilder;
 use self::pieces::SizePlan;
 pub use self::ranges::RANGE_LIMIT;
-pub(crate) use self::ranges::offset_and_length;
 pub use self::streams::{Download, Upload};
 pub use self::types::{
     ArtifactType, DEFAULT_GC_GRACE, DEFAULT_MAX_ARTIFACT_BYTES, GcReport, MAX_ARTIFACT_BYTES_LIMIT,
     Metadata,
 };
+use crate::app_view::Owner;
 use crate::core_component::{Caller, CoreClient};
-use crate::{Error, Hash};
+use crate::{Error, Hash, QuotaKind};
 
 /// A content-addressed artifact store whose rules run in a wasm core.
 ///
-/// Cheap to clone (clones share the core instances and the backend) and
-/// safe to use from many threads at once.
+/// Opened, it is the host's view: every artifact. [`app`](Self::app) gives
+/// the same store as one app sees it ([`AppView`](crate::AppView)), with
+/// the same operations. Cheap to clone (clones share the core instances and
+/// the backend) and safe to use from many threads at once.
 #[derive(Clone)]
 pub struct ArtifactStore {
     pub(crate) core: CoreClient,
     max_artifact_bytes: u64,
     hash_workers: usize,
+    pub(crate) owner: Owner,
 }
 
 impl fmt::Debug for ArtifactStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ArtifactStore")
+            .field("owner", &self.id())
             .field("max_artifact_bytes", &self.max_artifact_bytes)
             .finish_non_exhaustive()
     }
@@ -68,13 +72,32 @@ impl ArtifactStore {
         self.max_artifact_bytes
     }
 
-    /// Refuses content of `size` bytes over the store's limit before it is
-    /// read or copied anywhere (the core refuses it too).
+    /// The same store, as `owner` sees it.
+    pub(crate) fn with_owner(&self, owner: Owner) -> Self {
+        Self {
+            core: self.core.clone(),
+            max_artifact_bytes: self.max_artifact_bytes,
+            hash_workers: self.hash_workers,
+            owner,
+        }
+    }
+
+    /// Refuses content of `size` bytes that the store or the app's quota
+    /// would refuse, before it is read or copied anywhere (the core makes
+    /// the same checks, and decides).
     pub(crate) fn check_size(&self, size: u64) -> Result<(), Error> {
         if size > self.max_artifact_bytes {
             return Err(Error::TooLarge {
                 size,
                 limit: self.max_artifact_bytes,
+            });
+        }
+        let limit = self.quota().max_artifact_bytes;
+        if size > limit {
+            return Err(Error::QuotaExceeded {
+                kind: QuotaKind::ArtifactBytes,
+                limit,
+                requested: size,
             });
         }
         Ok(())
@@ -95,21 +118,22 @@ impl ArtifactStore {
     }
 
     /// Stores `content` and returns its hash. Known content is not stored
-    /// again; it gains one reference.
-    #[crate::traced(put, owner = "@host", bytes = content.len())]
+    /// again; it gains one reference. An app's put is charged to its quota.
+    #[crate::traced(put, owner = self.id(), bytes = content.len())]
     pub fn put(&self, content: &[u8], artifact_type: ArtifactType) -> Result<Hash, Error> {
         let size = content.len() as u64;
         self.check_size(size)?;
-        if SizePlan::of(size) == SizePlan::Whole {
+        // An app's put is one call into the core as the app, whatever its size.
+        if SizePlan::of(size) == SizePlan::Whole || !self.is_host() {
             return self
                 .core
-                .with(|i| i.put(Caller::Host, content, artifact_type));
+                .with(|i| i.put(self.caller(), content, artifact_type));
         }
         // Large content never crosses into the core whole: core instances
         // hash its pieces (several at once), the backend stages it, and the
         // core stores the staged blob under the hash with the put rules.
         // The staging (a write and a sync, for files) runs beside the hashing.
-        self.put_via_staging(Caller::Host, artifact_type, |backend, staging| {
+        self.put_via_staging(self.caller(), artifact_type, |backend, staging| {
             let (staged, hashed) = workers::join(
                 || {
                     backend.append_staged(staging, content)?;
@@ -123,68 +147,100 @@ impl ArtifactStore {
         })
     }
 
-    /// The content stored under `hash`, verified against it.
-    #[crate::traced(get, owner = "@host", hash = hash)]
+    /// The content stored under `hash`, verified against it: for an app,
+    /// an artifact it references or was granted.
+    #[crate::traced(get, owner = self.id(), hash = hash)]
     pub fn get(&self, hash: &Hash) -> Result<Vec<u8>, Error> {
+        if !self.reads_as_host(hash) {
+            return self.core.with(|i| i.get(self.caller(), hash));
+        }
         if let Some((_, content)) = self.verified_in_parallel(hash)? {
             return Ok(content);
         }
         self.get_whole(hash)
     }
 
-    /// Whether an artifact is stored under `hash`.
-    #[crate::traced(contains, owner = "@host", hash = hash)]
+    /// Whether an artifact is stored under `hash`: for an app, whether it
+    /// references (or was granted) it.
+    #[crate::traced(contains, owner = self.id(), hash = hash)]
     pub fn contains(&self, hash: &Hash) -> Result<bool, Error> {
-        self.core.with(|i| i.contains(Caller::Host, hash))
+        if self.granted(hash) {
+            return self.core.with(|i| i.contains(Caller::Host, hash));
+        }
+        self.holds(hash)
     }
 
-    /// Drops one of the host's own references and returns how many are
-    /// left; at zero the artifact is deleted, unless one of the host's
+    /// Drops one of the owner's own references and returns how many are
+    /// left; at zero the artifact is deleted, unless one of the owner's
     /// [names](Self::names) (or another owner) still holds it. With only
     /// names left, nothing is dropped and the answer is 0.
-    #[crate::traced(release, owner = "@host", hash = hash)]
+    #[crate::traced(release, owner = self.id(), hash = hash)]
     pub fn release(&self, hash: &Hash) -> Result<u64, Error> {
-        self.core.with(|i| i.release(Caller::Host, hash))
+        self.core.with(|i| i.release(self.caller(), hash))
     }
 
-    /// Deletes the artifact whatever its reference count.
-    #[crate::traced(remove, owner = "@host", hash = hash)]
+    /// The host's: deletes the artifact whatever its reference count. An
+    /// app's: drops all of its references; the artifact stays while others
+    /// hold any.
+    #[crate::traced(remove, owner = self.id(), hash = hash)]
     pub fn remove(&self, hash: &Hash) -> Result<(), Error> {
-        self.core.with(|i| i.remove(Caller::Host, hash))
+        self.core.with(|i| i.remove(self.caller(), hash))
     }
 
-    /// The artifact's metadata.
-    #[crate::traced(stat, owner = "@host", hash = hash)]
+    /// The artifact's metadata. An app's is of its own first put (type,
+    /// time) and its own reference count; for a grant it holds none of, see
+    /// [`grant`](Self::grant).
+    #[crate::traced(stat, owner = self.id(), hash = hash)]
     pub fn stat(&self, hash: &Hash) -> Result<Metadata, Error> {
-        self.core.with(|i| i.stat(Caller::Host, hash))
+        let own = self.core.with(|i| i.stat(self.caller(), hash));
+        if self.granted(hash) && own.is_err() {
+            let meta = self.core.with(|i| i.stat(Caller::Host, hash))?;
+            return self.as_granted(meta);
+        }
+        own
     }
 
-    /// Re-reads the content and checks it against its hash and size.
-    #[crate::traced(verify, owner = "@host", hash = hash)]
+    /// Re-reads the content and checks it against its hash and size: for
+    /// an app, an artifact it references or was granted.
+    #[crate::traced(verify, owner = self.id(), hash = hash)]
     pub fn verify(&self, hash: &Hash) -> Result<Metadata, Error> {
+        if self.granted(hash) && !self.holds(hash)? {
+            return self.as_granted(self.verify_as_host(hash)?);
+        }
+        if self.is_host() {
+            return self.verify_as_host(hash);
+        }
+        self.core.with(|i| i.verify(self.caller(), hash))
+    }
+
+    /// [`verify`](Self::verify) as the host: by several core instances at
+    /// once if it is large, else by the core's own `verify`.
+    pub(crate) fn verify_as_host(&self, hash: &Hash) -> Result<Metadata, Error> {
         if let Some((meta, _)) = self.verified_in_parallel(hash)? {
             return Ok(meta);
         }
         self.core.with(|i| i.verify(Caller::Host, hash))
     }
 
-    /// How many artifacts are stored.
-    #[crate::traced(count, owner = "@host")]
+    /// How many artifacts are stored (an app's: that it references).
+    #[crate::traced(count, owner = self.id())]
     pub fn count(&self) -> Result<u64, Error> {
-        self.core.with(|i| i.count(Caller::Host))
+        self.core.with(|i| i.count(self.caller()))
     }
 
-    /// The total size of all stored content, each artifact counted once.
-    #[crate::traced(total_bytes, owner = "@host")]
+    /// The total size of all stored content, each artifact counted once
+    /// (an app's: of the artifacts it references).
+    #[crate::traced(total_bytes, owner = self.id())]
     pub fn total_bytes(&self) -> Result<u64, Error> {
-        self.core.with(|i| i.total_bytes(Caller::Host))
+        self.core.with(|i| i.total_bytes(self.caller()))
     }
 
-    /// One page of artifacts in hash order: up to `limit` (at most
-    /// [`list_limit`](Self::list_limit)) with hashes after `after`.
-    #[crate::traced(list, owner = "@host")]
+    /// One page of artifacts (an app's: that it references) in hash order:
+    /// up to `limit` (at most [`list_limit`](Self::list_limit)) with hashes
+    /// after `after`.
+    #[crate::traced(list, owner = self.id())]
     pub fn list_page(&self, after: Option<&Hash>, limit: u32) -> Result<Vec<Metadata>, Error> {
-        self.core.with(|i| i.list(Caller::Host, after, limit))
+        self.core.with(|i| i.list(self.caller(), after, limit))
     }
 
     /// Every artifact, in hash order, read a page at a time.

@@ -2,7 +2,7 @@
 //! reading all of it. The core does the proving (`store.get-range`): it
 //! reads the 16 KiB groups the range touches and the outboard's nodes on
 //! their path to the root, and returns nothing unless they merge into the
-//! hash. The host only cuts long ranges into calls of at most
+//! hash. The host only cuts its long ranges into calls of at most
 //! [`RANGE_LIMIT`] bytes.
 
 use std::ops::Range;
@@ -16,7 +16,7 @@ use crate::{Error, Hash};
 pub const RANGE_LIMIT: u64 = 4 << 20;
 
 /// `range` as an offset and a length, or why it is not a range.
-pub(crate) fn offset_and_length(range: &Range<u64>) -> Result<(u64, u64), Error> {
+fn offset_and_length(range: &Range<u64>) -> Result<(u64, u64), Error> {
     if range.start > range.end {
         return Err(Error::InvalidRange {
             start: range.start,
@@ -40,24 +40,45 @@ impl ArtifactStore {
     ///
     /// A range past the end is [`Error::OutOfRange`], one whose start is
     /// after its end [`Error::InvalidRange`]; an empty range within the
-    /// artifact returns nothing. Ranges longer than [`RANGE_LIMIT`] are
-    /// read and proven that much at a time.
-    #[crate::traced(get_range, owner = "@host", hash = hash)]
+    /// artifact returns nothing. The host's ranges longer than
+    /// [`RANGE_LIMIT`] are read and proven that much at a time; an app's
+    /// are refused ([`Error::RangeTooLong`]). Anything an app cannot see
+    /// is `NotFound`, whatever the range.
     pub fn get_range(&self, hash: &Hash, range: Range<u64>) -> Result<Vec<u8>, Error> {
         let (offset, length) = offset_and_length(&range)?;
-        if length <= RANGE_LIMIT {
-            return self
-                .core
-                .with(|i| i.get_range(Caller::Host, hash, offset, length));
+        self.get_length(hash, offset, length)
+    }
+
+    /// [`get_range`](Self::get_range) as `length` bytes from `offset` (so
+    /// a range reaching past `u64::MAX` is refused for what was asked).
+    #[crate::traced(get_range, owner = self.id(), hash = hash)]
+    pub(crate) fn get_length(
+        &self,
+        hash: &Hash,
+        offset: u64,
+        length: u64,
+    ) -> Result<Vec<u8>, Error> {
+        let who = self.range_reader(hash)?;
+        if length <= RANGE_LIMIT || !self.is_host() {
+            return self.core.with(|i| i.get_range(who, hash, offset, length));
         }
         // The size first, so that nothing is held for a range that cannot be.
         self.check_range(hash, offset, length)?;
         let mut out = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
-        self.windows(hash, range, |part| {
+        self.windows(who, hash, offset..offset + length, |part| {
             out.extend_from_slice(part);
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// Whose view a range of `hash` is read with: the host's for a grant
+    /// the app holds none of, else the view's own.
+    fn range_reader(&self, hash: &Hash) -> Result<Caller<'_>, Error> {
+        if self.granted(hash) && !self.holds(hash)? {
+            return Ok(Caller::Host);
+        }
+        Ok(self.caller())
     }
 
     /// Refuses a range that does not lie within the artifact (from its
@@ -81,7 +102,7 @@ impl ArtifactStore {
     /// fail: on an error, discard what `out` received (the CLI's
     /// `get --range -o FILE` writes a temporary file and renames it only
     /// once every part is in).
-    #[crate::traced(get_range_to, owner = "@host", hash = hash)]
+    #[crate::traced(get_range_to, owner = self.id(), hash = hash)]
     pub fn get_range_to(
         &self,
         hash: &Hash,
@@ -90,7 +111,8 @@ impl ArtifactStore {
     ) -> Result<u64, Error> {
         let (offset, length) = offset_and_length(&range)?;
         self.check_range(hash, offset, length)?;
-        self.windows(hash, range, |part| {
+        let who = self.range_reader(hash)?;
+        self.windows(who, hash, range, |part| {
             out.write_all(part)
                 .map_err(|e| Error::Output(e.to_string()))
         })?;
@@ -101,6 +123,7 @@ impl ArtifactStore {
     /// time, handing each part to `take` once proven.
     fn windows(
         &self,
+        who: Caller<'_>,
         hash: &Hash,
         range: Range<u64>,
         mut take: impl FnMut(&[u8]) -> Result<(), Error>,
@@ -108,7 +131,7 @@ impl ArtifactStore {
         let mut at = range.start;
         while at < range.end {
             let n = RANGE_LIMIT.min(range.end - at);
-            let part = self.core.with(|i| i.get_range(Caller::Host, hash, at, n))?;
+            let part = self.core.with(|i| i.get_range(who, hash, at, n))?;
             take(&part)?;
             at += n;
         }

@@ -15,74 +15,15 @@ use super::pieces::{STREAM_PIECE, root};
 use super::streaming::{PieceHasher, piece_values};
 use super::{ArtifactStore, ArtifactType};
 use crate::backend::Staging;
-use crate::core_component::Caller;
-use crate::{AppView, Error, Hash, Metadata};
-
-/// Whose stream it is: the host's, or an app's (its quota, references and
-/// grants).
-#[derive(Clone)]
-enum Who {
-    Host(ArtifactStore),
-    App(AppView),
-}
-
-impl Who {
-    fn store(&self) -> &ArtifactStore {
-        match self {
-            Who::Host(store) => store,
-            Who::App(view) => view.store(),
-        }
-    }
-
-    /// Whose it is, as spans name owners.
-    fn owner(&self) -> &str {
-        match self {
-            Who::Host(_) => crate::core_component::HOST_OWNER,
-            Who::App(view) => view.id(),
-        }
-    }
-
-    fn caller(&self) -> Caller<'_> {
-        match self {
-            Who::Host(_) => Caller::Host,
-            Who::App(view) => view.me(),
-        }
-    }
-
-    fn check_size(&self, size: u64) -> Result<(), Error> {
-        match self {
-            Who::Host(store) => store.check_size(size),
-            Who::App(view) => view.check_size(size),
-        }
-    }
-
-    fn put(&self, content: &[u8], artifact_type: ArtifactType) -> Result<Hash, Error> {
-        match self {
-            Who::Host(store) => store.put(content, artifact_type),
-            Who::App(view) => view.put(content, artifact_type),
-        }
-    }
-
-    fn stat(&self, hash: &Hash) -> Result<Metadata, Error> {
-        match self {
-            Who::Host(store) => store.stat(hash),
-            Who::App(view) => view.stat(hash),
-        }
-    }
-
-    fn get(&self, hash: &Hash) -> Result<Vec<u8>, Error> {
-        match self {
-            Who::Host(store) => store.get(hash),
-            Who::App(view) => view.get(hash),
-        }
-    }
-}
+use crate::{Error, Hash};
 
 /// An artifact being stored a piece at a time: [`write`](Self::write) the
 /// content, then [`finish`](Self::finish). Dropped unfinished, nothing is
-/// stored. Holds at most one 4 MiB piece.
+/// stored. Holds at most one 4 MiB piece. An app's upload is stored as
+/// the app, within its quota.
 pub struct Upload {
-    who: Who,
+    /// Whose upload it is.
+    view: ArtifactStore,
     artifact_type: ArtifactType,
     /// The piece filling up (flushed once full and more comes).
     piece: Vec<u8>,
@@ -100,9 +41,9 @@ impl std::fmt::Debug for Upload {
 }
 
 impl Upload {
-    fn new(who: Who, artifact_type: ArtifactType) -> Self {
+    fn new(view: ArtifactStore, artifact_type: ArtifactType) -> Self {
         Self {
-            who,
+            view,
             artifact_type,
             piece: Vec::new(),
             hasher: PieceHasher::default(),
@@ -165,7 +106,7 @@ impl Upload {
             grown(self.piece.capacity(), len)
         };
         let staged = self.hasher.len() + (handed_on * piece_len) as u64;
-        let backend = self.who.store().core.backend().staged_in_memory(staged);
+        let backend = self.view.core.backend().staged_in_memory(staged);
         piece
             .saturating_add(self.hasher.held_after(handed_on))
             .saturating_add(usize::try_from(backend).unwrap_or(usize::MAX))
@@ -178,7 +119,7 @@ impl Upload {
         if self.spent {
             return Err(Error::Input("the upload failed or was finished".into()));
         }
-        let checked = self.who.check_size(self.written() + more as u64);
+        let checked = self.view.check_size(self.written() + more as u64);
         if let Err(e) = checked {
             self.abandon();
             return Err(e);
@@ -215,7 +156,7 @@ impl Upload {
 
     /// Hashes the piece in hand and appends it to the staging area.
     fn flush(&mut self) -> Result<(), Error> {
-        let store = self.who.store().clone();
+        let store = self.view.clone();
         let backend = store.core.backend();
         let staging = match &mut self.staging {
             Some(staging) => staging,
@@ -233,7 +174,7 @@ impl Upload {
         self.piece = Vec::new();
         self.hasher = PieceHasher::default();
         if let Some(staging) = self.staging.take() {
-            let _ = self.who.store().core.backend().discard_staged(staging);
+            let _ = self.view.core.backend().discard_staged(staging);
         }
     }
 
@@ -243,7 +184,7 @@ impl Upload {
     }
 
     /// [`finish`](Self::finish), leaving the upload spent.
-    #[crate::traced(upload, owner = self.who.owner(), bytes = self.written())]
+    #[crate::traced(upload, owner = self.view.id(), bytes = self.written())]
     pub(crate) fn finish_now(&mut self) -> Result<Hash, Error> {
         if self.spent {
             return Err(Error::Input("the upload failed or was finished".into()));
@@ -251,7 +192,7 @@ impl Upload {
         self.spent = true;
         if self.staging.is_none() {
             // One piece at most: an ordinary put.
-            let stored = self.who.put(&self.piece, self.artifact_type);
+            let stored = self.view.put(&self.piece, self.artifact_type);
             self.piece = Vec::new();
             return stored;
         }
@@ -262,7 +203,7 @@ impl Upload {
 
     fn store_staged(&mut self) -> Result<Hash, Error> {
         self.flush()?;
-        let store = self.who.store().clone();
+        let store = self.view.clone();
         let backend = store.core.backend();
         let hasher = std::mem::take(&mut self.hasher);
         let hashed = hasher.finish(&store.core)?;
@@ -272,7 +213,7 @@ impl Upload {
             .ok_or_else(|| Error::Core("an upload lost its staging".into()))?;
         backend.finish_staged(staging)?;
         let ty = self.artifact_type;
-        let who = self.who.caller();
+        let who = store.caller();
         let hash = store
             .core
             .with(|i| i.put_staged(who, staging, hashed.size, &hashed.hash, ty))?;
@@ -331,9 +272,11 @@ struct Pieces {
 }
 
 impl Download {
-    fn open(who: &Who, hash: &Hash) -> Result<Self, Error> {
-        let meta = who.stat(hash)?;
-        let store = who.store().clone();
+    /// Opens `hash` as `view` sees it; the pieces are then read as the host
+    /// reads them (`view` showed the artifact to its owner).
+    fn open(view: &ArtifactStore, hash: &Hash) -> Result<Self, Error> {
+        let meta = view.stat(hash)?;
+        let store = view.clone();
         let mut state = Pieces {
             values: Vec::new(),
             next: 0,
@@ -346,7 +289,7 @@ impl Download {
         if meta.size > STREAM_PIECE {
             state.values = store.piece_values_of(hash, meta.size)?;
         } else {
-            state.current = who.get(hash)?;
+            state.current = view.get(hash)?;
         }
         Ok(Self {
             store,
@@ -398,13 +341,14 @@ impl Download {
 impl ArtifactStore {
     /// Starts storing an artifact a piece at a time (see [`Upload`]).
     pub fn upload(&self, artifact_type: ArtifactType) -> Upload {
-        Upload::new(Who::Host(self.clone()), artifact_type)
+        Upload::new(self.clone(), artifact_type)
     }
 
-    /// Starts reading an artifact a piece at a time (see [`Download`]).
-    #[crate::traced(download, owner = "@host", hash = hash)]
+    /// Starts reading an artifact (for an app, one it holds or was
+    /// granted) a piece at a time (see [`Download`]).
+    #[crate::traced(download, owner = self.id(), hash = hash)]
     pub fn download(&self, hash: &Hash) -> Result<Download, Error> {
-        Download::open(&Who::Host(self.clone()), hash)
+        Download::open(self, hash)
     }
 
     /// The chaining values of the 4 MiB pieces of `hash` (`size` bytes),
@@ -461,27 +405,14 @@ impl ArtifactStore {
         Ok(bytes)
     }
 
-    /// Why content could not be read whole: the core's verdict, or, if it
-    /// finds nothing wrong now, that it changed under the read (removed and
-    /// put again, say).
+    /// Why content could not be read whole: the core's verdict (as the
+    /// host's `verify`), or, if it finds nothing wrong now, that it changed
+    /// under the read (removed and put again, say).
     pub(super) fn what_is_wrong(&self, hash: &Hash) -> Error {
-        match self.verify(hash) {
+        match self.verify_as_host(hash) {
             Err(e) => e,
             Ok(_) => Error::Contended(*hash),
         }
-    }
-}
-
-impl AppView {
-    /// Starts storing an artifact for the app a piece at a time (its quota).
-    pub fn upload(&self, artifact_type: ArtifactType) -> Upload {
-        Upload::new(Who::App(self.clone()), artifact_type)
-    }
-
-    /// Starts reading an artifact the app holds or was granted, a piece at a time.
-    #[crate::traced(download, owner = self.id(), hash = hash)]
-    pub fn download(&self, hash: &Hash) -> Result<Download, Error> {
-        Download::open(&Who::App(self.clone()), hash)
     }
 }
 
