@@ -24,6 +24,7 @@
 //! [`AppStoreCtx`] in your store's data, and [`load_component`] to compile a
 //! stored component by hash.
 
+mod bindings;
 pub mod blobstore;
 mod budget;
 mod compile_check;
@@ -32,12 +33,15 @@ mod escape;
 #[cfg(test)]
 mod handles_tests;
 mod launch;
+mod launch_imports;
 mod limits;
 mod load;
 mod memory;
 mod output;
 mod pool;
 mod store_ctx;
+mod store_imports;
+mod streams_imports;
 
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
@@ -233,9 +237,7 @@ impl AppHost {
         // thread. The `store` imports stay synchronous.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| add_to_linker(&mut linker, |s: &mut AppState| &mut s.store))
-            .and_then(|()| {
-                crate::core_component::add_launch_to_linker(&mut linker, AppState::launching)
-            })
+            .and_then(|()| launch_imports::add_launch_to_linker(&mut linker, AppState::launching))
             .and_then(|()| blobstore::add_to_linker(&mut linker, AppState::blobstore))
             .map_err(|e| Error::Core(format!("linking app imports: {e:#}")))?;
         let runtime = tokio::runtime::Builder::new_multi_thread()

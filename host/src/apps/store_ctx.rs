@@ -140,7 +140,7 @@ pub fn add_to_linker<T: 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> &mut AppStoreCtx,
 ) -> wasmtime::Result<()> {
-    crate::core_component::add_app_store_to_linker(linker, get)
+    super::store_imports::add_app_store_to_linker(linker, get)
 }
 
 /// A hash an app passed: parsed once, here, as part of its (charged) call,
