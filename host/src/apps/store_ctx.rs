@@ -4,14 +4,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::component::ResourceTable;
 
 use super::HostWork;
 use super::memory::{Held, MemoryAccount};
 use crate::{AppView, Error, Hash, QuotaKind};
 
 /// The state an app's `store` imports work on: the app's view of the store.
-pub struct AppStoreCtx {
+pub(crate) struct AppStoreCtx {
     view: AppView,
     /// The fuel its calls cost (see [`charge_host_work`](super::charge_host_work)).
     pub(crate) work: HostWork,
@@ -43,7 +43,7 @@ pub struct AppStoreCtx {
 impl AppStoreCtx {
     /// Serves the app's `store` imports from `view`. Its calls are charged
     /// in fuel once the store has [`charge_host_work`](super::charge_host_work) as its call hook.
-    pub fn new(view: AppView) -> Self {
+    pub(crate) fn new(view: AppView) -> Self {
         let work = HostWork::new(view.id());
         Self {
             view,
@@ -132,15 +132,6 @@ impl StagedTotal {
                 Some(n.saturating_sub(bytes))
             });
     }
-}
-
-/// Adds the WIT `store` interface (and its `types`) to `linker`, served by
-/// the [`AppStoreCtx`] that `get` finds in each store's data.
-pub fn add_to_linker<T: 'static>(
-    linker: &mut Linker<T>,
-    get: fn(&mut T) -> &mut AppStoreCtx,
-) -> wasmtime::Result<()> {
-    super::store_imports::add_app_store_to_linker(linker, get)
 }
 
 /// A hash an app passed: parsed once, here, as part of its (charged) call,
