@@ -21,7 +21,8 @@ use wasmtime_wasi::{WasiCtxBuilder, WasiCtxView, WasiView};
 pub struct RunData {
     /// The embedder's own field: a label for its logs.
     pub label: String,
-    app: AppState,
+    /// The app's state.
+    pub app: AppState,
 }
 
 impl HasApp for RunData {
@@ -64,6 +65,11 @@ impl Embedder {
     /// The engine, for an embedder's own use (or a test's).
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// The store's app host.
+    pub fn host(&self) -> &AppHost {
+        &self.host
     }
 
     /// Checks `wasm` against the compile limits, compiles and links it.

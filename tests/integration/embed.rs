@@ -24,6 +24,12 @@ struct Hostile {
 }
 
 impl Hostile {
+    /// One for all the tests here: compiled once.
+    fn shared() -> &'static Self {
+        static HOSTILE_APP: std::sync::OnceLock<Hostile> = std::sync::OnceLock::new();
+        HOSTILE_APP.get_or_init(Self::new)
+    }
+
     fn new() -> Self {
         let embedder = Embedder::new(ArtifactStore::open_memory().unwrap()).unwrap();
         let app = embedder.load(HOSTILE).unwrap();
@@ -58,7 +64,7 @@ fn trap_says(result: Result<AppOutcome, Error>, says: &str) {
 
 #[test]
 fn every_limit_holds_for_an_app_in_an_embedders_own_wasmtime_setup() {
-    let hostile = Hostile::new();
+    let hostile = Hostile::shared();
 
     // Memory: all of its memories and tables, one budget.
     let mut c = config(&["memory"]);
@@ -155,48 +161,36 @@ fn every_limit_holds_for_an_app_in_an_embedders_own_wasmtime_setup() {
 /// without fuel is refused with what it lacks.
 #[test]
 fn an_unprepared_store_or_an_engine_without_fuel_is_refused_clearly() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let host = AppHost::new(ArtifactStore::open_memory().unwrap()).unwrap();
-    let pre = unprepared_pre(&host);
+    let hostile = Hostile::shared();
+    let embedder = &hostile.embedder;
     let c = config(&["invalid-hashes"]);
-    let unprepared = || {
-        let state = host
-            .app_state(&c, wasmtime_wasi::WasiCtxBuilder::new())
-            .unwrap();
-        wasmtime::Store::new(host.engine(), state)
+    let unprepared = |engine: &wasmtime::Engine| {
+        let data = embedder::RunData {
+            label: "unprepared".into(),
+            app: (embedder.host())
+                .app_state(&c, wasmtime_wasi::WasiCtxBuilder::new())
+                .unwrap(),
+        };
+        wasmtime::Store::new(engine, data)
     };
-    let mut store = unprepared();
-    let err = runtime.block_on(apps::run(&mut store, &pre)).unwrap_err();
+    let mut store = unprepared(embedder.engine());
+    let err = (hostile.runtime)
+        .block_on(apps::run(&mut store, &hostile.app))
+        .unwrap_err();
     assert!(err.to_string().contains("apps::prepare"), "{err}");
 
     // Given fuel by hand, as an embedder that forgot `prepare` might.
-    let mut store = unprepared();
+    let mut store = unprepared(embedder.engine());
     store.set_fuel(1_000_000_000).unwrap();
-    let err = runtime
+    let err = (hostile.runtime)
         .block_on(async {
-            let command = pre.instantiate_async(&mut store).await?;
+            let command = hostile.app.instantiate_async(&mut store).await?;
             command.wasi_cli_run().call_run(&mut store).await
         })
         .unwrap_err();
     assert!(format!("{err:#}").contains("apps::prepare"), "{err:#}");
 
-    let engine = wasmtime::Engine::default();
-    let state = host
-        .app_state(&c, wasmtime_wasi::WasiCtxBuilder::new())
-        .unwrap();
-    let mut store = wasmtime::Store::new(&engine, state);
+    let mut store = unprepared(&wasmtime::Engine::default());
     let err = apps::prepare(&mut store).unwrap_err();
     assert!(err.to_string().contains("consume_fuel(true)"), "{err}");
-}
-
-/// The hostile app linked for `AppState` store data in `host`'s engine.
-fn unprepared_pre(host: &AppHost) -> CommandPre<apps::AppState> {
-    let mut linker = wasmtime::component::Linker::new(host.engine());
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
-    apps::add_to_linker(&mut linker).unwrap();
-    let component = wasmtime::component::Component::new(host.engine(), HOSTILE).unwrap();
-    CommandPre::new(linker.instantiate_pre(&component).unwrap()).unwrap()
 }
