@@ -293,10 +293,9 @@ impl HostWork {
 }
 
 /// The [call hook](wasmtime::Store::call_hook) that makes an app pay for
-/// its store calls in fuel: install it on every store whose data holds an
-/// [`AppStoreCtx`](crate::apps::AppStoreCtx) (`AppHost` does), with `get`
-/// finding it, e.g. `store.call_hook(|cx, hook| charge_host_work(cx, hook, |d| &mut d.artifacts))`.
-/// Without it, store calls are not charged. The charge takes the store's
+/// its store calls in fuel and stops it at its deadline, `get` finding its
+/// [`AppStoreCtx`](crate::apps::AppStoreCtx) (installed by
+/// [`prepare`](super::prepare), on every app's store). The charge takes the store's
 /// fuel down (to 0 if it is more than what is left, and the call then
 /// traps with [`wasmtime::Trap::OutOfFuel`]).
 pub(crate) fn charge_host_work<T>(

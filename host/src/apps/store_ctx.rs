@@ -13,7 +13,7 @@ use crate::{AppView, Error, Hash, QuotaKind};
 /// The state an app's `store` imports work on: the app's view of the store.
 pub(crate) struct AppStoreCtx {
     view: AppView,
-    /// The fuel its calls cost (see [`charge_host_work`](super::charge_host_work)).
+    /// The fuel its calls cost (see [`charge_host_work`](super::limits::charge_host_work)).
     pub(crate) work: HostWork,
     /// The app's open uploads and downloads (the WIT `streams` resources).
     pub(crate) streams: ResourceTable,
@@ -36,13 +36,13 @@ pub(crate) struct AppStoreCtx {
     pub(crate) held: std::collections::HashMap<u32, Held>,
     /// What the current call hands back that the host holds until the
     /// call has returned it (a launched child's output, until it is in
-    /// the app's memory); let go by [`charge_host_work`](super::charge_host_work).
+    /// the app's memory); let go by [`charge_host_work`](super::limits::charge_host_work).
     pub(crate) handing_back: Option<Held>,
 }
 
 impl AppStoreCtx {
     /// Serves the app's `store` imports from `view`. Its calls are charged
-    /// in fuel once the store has [`charge_host_work`](super::charge_host_work) as its call hook.
+    /// in fuel once the store has [`charge_host_work`](super::limits::charge_host_work) as its call hook.
     pub(crate) fn new(view: AppView) -> Self {
         let work = HostWork::new(view.id());
         Self {

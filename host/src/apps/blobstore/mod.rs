@@ -4,7 +4,7 @@
 //! equal values are stored once, charged to the app's quota once, and every
 //! read is verified by the core).
 //!
-//! Every call is charged like a `store` call ([`HostWork`](super::HostWork)),
+//! Every call is charged like a `store` call (in fuel, for the host work),
 //! and what the values' `wasi:io` streams make the host do (hash, stage,
 //! read and prove bytes) is charged as it is done, taken from the app's
 //! fuel when the `wasi:io` call returns. An app has at most
@@ -240,7 +240,7 @@ impl HasData for Blobstore {
 /// `blobstore`) to `linker`, served by the [`BlobView`] that `get` makes
 /// from each store's data. `wasi:io` must be linked too (wasmtime-wasi's
 /// p2), and the store's call hook must be
-/// [`charge_host_work`](super::charge_host_work) for the calls to be charged.
+/// [`charge_host_work`](super::limits::charge_host_work) for the calls to be charged.
 pub(crate) fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> BlobView<'_>,
