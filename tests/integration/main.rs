@@ -20,6 +20,8 @@ mod concurrency;
 mod conformance;
 mod containment;
 mod dedup_quota;
+#[cfg(feature = "apps")]
+mod embed;
 mod faults;
 mod file_layout;
 mod fixture;

@@ -1,6 +1,6 @@
 //! Apps that launch stored components (the WIT `launch` interface): the
 //! child's identity, the limits it draws from its parent, and the parent
-//! paying for it. The WIT glue is `core_component::app_launch`.
+//! paying for it. The WIT glue is `launch_imports`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -153,7 +153,7 @@ pub(crate) fn is_count_limit(err: &wasmtime::Error) -> bool {
 /// [`charge_host_work`]: it tells `HostWork` the fuel left on the way in
 /// and takes the charge from the store on the way out.
 #[derive(Debug, Default)]
-pub struct HostWork {
+pub(crate) struct HostWork {
     /// Fuel left when the current host call began (None: fuel not known,
     /// nothing is refused up front).
     fuel_left: Option<u64>,
@@ -173,6 +173,10 @@ pub struct HostWork {
     /// How many host calls are under way, one inside another (a memory
     /// growing while a result is lowered).
     depth: u32,
+    /// Made for an [`AppState`](super::AppState) whose store was not
+    /// [prepared](super::prepare): no call is served (its limits are not
+    /// installed).
+    pub(crate) unprepared: bool,
 }
 
 /// Fuel owed for work that host objects an app holds do outside its store
@@ -229,6 +233,13 @@ impl HostWork {
 
     /// Starts a store call: charges [`FUEL_PER_CALL`], before the work.
     pub(crate) fn begin(&mut self) -> Result<(), Error> {
+        if self.unprepared {
+            return Err(Error::InvalidApp(
+                "the app's wasmtime store was not prepared (artifacts::apps::prepare): \
+                 its limits are not installed"
+                    .into(),
+            ));
+        }
         self.start = backend_work();
         self.prepaid = 0;
         self.charge(FUEL_PER_CALL)
@@ -282,13 +293,12 @@ impl HostWork {
 }
 
 /// The [call hook](wasmtime::Store::call_hook) that makes an app pay for
-/// its store calls in fuel: install it on every store whose data holds an
-/// [`AppStoreCtx`](crate::apps::AppStoreCtx) (`AppHost` does), with `get`
-/// finding it, e.g. `store.call_hook(|cx, hook| charge_host_work(cx, hook, |d| &mut d.artifacts))`.
-/// Without it, store calls are not charged. The charge takes the store's
+/// its store calls in fuel and stops it at its deadline, `get` finding its
+/// [`AppStoreCtx`](crate::apps::AppStoreCtx) (installed by
+/// [`prepare`](super::prepare), on every app's store). The charge takes the store's
 /// fuel down (to 0 if it is more than what is left, and the call then
 /// traps with [`wasmtime::Trap::OutOfFuel`]).
-pub fn charge_host_work<T>(
+pub(crate) fn charge_host_work<T>(
     mut cx: StoreContextMut<'_, T>,
     hook: CallHook,
     get: fn(&mut T) -> &mut crate::apps::AppStoreCtx,

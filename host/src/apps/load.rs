@@ -152,9 +152,9 @@ impl AppCache {
 /// Compiles the component stored under `hash` for `engine`, after reading
 /// it through the store (so its integrity is checked) and checking it
 /// against `limits` (size first, then [`check_component`]). For embedders
-/// running apps in their own engine; they should also give each app's
-/// store a [`ResourceLimiter`](wasmtime::ResourceLimiter) and the
-/// [`charge_host_work`](super::charge_host_work) call hook.
+/// running apps in their own engine, linked with
+/// [`add_to_linker`](super::add_to_linker), each in a store made ready by
+/// [`prepare`](super::prepare).
 pub fn load_component(
     store: &ArtifactStore,
     engine: &Engine,

@@ -20,56 +20,57 @@
 //! # }
 //! ```
 //!
-//! To run apps in your own wasmtime setup, use [`add_to_linker`] with an
-//! [`AppStoreCtx`] in your store's data, and [`load_component`] to compile a
-//! stored component by hash.
+//! To run apps in your own wasmtime setup (your `Engine`, `Linker` and
+//! WASI), keep an [`AppState`] from [`AppHost::app_state`] in your store's
+//! data, link the store with [`add_to_linker`], [`prepare`] each store (it
+//! installs every limit) and [`run`] the app; [`load_component`] compiles a
+//! stored component by hash. See `examples/embedder.rs`.
 
+mod bindings;
 pub mod blobstore;
 mod budget;
 mod compile_check;
 mod config;
+mod embed;
 mod escape;
 #[cfg(test)]
 mod handles_tests;
 mod launch;
+mod launch_imports;
 mod limits;
 mod load;
 mod memory;
 mod output;
 mod pool;
 mod store_ctx;
+mod store_imports;
+mod streams_imports;
 
-use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolConcurrencyLimitError, Trap};
+use wasmtime::component::Linker;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy};
+use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::bindings::CommandPre;
-use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use self::budget::OutputBudget;
 pub use self::compile_check::{
     CodeStats, CompileLimits, FUEL_PER_BLOCK_DEPTH, FUEL_PER_CHECKED_BYTE, FUEL_PER_CODE_BYTE,
     FUEL_PER_FUNCTION, FUEL_PER_JOIN_VALUE, check as check_component,
 };
 pub use self::config::{AppConfig, AppLimits, AppOutcome, Stdio};
 pub use self::escape::terminal_safe;
+use self::launch::Family;
 pub(crate) use self::launch::{ChildLimits, ChildRequest, LaunchError, Launching};
-use self::launch::{Family, Lineage};
 pub use self::launch::{
     MAX_CHILD_ARTIFACTS, MAX_CHILD_NAME, MAX_CHILD_NAMES, MAX_FAMILY_COMPILES, MAX_LAUNCH_DEPTH,
 };
-use self::limits::{Budget, is_count_limit};
-use self::limits::{DeadlinePassed, hostcall_fuel};
+pub(crate) use self::limits::HostWork;
 pub use self::limits::{
-    FUEL_PER_BYTE, FUEL_PER_CALL, FUEL_PER_RECORD, HostWork, MIN_HOSTCALL_BYTES,
-    TABLE_ELEMENT_BYTES, charge_host_work,
+    FUEL_PER_BYTE, FUEL_PER_CALL, FUEL_PER_RECORD, MIN_HOSTCALL_BYTES, TABLE_ELEMENT_BYTES,
 };
 pub use self::load::{MAX_CACHED_APPS, load_component};
 pub(crate) use self::memory::Held;
 pub use self::memory::MemoryRefused;
-use self::output::{AppOutput, Capture, Sink};
 use self::pool::app_pool;
 pub use self::pool::{
     MAX_CONCURRENT_APPS, MAX_MEMORIES_PER_MODULE, MAX_TABLE_ELEMENTS, MAX_TABLES_PER_MODULE,
@@ -109,54 +110,10 @@ pub const MAX_RANDOM_BYTES: u64 = 1 << 20;
 /// The most bytes an app's upload `write` takes, and a download `read`
 /// returns, at once: the host holds at most this much per open stream.
 pub const STREAM_PIECE_BYTES: u32 = 4 << 20;
-pub use self::store_ctx::{AppStoreCtx, add_to_linker};
+pub use self::embed::{AppState, HasApp, add_to_linker, prepare, run};
+pub(crate) use self::store_ctx::AppStoreCtx;
 use crate::CompileCache;
 use crate::{AppView, ArtifactStore, Error, Hash};
-
-/// Output kept for [`Stdio::Capture`].
-type Captured = Arc<Mutex<output::Capture>>;
-
-/// Everything one running app owns.
-struct AppState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    store: AppStoreCtx,
-    limiter: Budget,
-    lineage: Lineage,
-    blobstore: blobstore::BlobstoreCtx,
-}
-
-impl AppState {
-    /// What its `launch` imports work on.
-    fn launching(&mut self) -> Launching<'_> {
-        Launching {
-            lineage: &self.lineage,
-            memory_left: self.limiter.left() as u64,
-            store: &mut self.store,
-        }
-    }
-}
-
-impl AppState {
-    /// What its `wasi:blobstore` imports work on.
-    fn blobstore(&mut self) -> blobstore::BlobView<'_> {
-        blobstore::BlobView {
-            table: &mut self.table,
-            store: &mut self.store,
-            ctx: &self.blobstore,
-            memory_left: self.limiter.left() as u64,
-        }
-    }
-}
-
-impl WasiView for AppState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
 
 /// A compiled, linked app, ready to start in microseconds.
 #[derive(Clone)]
@@ -210,16 +167,6 @@ impl Drop for AppRuntime {
     }
 }
 
-/// How much fuel an app burns between yields to the host's executor, so
-/// that its wall clock can stop it even while it computes: about 0.5 ms of
-/// a tight loop on this project's machine (10^10 fuel took 0.54 s of CPU),
-/// and a yield costs a fiber switch. (A store call sets the fuel anew,
-/// which restarts this count: an app that calls the store in a loop is
-/// stopped by [`charge_host_work`], which checks the deadline on every
-/// call. Epoch interruption would not need that, but wasmtime 48 then
-/// loses fuel that a host call takes: the charges came out short.)
-const YIELD_FUEL: u64 = 10_000_000;
-
 impl AppHost {
     /// An app host over `store`, with default component size limits.
     pub fn new(store: ArtifactStore) -> Result<Self, Error> {
@@ -232,12 +179,8 @@ impl AppHost {
         // future the wall clock can drop, where sync WASI would block the
         // thread. The `store` imports stay synchronous.
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .and_then(|()| add_to_linker(&mut linker, |s: &mut AppState| &mut s.store))
-            .and_then(|()| {
-                crate::core_component::add_launch_to_linker(&mut linker, AppState::launching)
-            })
-            .and_then(|()| blobstore::add_to_linker(&mut linker, AppState::blobstore))
-            .map_err(|e| Error::Core(format!("linking app imports: {e:#}")))?;
+            .map_err(|e| Error::Core(format!("linking WASI: {e:#}")))?;
+        add_to_linker(&mut linker)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("artifacts-apps")
@@ -329,199 +272,29 @@ impl AppHost {
     }
 
     /// Runs `app` as `view`'s owner, `depth` launches deep in `family`;
-    /// also returns the fuel it used, however it ended.
+    /// also returns the fuel it used, however it ended. The one way an app
+    /// runs: its state made, its store prepared and run as an embedder's is.
     pub(crate) fn run_in(
         &self,
         app: &App,
         config: &AppConfig,
-        mut view: AppView,
+        view: AppView,
         depth: u32,
         family: Arc<Family>,
     ) -> (Result<AppOutcome, Error>, u64) {
-        for hash in &config.grants {
-            view.grant(*hash);
-        }
         let mut wasi = WasiCtxBuilder::new();
-        wasi.arg(&config.id)
-            .args(&config.args)
-            .allow_tcp(false)
+        wasi.allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .max_random_size(MAX_RANDOM_BYTES);
-        if !config.stdin.is_empty() {
-            wasi.stdin(wasmtime_wasi::p2::pipe::MemoryInputPipe::new(
-                config.stdin.clone(),
-            ));
-        }
-        let deadline = std::time::Instant::now() + config.limits.wall_time;
-        let mut store_ctx = AppStoreCtx::new(view);
-        store_ctx.work.deadline = Some(deadline);
-        if depth > 0 {
-            store_ctx.max_names = Some(MAX_CHILD_NAMES);
-        }
-        let budget = OutputBudget::new(config.limits.max_output);
-        let limiter = Budget::new(&config.limits);
-        let account = limiter.account();
-        let captured = (config.stdio == Stdio::Capture)
-            .then(|| (Capture::new(account.hold()), Capture::new(account.hold())));
-        let (stdout, stderr) = match &captured {
-            Some((out, err)) => (
-                AppOutput::new(Sink::Memory(out.clone()), false, budget.clone()),
-                AppOutput::new(Sink::Memory(err.clone()), false, budget.clone()),
-            ),
-            None => (
-                AppOutput::new(
-                    Sink::Stdout,
-                    std::io::stdout().is_terminal(),
-                    budget.clone(),
-                ),
-                AppOutput::new(
-                    Sink::Stderr,
-                    std::io::stderr().is_terminal(),
-                    budget.clone(),
-                ),
-            ),
-        };
-        wasi.stdout(stdout.clone()).stderr(stderr.clone());
-        store_ctx.memory = limiter.account().clone();
-        let mut table = ResourceTable::new();
-        // A WASI resource may take more than one entry (a clock's pollable
-        // takes two: the deadline and the pollable on it); the handles
-        // are what is capped.
-        let max_handles = max_handles_at(depth);
-        table.set_max_capacity(4 * max_handles);
-        let state = AppState {
-            wasi: wasi.build(),
-            table,
-            store: store_ctx,
-            limiter,
-            lineage: Lineage {
-                host: self.clone(),
-                allowed: config.allow_launch,
-                depth,
-                output: budget.clone(),
-                limits: config.limits,
-                family,
-            },
-            blobstore: blobstore::BlobstoreCtx::default(),
-        };
+            .allow_ip_name_lookup(false);
+        let state = self.state_in(config, wasi, view, depth, family);
         let mut store = wasmtime::Store::new(&self.engine, state);
-        store.set_max_component_handles(max_handles);
-        let result = self.drive(
-            app,
-            config,
-            &mut store,
-            deadline,
-            captured,
-            (stdout, stderr),
-        );
-        let fuel_used = config
-            .limits
-            .fuel
-            .saturating_sub(store.get_fuel().unwrap_or(0));
-        (result, fuel_used)
-    }
-
-    /// Runs the app in `store` until it exits, fails, or `deadline`.
-    fn drive(
-        &self,
-        app: &App,
-        config: &AppConfig,
-        store: &mut wasmtime::Store<AppState>,
-        deadline: std::time::Instant,
-        captured: Option<(Captured, Captured)>,
-        (stdout, stderr): (AppOutput, AppOutput),
-    ) -> Result<AppOutcome, Error> {
-        let budget = store.data().lineage.output.clone();
-        store.limiter(|s| &mut s.limiter);
-        store.call_hook(|cx, hook| charge_host_work(cx, hook, |s: &mut AppState| &mut s.store));
-        store.set_hostcall_fuel(hostcall_fuel(
-            &config.quota,
-            self.store.max_artifact_bytes(),
-        ));
-        store
-            .set_fuel(config.limits.fuel)
-            .map_err(|e| Error::Core(format!("setting fuel: {e:#}")))?;
-        store
-            .fuel_async_yield_interval(Some(YIELD_FUEL))
-            .map_err(|e| Error::Core(format!("setting fuel: {e:#}")))?;
-        let limit = config.limits.wall_time;
-        let result = self.block_on(async {
-            let deadline = tokio::time::Instant::from_std(deadline);
-            let run = async {
-                let command = app.pre.instantiate_async(&mut *store).await?;
-                command.wasi_cli_run().call_run(&mut *store).await
-            };
-            let result = tokio::time::timeout_at(deadline, run).await;
-            if captured.is_none() {
-                // Let the output in flight go out (within the limit, or a
-                // moment after it) before the host says anything more.
-                let grace = tokio::time::Instant::now() + Duration::from_millis(100);
-                let finish = async { tokio::join!(stdout.finish(), stderr.finish()) };
-                let _ = tokio::time::timeout_at(deadline.max(grace), finish).await;
-            }
-            result
-        })?;
-        let fuel_used = config
-            .limits
-            .fuel
-            .saturating_sub(store.get_fuel().unwrap_or(0));
-        let timed_out = Error::Timeout {
-            app: config.id.clone(),
-            limit,
-        };
-        let Ok(result) = result else {
-            return Err(timed_out);
-        };
-        let exit_code = match result {
-            Ok(Ok(())) => 0,
-            Ok(Err(())) => 1,
-            Err(e) => {
-                if let Some(exit) = e.downcast_ref::<I32Exit>() {
-                    exit.0
-                } else if e.downcast_ref::<DeadlinePassed>().is_some() {
-                    return Err(timed_out);
-                } else if e.downcast_ref::<PoolConcurrencyLimitError>().is_some() {
-                    return Err(Error::Busy {
-                        app: config.id.clone(),
-                        limit: MAX_CONCURRENT_APPS,
-                    });
-                } else if budget.exceeded() {
-                    return Err(Error::OutputLimit {
-                        app: config.id.clone(),
-                        limit: config.limits.max_output,
-                    });
-                } else if store.data().limiter.denied() || is_count_limit(&e) {
-                    return Err(Error::OutOfMemory {
-                        app: config.id.clone(),
-                        limit: config.limits.memory_bytes,
-                    });
-                } else if e.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
-                    return Err(Error::OutOfFuel {
-                        app: config.id.clone(),
-                        fuel: config.limits.fuel,
-                    });
-                } else {
-                    return Err(Error::AppTrap {
-                        app: config.id.clone(),
-                        message: format!("{e:#}"),
-                    });
-                }
-            }
-        };
-        let (stdout, stderr) = captured
-            .map(|(out, err)| {
-                let take = |c: Captured| c.lock().unwrap_or_else(|p| p.into_inner()).take();
-                (take(out), take(err))
-            })
-            .unwrap_or_default();
-        Ok(AppOutcome {
-            exit_code,
-            stdout,
-            stderr,
-            fuel_used,
-            peak_memory: store.data().limiter.account().peak() as u64,
-        })
+        if let Err(e) = embed::prepare(&mut store) {
+            return (Err(e), 0);
+        }
+        match self.block_on(embed::run_counted(&mut store, &app.pre)) {
+            Ok(ended) => ended,
+            Err(e) => (Err(e), 0),
+        }
     }
 }
 

@@ -4,16 +4,16 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::component::ResourceTable;
 
 use super::HostWork;
 use super::memory::{Held, MemoryAccount};
 use crate::{AppView, Error, Hash, QuotaKind};
 
 /// The state an app's `store` imports work on: the app's view of the store.
-pub struct AppStoreCtx {
+pub(crate) struct AppStoreCtx {
     view: AppView,
-    /// The fuel its calls cost (see [`charge_host_work`](super::charge_host_work)).
+    /// The fuel its calls cost (see [`charge_host_work`](super::limits::charge_host_work)).
     pub(crate) work: HostWork,
     /// The app's open uploads and downloads (the WIT `streams` resources).
     pub(crate) streams: ResourceTable,
@@ -36,14 +36,14 @@ pub struct AppStoreCtx {
     pub(crate) held: std::collections::HashMap<u32, Held>,
     /// What the current call hands back that the host holds until the
     /// call has returned it (a launched child's output, until it is in
-    /// the app's memory); let go by [`charge_host_work`](super::charge_host_work).
+    /// the app's memory); let go by [`charge_host_work`](super::limits::charge_host_work).
     pub(crate) handing_back: Option<Held>,
 }
 
 impl AppStoreCtx {
     /// Serves the app's `store` imports from `view`. Its calls are charged
-    /// in fuel once the store has [`charge_host_work`](super::charge_host_work) as its call hook.
-    pub fn new(view: AppView) -> Self {
+    /// in fuel once the store has [`charge_host_work`](super::limits::charge_host_work) as its call hook.
+    pub(crate) fn new(view: AppView) -> Self {
         let work = HostWork::new(view.id());
         Self {
             view,
@@ -132,15 +132,6 @@ impl StagedTotal {
                 Some(n.saturating_sub(bytes))
             });
     }
-}
-
-/// Adds the WIT `store` interface (and its `types`) to `linker`, served by
-/// the [`AppStoreCtx`] that `get` finds in each store's data.
-pub fn add_to_linker<T: 'static>(
-    linker: &mut Linker<T>,
-    get: fn(&mut T) -> &mut AppStoreCtx,
-) -> wasmtime::Result<()> {
-    crate::core_component::add_app_store_to_linker(linker, get)
 }
 
 /// A hash an app passed: parsed once, here, as part of its (charged) call,

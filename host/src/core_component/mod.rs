@@ -1,15 +1,10 @@
 //! The wasm core as the rest of the host sees it: the one place that runs
-//! `bindgen!` (for both worlds), converts WIT types, implements the core's
-//! `backend` imports and the apps' `store` imports, and pools instances.
+//! the core world's `bindgen!`, converts WIT types, implements the core's
+//! `backend` imports, and pools instances. (The apps' imports, world `app`,
+//! are `apps`'s: they reuse the WIT `types` and their conversions from here.)
 //! The rest of the crate calls the core through [`CoreClient`] and the typed
 //! calls of [`Instance`], with [`Hash`](crate::Hash)es and the crate's types.
 
-#[cfg(feature = "apps")]
-mod app_imports;
-#[cfg(feature = "apps")]
-mod app_launch;
-#[cfg(feature = "apps")]
-mod app_streams;
 mod bindings;
 mod calls;
 mod convert;
@@ -20,11 +15,12 @@ mod pool;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+/// The WIT package as world `core` binds it: world `app` reuses its `types`.
 #[cfg(feature = "apps")]
-pub(crate) use app_imports::{add_app_store_to_linker, room_for_name};
-#[cfg(feature = "apps")]
-pub(crate) use app_launch::add_launch_to_linker;
+pub(crate) use bindings::core_world::artifacts::store as wit;
 pub(crate) use calls::Caller;
+#[cfg(feature = "apps")]
+pub(crate) use convert::{app_error, app_name_error, app_range_error, app_stream_error};
 #[cfg(feature = "apps")]
 pub(crate) use imports::backend_work;
 pub use pool::CORE_COMPONENT;

@@ -7,7 +7,7 @@ use super::bindings::{blobstore, container, types};
 use super::naming::ContainerName;
 use super::values::{IncomingValue, OutgoingValue};
 use super::{BlobError, BlobView, Slot, answer};
-use crate::core_component::room_for_name;
+use crate::apps::store_imports::room_for_name;
 use crate::{AppView, ArtifactType, Hash};
 
 /// An open container: its name (whether it still exists is checked by

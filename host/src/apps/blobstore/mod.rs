@@ -4,7 +4,7 @@
 //! equal values are stored once, charged to the app's quota once, and every
 //! read is verified by the core).
 //!
-//! Every call is charged like a `store` call ([`HostWork`](super::HostWork)),
+//! Every call is charged like a `store` call (in fuel, for the host work),
 //! and what the values' `wasi:io` streams make the host do (hash, stage,
 //! read and prove bytes) is charged as it is done, taken from the app's
 //! fuel when the `wasi:io` call returns. An app has at most
@@ -176,7 +176,7 @@ impl Slots {
 /// unfinished values stage are counted in its store context's staging,
 /// with its uploads').
 #[derive(Debug, Clone)]
-pub struct BlobstoreCtx {
+pub(crate) struct BlobstoreCtx {
     handles: Slots,
     values: Slots,
 }
@@ -195,7 +195,7 @@ impl Default for BlobstoreCtx {
 /// `wasi:io` streams, so they live there, and so do the blobstore's own
 /// resources), the app's store context (its view and the fuel its calls
 /// cost) and its blobstore state.
-pub struct BlobView<'a> {
+pub(crate) struct BlobView<'a> {
     /// The table the app's WASI resources live in.
     pub table: &'a mut ResourceTable,
     /// The app's view of the store, and its host work.
@@ -240,8 +240,8 @@ impl HasData for Blobstore {
 /// `blobstore`) to `linker`, served by the [`BlobView`] that `get` makes
 /// from each store's data. `wasi:io` must be linked too (wasmtime-wasi's
 /// p2), and the store's call hook must be
-/// [`charge_host_work`](super::charge_host_work) for the calls to be charged.
-pub fn add_to_linker<T: Send + 'static>(
+/// [`charge_host_work`](super::limits::charge_host_work) for the calls to be charged.
+pub(crate) fn add_to_linker<T: Send + 'static>(
     linker: &mut Linker<T>,
     get: fn(&mut T) -> BlobView<'_>,
 ) -> wasmtime::Result<()> {

@@ -4,9 +4,9 @@
 
 use wasmtime::component::{HasData, Linker};
 
-use super::bindings::{app_names, app_store, types};
-use super::convert::{app_error, app_name_error, app_range_error};
-use crate::apps::AppStoreCtx;
+use super::AppStoreCtx;
+use super::bindings::{app_names, app_store, app_streams, types};
+use crate::core_component::{app_error, app_name_error, app_range_error};
 use crate::{AppView, Error};
 
 /// The [`HasData`] marker for [`add_app_store_to_linker`].
@@ -25,7 +25,7 @@ pub(crate) fn add_app_store_to_linker<T: 'static>(
     types::add_to_linker::<T, AppStore>(linker, get)?;
     app_store::add_to_linker::<T, AppStore>(linker, get)?;
     app_names::add_to_linker::<T, AppStore>(linker, get)?;
-    super::bindings::app_streams::add_to_linker::<T, AppStore>(linker, get)
+    app_streams::add_to_linker::<T, AppStore>(linker, get)
 }
 
 impl types::Host for AppStoreCtx {}

@@ -5,10 +5,8 @@
 use wasmtime::component::Resource;
 
 use super::bindings::{app_streams, types};
-use super::convert::app_stream_error;
-use crate::apps::{
-    AppStoreCtx, MAX_OPEN_STREAMS as STREAM_LIMIT, STREAM_PIECE_BYTES as PIECE_LIMIT,
-};
+use super::{AppStoreCtx, MAX_OPEN_STREAMS as STREAM_LIMIT, STREAM_PIECE_BYTES as PIECE_LIMIT};
+use crate::core_component::app_stream_error;
 use crate::{Download, Error, QuotaKind, Upload};
 
 /// A streams call's result as the app receives it.
