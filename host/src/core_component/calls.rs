@@ -175,7 +175,7 @@ impl Instance {
         hash: &Hash,
         artifact_type: ArtifactType,
     ) -> Result<Hash, Error> {
-        let placeholder = Staging::new(());
+        let placeholder = Staging::lent();
         self.store.data_mut().staged = Some((std::mem::replace(staging, placeholder), *hash));
         let hex = hash.to_string();
         let t = artifact_type.into();

@@ -172,6 +172,8 @@ impl From<BackendError> for backend::BackendError {
             BackendError::Io(m) => Self::Io(m),
             BackendError::Full(m) => Self::Full(m),
             BackendError::InvalidKey(m) => Self::InvalidKey(m),
+            // The WIT has no case for it: the core sees the refusal as text.
+            e @ BackendError::Unsupported { .. } => Self::Io(e.to_string()),
         }
     }
 }

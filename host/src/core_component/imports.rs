@@ -7,7 +7,7 @@ use std::sync::Arc;
 use wasmtime::ResourceLimiter;
 
 use super::bindings::{backend as wit, types as wit_types};
-use crate::backend::{Backend, Space, Staging, Swap};
+use crate::backend::{Backend, Side, Space, Staging, Swap};
 use crate::{BackendError, Hash};
 
 /// Everything an instance of the core sees of its host.
@@ -90,7 +90,7 @@ impl wit::Host for CoreState {
                 "the staged content hashes to {hash}, not {key}"
             )));
         }
-        self.backend.write_staged(staging, &key)
+        staging.store(&key)
     }
 
     fn read_blob(&mut self, key_: String) -> Result<Option<Vec<u8>>, BackendError> {
@@ -116,7 +116,8 @@ impl wit::Host for CoreState {
 
     fn write_outboard(&mut self, key_: String, data: Vec<u8>) -> Result<(), BackendError> {
         note_backend_work(0, data.len() as u64);
-        self.backend.write_outboard(&key(&key_)?, &data)
+        let key = Side::Outboard(key(&key_)?);
+        self.backend.write_side(&key, &data)
     }
 
     fn read_outboard(
@@ -124,7 +125,8 @@ impl wit::Host for CoreState {
         key_: String,
         ranges: Vec<(u64, u64)>,
     ) -> Result<Option<Vec<Vec<u8>>>, BackendError> {
-        let parts = self.backend.read_outboard(&key(&key_)?, &ranges)?;
+        let key = Side::Outboard(key(&key_)?);
+        let parts = self.backend.read_side_ranges(&key, &ranges)?;
         let bytes = parts
             .as_ref()
             .map_or(0, |p| p.iter().map(|b| b.len() as u64).sum());
@@ -133,11 +135,11 @@ impl wit::Host for CoreState {
     }
 
     fn outboard_size(&mut self, key_: String) -> Result<Option<u64>, BackendError> {
-        self.backend.outboard_size(&key(&key_)?)
+        self.backend.side_size(&Side::Outboard(key(&key_)?))
     }
 
     fn delete_outboard(&mut self, key_: String) -> Result<bool, BackendError> {
-        self.backend.delete_outboard(&key(&key_)?)
+        self.backend.delete_side(&Side::Outboard(key(&key_)?))
     }
 
     fn delete_blob(
@@ -292,7 +294,7 @@ mod tests {
         let backend = MemoryBackend::new();
         let (a, b) = ("ab".repeat(32), "cd".repeat(32));
         let mut staging = backend.stage().unwrap();
-        backend.append_staged(&mut staging, b"staged").unwrap();
+        staging.append(b"staged").unwrap();
         let mut state = CoreState {
             backend: Arc::new(backend.clone()),
             staged: Some((staging, Hash::from_hex(&a).unwrap())),

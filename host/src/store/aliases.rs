@@ -17,6 +17,7 @@
 
 use super::pieces::STREAM_PIECE;
 use super::{ArtifactStore, ArtifactType, Upload};
+use crate::backend::{self, Side, SideKind};
 use crate::{Error, Hash, Sha256Digest, Sha256Hasher};
 
 impl ArtifactStore {
@@ -25,7 +26,7 @@ impl ArtifactStore {
     /// registry) and the artifact is still stored.
     #[crate::traced(resolve_sha256, owner = "@host", hash = digest)]
     pub fn resolve_sha256(&self, digest: &Sha256Digest) -> Result<Option<Hash>, Error> {
-        let Some(target) = self.core.backend().read_alias(digest)? else {
+        let Some(target) = backend::read_alias(self.core.backend().as_ref(), digest)? else {
             return Ok(None);
         };
         Ok(self.contains(&target)?.then_some(target))
@@ -41,7 +42,7 @@ impl ArtifactStore {
             hasher.update(&piece);
         }
         let digest = hasher.finish();
-        self.core.backend().write_alias(&digest, hash)?;
+        backend::write_alias(self.core.backend().as_ref(), &digest, hash)?;
         Ok(digest)
     }
 
@@ -57,7 +58,7 @@ impl ArtifactStore {
             });
         }
         let digest = Sha256Digest::of(content);
-        self.core.backend().write_alias(&digest, hash)?;
+        backend::write_alias(self.core.backend().as_ref(), &digest, hash)?;
         Ok(digest)
     }
 
@@ -78,20 +79,23 @@ impl ArtifactStore {
 
     /// Deletes aliases whose artifact is gone; returns how many.
     pub(super) fn clean_aliases(&self) -> Result<u64, Error> {
-        let backend = self.core.backend();
+        let b = self.core.backend().as_ref();
         let mut removed = 0;
-        let mut after: Option<Sha256Digest> = None;
+        let mut after: Option<Side> = None;
         loop {
-            let page = backend.list_aliases(after.as_ref(), 1000)?;
-            for digest in &page {
-                let target = match backend.read_alias(digest) {
+            let page = b.list_side(SideKind::Alias, after.as_ref(), 1000)?;
+            for listed in &page {
+                let Side::Alias(digest) = &listed.key else {
+                    continue;
+                };
+                let target = match backend::read_alias(b, digest) {
                     Ok(Some(target)) if self.contains(&target)? => continue,
                     Ok(Some(target)) => Some(target),
                     Ok(None) => continue,
                     // Damaged: it can never resolve again.
                     Err(_) => None,
                 };
-                if !backend.delete_alias(digest)? {
+                if !b.delete_side(&listed.key)? {
                     continue;
                 }
                 // A pull may have stored the artifact again, and rewritten
@@ -99,13 +103,13 @@ impl ArtifactStore {
                 if let Some(target) = target
                     && self.contains(&target)?
                 {
-                    backend.write_alias(digest, &target)?;
+                    backend::write_alias(b, digest, &target)?;
                     continue;
                 }
                 removed += 1;
             }
             match page.last() {
-                Some(last) if page.len() == 1000 => after = Some(*last),
+                Some(last) if page.len() == 1000 => after = Some(last.key),
                 _ => return Ok(removed),
             }
         }
@@ -160,10 +164,7 @@ impl Sha256Upload {
         // On a mismatch, dropping the upload discards what it staged.
         self.check()?;
         let hash = self.upload.finish()?;
-        self.store
-            .core
-            .backend()
-            .write_alias(&self.expected, &hash)?;
+        backend::write_alias(self.store.core.backend().as_ref(), &self.expected, &hash)?;
         Ok(hash)
     }
 }
