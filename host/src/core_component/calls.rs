@@ -45,6 +45,7 @@ impl Instance {
         &mut self,
         f: impl FnOnce(&Core, &mut Store<CoreState>) -> wasmtime::Result<T>,
     ) -> Result<T, Error> {
+        super::imports::clear_backend_full();
         f(&self.core, &mut self.store).map_err(|e| {
             self.poisoned = true;
             Error::Core(format!("{e:#}"))

@@ -1,14 +1,14 @@
 //! The core's imports: the `backend` interface over a [`Backend`], and the
 //! memory limit of one core instance.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use wasmtime::ResourceLimiter;
 
 use super::bindings::{backend as wit, types as wit_types};
 use crate::backend::{Backend, Side, Space, Staging, Swap};
-use crate::{BackendError, Hash};
+use crate::{BackendError, Error, Hash};
 
 /// Everything an instance of the core sees of its host.
 pub(crate) struct CoreState {
@@ -63,6 +63,28 @@ fn note_backend_work(records: u64, bytes: u64) {
         let (r, b) = w.get();
         w.set((r.saturating_add(records), b.saturating_add(bytes)));
     });
+}
+
+thread_local! {
+    /// The detail of the last "no space left" a backend import returned to
+    /// the core on this thread, during the current core call: the core's
+    /// WIT error carries backend failures as text, so the host keeps the
+    /// type here and [`backend_failure`] restores it.
+    static BACKEND_FULL: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Forgets any "no space left" seen: called as each core call starts.
+pub(crate) fn clear_backend_full() {
+    BACKEND_FULL.with(|f| f.borrow_mut().take());
+}
+
+/// The core's `backend` error with text `m`, as the host reports it: a
+/// backend that ran out of space during the call makes it [`Error::Full`].
+pub(crate) fn backend_failure(m: String) -> Error {
+    match BACKEND_FULL.with(|f| f.borrow_mut().take()) {
+        Some(detail) => Error::Full(detail),
+        None => Error::Backend(m),
+    }
 }
 
 /// Backend records and bytes counted on this thread so far.
@@ -235,6 +257,9 @@ impl wit::Host for CoreState {
     }
 
     fn convert_backend_error(&mut self, err: BackendError) -> wasmtime::Result<wit::BackendError> {
+        if let BackendError::Full(detail) = &err {
+            BACKEND_FULL.with(|f| *f.borrow_mut() = Some(detail.clone()));
+        }
         Ok(err.into())
     }
 }
@@ -311,5 +336,35 @@ mod tests {
         assert_eq!((read(&a), read(&b)), (Some(b"staged".to_vec()), None));
         state.staged = None;
         assert!(wit::Host::write_staged_blob(&mut state, a).is_err());
+    }
+
+    #[test]
+    fn disk_full_keeps_its_type_through_the_core() {
+        let mut state = CoreState {
+            backend: Arc::new(MemoryBackend::new()),
+            staged: None,
+            private_dedup: false,
+            memory_limit: 0,
+            memory_used: 0,
+        };
+        clear_backend_full();
+        let full = BackendError::Full("writing blobs/ab/x: No space left on device".into());
+        wit::Host::convert_backend_error(&mut state, full).unwrap();
+        // The core reports it as text; the host gives it back its type, once.
+        let text = "no space left: writing blobs/ab/x".to_owned();
+        assert_eq!(
+            backend_failure(text.clone()),
+            Error::Full("writing blobs/ab/x: No space left on device".into())
+        );
+        assert_eq!(backend_failure(text.clone()), Error::Backend(text.clone()));
+        // A call that starts afresh forgets one seen before.
+        let full = BackendError::Full("earlier".into());
+        wit::Host::convert_backend_error(&mut state, full).unwrap();
+        clear_backend_full();
+        assert_eq!(backend_failure(text.clone()), Error::Backend(text));
+        assert_eq!(
+            Error::from(BackendError::Full("x".into())),
+            Error::Full("x".into())
+        );
     }
 }
