@@ -109,6 +109,10 @@ pub enum Error {
     /// The storage backend failed.
     #[error("backend failure: {0}")]
     Backend(String),
+    /// The storage backend has no space left for a write (a full disk or
+    /// bucket quota); the operation did not complete.
+    #[error("no space left in the store: {0}")]
+    Full(String),
     /// The writer given to [`ArtifactStore::get_to`](crate::ArtifactStore::get_to) failed.
     #[error("writing the content out: {0}")]
     Output(String),
@@ -188,9 +192,14 @@ fn show_target(target: &Option<Hash>) -> String {
 }
 
 impl From<BackendError> for Error {
-    /// A backend failure as the store reports it.
+    /// A backend failure as the store reports it: no space left stays
+    /// [`Error::Full`], so that callers (and the CLI's exit status) can
+    /// tell it apart.
     fn from(e: BackendError) -> Self {
-        Error::Backend(e.to_string())
+        match e {
+            BackendError::Full(detail) => Error::Full(detail),
+            other => Error::Backend(other.to_string()),
+        }
     }
 }
 
@@ -234,6 +243,13 @@ pub enum BackendError {
     /// The key is not a valid hash.
     #[error("invalid key: {0}")]
     InvalidKey(String),
+    /// The backend does not keep this kind of object (or cannot do this):
+    /// a refusal, never a silent success.
+    #[error("this backend does not support {what}")]
+    Unsupported {
+        /// What it lacks (`outboards`, `aliases`, `staging`, ...).
+        what: &'static str,
+    },
 }
 
 impl BackendError {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::backend::{Backend, BlobInfo, Note};
+use crate::backend::{Backend, Note, Side, SideInfo, SideKind};
 use crate::{ArtifactStore, Error, GcReport, Hash};
 
 /// The context string of the probe's key derivation.
@@ -75,13 +75,17 @@ pub struct Quarantined {
     pub quarantined_at: u64,
 }
 
-impl From<BlobInfo> for Quarantined {
-    fn from(b: BlobInfo) -> Self {
-        Self {
-            hash: b.key,
-            size: b.size,
-            quarantined_at: b.modified,
-        }
+impl Quarantined {
+    /// The quarantined blob a side object listing shows, if it is one.
+    fn of(side: SideInfo) -> Option<Self> {
+        let Side::Quarantined(hash) = side.key else {
+            return None;
+        };
+        Some(Self {
+            hash,
+            size: side.size,
+            quarantined_at: side.modified,
+        })
     }
 }
 
@@ -183,7 +187,7 @@ impl ArtifactStore {
         let artifacts = counted("counting artifacts", self.count());
         let total_bytes = counted("adding up their sizes", self.total_bytes());
         let owners = counted("counting owners", count_owners(backend));
-        let last_gc = match backend.read_note(Note::LastGc) {
+        let last_gc = match backend.read_side(&Side::Note(Note::LastGc)) {
             Ok(None) => None,
             Ok(Some(bytes)) => GcRecord::decode(&bytes).or_else(|| {
                 note("reading the last gc's record", &"not a gc record");
@@ -194,8 +198,8 @@ impl ArtifactStore {
                 None
             }
         };
-        let quarantined = match backend.list_quarantined(QUARANTINE_LISTED) {
-            Ok(listed) => listed.into_iter().map(Quarantined::from).collect(),
+        let quarantined = match backend.list_side(SideKind::Quarantined, None, QUARANTINE_LISTED) {
+            Ok(listed) => listed.into_iter().filter_map(Quarantined::of).collect(),
             Err(e) => {
                 note("listing quarantined blobs", &e);
                 Vec::new()
@@ -228,7 +232,7 @@ impl ArtifactStore {
             grace_ms: u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
             report: *report,
         };
-        if let Err(e) = backend.write_note(Note::LastGc, &record.encode()) {
+        if let Err(e) = backend.write_side(&Side::Note(Note::LastGc), &record.encode()) {
             tracing::warn!(error = %e, "gc could not record what it did");
         }
     }

@@ -35,6 +35,8 @@ use cli::output::Spill;
 /// Exit codes: 1 for errors in general, and these for the ones scripts may want to tell apart.
 const EXIT_NOT_FOUND: u8 = 3;
 const EXIT_DAMAGED: u8 = 4;
+/// The store has no space left for a write (a full disk or bucket quota).
+const EXIT_FULL: u8 = 5;
 /// Bad usage (as clap exits for a bad option).
 const EXIT_USAGE: u8 = 2;
 /// `run`: the host stopped the app (CPU, memory, time or output limit, trap) or could not load it.
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
                     | Error::AppTrap { .. }
                     | Error::InvalidApp(_),
                 ) => EXIT_APP_STOPPED,
+                Failure::Store(Error::Full(_)) => EXIT_FULL,
                 Failure::Usage(_) => EXIT_USAGE,
                 _ => 1,
             })

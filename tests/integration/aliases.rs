@@ -4,6 +4,7 @@
 
 use std::sync::Mutex;
 
+use artifacts::backend::{Side, SideKind};
 use artifacts::{ArtifactStore, ArtifactType, Backend, Error, Hash, Sha256Digest};
 
 use crate::fixture::{each_backend, pattern};
@@ -54,7 +55,7 @@ each_backend! {
         assert_eq!(store.resolve_sha256(&digest).unwrap(), None);
         let report = store.gc(std::time::Duration::ZERO).unwrap();
         assert_eq!(report.aliases_removed, 1);
-        assert_eq!(fx.backend().list_aliases(None, 10).unwrap(), vec![small_digest]);
+        assert_eq!(aliases(&*fx.backend()), vec![small_digest]);
         assert_eq!(store.resolve_sha256(&small_digest).unwrap(), Some(small));
         // Stored again: the alias comes back with the next pull.
         let mut upload = store.upload_sha256(digest, ArtifactType::WasmModule);
@@ -73,8 +74,8 @@ struct PullBeforeDelete {
 }
 
 impl Watch for PullBeforeDelete {
-    fn call(&self, name: &'static str) {
-        if name == "delete_alias" {
+    fn side(&self, name: &'static str, key: &Side) {
+        if name == "delete_side" && matches!(key, Side::Alias(_)) {
             let pull = self.pull.lock().unwrap().take();
             if let Some(pull) = pull {
                 pull();
@@ -113,6 +114,19 @@ each_backend! {
         // And with no pull racing it, gc removes an alias whose artifact is gone.
         assert_eq!(store.release(&hash).unwrap(), 0);
         assert_eq!(store.gc(std::time::Duration::ZERO).unwrap().aliases_removed, 1);
-        assert_eq!(racing.list_aliases(None, 10).unwrap(), vec![]);
+        assert_eq!(aliases(&racing), vec![]);
     }
+}
+
+/// The aliases `backend` keeps, in order.
+fn aliases(backend: &dyn Backend) -> Vec<Sha256Digest> {
+    backend
+        .list_side(SideKind::Alias, None, 10)
+        .unwrap()
+        .into_iter()
+        .filter_map(|i| match i.key {
+            Side::Alias(digest) => Some(digest),
+            _ => None,
+        })
+        .collect()
 }

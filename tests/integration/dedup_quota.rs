@@ -11,7 +11,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use artifacts::{ArtifactType, Backend, Error, Quota, StoreBuilder};
+use artifacts::backend::{Side, SideKind};
+use artifacts::{ArtifactType, Backend, Error, Hash, Quota, StoreBuilder};
 
 use crate::fixture::{Fixture, each_backend};
 use crate::watched::{Watch, Watched};
@@ -43,14 +44,23 @@ fn blob_bytes(b: &dyn Backend) -> u64 {
     for outboards in [false, true] {
         let mut after = None;
         loop {
-            let page = if outboards {
-                b.list_outboards(after.as_ref(), 1000).unwrap()
+            let page: Vec<(Hash, u64)> = if outboards {
+                let after = after.map(Side::Outboard);
+                b.list_side(SideKind::Outboard, after.as_ref(), 1000)
+                    .unwrap()
+                    .into_iter()
+                    .filter_map(|i| Some((i.key.hash_key()?, i.size)))
+                    .collect()
             } else {
-                b.list_blobs(after.as_ref(), 1000).unwrap()
+                b.list_blobs(after.as_ref(), 1000)
+                    .unwrap()
+                    .into_iter()
+                    .map(|i| (i.key, i.size))
+                    .collect()
             };
-            total += page.iter().map(|i| i.size).sum::<u64>();
+            total += page.iter().map(|i| i.1).sum::<u64>();
             match page.last() {
-                Some(last) if page.len() == 1000 => after = Some(last.key),
+                Some(last) if page.len() == 1000 => after = Some(last.0),
                 _ => break,
             }
         }
@@ -88,8 +98,8 @@ impl Watch for Disk {
                 | "delete_blob"
                 | "finish_staged"
                 | "write_staged"
-                | "write_outboard"
-                | "delete_outboard"
+                | "write_side"
+                | "delete_side"
         );
         if moves_bytes {
             self.peak.fetch_max((self.probe)(), Ordering::SeqCst);

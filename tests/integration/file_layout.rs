@@ -342,7 +342,7 @@ fn gc_removes_empty_owner_directories_and_no_put_loses_its_own() {
             let backend = FileBackend::open(dir.path()).unwrap();
             let mut removed = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                removed += backend.remove_empty_spaces(0).unwrap();
+                removed += backend.clean_up(0).unwrap().empty_spaces;
             }
             removed
         });

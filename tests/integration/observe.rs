@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Once;
 use std::time::Duration;
 
+use artifacts::backend::Side;
 use artifacts::backend::fs::{Fs, StdFs};
 use artifacts::{ArtifactStore, ArtifactType, Backend, FileBackend, Hash, Note};
 use tracing::field::{Field, Visit};
@@ -358,7 +359,7 @@ fn quarantined_blobs_are_listed_and_a_damaged_note_is_a_problem() {
     assert_eq!(report.quarantined[0].size, 7);
     FileBackend::open(dir.path())
         .unwrap()
-        .write_note(Note::LastGc, b"not a record")
+        .write_side(&Side::Note(Note::LastGc), b"not a record")
         .unwrap();
     let report = store.health().unwrap();
     assert_eq!(report.last_gc, None);

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
+use artifacts::backend::SideKind;
 use artifacts::backend::fs::Fs;
 use artifacts::{ArtifactStore, ArtifactType, Error, FileBackend, Space};
 
@@ -945,13 +946,13 @@ fn a_staged_blob_is_whole_or_absent_after_any_crash_and_there_once_stored() {
     fs.record();
     let mut staging = backend.stage().unwrap();
     for piece in data.chunks(1024) {
-        backend.append_staged(&mut staging, piece).unwrap();
+        staging.append(piece).unwrap();
     }
-    backend.write_staged(&mut staging, &key).unwrap();
+    staging.store(&key).unwrap();
     let stored = fs.taken();
     // Stored again (the core repairs a lost blob this way), then discarded.
-    backend.write_staged(&mut staging, &key).unwrap();
-    backend.discard_staged(staging).unwrap();
+    staging.store(&key).unwrap();
+    staging.discard().unwrap();
     let snapshots = fs.snapshots.lock().unwrap().take().unwrap();
     let mut states = 0;
     for (at, snapshot) in snapshots.iter().enumerate() {
@@ -1014,7 +1015,7 @@ fn a_sha256_alias_is_there_once_acknowledged_never_wrong_and_gone_after_gc() {
             let aliases = || {
                 FileBackend::open_with(ROOT, sim.clone())
                     .unwrap()
-                    .list_aliases(None, 10)
+                    .list_side(SideKind::Alias, None, 10)
                     .unwrap()
             };
             if at + 1 >= collected {

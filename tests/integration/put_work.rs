@@ -13,6 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use artifacts::backend::fs::{Fs, StdFs};
+use artifacts::backend::{Side, SideKind};
 use artifacts::{
     ArtifactStore, ArtifactType, Backend, DEFAULT_GC_GRACE, FileBackend, Hash, Quota, Space,
     StoreBuilder,
@@ -191,10 +192,14 @@ fn no_outboard(fx: &Fixture, hash: &Hash) -> bool {
             .exists(),
         _ => false,
     };
-    let listed = fx.backend().list_outboards(None, 1000).unwrap();
-    fx.backend().outboard_size(hash).unwrap().is_none()
+    let key = Side::Outboard(*hash);
+    let listed = fx
+        .backend()
+        .list_side(SideKind::Outboard, None, 1000)
+        .unwrap();
+    fx.backend().side_size(&key).unwrap().is_none()
         && !on_disk
-        && listed.iter().all(|o| o.key != *hash)
+        && listed.iter().all(|o| o.key != key)
 }
 
 /// The work of an app's 1 MiB put of (a) new content, (b) content another
@@ -218,7 +223,12 @@ fn put_work(fx: &Fixture, private: bool) {
     });
 
     let h = other.put(&deleted, G).unwrap();
-    assert!(fx.backend().outboard_size(&h).unwrap().is_some());
+    assert!(
+        fx.backend()
+            .side_size(&Side::Outboard(h))
+            .unwrap()
+            .is_some()
+    );
     assert_eq!(other.release(&h).unwrap(), 0);
     // Under shared dedup the last release deleted the artifact.
     let outboard_outlived_blob = !private && !no_outboard(fx, &h);

@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
+use artifacts::backend::Side;
 use artifacts::{ArtifactStore, ArtifactType, Backend, Error, Hash, Quota, RANGE_LIMIT};
 
 use crate::fixture::{each_backend, pattern};
@@ -51,8 +52,8 @@ impl Recording {
 }
 
 impl Watch for Recording {
-    fn call(&self, name: &'static str) {
-        if name == "write_outboard" {
+    fn side(&self, name: &'static str, key: &Side) {
+        if name == "write_side" && matches!(key, Side::Outboard(_)) {
             self.seen.lock().unwrap().outboard_writes += 1;
         }
     }
@@ -81,8 +82,12 @@ fn bound(size: u64, offset: u64, len: u64) -> u64 {
 
 /// The outboard of `hash`, read whole through `backend`.
 fn outboard_of(backend: &dyn Backend, hash: &Hash) -> Vec<u8> {
-    let size = backend.outboard_size(hash).unwrap().expect("an outboard");
-    let mut parts = backend.read_outboard(hash, &[(0, size)]).unwrap().unwrap();
+    let key = Side::Outboard(*hash);
+    let size = backend.side_size(&key).unwrap().expect("an outboard");
+    let mut parts = backend
+        .read_side_ranges(&key, &[(0, size)])
+        .unwrap()
+        .unwrap();
     parts.pop().unwrap()
 }
 
@@ -97,7 +102,7 @@ each_backend! {
         let hash = fx.open().put(&data, ArtifactType::Generic).unwrap();
         let rec = Recording::new(fx.backend());
         let store = ArtifactStore::builder().open(rec.clone()).unwrap();
-        assert!(rec.outboard_size(&hash).unwrap().is_some(), "the put wrote the outboard");
+        assert!(rec.side_size(&Side::Outboard(hash)).unwrap().is_some(), "the put wrote the outboard");
         for (offset, len) in [
             (0, 4096),
             (3 * MIB as u64 + 100, 4096),
@@ -146,7 +151,7 @@ each_backend! {
             }
         }
         rec.write_blob(&hash, &damaged).unwrap();
-        rec.write_outboard(&hash, &outboard).unwrap();
+        rec.write_side(&Side::Outboard(hash), &outboard).unwrap();
         rec.watch.take();
         assert!(store.get_range(&hash, range.clone()).unwrap() == want);
         assert_eq!(rec.watch.take().outboard_writes, 0, "proven, not rebuilt");
@@ -170,7 +175,7 @@ each_backend! {
         for &(node, _) in clean.outboard_ranges.iter().take(3) {
             let mut bad = good_outboard.clone();
             flip(&mut bad, node);
-            rec.write_outboard(&hash, &bad).unwrap();
+            rec.write_side(&Side::Outboard(hash), &bad).unwrap();
             assert!(store.get_range(&hash, range.clone()).unwrap() == want);
             assert!(outboard_of(&rec, &hash) == good_outboard, "repaired");
         }
@@ -178,7 +183,7 @@ each_backend! {
         // and no outboard of damaged content.
         let mut bad = good_outboard.clone();
         flip(&mut bad, *clean.outboard_ranges.iter().next().map(|(o, _)| o).unwrap());
-        rec.write_outboard(&hash, &bad).unwrap();
+        rec.write_side(&Side::Outboard(hash), &bad).unwrap();
         let mut inside = data.clone();
         flip(&mut inside, offset + 7);
         rec.write_blob(&hash, &inside).unwrap();
@@ -188,7 +193,7 @@ each_backend! {
         // A missing outboard (a store from before outboards): the first
         // range read rebuilds it, the next proves through it.
         rec.write_blob(&hash, &data).unwrap();
-        assert!(rec.delete_outboard(&hash).unwrap());
+        assert!(rec.delete_side(&Side::Outboard(hash)).unwrap());
         assert!(store.get_range(&hash, range.clone()).unwrap() == want);
         assert_eq!(rec.watch.take().outboard_writes, 1);
         assert!(outboard_of(&rec, &hash) == good_outboard);
@@ -214,7 +219,7 @@ each_backend! {
                 store.get_range(&hash, size..size + 1),
                 Err(Error::OutOfRange { offset: size, length: 1, size })
             );
-            let has_outboard = fx.backend().outboard_size(&hash).unwrap().is_some();
+            let has_outboard = fx.backend().side_size(&Side::Outboard(hash)).unwrap().is_some();
             assert_eq!(has_outboard, size >= 256 << 10, "{len}");
         }
         let missing = Hash::of(b"never stored");
@@ -227,16 +232,16 @@ each_backend! {
         // put_from (streamed), an upload, an app's put, an app's upload.
         let a = pattern(9 * MIB + 1);
         let h = store.put_from(&mut a.as_slice(), ArtifactType::Generic).unwrap();
-        assert!(backend.outboard_size(&h).unwrap().is_some(), "put_from");
+        assert!(backend.side_size(&Side::Outboard(h)).unwrap().is_some(), "put_from");
         let b = pattern(5 * MIB + 3);
         let mut up = store.upload(ArtifactType::Generic);
         up.write(&b).unwrap();
         let hb = up.finish().unwrap();
-        assert!(backend.outboard_size(&hb).unwrap().is_some(), "upload");
+        assert!(backend.side_size(&Side::Outboard(hb)).unwrap().is_some(), "upload");
         let app = store.app("app-1", Quota::UNLIMITED).unwrap();
         let c = pattern(300_000);
         let hc = app.put(&c, ArtifactType::Generic).unwrap();
-        assert!(backend.outboard_size(&hc).unwrap().is_some(), "an app's put");
+        assert!(backend.side_size(&Side::Outboard(hc)).unwrap().is_some(), "an app's put");
         assert_eq!(app.get_range(&hc, 10..20).unwrap(), &c[10..20]);
         // An app reads only what it holds, at most the limit at once.
         let other = store.app("app-2", Quota::UNLIMITED).unwrap();
@@ -252,12 +257,12 @@ each_backend! {
         // Released to nothing: the blob and its outboard go together.
         store.release(&h).unwrap();
         assert_eq!(backend.blob_size(&h).unwrap(), None);
-        assert_eq!(backend.outboard_size(&h).unwrap(), None);
+        assert_eq!(backend.side_size(&Side::Outboard(h)).unwrap(), None);
         // One a crash left without its blob is garbage gc removes.
-        backend.write_outboard(&h, &[0; 64]).unwrap();
+        backend.write_side(&Side::Outboard(h), &[0; 64]).unwrap();
         let report = store.gc(std::time::Duration::ZERO).unwrap();
         assert_eq!(report.outboards_removed, 1);
-        assert_eq!(backend.outboard_size(&h).unwrap(), None);
+        assert_eq!(backend.side_size(&Side::Outboard(h)).unwrap(), None);
         // A quarantined blob reads as missing; a put of the content brings
         // it back, and the outboard it kept still proves ranges.
         assert!(store.quarantine(&hb).unwrap());

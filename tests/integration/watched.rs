@@ -3,14 +3,13 @@
 //! (and the range benchmark, which includes this file) count, record or
 //! interfere through, so that none of them forwards the `Backend` trait by
 //! hand (and none drops a method: a wrapper that forgot `stage`, say, would
-//! quietly test the trait's default staging instead of the backend's).
+//! quietly test the trait's default reads instead of the backend's).
 
 use std::sync::Arc;
 
-use artifacts::backend::Staging;
+use artifacts::backend::{CleanedUp, Side, SideInfo, SideKind, Staged, Staging};
 use artifacts::{
-    Backend, BackendResult, BlobInfo, Hash, Listed, Note, Sha256Digest, Space, Swap, SwapOutcome,
-    VersionedRecord,
+    Backend, BackendResult, BlobInfo, Hash, Listed, Space, Swap, SwapOutcome, VersionedRecord,
 };
 
 /// What a [`Watched`] backend tells of the calls it hands on. Every method
@@ -25,8 +24,8 @@ pub trait Watch: Send + Sync + 'static {
     fn records_read(&self, space: Space, records: u64, bytes: u64) {
         let _ = (space, records, bytes);
     }
-    /// Bytes handed to the backend to keep, by the method `name`: a blob, an
-    /// outboard, a staged piece, a record's new data, a note.
+    /// Bytes handed to the backend to keep, by the method `name`: a blob, a
+    /// side object, a staged piece, a record's new data.
     fn written(&self, name: &'static str, bytes: u64) {
         let _ = (name, bytes);
     }
@@ -34,6 +33,11 @@ pub trait Watch: Send + Sync + 'static {
     /// returned.
     fn blob_read(&self, offset: Option<u64>, bytes: u64) {
         let _ = (offset, bytes);
+    }
+    /// A call on the side object `key` (`write_side`, `read_side`, ...),
+    /// before [`call`](Watch::call) is told of it.
+    fn side(&self, name: &'static str, key: &Side) {
+        let _ = (name, key);
     }
     /// An outboard read at `ranges`: the bytes returned.
     fn outboard_read(&self, ranges: &[(u64, u64)], bytes: u64) {
@@ -68,6 +72,17 @@ impl<W: Watch> Watched<W> {
     fn on<T>(&self, name: &'static str, then: impl FnOnce(&dyn Backend) -> T) -> T {
         self.watch.call(name);
         then(&*self.inner)
+    }
+
+    /// [`on`](Self::on) for a call on the side object `key`.
+    fn on_side<T>(
+        &self,
+        name: &'static str,
+        key: &Side,
+        then: impl FnOnce(&dyn Backend) -> T,
+    ) -> T {
+        self.watch.side(name, key);
+        self.on(name, then)
     }
 }
 
@@ -124,94 +139,88 @@ impl<W: Watch> Backend for Watched<W> {
     fn list_owners(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<Hash>> {
         self.on("list_owners", |b| b.list_owners(after, limit))
     }
+    fn write_side(&self, key: &Side, data: &[u8]) -> BackendResult<()> {
+        self.watch.written("write_side", data.len() as u64);
+        self.on_side("write_side", key, |b| b.write_side(key, data))
+    }
+    fn read_side(&self, key: &Side) -> BackendResult<Option<Vec<u8>>> {
+        self.on_side("read_side", key, |b| b.read_side(key))
+    }
+    fn read_side_ranges(
+        &self,
+        key: &Side,
+        ranges: &[(u64, u64)],
+    ) -> BackendResult<Option<Vec<Vec<u8>>>> {
+        let parts = self.on_side("read_side_ranges", key, |b| b.read_side_ranges(key, ranges))?;
+        if let (Some(parts), Side::Outboard(_)) = (&parts, key) {
+            let bytes = parts.iter().map(|p| p.len() as u64).sum();
+            self.watch.outboard_read(ranges, bytes);
+        }
+        Ok(parts)
+    }
+    fn side_size(&self, key: &Side) -> BackendResult<Option<u64>> {
+        self.on_side("side_size", key, |b| b.side_size(key))
+    }
+    fn delete_side(&self, key: &Side) -> BackendResult<bool> {
+        self.on_side("delete_side", key, |b| b.delete_side(key))
+    }
+    fn list_side(
+        &self,
+        kind: SideKind,
+        after: Option<&Side>,
+        limit: u32,
+    ) -> BackendResult<Vec<SideInfo>> {
+        self.on("list_side", |b| b.list_side(kind, after, limit))
+    }
+    fn stage(&self) -> BackendResult<Staging> {
+        let inner = self.on("stage", |b| b.stage())?;
+        Ok(Staging::new(WatchedStaging {
+            inner,
+            watch: self.watch.clone(),
+        }))
+    }
+    fn staged_in_memory(&self, staged: u64) -> u64 {
+        self.on("staged_in_memory", |b| b.staged_in_memory(staged))
+    }
+    fn clean_up(&self, older_than_ms: u64) -> BackendResult<CleanedUp> {
+        self.on("clean_up", |b| b.clean_up(older_than_ms))
+    }
     fn finish_migration(&self) -> BackendResult<()> {
         self.on("finish_migration", |b| b.finish_migration())
     }
     fn size_hint(&self, key: &Hash) -> Option<u64> {
         self.on("size_hint", |b| b.size_hint(key))
     }
-    fn clean_temporary(&self, older_than_ms: u64) -> BackendResult<u64> {
-        self.on("clean_temporary", |b| b.clean_temporary(older_than_ms))
-    }
-    fn remove_empty_spaces(&self, older_than_ms: u64) -> BackendResult<u64> {
-        self.on("remove_empty_spaces", |b| {
-            b.remove_empty_spaces(older_than_ms)
-        })
-    }
     fn quarantine_blob(&self, key: &Hash) -> BackendResult<bool> {
         self.on("quarantine_blob", |b| b.quarantine_blob(key))
     }
-    fn list_quarantined(&self, limit: u32) -> BackendResult<Vec<BlobInfo>> {
-        self.on("list_quarantined", |b| b.list_quarantined(limit))
-    }
-    fn write_note(&self, note: Note, data: &[u8]) -> BackendResult<()> {
-        self.watch.written("write_note", data.len() as u64);
-        self.on("write_note", |b| b.write_note(note, data))
-    }
-    fn read_note(&self, note: Note) -> BackendResult<Option<Vec<u8>>> {
-        self.on("read_note", |b| b.read_note(note))
-    }
-    fn write_outboard(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
-        self.watch.written("write_outboard", data.len() as u64);
-        self.on("write_outboard", |b| b.write_outboard(key, data))
-    }
-    fn read_outboard(
-        &self,
-        key: &Hash,
-        ranges: &[(u64, u64)],
-    ) -> BackendResult<Option<Vec<Vec<u8>>>> {
-        let parts = self.on("read_outboard", |b| b.read_outboard(key, ranges))?;
-        if let Some(parts) = &parts {
-            let bytes = parts.iter().map(|p| p.len() as u64).sum();
-            self.watch.outboard_read(ranges, bytes);
-        }
-        Ok(parts)
-    }
-    fn outboard_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
-        self.on("outboard_size", |b| b.outboard_size(key))
-    }
-    fn delete_outboard(&self, key: &Hash) -> BackendResult<bool> {
-        self.on("delete_outboard", |b| b.delete_outboard(key))
-    }
-    fn list_outboards(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
-        self.on("list_outboards", |b| b.list_outboards(after, limit))
-    }
-    fn write_alias(&self, digest: &Sha256Digest, target: &Hash) -> BackendResult<()> {
-        self.on("write_alias", |b| b.write_alias(digest, target))
-    }
-    fn read_alias(&self, digest: &Sha256Digest) -> BackendResult<Option<Hash>> {
-        self.on("read_alias", |b| b.read_alias(digest))
-    }
-    fn delete_alias(&self, digest: &Sha256Digest) -> BackendResult<bool> {
-        self.on("delete_alias", |b| b.delete_alias(digest))
-    }
-    fn list_aliases(
-        &self,
-        after: Option<&Sha256Digest>,
-        limit: u32,
-    ) -> BackendResult<Vec<Sha256Digest>> {
-        self.on("list_aliases", |b| b.list_aliases(after, limit))
-    }
-    fn stage(&self) -> BackendResult<Staging> {
-        self.on("stage", |b| b.stage())
-    }
-    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> BackendResult<()> {
-        self.watch.written("append_staged", data.len() as u64);
-        self.on("append_staged", |b| b.append_staged(staging, data))
-    }
-    fn finish_staged(&self, staging: &mut Staging) -> BackendResult<()> {
-        self.on("finish_staged", |b| b.finish_staged(staging))
-    }
-    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> BackendResult<()> {
-        self.on("write_staged", |b| b.write_staged(staging, key))
-    }
-    fn staged_in_memory(&self, staged: u64) -> u64 {
-        self.on("staged_in_memory", |b| b.staged_in_memory(staged))
-    }
-    fn discard_staged(&self, staging: Staging) -> BackendResult<()> {
-        self.on("discard_staged", |b| b.discard_staged(staging))
-    }
     fn now(&self) -> u64 {
         self.on("now", |b| b.now())
+    }
+}
+
+/// A watched backend's staging: each call told, then handed on.
+struct WatchedStaging<W> {
+    inner: Staging,
+    watch: Arc<W>,
+}
+
+impl<W: Watch> Staged for WatchedStaging<W> {
+    fn append(&mut self, data: &[u8]) -> BackendResult<()> {
+        self.watch.written("append_staged", data.len() as u64);
+        self.watch.call("append_staged");
+        self.inner.append(data)
+    }
+    fn finish(&mut self) -> BackendResult<()> {
+        self.watch.call("finish_staged");
+        self.inner.finish()
+    }
+    fn store(&mut self, key: &Hash) -> BackendResult<()> {
+        self.watch.call("write_staged");
+        self.inner.store(key)
+    }
+    fn discard(self: Box<Self>) -> BackendResult<()> {
+        self.watch.call("discard_staged");
+        self.inner.discard()
     }
 }

@@ -1,11 +1,14 @@
 //! A conformance check for [`Backend`] implementations.
 //!
-//! The store's guarantees rest on the backend contract; run [`check`] on a
-//! fresh, empty backend to test one (the project runs it on every backend it
-//! ships). It returns the first broken rule as text.
+//! The store's guarantees rest on the backend contract (see the
+//! [module docs](super)); run [`check`] on a fresh, empty backend to test
+//! one (the project runs it on every backend it ships). It returns the
+//! first broken rule as text. A capability the backend refuses with
+//! [`BackendError::Unsupported`] is skipped; one it claims (an `Ok`) and
+//! does not keep fails.
 
-use super::{Backend, Space, Swap, SwapOutcome, VersionedRecord};
-use crate::{Hash, Sha256Digest};
+use super::{Backend, Note, Side, SideKind, Space, Swap, SwapOutcome, VersionedRecord};
+use crate::{BackendError, Hash};
 
 fn key(n: u8) -> Hash {
     // Distinct, valid keys that sort in `n` order and spread over shards.
@@ -219,41 +222,48 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
     // Staged blobs: appended in pieces, stored (replacing) under a key, as
     // often as asked, and still there once the staging is discarded.
     let (k4, k5, k6) = (key(0x42), key(0x43), key(0x44));
-    call("write_blob", b.write_blob(&k4, b"replaced"))?;
-    let mut staging = call("stage", b.stage())?;
-    let mut expected = Vec::new();
-    for size in [1024usize, 1, 1025] {
-        let piece = vec![size as u8; size];
-        call("append_staged", b.append_staged(&mut staging, &piece))?;
-        expected.extend_from_slice(&piece);
-    }
-    call("finish_staged", b.finish_staged(&mut staging))?;
-    call("write_staged", b.write_staged(&mut staging, &k4))?;
-    call("write_staged", b.write_staged(&mut staging, &k5))?;
-    call("write_staged", b.write_staged(&mut staging, &k4))?;
-    call("discard_staged", b.discard_staged(staging))?;
-    for k in [&k4, &k5] {
-        ensure!(
-            call("read_blob", b.read_blob(k))?.as_ref() == Some(&expected),
-            "a staged blob did not round-trip (or did not survive its discarded staging)"
-        );
-    }
-    let mut empty = call("stage", b.stage())?;
-    call("write_staged", b.write_staged(&mut empty, &k6))?;
-    call("discard_staged", b.discard_staged(empty))?;
-    ensure!(
-        call("read_blob", b.read_blob(&k6))? == Some(Vec::new()),
-        "an empty staged blob is not an empty blob"
-    );
-    let discarded = call("stage", b.stage())?;
-    call("discard_staged", b.discard_staged(discarded))?;
-    for k in [&k4, &k5, &k6] {
-        call("delete_blob", b.delete_blob(k, None))?;
+    match b.stage() {
+        Err(BackendError::Unsupported { .. }) => {}
+        staging => {
+            call("write_blob", b.write_blob(&k4, b"replaced"))?;
+            let mut staging = call("stage", staging)?;
+            let mut expected = Vec::new();
+            for size in [1024usize, 1, 1025] {
+                let piece = vec![size as u8; size];
+                call("append", staging.append(&piece))?;
+                expected.extend_from_slice(&piece);
+            }
+            call("finish", staging.finish())?;
+            call("store", staging.store(&k4))?;
+            call("store", staging.store(&k5))?;
+            call("store", staging.store(&k4))?;
+            call("discard", staging.discard())?;
+            for k in [&k4, &k5] {
+                ensure!(
+                    call("read_blob", b.read_blob(k))?.as_ref() == Some(&expected),
+                    "a staged blob did not round-trip (or did not survive its discarded staging)"
+                );
+            }
+            let mut empty = call("stage", b.stage())?;
+            call("store", empty.store(&k6))?;
+            call("discard", empty.discard())?;
+            ensure!(
+                call("read_blob", b.read_blob(&k6))? == Some(Vec::new()),
+                "an empty staged blob is not an empty blob"
+            );
+            let discarded = call("stage", b.stage())?;
+            call("discard", discarded.discard())?;
+            for k in [&k4, &k5, &k6] {
+                call("delete_blob", b.delete_blob(k, None))?;
+            }
+        }
     }
 
     check_entries(b)?;
-    check_outboards(b)?;
-    check_aliases(b)?;
+    for kind in SideKind::ALL {
+        check_side(b, kind)?;
+    }
+    check_quarantine(b)?;
     ensure!(
         b.now() > 1_600_000_000_000,
         "now() is not milliseconds since the epoch"
@@ -261,28 +271,52 @@ pub fn check(b: &dyn Backend) -> Result<(), String> {
     Ok(())
 }
 
-/// Outboards: kept apart from blobs, written whole, read in ranges cut at
-/// their end, listed and deleted for gc. A backend may keep none (the
-/// default methods): then it must never return one.
-fn check_outboards(b: &dyn Backend) -> Result<(), String> {
-    let (k1, k2, k3) = (key(0x21), key(0x7c), key(0xd3));
+/// Three keys of `kind`, ascending (notes: the one there is).
+fn side_keys(kind: SideKind) -> Vec<Side> {
+    match kind {
+        SideKind::Note => vec![Side::Note(Note::LastGc)],
+        _ => [0x21, 0x7c, 0xd3]
+            .into_iter()
+            .filter_map(|n| Side::of_kind(kind, key(n)))
+            .collect(),
+    }
+}
+
+/// Side objects of one kind: kept apart from blobs, records and the other
+/// kinds, written whole, read whole and in ranges cut at their end, sized,
+/// listed in order and deleted. A backend that keeps none of a kind must
+/// refuse to write one ([`BackendError::Unsupported`]): one that says `Ok`
+/// and drops it fails here.
+fn check_side(b: &dyn Backend, kind: SideKind) -> Result<(), String> {
+    let what = kind.name();
+    let keys = side_keys(kind);
+    let k1 = keys[0];
     ensure!(
-        call("read_outboard", b.read_outboard(&k1, &[(0, 32)]))?.is_none()
-            && call("outboard_size", b.outboard_size(&k1))?.is_none(),
-        "an empty backend has an outboard"
+        call("read_side", b.read_side(&k1))?.is_none()
+            && call("side_size", b.side_size(&k1))?.is_none()
+            && call("list_side", b.list_side(kind, None, 10))?.is_empty(),
+        "an empty backend has {what}"
     );
     let data: Vec<u8> = (0..4000u32).map(|i| (i % 253) as u8).collect();
-    call("write_outboard", b.write_outboard(&k1, &data))?;
-    if call("outboard_size", b.outboard_size(&k1))?.is_none() {
-        ensure!(
-            call("read_outboard", b.read_outboard(&k1, &[(0, 32)]))?.is_none(),
-            "a backend that keeps no outboards returned one"
-        );
-        return Ok(());
+    match b.write_side(&k1, &data) {
+        Err(BackendError::Unsupported { .. }) => {
+            ensure!(
+                call("read_side", b.read_side(&k1))?.is_none()
+                    && call("list_side", b.list_side(kind, None, 10))?.is_empty(),
+                "a backend that refuses {what} kept one"
+            );
+            return Ok(());
+        }
+        written => call("write_side", written)?,
     }
     ensure!(
-        call("outboard_size", b.outboard_size(&k1))? == Some(4000),
-        "outboard_size is not the written length"
+        call("read_side", b.read_side(&k1))?.as_ref() == Some(&data),
+        "write_side of {what} said Ok but the object did not round-trip \
+         (a backend that keeps no {what} must refuse with Unsupported)"
+    );
+    ensure!(
+        call("side_size", b.side_size(&k1))? == Some(4000),
+        "side_size of {what} is not the written length"
     );
     let ranges = [
         (0, 32),
@@ -297,119 +331,99 @@ fn check_outboards(b: &dyn Backend) -> Result<(), String> {
         .map(|&(o, l)| super::range_of(&data, o, l).to_vec())
         .collect();
     ensure!(
-        call("read_outboard", b.read_outboard(&k1, &ranges))? == Some(want),
-        "read_outboard does not return the ranges in order, cut at the end"
+        call("read_side_ranges", b.read_side_ranges(&k1, &ranges))? == Some(want),
+        "read_side_ranges of {what} does not return the ranges in order, cut at the end"
     );
-    call("write_outboard", b.write_outboard(&k1, b"shorter"))?;
-    ensure!(
-        call("read_outboard", b.read_outboard(&k1, &[(0, 100)]))?
-            == Some(vec![b"shorter".to_vec()]),
-        "write_outboard does not replace an outboard"
-    );
-    call("write_outboard", b.write_outboard(&k3, &data))?;
-    call("write_outboard", b.write_outboard(&k2, &data))?;
-    ensure!(
-        call("blob_size", b.blob_size(&k2))?.is_none()
-            && !call("list_blobs", b.list_blobs(None, 100))?
-                .iter()
-                .any(|i| [k1, k2, k3].contains(&i.key)),
-        "outboards show as blobs"
-    );
-    let listed = call("list_outboards", b.list_outboards(None, 10))?;
-    ensure!(
-        listed.iter().map(|i| (i.key, i.size)).collect::<Vec<_>>()
-            == vec![(k1, 7), (k2, 4000), (k3, 4000)]
-            && listed.iter().all(|i| i.modified > 1_600_000_000_000),
-        "list_outboards is not the ascending list of outboards with sizes and times: {listed:?}"
-    );
-    ensure!(
-        call("list_outboards", b.list_outboards(Some(&k1), 1))?
-            .iter()
-            .map(|i| i.key)
-            .collect::<Vec<_>>()
-            == vec![k2],
-        "list_outboards ignores `after` or `limit`"
-    );
-    for k in [k1, k2, k3] {
+    // A quarantined blob moved aside again may be kept beside the first.
+    if kind != SideKind::Quarantined {
+        call("write_side", b.write_side(&k1, b"shorter"))?;
         ensure!(
-            call("delete_outboard", b.delete_outboard(&k))?,
-            "delete_outboard of an outboard said there was none"
+            call("read_side", b.read_side(&k1))? == Some(b"shorter".to_vec()),
+            "write_side does not replace {what}"
+        );
+    }
+    for k in keys.iter().skip(1).rev() {
+        call("write_side", b.write_side(k, &data))?;
+    }
+    let hashes: Vec<Hash> = keys.iter().filter_map(Side::hash_key).collect();
+    ensure!(
+        !call("list_blobs", b.list_blobs(None, 100))?
+            .iter()
+            .any(|i| hashes.contains(&i.key))
+            && hashes
+                .iter()
+                .all(|k| b.read_record(Space::Shared, k).is_ok_and(|r| r.is_none())),
+        "{what} show as blobs or records"
+    );
+    for other in SideKind::ALL.into_iter().filter(|o| *o != kind) {
+        ensure!(
+            call("list_side", b.list_side(other, None, 100))?.is_empty(),
+            "{what} show as {}",
+            other.name()
+        );
+    }
+    let listed = call("list_side", b.list_side(kind, None, 10))?;
+    ensure!(
+        listed.iter().map(|i| i.key).collect::<Vec<_>>() == keys
+            && listed.iter().skip(1).all(|i| i.size == 4000)
+            && listed.iter().all(|i| i.modified > 1_600_000_000_000),
+        "list_side is not the ascending list of {what} with sizes and times: {listed:?}"
+    );
+    if keys.len() > 2 {
+        ensure!(
+            call("list_side", b.list_side(kind, Some(&k1), 1))?
+                .iter()
+                .map(|i| i.key)
+                .collect::<Vec<_>>()
+                == vec![keys[1]],
+            "list_side of {what} ignores `after` or `limit`"
+        );
+    }
+    for k in &keys {
+        ensure!(
+            call("delete_side", b.delete_side(k))?,
+            "delete_side of {what} said there was none"
         );
     }
     ensure!(
-        !call("delete_outboard", b.delete_outboard(&k1))?
-            && call("read_outboard", b.read_outboard(&k1, &[(0, 1)]))?.is_none()
-            && call("list_outboards", b.list_outboards(None, 10))?.is_empty(),
-        "a deleted outboard is still there"
+        !call("delete_side", b.delete_side(&k1))?
+            && call("read_side", b.read_side(&k1))?.is_none()
+            && call("read_side_ranges", b.read_side_ranges(&k1, &[(0, 1)]))?.is_none()
+            && call("list_side", b.list_side(kind, None, 10))?.is_empty(),
+        "deleted {what} are still there"
     );
     Ok(())
 }
 
-/// sha256 aliases: a digest names one hash, replaced by a later write,
-/// apart from blobs, records and outboards, listed in order and deleted for
-/// gc. A backend may keep none (the default methods): then it must never
-/// return one.
-fn check_aliases(b: &dyn Backend) -> Result<(), String> {
-    let digest = |n: u8| Sha256Digest::from_bytes(*key(n).as_bytes());
-    let (d1, d2, d3) = (digest(0x05), digest(0x5a), digest(0xe7));
-    let (t1, t2) = (key(0x33), key(0x44));
+/// Quarantine moves a blob out of the way, into the side keyspace (unless
+/// the backend refuses quarantined blobs, or keeps none: then it is gone).
+fn check_quarantine(b: &dyn Backend) -> Result<(), String> {
+    let k = key(0x66);
     ensure!(
-        call("read_alias", b.read_alias(&d1))?.is_none()
-            && call("list_aliases", b.list_aliases(None, 10))?.is_empty(),
-        "an empty backend has an alias"
+        !call("quarantine_blob", b.quarantine_blob(&k))?,
+        "quarantine_blob of a missing blob said it moved one"
     );
-    call("write_alias", b.write_alias(&d1, &t1))?;
-    if call("read_alias", b.read_alias(&d1))?.is_none() {
-        ensure!(
-            call("list_aliases", b.list_aliases(None, 10))?.is_empty(),
-            "a backend that keeps no aliases listed one"
-        );
-        return Ok(());
+    call("write_blob", b.write_blob(&k, b"damaged"))?;
+    match b.quarantine_blob(&k) {
+        Err(BackendError::Unsupported { .. }) => return Ok(()),
+        moved => ensure!(
+            call("quarantine_blob", moved)?,
+            "quarantine_blob said there was no blob"
+        ),
     }
     ensure!(
-        call("read_alias", b.read_alias(&d1))? == Some(t1),
-        "read_alias does not return the hash written"
+        call("read_blob", b.read_blob(&k))?.is_none(),
+        "a quarantined blob is still a blob"
     );
-    call("write_alias", b.write_alias(&d1, &t2))?;
+    let side = Side::Quarantined(k);
     ensure!(
-        call("read_alias", b.read_alias(&d1))? == Some(t2),
-        "write_alias does not replace an alias"
-    );
-    call("write_alias", b.write_alias(&d3, &t1))?;
-    call("write_alias", b.write_alias(&d2, &t1))?;
-    let keys = [d1, d2, d3].map(|d| Hash::from_bytes(*d.as_bytes()));
-    ensure!(
-        call("list_blobs", b.list_blobs(None, 100))?
-            .iter()
-            .all(|i| !keys.contains(&i.key))
-            && call("list_outboards", b.list_outboards(None, 100))?
+        call("read_side", b.read_side(&side))? == Some(b"damaged".to_vec())
+            && call("list_side", b.list_side(SideKind::Quarantined, None, 10))?
                 .iter()
-                .all(|i| !keys.contains(&i.key))
-            && keys
-                .iter()
-                .all(|k| { b.read_record(Space::Shared, k).is_ok_and(|r| r.is_none()) }),
-        "aliases show as blobs, outboards or records"
+                .any(|i| i.key == side && i.size == 7),
+        "a quarantined blob is not kept (and listed) as Side::Quarantined"
     );
-    ensure!(
-        call("list_aliases", b.list_aliases(None, 10))? == vec![d1, d2, d3],
-        "list_aliases is not the ascending list of aliases"
-    );
-    ensure!(
-        call("list_aliases", b.list_aliases(Some(&d1), 1))? == vec![d2],
-        "list_aliases ignores `after` or `limit`"
-    );
-    for d in [d1, d2, d3] {
-        ensure!(
-            call("delete_alias", b.delete_alias(&d))?,
-            "delete_alias of an alias said there was none"
-        );
-    }
-    ensure!(
-        !call("delete_alias", b.delete_alias(&d1))?
-            && call("read_alias", b.read_alias(&d1))?.is_none()
-            && call("list_aliases", b.list_aliases(None, 10))?.is_empty(),
-        "a deleted alias is still there"
-    );
+    call("delete_side", b.delete_side(&side))?;
     Ok(())
 }
 

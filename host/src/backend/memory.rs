@@ -8,10 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use dashmap::DashMap;
 
 use super::{
-    Backend, BackendResult, BlobInfo, Listed, Note, Space, Staging, Swap, SwapOutcome,
-    VersionedRecord,
+    Backend, BackendResult, BlobInfo, CleanedUp, Listed, Side, SideInfo, SideKind, Space, Staged,
+    Staging, Swap, SwapOutcome, VersionedRecord,
 };
-use crate::{BackendError, Hash, Sha256Digest};
+use crate::{BackendError, Hash};
 
 /// A backend in memory: a [`DashMap`] from hash to blob and record, and
 /// one ordered map per owner index space (so listing one costs what it holds).
@@ -22,12 +22,9 @@ use crate::{BackendError, Hash, Sha256Digest};
 pub struct MemoryBackend {
     slots: Arc<DashMap<Hash, Slot>>,
     entries: Arc<DashMap<Hash, BTreeMap<Hash, VersionedRecord>>>,
-    /// Outboards and when they were written.
-    outboards: Arc<DashMap<Hash, Written>>,
-    /// sha256 aliases and the hashes they name.
-    aliases: Arc<DashMap<Sha256Digest, Hash>>,
+    /// Side objects and when they were written.
+    sides: Arc<DashMap<Side, Written>>,
     versions: Arc<AtomicU64>,
-    notes: Arc<DashMap<Note, Vec<u8>>>,
 }
 
 /// Bytes and when they were written (milliseconds since the epoch).
@@ -73,10 +70,50 @@ impl MemoryBackend {
     }
 }
 
+/// Staged content, with the blobs it is stored into.
+struct MemoryStaging {
+    slots: Arc<DashMap<Hash, Slot>>,
+    content: Content,
+}
+
 /// Staged content: gathered, then shared with the blobs it was stored as.
-enum MemoryStaging {
+enum Content {
     Open(Vec<u8>),
     Stored(Arc<Vec<u8>>),
+}
+
+impl Staged for MemoryStaging {
+    fn append(&mut self, data: &[u8]) -> BackendResult<()> {
+        match &mut self.content {
+            Content::Open(bytes) => bytes.extend_from_slice(data),
+            // Shared only once stored, which `Staging` refuses to append to.
+            Content::Stored(_) => return Err(BackendError::Io("staging was stored".into())),
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self) -> BackendResult<()> {
+        // Nothing to make durable.
+        Ok(())
+    }
+
+    fn store(&mut self, key: &Hash) -> BackendResult<()> {
+        let shared = match &mut self.content {
+            Content::Stored(shared) => shared.clone(),
+            Content::Open(bytes) => {
+                let shared = Arc::new(std::mem::take(bytes));
+                self.content = Content::Stored(shared.clone());
+                shared
+            }
+        };
+        let now = super::millis(std::time::SystemTime::now());
+        self.slots.entry(*key).or_default().blob = Some((shared, now));
+        Ok(())
+    }
+
+    fn discard(self: Box<Self>) -> BackendResult<()> {
+        Ok(())
+    }
 }
 
 impl Backend for MemoryBackend {
@@ -87,36 +124,15 @@ impl Backend for MemoryBackend {
     }
 
     fn stage(&self) -> BackendResult<Staging> {
-        Ok(Staging::new(MemoryStaging::Open(Vec::new())))
-    }
-
-    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> BackendResult<()> {
-        match staging.to_append::<MemoryStaging>()? {
-            MemoryStaging::Open(bytes) => bytes.extend_from_slice(data),
-            // Shared only once stored, which `to_append` refuses.
-            MemoryStaging::Stored(_) => return Err(BackendError::Io("staging was stored".into())),
-        }
-        Ok(())
+        Ok(Staging::new(MemoryStaging {
+            slots: self.slots.clone(),
+            content: Content::Open(Vec::new()),
+        }))
     }
 
     fn staged_in_memory(&self, _staged: u64) -> u64 {
         // Its staging is the content it stores (bounded by the quota).
         0
-    }
-
-    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> BackendResult<()> {
-        let state = staging.to_store::<MemoryStaging>()?;
-        let shared = match state {
-            MemoryStaging::Stored(shared) => shared.clone(),
-            MemoryStaging::Open(bytes) => {
-                let shared = Arc::new(std::mem::take(bytes));
-                *state = MemoryStaging::Stored(shared.clone());
-                shared
-            }
-        };
-        let now = self.now();
-        self.slots.entry(*key).or_default().blob = Some((shared, now));
-        Ok(())
     }
 
     fn read_blob(&self, key: &Hash) -> BackendResult<Option<Vec<u8>>> {
@@ -138,90 +154,72 @@ impl Backend for MemoryBackend {
         self.blob_size(key).ok().flatten()
     }
 
-    fn write_note(&self, note: Note, data: &[u8]) -> BackendResult<()> {
-        self.notes.insert(note, data.to_vec());
-        Ok(())
-    }
-
-    fn read_note(&self, note: Note) -> BackendResult<Option<Vec<u8>>> {
-        Ok(self.notes.get(&note).map(|n| n.clone()))
-    }
-
-    fn write_outboard(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
+    fn write_side(&self, key: &Side, data: &[u8]) -> BackendResult<()> {
         let now = self.now();
-        self.outboards.insert(*key, (Arc::new(data.to_vec()), now));
+        self.sides.insert(*key, (Arc::new(data.to_vec()), now));
         Ok(())
     }
 
-    fn read_outboard(
+    fn read_side(&self, key: &Side) -> BackendResult<Option<Vec<u8>>> {
+        Ok(self.sides.get(key).map(|s| s.0.to_vec()))
+    }
+
+    fn read_side_ranges(
         &self,
-        key: &Hash,
+        key: &Side,
         ranges: &[(u64, u64)],
     ) -> BackendResult<Option<Vec<Vec<u8>>>> {
         // Cloned out of the map so that no shard lock is held while copying.
-        let Some(outboard) = self.outboards.get(key).map(|o| o.0.clone()) else {
+        let Some(side) = self.sides.get(key).map(|o| o.0.clone()) else {
             return Ok(None);
         };
         Ok(Some(
             ranges
                 .iter()
-                .map(|&(offset, len)| super::range_of(&outboard, offset, len).to_vec())
+                .map(|&(offset, len)| super::range_of(&side, offset, len).to_vec())
                 .collect(),
         ))
     }
 
-    fn outboard_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
-        Ok(self.outboards.get(key).map(|o| o.0.len() as u64))
+    fn side_size(&self, key: &Side) -> BackendResult<Option<u64>> {
+        Ok(self.sides.get(key).map(|o| o.0.len() as u64))
     }
 
-    fn delete_outboard(&self, key: &Hash) -> BackendResult<bool> {
-        Ok(self.outboards.remove(key).is_some())
+    fn delete_side(&self, key: &Side) -> BackendResult<bool> {
+        Ok(self.sides.remove(key).is_some())
     }
 
-    fn list_outboards(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
-        let mut listed: Vec<BlobInfo> = self
-            .outboards
+    fn list_side(
+        &self,
+        kind: SideKind,
+        after: Option<&Side>,
+        limit: u32,
+    ) -> BackendResult<Vec<SideInfo>> {
+        let mut listed: Vec<SideInfo> = self
+            .sides
             .iter()
-            .filter(|e| after.is_none_or(|a| e.key() > a))
-            .map(|e| BlobInfo {
+            .filter(|e| e.key().kind() == kind && after.is_none_or(|a| e.key() > a))
+            .map(|e| SideInfo {
                 key: *e.key(),
                 size: e.value().0.len() as u64,
                 modified: e.value().1,
             })
             .collect();
-        listed.sort_unstable_by_key(|b| b.key);
+        listed.sort_unstable_by_key(|i| i.key);
         listed.truncate(limit as usize);
         Ok(listed)
     }
 
-    fn write_alias(&self, digest: &Sha256Digest, target: &Hash) -> BackendResult<()> {
-        self.aliases.insert(*digest, *target);
+    fn clean_up(&self, _older_than_ms: u64) -> BackendResult<CleanedUp> {
+        // No temporaries, and a space goes with its last record.
+        Ok(CleanedUp::default())
+    }
+
+    fn finish_migration(&self) -> BackendResult<()> {
+        // Nothing persists, so there is no layout marker to write.
         Ok(())
     }
 
-    fn read_alias(&self, digest: &Sha256Digest) -> BackendResult<Option<Hash>> {
-        Ok(self.aliases.get(digest).map(|t| *t))
-    }
-
-    fn delete_alias(&self, digest: &Sha256Digest) -> BackendResult<bool> {
-        Ok(self.aliases.remove(digest).is_some())
-    }
-
-    fn list_aliases(
-        &self,
-        after: Option<&Sha256Digest>,
-        limit: u32,
-    ) -> BackendResult<Vec<Sha256Digest>> {
-        let mut listed: Vec<Sha256Digest> = self
-            .aliases
-            .iter()
-            .map(|e| *e.key())
-            .filter(|d| after.is_none_or(|a| d > a))
-            .collect();
-        listed.sort_unstable();
-        listed.truncate(limit as usize);
-        Ok(listed)
-    }
     fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
         Ok(self
             .slots

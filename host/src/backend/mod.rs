@@ -1,11 +1,61 @@
 //! The storage contract the wasm core runs on, and its implementations.
 //!
-//! A [`Backend`] is deliberately small: blobs and versioned records by
-//! [`struct@Hash`], enumeration, a guarded delete and compare-and-swap. All of the
-//! store's rules (hashing, dedup, counts, integrity) live in the core; a
-//! backend only has to be atomic. [`conformance`] checks that contract.
+//! A [`Backend`] is deliberately small. All of the store's rules (hashing,
+//! dedup, counts, integrity) live in the core; a backend only stores bytes
+//! under keys, atomically. [`conformance::check`] tests the whole contract
+//! on a fresh backend (the project runs it on every backend it ships).
+//!
+//! # Writing a backend: the 17 methods
+//!
+//! Every method must be atomic (a reader sees all of a write or none of it)
+//! and safe to call from many threads (and, for shared storage, many
+//! processes) at once. A capability a backend lacks is refused with
+//! [`BackendError::Unsupported`], never a silent `Ok`: an `Ok` means the
+//! bytes are kept.
+//!
+//! **Blobs**, by [`struct@Hash`]: content, opaque to the backend.
+//! - [`write_blob`](Backend::write_blob): store, replacing any blob there.
+//! - [`read_blob_range`](Backend::read_blob_range): bytes from an offset,
+//!   cut at the end; `None` if there is no blob.
+//! - [`blob_size`](Backend::blob_size): its size, or `None`.
+//! - [`delete_blob`](Backend::delete_blob): only if the shared record under
+//!   the same key has the given version; atomic with `swap_record`.
+//! - [`list_blobs`](Backend::list_blobs): a page in key order, with sizes
+//!   and write times.
+//!
+//! **Records**: small versioned values in [`Space`]s, changed only by
+//! compare-and-swap.
+//! - [`read_record`](Backend::read_record), [`swap_record`](Backend::swap_record)
+//!   (the version changes on every write and is never reused for a key),
+//!   [`list_records`](Backend::list_records) (costs what the space holds),
+//!   [`list_owners`](Backend::list_owners) (a space goes with its last record).
+//!
+//! **Side objects**: one keyspace of [`Side`] keys (outboards, sha256
+//! aliases, notes, quarantined blobs), apart from blobs and records, each
+//! written whole and replaced atomically like a blob.
+//! - [`write_side`](Backend::write_side), [`read_side`](Backend::read_side),
+//!   [`side_size`](Backend::side_size), [`delete_side`](Backend::delete_side)
+//!   (whether there was one), [`list_side`](Backend::list_side) (one
+//!   [`SideKind`] at a time, in key order, with sizes and times).
+//!
+//! **Staging**: [`stage`](Backend::stage) starts a blob written in pieces
+//! before its hash is known (a large put); the [`Staged`] object it holds
+//! appends, finishes, stores under a key (as often as asked) and is
+//! discarded.
+//!
+//! **Upkeep**: [`clean_up`](Backend::clean_up) removes leftovers of
+//! interrupted writes and empty owner spaces older than a grace period;
+//! [`finish_migration`](Backend::finish_migration) marks a persistent store
+//! as of the current layout (a backend without a marker returns `Ok`).
+//!
+//! The other methods have correct defaults a backend may override to be
+//! faster: [`read_blob`](Backend::read_blob) and
+//! [`read_side_ranges`](Backend::read_side_ranges) (through the required
+//! reads), [`quarantine_blob`](Backend::quarantine_blob) (a copy into the
+//! side keyspace, then a guarded delete), [`size_hint`](Backend::size_hint)
+//! (no hint), [`staged_in_memory`](Backend::staged_in_memory) (twice what
+//! was staged) and [`now`](Backend::now) (the system clock).
 
-use std::any::Any;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::{BackendError, Hash, Sha256Digest};
@@ -55,10 +105,10 @@ pub struct BlobInfo {
     pub modified: u64,
 }
 
-/// Small state the host keeps beside the artifacts ([`Backend::write_note`]):
+/// Small state the host keeps beside the artifacts ([`Side::Note`]):
 /// never an artifact, never listed as a blob or record, and ignored by
 /// versions that do not know it (so it needs no new format).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum Note {
     /// What the last [`gc`](crate::ArtifactStore::gc) did and when: written
@@ -73,6 +123,11 @@ impl Note {
         match self {
             Self::LastGc => "last-gc",
         }
+    }
+
+    /// The note named `name`, if there is one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::LastGc].into_iter().find(|n| n.name() == name)
     }
 }
 
@@ -105,56 +160,195 @@ pub enum SwapOutcome {
     Deleted,
 }
 
-/// A blob being written in pieces before its key is known: what
-/// [`Backend::stage`] returns and the other `*_staged` methods take. Its
-/// state is the backend's own (a temporary file, an upload, a buffer).
-///
-/// Once stored under a key, staged content is that blob's content and must
-/// not change: [`to_append`](Staging::to_append) refuses it from then on.
+/// The key of a side object: state kept beside the artifacts, in one
+/// keyspace apart from blobs and records. Each is written whole, replaced
+/// atomically, and opaque to the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Side {
+    /// BLAKE3's tree over the 16 KiB groups of the blob with this hash,
+    /// which the core builds and checks (see
+    /// [`ArtifactStore::get_range`](crate::ArtifactStore::get_range)). A
+    /// function of its blob's content: a stale one is still right, and
+    /// nothing is trusted before the core has checked it. Read in ranges.
+    Outboard(Hash),
+    /// That the content with this sha256 digest (what OCI registries call
+    /// it) is stored under a hash: the value is [`Side::alias_value`] of
+    /// that hash. A fact about content, so a stale one is never wrong,
+    /// only unused once its artifact is gone; only the host writes one,
+    /// having hashed the content itself.
+    Alias(Sha256Digest),
+    /// A [`Note`]: a few hundred bytes the host keeps about the store.
+    Note(Note),
+    /// A damaged blob with this hash, moved aside
+    /// ([`quarantine_blob`](Backend::quarantine_blob)) where an operator
+    /// can look at it; listed by `health`.
+    Quarantined(Hash),
+}
+
+/// The kinds of [`Side`] keys, for [`Backend::list_side`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum SideKind {
+    /// [`Side::Outboard`].
+    Outboard,
+    /// [`Side::Alias`].
+    Alias,
+    /// [`Side::Note`].
+    Note,
+    /// [`Side::Quarantined`].
+    Quarantined,
+}
+
+impl SideKind {
+    /// Every kind, in order.
+    pub const ALL: [SideKind; 4] = [Self::Outboard, Self::Alias, Self::Note, Self::Quarantined];
+
+    /// What the kind is called (in errors and [`BackendError::Unsupported`]).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Outboard => "outboards",
+            Self::Alias => "aliases",
+            Self::Note => "notes",
+            Self::Quarantined => "quarantine",
+        }
+    }
+}
+
+impl Side {
+    /// Its kind.
+    pub fn kind(&self) -> SideKind {
+        match self {
+            Self::Outboard(_) => SideKind::Outboard,
+            Self::Alias(_) => SideKind::Alias,
+            Self::Note(_) => SideKind::Note,
+            Self::Quarantined(_) => SideKind::Quarantined,
+        }
+    }
+
+    /// The 32 bytes that name it, as a [`struct@Hash`] (a sha256 digest's
+    /// bytes for an alias), for the kinds named by one (not notes).
+    pub fn hash_key(&self) -> Option<Hash> {
+        match self {
+            Self::Outboard(h) | Self::Quarantined(h) => Some(*h),
+            Self::Alias(d) => Some(d.as_key()),
+            Self::Note(_) => None,
+        }
+    }
+
+    /// The key of `kind` named by `key` (as [`hash_key`](Side::hash_key)
+    /// gives it), or `None` for notes.
+    pub fn of_kind(kind: SideKind, key: Hash) -> Option<Side> {
+        Some(match kind {
+            SideKind::Outboard => Self::Outboard(key),
+            SideKind::Alias => Self::Alias(Sha256Digest::from_bytes(*key.as_bytes())),
+            SideKind::Quarantined => Self::Quarantined(key),
+            SideKind::Note => return None,
+        })
+    }
+
+    /// The value of an alias of `target`: its hash in hex (as the file and
+    /// S3 layouts keep it).
+    pub fn alias_value(target: &Hash) -> Vec<u8> {
+        layout::encode_alias(target)
+    }
+
+    /// The hash the alias `digest`'s value names (anything else is an
+    /// error, not a guess).
+    pub fn parse_alias(digest: &Sha256Digest, value: &[u8]) -> BackendResult<Hash> {
+        layout::decode_alias(digest, value)
+    }
+}
+
+/// A side object as [`Backend::list_side`] sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SideInfo {
+    /// Its key.
+    pub key: Side,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When it was written, in milliseconds since the Unix epoch.
+    pub modified: u64,
+}
+
+/// What [`Backend::clean_up`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CleanedUp {
+    /// Leftovers of interrupted writes (temporary files, staged uploads,
+    /// stale lock claims).
+    pub temporary: u64,
+    /// Owner index spaces left empty (by a crash, or by versions that kept
+    /// them).
+    pub empty_spaces: u64,
+}
+
+/// A blob being written in pieces before its key is known: what a
+/// backend's [`stage`](Backend::stage) makes. Its state is the backend's
+/// own (a temporary file, an upload, a buffer); [`Staging`] wraps it and
+/// keeps the rules every staging shares.
+pub trait Staged: Send {
+    /// Appends `data`. Never called once the content was stored.
+    fn append(&mut self, data: &[u8]) -> BackendResult<()>;
+    /// Says every piece is in: a backend may make them durable now (the
+    /// file backend syncs its file), so that this overlaps the hashing;
+    /// [`store`](Staged::store) must still do whatever is left.
+    fn finish(&mut self) -> BackendResult<()>;
+    /// Stores the staged bytes under `key` as [`Backend::write_blob`] does
+    /// (atomically, replacing any blob there). May be called more than
+    /// once, under the same key or others; the staging stays as it was.
+    fn store(&mut self, key: &Hash) -> BackendResult<()>;
+    /// Drops the staged bytes (stored or not), freeing what they hold; the
+    /// blobs stored from them stay.
+    fn discard(self: Box<Self>) -> BackendResult<()>;
+}
+
+/// A blob being staged: a backend's [`Staged`] object, and the rule that
+/// staged content, once stored under a key, is that blob's content and
+/// must not change (appending is refused from then on).
 pub struct Staging {
-    state: Box<dyn Any + Send>,
+    staged: Box<dyn Staged>,
     stored: bool,
 }
 
 impl Staging {
-    /// Staging with a backend's own state.
-    pub fn new(state: impl Any + Send) -> Self {
+    /// Wraps a backend's staging.
+    pub fn new(staged: impl Staged + 'static) -> Self {
         Self {
-            state: Box::new(state),
+            staged: Box::new(staged),
             stored: false,
         }
     }
 
-    /// The backend's state, if it is a `T` (else the staging is another
-    /// backend's).
-    pub fn state_mut<T: Any>(&mut self) -> BackendResult<&mut T> {
-        self.state.downcast_mut().ok_or_else(foreign_staging)
+    /// Stands in for a staging lent elsewhere (to a core call): refuses
+    /// everything.
+    pub(crate) fn lent() -> Self {
+        Self::new(Lent)
     }
 
-    /// The state, to append to: refused once the content was stored.
-    pub fn to_append<T: Any>(&mut self) -> BackendResult<&mut T> {
+    /// Appends `data`; refused once the content was stored.
+    pub fn append(&mut self, data: &[u8]) -> BackendResult<()> {
         if self.stored {
             return Err(BackendError::Io(
                 "staged content was already stored: appending would change a stored blob".into(),
             ));
         }
-        self.state_mut()
+        self.staged.append(data)
     }
 
-    /// The state, to store under a key: from now on it cannot grow.
-    pub fn to_store<T: Any>(&mut self) -> BackendResult<&mut T> {
-        if self.state.is::<T>() {
-            self.stored = true;
-        }
-        self.state_mut()
+    /// Says every piece is in ([`Staged::finish`]).
+    pub fn finish(&mut self) -> BackendResult<()> {
+        self.staged.finish()
     }
 
-    /// The backend's state, taken back, if it is a `T`.
-    pub fn into_state<T: Any>(self) -> BackendResult<T> {
-        self.state
-            .downcast()
-            .map(|b| *b)
-            .map_err(|_| foreign_staging())
+    /// Stores the staged bytes under `key`; from now on they cannot grow.
+    pub fn store(&mut self, key: &Hash) -> BackendResult<()> {
+        self.stored = true;
+        self.staged.store(key)
+    }
+
+    /// Drops the staged bytes ([`Staged::discard`]).
+    pub fn discard(self) -> BackendResult<()> {
+        self.staged.discard()
     }
 }
 
@@ -166,35 +360,49 @@ impl std::fmt::Debug for Staging {
     }
 }
 
-/// The error for a [`Staging`] that another backend started.
-fn foreign_staging() -> BackendError {
-    BackendError::Io("staging that this backend did not start".into())
+/// [`Staging::lent`]'s stand-in.
+struct Lent;
+
+impl Staged for Lent {
+    fn append(&mut self, _: &[u8]) -> BackendResult<()> {
+        Err(lent())
+    }
+    fn finish(&mut self) -> BackendResult<()> {
+        Err(lent())
+    }
+    fn store(&mut self, _: &Hash) -> BackendResult<()> {
+        Err(lent())
+    }
+    fn discard(self: Box<Self>) -> BackendResult<()> {
+        Ok(())
+    }
 }
 
-/// Storage for the core: see the WIT `backend` interface, which this mirrors.
-///
-/// Every method must be atomic and safe to call from many threads (and, for
-/// shared storage, many processes) at once.
+fn lent() -> BackendError {
+    BackendError::Io("the staging is lent to a core call".into())
+}
+
+/// Storage for the core: see the [module docs](self) for the contract and
+/// the WIT `backend` interface, which the core calls through it.
 pub trait Backend: Send + Sync + 'static {
+    // Blobs.
+
     /// Stores a blob, replacing any blob there; readers never see part of it.
     fn write_blob(&self, key: &Hash, data: &[u8]) -> BackendResult<()>;
-    /// Reads a blob, or `None` if there is none.
-    fn read_blob(&self, key: &Hash) -> BackendResult<Option<Vec<u8>>>;
+    /// Up to `len` bytes of the blob from `offset` (fewer at its end, none
+    /// past it), or `None` if there is no blob.
+    fn read_blob_range(&self, key: &Hash, offset: u64, len: u64) -> BackendResult<Option<Vec<u8>>>;
     /// The size of the blob, or `None` if there is none.
     fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>>;
-    /// Up to `len` bytes of the blob from `offset` (fewer at its end), or
-    /// `None` if there is no blob. By default reads the whole blob.
-    fn read_blob_range(&self, key: &Hash, offset: u64, len: u64) -> BackendResult<Option<Vec<u8>>> {
-        Ok(self
-            .read_blob(key)?
-            .map(|all| range_of(&all, offset, len).to_vec()))
-    }
     /// Deletes the blob if, and only if, the record under the same key in
     /// [`Space::Shared`] has `record_version` (`None`: there is no record);
-    /// atomic with respect to `swap_record`.
+    /// atomic with respect to `swap_record`. Returns whether it deleted one.
     fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> BackendResult<bool>;
     /// Up to `limit` blobs with keys greater than `after`, ascending.
     fn list_blobs(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>>;
+
+    // Records.
+
     /// Reads the record under `key` in `space`, or `None` if there is none.
     fn read_record(&self, space: Space, key: &Hash) -> BackendResult<Option<VersionedRecord>>;
     /// If the record's version is `swap.expected` (`None`: absent), replaces
@@ -208,17 +416,86 @@ pub trait Backend: Send + Sync + 'static {
     fn list_records(&self, space: Space, after: Option<&Hash>, limit: u32) -> Listed;
     /// Up to `limit` owner keys greater than `after` that have an index space,
     /// ascending. A space goes with its last record (one left empty, by a
-    /// crash say, may be listed until [`remove_empty_spaces`](Backend::remove_empty_spaces)).
+    /// crash say, may be listed until [`clean_up`](Backend::clean_up)).
     /// Only gc, `health` and the host's `remove` list them.
     fn list_owners(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<Hash>>;
+
+    // Side objects.
+
+    /// Stores the side object `key`, replacing any there, atomically like
+    /// [`write_blob`](Backend::write_blob). `Ok` means it is kept: a backend
+    /// that keeps no objects of this kind returns
+    /// [`BackendError::Unsupported`].
+    fn write_side(&self, key: &Side, data: &[u8]) -> BackendResult<()>;
+    /// Reads the side object `key` whole, or `None` if there is none.
+    fn read_side(&self, key: &Side) -> BackendResult<Option<Vec<u8>>>;
+    /// The size of the side object `key`, or `None` if there is none.
+    fn side_size(&self, key: &Side) -> BackendResult<Option<u64>>;
+    /// Deletes the side object `key`; returns whether there was one.
+    fn delete_side(&self, key: &Side) -> BackendResult<bool>;
+    /// Up to `limit` side objects of `kind` with keys greater than `after`,
+    /// ascending (a quarantined blob moved aside twice may be listed
+    /// twice), with their sizes and write times.
+    fn list_side(
+        &self,
+        kind: SideKind,
+        after: Option<&Side>,
+        limit: u32,
+    ) -> BackendResult<Vec<SideInfo>>;
+
+    // Staging.
+
+    /// Starts a blob to be written in pieces and stored under its hash once
+    /// that is known ([`Staging`]): a large put streams through it instead
+    /// of being held whole.
+    fn stage(&self) -> BackendResult<Staging>;
+
+    // Upkeep.
+
+    /// Removes leftovers of interrupted writes (temporary files, uploads
+    /// never finished) and owner index spaces that hold nothing, all
+    /// unchanged for `older_than_ms`; says how many of each.
+    fn clean_up(&self, older_than_ms: u64) -> BackendResult<CleanedUp>;
     /// Marks the store as of the current layout (the file and S3 backends
     /// rewrite their `FORMAT` marker, atomically): called once
     /// [`migrate`](crate::ArtifactStore::migrate) has brought a store to it,
     /// and before the first name is written into a store of format 2, so
     /// that an older host refuses it rather than misread it. Must be cheap
-    /// to call again. By default nothing.
-    fn finish_migration(&self) -> BackendResult<()> {
-        Ok(())
+    /// to call again. A backend without a marker has nothing to do.
+    fn finish_migration(&self) -> BackendResult<()>;
+
+    // Provided: correct as they are, overridden to be faster.
+
+    /// Reads a blob, or `None` if there is none.
+    fn read_blob(&self, key: &Hash) -> BackendResult<Option<Vec<u8>>> {
+        self.read_blob_range(key, 0, u64::MAX)
+    }
+    /// The byte ranges `(offset, len)` of the side object `key`, in order,
+    /// each cut short at its end (from one version of it), or `None` if
+    /// there is none. By default reads it whole.
+    fn read_side_ranges(
+        &self,
+        key: &Side,
+        ranges: &[(u64, u64)],
+    ) -> BackendResult<Option<Vec<Vec<u8>>>> {
+        Ok(self.read_side(key)?.map(|all| {
+            ranges
+                .iter()
+                .map(|&(offset, len)| range_of(&all, offset, len).to_vec())
+                .collect()
+        }))
+    }
+    /// Moves a damaged blob out of the way, to [`Side::Quarantined`], so a
+    /// later put of the right content can store it again. Returns whether
+    /// there was a blob to move. By default copies it there, then deletes
+    /// it (guarded by its record's version).
+    fn quarantine_blob(&self, key: &Hash) -> BackendResult<bool> {
+        let Some(data) = self.read_blob(key)? else {
+            return Ok(false);
+        };
+        self.write_side(&Side::Quarantined(*key), &data)?;
+        let version = self.read_record(Space::Shared, key)?.map(|r| r.version);
+        self.delete_blob(key, version)
     }
     /// The blob's size if the backend can tell cheaply (no network round
     /// trip), else `None`. Only a hint: large blobs are then verified by
@@ -227,172 +504,41 @@ pub trait Backend: Send + Sync + 'static {
         let _ = key;
         None
     }
-    /// Removes owner index spaces that hold nothing and have not changed
-    /// for `older_than_ms`; returns how many. A backend whose spaces go
-    /// with their last record has nothing to do (the default); the file
-    /// backend removes an owner's directory with its last entry, and here
-    /// any left (by a crash, or by versions that kept them).
-    fn remove_empty_spaces(&self, older_than_ms: u64) -> BackendResult<u64> {
-        let _ = older_than_ms;
-        Ok(0)
-    }
-    /// Removes leftovers of interrupted writes (temporary files) older than
-    /// `older_than_ms`; returns how many. Backends without any have nothing to do.
-    fn clean_temporary(&self, older_than_ms: u64) -> BackendResult<u64> {
-        let _ = older_than_ms;
-        Ok(0)
-    }
-    /// Moves a damaged blob out of the way (somewhere an operator can look at
-    /// it), so a later put of the right content can store it again. Returns
-    /// whether there was a blob to move. By default the blob is deleted.
-    fn quarantine_blob(&self, key: &Hash) -> BackendResult<bool> {
-        let version = self.read_record(Space::Shared, key)?.map(|r| r.version);
-        self.delete_blob(key, version)
-    }
-    /// Up to `limit` blobs that [`quarantine_blob`](Backend::quarantine_blob)
-    /// moved aside and keeps (key, size, when), for a health report. By
-    /// default none are kept (the default quarantine deletes).
-    fn list_quarantined(&self, limit: u32) -> BackendResult<Vec<BlobInfo>> {
-        let _ = limit;
-        Ok(Vec::new())
-    }
-    /// Replaces a [`Note`] (a few hundred bytes the host keeps about the
-    /// store, never an artifact) atomically, like [`write_blob`](Backend::write_blob).
-    /// By default notes are not kept.
-    fn write_note(&self, note: Note, data: &[u8]) -> BackendResult<()> {
-        let _ = (note, data);
-        Ok(())
-    }
-    /// Reads a [`Note`], or `None` if there is none (or notes are not kept).
-    fn read_note(&self, note: Note) -> BackendResult<Option<Vec<u8>>> {
-        let _ = note;
-        Ok(None)
-    }
-    /// Stores the outboard of the blob `key` (BLAKE3's tree over its 16 KiB
-    /// groups, which the core builds and checks; see
-    /// [`ArtifactStore::get_range`](crate::ArtifactStore::get_range)),
-    /// replacing any there, atomically like [`write_blob`](Backend::write_blob).
-    /// An outboard is a function of its blob's content: a stale one is
-    /// still right, and nothing is trusted before the core has checked it.
-    /// By default outboards are not kept (every range read of a large
-    /// artifact then reads all of it).
-    fn write_outboard(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
-        let _ = (key, data);
-        Ok(())
-    }
-    /// The byte ranges `(offset, len)` of the outboard of `key`, in order,
-    /// each cut short at its end, or `None` if there is none.
-    fn read_outboard(
-        &self,
-        key: &Hash,
-        ranges: &[(u64, u64)],
-    ) -> BackendResult<Option<Vec<Vec<u8>>>> {
-        let _ = (key, ranges);
-        Ok(None)
-    }
-    /// The size of the outboard of `key`, or `None` if there is none.
-    fn outboard_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
-        let _ = key;
-        Ok(None)
-    }
-    /// Deletes the outboard of `key`; returns whether there was one. The
-    /// core calls it when it deletes an artifact (with its blob), and gc
-    /// for outboards whose blob is gone (a crash between the two).
-    fn delete_outboard(&self, key: &Hash) -> BackendResult<bool> {
-        let _ = key;
-        Ok(false)
-    }
-    /// Up to `limit` outboards with keys greater than `after`, ascending
-    /// (size and time as for blobs), for gc.
-    fn list_outboards(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
-        let _ = (after, limit);
-        Ok(Vec::new())
-    }
-    /// Records that the content stored under `target` has the sha256
-    /// digest `digest` (its *alias*: what OCI registries call it),
-    /// replacing any alias of that digest, atomically like
-    /// [`write_blob`](Backend::write_blob). An alias is a fact about
-    /// content (two hashes of the same bytes), so a stale one is never
-    /// wrong, only unused once its artifact is gone; only the host writes
-    /// one, having hashed the content itself. By default aliases are not
-    /// kept (a `sha256:` digest then resolves to nothing).
-    fn write_alias(&self, digest: &Sha256Digest, target: &Hash) -> BackendResult<()> {
-        let _ = (digest, target);
-        Ok(())
-    }
-    /// The hash `digest` is an alias of, or `None` if there is none.
-    fn read_alias(&self, digest: &Sha256Digest) -> BackendResult<Option<Hash>> {
-        let _ = digest;
-        Ok(None)
-    }
-    /// Deletes the alias `digest`; returns whether there was one. Only gc
-    /// calls it, for aliases whose artifact is gone.
-    fn delete_alias(&self, digest: &Sha256Digest) -> BackendResult<bool> {
-        let _ = digest;
-        Ok(false)
-    }
-    /// Up to `limit` alias digests greater than `after`, ascending, for gc.
-    fn list_aliases(
-        &self,
-        after: Option<&Sha256Digest>,
-        limit: u32,
-    ) -> BackendResult<Vec<Sha256Digest>> {
-        let _ = (after, limit);
-        Ok(Vec::new())
-    }
-    /// Starts a blob to be written in pieces ([`append_staged`]) and stored
-    /// under its hash once that is known ([`write_staged`]): a large put
-    /// streams through it instead of being held whole. By default the
-    /// pieces are gathered in memory and stored with [`write_blob`]; the
-    /// file backend stages in a temporary file.
-    ///
-    /// [`append_staged`]: Backend::append_staged
-    /// [`write_staged`]: Backend::write_staged
-    /// [`write_blob`]: Backend::write_blob
-    fn stage(&self) -> BackendResult<Staging> {
-        Ok(Staging::new(Vec::<u8>::new()))
-    }
-    /// Appends `data` to the staged blob.
-    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> BackendResult<()> {
-        staging.to_append::<Vec<u8>>()?.extend_from_slice(data);
-        Ok(())
-    }
-    /// Says that every piece is in: a backend may make them durable now
-    /// (the file backend syncs its file), so that this overlaps the
-    /// hashing; [`write_staged`](Backend::write_staged) does whatever is
-    /// left. By default nothing.
-    fn finish_staged(&self, staging: &mut Staging) -> BackendResult<()> {
-        let _ = staging;
-        Ok(())
-    }
-    /// Stores the staged bytes under `key` as [`write_blob`](Backend::write_blob)
-    /// does (atomically, replacing any blob there). May be called more than
-    /// once; the staging stays as it was.
-    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> BackendResult<()> {
-        let data = staging.to_store::<Vec<u8>>()?;
-        self.write_blob(key, data)
-    }
     /// The most host memory one staging holds once `staged` bytes have
     /// been appended to it, besides what the backend keeps as stored
     /// content: counted against the memory of the app whose upload it is
     /// (before each append), so a backend that gathers staged bytes in
-    /// memory must say how many. By default twice them (the default
-    /// staging gathers the whole blob in a vector, which may have twice its
-    /// length allocated); a backend that stages elsewhere (the file
-    /// backend: a temporary file) or whose staging is its storage (the
-    /// memory backend) says 0.
+    /// memory must say how many. By default twice them (a staging that
+    /// gathers the whole blob in a vector, which may have twice its length
+    /// allocated); a backend that stages elsewhere (the file backend: a
+    /// temporary file) or whose staging is its storage (the memory
+    /// backend) says 0.
     fn staged_in_memory(&self, staged: u64) -> u64 {
         staged.saturating_mul(2)
-    }
-    /// Drops the staged bytes (stored or not), freeing what they hold.
-    fn discard_staged(&self, staging: Staging) -> BackendResult<()> {
-        drop(staging);
-        Ok(())
     }
     /// Milliseconds since the Unix epoch.
     fn now(&self) -> u64 {
         millis(SystemTime::now())
     }
+}
+
+/// Reads an alias: the hash whose content has the sha256 digest `digest`,
+/// or `None` if there is none.
+pub fn read_alias(backend: &dyn Backend, digest: &Sha256Digest) -> BackendResult<Option<Hash>> {
+    backend
+        .read_side(&Side::Alias(*digest))?
+        .map(|value| Side::parse_alias(digest, &value))
+        .transpose()
+}
+
+/// Writes an alias: the content stored under `target` has the sha256
+/// digest `digest`.
+pub fn write_alias(
+    backend: &dyn Backend,
+    digest: &Sha256Digest,
+    target: &Hash,
+) -> BackendResult<()> {
+    backend.write_side(&Side::Alias(*digest), &Side::alias_value(target))
 }
 
 /// `t` in milliseconds since the Unix epoch (0 before it).

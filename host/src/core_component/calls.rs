@@ -45,6 +45,7 @@ impl Instance {
         &mut self,
         f: impl FnOnce(&Core, &mut Store<CoreState>) -> wasmtime::Result<T>,
     ) -> Result<T, Error> {
+        super::imports::clear_backend_full();
         f(&self.core, &mut self.store).map_err(|e| {
             self.poisoned = true;
             Error::Core(format!("{e:#}"))
@@ -186,7 +187,7 @@ impl Instance {
         hash: &Hash,
         artifact_type: ArtifactType,
     ) -> Result<Hash, Error> {
-        let placeholder = Staging::new(());
+        let placeholder = Staging::lent();
         self.store.data_mut().staged = Some((std::mem::replace(staging, placeholder), *hash));
         let (who, hex, t) = (
             ops::Caller::from(who),

@@ -127,7 +127,7 @@ impl From<types::Error> for Error {
                 limit,
             },
             E::Contended(h) => hashed(h, Error::Contended),
-            E::Backend(m) => Error::Backend(m),
+            E::Backend(m) => super::imports::backend_failure(m),
         }
     }
 }
@@ -151,6 +151,7 @@ pub(crate) fn app_error(err: Error) -> wasmtime::Result<types::Error> {
         Error::TooLarge { limit, .. } => W::TooLarge(limit),
         Error::Contended(h) => W::Contended(h.to_string()),
         Error::Backend(m) => W::Backend(m),
+        e @ Error::Full(_) => W::Backend(e.to_string()),
         Error::InvalidOwner(m) => W::InvalidOwner(m),
         Error::TooManyOwners(h) => W::TooManyOwners(h.to_string()),
         Error::QuotaExceeded {
@@ -173,6 +174,8 @@ impl From<BackendError> for backend::BackendError {
             BackendError::Io(m) => Self::Io(m),
             BackendError::Full(m) => Self::Full(m),
             BackendError::InvalidKey(m) => Self::InvalidKey(m),
+            // The WIT has no case for it: the core sees the refusal as text.
+            e @ BackendError::Unsupported { .. } => Self::Io(e.to_string()),
         }
     }
 }

@@ -1,14 +1,14 @@
 //! The core's imports: the `backend` interface over a [`Backend`], and the
 //! memory limit of one core instance.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 use wasmtime::ResourceLimiter;
 
 use super::bindings::{backend as wit, types as wit_types};
-use crate::backend::{Backend, Space, Staging, Swap};
-use crate::{BackendError, Hash};
+use crate::backend::{Backend, Side, Space, Staging, Swap};
+use crate::{BackendError, Error, Hash};
 
 /// Everything an instance of the core sees of its host.
 pub(crate) struct CoreState {
@@ -83,6 +83,28 @@ fn note_backend_work(records: u64, bytes: u64) {
     });
 }
 
+thread_local! {
+    /// The detail of the last "no space left" a backend import returned to
+    /// the core on this thread, during the current core call: the core's
+    /// WIT error carries backend failures as text, so the host keeps the
+    /// type here and [`backend_failure`] restores it.
+    static BACKEND_FULL: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Forgets any "no space left" seen: called as each core call starts.
+pub(crate) fn clear_backend_full() {
+    BACKEND_FULL.with(|f| f.borrow_mut().take());
+}
+
+/// The core's `backend` error with text `m`, as the host reports it: a
+/// backend that ran out of space during the call makes it [`Error::Full`].
+pub(crate) fn backend_failure(m: String) -> Error {
+    match BACKEND_FULL.with(|f| f.borrow_mut().take()) {
+        Some(detail) => Error::Full(detail),
+        None => Error::Backend(m),
+    }
+}
+
 /// Backend records and bytes counted on this thread so far.
 #[cfg(feature = "apps")]
 pub(crate) fn backend_work() -> (u64, u64) {
@@ -108,7 +130,7 @@ impl wit::Host for CoreState {
                 "the staged content hashes to {hash}, not {key}"
             )));
         }
-        self.backend.write_staged(staging, &key)
+        staging.store(&key)
     }
 
     fn read_blob(&mut self, key_: wit::Digest) -> Result<Option<Vec<u8>>, BackendError> {
@@ -134,7 +156,7 @@ impl wit::Host for CoreState {
 
     fn write_outboard(&mut self, key_: wit::Digest, data: Vec<u8>) -> Result<(), BackendError> {
         note_backend_work(0, data.len() as u64);
-        self.backend.write_outboard(&key(key_), &data)
+        self.backend.write_side(&Side::Outboard(key(key_)), &data)
     }
 
     fn read_outboard(
@@ -142,7 +164,7 @@ impl wit::Host for CoreState {
         key_: wit::Digest,
         ranges: Vec<(u64, u64)>,
     ) -> Result<Option<Vec<Vec<u8>>>, BackendError> {
-        let parts = self.backend.read_outboard(&key(key_), &ranges)?;
+        let parts = self.backend.read_side_ranges(&Side::Outboard(key(key_)), &ranges)?;
         let bytes = parts
             .as_ref()
             .map_or(0, |p| p.iter().map(|b| b.len() as u64).sum());
@@ -151,11 +173,11 @@ impl wit::Host for CoreState {
     }
 
     fn outboard_size(&mut self, key_: wit::Digest) -> Result<Option<u64>, BackendError> {
-        self.backend.outboard_size(&key(key_))
+        self.backend.side_size(&Side::Outboard(key(key_)))
     }
 
     fn delete_outboard(&mut self, key_: wit::Digest) -> Result<bool, BackendError> {
-        self.backend.delete_outboard(&key(key_))
+        self.backend.delete_side(&Side::Outboard(key(key_)))
     }
 
     fn delete_blob(
@@ -254,6 +276,9 @@ impl wit::Host for CoreState {
     }
 
     fn convert_backend_error(&mut self, err: BackendError) -> wasmtime::Result<wit::BackendError> {
+        if let BackendError::Full(detail) = &err {
+            BACKEND_FULL.with(|f| *f.borrow_mut() = Some(detail.clone()));
+        }
         Ok(err.into())
     }
 }
@@ -328,7 +353,7 @@ mod tests {
         let backend = MemoryBackend::new();
         let (a, b) = ("ab".repeat(32), "cd".repeat(32));
         let mut staging = backend.stage().unwrap();
-        backend.append_staged(&mut staging, b"staged").unwrap();
+        staging.append(b"staged").unwrap();
         let mut state = CoreState {
             backend: Arc::new(backend.clone()),
             staged: Some((staging, Hash::from_hex(&a).unwrap())),
@@ -346,6 +371,36 @@ mod tests {
         state.staged = None;
         assert!(
             wit::Host::write_staged_blob(&mut state, digest(&Hash::from_hex(&a).unwrap())).is_err()
+        );
+    }
+
+    #[test]
+    fn disk_full_keeps_its_type_through_the_core() {
+        let mut state = CoreState {
+            backend: Arc::new(MemoryBackend::new()),
+            staged: None,
+            private_dedup: false,
+            memory_limit: 0,
+            memory_used: 0,
+        };
+        clear_backend_full();
+        let full = BackendError::Full("writing blobs/ab/x: No space left on device".into());
+        wit::Host::convert_backend_error(&mut state, full).unwrap();
+        // The core reports it as text; the host gives it back its type, once.
+        let text = "no space left: writing blobs/ab/x".to_owned();
+        assert_eq!(
+            backend_failure(text.clone()),
+            Error::Full("writing blobs/ab/x: No space left on device".into())
+        );
+        assert_eq!(backend_failure(text.clone()), Error::Backend(text.clone()));
+        // A call that starts afresh forgets one seen before.
+        let full = BackendError::Full("earlier".into());
+        wit::Host::convert_backend_error(&mut state, full).unwrap();
+        clear_backend_full();
+        assert_eq!(backend_failure(text.clone()), Error::Backend(text));
+        assert_eq!(
+            Error::from(BackendError::Full("x".into())),
+            Error::Full("x".into())
         );
     }
 }

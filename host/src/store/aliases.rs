@@ -17,6 +17,7 @@
 
 use super::pieces::STREAM_PIECE;
 use super::{ArtifactStore, ArtifactType, Upload};
+use crate::backend::{self, Side, SideKind};
 use crate::core_component::Caller;
 use crate::{Error, Hash, Sha256Digest, Sha256Hasher};
 
@@ -27,7 +28,7 @@ impl ArtifactStore {
     /// or was granted).
     #[crate::traced(resolve_sha256, owner = self.id(), hash = digest)]
     pub fn resolve_sha256(&self, digest: &Sha256Digest) -> Result<Option<Hash>, Error> {
-        let Some(target) = self.core.backend().read_alias(digest)? else {
+        let Some(target) = backend::read_alias(self.core.backend().as_ref(), digest)? else {
             return Ok(None);
         };
         Ok(self.contains(&target)?.then_some(target))
@@ -43,7 +44,7 @@ impl ArtifactStore {
             hasher.update(&piece);
         }
         let digest = hasher.finish();
-        self.core.backend().write_alias(&digest, hash)?;
+        backend::write_alias(self.core.backend().as_ref(), &digest, hash)?;
         Ok(digest)
     }
 
@@ -59,7 +60,7 @@ impl ArtifactStore {
             });
         }
         let digest = Sha256Digest::of(content);
-        self.core.backend().write_alias(&digest, hash)?;
+        backend::write_alias(self.core.backend().as_ref(), &digest, hash)?;
         Ok(digest)
     }
 
@@ -81,21 +82,24 @@ impl ArtifactStore {
     /// Deletes aliases whose artifact is gone (store-wide, whichever view
     /// runs it); returns how many.
     pub(super) fn clean_aliases(&self) -> Result<u64, Error> {
-        let backend = self.core.backend();
+        let b = self.core.backend().as_ref();
         let stored = |hash: &Hash| self.core.with(|i| i.contains(Caller::Host, hash));
         let mut removed = 0;
-        let mut after: Option<Sha256Digest> = None;
+        let mut after: Option<Side> = None;
         loop {
-            let page = backend.list_aliases(after.as_ref(), 1000)?;
-            for digest in &page {
-                let target = match backend.read_alias(digest) {
+            let page = b.list_side(SideKind::Alias, after.as_ref(), 1000)?;
+            for listed in &page {
+                let Side::Alias(digest) = &listed.key else {
+                    continue;
+                };
+                let target = match backend::read_alias(b, digest) {
                     Ok(Some(target)) if stored(&target)? => continue,
                     Ok(Some(target)) => Some(target),
                     Ok(None) => continue,
                     // Damaged: it can never resolve again.
                     Err(_) => None,
                 };
-                if !backend.delete_alias(digest)? {
+                if !b.delete_side(&listed.key)? {
                     continue;
                 }
                 // A pull may have stored the artifact again, and rewritten
@@ -103,13 +107,13 @@ impl ArtifactStore {
                 if let Some(target) = target
                     && stored(&target)?
                 {
-                    backend.write_alias(digest, &target)?;
+                    backend::write_alias(b, digest, &target)?;
                     continue;
                 }
                 removed += 1;
             }
             match page.last() {
-                Some(last) if page.len() == 1000 => after = Some(*last),
+                Some(last) if page.len() == 1000 => after = Some(last.key),
                 _ => return Ok(removed),
             }
         }
@@ -164,10 +168,7 @@ impl Sha256Upload {
         // On a mismatch, dropping the upload discards what it staged.
         self.check()?;
         let hash = self.upload.finish()?;
-        self.store
-            .core
-            .backend()
-            .write_alias(&self.expected, &hash)?;
+        backend::write_alias(self.store.core.backend().as_ref(), &self.expected, &hash)?;
         Ok(hash)
     }
 }

@@ -5,7 +5,7 @@
 use super::pieces::{self, STREAM_PIECE, SizePlan};
 use super::streaming::{self, Hashed};
 use super::{ArtifactStore, ArtifactType, Metadata};
-use crate::backend::{Backend, Staging};
+use crate::backend::Staging;
 use crate::core_component::Caller;
 use crate::{Error, Hash};
 
@@ -60,9 +60,9 @@ impl ArtifactStore {
             over = (bytes.len() as u64) < piece;
             Ok((!bytes.is_empty()).then_some(bytes))
         };
-        self.put_via_staging(self.caller(), artifact_type, |backend, staging| {
+        self.put_via_staging(self.caller(), artifact_type, |staging| {
             streaming::hash_pieces(&self.core, self.hash_workers, next, |b| {
-                Ok(backend.append_staged(staging, b)?)
+                Ok(staging.append(b)?)
             })
         })
     }
@@ -76,11 +76,10 @@ impl ArtifactStore {
         &self,
         who: Caller<'_>,
         artifact_type: ArtifactType,
-        fill: impl FnOnce(&dyn Backend, &mut Staging) -> Result<Hashed, Error>,
+        fill: impl FnOnce(&mut Staging) -> Result<Hashed, Error>,
     ) -> Result<Hash, Error> {
-        let backend = &**self.core.backend();
-        let mut staging = backend.stage()?;
-        let result = fill(backend, &mut staging).and_then(|hashed| {
+        let mut staging = self.core.backend().stage()?;
+        let result = fill(&mut staging).and_then(|hashed| {
             let hash = self.core.with(|i| {
                 i.put_staged(who, &mut staging, hashed.size, &hashed.hash, artifact_type)
             })?;
@@ -89,7 +88,7 @@ impl ArtifactStore {
         });
         // Once the put is decided, a staging area left behind is only
         // clutter (gc removes it), not a reason to fail the put.
-        let _ = backend.discard_staged(staging);
+        let _ = staging.discard();
         result
     }
 

@@ -1,6 +1,7 @@
 //! Upkeep: gc, migration between formats, quarantine.
 
 use super::{ArtifactStore, GcReport};
+use crate::backend::{Side, SideKind};
 use crate::{Error, Hash};
 
 impl ArtifactStore {
@@ -16,11 +17,12 @@ impl ArtifactStore {
         let started = std::time::Instant::now();
         let grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX);
         let report = self.core.with(|i| i.gc(grace_ms))?;
+        let cleaned = self.core.backend().clean_up(grace_ms)?;
         let report = GcReport {
-            temporary_files_removed: self.core.backend().clean_temporary(grace_ms)?,
+            temporary_files_removed: cleaned.temporary,
             outboards_removed: self.clean_outboards(grace_ms)?,
             aliases_removed: self.clean_aliases()?,
-            owner_spaces_removed: self.core.backend().remove_empty_spaces(grace_ms)?,
+            owner_spaces_removed: cleaned.empty_spaces,
             ..report
         };
         self.record_gc(&report, grace, started);
@@ -49,13 +51,16 @@ impl ArtifactStore {
         let backend = self.core.backend();
         let now = backend.now();
         let mut removed = 0;
-        let mut after: Option<Hash> = None;
+        let mut after: Option<Side> = None;
         loop {
-            let page = backend.list_outboards(after.as_ref(), 1000)?;
+            let page = backend.list_side(SideKind::Outboard, after.as_ref(), 1000)?;
             for outboard in &page {
+                let Side::Outboard(blob) = outboard.key else {
+                    continue;
+                };
                 if outboard.modified <= now.saturating_sub(grace_ms)
-                    && backend.blob_size(&outboard.key)?.is_none()
-                    && backend.delete_outboard(&outboard.key)?
+                    && backend.blob_size(&blob)?.is_none()
+                    && backend.delete_side(&outboard.key)?
                 {
                     removed += 1;
                 }

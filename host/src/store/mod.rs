@@ -133,11 +133,11 @@ impl ArtifactStore {
         // hash its pieces (several at once), the backend stages it, and the
         // core stores the staged blob under the hash with the put rules.
         // The staging (a write and a sync, for files) runs beside the hashing.
-        self.put_via_staging(self.caller(), artifact_type, |backend, staging| {
+        self.put_via_staging(self.caller(), artifact_type, |staging| {
             let (staged, hashed) = workers::join(
                 || {
-                    backend.append_staged(staging, content)?;
-                    Ok(backend.finish_staged(staging)?)
+                    staging.append(content)?;
+                    Ok(staging.finish()?)
                 },
                 || pieces::hash_grouped(&self.core, content, self.hash_workers),
             );

@@ -157,13 +157,12 @@ impl Upload {
     /// Hashes the piece in hand and appends it to the staging area.
     fn flush(&mut self) -> Result<(), Error> {
         let store = self.view.clone();
-        let backend = store.core.backend();
         let staging = match &mut self.staging {
             Some(staging) => staging,
-            None => self.staging.insert(backend.stage()?),
+            None => self.staging.insert(store.core.backend().stage()?),
         };
         self.hasher.add(&store.core, &[&self.piece])?;
-        backend.append_staged(staging, &self.piece)?;
+        staging.append(&self.piece)?;
         self.piece.clear();
         Ok(())
     }
@@ -174,7 +173,7 @@ impl Upload {
         self.piece = Vec::new();
         self.hasher = PieceHasher::default();
         if let Some(staging) = self.staging.take() {
-            let _ = self.view.core.backend().discard_staged(staging);
+            let _ = staging.discard();
         }
     }
 
@@ -204,14 +203,13 @@ impl Upload {
     fn store_staged(&mut self) -> Result<Hash, Error> {
         self.flush()?;
         let store = self.view.clone();
-        let backend = store.core.backend();
         let hasher = std::mem::take(&mut self.hasher);
         let hashed = hasher.finish(&store.core)?;
         let staging = self
             .staging
             .as_mut()
             .ok_or_else(|| Error::Core("an upload lost its staging".into()))?;
-        backend.finish_staged(staging)?;
+        staging.finish()?;
         let ty = self.artifact_type;
         let who = store.caller();
         let hash = store

@@ -37,18 +37,19 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::fs::{Fs, StdFs};
 use super::layout::{self, FILE_FORMAT, Marker, OwnerDirs};
 use super::{
-    Backend, BackendResult, BlobInfo, Listed, Note, Space, Staging, Swap, SwapOutcome,
-    VersionedRecord, millis,
+    Backend, BackendResult, BlobInfo, CleanedUp, Listed, Side, SideInfo, SideKind, Space, Staging,
+    Swap, SwapOutcome, VersionedRecord, millis,
 };
-use crate::{BackendError, Hash, Sha256Digest};
+use crate::{BackendError, Hash};
 
-mod aliases;
 mod atomic;
 mod listing;
+mod side;
 mod staging;
 
 /// The contents of `DIR/FORMAT` for this layout.
@@ -63,7 +64,18 @@ pub const FORMAT_MARKER_V1: &str = FILE_FORMAT.v1;
 /// A backend in a directory; see the [module docs](self) for the layout.
 pub struct FileBackend<F: Fs = StdFs> {
     root: PathBuf,
-    fs: F,
+    /// Shared with the backend's stagings, which outlive a borrow of it.
+    fs: Arc<F>,
+}
+
+impl<F: Fs> Clone for FileBackend<F> {
+    /// Another handle on the same directory.
+    fn clone(&self) -> Self {
+        Self {
+            root: self.root.clone(),
+            fs: self.fs.clone(),
+        }
+    }
 }
 
 impl FileBackend<StdFs> {
@@ -107,7 +119,10 @@ impl<F: Fs> FileBackend<F> {
     }
 
     fn open_mode(root: PathBuf, fs: F, migrating: bool) -> BackendResult<Self> {
-        let this = Self { root, fs };
+        let this = Self {
+            root,
+            fs: Arc::new(fs),
+        };
         this.ensure_dir(&this.root)?;
         let marker = this.root.join(layout::FORMAT);
         let found = this.fs.read(&marker).found_at("reading", &marker)?;
@@ -227,25 +242,9 @@ impl<F: Fs> Backend for FileBackend<F> {
         self.start_staging()
     }
 
-    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> BackendResult<()> {
-        self.append_to_staging(staging, data)
-    }
-
-    fn finish_staged(&self, staging: &mut Staging) -> BackendResult<()> {
-        self.sync_staging(staging)
-    }
-
-    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> BackendResult<()> {
-        self.store_staging(staging, key)
-    }
-
     fn staged_in_memory(&self, _staged: u64) -> u64 {
         // A temporary file.
         0
-    }
-
-    fn discard_staged(&self, staging: Staging) -> BackendResult<()> {
-        self.drop_staging(staging)
     }
 
     fn read_blob(&self, key: &Hash) -> BackendResult<Option<Vec<u8>>> {
@@ -264,62 +263,39 @@ impl<F: Fs> Backend for FileBackend<F> {
         self.blob_size(key).ok().flatten()
     }
 
-    fn write_outboard(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
-        // `outboards/` is made by the first outboard (stores made before
-        // outboards have none), synced into the root like every directory.
-        self.ensure_dir(&self.root.join(layout::OUTBOARDS))?;
-        self.write_atomically(&self.outboard_path(key), data, &layout::name(key))
+    fn write_side(&self, key: &Side, data: &[u8]) -> BackendResult<()> {
+        self.write_side_file(key, data)
     }
 
-    fn read_outboard(
+    fn read_side(&self, key: &Side) -> BackendResult<Option<Vec<u8>>> {
+        self.read_side_whole(key)
+    }
+
+    fn read_side_ranges(
         &self,
-        key: &Hash,
+        key: &Side,
         ranges: &[(u64, u64)],
     ) -> BackendResult<Option<Vec<Vec<u8>>>> {
-        let path = self.outboard_path(key);
-        // One open file for all the ranges: one version of the outboard.
-        self.fs
-            .read_ranges(&path, ranges)
-            .found_at("reading", &path)
+        self.read_side_file(key, ranges)
     }
 
-    fn outboard_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
-        let path = self.outboard_path(key);
-        let stat = self.fs.stat(&path).found_at("inspecting", &path)?;
-        Ok(stat.map(|(size, _)| size))
+    fn side_size(&self, key: &Side) -> BackendResult<Option<u64>> {
+        self.side_file_size(key)
     }
 
-    fn delete_outboard(&self, key: &Hash) -> BackendResult<bool> {
-        self.remove(&self.outboard_path(key))
+    fn delete_side(&self, key: &Side) -> BackendResult<bool> {
+        self.delete_side_file(key)
     }
 
-    fn list_outboards(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
-        let base = self.root.join(layout::OUTBOARDS);
-        if self.fs.stat(&base).found_at("inspecting", &base)?.is_none() {
-            return Ok(Vec::new());
-        }
-        self.list_files(layout::OUTBOARDS, Self::outboard_path, after, limit)
-    }
-
-    fn write_alias(&self, digest: &Sha256Digest, target: &Hash) -> BackendResult<()> {
-        self.write_alias_file(digest, target)
-    }
-
-    fn read_alias(&self, digest: &Sha256Digest) -> BackendResult<Option<Hash>> {
-        self.read_alias_file(digest)
-    }
-
-    fn delete_alias(&self, digest: &Sha256Digest) -> BackendResult<bool> {
-        self.delete_alias_file(digest)
-    }
-
-    fn list_aliases(
+    fn list_side(
         &self,
-        after: Option<&Sha256Digest>,
+        kind: SideKind,
+        after: Option<&Side>,
         limit: u32,
-    ) -> BackendResult<Vec<Sha256Digest>> {
-        self.list_alias_files(after, limit)
+    ) -> BackendResult<Vec<SideInfo>> {
+        self.list_side_files(kind, after, limit)
     }
+
     fn blob_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
         let path = self.blob_path(key);
         let stat = self.fs.stat(&path).found_at("inspecting", &path)?;
@@ -338,58 +314,15 @@ impl<F: Fs> Backend for FileBackend<F> {
         self.list_files(layout::BLOBS, Self::blob_path, after, limit)
     }
 
-    fn clean_temporary(&self, older_than_ms: u64) -> BackendResult<u64> {
-        self.clean_tmp(older_than_ms)
+    fn clean_up(&self, older_than_ms: u64) -> BackendResult<CleanedUp> {
+        Ok(CleanedUp {
+            temporary: self.clean_tmp(older_than_ms)?,
+            empty_spaces: self.remove_empty_owner_dirs(older_than_ms)?,
+        })
     }
 
     fn quarantine_blob(&self, key: &Hash) -> BackendResult<bool> {
-        let dir = self.root.join("quarantine");
-        self.ensure_dir(&dir)?;
-        let dest = dir.join(format!("{}.{}", layout::name(key), self.now()));
-        let from = self.blob_path(key);
-        let moved = self
-            .fs
-            .rename(&from, &dest)
-            .found_at("quarantining", &from)?;
-        Ok(moved.is_some())
-    }
-
-    fn list_quarantined(&self, limit: u32) -> BackendResult<Vec<BlobInfo>> {
-        let dir = self.root.join("quarantine");
-        let mut names = (self.fs.list_dir(&dir).found_at("listing", &dir)?).unwrap_or_default();
-        names.sort_unstable();
-        let mut out = Vec::new();
-        for name in names {
-            let Some((key, when)) = name.split_once('.') else {
-                continue;
-            };
-            let (Some(key), Ok(modified)) = (layout::parse_name(key), when.parse::<u64>()) else {
-                continue;
-            };
-            let path = dir.join(&name);
-            if let Some((size, _)) = self.fs.stat(&path).found_at("inspecting", &path)? {
-                out.push(BlobInfo {
-                    key,
-                    size,
-                    modified,
-                });
-            }
-            if out.len() >= limit as usize {
-                break;
-            }
-        }
-        Ok(out)
-    }
-
-    fn write_note(&self, note: Note, data: &[u8]) -> BackendResult<()> {
-        self.ensure_dir(&self.root.join(layout::NOTES))?;
-        let path = self.root.join(layout::note_key(note));
-        self.write_atomically(&path, data, note.name())
-    }
-
-    fn read_note(&self, note: Note) -> BackendResult<Option<Vec<u8>>> {
-        let path = self.root.join(layout::note_key(note));
-        self.fs.read(&path).found_at("reading", &path)
+        self.quarantine_file(key)
     }
 
     fn read_record(&self, space: Space, key: &Hash) -> BackendResult<Option<VersionedRecord>> {
@@ -423,10 +356,6 @@ impl<F: Fs> Backend for FileBackend<F> {
 
     fn list_owners(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<Hash>> {
         self.list_owner_keys(after, limit)
-    }
-
-    fn remove_empty_spaces(&self, older_than_ms: u64) -> BackendResult<u64> {
-        self.remove_empty_owner_dirs(older_than_ms)
     }
 
     fn finish_migration(&self) -> BackendResult<()> {

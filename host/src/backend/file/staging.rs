@@ -6,10 +6,11 @@ use std::io;
 use super::{FileBackend, IoContext};
 use crate::Hash;
 use crate::backend::fs::Fs;
-use crate::backend::{BackendResult, Staging, layout};
+use crate::backend::{BackendResult, Staged, Staging, layout};
 
 /// A blob staged in `tmp/`: its path, and whether it is synced as it stands.
-pub(super) struct FileStaging {
+struct FileStaging<F: Fs> {
+    backend: FileBackend<F>,
     path: std::path::PathBuf,
     synced: bool,
 }
@@ -20,52 +21,45 @@ impl<F: Fs> FileBackend<F> {
         let path = self.temporary("staged");
         self.fs.create_new(&path).at("creating", &path)?;
         Ok(Staging::new(FileStaging {
+            backend: self.clone(),
             path,
             synced: false,
         }))
     }
+}
 
-    /// [`Backend::append_staged`](crate::Backend::append_staged).
-    pub(super) fn append_to_staging(
-        &self,
-        staging: &mut Staging,
-        data: &[u8],
-    ) -> BackendResult<()> {
-        let staged = staging.to_append::<FileStaging>()?;
-        staged.synced = false;
+impl<F: Fs> Staged for FileStaging<F> {
+    fn append(&mut self, data: &[u8]) -> BackendResult<()> {
+        self.synced = false;
         // Never re-created: if a gc removed the file of a put stalled past
         // its grace period, the put fails rather than store a tail.
-        self.fs
-            .append(&staged.path, data)
-            .at("appending to", &staged.path)
+        self.backend
+            .fs
+            .append(&self.path, data)
+            .at("appending to", &self.path)
     }
 
-    /// [`Backend::finish_staged`](crate::Backend::finish_staged): syncs the
-    /// file (once); gives the staging back.
-    pub(super) fn sync_staging(&self, staging: &mut Staging) -> BackendResult<()> {
-        self.sync_staged(staging.state_mut()?)
-    }
-
-    fn sync_staged(&self, staged: &mut FileStaging) -> BackendResult<()> {
-        if !staged.synced {
-            self.fs
-                .sync_file(&staged.path)
-                .at("syncing", &staged.path)?;
-            staged.synced = true;
+    /// Syncs the file (once).
+    fn finish(&mut self) -> BackendResult<()> {
+        if !self.synced {
+            self.backend
+                .fs
+                .sync_file(&self.path)
+                .at("syncing", &self.path)?;
+            self.synced = true;
         }
         Ok(())
     }
 
-    /// [`Backend::write_staged`](crate::Backend::write_staged): links the
-    /// synced file to a temporary name and renames that into place.
-    pub(super) fn store_staging(&self, staging: &mut Staging, key: &Hash) -> BackendResult<()> {
-        let staged = staging.to_store::<FileStaging>()?;
-        self.sync_staged(staged)?;
-        let from = &staged.path;
+    /// Links the synced file to a temporary name and renames that into place.
+    fn store(&mut self, key: &Hash) -> BackendResult<()> {
+        self.finish()?;
+        let backend = &self.backend;
+        let from = &self.path;
         let mut linked = None;
-        self.place(&self.blob_path(key), &layout::name(key), |tmp| {
+        backend.place(&backend.blob_path(key), &layout::name(key), |tmp| {
             linked = Some(tmp.to_path_buf());
-            match self.fs.hard_link(from, tmp) {
+            match backend.fs.hard_link(from, tmp) {
                 Ok(()) => Ok(()),
                 // A filesystem without hard links: copy instead.
                 Err(e)
@@ -74,7 +68,7 @@ impl<F: Fs> FileBackend<F> {
                         io::ErrorKind::Unsupported | io::ErrorKind::PermissionDenied
                     ) =>
                 {
-                    self.copy_synced(from, tmp)
+                    backend.copy_synced(from, tmp)
                 }
                 Err(e) => Err(e).at("linking", from),
             }
@@ -82,17 +76,17 @@ impl<F: Fs> FileBackend<F> {
         // Stored again under the same key, the new link and the blob are one
         // file, and renaming one onto the other leaves both names (POSIX).
         if let Some(tmp) = linked {
-            let _ = self.fs.remove_file(&tmp);
+            let _ = backend.fs.remove_file(&tmp);
         }
         Ok(())
     }
 
-    /// [`Backend::discard_staged`](crate::Backend::discard_staged): removes the file.
-    pub(super) fn drop_staging(&self, staging: Staging) -> BackendResult<()> {
-        let staged = staging.into_state::<FileStaging>()?;
-        self.fs
-            .remove_file(&staged.path)
-            .found_at("removing", &staged.path)
+    /// Removes the file.
+    fn discard(self: Box<Self>) -> BackendResult<()> {
+        self.backend
+            .fs
+            .remove_file(&self.path)
+            .found_at("removing", &self.path)
             .map(drop)
     }
 }

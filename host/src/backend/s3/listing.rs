@@ -5,18 +5,25 @@
 use object_store::ObjectMeta;
 
 use super::S3Backend;
-use crate::Hash;
+use super::bucket::millis;
 use crate::backend::layout::{self, OwnerDirs};
-use crate::backend::{BackendResult, Listed, Space};
+use crate::backend::{BackendResult, Listed, Note, Side, SideInfo, SideKind, Space};
+use crate::{BackendError, Hash};
 
 /// How many records `list_records` fetches at once.
 const RECORD_FETCH_CONCURRENCY: usize = 16;
 
+/// The folder of quarantined blobs (`quarantine/abcdef…`, not sharded).
+pub(super) const QUARANTINE: &str = "quarantine";
+
 /// A folder whose objects are named by hashes.
 #[derive(Clone, Copy)]
 pub(super) enum Folder {
-    /// `blobs/` or `records/`, sharded by each key's first byte.
+    /// `blobs/`, `records/`, `outboards/` or `aliases/`, sharded by each
+    /// key's first byte.
     Sharded(&'static str),
+    /// `quarantine/`: every key in the folder itself.
+    Flat(&'static str),
     /// `owners/1234…/`: one owner's index space.
     Owner(Hash),
 }
@@ -32,7 +39,7 @@ impl Folder {
 
     fn root(self) -> String {
         match self {
-            Self::Sharded(kind) => kind.to_owned(),
+            Self::Sharded(kind) | Self::Flat(kind) => kind.to_owned(),
             Self::Owner(owner) => OwnerDirs::Flat.dir(&owner),
         }
     }
@@ -41,6 +48,7 @@ impl Folder {
     pub(super) fn key(self, key: &Hash) -> String {
         match self {
             Self::Sharded(kind) => layout::key_in(kind, key),
+            Self::Flat(kind) => format!("{kind}/{}", layout::name(key)),
             Self::Owner(owner) => OwnerDirs::Flat.entry(&owner, key),
         }
     }
@@ -120,5 +128,63 @@ impl S3Backend {
         owners.sort_unstable();
         owners.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(owners)
+    }
+
+    /// [`Backend::list_side`](crate::Backend::list_side): the folder of
+    /// `kind`, named by hashes (notes: by their names).
+    pub(super) fn list_sides(
+        &self,
+        kind: SideKind,
+        after: Option<&Side>,
+        limit: u32,
+    ) -> BackendResult<Vec<SideInfo>> {
+        if let Some(after) = after
+            && after.kind() != kind
+        {
+            return Err(BackendError::InvalidKey(format!(
+                "listing {} after {after:?}",
+                kind.name()
+            )));
+        }
+        let folder = match kind {
+            SideKind::Outboard => Folder::Sharded(layout::OUTBOARDS),
+            SideKind::Alias => Folder::Sharded(layout::ALIASES),
+            SideKind::Quarantined => Folder::Flat(QUARANTINE),
+            SideKind::Note => return self.list_notes(after, limit),
+        };
+        let after = after.and_then(Side::hash_key);
+        Ok(self
+            .list_keyed(folder, after.as_ref(), limit)?
+            .into_iter()
+            .filter_map(|(key, meta)| {
+                Some(SideInfo {
+                    key: Side::of_kind(kind, key)?,
+                    size: meta.size,
+                    modified: millis(&meta),
+                })
+            })
+            .collect())
+    }
+
+    /// The notes under `notes/`, in order.
+    fn list_notes(&self, after: Option<&Side>, limit: u32) -> BackendResult<Vec<SideInfo>> {
+        let root = self.bucket.path(layout::NOTES);
+        let mut out: Vec<SideInfo> = self
+            .bucket
+            .list(&root, None, usize::MAX)?
+            .into_iter()
+            .filter_map(|meta| {
+                let note = Note::from_name(meta.location.filename()?)?;
+                Some(SideInfo {
+                    key: Side::Note(note),
+                    size: meta.size,
+                    modified: millis(&meta),
+                })
+            })
+            .filter(|i| after.is_none_or(|a| i.key > *a))
+            .collect();
+        out.sort_unstable_by_key(|i| i.key);
+        out.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(out)
     }
 }

@@ -68,18 +68,19 @@
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::Arc;
 use std::time::Duration;
 
 use object_store::path::Path;
 
 use super::layout::{self, Marker, S3_FORMAT};
 use super::{
-    Backend, BackendResult, BlobInfo, Listed, Note, Space, Staging, Swap, SwapOutcome,
-    VersionedRecord,
+    Backend, BackendResult, BlobInfo, CleanedUp, Listed, Side, SideInfo, SideKind, Space, Staging,
+    Swap, SwapOutcome, VersionedRecord,
 };
-use crate::{Hash, Sha256Digest};
+use crate::Hash;
 use bucket::{Bucket, Found, Lane, failed, millis};
-use listing::Folder;
+use listing::{Folder, QUARANTINE};
 
 mod bucket;
 mod config;
@@ -101,7 +102,8 @@ pub const S3_FORMAT_MARKER_V1: &str = S3_FORMAT.v1;
 /// A backend in an S3 bucket; see the [module docs](self) for the layout and
 /// how several hosts share it safely.
 pub struct S3Backend {
-    bucket: Bucket,
+    /// Shared with the backend's stagings, which outlive a borrow of it.
+    bucket: Arc<Bucket>,
     location: String,
     lease: Duration,
 }
@@ -129,7 +131,7 @@ impl S3Backend {
     fn open_mode(config: &S3Config, migrating: bool) -> BackendResult<Self> {
         let lease = config.effective_lease();
         let this = Self {
-            bucket: Bucket::connect(config, lease)?,
+            bucket: Arc::new(Bucket::connect(config, lease)?),
             location: config.location(),
             lease,
         };
@@ -177,8 +179,18 @@ impl S3Backend {
         self.bucket.path(&layout::blob_key(key))
     }
 
-    fn outboard_path(&self, key: &Hash) -> Path {
-        self.bucket.path(&layout::outboard_key(key))
+    /// Where the side object `key` lives, and the lane its transfers take
+    /// (outboards and quarantined blobs may be large).
+    fn side_path(&self, key: &Side) -> (Path, Lane) {
+        match key {
+            Side::Outboard(hash) => (self.bucket.path(&layout::outboard_key(hash)), Lane::Blob),
+            Side::Alias(digest) => (self.bucket.path(&layout::alias_key(digest)), Lane::Short),
+            Side::Note(note) => (self.bucket.path(&layout::note_key(*note)), Lane::Short),
+            Side::Quarantined(hash) => (
+                self.bucket.path(&Folder::Flat(QUARANTINE).key(hash)),
+                Lane::Blob,
+            ),
+        }
     }
 
     fn record_path(&self, space: Space, key: &Hash) -> Path {
@@ -232,38 +244,12 @@ impl Backend for S3Backend {
         self.bucket.get(Lane::Blob, &self.blob_path(key))
     }
 
-    fn write_note(&self, note: Note, data: &[u8]) -> BackendResult<()> {
-        let path = self.bucket.path(&layout::note_key(note));
-        self.bucket.put(Lane::Short, &path, data.to_vec())
-    }
-
-    fn read_note(&self, note: Note) -> BackendResult<Option<Vec<u8>>> {
-        self.bucket
-            .get(Lane::Short, &self.bucket.path(&layout::note_key(note)))
-    }
-
     fn stage(&self) -> BackendResult<Staging> {
         Ok(self.start_staging())
     }
 
-    fn append_staged(&self, staging: &mut Staging, data: &[u8]) -> BackendResult<()> {
-        self.append_to_staging(staging, data)
-    }
-
-    fn finish_staged(&self, staging: &mut Staging) -> BackendResult<()> {
-        self.complete_staging(staging.state_mut()?)
-    }
-
-    fn write_staged(&self, staging: &mut Staging, key: &Hash) -> BackendResult<()> {
-        self.store_staging(staging, key)
-    }
-
     fn staged_in_memory(&self, staged: u64) -> u64 {
         staging::held_in_memory(staged)
-    }
-
-    fn discard_staged(&self, staging: Staging) -> BackendResult<()> {
-        self.drop_staging(staging)
     }
 
     fn read_blob_range(&self, key: &Hash, offset: u64, len: u64) -> BackendResult<Option<Vec<u8>>> {
@@ -282,21 +268,26 @@ impl Backend for S3Backend {
         Ok(self.bucket.head(&self.blob_path(key))?.map(|m| m.size))
     }
 
-    fn write_outboard(&self, key: &Hash, data: &[u8]) -> BackendResult<()> {
-        self.bucket
-            .put(Lane::Blob, &self.outboard_path(key), data.to_vec())
+    fn write_side(&self, key: &Side, data: &[u8]) -> BackendResult<()> {
+        let (path, lane) = self.side_path(key);
+        self.bucket.put(lane, &path, data.to_vec())
     }
 
-    fn read_outboard(
+    fn read_side(&self, key: &Side) -> BackendResult<Option<Vec<u8>>> {
+        let (path, lane) = self.side_path(key);
+        self.bucket.get(lane, &path)
+    }
+
+    fn read_side_ranges(
         &self,
-        key: &Hash,
+        key: &Side,
         ranges: &[(u64, u64)],
     ) -> BackendResult<Option<Vec<Vec<u8>>>> {
-        let path = self.outboard_path(key);
+        let (path, _) = self.side_path(key);
         let Some(meta) = self.bucket.head(&path)? else {
             return Ok(None);
         };
-        // Cut at the end (a short outboard gives short ranges, as elsewhere).
+        // Cut at the end (a short object gives short ranges, as elsewhere).
         let clamped: Vec<Range<u64>> = ranges
             .iter()
             .map(|&(offset, len)| {
@@ -323,12 +314,12 @@ impl Backend for S3Backend {
         ))
     }
 
-    fn outboard_size(&self, key: &Hash) -> BackendResult<Option<u64>> {
-        Ok(self.bucket.head(&self.outboard_path(key))?.map(|m| m.size))
+    fn side_size(&self, key: &Side) -> BackendResult<Option<u64>> {
+        Ok(self.bucket.head(&self.side_path(key).0)?.map(|m| m.size))
     }
 
-    fn delete_outboard(&self, key: &Hash) -> BackendResult<bool> {
-        let path = self.outboard_path(key);
+    fn delete_side(&self, key: &Side) -> BackendResult<bool> {
+        let (path, _) = self.side_path(key);
         if self.bucket.head(&path)?.is_none() {
             return Ok(false);
         }
@@ -336,44 +327,13 @@ impl Backend for S3Backend {
         Ok(true)
     }
 
-    fn list_outboards(&self, after: Option<&Hash>, limit: u32) -> BackendResult<Vec<BlobInfo>> {
-        self.list_objects(layout::OUTBOARDS, after, limit)
-    }
-
-    fn write_alias(&self, digest: &Sha256Digest, target: &Hash) -> BackendResult<()> {
-        let path = self.bucket.path(&layout::alias_key(digest));
-        self.bucket
-            .put(Lane::Short, &path, layout::encode_alias(target))
-    }
-
-    fn read_alias(&self, digest: &Sha256Digest) -> BackendResult<Option<Hash>> {
-        let path = self.bucket.path(&layout::alias_key(digest));
-        match self.bucket.get(Lane::Short, &path)? {
-            Some(data) => layout::decode_alias(digest, &data).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    fn delete_alias(&self, digest: &Sha256Digest) -> BackendResult<bool> {
-        let path = self.bucket.path(&layout::alias_key(digest));
-        if self.bucket.head(&path)?.is_none() {
-            return Ok(false);
-        }
-        self.bucket.delete(&path)?;
-        Ok(true)
-    }
-
-    fn list_aliases(
+    fn list_side(
         &self,
-        after: Option<&Sha256Digest>,
+        kind: SideKind,
+        after: Option<&Side>,
         limit: u32,
-    ) -> BackendResult<Vec<Sha256Digest>> {
-        let after = after.map(Sha256Digest::as_key);
-        Ok(self
-            .list_objects(layout::ALIASES, after.as_ref(), limit)?
-            .into_iter()
-            .map(|o| Sha256Digest::from_bytes(*o.key.as_bytes()))
-            .collect())
+    ) -> BackendResult<Vec<SideInfo>> {
+        self.list_sides(kind, after, limit)
     }
 
     fn delete_blob(&self, key: &Hash, record_version: Option<u64>) -> BackendResult<bool> {
@@ -423,7 +383,7 @@ impl Backend for S3Backend {
         self.write_format()
     }
 
-    fn clean_temporary(&self, older_than_ms: u64) -> BackendResult<u64> {
+    fn clean_up(&self, older_than_ms: u64) -> BackendResult<CleanedUp> {
         // Claims left by hosts that died holding a lock, aged by the servers'
         // clock (a probe object's timestamp), never this host's.
         let now = self.server_now()?;
@@ -446,14 +406,16 @@ impl Backend for S3Backend {
                 }
             }
         }
-        Ok(removed)
+        // An owner's folder goes with its last object: none are left empty.
+        Ok(CleanedUp {
+            temporary: removed,
+            empty_spaces: 0,
+        })
     }
 
     fn quarantine_blob(&self, key: &Hash) -> BackendResult<bool> {
         let from = self.blob_path(key);
-        let to = self
-            .bucket
-            .path(&format!("quarantine/{}", layout::name(key)));
+        let (to, _) = self.side_path(&Side::Quarantined(*key));
         let copied = self.bucket.copy(&from, &to)?.found();
         if copied.map_err(|e| failed("COPY", &from, &e))?.is_none() {
             return Ok(false);

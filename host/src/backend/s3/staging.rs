@@ -8,9 +8,11 @@
 use object_store::path::Path;
 use object_store::{MultipartUpload, PutPayload};
 
+use std::sync::Arc;
+
 use super::S3Backend;
-use super::bucket::{Lane, failed};
-use crate::backend::{BackendResult, Staging, new_version};
+use super::bucket::{Bucket, Lane, failed};
+use crate::backend::{BackendResult, Staged, Staging, layout, new_version};
 use crate::{BackendError, Hash};
 
 /// The part size of a staged upload (S3 wants at least 5 MiB but the
@@ -26,7 +28,8 @@ pub(super) fn held_in_memory(staged: u64) -> u64 {
 
 /// A large put's content: gathered in memory up to one [`PART`], else
 /// uploaded in parts to `path` as it comes.
-pub(super) struct S3Staging {
+struct S3Staging {
+    bucket: Arc<Bucket>,
     path: Path,
     /// What is not yet uploaded.
     buffer: Vec<u8>,
@@ -42,6 +45,7 @@ impl S3Backend {
     /// [`Backend::stage`](crate::Backend::stage): nothing sent yet.
     pub(super) fn start_staging(&self) -> Staging {
         Staging::new(S3Staging {
+            bucket: self.bucket.clone(),
             path: self
                 .bucket
                 .path(&format!("staging/{:016x}", new_version(None))),
@@ -51,39 +55,33 @@ impl S3Backend {
             uploaded: false,
         })
     }
+}
 
-    /// [`Backend::append_staged`](crate::Backend::append_staged).
-    pub(super) fn append_to_staging(
-        &self,
-        staging: &mut Staging,
-        data: &[u8],
-    ) -> BackendResult<()> {
-        let staged = staging.to_append::<S3Staging>()?;
-        if staged.uploaded {
+impl Staged for S3Staging {
+    fn append(&mut self, data: &[u8]) -> BackendResult<()> {
+        if self.uploaded {
             return Err(BackendError::Io(format!(
                 "{} was already uploaded: it cannot grow",
-                staged.path
+                self.path
             )));
         }
-        if staged.upload.is_none() && staged.buffer.len().saturating_add(data.len()) > PART {
-            staged.upload = Some(self.bucket.upload(&staged.path)?);
+        if self.upload.is_none() && self.buffer.len().saturating_add(data.len()) > PART {
+            self.upload = Some(self.bucket.upload(&self.path)?);
         }
-        self.feed_parts(staged, data)
+        self.feed_parts(data)
     }
 
-    /// [`Backend::finish_staged`](crate::Backend::finish_staged): uploads
-    /// the last part and completes the upload, if there is one; gives the
-    /// staging back.
-    pub(super) fn complete_staging(&self, staged: &mut S3Staging) -> BackendResult<()> {
-        if staged.upload.is_none() {
+    /// Uploads the last part and completes the upload, if there is one.
+    fn finish(&mut self) -> BackendResult<()> {
+        if self.upload.is_none() {
             // Small content stays in memory until it is stored with one PUT.
             return Ok(());
         }
-        if !staged.buffer.is_empty() {
-            let last = std::mem::take(&mut staged.buffer);
-            self.upload_part(staged, last)?;
+        if !self.buffer.is_empty() {
+            let last = std::mem::take(&mut self.buffer);
+            self.upload_part(last)?;
         }
-        if let Some(mut upload) = staged.upload.take() {
+        if let Some(mut upload) = self.upload.take() {
             let (mut upload, result) = self.bucket.run(async move {
                 let result = upload.complete().await;
                 (upload, result)
@@ -91,79 +89,78 @@ impl S3Backend {
             if let Err(e) = result {
                 // Not completed: abort it, so its parts do not linger.
                 let _ = self.bucket.run(async move { upload.abort().await });
-                return Err(failed("completing the upload of", &staged.path, &e));
+                return Err(failed("completing the upload of", &self.path, &e));
             }
-            staged.uploaded = true;
+            self.uploaded = true;
         }
         Ok(())
     }
 
-    /// [`Backend::write_staged`](crate::Backend::write_staged): one `PUT`
-    /// of small content, else a server-side copy of the upload.
-    pub(super) fn store_staging(&self, staging: &mut Staging, key: &Hash) -> BackendResult<()> {
-        let staged = staging.to_store::<S3Staging>()?;
-        self.complete_staging(staged)?;
-        let to = self.blob_path(key);
-        if !staged.uploaded {
+    /// One `PUT` of small content, else a server-side copy of the upload.
+    fn store(&mut self, key: &Hash) -> BackendResult<()> {
+        self.finish()?;
+        let to = self.bucket.path(&layout::blob_key(key));
+        if !self.uploaded {
             // Kept as one payload, so that storing it again copies nothing.
-            let payload = match &staged.whole {
+            let payload = match &self.whole {
                 Some(payload) => payload.clone(),
                 None => {
-                    let payload = PutPayload::from(std::mem::take(&mut staged.buffer));
-                    staged.whole = Some(payload.clone());
+                    let payload = PutPayload::from(std::mem::take(&mut self.buffer));
+                    self.whole = Some(payload.clone());
                     payload
                 }
             };
             return self.bucket.put(Lane::Blob, &to, payload);
         }
         self.bucket
-            .copy(&staged.path, &to)?
+            .copy(&self.path, &to)?
             .map_err(|e| failed("COPY to", &to, &e))
     }
 
-    /// [`Backend::discard_staged`](crate::Backend::discard_staged): aborts
-    /// an upload under way, deletes a completed one.
-    pub(super) fn drop_staging(&self, staging: Staging) -> BackendResult<()> {
-        let mut staged = staging.into_state::<S3Staging>()?;
-        if let Some(mut upload) = staged.upload.take() {
+    /// Aborts an upload under way, deletes a completed one.
+    fn discard(mut self: Box<Self>) -> BackendResult<()> {
+        if let Some(mut upload) = self.upload.take() {
             let result = self.bucket.run(async move { upload.abort().await })?;
-            result.map_err(|e| failed("aborting the upload of", &staged.path, &e))?;
+            result.map_err(|e| failed("aborting the upload of", &self.path, &e))?;
         }
-        if staged.uploaded {
-            self.bucket.delete(&staged.path)?;
+        if self.uploaded {
+            self.bucket.delete(&self.path)?;
         }
         Ok(())
     }
+}
 
+impl S3Staging {
     /// Fills the buffer up to a part and, once an upload has started,
     /// uploads each full part, as often as `data` allows: every byte is
     /// copied once, and at most one part is held (the next buffer is made
     /// only once the full one has been sent).
-    fn feed_parts(&self, staged: &mut S3Staging, data: &[u8]) -> BackendResult<()> {
+    fn feed_parts(&mut self, data: &[u8]) -> BackendResult<()> {
         let mut rest = data;
         while !rest.is_empty() {
-            if staged.buffer.capacity() < PART {
-                staged.buffer.reserve_exact(PART - staged.buffer.len());
+            if self.buffer.capacity() < PART {
+                self.buffer.reserve_exact(PART - self.buffer.len());
             }
-            let room = PART.saturating_sub(staged.buffer.len());
+            let room = PART.saturating_sub(self.buffer.len());
             let (now, later) = rest.split_at(room.min(rest.len()));
-            staged.buffer.extend_from_slice(now);
+            self.buffer.extend_from_slice(now);
             rest = later;
-            if staged.buffer.len() >= PART && staged.upload.is_some() {
-                let part = std::mem::take(&mut staged.buffer);
-                self.upload_part(staged, part)?;
+            if self.buffer.len() >= PART && self.upload.is_some() {
+                let part = std::mem::take(&mut self.buffer);
+                self.upload_part(part)?;
             }
         }
         Ok(())
     }
 
-    fn upload_part(&self, staged: &mut S3Staging, part: Vec<u8>) -> BackendResult<()> {
-        let upload = staged.upload.as_mut().ok_or_else(|| {
-            BackendError::Io(format!("no upload in progress for {}", staged.path))
-        })?;
+    fn upload_part(&mut self, part: Vec<u8>) -> BackendResult<()> {
+        let upload = self
+            .upload
+            .as_mut()
+            .ok_or_else(|| BackendError::Io(format!("no upload in progress for {}", self.path)))?;
         let sending = upload.put_part(PutPayload::from(part));
         self.bucket
             .run(sending)?
-            .map_err(|e| failed("uploading a part of", &staged.path, &e))
+            .map_err(|e| failed("uploading a part of", &self.path, &e))
     }
 }
