@@ -290,7 +290,9 @@ fn side_keys(kind: SideKind) -> Vec<Side> {
 fn check_side(b: &dyn Backend, kind: SideKind) -> Result<(), String> {
     let what = kind.name();
     let keys = side_keys(kind);
-    let k1 = keys[0];
+    let Some(&k1) = keys.first() else {
+        return Ok(());
+    };
     ensure!(
         call("read_side", b.read_side(&k1))?.is_none()
             && call("side_size", b.side_size(&k1))?.is_none()
@@ -369,13 +371,13 @@ fn check_side(b: &dyn Backend, kind: SideKind) -> Result<(), String> {
             && listed.iter().all(|i| i.modified > 1_600_000_000_000),
         "list_side is not the ascending list of {what} with sizes and times: {listed:?}"
     );
-    if keys.len() > 2 {
+    if let Some(&k2) = keys.get(1) {
         ensure!(
             call("list_side", b.list_side(kind, Some(&k1), 1))?
                 .iter()
                 .map(|i| i.key)
                 .collect::<Vec<_>>()
-                == vec![keys[1]],
+                == vec![k2],
             "list_side of {what} ignores `after` or `limit`"
         );
     }

@@ -39,9 +39,9 @@
 //!   [`SideKind`] at a time, in key order, with sizes and times).
 //!
 //! **Staging**: [`stage`](Backend::stage) starts a blob written in pieces
-//! before its hash is known (a large put); the [`Staged`] object it holds
-//! appends, finishes, stores under a key (as often as asked) and is
-//! discarded.
+//! before its hash is known (a large put), as a [`Staging`] around the
+//! backend's own [`Staged`] object, whose four methods append, finish,
+//! store under a key (as often as asked) and discard.
 //!
 //! **Upkeep**: [`clean_up`](Backend::clean_up) removes leftovers of
 //! interrupted writes and empty owner spaces older than a grace period;

@@ -25,7 +25,7 @@ impl<F: Fs> FileBackend<F> {
             Side::Note(note) => self.root.join(layout::note_key(*note)),
             Side::Quarantined(hash) => {
                 let copies = self.quarantined()?;
-                match copies.into_iter().filter(|(k, _, _)| k == hash).last() {
+                match copies.into_iter().rfind(|(k, _, _)| k == hash) {
                     Some((_, _, name)) => self.root.join(QUARANTINE).join(name),
                     None => return Ok(None),
                 }
