@@ -259,7 +259,7 @@ impl Default for Spill {
 
 impl Spill {
     /// The most kept in memory.
-    pub const IN_MEMORY: usize = artifacts::STREAM_ABOVE_BYTES as usize;
+    pub const IN_MEMORY: usize = artifacts::limits::STREAM_ABOVE_BYTES as usize;
 
     /// Everything written so far, to `out`.
     pub fn copy_to(self, out: &mut impl Write) -> io::Result<()> {
