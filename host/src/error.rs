@@ -36,9 +36,6 @@ pub enum Error {
         /// What the put would have made it.
         requested: u64,
     },
-    /// The artifact already has the most owners a record holds.
-    #[error("artifact {0} already has the most owners a record holds")]
-    TooManyOwners(Hash),
     /// The artifact's record exists but its content is gone.
     #[error("artifact {0} has a record but its content is missing")]
     MissingContent(Hash),

@@ -76,9 +76,9 @@ pub mod limits {
 
 // Crate-internal short paths for names that are public only under their
 // modules (`backend`, `health`, `sha256`, `limits`).
+#[cfg(test)]
+pub(crate) use backend::Backend;
 pub(crate) use backend::{BackendError, BlobInfo, SwapOutcome, VersionedRecord};
 pub(crate) use health::{GcReport, HealthReport};
 pub(crate) use limits::RANGE_LIMIT;
 pub(crate) use sha256::{Sha256Digest, Sha256Hasher};
-#[cfg(test)]
-pub(crate) use backend::Backend;
