@@ -228,7 +228,7 @@ impl std::fmt::Display for QuotaKind {
     }
 }
 
-/// Why a [`Backend`](crate::Backend) call failed.
+/// Why a [`Backend`](crate::backend::Backend) call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BackendError {

@@ -4,7 +4,7 @@
 //! their BLAKE3 hash. All of the store's rules (hashing, dedup, reference
 //! counts, integrity checks on every read) run in a small wasm component,
 //! the *core*, which this crate embeds and runs with wasmtime over a
-//! [`Backend`] that the host supplies: [`MemoryBackend`], [`FileBackend`],
+//! [`Backend`](backend::Backend) that the host supplies: [`MemoryBackend`], [`FileBackend`],
 //! or your own.
 //!
 //! ```
@@ -30,6 +30,12 @@
 //! An [`ArtifactStore`] is `Send + Sync` and cheap to clone: calls from many
 //! threads run on a pool of core instances, and the backend's
 //! compare-and-swap keeps reference counts exact.
+//!
+//! The root holds what an embedder uses day to day. Writing a backend:
+//! [`backend`]; the health report: [`health`]; sha256 aliases (OCI):
+//! [`sha256`]; the store's sizes and defaults: [`limits`]; running apps:
+//! `apps` (their limits in `apps::limits`); the wasmtime this crate links:
+//! [`wasmtime`].
 
 mod app_view;
 #[cfg(feature = "apps")]
@@ -80,5 +86,6 @@ pub mod limits {
 pub(crate) use backend::Backend;
 pub(crate) use backend::{BackendError, BlobInfo, SwapOutcome, VersionedRecord};
 pub(crate) use health::{GcReport, HealthReport};
+#[cfg(feature = "apps")]
 pub(crate) use limits::RANGE_LIMIT;
 pub(crate) use sha256::{Sha256Digest, Sha256Hasher};

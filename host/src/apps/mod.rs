@@ -181,7 +181,7 @@ impl AppHost {
     }
 
     /// Compiles only components within `limits` (default:
-    /// [`CompileLimits::default`]); the size limit of [`AppLimits`] plays
+    /// [`CompileLimits::default`]); the size limit of [`AppLimits`](limits::AppLimits) plays
     /// no part in loading.
     pub fn with_compile_limits(mut self, limits: CompileLimits) -> Self {
         self.compile_limits = limits;
