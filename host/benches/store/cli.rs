@@ -27,7 +27,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 /// Exactly `size` bytes (the salt in the first byte only): the row's size,
-/// not a few bytes more, which would cross [`artifacts::STREAM_ABOVE_BYTES`]
+/// not a few bytes more, which would cross [`artifacts::limits::STREAM_ABOVE_BYTES`]
 /// and time the streamed path under the 16 MiB label.
 fn exact(size: usize, salt: u64) -> Vec<u8> {
     let mut bytes = content(size, salt);

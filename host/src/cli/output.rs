@@ -276,7 +276,7 @@ impl Default for Spill {
 
 impl Spill {
     /// The most kept in memory.
-    pub const IN_MEMORY: usize = artifacts::STREAM_ABOVE_BYTES as usize;
+    pub const IN_MEMORY: usize = artifacts::limits::STREAM_ABOVE_BYTES as usize;
 
     /// An empty spill in an anonymous temporary file.
     fn file() -> io::Result<Self> {
