@@ -16,9 +16,9 @@ use crate::Error;
 
 /// Bounds on what the host will compile, checked before compiling.
 ///
-/// The defaults keep the compile of any component within them under about
-/// 30 s and 512 MiB on two cores (measured on generated worst cases; see
-/// the README) while allowing any ordinary app: a Rust program built for
+/// The defaults keep the compile of any component within them under 30 s
+/// and 512 MiB on two cores (`.ci/run` compiles generated worst cases at
+/// each limit; docs/apps-and-limits.md) while allowing any ordinary app: a Rust program built for
 /// `wasm32-wasip2` uses a small fraction of each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CompileLimits {
@@ -39,9 +39,8 @@ pub struct CompileLimits {
     /// included) plus its highest operand stack, times its blocks, loops,
     /// ifs and elses plus one. Cranelift gives every join point of the
     /// control flow a parameter for each value live across it, so this
-    /// bounds the SSA values it builds; measured, it is what makes a
-    /// function of a few hundred KB compile for minutes and gigabytes
-    /// (20,000 locals over thousands of blocks: 544 s).
+    /// bounds the SSA values it builds: it is what makes a function of a
+    /// few hundred KB compile for minutes and gigabytes (docs/benchmarks.md).
     pub max_join_values: u64,
     /// The most join values in all functions together.
     pub max_total_join_values: u64,

@@ -43,8 +43,8 @@ use crate::{AppView, Error, Quota};
 type Captured = Arc<Mutex<Capture>>;
 
 /// How much fuel an app burns between yields to the executor, so that its
-/// wall clock can stop it even while it computes (about 0.5 ms of a tight
-/// loop). A store call sets the fuel anew, which restarts this count: an
+/// wall clock can stop it even while it computes (a fraction of a
+/// millisecond of a tight loop). A store call sets the fuel anew, which restarts this count: an
 /// app calling the store in a loop is stopped by the call hook, which
 /// checks the deadline on every host call.
 const YIELD_FUEL: u64 = 10_000_000;

@@ -29,10 +29,9 @@ pub const MAX_OPEN_STREAMS: u32 = 4;
 /// The most component-model handles (WASI and store resources: pollables,
 /// streams, fields, containers, ...) an app may hold at once, across all
 /// its instances; one more traps ("store handle limit exceeded"). Each
-/// costs the host a table entry and the resource behind it, about 250
-/// bytes for a clock's pollable (measured: 95,000 held added 23 MB of
-/// resident memory), outside the memory budget: this caps it near
-/// 2.5 MiB. (wasmtime's default is 100,000, and the WASI table's
+/// costs the host a table entry and the resource behind it (about 250
+/// bytes for a clock's pollable: docs/benchmarks.md), outside the memory
+/// budget: this caps it near 2.5 MiB. (wasmtime's default is 100,000, and the WASI table's
 /// 1,000,000.) A launched child holds at most [`max_handles_at`] its
 /// depth: half its parent's.
 pub const MAX_HANDLES: usize = 10_000;

@@ -58,8 +58,8 @@ pub trait Fs: Send + Sync + 'static {
 
 /// An empty buffer with room for `len` bytes. From 4 MiB up, asks Linux to
 /// back it with transparent huge pages where it may (`MADV_HUGEPAGE`; the
-/// default `madvise` mode gives them only to who asks): a fresh process
-/// reading a 16 MiB blob then takes 8 page faults instead of 4096.
+/// default `madvise` mode gives them only to who asks), so a fresh process
+/// reading a large blob takes a few page faults instead of one per 4 KiB.
 pub(crate) fn large_buffer(len: usize) -> Vec<u8> {
     let buffer: Vec<u8> = Vec::with_capacity(len);
     #[cfg(target_os = "linux")]

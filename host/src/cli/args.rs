@@ -27,7 +27,7 @@ pub(crate) struct Cli {
     pub(crate) s3: Option<String>,
     /// Private dedup: an app's first put, and last release, of content
     /// others hold cost what they cost for content no one holds (see
-    /// README). Every process sharing a store should agree.
+    /// docs/guarantees.md). Every process sharing a store should agree.
     #[arg(long, global = true, env = "ARTIFACTS_PRIVATE_DEDUP")]
     pub(crate) private_dedup: bool,
     /// Print hashes in digest form, `blake3:<hex>` (hash arguments take
