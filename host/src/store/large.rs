@@ -2,7 +2,8 @@
 //! several core instances (see `pieces`), staged in the backend for puts,
 //! streamed for `put_from` and `get_to`.
 
-use super::pieces::{self, STREAM_PIECE, SizePlan};
+use super::pieces::{self, STREAM_PIECE};
+use super::reader::{Purpose, Reader};
 use super::streaming::{self, Hashed};
 use super::{ArtifactStore, ArtifactType, Metadata};
 use crate::backend::Staging;
@@ -117,110 +118,6 @@ impl ArtifactStore {
     /// shows it, and then reads it as the host does.
     #[crate::traced(get_to, owner = self.id(), hash = hash)]
     pub fn get_to(&self, hash: &Hash, out: &mut dyn std::io::Write) -> Result<Metadata, Error> {
-        let meta = self.stat(hash)?;
-        let output = |e: std::io::Error| Error::Output(e.to_string());
-        if SizePlan::of(meta.size) != SizePlan::Streamed {
-            // The metadata is in hand: read and verify without a second stat.
-            let content = self.get_known(hash, &meta)?;
-            out.write_all(&content).map_err(output)?;
-            return Ok(meta);
-        }
-        let backend = self.core.backend();
-        let actual = streaming::hash_streaming(
-            &self.core,
-            meta.size,
-            self.hash_workers,
-            |offset, len| Ok(backend.read_blob_range(hash, offset, len)?),
-            |bytes| out.write_all(bytes).map_err(output),
-        )?;
-        match actual {
-            Some(actual) if actual == *hash => Ok(meta),
-            Some(actual) => Err(Error::Integrity {
-                expected: *hash,
-                actual,
-            }),
-            // Missing or cut short: what was written is not whole.
-            None => Err(self.what_is_wrong(hash)),
-        }
-    }
-
-    /// A large artifact (with its metadata) verified by several core
-    /// instances at once, as the host reads it. The core
-    /// still decides: its `stat` says whether the artifact may be read, its
-    /// `tree` functions compute the hash. Anything but a clean match (no blob,
-    /// wrong size, wrong hash, a read error) returns `None`, and the core's own
-    /// `get` then reads again and reports exactly what is wrong.
-    pub(crate) fn verified_in_parallel(
-        &self,
-        hash: &Hash,
-    ) -> Result<Option<(Metadata, Vec<u8>)>, Error> {
-        if self.hash_workers < 2 {
-            return Ok(None);
-        }
-        let backend = self.core.backend();
-        if backend
-            .size_hint(hash)
-            .is_none_or(|size| size < pieces::GET_PARALLEL_BYTES)
-        {
-            return Ok(None);
-        }
-        let meta = self.core.with(|i| i.stat(Caller::Host, hash))?;
-        Ok(self
-            .read_in_parallel(hash, &meta)?
-            .map(|content| (meta, content)))
-    }
-
-    /// The content of `hash` as the host reads it, if the core's verdict on
-    /// it (`tree.check-content`: `get`'s checks and errors, in one call
-    /// with one record read) is that it is the artifact's: the bytes cross
-    /// into the core once, to be hashed, and never back out. `None` when
-    /// the backend has no blob or cannot read it: the core's own `get` then
-    /// reads again and says what is wrong. For the host's own reads only
-    /// (and an app's read of a hash it was granted, which it may see
-    /// anyway): it reads the blob before the core has said the artifact is
-    /// there, which an app's read of its own must not do (its timing would
-    /// tell what others hold).
-    fn checked_by_core(&self, hash: &Hash) -> Result<Option<Vec<u8>>, Error> {
-        let Ok(Some(content)) = self.core.backend().read_blob(hash) else {
-            return Ok(None);
-        };
-        self.core.with(|i| i.check_content(hash, &content))?;
-        Ok(Some(content))
-    }
-
-    /// [`get`](Self::get) of an artifact whose metadata (`meta`, from
-    /// `stat`) is in hand: no second `stat` for the parallel path.
-    fn get_known(&self, hash: &Hash, meta: &Metadata) -> Result<Vec<u8>, Error> {
-        match self.read_in_parallel(hash, meta)? {
-            Some(content) => Ok(content),
-            None => self.get_whole(hash),
-        }
-    }
-
-    /// The content of `hash`, verified whole by one core instance: the
-    /// host's read with the core's verdict, else the core's own `get`.
-    pub(crate) fn get_whole(&self, hash: &Hash) -> Result<Vec<u8>, Error> {
-        match self.checked_by_core(hash)? {
-            Some(content) => Ok(content),
-            None => self.core.with(|i| i.get(Caller::Host, hash)),
-        }
-    }
-
-    /// The content of `hash`, whose metadata is `meta`, verified by several
-    /// core instances at once; `None` unless the plan calls for pieces and
-    /// the read is clean (see [`verified_in_parallel`](Self::verified_in_parallel)).
-    fn read_in_parallel(&self, hash: &Hash, meta: &Metadata) -> Result<Option<Vec<u8>>, Error> {
-        if self.hash_workers < 2 || meta.size < pieces::GET_PARALLEL_BYTES {
-            return Ok(None);
-        }
-        let Ok(Some(content)) = self.core.backend().read_blob(hash) else {
-            return Ok(None);
-        };
-        // A size hint may have routed us here: the record's size decides.
-        if content.len() as u64 != meta.size {
-            return Ok(None);
-        }
-        let actual = pieces::hash(&self.core, &content, self.hash_workers)?;
-        Ok((actual == *hash).then_some(content))
+        Reader::open(self, hash, Purpose::Write)?.write_to(out)
     }
 }
