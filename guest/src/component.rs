@@ -343,6 +343,9 @@ impl ops_wit::Guest for Core {
     fn contains(c: ops_wit::Caller, hash: String) -> Result<bool, Error> {
         Ok(ops::contains(&Imported, &caller(&c), &hash)?)
     }
+    fn missing(c: ops_wit::Caller, hashes: Vec<String>) -> Result<Vec<String>, Error> {
+        Ok(ops::missing(&Imported, &caller(&c), &hashes)?)
+    }
     fn release(c: ops_wit::Caller, hash: String) -> Result<u64, Error> {
         Ok(ops::release(&Imported, &caller(&c), &hash)?)
     }

@@ -83,6 +83,7 @@ impl Observed for Hash {
 }
 
 impl Observed for Option<Hash> {}
+impl Observed for Vec<Hash> {}
 impl Observed for crate::Sha256Digest {}
 
 impl Observed for crate::Download {

@@ -443,3 +443,60 @@ fn the_store_is_send_and_sync() {
     fn shareable<T: Send + Sync + Clone + 'static>() {}
     shareable::<ArtifactStore>();
 }
+
+each_backend! {
+    fn missing_names_what_each_caller_cannot_see_in_order_each_once(fx) {
+        let store = fx.open();
+        let kept = store.put(b"kept", ArtifactType::Generic).unwrap();
+        let released = store.put(b"released", ArtifactType::Generic).unwrap();
+        assert_eq!(store.release(&released).unwrap(), 0);
+        let never = Hash::of(b"never stored");
+        let asked = [never, kept, released, never, kept];
+        assert_eq!(store.missing(&asked).unwrap(), vec![never, released]);
+        assert_eq!(store.missing(&[]).unwrap(), Vec::<Hash>::new());
+        // An app sees only what it holds, and what it was granted while
+        // that is stored.
+        let mut app = store.app("asker", artifacts::Quota::default()).unwrap();
+        let own = app.put(b"own", ArtifactType::Generic).unwrap();
+        assert_eq!(
+            app.missing(&[own, kept, released]).unwrap(),
+            vec![kept, released]
+        );
+        app.grant(kept);
+        app.grant(released);
+        assert_eq!(app.missing(&[own, kept, released]).unwrap(), vec![released]);
+        // More than one core call's worth: split, in order.
+        let many: Vec<Hash> = (0..store.list_limit() as u64 + 5)
+            .map(|i| Hash::of(&i.to_le_bytes()))
+            .chain([kept])
+            .collect();
+        assert_eq!(store.missing(&many).unwrap(), many[..many.len() - 1].to_vec());
+    }
+}
+
+/// `missing` reads one record per hash asked: for an app only its own index
+/// entries, never the shared records (what others hold stays unseen).
+#[test]
+fn missing_reads_one_record_per_hash() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let backend = counting();
+    let store = ArtifactStore::builder().open(backend.clone()).unwrap();
+    let kept = store.put(b"kept", ArtifactType::Generic).unwrap();
+    let asked: Vec<Hash> = (0..50u64)
+        .map(|i| Hash::of(&i.to_le_bytes()))
+        .chain([kept])
+        .collect();
+    let reads = || {
+        (
+            backend.watch.shared_read.load(SeqCst),
+            backend.watch.entries_read.load(SeqCst),
+        )
+    };
+    let before = reads();
+    assert_eq!(store.missing(&asked).unwrap().len(), 50);
+    assert_eq!(reads(), (before.0 + 51, before.1));
+    let app = store.app("asker", artifacts::Quota::default()).unwrap();
+    let before = reads();
+    assert_eq!(app.missing(&asked).unwrap().len(), 51);
+    assert_eq!(reads(), (before.0, before.1 + 51));
+}

@@ -30,7 +30,7 @@
 //!   record finishes the deletion first.
 //!
 //! One file per operation or group of operations (`put`, `release`, `read`,
-//! `range`, `list`, `names`, `usage`, `gc`, `migrate`), over the protocol
+//! `missing`, `range`, `list`, `names`, `usage`, `gc`, `migrate`), over the protocol
 //! steps they share (`steps`), which import nothing from them.
 
 mod backend;
@@ -39,6 +39,7 @@ mod error;
 mod gc;
 mod list;
 mod migrate;
+mod missing;
 mod names;
 mod put;
 mod range;
@@ -53,6 +54,7 @@ pub use error::{Error, QuotaKind};
 pub use gc::{GcReport, gc};
 pub use list::{count, list, total_bytes};
 pub use migrate::migrate;
+pub use missing::missing;
 pub use names::{tag_delete, tag_get, tag_list, tag_replace, tag_set};
 pub use put::{put, put_staged};
 pub use range::{RANGE_LIMIT, get_range, prove_range, store_outboard};

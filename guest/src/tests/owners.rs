@@ -215,3 +215,30 @@ fn any_number_of_owners_may_hold_one_artifact_in_a_small_record() {
     assert!(b.data().records.is_empty() && b.data().blobs.is_empty());
     assert!(b.data().entries.is_empty(), "no entries or usage left");
 }
+
+#[test]
+fn missing_answers_per_caller_with_one_read_each() {
+    let b = Fake::default();
+    let (a, z) = (app("a", NO_LIMIT), app("z", NO_LIMIT));
+    let held = put(&b, &a, b"held by a", G).unwrap();
+    let other = put(&b, &z, b"held by z", G).unwrap();
+    let absent = hash_hex(b"never stored");
+    let asked = vec![absent.clone(), held.clone(), other.clone(), absent.clone()];
+    // The host sees both stored ones; each missing hash is named once.
+    assert_eq!(missing(&b, &H, &asked).unwrap(), vec![absent.clone()]);
+    // An owner sees only its own: z's artifact is missing for a, and a's
+    // question reads only a's own entries, one each.
+    let reads = (b.data().shared_reads, b.data().entry_reads);
+    assert_eq!(
+        missing(&b, &a, &asked).unwrap(),
+        vec![absent.clone(), other.clone()]
+    );
+    assert_eq!(
+        (b.data().shared_reads, b.data().entry_reads),
+        (reads.0, reads.1 + 4)
+    );
+    assert_eq!(missing(&b, &a, &[]).unwrap(), Vec::<String>::new());
+    // One invalid hash refuses the batch.
+    let bad = vec![held, "not a hash".to_string()];
+    assert!(matches!(missing(&b, &a, &bad), Err(Error::InvalidHash(_))));
+}

@@ -123,6 +123,15 @@ impl Instance {
         Ok(self.call(|c, s| c.artifacts_store_ops().call_contains(s, &who, &hash))??)
     }
 
+    /// Which of `hashes` (at most `list-limit`) the caller cannot see.
+    pub(crate) fn missing(&mut self, who: Caller<'_>, hashes: &[Hash]) -> Result<Vec<Hash>, Error> {
+        let who = ops::Caller::from(who);
+        let hashes: Vec<String> = hashes.iter().map(Hash::to_string).collect();
+        let missing =
+            self.call(|c, s| c.artifacts_store_ops().call_missing(s, &who, &hashes))??;
+        missing.iter().map(|h| core_hash(h)).collect()
+    }
+
     pub(crate) fn release(&mut self, who: Caller<'_>, hash: &Hash) -> Result<u64, Error> {
         let who = ops::Caller::from(who);
         let hash = hash.to_string();

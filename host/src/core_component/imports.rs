@@ -164,7 +164,9 @@ impl wit::Host for CoreState {
         key_: wit::Digest,
         ranges: Vec<(u64, u64)>,
     ) -> Result<Option<Vec<Vec<u8>>>, BackendError> {
-        let parts = self.backend.read_side_ranges(&Side::Outboard(key(key_)), &ranges)?;
+        let parts = self
+            .backend
+            .read_side_ranges(&Side::Outboard(key(key_)), &ranges)?;
         let bytes = parts
             .as_ref()
             .map_or(0, |p| p.iter().map(|b| b.len() as u64).sum());

@@ -166,6 +166,31 @@ impl ArtifactStore {
         self.holds(hash)
     }
 
+    /// Which of `hashes` are not stored (for an app: neither held nor
+    /// granted), in the order given, each once: what a client must still
+    /// upload, in one core call per `list_limit` hashes, one record read
+    /// each (REAPI's FindMissingBlobs).
+    #[crate::traced(missing, owner = self.id())]
+    pub fn missing(&self, hashes: &[Hash]) -> Result<Vec<Hash>, Error> {
+        let limit = self.list_limit().max(1) as usize;
+        // An app's grants are asked as the host (it may see them while
+        // they are stored), the rest as the app.
+        let (granted, own): (Vec<Hash>, Vec<Hash>) = hashes.iter().partition(|h| self.granted(h));
+        let mut absent = std::collections::HashSet::new();
+        for batch in granted.chunks(limit) {
+            absent.extend(self.core.with(|i| i.missing(Caller::Host, batch))?);
+        }
+        for batch in own.chunks(limit) {
+            absent.extend(self.core.with(|i| i.missing(self.caller(), batch))?);
+        }
+        let mut named = std::collections::HashSet::new();
+        Ok(hashes
+            .iter()
+            .filter(|h| absent.contains(*h) && named.insert(**h))
+            .copied()
+            .collect())
+    }
+
     /// Drops one of the owner's own references and returns how many are
     /// left; at zero the artifact is deleted, unless one of the owner's
     /// [names](Self::names) (or another owner) still holds it. With only
