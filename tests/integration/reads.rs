@@ -42,7 +42,7 @@ fn each_read(
         let hash = view.put(&data, ArtifactType::Generic).unwrap();
         let len = data.len() as u64;
         let mid = len / 2;
-        let mut check = |op: &str, f: &mut dyn FnMut()| {
+        let check = |op: &str, f: &mut dyn FnMut()| {
             let (calls, shared, entries) = counted(backend, f);
             eprintln!(
                 "{who} {op} {size}: {calls} backend calls, {shared} records, {entries} entries"

@@ -69,10 +69,8 @@ impl ArtifactStore {
     }
 
     /// Starts a staging area in the backend, fills it with `fill` (which
-    /// returns the content's hash, size and groups), has the core store it
-    /// under that hash with the put rules (`tree.put-staged`, or
-    /// `owners.put-staged` for an owner) and then its outboard
-    /// ([`store_outboard`](Self::store_outboard)), and discards it.
+    /// returns the content's hash, size and groups), stores it
+    /// ([`store_staged`](Self::store_staged)) and discards it.
     pub(crate) fn put_via_staging(
         &self,
         who: Caller<'_>,
@@ -80,17 +78,30 @@ impl ArtifactStore {
         fill: impl FnOnce(&mut Staging) -> Result<Hashed, Error>,
     ) -> Result<Hash, Error> {
         let mut staging = self.core.backend().stage()?;
-        let result = fill(&mut staging).and_then(|hashed| {
-            let hash = self.core.with(|i| {
-                i.put_staged(who, &mut staging, hashed.size, &hashed.hash, artifact_type)
-            })?;
-            self.store_outboard(&hashed);
-            Ok(hash)
-        });
+        let result = fill(&mut staging)
+            .and_then(|hashed| self.store_staged(who, &mut staging, &hashed, artifact_type));
         // Once the put is decided, a staging area left behind is only
         // clutter (gc removes it), not a reason to fail the put.
         let _ = staging.discard();
         result
+    }
+
+    /// The one end of every staged put (bytes, a reader, an upload stream,
+    /// a sha256-checked pull): the core stores the content staged in
+    /// `staging`, hashed as `hashed`, with the put rules (`ops.put-staged`),
+    /// then its outboard ([`store_outboard`](Self::store_outboard)).
+    pub(crate) fn store_staged(
+        &self,
+        who: Caller<'_>,
+        staging: &mut Staging,
+        hashed: &Hashed,
+        artifact_type: ArtifactType,
+    ) -> Result<Hash, Error> {
+        let hash = self
+            .core
+            .with(|i| i.put_staged(who, staging, hashed.size, &hashed.hash, artifact_type))?;
+        self.store_outboard(hashed);
+        Ok(hash)
     }
 
     /// After a put: the core builds the outboard from the groups' chaining
@@ -98,7 +109,7 @@ impl ArtifactStore {
     /// and writes it unless the backend has it (a put of content already
     /// stored writes none). Best effort: the put has succeeded either way,
     /// and a range read rebuilds a missing outboard.
-    pub(crate) fn store_outboard(&self, hashed: &Hashed) {
+    fn store_outboard(&self, hashed: &Hashed) {
         if hashed.size < pieces::OUTBOARD_MIN {
             return;
         }

@@ -211,13 +211,7 @@ impl Upload {
             .as_mut()
             .ok_or_else(|| Error::Core("an upload lost its staging".into()))?;
         staging.finish()?;
-        let ty = self.artifact_type;
-        let who = store.caller();
-        let hash = store
-            .core
-            .with(|i| i.put_staged(who, staging, hashed.size, &hashed.hash, ty))?;
-        store.store_outboard(&hashed);
-        Ok(hash)
+        store.store_staged(store.caller(), staging, &hashed, self.artifact_type)
     }
 }
 
