@@ -1,4 +1,4 @@
-//! Content addresses: BLAKE3 hashes, held as their 32 bytes ([`Hash`]) and
+//! Content addresses: BLAKE3 hashes, held as their 32 bytes ([`struct@Hash`]) and
 //! written as 64 lowercase hex digits only at the edges (callers' text,
 //! error messages).
 

@@ -9,7 +9,8 @@
 //! prints how it ended. The integration test `embed` drives hostile apps
 //! through this same code.
 
-use artifacts::apps::{self, AppConfig, AppHost, AppOutcome, AppState, CompileLimits, HasApp};
+use artifacts::apps::limits::CompileLimits;
+use artifacts::apps::{self, AppConfig, AppHost, AppOutcome, AppState, HasApp};
 use artifacts::{ArtifactStore, Error};
 use wasmtime::component::{Component, Linker};
 use wasmtime::{Config, Engine, Store};

@@ -197,6 +197,7 @@ impl ArtifactStore {
     /// What the app's children left waiting this run (see
     /// [`settle`](Self::settle)), counted against its quota; nothing for
     /// the host.
+    #[cfg(any(test, feature = "apps"))]
     pub(crate) fn children_waiting(&self) -> Usage {
         match &self.owner {
             Owner::Host => Usage::default(),

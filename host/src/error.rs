@@ -36,9 +36,6 @@ pub enum Error {
         /// What the put would have made it.
         requested: u64,
     },
-    /// The artifact already has the most owners a record holds.
-    #[error("artifact {0} already has the most owners a record holds")]
-    TooManyOwners(Hash),
     /// The artifact's record exists but its content is gone.
     #[error("artifact {0} has a record but its content is missing")]
     MissingContent(Hash),
@@ -102,9 +99,9 @@ pub enum Error {
     )]
     Sha256Mismatch {
         /// The digest the content was given with.
-        expected: crate::Sha256Digest,
+        expected: crate::sha256::Sha256Digest,
         /// The digest of what was received.
-        actual: crate::Sha256Digest,
+        actual: crate::sha256::Sha256Digest,
     },
     /// The storage backend failed.
     #[error("backend failure: {0}")]
@@ -120,9 +117,10 @@ pub enum Error {
     /// failed; nothing was stored.
     #[error("reading the content in: {0}")]
     Input(String),
-    /// The store could not be opened.
+    /// The store could not be opened: its backend failed (or is not in
+    /// this build), with the backend's error as the source.
     #[error("cannot open store: {0}")]
-    Open(String),
+    Open(#[source] BackendError),
     /// The wasm core trapped or could not run.
     #[error("the wasm core failed: {0}")]
     Core(String),
@@ -169,7 +167,7 @@ pub enum Error {
         limit: u64,
     },
     /// The app host was already running as many apps as its pool holds
-    /// ([`crate::apps::MAX_CONCURRENT_APPS`]); nothing ran, try again.
+    /// ([`crate::apps::limits::MAX_CONCURRENT_APPS`]); nothing ran, try again.
     #[error("app {app} did not start: the host is running its maximum of {limit} apps at once")]
     Busy {
         /// The app's id.
@@ -230,7 +228,7 @@ impl std::fmt::Display for QuotaKind {
     }
 }
 
-/// Why a [`Backend`](crate::Backend) call failed.
+/// Why a [`Backend`](crate::backend::Backend) call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BackendError {

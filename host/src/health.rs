@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::backend::{Backend, Note, Side, SideInfo, SideKind};
-use crate::{ArtifactStore, Error, GcReport, Hash};
+pub use crate::store::GcReport;
+use crate::{ArtifactStore, Error, Hash};
 
 /// The context string of the probe's key derivation.
 const PROBE_CONTEXT: &str = "artifacts 2026-12-04 health probe key";

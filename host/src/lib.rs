@@ -4,7 +4,7 @@
 //! their BLAKE3 hash. All of the store's rules (hashing, dedup, reference
 //! counts, integrity checks on every read) run in a small wasm component,
 //! the *core*, which this crate embeds and runs with wasmtime over a
-//! [`Backend`] that the host supplies: [`MemoryBackend`], [`FileBackend`],
+//! [`Backend`](backend::Backend) that the host supplies: [`MemoryBackend`], [`FileBackend`],
 //! or your own.
 //!
 //! ```
@@ -30,6 +30,12 @@
 //! An [`ArtifactStore`] is `Send + Sync` and cheap to clone: calls from many
 //! threads run on a pool of core instances, and the backend's
 //! compare-and-swap keeps reference counts exact.
+//!
+//! The root holds what an embedder uses day to day. Writing a backend:
+//! [`backend`]; the health report: [`health`]; sha256 aliases (OCI):
+//! [`sha256`]; the store's sizes and defaults: [`limits`]; running apps:
+//! `apps` (their limits in `apps::limits`); the wasmtime this crate links:
+//! [`wasmtime`].
 
 mod app_view;
 #[cfg(feature = "apps")]
@@ -39,10 +45,10 @@ mod compile_cache;
 mod core_component;
 mod error;
 mod hash;
-mod health;
+pub mod health;
 mod names;
 mod observe;
-mod sha256;
+pub mod sha256;
 mod store;
 
 pub mod backend;
@@ -50,24 +56,36 @@ pub mod backend;
 /// `#[traced(OPERATION, field = expr, …)]`: a span per store operation and app run (see `observe`).
 pub(crate) use artifacts_macros::traced;
 
+/// The wasmtime this crate links, so that an embedder's own `Engine`,
+/// `Linker` and `Store` are of the same version.
+pub use wasmtime;
+
 pub use app_view::{AppView, Quota, Usage};
 pub use backend::file::FileBackend;
 pub use backend::memory::MemoryBackend;
 #[cfg(feature = "s3")]
 pub use backend::s3::{S3Backend, S3Config};
-pub use backend::{
-    Backend, BackendResult, BlobInfo, Listed, Note, Space, Swap, SwapOutcome, VersionedRecord,
-};
 pub use compile_cache::CompileCache;
 pub use core_component::CORE_COMPONENT;
-pub use error::{BackendError, Error, QuotaKind};
-pub use hash::{Hash, Hex, InvalidHash};
-pub use health::{BackendHealth, GcRecord, HealthReport, QUARANTINE_LISTED, Quarantined};
+pub use error::{Error, QuotaKind};
+pub use hash::{Hash, InvalidHash};
 pub use names::{Names, Tag};
-pub use sha256::{Sha256Digest, Sha256Hasher};
-pub use store::RANGE_LIMIT;
-pub use store::pieces::STREAM_ABOVE_BYTES;
-pub use store::{
-    ArtifactStore, ArtifactType, DEFAULT_GC_GRACE, DEFAULT_MAX_ARTIFACT_BYTES, Download, GcReport,
-    MAX_ARTIFACT_BYTES_LIMIT, Metadata, Sha256Upload, StoreBuilder, Upload,
-};
+pub use store::{ArtifactStore, ArtifactType, Download, Metadata, StoreBuilder, Upload};
+
+/// The store's size limits and defaults.
+pub mod limits {
+    pub use crate::store::pieces::STREAM_ABOVE_BYTES;
+    pub use crate::store::{
+        DEFAULT_GC_GRACE, DEFAULT_MAX_ARTIFACT_BYTES, MAX_ARTIFACT_BYTES_LIMIT, RANGE_LIMIT,
+    };
+}
+
+// Crate-internal short paths for names that are public only under their
+// modules (`backend`, `health`, `sha256`, `limits`).
+#[cfg(test)]
+pub(crate) use backend::Backend;
+pub(crate) use backend::{BackendError, BlobInfo, SwapOutcome, VersionedRecord};
+pub(crate) use health::{GcReport, HealthReport};
+#[cfg(feature = "apps")]
+pub(crate) use limits::RANGE_LIMIT;
+pub(crate) use sha256::{Sha256Digest, Sha256Hasher};

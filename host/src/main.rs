@@ -68,7 +68,9 @@ fn main() -> ExitCode {
                     | Error::AppTrap { .. }
                     | Error::InvalidApp(_),
                 ) => EXIT_APP_STOPPED,
-                Failure::Store(Error::Full(_)) => EXIT_FULL,
+                Failure::Store(
+                    Error::Full(_) | Error::Open(artifacts::backend::BackendError::Full(_)),
+                ) => EXIT_FULL,
                 Failure::Usage(_) => EXIT_USAGE,
                 _ => 1,
             })
@@ -96,7 +98,7 @@ enum Failure {
     #[error("{0}")]
     Store(#[from] Error),
     #[error("{0}: {1}")]
-    Io(String, io::Error),
+    Io(String, #[source] io::Error),
     /// An output path that cannot be written (a directory, a socket, …).
     #[error("{0}")]
     Output(String),
@@ -107,7 +109,7 @@ enum Failure {
     NoName(String),
     /// A `sha256:` digest that names no stored artifact.
     #[error("no artifact answers to {0} (only content pushed or pulled here does)")]
-    NoAlias(artifacts::Sha256Digest),
+    NoAlias(artifacts::sha256::Sha256Digest),
     /// A registry refused, failed or sent what is refused (`push`, `pull`).
     #[cfg(feature = "oci")]
     #[error("{0}")]
@@ -128,7 +130,10 @@ fn io_context(what: impl std::fmt::Display) -> impl FnOnce(io::Error) -> Failure
 /// `--s3` in a build without the `s3` feature.
 #[cfg(not(feature = "s3"))]
 fn no_s3() -> Failure {
-    Error::Open("this build has no S3 support (cargo feature `s3`)".into()).into()
+    Error::Open(artifacts::backend::BackendError::Unsupported {
+        what: "S3 in this build (cargo feature `s3`)",
+    })
+    .into()
 }
 
 fn run(cli: Cli) -> Result<ExitCode, Failure> {
@@ -142,9 +147,9 @@ fn run(cli: Cli) -> Result<ExitCode, Failure> {
             #[cfg(not(feature = "s3"))]
             Some(_) => return Err(no_s3()),
             #[cfg(feature = "s3")]
-            Some(url) => builder.migrate_s3(
-                &S3Config::from_url_and_env(url).map_err(|e| Error::Open(e.to_string()))?,
-            )?,
+            Some(url) => {
+                builder.migrate_s3(&S3Config::from_url_and_env(url).map_err(Error::Open)?)?
+            }
             None => builder.migrate_dir(&cli.dir)?,
         };
         writeln!(
@@ -275,7 +280,7 @@ fn open(cli: &Cli, builder: artifacts::StoreBuilder) -> Result<ArtifactStore, Fa
         Some(_) => return Err(no_s3()),
         #[cfg(feature = "s3")]
         Some(url) => {
-            let config = S3Config::from_url_and_env(url).map_err(|e| Error::Open(e.to_string()))?;
+            let config = S3Config::from_url_and_env(url).map_err(Error::Open)?;
             builder.open_s3(&config)?
         }
         None => builder.open_dir(&cli.dir)?,

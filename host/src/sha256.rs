@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use sha2::Digest as _;
 
+pub use crate::store::Sha256Upload;
 use crate::{Hash, InvalidHash};
 
 /// A sha256 digest: 32 bytes, written `sha256:` and 64 lowercase hex digits.

@@ -4,8 +4,10 @@
 
 use std::sync::Mutex;
 
+use artifacts::backend::Backend;
 use artifacts::backend::{Side, SideKind};
-use artifacts::{ArtifactStore, ArtifactType, Backend, Error, Hash, Sha256Digest};
+use artifacts::sha256::Sha256Digest;
+use artifacts::{ArtifactStore, ArtifactType, Error, Hash};
 
 use crate::fixture::{each_backend, pattern};
 use crate::watched::{Watch, Watched};

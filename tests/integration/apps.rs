@@ -1,7 +1,8 @@
 //! Sandboxed apps: the installer stores a plugin that the host then
 //! launches by hash; the hostile app's every attempt is refused or stopped.
 
-use artifacts::apps::{AppConfig, AppHost, AppLimits};
+use artifacts::apps::limits::AppLimits;
+use artifacts::apps::{AppConfig, AppHost};
 use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Quota, QuotaKind};
 
 use crate::fixture::each_backend;
@@ -372,7 +373,7 @@ fn a_tampered_stored_app_is_refused_before_it_is_compiled() {
     let hash = store.put(PLUGIN, ArtifactType::WasmModule).unwrap();
     let mut evil = PLUGIN.to_vec();
     evil[100] ^= 0xff;
-    artifacts::Backend::write_blob(&backend, &hash, &evil).unwrap();
+    artifacts::backend::Backend::write_blob(&backend, &hash, &evil).unwrap();
     let host = AppHost::new(store).unwrap();
     assert!(matches!(host.load(&hash), Err(Error::Integrity { .. })));
     assert_eq!(host.compiled(), 0);
@@ -585,7 +586,7 @@ fn wall_clocks_hold_for_apps_run_at_once_and_from_async_code() {
 /// `Busy`, the others are undisturbed, and a slot freed is used again.
 #[test]
 fn a_full_pool_refuses_one_more_app_and_the_rest_carry_on() {
-    use artifacts::apps::MAX_CONCURRENT_APPS;
+    use artifacts::apps::limits::MAX_CONCURRENT_APPS;
     let host = std::sync::Arc::new(AppHost::new(ArtifactStore::open_memory().unwrap()).unwrap());
     let app = host.load_file(HOSTILE).unwrap();
     let runs: Vec<_> = (0..=MAX_CONCURRENT_APPS)

@@ -5,7 +5,8 @@
 //! is held to its limits on open values, handles and bytes.
 
 use artifacts::apps::blobstore::{MAX_BLOB_HANDLES, MAX_OPEN_VALUES};
-use artifacts::apps::{AppConfig, AppHost, AppOutcome, FUEL_PER_BYTE};
+use artifacts::apps::limits::FUEL_PER_BYTE;
+use artifacts::apps::{AppConfig, AppHost, AppOutcome};
 use std::sync::atomic::Ordering::SeqCst;
 
 use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Quota};

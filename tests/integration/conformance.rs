@@ -1,11 +1,12 @@
 //! The backend contract, checked on every backend the crate ships.
 
 use artifacts::backend::conformance::check;
-use artifacts::backend::{CleanedUp, Side, SideInfo, SideKind, Staging};
-use artifacts::{
-    Backend, BackendError, BackendResult, BlobInfo, FileBackend, Hash, Listed, MemoryBackend,
-    Space, Swap, SwapOutcome, VersionedRecord,
+use artifacts::backend::{
+    Backend, BackendError, BackendResult, BlobInfo, Listed, Space, Swap, SwapOutcome,
+    VersionedRecord,
 };
+use artifacts::backend::{CleanedUp, Side, SideInfo, SideKind, Staging};
+use artifacts::{FileBackend, Hash, MemoryBackend};
 
 #[test]
 fn memory_backend_conforms() {

@@ -14,7 +14,8 @@
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Quota, Space, StoreBuilder, Swap};
+use artifacts::backend::{Space, Swap};
+use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Quota, StoreBuilder};
 
 use crate::fixture::{Counting, Fixture, counting, each_backend};
 

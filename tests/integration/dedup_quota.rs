@@ -11,8 +11,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use artifacts::backend::Backend;
 use artifacts::backend::{Side, SideKind};
-use artifacts::{ArtifactType, Backend, Error, Hash, Quota, StoreBuilder};
+use artifacts::{ArtifactType, Error, Hash, Quota, StoreBuilder};
 
 use crate::fixture::{Fixture, each_backend};
 use crate::watched::{Watch, Watched};

@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use artifacts::apps::{self, AppConfig, AppHost, AppOutcome, FUEL_PER_CALL};
+use artifacts::apps::limits::FUEL_PER_CALL;
+use artifacts::apps::{self, AppConfig, AppHost, AppOutcome};
 use artifacts::{ArtifactStore, Error};
 use wasmtime_wasi::p2::bindings::CommandPre;
 
@@ -101,20 +102,20 @@ fn every_limit_holds_for_an_app_in_an_embedders_own_wasmtime_setup() {
     // Handles: a few are fine, more than the cap trap.
     let out = hostile.run(&config(&["handles", "100"])).unwrap();
     assert_eq!(out.stdout, b"kept 100 handles\n");
-    let over = (apps::MAX_HANDLES + 100).to_string();
+    let over = (apps::limits::MAX_HANDLES + 100).to_string();
     trap_says(
         hostile.run(&config(&["handles", &over])),
         "handle limit exceeded",
     );
 
     // Random bytes: at most the cap a call.
-    let most = apps::MAX_RANDOM_BYTES.to_string();
+    let most = apps::limits::MAX_RANDOM_BYTES.to_string();
     let out = hostile.run(&config(&["random", &most, "2"])).unwrap();
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        format!("got {} random bytes\n", 2 * apps::MAX_RANDOM_BYTES)
+        format!("got {} random bytes\n", 2 * apps::limits::MAX_RANDOM_BYTES)
     );
-    let over = (apps::MAX_RANDOM_BYTES + 1).to_string();
+    let over = (apps::limits::MAX_RANDOM_BYTES + 1).to_string();
     trap_says(
         hostile.run(&config(&["random", &over, "1"])),
         "exceeds limit",

@@ -356,7 +356,7 @@ fn failed_releases_and_removes_keep_counts_consistent() {
 
 #[test]
 fn failed_sha256_puts_and_alias_collection_never_leave_a_wrong_alias() {
-    use artifacts::Sha256Digest;
+    use artifacts::sha256::Sha256Digest;
     let digest = Sha256Digest::of(&new());
     let h = artifacts::Hash::of(&new());
     let sha256_put = |s: &ArtifactStore| {

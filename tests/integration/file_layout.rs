@@ -1,6 +1,7 @@
 //! The file backend's on-disk layout, and what survives a reopen.
 
-use artifacts::{ArtifactStore, ArtifactType, Backend, FileBackend, Quota, Space};
+use artifacts::backend::{Backend, Space};
+use artifacts::{ArtifactStore, ArtifactType, FileBackend, Quota};
 
 use crate::fixture::pattern;
 

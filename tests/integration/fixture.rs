@@ -2,7 +2,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use artifacts::{ArtifactStore, Backend, FileBackend, Hash, MemoryBackend, Space, StoreBuilder};
+use artifacts::backend::{Backend, Space};
+use artifacts::{ArtifactStore, FileBackend, Hash, MemoryBackend, StoreBuilder};
 #[cfg(feature = "s3")]
 use artifacts::{S3Backend, S3Config};
 use tempfile::TempDir;
@@ -19,7 +20,7 @@ struct S3Backend;
 
 #[cfg(not(feature = "s3"))]
 impl S3Backend {
-    fn open(config: &S3Config) -> artifacts::BackendResult<MemoryBackend> {
+    fn open(config: &S3Config) -> artifacts::backend::BackendResult<MemoryBackend> {
         match *config {}
     }
 }

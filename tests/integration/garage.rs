@@ -14,7 +14,8 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use artifacts::{Backend, S3Backend, S3Config};
+use artifacts::backend::Backend;
+use artifacts::{S3Backend, S3Config};
 
 /// The bucket every test server has.
 pub const BUCKET: &str = "artifacts";

@@ -12,7 +12,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use artifacts::apps::{AppConfig, AppHost, AppLimits, CompileLimits};
+use artifacts::apps::limits::{AppLimits, CompileLimits};
+use artifacts::apps::{AppConfig, AppHost};
 use artifacts::{ArtifactStore, ArtifactType, Error};
 use wasm_encoder::{
     BlockType, CanonicalFunctionSection, CodeSection, Component, ComponentExportKind,
@@ -538,7 +539,7 @@ fn an_app_holding_handles_is_capped_and_measured() {
     assert_eq!(few.code, Some(0), "{}", few.stderr);
     let few = run("10");
     // Just under the cap (its std holds a few handles of its own).
-    let most = (artifacts::apps::MAX_HANDLES - 50).to_string();
+    let most = (artifacts::apps::limits::MAX_HANDLES - 50).to_string();
     let many = run(&most);
     assert_eq!(many.code, Some(0), "{}", many.stderr);
     assert!(
@@ -577,7 +578,7 @@ fn an_app_asking_for_random_bytes_gets_at_most_a_mebibyte_a_call() {
     let few = run(16, 1);
     assert_eq!(few.code, Some(0), "{}", few.stderr);
     let few = run(16, 1);
-    let most = artifacts::apps::MAX_RANDOM_BYTES;
+    let most = artifacts::apps::limits::MAX_RANDOM_BYTES;
     let many = run(most, 16);
     assert_eq!(many.code, Some(0), "{}", many.stderr);
     assert_eq!(many.stdout, format!("got {} random bytes\n", 16 * most));
@@ -690,7 +691,7 @@ fn a_family_of_launched_apps_shares_its_ancestors_memory_budget() {
         m.code, m.peak_mib, m.seconds, m.stdout
     );
     assert_eq!(m.code, Some(0), "{}", m.stderr);
-    let depth = artifacts::apps::MAX_LAUNCH_DEPTH as usize;
+    let depth = artifacts::apps::limits::MAX_LAUNCH_DEPTH as usize;
     let deepest = format!("/plugin{}", "/n".repeat(depth - 2));
     assert!(
         m.stdout
@@ -777,7 +778,7 @@ fn memories_tables_and_instances_share_one_budget() {
         assert_eq!(m.code, Some(125), "{name}: {}", m.stderr);
         // A table larger than any table may be is refused when loaded,
         // naming that limit; the rest by the budget, as they grow.
-        let limit = if shape.elements > artifacts::apps::MAX_TABLE_ELEMENTS as u64 {
+        let limit = if shape.elements > artifacts::apps::limits::MAX_TABLE_ELEMENTS as u64 {
             "exceeds the limit of 4194304"
         } else {
             "past its limit of 67108864 bytes"
@@ -1355,7 +1356,7 @@ fn store_calls_cost_fuel_in_proportion_to_the_work() {
     println!("put of 1 KB: {small} fuel; put of 1 MB: {large} fuel");
     // The app's own work grows with the size too (it fills the buffer), but
     // the host's charge alone is 4 fuel a byte.
-    assert!(large - small >= 999_000 * artifacts::apps::FUEL_PER_BYTE);
+    assert!(large - small >= 999_000 * artifacts::apps::limits::FUEL_PER_BYTE);
 }
 
 /// A put far over the app's limit traps before the host copies it out of

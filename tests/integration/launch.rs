@@ -6,8 +6,10 @@
 
 use std::time::{Duration, Instant};
 
-use artifacts::apps::{AppConfig, AppHost, AppOutcome, MAX_LAUNCH_DEPTH};
-use artifacts::{ArtifactStore, Error, Hash, Quota, Space};
+use artifacts::apps::limits::MAX_LAUNCH_DEPTH;
+use artifacts::apps::{AppConfig, AppHost, AppOutcome};
+use artifacts::backend::Space;
+use artifacts::{ArtifactStore, Error, Hash, Quota};
 
 use crate::fixture::each_backend;
 

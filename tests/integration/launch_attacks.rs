@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use artifacts::apps::{AppConfig, AppHost, AppOutcome, CompileLimits};
+use artifacts::apps::limits::CompileLimits;
+use artifacts::apps::{AppConfig, AppHost, AppOutcome};
 use artifacts::{ArtifactStore, ArtifactType, Error};
 
 use crate::hostile::{Shape, attack_module, bombs, command, compile_only};
@@ -182,7 +183,7 @@ fn distinct_children_are_compiled_within_the_familys_allowance_and_deadline() {
         show(&r)
     );
     assert!(
-        compiled as u32 <= artifacts::apps::MAX_FAMILY_COMPILES,
+        compiled as u32 <= artifacts::apps::limits::MAX_FAMILY_COMPILES,
         "{compiled} compiled"
     );
     assert!(
@@ -266,7 +267,7 @@ fn components_refused_before_compiling_leave_the_familys_compiles() {
     let host = AppHost::new(store.clone()).unwrap();
     host.load_file(LAUNCHER).unwrap();
     let limits = CompileLimits::default();
-    let mut grants: Vec<_> = (1..=artifacts::apps::MAX_FAMILY_COMPILES)
+    let mut grants: Vec<_> = (1..=artifacts::apps::limits::MAX_FAMILY_COMPILES)
         .map(|extra| {
             let wasm = compile_only(&[bombs::live_locals(limits.max_locals + extra, 1)]);
             store.put(&wasm, ArtifactType::WasmModule).unwrap()

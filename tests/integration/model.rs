@@ -269,7 +269,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let store = ArtifactStore::open_dir(dir.path()).unwrap();
         let h = store.put(&content(3), ArtifactType::Generic).unwrap();
-        let path = artifacts::FileBackend::open(dir.path()).unwrap().record_path(artifacts::Space::Shared, &h);
+        let path = artifacts::FileBackend::open(dir.path()).unwrap().record_path(artifacts::backend::Space::Shared, &h);
         let mut bytes = std::fs::read(&path).unwrap();
         if keep_header {
             // A real version and magic, then garbage.

@@ -232,7 +232,8 @@ pub(crate) mod fuel {
     use std::sync::atomic::{AtomicU64, Ordering};
 
     use artifacts::apps::{AppConfig, AppHost};
-    use artifacts::{ArtifactStore, ArtifactType, Backend, Error, Quota, Space, Swap, SwapOutcome};
+    use artifacts::backend::{Backend, Space, Swap, SwapOutcome};
+    use artifacts::{ArtifactStore, ArtifactType, Error, Quota};
 
     use crate::fixture::each_backend;
     use crate::watched::{Watch, Watched};

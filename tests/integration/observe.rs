@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use artifacts::backend::Side;
 use artifacts::backend::fs::{Fs, StdFs};
-use artifacts::{ArtifactStore, ArtifactType, Backend, FileBackend, Hash, Note};
+use artifacts::backend::{Backend, Note};
+use artifacts::{ArtifactStore, ArtifactType, FileBackend, Hash};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::subscriber::Interest;

@@ -13,8 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use artifacts::backend::SideKind;
+use artifacts::backend::Space;
 use artifacts::backend::fs::Fs;
-use artifacts::{ArtifactStore, ArtifactType, Error, FileBackend, Space};
+use artifacts::{ArtifactStore, ArtifactType, Error, FileBackend};
 
 use crate::fixture::pattern;
 
@@ -621,7 +622,7 @@ fn check(store: &ArtifactStore, acked: &[Step], in_flight: Option<Step>, what: &
 /// record of its origin, every record counts exactly the entries that hold
 /// it and carries no marks, and every owner's usage is the sum of its live
 /// entries (the layout of `guest/src/record.rs`, format 2).
-fn index_agrees(b: &dyn artifacts::Backend) -> Result<(), String> {
+fn index_agrees(b: &dyn artifacts::backend::Backend) -> Result<(), String> {
     let u64_at = |d: &[u8], at: usize| u64::from_le_bytes(d[at..at + 8].try_into().unwrap());
     let u32_at = |d: &[u8], at: usize| u32::from_le_bytes(d[at..at + 4].try_into().unwrap());
     let records = b
@@ -933,7 +934,8 @@ fn every_crash_state_of_every_operation_keeps_the_guarantees() {
 
 #[test]
 fn a_staged_blob_is_whole_or_absent_after_any_crash_and_there_once_stored() {
-    use artifacts::{Backend, Hash};
+    use artifacts::Hash;
+    use artifacts::backend::Backend;
     let fs = SimFs::new(State::new());
     let backend = FileBackend::open_with(ROOT, fs.clone()).unwrap();
     {
@@ -971,7 +973,8 @@ fn a_staged_blob_is_whole_or_absent_after_any_crash_and_there_once_stored() {
 
 #[test]
 fn a_sha256_alias_is_there_once_acknowledged_never_wrong_and_gone_after_gc() {
-    use artifacts::{Backend, Sha256Digest};
+    use artifacts::backend::Backend;
+    use artifacts::sha256::Sha256Digest;
     let fs = SimFs::new(State::new());
     let store = ArtifactStore::builder()
         .open(FileBackend::open_with(ROOT, fs.clone()).unwrap())

@@ -13,11 +13,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use artifacts::backend::fs::{Fs, StdFs};
+use artifacts::backend::{Backend, Space};
 use artifacts::backend::{Side, SideKind};
-use artifacts::{
-    ArtifactStore, ArtifactType, Backend, DEFAULT_GC_GRACE, FileBackend, Hash, Quota, Space,
-    StoreBuilder,
-};
+use artifacts::limits::DEFAULT_GC_GRACE;
+use artifacts::{ArtifactStore, ArtifactType, FileBackend, Hash, Quota, StoreBuilder};
 
 use crate::fixture::{Fixture, each_backend};
 use crate::watched::{Watch, Watched};

@@ -8,8 +8,10 @@
 use std::collections::BTreeSet;
 use std::sync::Mutex;
 
+use artifacts::backend::Backend;
 use artifacts::backend::Side;
-use artifacts::{ArtifactStore, ArtifactType, Backend, Error, Hash, Quota, RANGE_LIMIT};
+use artifacts::limits::RANGE_LIMIT;
+use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Quota};
 
 use crate::fixture::{each_backend, pattern};
 use crate::watched::{Watch, Watched};

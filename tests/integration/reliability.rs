@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use artifacts::CompileCache;
-use artifacts::{ArtifactStore, ArtifactType, Backend, Error, FileBackend, Space};
+use artifacts::backend::{Backend, Space};
+use artifacts::{ArtifactStore, ArtifactType, Error, FileBackend};
 
 use crate::fixture::{each_backend, pattern, run_at_once};
 

@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use artifacts::{
-    ArtifactStore, ArtifactType, Backend, Hash, S3Backend, S3Config, Space, Swap, SwapOutcome,
-};
+use artifacts::backend::{Backend, Space, Swap, SwapOutcome};
+use artifacts::{ArtifactStore, ArtifactType, Hash, S3Backend, S3Config};
 use futures::TryStreamExt;
 use object_store::ObjectStore;
 

@@ -7,10 +7,11 @@
 
 use std::sync::Arc;
 
-use artifacts::backend::{CleanedUp, Side, SideInfo, SideKind, Staged, Staging};
-use artifacts::{
-    Backend, BackendResult, BlobInfo, Hash, Listed, Space, Swap, SwapOutcome, VersionedRecord,
+use artifacts::Hash;
+use artifacts::backend::{
+    Backend, BackendResult, BlobInfo, Listed, Space, Swap, SwapOutcome, VersionedRecord,
 };
+use artifacts::backend::{CleanedUp, Side, SideInfo, SideKind, Staged, Staging};
 
 /// What a [`Watched`] backend tells of the calls it hands on. Every method
 /// does nothing unless overridden.

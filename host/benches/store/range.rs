@@ -6,7 +6,8 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use artifacts::{ArtifactStore, ArtifactType, Backend, FileBackend, Hash, MemoryBackend};
+use artifacts::backend::Backend;
+use artifacts::{ArtifactStore, ArtifactType, FileBackend, Hash, MemoryBackend};
 
 use super::measure::{content, time};
 use super::watched::{Watch, Watched};

@@ -9,7 +9,7 @@ use crate::{Hash, Quota};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppLimits {
     /// The app's memory budget, in bytes: all its linear memories, all its
-    /// tables (at [`TABLE_ELEMENT_BYTES`](super::TABLE_ELEMENT_BYTES) per element) and the buffers
+    /// tables (at [`TABLE_ELEMENT_BYTES`](super::limits::TABLE_ELEMENT_BYTES) per element) and the buffers
     /// the host holds for it between calls (stream pieces, `wasi:blobstore`
     /// values, captured output) together.
     pub memory_bytes: usize,
@@ -85,7 +85,7 @@ pub struct AppConfig {
     /// Whether it may run stored components (the WIT `launch` interface;
     /// without it every launch is `not-allowed`). Its children draw every
     /// limit from what it has left, and may launch in turn if it lets them,
-    /// up to [`MAX_LAUNCH_DEPTH`](super::MAX_LAUNCH_DEPTH).
+    /// up to [`MAX_LAUNCH_DEPTH`](super::limits::MAX_LAUNCH_DEPTH).
     pub allow_launch: bool,
 }
 

@@ -29,11 +29,13 @@ use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::budget::OutputBudget;
 use super::launch::{Family, Launching, Lineage};
-use super::limits::{Budget, DeadlinePassed, charge_host_work, hostcall_fuel, is_count_limit};
+use super::limits::{
+    AppLimits, Budget, DeadlinePassed, MAX_CHILD_NAMES, MAX_CONCURRENT_APPS, MAX_RANDOM_BYTES,
+    charge_host_work, hostcall_fuel, is_count_limit, max_handles_at,
+};
 use super::output::{AppOutput, Capture, Sink};
 use super::{
-    AppConfig, AppHost, AppLimits, AppOutcome, AppStoreCtx, MAX_CHILD_NAMES, MAX_CONCURRENT_APPS,
-    MAX_RANDOM_BYTES, Stdio, blobstore, launch_imports, max_handles_at, store_imports,
+    AppConfig, AppHost, AppOutcome, AppStoreCtx, Stdio, blobstore, launch_imports, store_imports,
 };
 use crate::{AppView, Error, Quota};
 

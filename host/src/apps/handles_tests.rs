@@ -2,7 +2,8 @@
 //! (`handles N` keeps N clock pollables).
 
 use super::launch::Family;
-use super::{AppConfig, AppHost, AppOutcome, MAX_HANDLES, MAX_LAUNCH_DEPTH, max_handles_at};
+use super::limits::{MAX_HANDLES, MAX_LAUNCH_DEPTH, max_handles_at};
+use super::{AppConfig, AppHost, AppOutcome};
 use crate::{ArtifactStore, Error};
 
 const HOSTILE: &[u8] = include_bytes!("../../../tests/apps/hostile.wasm");

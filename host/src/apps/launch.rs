@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use super::budget::OutputBudget;
 use super::compile_check::FUEL_PER_CHECKED_BYTE;
+use super::limits::AppLimits;
 use super::load::LoadStep;
-use super::{AppConfig, AppHost, AppLimits, AppOutcome, Stdio};
+use super::{AppConfig, AppHost, AppOutcome, Stdio};
 use crate::{AppView, Error, Hash, Quota, Usage};
 
 /// How many launches deep apps may go: an app the host runs is at depth 0,

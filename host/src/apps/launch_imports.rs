@@ -4,8 +4,9 @@
 use wasmtime::component::{HasData, Linker};
 
 use super::bindings::app_launch;
+use super::limits::MAX_LAUNCH_DEPTH;
 use super::store_ctx::app_hash;
-use super::{AppOutcome, ChildLimits, ChildRequest, LaunchError, Launching, MAX_LAUNCH_DEPTH};
+use super::{AppOutcome, ChildLimits, ChildRequest, LaunchError, Launching};
 use crate::core_component::app_error;
 
 /// The [`HasData`] marker for [`add_launch_to_linker`].

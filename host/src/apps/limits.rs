@@ -1,12 +1,60 @@
-//! What an app may cost the host: one memory budget for all its linear
-//! memories and tables ([`Budget`]), and fuel charged for the work its store
-//! calls make the host do ([`HostWork`], [`charge_host_work`]).
+//! What an app may cost the host, in one place: its limits ([`AppLimits`],
+//! [`CompileLimits`]), the fixed caps (`MAX_*`) and fuel charges (`FUEL_*`);
+//! and how they are enforced: one memory budget for all its linear memories
+//! and tables (`Budget`), and fuel charged for the work its store calls make
+//! the host do (`HostWork`, `charge_host_work`).
 
+pub use super::compile_check::{
+    CompileLimits, FUEL_PER_BLOCK_DEPTH, FUEL_PER_CHECKED_BYTE, FUEL_PER_CODE_BYTE,
+    FUEL_PER_FUNCTION, FUEL_PER_JOIN_VALUE,
+};
+pub use super::config::AppLimits;
+pub use super::launch::{
+    MAX_CHILD_ARTIFACTS, MAX_CHILD_NAME, MAX_CHILD_NAMES, MAX_FAMILY_COMPILES, MAX_LAUNCH_DEPTH,
+};
+pub use super::load::MAX_CACHED_APPS;
+pub use super::pool::{
+    MAX_CONCURRENT_APPS, MAX_MEMORIES_PER_MODULE, MAX_TABLE_ELEMENTS, MAX_TABLES_PER_MODULE,
+};
 use wasmtime::{CallHook, ResourceLimiter, StoreContextMut};
 
 use super::memory::MemoryAccount;
 use crate::Error;
 use crate::core_component::backend_work;
+
+/// The most uploads and downloads (the WIT `streams` interface) an app has
+/// open at once; one more is `quota-exceeded` of kind `streams`.
+pub const MAX_OPEN_STREAMS: u32 = 4;
+
+/// The most component-model handles (WASI and store resources: pollables,
+/// streams, fields, containers, ...) an app may hold at once, across all
+/// its instances; one more traps ("store handle limit exceeded"). Each
+/// costs the host a table entry and the resource behind it, about 250
+/// bytes for a clock's pollable (measured: 95,000 held added 23 MB of
+/// resident memory), outside the memory budget: this caps it near
+/// 2.5 MiB. (wasmtime's default is 100,000, and the WASI table's
+/// 1,000,000.) A launched child holds at most [`max_handles_at`] its
+/// depth: half its parent's.
+pub const MAX_HANDLES: usize = 10_000;
+
+/// The most handles a run `depth` launches deep may hold: [`MAX_HANDLES`]
+/// halved at each launch. A launching app waits for its child, so the runs
+/// alive at once are one chain, which holds fewer than twice
+/// `MAX_HANDLES` however deep it goes (each run's store has its own count).
+pub fn max_handles_at(depth: u32) -> usize {
+    MAX_HANDLES >> depth.min(usize::BITS - 1)
+}
+
+/// The most bytes one `wasi:random` call returns (`get-random-bytes`,
+/// `get-insecure-random-bytes`); asking for more traps. The host makes
+/// the bytes in its own memory before copying them into the app's, so
+/// without it (wasmtime's default is 64 MiB) an app limited to 16 MiB made
+/// the host hold 64 MiB more for each call.
+pub const MAX_RANDOM_BYTES: u64 = 1 << 20;
+
+/// The most bytes an app's upload `write` takes, and a download `read`
+/// returns, at once: the host holds at most this much per open stream.
+pub const STREAM_PIECE_BYTES: u32 = 4 << 20;
 
 /// What the budget counts per table element, in bytes. wasmtime 48 stores
 /// a funcref element in 8 bytes and an externref in 4 (a continuation in
@@ -45,7 +93,7 @@ pub(crate) struct Budget {
 }
 
 impl Budget {
-    pub(crate) fn new(limits: &crate::apps::AppLimits) -> Self {
+    pub(crate) fn new(limits: &crate::apps::limits::AppLimits) -> Self {
         Self {
             account: MemoryAccount::new(limits.memory_bytes),
             max_instances: limits.max_instances,
@@ -349,7 +397,7 @@ pub(crate) fn charge_host_work<T>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apps::AppLimits;
+    use crate::apps::limits::AppLimits;
 
     #[test]
     fn memories_and_tables_share_one_budget() {

@@ -5,7 +5,8 @@ use wasmtime::Engine;
 use wasmtime::component::Component;
 use wasmtime_wasi::p2::bindings::CommandPre;
 
-use super::{App, AppHost, CodeStats, CompileLimits, check_component, first_line};
+use super::limits::CompileLimits;
+use super::{App, AppHost, CodeStats, check_component, first_line};
 use crate::{ArtifactStore, Error, Hash};
 
 impl AppHost {

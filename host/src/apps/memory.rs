@@ -5,7 +5,7 @@
 //! the piece an upload is filling, the piece a download hands out, a
 //! `wasi:blobstore` value read in advance or being written, its captured
 //! output, a launched child's output being handed to it. So an app's
-//! [`memory_bytes`](super::AppLimits::memory_bytes) bounds all of them at
+//! [`memory_bytes`](super::limits::AppLimits::memory_bytes) bounds all of them at
 //! once, not each alone.
 //!
 //! Not counted: a backend's own staging (the S3 backend gathers up to 16

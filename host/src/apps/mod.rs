@@ -37,7 +37,7 @@ mod escape;
 mod handles_tests;
 mod launch;
 mod launch_imports;
-mod limits;
+pub mod limits;
 mod load;
 mod memory;
 mod output;
@@ -53,65 +53,20 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy};
 use wasmtime_wasi::WasiCtxBuilder;
 use wasmtime_wasi::p2::bindings::CommandPre;
 
-pub use self::compile_check::{
-    CodeStats, CompileLimits, FUEL_PER_BLOCK_DEPTH, FUEL_PER_CHECKED_BYTE, FUEL_PER_CODE_BYTE,
-    FUEL_PER_FUNCTION, FUEL_PER_JOIN_VALUE, check as check_component,
-};
-pub use self::config::{AppConfig, AppLimits, AppOutcome, Stdio};
+pub use self::compile_check::{CodeStats, check as check_component};
+pub use self::config::{AppConfig, AppOutcome, Stdio};
+pub use self::embed::{AppState, HasApp, add_to_linker, prepare, run};
 pub use self::escape::terminal_safe;
 use self::launch::Family;
 pub(crate) use self::launch::{ChildLimits, ChildRequest, LaunchError, Launching};
-pub use self::launch::{
-    MAX_CHILD_ARTIFACTS, MAX_CHILD_NAME, MAX_CHILD_NAMES, MAX_FAMILY_COMPILES, MAX_LAUNCH_DEPTH,
-};
+use self::limits::CompileLimits;
 pub(crate) use self::limits::HostWork;
-pub use self::limits::{
-    FUEL_PER_BYTE, FUEL_PER_CALL, FUEL_PER_RECORD, MIN_HOSTCALL_BYTES, TABLE_ELEMENT_BYTES,
-};
-pub use self::load::{MAX_CACHED_APPS, load_component};
+pub use self::load::load_component;
 pub(crate) use self::memory::Held;
 pub use self::memory::MemoryRefused;
 use self::pool::app_pool;
-pub use self::pool::{
-    MAX_CONCURRENT_APPS, MAX_MEMORIES_PER_MODULE, MAX_TABLE_ELEMENTS, MAX_TABLES_PER_MODULE,
-};
-pub(crate) use self::store_ctx::app_hash;
-
-/// The most uploads and downloads (the WIT `streams` interface) an app has
-/// open at once; one more is `quota-exceeded` of kind `streams`.
-pub const MAX_OPEN_STREAMS: u32 = 4;
-
-/// The most component-model handles (WASI and store resources: pollables,
-/// streams, fields, containers, ...) an app may hold at once, across all
-/// its instances; one more traps ("store handle limit exceeded"). Each
-/// costs the host a table entry and the resource behind it, about 250
-/// bytes for a clock's pollable (measured: 95,000 held added 23 MB of
-/// resident memory), outside the memory budget: this caps it near
-/// 2.5 MiB. (wasmtime's default is 100,000, and the WASI table's
-/// 1,000,000.) A launched child holds at most [`max_handles_at`] its
-/// depth: half its parent's.
-pub const MAX_HANDLES: usize = 10_000;
-
-/// The most handles a run `depth` launches deep may hold: [`MAX_HANDLES`]
-/// halved at each launch. A launching app waits for its child, so the runs
-/// alive at once are one chain, which holds fewer than twice
-/// `MAX_HANDLES` however deep it goes (each run's store has its own count).
-pub fn max_handles_at(depth: u32) -> usize {
-    MAX_HANDLES >> depth.min(usize::BITS - 1)
-}
-
-/// The most bytes one `wasi:random` call returns (`get-random-bytes`,
-/// `get-insecure-random-bytes`); asking for more traps. The host makes
-/// the bytes in its own memory before copying them into the app's, so
-/// without it (wasmtime's default is 64 MiB) an app limited to 16 MiB made
-/// the host hold 64 MiB more for each call.
-pub const MAX_RANDOM_BYTES: u64 = 1 << 20;
-
-/// The most bytes an app's upload `write` takes, and a download `read`
-/// returns, at once: the host holds at most this much per open stream.
-pub const STREAM_PIECE_BYTES: u32 = 4 << 20;
-pub use self::embed::{AppState, HasApp, add_to_linker, prepare, run};
 pub(crate) use self::store_ctx::AppStoreCtx;
+pub(crate) use self::store_ctx::app_hash;
 use crate::CompileCache;
 use crate::{AppView, ArtifactStore, Error, Hash};
 
@@ -226,7 +181,7 @@ impl AppHost {
     }
 
     /// Compiles only components within `limits` (default:
-    /// [`CompileLimits::default`]); the size limit of [`AppLimits`] plays
+    /// [`CompileLimits::default`]); the size limit of [`AppLimits`](limits::AppLimits) plays
     /// no part in loading.
     pub fn with_compile_limits(mut self, limits: CompileLimits) -> Self {
         self.compile_limits = limits;

@@ -3,7 +3,7 @@
 
 use wasmtime::PoolingAllocationConfig;
 
-use super::AppLimits;
+use super::limits::AppLimits;
 
 /// How many apps one [`AppHost`](super::AppHost) runs at once, at most: the slots of its
 /// instance pool. A run past them fails with [`Error::Busy`](crate::Error::Busy) and the
@@ -13,7 +13,7 @@ pub const MAX_CONCURRENT_APPS: u32 = 64;
 /// The most elements any one table of an app may have: a component that
 /// declares a larger table is refused when loaded, and a table does not
 /// grow past it (4 Mi elements, which the default 64 MiB budget counts at
-/// [`TABLE_ELEMENT_BYTES`](super::TABLE_ELEMENT_BYTES) apiece).
+/// [`TABLE_ELEMENT_BYTES`](super::limits::TABLE_ELEMENT_BYTES) apiece).
 pub const MAX_TABLE_ELEMENTS: usize = 4 << 20;
 
 /// The most linear memories and tables one core module of an app may

@@ -26,7 +26,7 @@ pub(crate) struct AppStoreCtx {
     /// `wasi:blobstore` values together.
     pub(crate) staged_total: StagedTotal,
     /// The most names it may keep, if less than the store's limit (a
-    /// launched child's, [`MAX_CHILD_NAMES`](super::MAX_CHILD_NAMES)).
+    /// launched child's, [`MAX_CHILD_NAMES`](super::limits::MAX_CHILD_NAMES)).
     pub(crate) max_names: Option<u32>,
     /// The app's memory account, which the buffers its streams hold are
     /// counted against (unlimited unless the app runs under an

@@ -1,11 +1,12 @@
 //! The apps' `streams` imports: uploads and downloads as resources in the
 //! app's own table, each call charged like a store call (its bytes
-//! included), at most [`MAX_OPEN_STREAMS`](crate::apps::MAX_OPEN_STREAMS) open at once.
+//! included), at most [`MAX_OPEN_STREAMS`](crate::apps::limits::MAX_OPEN_STREAMS) open at once.
 
 use wasmtime::component::Resource;
 
+use super::AppStoreCtx;
 use super::bindings::{app_streams, types};
-use super::{AppStoreCtx, MAX_OPEN_STREAMS as STREAM_LIMIT, STREAM_PIECE_BYTES as PIECE_LIMIT};
+use super::limits::{MAX_OPEN_STREAMS as STREAM_LIMIT, STREAM_PIECE_BYTES as PIECE_LIMIT};
 use crate::core_component::app_stream_error;
 use crate::{Download, Error, QuotaKind, Upload};
 

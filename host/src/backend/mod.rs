@@ -58,7 +58,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::{BackendError, Hash, Sha256Digest};
+use crate::Hash;
+pub use crate::error::BackendError;
+use crate::sha256::Sha256Digest;
 
 pub mod file;
 pub mod fs;

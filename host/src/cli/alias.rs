@@ -2,7 +2,8 @@
 //! (content pushed to or pulled from an OCI registry), wherever a hash is
 //! taken (`get`, `stat`, `push`).
 
-use artifacts::{ArtifactStore, Hash, Sha256Digest};
+use artifacts::sha256::Sha256Digest;
+use artifacts::{ArtifactStore, Hash};
 
 use crate::{Failure, hash_arg};
 

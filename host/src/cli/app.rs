@@ -4,7 +4,8 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use artifacts::apps::{AppConfig, AppHost, AppLimits, Stdio};
+use artifacts::apps::limits::AppLimits;
+use artifacts::apps::{AppConfig, AppHost, Stdio};
 use artifacts::{ArtifactStore, CompileCache, Hash, Quota};
 
 use super::args::RunArgs;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use artifacts::apps::AppLimits;
+use artifacts::apps::limits::AppLimits;
 use artifacts::{ArtifactType, Quota};
 use clap::{Args, Parser, Subcommand};
 
@@ -102,7 +102,7 @@ pub(crate) enum Command {
         /// Only delete what was written more than this many seconds ago, so
         /// that puts running right now are not disturbed (a put that stalls
         /// for longer fails cleanly).
-        #[arg(long, default_value_t = artifacts::DEFAULT_GC_GRACE.as_secs())]
+        #[arg(long, default_value_t = artifacts::limits::DEFAULT_GC_GRACE.as_secs())]
         grace: u64,
         /// Print the report as JSON.
         #[arg(long)]

@@ -102,6 +102,7 @@ pub(crate) fn get_into(
         let content = store.get(hash)?;
         return out.hold(content).map_err(|e| Error::Output(e.to_string()));
     }
+    out.expect(size).map_err(|e| Error::Output(e.to_string()))?;
     let bar = progress::bar(Some(size), "get");
     let got = store.get_to(hash, &mut bar.wrap_write(out)).map(drop);
     bar.finish_and_clear();

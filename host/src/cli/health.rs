@@ -5,7 +5,8 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::{Duration, UNIX_EPOCH};
 
-use artifacts::{ArtifactStore, BackendHealth, Error, HealthReport};
+use artifacts::health::{BackendHealth, HealthReport};
+use artifacts::{ArtifactStore, Error};
 
 use super::digest;
 use crate::{Failure, io_context};

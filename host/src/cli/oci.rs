@@ -3,7 +3,7 @@
 //! Pull reads the manifest (at most 4 MiB), insists on exactly one
 //! `application/wasm` layer no larger than the store's limit, and streams
 //! it from the registry (never from the layer's `urls`) through a sha256
-//! hasher into a [`Sha256Upload`](artifacts::Sha256Upload): the content is
+//! hasher into a [`Sha256Upload`](artifacts::sha256::Sha256Upload): the content is
 //! stored only if its digest is the layer's, so nothing unverified is ever
 //! stored. Every read from the registry is bounded ([`super::registry`]).
 //! The async client runs on a runtime of its
@@ -13,7 +13,8 @@
 use std::io::{IsTerminal, Write};
 use std::time::SystemTime;
 
-use artifacts::{ArtifactStore, ArtifactType, Error, Hash, Sha256Digest};
+use artifacts::sha256::Sha256Digest;
+use artifacts::{ArtifactStore, ArtifactType, Error, Hash};
 use clap::Args;
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};

@@ -226,6 +226,13 @@ pub trait Out: Write {
     fn hold(&mut self, content: Vec<u8>) -> io::Result<()> {
         self.write_all(&content)
     }
+
+    /// Told that `size` bytes will be written: by default nothing, but a
+    /// [`Spill`] that holds nothing yet and could not keep them all in
+    /// memory goes to its file at once (no buffer grown and copied out).
+    fn expect(&mut self, _size: u64) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 impl<W: Write> Out for io::BufWriter<W> {}
@@ -239,6 +246,16 @@ impl Out for Spill {
             }
             _ => self.write_all(&content),
         }
+    }
+
+    fn expect(&mut self, size: u64) -> io::Result<()> {
+        if let Spill::Memory(held) = self
+            && held.is_empty()
+            && size > Self::IN_MEMORY as u64
+        {
+            *self = Self::file()?;
+        }
+        Ok(())
     }
 }
 
@@ -259,7 +276,15 @@ impl Default for Spill {
 
 impl Spill {
     /// The most kept in memory.
-    pub const IN_MEMORY: usize = artifacts::STREAM_ABOVE_BYTES as usize;
+    pub const IN_MEMORY: usize = artifacts::limits::STREAM_ABOVE_BYTES as usize;
+
+    /// An empty spill in an anonymous temporary file.
+    fn file() -> io::Result<Self> {
+        Ok(Spill::File(io::BufWriter::with_capacity(
+            1 << 20,
+            tempfile::tempfile()?,
+        )))
+    }
 
     /// Everything written so far, to `out`.
     pub fn copy_to(self, out: &mut impl Write) -> io::Result<()> {
@@ -279,9 +304,9 @@ impl Write for Spill {
         if let Spill::Memory(bytes) = self
             && bytes.len().saturating_add(buf.len()) > Self::IN_MEMORY
         {
-            let mut file = io::BufWriter::with_capacity(1 << 20, tempfile::tempfile()?);
-            file.write_all(bytes)?;
-            *self = Spill::File(file);
+            let mut spilled = Self::file()?;
+            spilled.write_all(bytes)?;
+            *self = spilled;
         }
         match self {
             Spill::Memory(bytes) => bytes.write(buf),

@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use artifacts::Sha256Digest;
+use artifacts::sha256::Sha256Digest;
 use docker_credential::{CredentialRetrievalError, DockerCredential};
 use oci_client::Reference;
 use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};

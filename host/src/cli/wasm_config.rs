@@ -13,7 +13,7 @@
 
 use std::time::SystemTime;
 
-use artifacts::Sha256Digest;
+use artifacts::sha256::Sha256Digest;
 use serde_json::json;
 use wasmparser::{Parser, Payload};
 

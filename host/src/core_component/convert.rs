@@ -118,7 +118,10 @@ impl From<types::Error> for Error {
                 limit: q.limit,
                 requested: q.requested,
             },
-            E::TooManyOwners(h) => hashed(h, Error::TooManyOwners),
+            // No store format returns it (the WIT keeps the case in place).
+            E::TooManyOwners(h) => {
+                Error::Core(format!("the core answered too-many-owners for {h}"))
+            }
             E::MissingContent(h) => hashed(h, Error::MissingContent),
             E::CorruptRecord(m) => Error::CorruptRecord(m),
             // The core refuses before it knows more than that the size is over.
@@ -153,7 +156,6 @@ pub(crate) fn app_error(err: Error) -> wasmtime::Result<types::Error> {
         Error::Backend(m) => W::Backend(m),
         e @ Error::Full(_) => W::Backend(e.to_string()),
         Error::InvalidOwner(m) => W::InvalidOwner(m),
-        Error::TooManyOwners(h) => W::TooManyOwners(h.to_string()),
         Error::QuotaExceeded {
             kind,
             limit,

@@ -111,7 +111,7 @@ impl StoreBuilder {
 
     /// Opens (creating if needed) a store in a directory.
     pub fn open_dir(self, dir: impl Into<PathBuf>) -> Result<ArtifactStore, Error> {
-        let backend = FileBackend::open(dir).map_err(|e| Error::Open(e.to_string()))?;
+        let backend = FileBackend::open(dir).map_err(Error::Open)?;
         self.open(backend)
     }
 
@@ -119,15 +119,15 @@ impl StoreBuilder {
     /// which any number of hosts may share.
     #[cfg(feature = "s3")]
     pub fn open_s3(self, config: &crate::S3Config) -> Result<ArtifactStore, Error> {
-        let backend = crate::S3Backend::open(config).map_err(|e| Error::Open(e.to_string()))?;
+        let backend = crate::S3Backend::open(config).map_err(Error::Open)?;
         self.open(backend)
     }
 
     /// Migrates the store in directory `dir` to the current layout (see
     /// [`ArtifactStore::migrate`]); returns how many artifacts it rewrote.
     pub fn migrate_dir(self, dir: impl Into<PathBuf>) -> Result<u64, Error> {
-        let backend = FileBackend::open_for_migration(dir, crate::backend::fs::StdFs)
-            .map_err(|e| Error::Open(e.to_string()))?;
+        let backend =
+            FileBackend::open_for_migration(dir, crate::backend::fs::StdFs).map_err(Error::Open)?;
         self.open(backend)?.migrate()
     }
 
@@ -135,8 +135,7 @@ impl StoreBuilder {
     /// [`ArtifactStore::migrate`]); returns how many artifacts it rewrote.
     #[cfg(feature = "s3")]
     pub fn migrate_s3(self, config: &crate::S3Config) -> Result<u64, Error> {
-        let backend =
-            crate::S3Backend::open_for_migration(config).map_err(|e| Error::Open(e.to_string()))?;
+        let backend = crate::S3Backend::open_for_migration(config).map_err(Error::Open)?;
         self.open(backend)?.migrate()
     }
 }

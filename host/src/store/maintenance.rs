@@ -10,7 +10,7 @@ impl ArtifactStore {
     /// older than `grace` and owner spaces empty and unchanged for `grace`.
     /// Never touches a referenced blob; a concurrent put of the same
     /// content is safe as long as it takes less than `grace`.
-    /// Records what it did and when ([`Note::LastGc`](crate::Note::LastGc)),
+    /// Records what it did and when ([`Note::LastGc`](crate::backend::Note::LastGc)),
     /// which [`health`](Self::health) reports.
     #[crate::traced(gc)]
     pub fn gc(&self, grace: std::time::Duration) -> Result<GcReport, Error> {

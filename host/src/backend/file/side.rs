@@ -43,7 +43,7 @@ impl<F: Fs> FileBackend<F> {
         }
     }
 
-    /// [`Backend::write_side`](crate::Backend::write_side). Each folder is
+    /// [`Backend::write_side`](crate::backend::Backend::write_side). Each folder is
     /// made by its first object (stores made before it have none), synced
     /// into the root like every directory.
     pub(super) fn write_side_file(&self, key: &Side, data: &[u8]) -> BackendResult<()> {
@@ -63,7 +63,7 @@ impl<F: Fs> FileBackend<F> {
         self.write_atomically(&path, data, &tag)
     }
 
-    /// [`Backend::read_side_ranges`](crate::Backend::read_side_ranges): one
+    /// [`Backend::read_side_ranges`](crate::backend::Backend::read_side_ranges): one
     /// open file for all the ranges, so one version of the object.
     pub(super) fn read_side_file(
         &self,
@@ -78,7 +78,7 @@ impl<F: Fs> FileBackend<F> {
             .found_at("reading", &path)
     }
 
-    /// [`Backend::read_side`](crate::Backend::read_side).
+    /// [`Backend::read_side`](crate::backend::Backend::read_side).
     pub(super) fn read_side_whole(&self, key: &Side) -> BackendResult<Option<Vec<u8>>> {
         let Some(path) = self.side_path(key)? else {
             return Ok(None);
@@ -86,7 +86,7 @@ impl<F: Fs> FileBackend<F> {
         self.fs.read(&path).found_at("reading", &path)
     }
 
-    /// [`Backend::side_size`](crate::Backend::side_size).
+    /// [`Backend::side_size`](crate::backend::Backend::side_size).
     pub(super) fn side_file_size(&self, key: &Side) -> BackendResult<Option<u64>> {
         let Some(path) = self.side_path(key)? else {
             return Ok(None);
@@ -95,7 +95,7 @@ impl<F: Fs> FileBackend<F> {
         Ok(stat.map(|(size, _)| size))
     }
 
-    /// [`Backend::delete_side`](crate::Backend::delete_side): a
+    /// [`Backend::delete_side`](crate::backend::Backend::delete_side): a
     /// quarantined blob's every copy.
     pub(super) fn delete_side_file(&self, key: &Side) -> BackendResult<bool> {
         if let Side::Quarantined(hash) = key {
@@ -111,7 +111,7 @@ impl<F: Fs> FileBackend<F> {
         }
     }
 
-    /// [`Backend::list_side`](crate::Backend::list_side).
+    /// [`Backend::list_side`](crate::backend::Backend::list_side).
     pub(super) fn list_side_files(
         &self,
         kind: SideKind,
@@ -212,7 +212,7 @@ impl<F: Fs> FileBackend<F> {
         Ok(copies)
     }
 
-    /// [`Backend::quarantine_blob`](crate::Backend::quarantine_blob): the
+    /// [`Backend::quarantine_blob`](crate::backend::Backend::quarantine_blob): the
     /// blob's file renamed to `quarantine/HASH.MS`.
     pub(super) fn quarantine_file(&self, key: &Hash) -> BackendResult<bool> {
         let dir = self.root.join(QUARANTINE);

@@ -16,7 +16,7 @@ struct FileStaging<F: Fs> {
 }
 
 impl<F: Fs> FileBackend<F> {
-    /// [`Backend::stage`](crate::Backend::stage): a fresh file in `tmp/`.
+    /// [`Backend::stage`](crate::backend::Backend::stage): a fresh file in `tmp/`.
     pub(super) fn start_staging(&self) -> BackendResult<Staging> {
         let path = self.temporary("staged");
         self.fs.create_new(&path).at("creating", &path)?;

@@ -88,7 +88,7 @@ impl S3Backend {
         Ok(out)
     }
 
-    /// [`Backend::list_records`](crate::Backend::list_records): a listing
+    /// [`Backend::list_records`](crate::backend::Backend::list_records): a listing
     /// (an owner's space is its own folder, so a listing of it never sees
     /// anyone else's), then the records fetched [`RECORD_FETCH_CONCURRENCY`]
     /// at a time.
@@ -110,7 +110,7 @@ impl S3Backend {
         Ok(out)
     }
 
-    /// [`Backend::list_owners`](crate::Backend::list_owners): the folders
+    /// [`Backend::list_owners`](crate::backend::Backend::list_owners): the folders
     /// under `owners/` named by a hash.
     pub(super) fn list_owner_keys(
         &self,
@@ -130,7 +130,7 @@ impl S3Backend {
         Ok(owners)
     }
 
-    /// [`Backend::list_side`](crate::Backend::list_side): the folder of
+    /// [`Backend::list_side`](crate::backend::Backend::list_side): the folder of
     /// `kind`, named by hashes (notes: by their names).
     pub(super) fn list_sides(
         &self,

@@ -57,7 +57,7 @@
 //! copied to its blob on the server (`CopyObject`, atomic like a `PUT`);
 //! a staging holds one part in memory at most.
 //! Every request is idempotent, so transport errors are retried (a bounded
-//! number of times); what still fails surfaces as [`BackendError::Io`](crate::BackendError::Io)
+//! number of times); what still fails surfaces as [`BackendError::Io`](crate::backend::BackendError::Io)
 //! naming the operation and the object.
 //!
 //! `FORMAT`, the shard keys and the record encoding are the layout the file

@@ -20,7 +20,7 @@ use crate::{BackendError, Hash};
 /// written with one `PUT`; beyond it, uploaded in parts as it comes.
 const PART: usize = 8 << 20;
 
-/// [`Backend::staged_in_memory`](crate::Backend::staged_in_memory): one
+/// [`Backend::staged_in_memory`](crate::backend::Backend::staged_in_memory): one
 /// part's buffer, from the first byte staged.
 pub(super) fn held_in_memory(staged: u64) -> u64 {
     if staged == 0 { 0 } else { PART as u64 }
@@ -42,7 +42,7 @@ struct S3Staging {
 }
 
 impl S3Backend {
-    /// [`Backend::stage`](crate::Backend::stage): nothing sent yet.
+    /// [`Backend::stage`](crate::backend::Backend::stage): nothing sent yet.
     pub(super) fn start_staging(&self) -> Staging {
         Staging::new(S3Staging {
             bucket: self.bucket.clone(),
