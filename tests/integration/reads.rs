@@ -104,7 +104,7 @@ fn a_damaged_artifact_of_every_size_is_refused_by_every_read() {
         let mut data = pattern(size);
         let hash = store.put(&data, ArtifactType::Generic).unwrap();
         data[size / 3] ^= 1;
-        artifacts::Backend::write_blob(&backend, &hash, &data).unwrap();
+        artifacts::backend::Backend::write_blob(&backend, &hash, &data).unwrap();
         let refused = |r: Result<(), artifacts::Error>| {
             assert!(
                 matches!(r, Err(artifacts::Error::Integrity { .. })),
