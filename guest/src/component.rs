@@ -312,6 +312,26 @@ impl ops_wit::Guest for Core {
     fn check_content(c: ops_wit::Caller, hash: String, content: Vec<u8>) -> Result<(), Error> {
         Ok(ops::check_content(&Imported, &caller(&c), &hash, &content)?)
     }
+    fn open(
+        c: ops_wit::Caller,
+        hash: String,
+        whole_below: u64,
+        with_count: bool,
+    ) -> Result<ops_wit::Opened, Error> {
+        let opened = ops::open(&Imported, &caller(&c), &hash, whole_below, with_count)?;
+        Ok(ops_wit::Opened {
+            metadata: to_wit_metadata(opened.metadata),
+            content: opened.content,
+        })
+    }
+    fn prove_range(
+        hash: String,
+        size: u64,
+        offset: u64,
+        length: u64,
+    ) -> Result<Vec<u8>, RangeError> {
+        ops::prove_range(&Imported, &hash, size, offset, length).map_err(range_error)
+    }
     fn get_range(
         c: ops_wit::Caller,
         hash: String,

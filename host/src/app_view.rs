@@ -172,14 +172,6 @@ impl ArtifactStore {
         matches!(&self.owner, Owner::App(app) if app.grants.contains(hash))
     }
 
-    /// Whether a read of `hash` may take the host's path, which reads the
-    /// blob before the core has said the artifact is there: for the host,
-    /// and for an app's grant (which it may see anyway), never for an
-    /// app's own (its timing would tell what others hold).
-    pub(crate) fn reads_as_host(&self, hash: &Hash) -> bool {
-        self.is_host() || self.granted(hash)
-    }
-
     /// This view's owner, as the core's calls name it: every call an app
     /// makes through its view (or a clone) takes it, and is counted; its
     /// quota is less what its children left waiting.

@@ -45,6 +45,7 @@ mod output;
 mod powerloss;
 mod put_work;
 mod ranges;
+mod reads;
 #[cfg(feature = "cli")]
 mod reliability;
 #[cfg(all(feature = "s3", feature = "cli"))]

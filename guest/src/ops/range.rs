@@ -36,10 +36,33 @@ pub fn get_range(
     checked_caller(caller)?;
     let hash = &checked(hash)?;
     let meta = stat_of(backend, caller, hash)?;
+    range_of(backend, hash, meta.size, offset, len)
+}
+
+/// [`get_range`] of an artifact the host has opened (its record read, its
+/// `size` known): the same proof and errors without reading the record
+/// again. A wrong `size` proves nothing (the range then fails as damaged).
+pub fn prove_range(
+    backend: &impl Backend,
+    hash: &str,
+    size: u64,
+    offset: u64,
+    len: u64,
+) -> Outcome<Vec<u8>> {
+    range_of(backend, &checked(hash)?, size, offset, len)
+}
+
+/// `len` bytes from `offset` of the artifact `hash` of `size` bytes, proven.
+fn range_of(
+    backend: &impl Backend,
+    hash: &Hash,
+    size: u64,
+    offset: u64,
+    len: u64,
+) -> Outcome<Vec<u8>> {
     if len > RANGE_LIMIT {
         return Err(Error::RangeTooLong(RANGE_LIMIT));
     }
-    let size = meta.size;
     if offset > size || len > size - offset {
         return Err(Error::OutOfRange {
             offset,

@@ -174,6 +174,54 @@ pub fn check_content(
     check_bytes(hash, size, content)
 }
 
+/// What a reader needs of one artifact, from one read of its record (an
+/// owner's: of its own entry): its metadata and, when it is small, its
+/// content verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Opened {
+    /// As `stat` gives it; the host's reference count only if asked for.
+    pub metadata: Metadata,
+    /// The content, verified, if smaller than the reader asked to take whole.
+    pub content: Option<Vec<u8>>,
+}
+
+/// Opens `hash` for a read: whether the caller may read it (an owner reads
+/// only its own entry before deciding), its metadata, and, if it is
+/// smaller than `whole_below` bytes, its content verified as `get` does.
+/// Larger content is the reader's to read and check against the hash and
+/// the size given here. The host's reference count (one more index read)
+/// only `with_count`; otherwise it is 0.
+pub fn open(
+    backend: &impl Backend,
+    caller: &Caller,
+    hash: &str,
+    whole_below: u64,
+    with_count: bool,
+) -> Outcome<Opened> {
+    checked_caller(caller)?;
+    let hash = &checked(hash)?;
+    let metadata = if caller.admin && !with_count {
+        let Some(record) = shared(backend, hash)? else {
+            return Err(Error::NotFound(hash.to_string()));
+        };
+        Metadata {
+            hash: hash.to_string(),
+            size: record.size,
+            artifact_type: record.artifact_type,
+            stored_at: record.stored_at,
+            reference_count: 0,
+        }
+    } else {
+        stat_of(backend, caller, hash)?
+    };
+    let content = if metadata.size < whole_below {
+        Some(verified_content(backend, hash, metadata.size)?)
+    } else {
+        None
+    };
+    Ok(Opened { metadata, content })
+}
+
 /// Verifies the content under `hash` without returning it.
 pub fn verify(backend: &impl Backend, caller: &Caller, hash: &str) -> Outcome<Metadata> {
     checked_caller(caller)?;

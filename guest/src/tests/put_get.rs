@@ -225,3 +225,47 @@ fn a_hosts_get_reads_the_shared_record_once_and_no_entry() {
         "one record read each; a get needs no reference count"
     );
 }
+
+#[test]
+fn open_reads_the_record_once_and_answers_small_content_whole() {
+    let b = Fake::default();
+    let h = put(&b, &H, b"small", G).unwrap();
+    let (shared, entries) = (b.data().shared_reads, b.data().entry_reads);
+    let opened = open(&b, &H, &h, 16, false).unwrap();
+    assert_eq!(opened.content.as_deref(), Some(&b"small"[..]));
+    assert_eq!(
+        (opened.metadata.size, opened.metadata.reference_count),
+        (5, 0)
+    );
+    let counted = open(&b, &H, &h, 5, true).unwrap();
+    assert_eq!(
+        (counted.content, counted.metadata.reference_count),
+        (None, 1)
+    );
+    assert_eq!(
+        (
+            b.data().shared_reads - shared,
+            b.data().entry_reads - entries
+        ),
+        (2, 1),
+        "one record read each; the count only when asked"
+    );
+    // An owner sees only what it holds, from its own entry.
+    let a = app("a", NO_LIMIT);
+    assert_eq!(open(&b, &a, &h, 16, false), Err(Error::NotFound(h.clone())));
+    put(&b, &a, b"small", G).unwrap();
+    assert_eq!(
+        open(&b, &a, &h, 16, false)
+            .unwrap()
+            .metadata
+            .reference_count,
+        1
+    );
+    // Damaged small content is refused as a get refuses it.
+    b.data_mut().blobs.insert(h.clone(), b"smalL".to_vec());
+    assert!(matches!(
+        open(&b, &H, &h, 16, false),
+        Err(Error::Integrity { .. })
+    ));
+    assert!(open(&b, &H, &h, 5, false).unwrap().content.is_none());
+}

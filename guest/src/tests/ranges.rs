@@ -53,6 +53,13 @@ fn ranges_round_trip_at_every_edge_and_read_only_their_path() {
             read <= groups * GROUP_LEN + 2 * levels * 32,
             "{offset}+{n}: read {read} bytes"
         );
+        let shared = b.data().shared_reads;
+        assert_eq!(prove_range(&b, &h, len, offset, n).unwrap(), got);
+        assert_eq!(
+            b.data().shared_reads,
+            shared,
+            "the size given, no record read"
+        );
     }
     assert_eq!(b.data().outboard_writes, 1, "nothing was rebuilt");
 }

@@ -76,31 +76,38 @@ impl Instance {
         Ok(self.call(|c, s| c.artifacts_store_ops().call_get(s, &who, &hash))??)
     }
 
-    /// The core's verdict on `content`, read by the host itself, as the
-    /// content of `hash` (the host's view: `get`'s checks and errors; the
-    /// bytes are not copied back out).
-    pub(crate) fn check_content(&mut self, hash: &Hash, content: &[u8]) -> Result<(), Error> {
-        let (who, hex) = (ops::Caller::from(Caller::Host), hash.to_string());
-        Ok(self.call(|c, s| {
-            c.artifacts_store_ops()
-                .call_check_content(s, &who, &hex, content)
-        })??)
-    }
-
-    /// `length` bytes of the artifact from `offset`, verified by the core
-    /// (through the outboard where there is one).
-    pub(crate) fn get_range(
+    /// Opens `hash` for a read as `who` (one record read; see the WIT
+    /// `open`): its metadata (the host's reference count only `with_count`)
+    /// and, below `whole_below` bytes, its content verified.
+    pub(crate) fn open(
         &mut self,
         who: Caller<'_>,
         hash: &Hash,
+        whole_below: u64,
+        with_count: bool,
+    ) -> Result<(Metadata, Option<Vec<u8>>), Error> {
+        let who = ops::Caller::from(who);
+        let hash = hash.to_string();
+        let opened = self.call(|c, s| {
+            c.artifacts_store_ops()
+                .call_open(s, &who, &hash, whole_below, with_count)
+        })??;
+        Ok((metadata(opened.metadata)?, opened.content))
+    }
+
+    /// `length` bytes from `offset` of `hash`, an artifact of `size` bytes
+    /// the host opened, proven by the core without reading its record again.
+    pub(crate) fn prove_range(
+        &mut self,
+        hash: &Hash,
+        size: u64,
         offset: u64,
         length: u64,
     ) -> Result<Vec<u8>, Error> {
-        let who = ops::Caller::from(who);
         let hash = hash.to_string();
         Ok(self.call(|c, s| {
             c.artifacts_store_ops()
-                .call_get_range(s, &who, &hash, offset, length)
+                .call_prove_range(s, &hash, size, offset, length)
         })??)
     }
 
@@ -141,12 +148,6 @@ impl Instance {
         let who = ops::Caller::from(who);
         let hash = hash.to_string();
         metadata(self.call(|c, s| c.artifacts_store_ops().call_stat(s, &who, &hash))??)
-    }
-
-    pub(crate) fn verify(&mut self, who: Caller<'_>, hash: &Hash) -> Result<Metadata, Error> {
-        let who = ops::Caller::from(who);
-        let hash = hash.to_string();
-        metadata(self.call(|c, s| c.artifacts_store_ops().call_verify(s, &who, &hash))??)
     }
 
     pub(crate) fn count(&mut self, who: Caller<'_>) -> Result<u64, Error> {

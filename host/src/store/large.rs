@@ -2,7 +2,8 @@
 //! several core instances (see `pieces`), staged in the backend for puts,
 //! streamed for `put_from` and `get_to`.
 
-use super::pieces::{self, STREAM_PIECE, SizePlan};
+use super::pieces::{self, STREAM_PIECE};
+use super::reader::{Purpose, Reader};
 use super::streaming::{self, Hashed};
 use super::{ArtifactStore, ArtifactType, Metadata};
 use crate::backend::Staging;
@@ -68,10 +69,8 @@ impl ArtifactStore {
     }
 
     /// Starts a staging area in the backend, fills it with `fill` (which
-    /// returns the content's hash, size and groups), has the core store it
-    /// under that hash with the put rules (`tree.put-staged`, or
-    /// `owners.put-staged` for an owner) and then its outboard
-    /// ([`store_outboard`](Self::store_outboard)), and discards it.
+    /// returns the content's hash, size and groups), stores it
+    /// ([`store_staged`](Self::store_staged)) and discards it.
     pub(crate) fn put_via_staging(
         &self,
         who: Caller<'_>,
@@ -79,17 +78,30 @@ impl ArtifactStore {
         fill: impl FnOnce(&mut Staging) -> Result<Hashed, Error>,
     ) -> Result<Hash, Error> {
         let mut staging = self.core.backend().stage()?;
-        let result = fill(&mut staging).and_then(|hashed| {
-            let hash = self.core.with(|i| {
-                i.put_staged(who, &mut staging, hashed.size, &hashed.hash, artifact_type)
-            })?;
-            self.store_outboard(&hashed);
-            Ok(hash)
-        });
+        let result = fill(&mut staging)
+            .and_then(|hashed| self.store_staged(who, &mut staging, &hashed, artifact_type));
         // Once the put is decided, a staging area left behind is only
         // clutter (gc removes it), not a reason to fail the put.
         let _ = staging.discard();
         result
+    }
+
+    /// The one end of every staged put (bytes, a reader, an upload stream,
+    /// a sha256-checked pull): the core stores the content staged in
+    /// `staging`, hashed as `hashed`, with the put rules (`ops.put-staged`),
+    /// then its outboard ([`store_outboard`](Self::store_outboard)).
+    pub(crate) fn store_staged(
+        &self,
+        who: Caller<'_>,
+        staging: &mut Staging,
+        hashed: &Hashed,
+        artifact_type: ArtifactType,
+    ) -> Result<Hash, Error> {
+        let hash = self
+            .core
+            .with(|i| i.put_staged(who, staging, hashed.size, &hashed.hash, artifact_type))?;
+        self.store_outboard(hashed);
+        Ok(hash)
     }
 
     /// After a put: the core builds the outboard from the groups' chaining
@@ -97,7 +109,7 @@ impl ArtifactStore {
     /// and writes it unless the backend has it (a put of content already
     /// stored writes none). Best effort: the put has succeeded either way,
     /// and a range read rebuilds a missing outboard.
-    pub(crate) fn store_outboard(&self, hashed: &Hashed) {
+    fn store_outboard(&self, hashed: &Hashed) {
         if hashed.size < pieces::OUTBOARD_MIN {
             return;
         }
@@ -117,110 +129,6 @@ impl ArtifactStore {
     /// shows it, and then reads it as the host does.
     #[crate::traced(get_to, owner = self.id(), hash = hash)]
     pub fn get_to(&self, hash: &Hash, out: &mut dyn std::io::Write) -> Result<Metadata, Error> {
-        let meta = self.stat(hash)?;
-        let output = |e: std::io::Error| Error::Output(e.to_string());
-        if SizePlan::of(meta.size) != SizePlan::Streamed {
-            // The metadata is in hand: read and verify without a second stat.
-            let content = self.get_known(hash, &meta)?;
-            out.write_all(&content).map_err(output)?;
-            return Ok(meta);
-        }
-        let backend = self.core.backend();
-        let actual = streaming::hash_streaming(
-            &self.core,
-            meta.size,
-            self.hash_workers,
-            |offset, len| Ok(backend.read_blob_range(hash, offset, len)?),
-            |bytes| out.write_all(bytes).map_err(output),
-        )?;
-        match actual {
-            Some(actual) if actual == *hash => Ok(meta),
-            Some(actual) => Err(Error::Integrity {
-                expected: *hash,
-                actual,
-            }),
-            // Missing or cut short: what was written is not whole.
-            None => Err(self.what_is_wrong(hash)),
-        }
-    }
-
-    /// A large artifact (with its metadata) verified by several core
-    /// instances at once, as the host reads it. The core
-    /// still decides: its `stat` says whether the artifact may be read, its
-    /// `tree` functions compute the hash. Anything but a clean match (no blob,
-    /// wrong size, wrong hash, a read error) returns `None`, and the core's own
-    /// `get` then reads again and reports exactly what is wrong.
-    pub(crate) fn verified_in_parallel(
-        &self,
-        hash: &Hash,
-    ) -> Result<Option<(Metadata, Vec<u8>)>, Error> {
-        if self.hash_workers < 2 {
-            return Ok(None);
-        }
-        let backend = self.core.backend();
-        if backend
-            .size_hint(hash)
-            .is_none_or(|size| size < pieces::GET_PARALLEL_BYTES)
-        {
-            return Ok(None);
-        }
-        let meta = self.core.with(|i| i.stat(Caller::Host, hash))?;
-        Ok(self
-            .read_in_parallel(hash, &meta)?
-            .map(|content| (meta, content)))
-    }
-
-    /// The content of `hash` as the host reads it, if the core's verdict on
-    /// it (`tree.check-content`: `get`'s checks and errors, in one call
-    /// with one record read) is that it is the artifact's: the bytes cross
-    /// into the core once, to be hashed, and never back out. `None` when
-    /// the backend has no blob or cannot read it: the core's own `get` then
-    /// reads again and says what is wrong. For the host's own reads only
-    /// (and an app's read of a hash it was granted, which it may see
-    /// anyway): it reads the blob before the core has said the artifact is
-    /// there, which an app's read of its own must not do (its timing would
-    /// tell what others hold).
-    fn checked_by_core(&self, hash: &Hash) -> Result<Option<Vec<u8>>, Error> {
-        let Ok(Some(content)) = self.core.backend().read_blob(hash) else {
-            return Ok(None);
-        };
-        self.core.with(|i| i.check_content(hash, &content))?;
-        Ok(Some(content))
-    }
-
-    /// [`get`](Self::get) of an artifact whose metadata (`meta`, from
-    /// `stat`) is in hand: no second `stat` for the parallel path.
-    fn get_known(&self, hash: &Hash, meta: &Metadata) -> Result<Vec<u8>, Error> {
-        match self.read_in_parallel(hash, meta)? {
-            Some(content) => Ok(content),
-            None => self.get_whole(hash),
-        }
-    }
-
-    /// The content of `hash`, verified whole by one core instance: the
-    /// host's read with the core's verdict, else the core's own `get`.
-    pub(crate) fn get_whole(&self, hash: &Hash) -> Result<Vec<u8>, Error> {
-        match self.checked_by_core(hash)? {
-            Some(content) => Ok(content),
-            None => self.core.with(|i| i.get(Caller::Host, hash)),
-        }
-    }
-
-    /// The content of `hash`, whose metadata is `meta`, verified by several
-    /// core instances at once; `None` unless the plan calls for pieces and
-    /// the read is clean (see [`verified_in_parallel`](Self::verified_in_parallel)).
-    fn read_in_parallel(&self, hash: &Hash, meta: &Metadata) -> Result<Option<Vec<u8>>, Error> {
-        if self.hash_workers < 2 || meta.size < pieces::GET_PARALLEL_BYTES {
-            return Ok(None);
-        }
-        let Ok(Some(content)) = self.core.backend().read_blob(hash) else {
-            return Ok(None);
-        };
-        // A size hint may have routed us here: the record's size decides.
-        if content.len() as u64 != meta.size {
-            return Ok(None);
-        }
-        let actual = pieces::hash(&self.core, &content, self.hash_workers)?;
-        Ok((actual == *hash).then_some(content))
+        Reader::open(self, hash, Purpose::Write)?.write_to(out)
     }
 }

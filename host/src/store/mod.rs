@@ -7,6 +7,7 @@ mod large;
 mod maintenance;
 pub(crate) mod pieces;
 mod ranges;
+mod reader;
 mod streaming;
 mod streams;
 mod types;
@@ -19,6 +20,7 @@ pub use self::aliases::Sha256Upload;
 pub use self::builder::StoreBuilder;
 use self::pieces::SizePlan;
 pub use self::ranges::RANGE_LIMIT;
+use self::reader::{Purpose, Reader};
 pub use self::streams::{Download, Upload};
 pub use self::types::{
     ArtifactType, DEFAULT_GC_GRACE, DEFAULT_MAX_ARTIFACT_BYTES, GcReport, MAX_ARTIFACT_BYTES_LIMIT,
@@ -151,13 +153,7 @@ impl ArtifactStore {
     /// an artifact it references or was granted.
     #[crate::traced(get, owner = self.id(), hash = hash)]
     pub fn get(&self, hash: &Hash) -> Result<Vec<u8>, Error> {
-        if !self.reads_as_host(hash) {
-            return self.core.with(|i| i.get(self.caller(), hash));
-        }
-        if let Some((_, content)) = self.verified_in_parallel(hash)? {
-            return Ok(content);
-        }
-        self.get_whole(hash)
+        Reader::open(self, hash, Purpose::Get)?.content()
     }
 
     /// Whether an artifact is stored under `hash`: for an app, whether it
@@ -229,22 +225,9 @@ impl ArtifactStore {
     /// an app, an artifact it references or was granted.
     #[crate::traced(verify, owner = self.id(), hash = hash)]
     pub fn verify(&self, hash: &Hash) -> Result<Metadata, Error> {
-        if self.granted(hash) && !self.holds(hash)? {
-            return self.as_granted(self.verify_as_host(hash)?);
-        }
-        if self.is_host() {
-            return self.verify_as_host(hash);
-        }
-        self.core.with(|i| i.verify(self.caller(), hash))
-    }
-
-    /// [`verify`](Self::verify) as the host: by several core instances at
-    /// once if it is large, else by the core's own `verify`.
-    pub(crate) fn verify_as_host(&self, hash: &Hash) -> Result<Metadata, Error> {
-        if let Some((meta, _)) = self.verified_in_parallel(hash)? {
-            return Ok(meta);
-        }
-        self.core.with(|i| i.verify(Caller::Host, hash))
+        let mut reader = Reader::open(self, hash, Purpose::Verify)?;
+        reader.content()?;
+        Ok(reader.metadata().clone())
     }
 
     /// How many artifacts are stored (an app's: that it references).

@@ -63,6 +63,33 @@ impl SizePlan {
     }
 }
 
+impl SizePlan {
+    /// The plan for reading `size` bytes with `workers` hashing instances,
+    /// holding at most `hold` bytes of it at once: whole in one core call
+    /// below [`whole_below`](Self::whole_below), streamed past `hold`,
+    /// else read by the host and hashed in pieces.
+    pub(crate) fn read(size: u64, workers: usize, hold: u64) -> Self {
+        if size > hold {
+            Self::Streamed
+        } else if size < Self::whole_below(workers, hold) {
+            Self::Whole
+        } else {
+            Self::Pieces
+        }
+    }
+
+    /// Below how many bytes a read takes the content whole from the core:
+    /// [`GET_PARALLEL_BYTES`] when several instances can hash at once, else
+    /// everything it may hold.
+    pub(crate) fn whole_below(workers: usize, hold: u64) -> u64 {
+        if workers < 2 {
+            hold.saturating_add(1)
+        } else {
+            GET_PARALLEL_BYTES.min(hold.saturating_add(1))
+        }
+    }
+}
+
 /// Pieces per instance, so that BLAKE3's uneven splits still balance.
 const PIECES_PER_WORKER: u64 = 4;
 
@@ -271,23 +298,58 @@ mod tests {
 
     #[test]
     fn a_large_get_takes_the_parallel_path_only_for_clean_content() {
+        use super::super::reader::{Purpose, Reader};
         let (backend, two, one) = two_and_one();
         let data: Vec<u8> = (0..(1 << 20) + 3).map(|i| (i % 251) as u8).collect();
         let h = two.put(&data, ArtifactType::Generic).unwrap();
-        let (meta, content) = two.verified_in_parallel(&h).unwrap().unwrap();
-        assert_eq!((meta.size, content), (data.len() as u64, data.clone()));
-        assert_eq!(one.verified_in_parallel(&h).unwrap(), None);
+        let reader = Reader::open(&two, &h, Purpose::Verify).unwrap();
+        assert_eq!(reader.plan(), SizePlan::Pieces);
+        assert_eq!(reader.metadata().size, data.len() as u64);
+        assert_eq!(
+            Reader::open(&two, &h, Purpose::Get)
+                .unwrap()
+                .content()
+                .unwrap(),
+            data
+        );
+        let whole = Reader::open(&one, &h, Purpose::Get).unwrap();
+        assert_eq!(
+            whole.plan(),
+            SizePlan::Whole,
+            "one instance: the core's whole read"
+        );
         let small = two.put(b"small", ArtifactType::Generic).unwrap();
-        assert_eq!(two.verified_in_parallel(&small).unwrap(), None);
+        assert_eq!(
+            Reader::open(&two, &small, Purpose::Get).unwrap().plan(),
+            SizePlan::Whole
+        );
         let mut bad = data.clone();
         bad[7] ^= 1;
         crate::Backend::write_blob(&backend, &h, &bad).unwrap();
-        assert_eq!(two.verified_in_parallel(&h).unwrap(), None);
         assert!(matches!(two.get(&h), Err(crate::Error::Integrity { .. })));
+        assert!(matches!(one.get(&h), Err(crate::Error::Integrity { .. })));
         assert!(matches!(
             two.verify(&h),
             Err(crate::Error::Integrity { .. })
         ));
+    }
+
+    #[test]
+    fn the_read_plan_is_chosen_once_from_the_size() {
+        let plan = |size, workers, hold| SizePlan::read(size, workers, hold);
+        assert_eq!(plan(1024, 2, u64::MAX), SizePlan::Whole);
+        assert_eq!(plan(GET_PARALLEL_BYTES, 2, u64::MAX), SizePlan::Pieces);
+        assert_eq!(plan(GET_PARALLEL_BYTES, 1, u64::MAX), SizePlan::Whole);
+        assert_eq!(
+            plan(STREAM_ABOVE_BYTES, 2, STREAM_ABOVE_BYTES),
+            SizePlan::Pieces
+        );
+        assert_eq!(
+            plan(STREAM_ABOVE_BYTES + 1, 1, STREAM_ABOVE_BYTES),
+            SizePlan::Streamed
+        );
+        assert_eq!(plan(STREAM_PIECE + 1, 2, STREAM_PIECE), SizePlan::Streamed);
+        assert_eq!(plan(0, 4, 0), SizePlan::Whole);
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::ops::Range;
 
 use super::ArtifactStore;
-use crate::core_component::Caller;
+use super::reader::{Purpose, Reader};
 use crate::{Error, Hash};
 
 /// The most bytes one call into the core returns (its `range-limit`), and
@@ -58,41 +58,20 @@ impl ArtifactStore {
         offset: u64,
         length: u64,
     ) -> Result<Vec<u8>, Error> {
-        let who = self.range_reader(hash)?;
-        if length <= RANGE_LIMIT || !self.is_host() {
-            return self.core.with(|i| i.get_range(who, hash, offset, length));
+        let reader = Reader::open(self, hash, Purpose::Range)?;
+        // An app asks for one call's worth at a time.
+        if !self.is_host() && length > RANGE_LIMIT {
+            return Err(Error::RangeTooLong { limit: RANGE_LIMIT });
         }
-        // The size first, so that nothing is held for a range that cannot be.
-        self.check_range(hash, offset, length)?;
-        let mut out = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
-        self.windows(who, hash, offset..offset + length, |part| {
+        let mut out = Vec::new();
+        reader.range(offset, length, |part| {
+            if out.is_empty() {
+                out.reserve_exact(usize::try_from(length).unwrap_or(0));
+            }
             out.extend_from_slice(part);
             Ok(())
         })?;
         Ok(out)
-    }
-
-    /// Whose view a range of `hash` is read with: the host's for a grant
-    /// the app holds none of, else the view's own.
-    fn range_reader(&self, hash: &Hash) -> Result<Caller<'_>, Error> {
-        if self.granted(hash) && !self.holds(hash)? {
-            return Ok(Caller::Host);
-        }
-        Ok(self.caller())
-    }
-
-    /// Refuses a range that does not lie within the artifact (from its
-    /// metadata, before anything is read).
-    fn check_range(&self, hash: &Hash, offset: u64, length: u64) -> Result<(), Error> {
-        let size = self.stat(hash)?.size;
-        if offset > size || length > size - offset {
-            return Err(Error::OutOfRange {
-                offset,
-                length,
-                size,
-            });
-        }
-        Ok(())
     }
 
     /// [`get_range`](Self::get_range), written to `out` as it is proven,
@@ -110,32 +89,11 @@ impl ArtifactStore {
         out: &mut dyn std::io::Write,
     ) -> Result<u64, Error> {
         let (offset, length) = offset_and_length(&range)?;
-        self.check_range(hash, offset, length)?;
-        let who = self.range_reader(hash)?;
-        self.windows(who, hash, range, |part| {
+        Reader::open(self, hash, Purpose::Range)?.range(offset, length, |part| {
             out.write_all(part)
                 .map_err(|e| Error::Output(e.to_string()))
         })?;
         Ok(length)
-    }
-
-    /// Proves `range` (within the artifact) [`RANGE_LIMIT`] bytes at a
-    /// time, handing each part to `take` once proven.
-    fn windows(
-        &self,
-        who: Caller<'_>,
-        hash: &Hash,
-        range: Range<u64>,
-        mut take: impl FnMut(&[u8]) -> Result<(), Error>,
-    ) -> Result<(), Error> {
-        let mut at = range.start;
-        while at < range.end {
-            let n = RANGE_LIMIT.min(range.end - at);
-            let part = self.core.with(|i| i.get_range(who, hash, at, n))?;
-            take(&part)?;
-            at += n;
-        }
-        Ok(())
     }
 }
 

@@ -11,8 +11,9 @@
 //! value before any byte of it is handed over. Either way at most one
 //! piece is held per stream.
 
-use super::pieces::{STREAM_PIECE, root};
-use super::streaming::{PieceHasher, piece_values};
+use super::pieces::{STREAM_PIECE, SizePlan};
+use super::reader::{Purpose, Reader};
+use super::streaming::PieceHasher;
 use super::{ArtifactStore, ArtifactType};
 use crate::backend::Staging;
 use crate::{Error, Hash};
@@ -210,13 +211,7 @@ impl Upload {
             .as_mut()
             .ok_or_else(|| Error::Core("an upload lost its staging".into()))?;
         staging.finish()?;
-        let ty = self.artifact_type;
-        let who = store.caller();
-        let hash = store
-            .core
-            .with(|i| i.put_staged(who, staging, hashed.size, &hashed.hash, ty))?;
-        store.store_outboard(&hashed);
-        Ok(hash)
+        store.store_staged(store.caller(), staging, &hashed, self.artifact_type)
     }
 }
 
@@ -244,7 +239,7 @@ impl Drop for Upload {
 /// An artifact being read a piece at a time: every byte
 /// [`read`](Self::read) returns was checked against the hash first.
 pub struct Download {
-    store: ArtifactStore,
+    reader: Reader,
     hash: Hash,
     size: u64,
     state: Pieces,
@@ -273,8 +268,7 @@ impl Download {
     /// Opens `hash` as `view` sees it; the pieces are then read as the host
     /// reads them (`view` showed the artifact to its owner).
     fn open(view: &ArtifactStore, hash: &Hash) -> Result<Self, Error> {
-        let meta = view.stat(hash)?;
-        let store = view.clone();
+        let mut reader = Reader::open(view, hash, Purpose::Download)?;
         let mut state = Pieces {
             values: Vec::new(),
             next: 0,
@@ -284,15 +278,16 @@ impl Download {
         // Over one piece, it holds one piece at a time (each proven
         // against the chaining values read here); one piece or less is
         // read and verified whole now.
-        if meta.size > STREAM_PIECE {
-            state.values = store.piece_values_of(hash, meta.size)?;
+        if reader.plan() == SizePlan::Streamed {
+            state.values = reader.piece_values()?;
         } else {
-            state.current = view.get(hash)?;
+            state.current = reader.content()?;
         }
+        let size = reader.metadata().size;
         Ok(Self {
-            store,
+            reader,
             hash: *hash,
-            size: meta.size,
+            size,
             state,
         })
     }
@@ -319,9 +314,7 @@ impl Download {
             if s.next >= s.values.len() {
                 return Ok(None);
             }
-            s.current = self
-                .store
-                .verified_piece(&self.hash, self.size, &s.values, s.next)?;
+            s.current = self.reader.verified_piece(&s.values, s.next)?;
             s.next += 1;
             s.pos = 0;
         }
@@ -347,70 +340,6 @@ impl ArtifactStore {
     #[crate::traced(download, owner = self.id(), hash = hash)]
     pub fn download(&self, hash: &Hash) -> Result<Download, Error> {
         Download::open(self, hash)
-    }
-
-    /// The chaining values of the 4 MiB pieces of `hash` (`size` bytes),
-    /// read once and checked to merge into the hash.
-    fn piece_values_of(&self, hash: &Hash, size: u64) -> Result<Vec<Vec<u8>>, Error> {
-        let backend = self.core.backend();
-        let read = |offset, len| Ok(backend.read_blob_range(hash, offset, len)?);
-        let values = piece_values(
-            &self.core,
-            size,
-            STREAM_PIECE,
-            self.hash_workers,
-            read,
-            |_| Ok(()),
-        )?;
-        let Some(values) = values else {
-            return Err(self.what_is_wrong(hash));
-        };
-        let actual = root(&self.core, size, STREAM_PIECE, values.clone())?;
-        if actual != *hash {
-            return Err(Error::Integrity {
-                expected: *hash,
-                actual,
-            });
-        }
-        Ok(values)
-    }
-
-    /// Piece `k` of `hash`, read again and checked against its chaining value.
-    fn verified_piece(
-        &self,
-        hash: &Hash,
-        size: u64,
-        values: &[Vec<u8>],
-        k: usize,
-    ) -> Result<Vec<u8>, Error> {
-        let offset = k as u64 * STREAM_PIECE;
-        let len = STREAM_PIECE.min(size - offset);
-        let bytes = match self.core.backend().read_blob_range(hash, offset, len)? {
-            Some(bytes) if bytes.len() as u64 == len => bytes,
-            _ => return Err(self.what_is_wrong(hash)),
-        };
-        let value = self.core.with(|i| i.subtree(&bytes, offset))?;
-        if values.get(k) != Some(&value) {
-            let mut now = values.to_vec();
-            if let Some(slot) = now.get_mut(k) {
-                *slot = value;
-            }
-            return Err(Error::Integrity {
-                expected: *hash,
-                actual: root(&self.core, size, STREAM_PIECE, now)?,
-            });
-        }
-        Ok(bytes)
-    }
-
-    /// Why content could not be read whole: the core's verdict (as the
-    /// host's `verify`), or, if it finds nothing wrong now, that it changed
-    /// under the read (removed and put again, say).
-    pub(super) fn what_is_wrong(&self, hash: &Hash) -> Error {
-        match self.verify_as_host(hash) {
-            Err(e) => e,
-            Ok(_) => Error::Contended(*hash),
-        }
     }
 }
 
