@@ -309,9 +309,6 @@ impl ops_wit::Guest for Core {
     fn get(c: ops_wit::Caller, hash: String) -> Result<Vec<u8>, Error> {
         Ok(ops::get(&Imported, &caller(&c), &hash)?)
     }
-    fn check_content(c: ops_wit::Caller, hash: String, content: Vec<u8>) -> Result<(), Error> {
-        Ok(ops::check_content(&Imported, &caller(&c), &hash, &content)?)
-    }
     fn open(
         c: ops_wit::Caller,
         hash: String,
@@ -332,14 +329,6 @@ impl ops_wit::Guest for Core {
     ) -> Result<Vec<u8>, RangeError> {
         ops::prove_range(&Imported, &hash, size, offset, length).map_err(range_error)
     }
-    fn get_range(
-        c: ops_wit::Caller,
-        hash: String,
-        offset: u64,
-        length: u64,
-    ) -> Result<Vec<u8>, RangeError> {
-        ops::get_range(&Imported, &caller(&c), &hash, offset, length).map_err(range_error)
-    }
     fn contains(c: ops_wit::Caller, hash: String) -> Result<bool, Error> {
         Ok(ops::contains(&Imported, &caller(&c), &hash)?)
     }
@@ -354,9 +343,6 @@ impl ops_wit::Guest for Core {
     }
     fn stat(c: ops_wit::Caller, hash: String) -> Result<WitMetadata, Error> {
         Ok(to_wit_metadata(ops::stat(&Imported, &caller(&c), &hash)?))
-    }
-    fn verify(c: ops_wit::Caller, hash: String) -> Result<WitMetadata, Error> {
-        Ok(to_wit_metadata(ops::verify(&Imported, &caller(&c), &hash)?))
     }
     fn count(c: ops_wit::Caller) -> Result<u64, Error> {
         Ok(ops::count(&Imported, &caller(&c))?)

@@ -22,11 +22,9 @@ pub const PARALLEL_HASH_BYTES: u64 = 256 << 10;
 
 /// A get of content at least this large is verified by several instances
 /// at once (a put waits for [`PARALLEL_HASH_BYTES`], where it is staged and
-/// keeps an outboard). Measured with the profile example, 2 instances
-/// against 1, interleaved on a quiet 2-core machine: 128 KiB 87-89 µs
-/// against 97-98 µs (11 % faster), 64 KiB 54-56 µs against 50-51 µs
-/// (8 % slower: more core calls, merging the pieces' values, waking a
-/// worker).
+/// keeps an outboard): below it, more core calls, merging the pieces'
+/// values and waking a worker cost more than the second instance saves
+/// (docs/benchmarks.md, Figures behind constants).
 pub const GET_PARALLEL_BYTES: u64 = 128 << 10;
 
 /// Content at least this large keeps an outboard (the core's threshold:

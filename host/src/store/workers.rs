@@ -1,8 +1,7 @@
 //! The threads that hash pieces and stage blobs beside the caller: made once
 //! per process and kept (a rayon pool), so that a call pays a wake-up, not a
-//! thread's creation, its first entry into wasm and its exit. On this
-//! project's 2-core VM a `std::thread::scope` spawn and join cost 20-200 µs,
-//! against a 1 MiB verified get of about 500 µs.
+//! thread's creation, its first entry into wasm and its exit, which cost
+//! a large part of a 1 MiB verified get (docs/benchmarks.md).
 //!
 //! The caller always does its own share on its own thread, so a call makes
 //! progress even while every pool thread is busy with other calls' work.
