@@ -1,6 +1,6 @@
 //! The file backend's on-disk layout, and what survives a reopen.
 
-use artifacts::backend::{Backend, Space};
+use artifacts::backend::Space;
 use artifacts::{ArtifactStore, ArtifactType, FileBackend, Quota};
 
 use crate::fixture::pattern;
@@ -343,7 +343,7 @@ fn gc_removes_empty_owner_directories_and_no_put_loses_its_own() {
             let backend = FileBackend::open(dir.path()).unwrap();
             let mut removed = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                removed += backend.clean_up(0).unwrap().empty_spaces;
+                removed += backend.remove_empty_owner_dirs(0).unwrap();
             }
             removed
         });

@@ -39,8 +39,10 @@ impl<F: Fs> FileBackend<F> {
 
     /// Removes the owner directories under `DIR/owners/*/` that are empty
     /// and unchanged for `older_than_ms`, each under the lock (so never
-    /// one a swap is about to write into); returns how many.
-    pub(super) fn remove_empty_owner_dirs(&self, older_than_ms: u64) -> BackendResult<u64> {
+    /// one a swap is about to write into); returns how many. The empty-space
+    /// half of `clean_up`, alone: safe beside running puts, which the
+    /// temporary-file half with no grace is not.
+    pub fn remove_empty_owner_dirs(&self, older_than_ms: u64) -> BackendResult<u64> {
         let base = self.root.join(layout::OWNERS);
         let Some(mut shards) = self.fs.list_dir(&base).found_at("listing", &base)? else {
             return Ok(0);
