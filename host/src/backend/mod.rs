@@ -544,6 +544,17 @@ pub fn write_alias(
 }
 
 /// `t` in milliseconds since the Unix epoch (0 before it).
+/// Refuses a side listing that starts after a key of another kind.
+pub(crate) fn check_listed_after(kind: SideKind, after: Option<&Side>) -> BackendResult<()> {
+    match after {
+        Some(after) if after.kind() != kind => Err(BackendError::InvalidKey(format!(
+            "listing {} after {after:?}",
+            kind.name()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 pub(crate) fn millis(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))

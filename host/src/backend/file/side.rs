@@ -8,9 +8,9 @@
 use std::path::PathBuf;
 
 use super::{FileBackend, IoContext};
+use crate::Hash;
 use crate::backend::fs::Fs;
 use crate::backend::{Backend, BackendResult, Side, SideInfo, SideKind, layout, millis};
-use crate::{BackendError, Hash};
 
 /// The folder of quarantined blobs.
 const QUARANTINE: &str = "quarantine";
@@ -118,14 +118,7 @@ impl<F: Fs> FileBackend<F> {
         after: Option<&Side>,
         limit: u32,
     ) -> BackendResult<Vec<SideInfo>> {
-        if let Some(after) = after
-            && after.kind() != kind
-        {
-            return Err(BackendError::InvalidKey(format!(
-                "listing {} after {after:?}",
-                kind.name()
-            )));
-        }
+        crate::backend::check_listed_after(kind, after)?;
         let base = self.root.join(Self::side_folder(kind));
         if self.fs.stat(&base).found_at("inspecting", &base)?.is_none() {
             return Ok(Vec::new());

@@ -6,9 +6,9 @@ use object_store::ObjectMeta;
 
 use super::S3Backend;
 use super::bucket::millis;
+use crate::Hash;
 use crate::backend::layout::{self, OwnerDirs};
 use crate::backend::{BackendResult, Listed, Note, Side, SideInfo, SideKind, Space};
-use crate::{BackendError, Hash};
 
 /// How many records `list_records` fetches at once.
 const RECORD_FETCH_CONCURRENCY: usize = 16;
@@ -138,14 +138,7 @@ impl S3Backend {
         after: Option<&Side>,
         limit: u32,
     ) -> BackendResult<Vec<SideInfo>> {
-        if let Some(after) = after
-            && after.kind() != kind
-        {
-            return Err(BackendError::InvalidKey(format!(
-                "listing {} after {after:?}",
-                kind.name()
-            )));
-        }
+        crate::backend::check_listed_after(kind, after)?;
         let folder = match kind {
             SideKind::Outboard => Folder::Sharded(layout::OUTBOARDS),
             SideKind::Alias => Folder::Sharded(layout::ALIASES),
